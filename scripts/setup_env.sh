@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install sculpting into it.
+# Usage: bash scripts/setup_env.sh     (idempotent; PYTHON=python3.11 to choose the interpreter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if [ ! -f .venv/.sculpting-installed ] || [ pyproject.toml -nt .venv/.sculpting-installed ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  # torch first, pinned to releases pip can take from a local wheel cache where one exists
+  .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" \
+    || .venv/bin/python -m pip install --quiet "torch<=2.14.1" "torchvision<=0.29.1"
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+  touch .venv/.sculpting-installed
+fi

@@ -1,0 +1,216 @@
+"""The sculpting algebra: compositions of base distributions as data (no networks).
+
+Garipov et al. 2023, "Compositional Sculpting of Iterative Generative Processes", §3.
+
+Given m base distributions p_1..p_m over one space X and an observation model in which
+each observation y_k ∈ {1..m} is drawn independently given x with
+
+    p(y_k = i | x) = ω^k_i p_i(x) / Σ_j ω^k_j p_j(x)                 (per-observation prior ω^k)
+
+and x drawn from the mixture p̄(x) = Σ_i ω^1_i p_i(x), the *sculpted* distribution is
+
+    p(x | y_1..y_n) ∝ p̄(x) Π_k p(y_k | x).
+
+An observation that is not specified is marginalised out (it contributes a factor 1).
+
+Conventions fixed here (and used in every plot label):
+
+* Two bases with weight α ∈ (0, 1): y_1 has the uniform prior and y_2 has the prior
+  (α, 1 − α).  Hence  HM_α ∝ p1 p2 / (α p1 + (1 − α) p2),
+  contrast_α ∝ p1² / (α p1 + (1 − α) p2),  reverse_α ∝ p2² / (α p1 + (1 − α) p2):
+  **α is the weight of base 1 in the denominator** (α = 0.5 is the unweighted operation;
+  small α subtracts more of p2).  The mixture is α p1 + (1 − α) p2.
+* Three (or more) bases use uniform priors for every observation.
+
+Everything is computed in log space (``torch.logsumexp``); tensors of base log-probabilities
+have shape ``[m, N]`` (m bases, N points) or ``[..., m]`` where stated.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = [
+    "Composition",
+    "observation_log_posteriors",
+    "TWO_BASE_OPERATIONS",
+    "THREE_BASE_OBSERVATIONS",
+    "named_composition",
+    "l1_distance",
+]
+
+#: name -> (observations, human label template) for two bases.
+TWO_BASE_OPERATIONS = {
+    "p1": ((1,), "p1"),
+    "p2": ((2,), "p2"),
+    "mixture": ((), "α p1 + (1−α) p2"),
+    "harmonic": ((1, 2), "p1 ⊗ p2"),
+    "contrast": ((1, 1), "p1 ◑ p2"),
+    "reverse_contrast": ((2, 2), "p1 ◐ p2"),
+}
+
+#: The three-base observation sets of the paper's figure (DESIGN §1).
+THREE_BASE_OBSERVATIONS = [(1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3),
+                           (1, 1, 1), (2, 2, 2), (3, 3, 3)]
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not (0.0 < alpha < 1.0) or math.isnan(alpha):
+        raise ValueError(f"alpha must lie strictly inside (0, 1), got {alpha}")
+    return alpha
+
+
+@dataclass(frozen=True)
+class Composition:
+    """A sculpted distribution p(x | y) of ``n_bases`` bases.
+
+    Attributes:
+        n_bases: m ≥ 2.
+        observations: the specified labels (y_1, .., y_k), each in 1..m (1-based, as in the
+            paper); ``()`` is the plain mixture.
+        priors: one prior over the bases per observation slot, shape ``[n_slots, m]``
+            (rows sum to 1).  Slot 0 is also the mixture weight ω of p̄.
+        alpha: the two-base weight this composition was built with (or None).
+        name: an operation name for display ("harmonic", "contrast", "y=123", ...).
+    """
+
+    n_bases: int
+    observations: tuple
+    priors: tuple = field(default=None)
+    alpha: float | None = None
+    name: str = ""
+
+    def __post_init__(self):
+        m = int(self.n_bases)
+        if m < 2:
+            raise ValueError(f"a composition needs at least 2 bases, got {m}")
+        obs = tuple(int(y) for y in self.observations)
+        for y in obs:
+            if not 1 <= y <= m:
+                raise ValueError(f"observation label {y} is outside 1..{m}")
+        object.__setattr__(self, "observations", obs)
+        n_slots = max(len(obs), 1)
+        priors = self.priors
+        if priors is None:
+            priors = tuple((1.0 / m,) * m for _ in range(n_slots))
+        priors = tuple(tuple(float(p) for p in row) for row in priors)
+        if len(priors) < n_slots:
+            raise ValueError(f"{len(priors)} priors given for {n_slots} observations")
+        for row in priors:
+            if len(row) != m or any(p <= 0 for p in row) or abs(sum(row) - 1) > 1e-6:
+                raise ValueError(f"each prior must be {m} positive weights summing to 1, got {row}")
+        object.__setattr__(self, "priors", priors)
+        if self.alpha is not None:
+            object.__setattr__(self, "alpha", _check_alpha(self.alpha))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def two_base(cls, operation: str, alpha: float = 0.5) -> "Composition":
+        """One of :data:`TWO_BASE_OPERATIONS` at weight α (see module docstring)."""
+        if operation not in TWO_BASE_OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; choose from {sorted(TWO_BASE_OPERATIONS)}")
+        alpha = _check_alpha(alpha)
+        obs, _ = TWO_BASE_OPERATIONS[operation]
+        if operation == "mixture":
+            priors = ((alpha, 1 - alpha),)
+        else:
+            priors = ((0.5, 0.5), (alpha, 1 - alpha))
+        return cls(2, obs, priors, alpha=alpha, name=operation)
+
+    @classmethod
+    def uniform(cls, n_bases: int, observations, name: str | None = None) -> "Composition":
+        """Uniform priors for every observation (the three-base compositions)."""
+        obs = tuple(observations)
+        return cls(n_bases, obs, None, name=name or ("y=" + "".join(map(str, obs)) if obs else "mixture"))
+
+    # ------------------------------------------------------------------ maths
+    @property
+    def n_observations(self) -> int:
+        return len(self.observations)
+
+    def log_priors(self, dtype=torch.float64) -> torch.Tensor:
+        """``[n_slots, m]`` log prior of every observation slot."""
+        return torch.tensor(self.priors, dtype=dtype).log()
+
+    def target_log_prob(self, base_log_probs: torch.Tensor) -> torch.Tensor:
+        """Exact normalised log p(x | y) from base log-probabilities.
+
+        Args:
+            base_log_probs: ``[m, N]`` log p_i(x) on an enumerable space of N points.
+        Returns:
+            ``[N]`` log p(x | y) = log p̄(x) + Σ_k log p(y_k | x) − log Z.
+        """
+        lp = self._check_base(base_log_probs)
+        log_w = self.log_priors(lp.dtype)
+        log_mix = torch.logsumexp(lp + log_w[0][:, None], dim=0)
+        out = log_mix.clone()
+        for k, y in enumerate(self.observations):
+            out = out + observation_log_posteriors(lp, log_w[k])[y - 1]
+        return out - torch.logsumexp(out, dim=0)
+
+    def observation_log_likelihood(self, base_log_probs: torch.Tensor, skip_first: bool = False) -> torch.Tensor:
+        """``[N]`` Σ_k log p(y_k | x) (from k = 2 on when ``skip_first``)."""
+        lp = self._check_base(base_log_probs)
+        log_w = self.log_priors(lp.dtype)
+        out = torch.zeros(lp.shape[1], dtype=lp.dtype)
+        for k, y in enumerate(self.observations):
+            if skip_first and k == 0:
+                continue
+            out = out + observation_log_posteriors(lp, log_w[k])[y - 1]
+        return out
+
+    def _check_base(self, base_log_probs: torch.Tensor) -> torch.Tensor:
+        lp = torch.as_tensor(base_log_probs)
+        if lp.dim() != 2 or lp.shape[0] != self.n_bases:
+            raise ValueError(f"expected base log-probabilities of shape [{self.n_bases}, N], got {tuple(lp.shape)}")
+        return lp
+
+    # ------------------------------------------------------------------ labels
+    def label(self, base_names=None) -> str:
+        """A plot label with the ⊗ ◑ ◐ symbols, e.g. ``p1 ⊗_0.50 p2`` or ``y=123``."""
+        names = list(base_names or [f"p{i + 1}" for i in range(self.n_bases)])
+        sub = "" if self.alpha is None or abs(self.alpha - 0.5) < 1e-12 else f"_{{α={self.alpha:g}}}"
+        if self.n_bases == 2 and self.name in TWO_BASE_OPERATIONS:
+            a, b = names
+            return {
+                "p1": a, "p2": b,
+                "mixture": f"{self.alpha:g}·{a} + {1 - self.alpha:g}·{b}" if self.alpha is not None else f"{a} + {b}",
+                "harmonic": f"{a} ⊗{sub} {b}",
+                "contrast": f"{a} ◑{sub} {b}",
+                "reverse_contrast": f"{a} ◐{sub} {b}",
+            }[self.name]
+        return "y=" + "".join(str(y) for y in self.observations) if self.observations else "mixture"
+
+
+def observation_log_posteriors(base_log_probs: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
+    """True observation posterior log p(y = i | x) = log ω_i p_i(x) − log Σ_j ω_j p_j(x).
+
+    Args:
+        base_log_probs: ``[m, N]``.
+        log_prior: ``[m]`` log ω.
+    Returns:
+        ``[m, N]``.
+    """
+    joint = base_log_probs + log_prior.to(base_log_probs.dtype)[:, None]
+    return joint - torch.logsumexp(joint, dim=0, keepdim=True)
+
+
+def named_composition(n_bases: int, operation, alpha: float = 0.5) -> Composition:
+    """``operation`` is a two-base name (with ``alpha``) or a tuple of observations."""
+    if isinstance(operation, str):
+        if n_bases != 2:
+            if operation == "mixture":
+                return Composition.uniform(n_bases, ())
+            if operation.startswith("y="):
+                return Composition.uniform(n_bases, tuple(int(c) for c in operation[2:]))
+            raise ValueError(f"named operations are for two bases; use observations like 'y=123' for {n_bases}")
+        return Composition.two_base(operation, alpha)
+    return Composition.uniform(n_bases, tuple(operation))
+
+
+def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:
+    """Σ_x |p(x) − q(x)| between two distributions given as log-probabilities (range [0, 2])."""
+    return float((p_log.double().exp() - q_log.double().exp()).abs().sum())

@@ -1,0 +1,164 @@
+"""Classifiers for sculpting GFlowNets (DESIGN §2), generic over environments.
+
+One network, two heads, on a shared body over ``env.encode(s)`` (plus the α input):
+
+* **terminal head**: m − 1 logits o → log p(y = i | x) = log_softmax([0, o])_i under the
+  uniform prior; an observation slot k with prior ω^k is a shift:
+  log p(y_k = i | x) = log_softmax([0, o] + log ω^k)_i.  For two bases with ω^2 = (α, 1 − α)
+  this is p(y_2 = 2 | x) = σ(o − logit α), as in the reference.
+* **non-terminal head**: the joint log Q(y_1..y_n | s) over ordered label tuples, either a
+  full softmax over m^n tuples or, when exchangeable, one logit per multiset of labels with
+  log Q(tuple) = logit(multiset) − log(#orderings) − logsumexp(logits) (for m = n = 3 the
+  10 classes with the log 3 and log 6 corrections).  α-conditioned models see logit α again.
+
+:class:`ClassifierQ` turns a classifier and a :class:`~sculpting.algebra.Composition` into the
+four quantities the guided policy needs (see :mod:`sculpting.gflownet.guidance`).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import nn
+
+from ..algebra import Composition
+
+__all__ = ["SculptingClassifier", "ClassifierQ"]
+
+
+def _tuple_classes(m: int, n: int, exchangeable: bool):
+    tuples = list(itertools.product(range(m), repeat=n))
+    if not exchangeable:
+        return torch.arange(len(tuples)), torch.zeros(len(tuples)), len(tuples)
+    multisets = sorted({tuple(sorted(t)) for t in tuples})
+    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples])
+    counts = torch.bincount(cls, minlength=len(multisets)).double()
+    return cls, counts[cls].log(), len(multisets)
+
+
+class SculptingClassifier(nn.Module):
+    """Terminal + non-terminal classifier for ``n_bases`` GFlowNets over one environment.
+
+    Args:
+        env: the environment (its ``space`` must match the bases'; ``encode`` gives features).
+        n_bases: m.
+        n_slots: n, the number of observations the non-terminal head models jointly.
+        alpha_conditioned: the two-base α-model (slot 2 has the prior (α, 1 − α)).
+        exchangeable: parameterise the joint by multisets (three-base model).
+        hidden, n_layers: the MLP body (DESIGN: two hidden layers of 256, LeakyReLU).
+    """
+
+    def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,
+                 exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2):
+        super().__init__()
+        if n_bases < 2 or n_slots < 1:
+            raise ValueError(f"need n_bases ≥ 2 and n_slots ≥ 1, got {n_bases}, {n_slots}")
+        alpha_conditioned = (n_bases == 2) if alpha_conditioned is None else alpha_conditioned
+        exchangeable = (not alpha_conditioned) if exchangeable is None else exchangeable
+        if alpha_conditioned and (n_bases != 2 or n_slots < 2):
+            raise ValueError("an α-conditioned classifier needs 2 bases and at least 2 slots")
+        if alpha_conditioned and exchangeable:
+            raise ValueError("an α-conditioned classifier is not exchangeable (slot 2 has its own prior)")
+        self.env, self.space = env, dict(env.space)
+        self.n_bases, self.n_slots = n_bases, n_slots
+        self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
+        self.arch = {"n_bases": n_bases, "n_slots": n_slots, "alpha_conditioned": alpha_conditioned,
+                     "exchangeable": exchangeable, "hidden": hidden, "n_layers": n_layers}
+        a = 1 if alpha_conditioned else 0
+        layers, d = [], env.feature_dim + a
+        for _ in range(n_layers):
+            layers += [nn.Linear(d, hidden), nn.LeakyReLU()]
+            d = hidden
+        self.body = nn.Sequential(*layers)
+        self.terminal_head = nn.Linear(hidden, n_bases - 1)
+        cls, log_mult, n_classes = _tuple_classes(n_bases, n_slots, exchangeable)
+        self.register_buffer("tuple_class", cls, persistent=False)
+        self.register_buffer("tuple_log_mult", log_mult.float(), persistent=False)
+        self.nonterminal_head = nn.Linear(hidden + a, n_classes)
+
+    def _alpha_col(self, n: int, logit_alpha):
+        if not self.alpha_conditioned:
+            return None
+        if logit_alpha is None:
+            raise ValueError("this classifier is α-conditioned: pass logit_alpha")
+        la = torch.as_tensor(logit_alpha, dtype=torch.float32)
+        return la.expand(n)[:, None] if la.dim() == 0 else la.reshape(n, 1)
+
+    def terminal_log_posterior(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B, m]`` log p(y = i | x) under the uniform prior (α-free)."""
+        feats = self.env.encode(states)
+        if self.alpha_conditioned:
+            feats = torch.cat([feats, feats.new_zeros(len(feats), 1)], dim=1)
+        o = self.terminal_head(self.body(feats))
+        return torch.log_softmax(torch.cat([torch.zeros_like(o[:, :1]), o], dim=1), dim=1)
+
+    def nonterminal_log_joint(self, states: torch.Tensor, logit_alpha=None) -> torch.Tensor:
+        """``[B, m^n]`` log Q(y_1..y_n | s) over ordered tuples (row-major in the slots)."""
+        feats = self.env.encode(states)
+        col = self._alpha_col(len(feats), logit_alpha)
+        h = self.body(feats if col is None else torch.cat([feats, col], dim=1))
+        logits = self.nonterminal_head(h if col is None else torch.cat([h, col], dim=1))
+        logits = torch.log_softmax(logits, dim=1)
+        return logits[:, self.tuple_class] - self.tuple_log_mult
+
+    def logit_alpha_for(self, composition: Composition):
+        """Check that this classifier can serve ``composition``; return its logit α (or None)."""
+        c = composition
+        if c.n_bases != self.n_bases:
+            raise ValueError(f"classifier is for {self.n_bases} bases, composition has {c.n_bases}")
+        if c.n_observations > self.n_slots:
+            raise ValueError(f"classifier models {self.n_slots} observations, composition has {c.n_observations}")
+        uniform = (1.0 / self.n_bases,) * self.n_bases
+        close = lambda row: all(abs(a - b) < 1e-9 for a, b in zip(row, uniform))  # noqa: E731
+        if c.n_observations >= 1 and not close(c.priors[0]):
+            raise ValueError("observation slot 1 must have the uniform prior")
+        if not self.alpha_conditioned:
+            if not all(close(r) for r in c.priors[1:]):
+                raise ValueError("this classifier assumes uniform priors for every observation")
+            return None
+        if c.n_observations >= 2:
+            a = c.priors[1][0]
+        elif c.alpha is not None:
+            a = c.alpha
+        else:
+            a = 0.5
+        return math.log(a / (1 - a))
+
+
+class ClassifierQ:
+    """A learned classifier specialised to one composition y = (y_1..y_k).
+
+    ``nonterminal(states)`` → (log Q(y_1 = i | s) ``[B, m]``, log Q(y | s) ``[B]``), the other
+    observation slots marginalised; ``terminal(states)`` → the same two at x = s from the
+    terminal head: (log p(y_1 = i | x) with slot 1's prior, Σ_k log p(y_k | x)).
+    """
+
+    def __init__(self, classifier: SculptingClassifier, composition: Composition):
+        self.classifier, self.composition = classifier, composition
+        self.logit_alpha = classifier.logit_alpha_for(composition)
+        self.space = classifier.space
+        self.n_bases = classifier.n_bases
+        self._log_priors = composition.log_priors(torch.float32)
+
+    @torch.no_grad()
+    def nonterminal(self, states):
+        c, m, n = self.composition, self.n_bases, self.classifier.n_slots
+        joint = self.classifier.nonterminal_log_joint(states, self.logit_alpha).reshape(-1, *([m] * n))
+        q_first = torch.logsumexp(joint.reshape(len(joint), m, -1), dim=2)
+        if c.n_observations == 0:  # a weighted mixture: shift the slot-1 posterior to the prior ω
+            q_first = torch.log_softmax(q_first + self._log_priors[0], dim=1)
+            return q_first, torch.zeros(len(joint))
+        sel = joint[(slice(None), *[y - 1 for y in c.observations])]
+        q_y = torch.logsumexp(sel.reshape(len(joint), -1), dim=1)
+        return q_first, q_y
+
+    @torch.no_grad()
+    def terminal(self, states):
+        c = self.composition
+        lt = self.classifier.terminal_log_posterior(states)
+        post = lambda k: torch.log_softmax(lt + self._log_priors[k], dim=1)  # noqa: E731
+        q_y = torch.zeros(len(lt))
+        for k, y in enumerate(c.observations):
+            q_y = q_y + post(k)[:, y - 1]
+        return post(0), q_y

@@ -1,0 +1,104 @@
+"""Guided (sculpted) policies: bases + classifier + composition → a policy (DESIGN §2).
+
+For a state s with successors s'_a (for the stop action the "successor" is the terminal x = s,
+scored by the terminal head), two forms:
+
+* ``"paper"`` (Garipov et al. 2023, eq. 13):
+      log π(a | s, y) = log Σ_i Q(y_1 = i | s) π_i(a | s) + log Q(y | s'_a) − log Q(y | s)
+  exact when all bases are exact GFlowNets of one shared backward policy.
+* ``"anchored"`` (exact for any base forward policies with the oracle classifier): run base
+  b = y_1 re-weighted by h(s) = Q(y | s) / Q(y_1 = b | s) = E_b[Π_{k≥2} p(y_k | x) | s]:
+      log π(a | s, y) = log π_b(a | s) + log h(s'_a) − log h(s)
+  (at the stop, h(x) = Π_{k≥2} p(y_k | x) from the terminal head).
+
+Both are finally normalised over the valid actions (a softmax). For the plain mixture (no
+observation) both forms are the flow-mixture policy Σ_i post_i(s) π_i(a | s), which is exact.
+A :class:`GuidedPolicy` has ``log_probs(states)`` like any base, so it can be sampled, solved
+exactly by DP on enumerable environments, or used as a base of another composition.
+"""
+from __future__ import annotations
+
+import torch
+
+from .policy import masked_log_softmax, policy_table
+
+__all__ = ["GUIDANCE_FORMS", "guided_log_probs", "GuidedPolicy"]
+
+GUIDANCE_FORMS = ("paper", "anchored")
+
+
+def guided_log_probs(base_lp, mask, parent_first, parent_y, child_first, child_y, form: str, anchor: int | None):
+    """The guidance formula on tensors.
+
+    Args:
+        base_lp: ``[B, m, A]`` log π_i(a | s).
+        mask: ``[B, A]`` valid actions.
+        parent_first, parent_y: ``[B, m]`` log Q(y_1 = i | s), ``[B]`` log Q(y | s).
+        child_first, child_y: ``[B, A, m]`` and ``[B, A]``, the same at every successor
+            (terminal-head values in the stop column).
+        form: "paper" or "anchored"; anchor: y_1 − 1 (None for the mixture).
+    Returns:
+        ``[B, A]`` normalised log π(a | s, y).
+    """
+    if form == "paper" or anchor is None:
+        logits = torch.logsumexp(parent_first[:, :, None] + base_lp, dim=1) + child_y - parent_y[:, None]
+    else:
+        log_h_child = child_y - child_first[..., anchor]
+        log_h = parent_y - parent_first[:, anchor]
+        logits = base_lp[:, anchor] + log_h_child - log_h[:, None]
+    logits = torch.nan_to_num(logits, nan=-float("inf"))
+    return masked_log_softmax(logits, mask & torch.isfinite(logits))
+
+
+class GuidedPolicy:
+    """The sculpted policy of ``bases`` under ``composition`` with a classifier (or oracle) ``q``.
+
+    Args:
+        bases: m policies over one environment space (each has ``log_probs`` and ``env``).
+        q: a :class:`ClassifierQ` or :class:`OracleQ` built for ``composition``.
+        form: "anchored" (default) or "paper".
+    """
+
+    def __init__(self, bases, q, form: str = "anchored"):
+        if form not in GUIDANCE_FORMS:
+            raise ValueError(f"unknown guidance form {form!r}; choose from {GUIDANCE_FORMS}")
+        c = q.composition
+        if len(bases) != c.n_bases:
+            raise ValueError(f"composition of {c.n_bases} bases got {len(bases)} base policies")
+        self.env = bases[0].env
+        for b in bases:
+            if b.env.space != self.env.space:
+                raise ValueError(f"bases live on different spaces: {b.env.space} vs {self.env.space}")
+        if q.space != self.env.space:
+            raise ValueError(f"classifier was built for {q.space}, the bases for {self.env.space}")
+        self.bases, self.q, self.form, self.composition = list(bases), q, form, c
+        self.anchor = c.observations[0] - 1 if c.n_observations else None
+
+    def log_probs(self, states: torch.Tensor) -> torch.Tensor:
+        env = self.env
+        base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
+        mask = env.action_mask(states)
+        pf, py = self.q.nonterminal(states)
+        kids = env.children(states)  # [B, A−1, *S]
+        b, k = kids.shape[:2]
+        cf, cy = self.q.nonterminal(kids.reshape(b * k, *kids.shape[2:]))
+        tf, ty = self.q.terminal(states)
+        child_first = torch.cat([cf.reshape(b, k, -1), tf[:, None]], dim=1).double()
+        child_y = torch.cat([cy.reshape(b, k), ty[:, None]], dim=1).double()
+        return guided_log_probs(base_lp, mask, pf.double(), py.double(), child_first, child_y,
+                                self.form, self.anchor)
+
+    @torch.no_grad()
+    def table_on(self, env) -> torch.Tensor:
+        """``[N, A]`` the guided policy on every state of an enumerable env (one classifier
+        pass over all states, successors gathered by index)."""
+        states = env.all_states()
+        base_lp = torch.stack([policy_table(env, b) for b in self.bases], dim=1)
+        pf, py = (t.double() for t in self.q.nonterminal(states))
+        tf, ty = (t.double() for t in self.q.terminal(states))
+        pad = lambda t: torch.cat([t, torch.full_like(t[:1], -float("inf"))])  # noqa: E731
+        ch = env.child_index
+        child_first = torch.cat([pad(pf)[ch], tf[:, None]], dim=1)
+        child_y = torch.cat([pad(py)[ch], ty[:, None]], dim=1)
+        return guided_log_probs(base_lp, env.action_mask(states), pf, py, child_first, child_y,
+                                self.form, self.anchor)
