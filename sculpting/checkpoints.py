@@ -1,0 +1,76 @@
+"""Checkpoints: weights + metadata, written atomically, loaded with ``weights_only=True``.
+
+A checkpoint ``name.pt`` holds ``{"format", "kind", "meta", "state_dict"}``; the same metadata
+(config, data source, versions, seed, ...) is written beside it as ``name.json`` for humans.
+Writes go to a temporary file that is then renamed, so a crash never leaves half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "environment_versions"]
+
+FORMAT = "sculpting-checkpoint-v1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, corrupt, or not what the caller expects."""
+
+
+def environment_versions() -> dict:
+    import numpy
+    import sculpting
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "sculpting": sculpting.__version__}
+
+
+def _atomic_write(path: Path, write):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path, kind: str, state_dict: dict, meta: dict) -> Path:
+    """Save ``state_dict`` (tensors) with JSON-able ``meta`` to ``path`` (+ ``.json`` beside it)."""
+    path = Path(path)
+    meta = {**meta, "kind": kind, "versions": environment_versions()}
+    json.dumps(meta)  # fail early on metadata that is not plain data
+    payload = {"format": FORMAT, "kind": kind, "meta_json": json.dumps(meta),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()}}
+    _atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    _atomic_write(path.with_suffix(".json"),
+                  lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    return path
+
+
+def load_checkpoint(path, kind: str) -> tuple[dict, dict]:
+    """Return ``(state_dict, meta)``; raise :class:`CheckpointError` on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a torch file, unsafe content, ...
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {type(e).__name__}: {e}") from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a sculpting checkpoint (format {FORMAT})")
+    if payload.get("kind") != kind:
+        raise CheckpointError(f"{path} holds a {payload.get('kind')!r}, expected a {kind!r}")
+    try:
+        meta = json.loads(payload["meta_json"])
+    except Exception as e:
+        raise CheckpointError(f"{path} has unreadable metadata: {e}") from e
+    return payload["state_dict"], meta

@@ -1,0 +1,154 @@
+"""Training of sculpting classifiers from base GFlowNets' own trajectories (DESIGN §2).
+
+Per step, every base i samples ``batch_per_base`` trajectories with its own policy (no
+exploration). With x_τ the terminal object of a trajectory of base i:
+
+    L_terminal    = − mean_τ log p(y = i | x_τ)
+    L_nonterminal = − mean over visited s of  Σ_{y_2..y_n} Π_{k≥2} Q̄(y_k | x_τ) · log Q(y_1 = i, y_2..y_n | s)
+    L = L_terminal + min(1, step / warmup) · L_nonterminal
+
+Q̄ is an EMA copy of the classifier (decay 0.995); for α-models logit α ~ U[−r, r] per
+trajectory sets slot 2's prior (α, 1 − α) in Q̄ and is the network's α input.
+
+On an enumerable environment, trajectories are split into ``alpha_groups`` groups that share
+one α, and the non-terminal loss is aggregated per (group, state): the classifier runs once on
+all N states per group instead of once per visit (same loss value, far fewer network rows).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .policy import policy_table
+from .sampler import sample_trajectories, sample_trajectories_tabular
+
+__all__ = ["ClassifierTrainConfig", "train_classifier"]
+
+
+@dataclass
+class ClassifierTrainConfig:
+    steps: int = 15000
+    batch_per_base: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    ema_decay: float = 0.995
+    warmup_steps: int = 3000
+    logit_alpha_range: float = 3.5
+    alpha_groups: int = 2
+    lr_schedule: str = "cosine"  # "constant" or "cosine" (decay to 0 over ``steps``)
+    final_weights: str = "last"  # "last" or "ema": which weights the classifier keeps at the end
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch_per_base < 1 or self.lr <= 0 or self.alpha_groups < 1:
+            raise ValueError(f"invalid classifier training config {self}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr_schedule not in ("constant", "cosine") or self.final_weights not in ("last", "ema"):
+            raise ValueError(f"unknown lr_schedule / final_weights in {self}")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _tail_weights(ema, terminal, logit_alpha, n_slots):
+    """``[M, m^(n−1)]`` Π_{k≥2} Q̄(y_k | x) over ordered tails (row-major)."""
+    lt = ema.terminal_log_posterior(terminal)  # [M, m] uniform prior
+    m = lt.shape[1]
+    w = torch.ones(len(lt), 1)
+    for k in range(1, n_slots):
+        if ema.alpha_conditioned and k == 1:
+            a = torch.sigmoid(logit_alpha)
+            log_prior = torch.stack([a.log(), (1 - a).log()], dim=1)
+            p = torch.softmax(lt + log_prior, dim=1)
+        else:
+            p = lt.exp()
+        w = (w[:, :, None] * p[:, None, :]).reshape(len(lt), -1)
+    return w if n_slots > 1 else torch.ones(len(lt), 1)
+
+
+def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
+                     callback=None, callback_every: int = 0, desc: str = "classifier"):
+    """Train ``classifier`` in place on samples of the frozen ``bases``; returns a history dict.
+
+    ``callback(step, classifier)`` → dict of numbers, called every ``callback_every`` steps.
+    """
+    env, m, n = classifier.env, classifier.n_bases, classifier.n_slots
+    if len(bases) != m:
+        raise ValueError(f"classifier is for {m} bases, got {len(bases)}")
+    for b in bases:
+        if b.env.space != classifier.space:
+            raise ValueError(f"base on {b.env.space} but classifier on {classifier.space}")
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    enumerable = getattr(env, "is_enumerable", False)
+    tables = [policy_table(env, b) for b in bases] if enumerable else None
+    all_states = env.all_states() if enumerable else None
+    ema = copy.deepcopy(classifier).requires_grad_(False)
+    opt = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
+             if config.lr_schedule == "cosine" else None)
+    B, r = config.batch_per_base, config.logit_alpha_range
+    hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
+    t0 = time.perf_counter()
+    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=not progress, mininterval=0.5)
+    for step in bar:
+        with torch.no_grad():
+            trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if enumerable
+                     else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
+        labels = torch.arange(m).repeat_interleave(B)
+        terminal = torch.cat([t.terminal for t in trajs])
+        if enumerable:
+            group = torch.arange(m * B) % config.alpha_groups
+            group_alpha = (torch.rand(config.alpha_groups, generator=gen) * 2 - 1) * r
+            logit_alpha = group_alpha[group]
+        else:
+            logit_alpha = (torch.rand(m * B, generator=gen) * 2 - 1) * r
+        with torch.no_grad():
+            tail = _tail_weights(ema, terminal, logit_alpha, n)  # [M, T]
+        l_term = -classifier.terminal_log_posterior(terminal)[torch.arange(m * B), labels].mean()
+        # non-terminal rows: every state where an action was taken
+        states = torch.cat([t.states[:, :-1] for t in trajs])  # [M, T, *S]
+        valid = torch.cat([t.valid for t in trajs])  # [M, T]
+        traj_id = torch.arange(m * B)[:, None].expand_as(valid)[valid]
+        vis = states[valid]
+        w = torch.zeros(len(vis), m, tail.shape[1])
+        w[torch.arange(len(vis)), labels[traj_id]] = tail[traj_id]
+        if enumerable:
+            key = group[traj_id] * env.n_states + env.index(vis)
+            W = torch.zeros(config.alpha_groups * env.n_states, m * tail.shape[1])
+            W.index_add_(0, key, w.reshape(len(vis), -1))
+            rows = W.sum(1) > 0
+            g_of_row = torch.arange(config.alpha_groups).repeat_interleave(env.n_states)[rows]
+            row_states = all_states.repeat(config.alpha_groups, 1)[rows]
+            log_q = classifier.nonterminal_log_joint(row_states, group_alpha[g_of_row] if classifier.alpha_conditioned else None)
+            l_nt = -(W[rows] * log_q).sum() / len(vis)
+        else:
+            log_q = classifier.nonterminal_log_joint(vis, logit_alpha[traj_id] if classifier.alpha_conditioned else None)
+            l_nt = -(w.reshape(len(vis), -1) * log_q).sum() / len(vis)
+        weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
+        loss = l_term + weight * l_nt
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), classifier.parameters()):
+                pe.lerp_(p, 1 - config.ema_decay)
+        hist["step"].append(step)
+        hist["loss"].append(loss.item())
+        hist["loss_terminal"].append(l_term.item())
+        hist["loss_nonterminal"].append(l_nt.item())
+        if step % 50 == 0:
+            bar.set_postfix(term=f"{l_term.item():.3f}", nonterm=f"{l_nt.item():.3f}")
+        if callback is not None and callback_every and (step % callback_every == 0 or step == config.steps):
+            hist["callback"].append({"step": step, **callback(step, classifier)})
+    if config.final_weights == "ema":
+        classifier.load_state_dict(ema.state_dict())
+    hist["wall_time_s"] = time.perf_counter() - t0
+    return hist

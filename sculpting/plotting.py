@@ -1,0 +1,53 @@
+"""Matplotlib figures of grid distributions (exact, so no sampling noise)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+__all__ = ["plot_grid_distribution", "plot_guided_vs_target", "plot_grid_panels"]
+
+
+def _img(env, log_p):
+    return env.as_image(log_p.double().exp()).numpy()
+
+
+def plot_grid_distribution(ax, env, log_p: torch.Tensor, title: str = "", vmax=None):
+    """Heat map of a ``[N]`` log-distribution on a 2-D grid (z_0 down, z_1 across)."""
+    im = ax.imshow(_img(env, log_p), cmap="viridis", origin="lower", vmin=0, vmax=vmax,
+                   interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2):
+    """``rows``: list of (label, guided log p, target log p, L1). Each pair: guided | target."""
+    n = len(rows)
+    nrows = (n + ncols_pairs - 1) // ncols_pairs
+    fig, axes = plt.subplots(nrows, 2 * ncols_pairs, figsize=(2 * ncols_pairs * size, nrows * size * 1.1),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (label, g, t, l1) in enumerate(rows):
+        r, c = divmod(k, ncols_pairs)
+        vmax = float(max(g.exp().max(), t.exp().max()))
+        plot_grid_distribution(axes[r, 2 * c], env, g, f"{label}\nguided, L1={l1:.3f}", vmax)
+        plot_grid_distribution(axes[r, 2 * c + 1], env, t, f"{label}\ntarget", vmax)
+        axes[r, 2 * c].axis("on")
+        axes[r, 2 * c + 1].axis("on")
+    fig.tight_layout()
+    return fig
+
+
+def plot_grid_panels(env, panels, ncols: int = 5, size: float = 2.2):
+    """``panels``: list of (title, log p). A row of heat maps."""
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, lp) in zip(axes.flat, panels):
+        ax.axis("on")
+        plot_grid_distribution(ax, env, lp, title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,37 @@
+"""Small pretrained models shipped with the package.
+
+Grid domain (``pretrained/grid/``): five base GFlowNets (``shubert``, ``sigmoid``, ``circle1``,
+``circle2``, ``circle3``) and two classifiers (``shubert_sigmoid``: α-conditioned two-base;
+``circles``: exchangeable three-base). Regenerate them, with the settings pinned in
+:mod:`sculpting.pretrained.build_grid`, by::
+
+    .venv/bin/python -m sculpting.pretrained.build_grid
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..gflownet.io import load_classifier, load_gflownet
+
+__all__ = ["PRETRAINED_DIR", "load_grid_base", "load_grid_classifier", "load_grid_pair"]
+
+PRETRAINED_DIR = Path(__file__).resolve().parent
+
+
+def load_grid_base(name: str, directory=None):
+    d = Path(directory) if directory else PRETRAINED_DIR / "grid"
+    return load_gflownet(d / f"base_{name}.pt")
+
+
+def load_grid_classifier(pair: str, directory=None):
+    d = Path(directory) if directory else PRETRAINED_DIR / "grid"
+    return load_classifier(d / f"classifier_{pair}.pt")
+
+
+def load_grid_pair(pair: str, directory=None, base_directory=None):
+    """(bases, classifier) of a named pair (``shubert_sigmoid`` or ``circles``)."""
+    from ..grid_experiments import GRID_PAIRS
+    if pair not in GRID_PAIRS:
+        raise ValueError(f"unknown grid pair {pair!r}; choose from {sorted(GRID_PAIRS)}")
+    bases = [load_grid_base(n, base_directory or directory) for n in GRID_PAIRS[pair]]
+    return bases, load_grid_classifier(pair, directory)

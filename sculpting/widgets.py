@@ -1,0 +1,102 @@
+"""Interactive sculpting panels (ipywidgets + plotly) used by the notebooks.
+
+:class:`GridSculptingPanel`: pick the operation (two bases) or the observations (three bases),
+the weight α, the guidance form and the classifier (learned / oracle); the exact guided
+distribution and its exact target are recomputed and redrawn on every change, with the L1
+between them in the title.
+"""
+from __future__ import annotations
+
+import time
+
+import ipywidgets as W
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from .algebra import TWO_BASE_OPERATIONS, Composition, l1_distance
+from .gflownet.exact import terminal_log_probs
+from .gflownet.guidance import GUIDANCE_FORMS
+from .grid_experiments import base_tables, guided_distribution
+
+__all__ = ["GridSculptingPanel"]
+
+
+class GridSculptingPanel:
+    """Live sculpting of grid GFlowNets.
+
+    Args:
+        bases: m base GFlowNets on one grid; classifier: their sculpting classifier.
+        base_names: display names. ``update()`` can be called directly (tests, benchmarks).
+    """
+
+    def __init__(self, bases, classifier, base_names=None, operation: str | None = None, alpha: float = 0.5,
+                 form: str = "anchored"):
+        if classifier.space != bases[0].env.space:
+            raise ValueError(f"classifier was built for {classifier.space}, the bases for {bases[0].env.space}")
+        self.bases, self.classifier, self.env = list(bases), classifier, bases[0].env
+        self.m = len(bases)
+        self.names = list(base_names or [f"p{i + 1}" for i in range(self.m)])
+        self.tables = base_tables(self.bases)
+        self.base_lp = terminal_log_probs(self.env, self.tables)
+        style = {"description_width": "90px"}
+        if self.m == 2:
+            self.operation = W.Dropdown(options=list(TWO_BASE_OPERATIONS), value=operation or "harmonic",
+                                        description="operation", style=style)
+            self.pickers = []
+        else:
+            slots = classifier.n_slots
+            opts = [("—", 0)] + [(self.names[i], i + 1) for i in range(self.m)]
+            self.pickers = [W.Dropdown(options=opts, value=[1, 2, 3][k] if k < 3 else 0,
+                                       description=f"y{k + 1}", style=style, layout=W.Layout(width="200px"))
+                            for k in range(slots)]
+            self.operation = None
+        self.alpha = W.FloatSlider(value=alpha, min=0.01, max=0.99, step=0.01, description="α",
+                                   continuous_update=True, style=style, disabled=self.m != 2)
+        self.form = W.ToggleButtons(options=list(GUIDANCE_FORMS), value=form, description="guidance", style=style)
+        self.source = W.ToggleButtons(options=["learned", "oracle"], value="learned", description="classifier",
+                                      style=style)
+        self.status = W.HTML()
+        self.figure = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("guided", "target"),
+                                                    horizontal_spacing=0.08))
+        z = self.env.as_image(self.base_lp[0].exp()).numpy()
+        for col in (1, 2):
+            self.figure.add_trace(go.Heatmap(z=z, colorscale="Viridis", showscale=col == 2), row=1, col=col)
+        self.figure.update_layout(width=760, height=380, margin=dict(l=20, r=20, t=60, b=20))
+        self.figure.update_yaxes(scaleanchor="x", constrain="domain")
+        controls = [c for c in [self.operation, *self.pickers, self.alpha, self.form, self.source] if c is not None]
+        for c in controls:
+            c.observe(self.update, names="value")
+        self.widget = W.VBox([W.HBox(controls[:3]) if self.m == 2 else W.HBox(self.pickers),
+                              W.HBox(controls[-3:] if self.m == 2 else controls[len(self.pickers):]),
+                              self.status, self.figure])
+        self.last = {}
+        self.update()
+
+    def composition(self) -> Composition:
+        if self.m == 2:
+            return Composition.two_base(self.operation.value, self.alpha.value)
+        obs = tuple(p.value for p in self.pickers if p.value)
+        return Composition.uniform(self.m, obs)
+
+    def update(self, *_):
+        """Recompute the exact guided distribution and its target; redraw. Returns the numbers."""
+        t0 = time.perf_counter()
+        c = self.composition()
+        clf = None if self.source.value == "oracle" else self.classifier
+        guided, target = guided_distribution(self.bases, c, clf, self.form.value, self.tables)
+        l1 = l1_distance(guided, target)
+        label = c.label(self.names)
+        with self.figure.batch_update():
+            self.figure.data[0].z = self.env.as_image(guided.exp()).numpy()
+            self.figure.data[1].z = self.env.as_image(target.exp()).numpy()
+            self.figure.layout.title = f"{label} — {self.form.value} guidance, {self.source.value} classifier"
+            self.figure.layout.annotations[0].text = f"guided (L1 = {l1:.4f})"
+        self.status.value = f"<b>{label}</b>: L1(guided, target) = {l1:.4f}"
+        self.last = {"label": label, "l1": l1, "seconds": time.perf_counter() - t0,
+                     "guided": guided, "target": target}
+        return self.last
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
