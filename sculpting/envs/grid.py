@@ -114,7 +114,7 @@ class GridEnv:
             self.child_index[idx[has_child], k] = idx[has_child] + self._strides[k]
         level = states.sum(-1)
         self.levels = [torch.nonzero(level == l).flatten() for l in range(int(level.max()) + 1)]
-        self.state_log_n_parents = self.log_n_parents(states).double()
+        self.state_log_n_parents = (states > 0).sum(-1).clamp(min=1).double().log()
 
     def as_image(self, values: torch.Tensor) -> torch.Tensor:
         """Reshape a ``[N]`` table of a 2-D grid to ``[H, H]`` (row = z_0, column = z_1)."""

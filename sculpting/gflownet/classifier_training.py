@@ -41,6 +41,7 @@ class ClassifierTrainConfig:
     alpha_groups: int = 2
     lr_schedule: str = "cosine"  # "constant" or "cosine" (decay to 0 over ``steps``)
     final_weights: str = "last"  # "last" or "ema": which weights the classifier keeps at the end
+    fast_path: bool = True  # on enumerable envs: tabular sampling + per-state aggregation
     seed: int = 0
 
     def __post_init__(self):
@@ -85,7 +86,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
             raise ValueError(f"base on {b.env.space} but classifier on {classifier.space}")
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    enumerable = getattr(env, "is_enumerable", False)
+    enumerable = getattr(env, "is_enumerable", False) and config.fast_path
     tables = [policy_table(env, b) for b in bases] if enumerable else None
     all_states = env.all_states() if enumerable else None
     ema = copy.deepcopy(classifier).requires_grad_(False)

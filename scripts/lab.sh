@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set everything up (.venv) and open JupyterLab on the notebooks (shipped pretrained models work at once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+exec .venv/bin/jupyter lab --notebook-dir=notebooks "$@"

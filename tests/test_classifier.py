@@ -1,0 +1,72 @@
+import math
+
+import pytest
+import torch
+
+from sculpting.algebra import Composition, l1_distance
+from sculpting.envs import GridEnv
+from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
+from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
+from sculpting.gflownet.exact import exact_policy_from_reward
+from sculpting.gflownet.policy import TabularPolicy
+from sculpting.grid_experiments import guided_distribution
+
+
+def test_exchangeable_head_has_ten_classes_and_normalises():
+    env = GridEnv(6, 2, "corners")
+    clf = SculptingClassifier(env, n_bases=3, n_slots=3)
+    assert clf.nonterminal_head.out_features == 10
+    j = clf.nonterminal_log_joint(env.all_states()[:5])
+    assert j.shape == (5, 27)
+    assert torch.allclose(torch.logsumexp(j, 1), torch.zeros(5), atol=1e-5)
+    jj = j.reshape(5, 3, 3, 3)  # exchangeable: invariant under permutations of the slots
+    assert torch.allclose(jj, jj.permute(0, 2, 1, 3)) and torch.allclose(jj, jj.permute(0, 3, 2, 1))
+
+
+def test_alpha_model_terminal_prior_shift():
+    env = GridEnv(6, 2, "corners")
+    clf = SculptingClassifier(env, n_bases=2, n_slots=2)
+    s = env.all_states()[:7]
+    o = clf.terminal_log_posterior(s)
+    alpha = 0.2
+    _, q_y = ClassifierQ(clf, Composition.two_base("reverse_contrast", alpha)).terminal(s)
+    o_logit = o[:, 1] - o[:, 0]  # p(y=2|x) = σ(o)
+    expected = torch.log(torch.sigmoid(o_logit)) + torch.log(torch.sigmoid(o_logit - math.log(alpha / (1 - alpha))))
+    assert torch.allclose(q_y, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="logit_alpha"):
+        clf.nonterminal_log_joint(s)
+
+
+def test_classifier_rejects_incompatible_compositions():
+    env = GridEnv(6, 2, "corners")
+    with pytest.raises(ValueError, match="classifier is for 2 bases"):
+        ClassifierQ(SculptingClassifier(env, 2, 2), Composition.uniform(3, (1, 2)))
+    with pytest.raises(ValueError, match="uniform priors"):
+        ClassifierQ(SculptingClassifier(env, 2, 2, alpha_conditioned=False), Composition.two_base("harmonic", 0.2))
+    with pytest.raises(ValueError, match="models 2 observations"):
+        ClassifierQ(SculptingClassifier(env, 3, 2), Composition.uniform(3, (1, 2, 3)))
+
+
+def test_training_learns_the_composition():
+    """On a 6×6 grid, a short training brings the guided HM close to its exact target."""
+    torch.manual_seed(0)
+    env = GridEnv(6, 2, "corners")
+    bases = [TabularPolicy(env, exact_policy_from_reward(env, GridEnv(6, 2, r, 0.5).log_reward_table))
+             for r in ("symmetric_shubert", "diag_sigmoid")]
+    clf = SculptingClassifier(env, 2, 2, hidden=64)
+    comps = [Composition.two_base("harmonic", a) for a in (0.2, 0.5, 0.8)] + [Composition.two_base("contrast")]
+    before = max(l1_distance(*guided_distribution(bases, c, clf, "anchored")) for c in comps)
+    train_classifier(clf, bases, ClassifierTrainConfig(steps=1500, batch_per_base=64, lr=3e-3, warmup_steps=300,
+                                                       alpha_groups=2), progress=False)
+    after = {(c.label(), form): l1_distance(*guided_distribution(bases, c, clf, form)) for c in comps
+             for form in ("anchored", "paper")}
+    assert before > 0.2
+    assert max(after.values()) < 0.15, after
+
+
+def test_training_rejects_mismatched_bases():
+    env, other = GridEnv(6, 2, "corners"), GridEnv(8, 2, "corners")
+    clf = SculptingClassifier(env, 2, 2)
+    bases = [TabularPolicy(other, exact_policy_from_reward(other, other.log_reward_table))] * 2
+    with pytest.raises(ValueError, match="classifier on"):
+        train_classifier(clf, bases, ClassifierTrainConfig(steps=1), progress=False)

@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from sculpting.envs import GridEnv
+from sculpting.gflownet.classifier import SculptingClassifier
+from sculpting.gflownet.policy import GFlowNet
+
+
+@pytest.fixture
+def panel():
+    from sculpting.widgets import GridSculptingPanel
+    torch.manual_seed(0)
+    env = GridEnv(8, 2, "symmetric_shubert")
+    bases = [GFlowNet(env, hidden=16), GFlowNet(GridEnv(8, 2, "diag_sigmoid"), hidden=16)]
+    return GridSculptingPanel(bases, SculptingClassifier(env, 2, 2, hidden=16))
+
+
+def test_slider_and_dropdown_redraw(panel):
+    z0 = panel.figure.data[0].z.copy()
+    l1_0 = panel.last["l1"]
+    panel.alpha.value = 0.1
+    assert (panel.figure.data[0].z != z0).any()
+    assert panel.last["l1"] != l1_0
+    assert "α=0.1" in panel.status.value
+    panel.operation.value = "contrast"
+    assert "◑" in panel.status.value
+    panel.source.value = "oracle"
+    panel.form.value = "anchored"
+    assert panel.last["l1"] < 1e-4  # the oracle with anchored guidance is exact
+
+
+def test_three_base_panel_and_mismatch():
+    from sculpting.widgets import GridSculptingPanel
+    env = GridEnv(8, 2, "circle1")
+    bases = [GFlowNet(GridEnv(8, 2, f"circle{i}"), hidden=16) for i in (1, 2, 3)]
+    p = GridSculptingPanel(bases, SculptingClassifier(env, 3, 3, hidden=16))
+    assert p.composition().observations == (1, 2, 3)
+    p.pickers[2].value = 0
+    assert p.composition().observations == (1, 2)
+    with pytest.raises(ValueError, match="classifier was built for"):
+        GridSculptingPanel(bases, SculptingClassifier(GridEnv(6, 2, "corners"), 3, 3, hidden=16))
