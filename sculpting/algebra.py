@@ -27,6 +27,7 @@ have shape ``[m, N]`` (m bases, N points) or ``[..., m]`` where stated.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ __all__ = [
     "THREE_BASE_OBSERVATIONS",
     "named_composition",
     "l1_distance",
+    "joint_label_classes",
 ]
 
 #: name -> (observations, human label template) for two bases.
@@ -214,3 +216,19 @@ def named_composition(n_bases: int, operation, alpha: float = 0.5) -> Compositio
 def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:
     """Σ_x |p(x) − q(x)| between two distributions given as log-probabilities (range [0, 2])."""
     return float((p_log.double().exp() - q_log.double().exp()).abs().sum())
+
+
+def joint_label_classes(m: int, n: int, exchangeable: bool):
+    """Parameterisation of a joint over n labels in 1..m (ordered tuples, row-major).
+
+    Returns ``(class_of_tuple [m^n], log_multiplicity [m^n], n_classes)``. Exchangeable: one
+    class per multiset, log Q(tuple) = logit(class) − log #orderings(class) − logsumexp(logits)
+    (m = n = 3: 10 classes, corrections log 3 and log 6); otherwise one class per tuple.
+    """
+    tuples = list(itertools.product(range(m), repeat=n))
+    if not exchangeable:
+        return torch.arange(len(tuples)), torch.zeros(len(tuples)), len(tuples)
+    multisets = sorted({tuple(sorted(t)) for t in tuples})
+    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples])
+    counts = torch.bincount(cls, minlength=len(multisets)).double()
+    return cls, counts[cls].log(), len(multisets)

@@ -43,9 +43,16 @@ def _atomic_write(path: Path, write):
         raise
 
 
-def save_checkpoint(path, kind: str, state_dict: dict, meta: dict) -> Path:
-    """Save ``state_dict`` (tensors) with JSON-able ``meta`` to ``path`` (+ ``.json`` beside it)."""
+def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = False) -> Path:
+    """Save ``state_dict`` (tensors) with JSON-able ``meta`` to ``path`` (+ ``.json`` beside it).
+
+    ``half=True`` stores floating-point tensors as float16 (shipped models: half the size;
+    ``load_state_dict`` casts them back to the model's float32 parameters).
+    """
     path = Path(path)
+    if half:
+        state_dict = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
+        meta = {**meta, "stored_as": "float16"}
     meta = {**meta, "kind": kind, "versions": environment_versions()}
     json.dumps(meta)  # fail early on metadata that is not plain data
     payload = {"format": FORMAT, "kind": kind, "meta_json": json.dumps(meta),

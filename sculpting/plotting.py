@@ -51,3 +51,25 @@ def plot_grid_panels(env, panels, ncols: int = 5, size: float = 2.2):
         plot_grid_distribution(ax, env, lp, title)
     fig.tight_layout()
     return fig
+
+
+def show_image_grid(ax, images: torch.Tensor, title: str = "", nrow: int = 8):
+    """An ``nrow``-wide grid of ``[N, C, S, S]`` images in [0, 1] (clamped) on ``ax``."""
+    from torchvision.utils import make_grid
+    grid = make_grid(images[: nrow * nrow].clamp(0, 1), nrow=nrow, padding=1, pad_value=0.3)
+    ax.imshow(grid.permute(1, 2, 0).numpy() if grid.shape[0] == 3 else grid[0].numpy(), cmap="gray",
+              interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def plot_image_grids(panels, ncols: int = 3, size: float = 3.0):
+    """``panels``: list of (title, images). One 8×8 grid per panel."""
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.08), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, imgs) in zip(axes.flat, panels):
+        show_image_grid(ax, imgs, title)
+    fig.tight_layout()
+    return fig

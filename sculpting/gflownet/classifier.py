@@ -16,25 +16,14 @@ four quantities the guided policy needs (see :mod:`sculpting.gflownet.guidance`)
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
 from torch import nn
 
-from ..algebra import Composition
+from ..algebra import Composition, joint_label_classes
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
-
-
-def _tuple_classes(m: int, n: int, exchangeable: bool):
-    tuples = list(itertools.product(range(m), repeat=n))
-    if not exchangeable:
-        return torch.arange(len(tuples)), torch.zeros(len(tuples)), len(tuples)
-    multisets = sorted({tuple(sorted(t)) for t in tuples})
-    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples])
-    counts = torch.bincount(cls, minlength=len(multisets)).double()
-    return cls, counts[cls].log(), len(multisets)
 
 
 class SculptingClassifier(nn.Module):
@@ -72,7 +61,7 @@ class SculptingClassifier(nn.Module):
             d = hidden
         self.body = nn.Sequential(*layers)
         self.terminal_head = nn.Linear(hidden, n_bases - 1)
-        cls, log_mult, n_classes = _tuple_classes(n_bases, n_slots, exchangeable)
+        cls, log_mult, n_classes = joint_label_classes(n_bases, n_slots, exchangeable)
         self.register_buffer("tuple_class", cls, persistent=False)
         self.register_buffer("tuple_log_mult", log_mult.float(), persistent=False)
         self.nonterminal_head = nn.Linear(hidden + a, n_classes)

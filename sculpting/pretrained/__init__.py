@@ -35,3 +35,17 @@ def load_grid_pair(pair: str, directory=None, base_directory=None):
         raise ValueError(f"unknown grid pair {pair!r}; choose from {sorted(GRID_PAIRS)}")
     bases = [load_grid_base(n, base_directory or directory) for n in GRID_PAIRS[pair]]
     return bases, load_grid_classifier(pair, directory)
+
+
+def load_mnist_models(directory=None) -> dict:
+    """The colored-MNIST models: {"bases": {name: ScoreModel}, "classifiers": {set: TimeClassifier},
+    "judge": DigitColourJudge}; ``classifier_nested`` is included when present."""
+    from ..diffusion.experiments import CLASSIFIER_SETS, MNIST_BASES
+    from ..diffusion.io import load_judge, load_score_model, load_time_classifier
+    d = Path(directory) if directory else PRETRAINED_DIR / "mnist"
+    out = {"bases": {n: load_score_model(d / f"base_{n}.pt") for n in MNIST_BASES},
+           "classifiers": {s: load_time_classifier(d / f"classifier_{s}.pt") for s in CLASSIFIER_SETS},
+           "judge": load_judge(d / "judge.pt")}
+    if (d / "classifier_nested.pt").is_file():
+        out["classifiers"]["nested"] = load_time_classifier(d / "classifier_nested.pt")
+    return out

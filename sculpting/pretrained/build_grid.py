@@ -1,6 +1,10 @@
 """Regenerate the shipped grid models (5 bases, 2 classifiers) with pinned settings.
 
     .venv/bin/python -m sculpting.pretrained.build_grid [--out DIR] [--smoke]
+                                                       [--bases NAME ...] [--pairs PAIR ...]
+
+``--bases`` / ``--pairs`` restrict the run (e.g. two processes for the two classifiers; the
+classifiers load their bases from ``--out``).
 
 Writes ``base_<name>.pt`` / ``classifier_<pair>.pt`` (+ ``.json`` metadata) and prints the
 exact L1 of every base to its reward distribution.
@@ -13,24 +17,27 @@ from pathlib import Path
 import torch
 
 from ..gflownet.classifier_training import ClassifierTrainConfig, train_classifier
-from ..gflownet.io import save_classifier, save_gflownet
+from ..gflownet.io import load_gflownet, save_classifier, save_gflownet
 from ..gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward
 from ..grid_experiments import GRID_BASES, GRID_PAIRS, make_classifier, train_base
 from . import PRETRAINED_DIR
 
 BASE_CONFIG = GFlowNetTrainConfig(steps=5000, batch_size=128, lr=2e-3, lr_log_z=0.1, epsilon=0.05,
                                   seed=0, eval_every=250)
-CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=6000, batch_per_base=64, lr=1e-3, ema_decay=0.995,
-                                          warmup_steps=1500, logit_alpha_range=3.5, alpha_groups=2, seed=0)
+CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=10000, batch_per_base=256, lr=1e-3, ema_decay=0.995,
+                                          warmup_steps=2000, logit_alpha_range=3.5, alpha_groups=4,
+                                          lr_schedule="cosine", seed=0)
 SMOKE_BASE = GFlowNetTrainConfig(steps=20, batch_size=16, eval_every=10)
 SMOKE_CLASSIFIER = ClassifierTrainConfig(steps=10, batch_per_base=8, warmup_steps=5)
 
 
 def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFIG, horizon: int = 32,
-          progress: bool = True):
+          progress: bool = True, base_names=tuple(GRID_BASES), pairs=tuple(GRID_PAIRS)):
     out.mkdir(parents=True, exist_ok=True)
     bases = {}
     for i, name in enumerate(GRID_BASES):
+        if name not in base_names:
+            continue
         cfg = GFlowNetTrainConfig(**{**base_config.to_dict(), "seed": base_config.seed + i})
         model, hist = train_base(name, cfg, horizon, progress)
         l1 = exact_l1_to_reward(model)
@@ -39,8 +46,9 @@ def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFI
                       data_source="reward function (no data)")
         print(f"base {name}: exact L1 to reward = {l1:.4f} ({hist['train_time_s']:.0f} s)", flush=True)
         bases[name] = model
-    for pair, names in GRID_PAIRS.items():
-        members = [bases[n] for n in names]
+    for pair in pairs:
+        names = GRID_PAIRS[pair]
+        members = [bases[n] if n in bases else load_gflownet(out / f"base_{n}.pt") for n in names]
         clf = make_classifier(pair, members[0].env)
         hist = train_classifier(clf, members, classifier_config, progress=progress, desc=pair)
         save_classifier(clf, out / f"classifier_{pair}.pt", pair=pair, bases=list(names),
@@ -54,12 +62,15 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "grid")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest here)")
+    ap.add_argument("--bases", nargs="*", default=list(GRID_BASES), choices=list(GRID_BASES))
+    ap.add_argument("--pairs", nargs="*", default=list(GRID_PAIRS), choices=list(GRID_PAIRS))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    kw = {"base_names": args.bases, "pairs": args.pairs}
     if args.smoke:
-        build(args.out, SMOKE_BASE, SMOKE_CLASSIFIER, horizon=8, progress=False)
+        build(args.out, SMOKE_BASE, SMOKE_CLASSIFIER, horizon=8, progress=False, **kw)
     else:
-        build(args.out)
+        build(args.out, **kw)
 
 
 if __name__ == "__main__":

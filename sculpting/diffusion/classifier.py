@@ -1,0 +1,109 @@
+"""Time-conditioned joint classifiers for sculpting diffusion models (DESIGN §2, diffusion).
+
+``TimeClassifier`` models log Q(y_1..y_n | x_t, t) over ordered label tuples (exchangeable for
+three bases, full joint for two); the two-base model is **α-conditioned** (slot 2 has the prior
+(α, 1 − α), logit α is an input of the head), as on the grid, so one classifier serves every α.
+Trunk: conv 3×3 C→c0, ReLU, conv 3×3 c0→c1, ReLU, max-pool 2, dropout; the flattened features
+are concatenated with a Gaussian-Fourier time embedding; fc → hidden, ReLU, dropout, → classes.
+The single-observation (terminal) posterior is the y_1 marginal at t = ε.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..algebra import Composition, joint_label_classes
+from .unet import GaussianFourierEmbedding
+
+__all__ = ["TimeClassifier", "DiffusionQ"]
+
+
+class TimeClassifier(nn.Module):
+    def __init__(self, image_shape=(3, 16, 16), n_bases: int = 2, n_slots: int = 2,
+                 alpha_conditioned: bool | None = None, exchangeable: bool | None = None,
+                 trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5)):
+        super().__init__()
+        alpha_conditioned = (n_bases == 2) if alpha_conditioned is None else alpha_conditioned
+        exchangeable = (not alpha_conditioned) if exchangeable is None else exchangeable
+        if alpha_conditioned and (n_bases != 2 or n_slots < 2):
+            raise ValueError("an α-conditioned classifier needs 2 bases and at least 2 slots")
+        c, s, _ = image_shape
+        self.image_shape = tuple(image_shape)
+        self.n_bases, self.n_slots = n_bases, n_slots
+        self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
+        self.config = {"image_shape": list(image_shape), "n_bases": n_bases, "n_slots": n_slots,
+                       "alpha_conditioned": alpha_conditioned, "exchangeable": exchangeable,
+                       "trunk": list(trunk), "hidden": hidden, "embed_dim": embed_dim, "dropout": list(dropout)}
+        self.conv1 = nn.Conv2d(c, trunk[0], 3)
+        self.conv2 = nn.Conv2d(trunk[0], trunk[1], 3)
+        feat = trunk[1] * ((s - 4) // 2) ** 2
+        self.embed = nn.Sequential(GaussianFourierEmbedding(embed_dim), nn.Linear(embed_dim, embed_dim), nn.SiLU())
+        self.drop1, self.drop2 = nn.Dropout(dropout[0]), nn.Dropout(dropout[1])
+        a = 1 if alpha_conditioned else 0
+        self.fc = nn.Linear(feat + embed_dim + a, hidden)
+        cls, log_mult, n_classes = joint_label_classes(n_bases, n_slots, exchangeable)
+        self.register_buffer("tuple_class", cls, persistent=False)
+        self.register_buffer("tuple_log_mult", log_mult.float(), persistent=False)
+        self.head = nn.Linear(hidden + a, n_classes)
+
+    def log_joint(self, x: torch.Tensor, t: torch.Tensor, logit_alpha=None) -> torch.Tensor:
+        """x ``[B, C, S, S]``, t ``[B]`` → ``[B, m^n]`` log Q(y_1..y_n | x_t, t)."""
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"classifier expects images {self.image_shape}, got {tuple(x.shape[1:])}")
+        h = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        h = torch.cat([self.drop1(h).flatten(1), self.embed(t)], dim=1)
+        col = None
+        if self.alpha_conditioned:
+            if logit_alpha is None:
+                raise ValueError("this classifier is α-conditioned: pass logit_alpha")
+            la = torch.as_tensor(logit_alpha, dtype=x.dtype)
+            col = la.expand(len(x))[:, None] if la.dim() == 0 else la.reshape(len(x), 1)
+            h = torch.cat([h, col], dim=1)
+        h = self.drop2(F.relu(self.fc(h)))
+        logits = self.head(h if col is None else torch.cat([h, col], dim=1))
+        return torch.log_softmax(logits, dim=1)[:, self.tuple_class] - self.tuple_log_mult
+
+    def log_first(self, x, t, logit_alpha=None) -> torch.Tensor:
+        """``[B, m]`` log Q(y_1 = i | x_t, t)."""
+        j = self.log_joint(x, t, logit_alpha)
+        return torch.logsumexp(j.reshape(len(j), self.n_bases, -1), dim=2)
+
+
+def _logit_alpha(classifier, c: Composition):
+    if c.n_bases != classifier.n_bases:
+        raise ValueError(f"classifier is for {classifier.n_bases} bases, composition has {c.n_bases}")
+    if c.n_observations > classifier.n_slots:
+        raise ValueError(f"classifier models {classifier.n_slots} observations, composition has {c.n_observations}")
+    if not classifier.alpha_conditioned:
+        if c.n_observations >= 2 and any(abs(p - 1 / c.n_bases) > 1e-9 for row in c.priors[1:] for p in row):
+            raise ValueError("this classifier assumes uniform priors for every observation")
+        return None
+    a = c.priors[1][0] if c.n_observations >= 2 else (c.alpha if c.alpha is not None else 0.5)
+    return math.log(a / (1 - a))
+
+
+class DiffusionQ:
+    """A classifier specialised to a composition: ``first(x, t)`` → log Q(y_1 = i | x_t) ``[B, m]``
+    (shifted to the mixture weights for a weighted mixture), ``log_q_y(x, t)`` → log Q(y | x_t) ``[B]``."""
+
+    def __init__(self, classifier, composition: Composition):
+        self.classifier, self.composition = classifier, composition
+        self.logit_alpha = _logit_alpha(classifier, composition)
+        self._log_prior0 = composition.log_priors(torch.float32)[0]
+
+    def first(self, x, t):
+        q = self.classifier.log_first(x, t, self.logit_alpha)
+        if self.composition.n_observations == 0:
+            q = torch.log_softmax(q + self._log_prior0, dim=1)
+        return q
+
+    def log_q_y(self, x, t):
+        c, m, n = self.composition, self.classifier.n_bases, self.classifier.n_slots
+        if c.n_observations == 0:
+            return torch.zeros(len(x))
+        j = self.classifier.log_joint(x, t, self.logit_alpha).reshape(-1, *([m] * n))
+        sel = j[(slice(None), *[y - 1 for y in c.observations])]
+        return torch.logsumexp(sel.reshape(len(j), -1), dim=1)

@@ -1,0 +1,125 @@
+"""Training time-conditioned classifiers on the base models' own reverse trajectories.
+
+CPU recipe (a documented deviation from the reference, which draws fresh trajectories every
+update): a **trajectory pool** is drawn once per base (``pool_size`` PC trajectories of
+``pool_steps`` steps, every ``keep_every``-th noisy state kept) and reused for all updates.
+Per update, for each base i, ``batch`` pool trajectories:
+
+    L_terminal    = − mean log Q(y_1 = i | x_ε, ε)                      (the y_1 marginal)
+    L_nonterminal = − mean over kept states with t ≤ t_max of
+                    Σ_{y_2..y_n} Π_{k≥2} Q̄(y_k | x_0) log Q(y_1 = i, y_2..y_n | x_t, t)
+
+Q̄ is a frozen copy refreshed every ``refresh_every`` updates; slot 2 of the α-model has the prior
+(α, 1 − α) with logit α ~ U[−r, r] per sample; the first ``terminal_only`` updates use L_terminal
+alone. The classifier is in eval mode (no dropout) when it serves as target or guidance.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .sampler import pc_sample
+
+__all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
+
+
+@dataclass
+class DiffusionClassifierConfig:
+    pool_size: int = 512
+    pool_steps: int = 200
+    keep_every: int = 2
+    updates: int = 800
+    batch: int = 64
+    lr: float = 1e-3
+    refresh_every: int = 50
+    terminal_only: int = 100
+    t_max: float = 0.7
+    logit_alpha_range: float = 3.5
+    seed: int = 0
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@dataclass
+class TrajectoryPool:
+    states: torch.Tensor  # [K, P, *shape] noisy states (the last is the sample x_ε)
+    times: torch.Tensor  # [K]
+
+
+@torch.no_grad()
+def draw_pool(model, config: DiffusionClassifierConfig, generator=None, progress: bool = False) -> TrajectoryPool:
+    _, (states, times) = pc_sample(model, config.pool_size, config.pool_steps, generator=generator,
+                                   keep_every=config.keep_every, progress=progress)
+    return TrajectoryPool(states, times)
+
+
+def _tail(frozen, x0, eps, logit_alpha, n_slots):
+    """``[B, m^(n−1)]`` Π_{k≥2} Q̄(y_k | x_0) from the frozen copy's y_1 marginal at t = ε."""
+    lt = frozen.log_first(x0, eps, logit_alpha if frozen.alpha_conditioned else None)
+    w = torch.ones(len(x0), 1)
+    for k in range(1, n_slots):
+        if frozen.alpha_conditioned and k == 1:
+            a = torch.sigmoid(logit_alpha)
+            p = torch.softmax(lt + torch.stack([a.log(), (1 - a).log()], dim=1), dim=1)
+        else:
+            p = lt.exp()
+        w = (w[:, :, None] * p[:, None, :]).reshape(len(x0), -1)
+    return w
+
+
+def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
+                          desc: str = "classifier"):
+    m, n = classifier.n_bases, classifier.n_slots
+    if len(pools) != m:
+        raise ValueError(f"classifier is for {m} bases, got {len(pools)} pools")
+    for p in pools:
+        if tuple(p.states.shape[2:]) != tuple(classifier.image_shape):
+            raise ValueError(f"pool images {tuple(p.states.shape[2:])} ≠ classifier {classifier.image_shape}")
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(classifier.parameters(), lr=config.lr)
+    frozen = copy.deepcopy(classifier).eval().requires_grad_(False)
+    r, B = config.logit_alpha_range, config.batch
+    hist = {"loss_terminal": [], "loss_nonterminal": []}
+    t0 = time.perf_counter()
+    for u in tqdm(range(1, config.updates + 1), desc=desc, disable=not progress, mininterval=1.0):
+        classifier.train()
+        x0s, xts, tts, labels, eps = [], [], [], [], []
+        for i, pool in enumerate(pools):
+            K, P = pool.states.shape[:2]
+            j = torch.randint(P, (B,), generator=gen)
+            x0s.append(pool.states[-1, j])
+            eligible = torch.nonzero((pool.times <= config.t_max) & (torch.arange(K) < K - 1)).flatten()
+            k = eligible[torch.randint(len(eligible), (B,), generator=gen)]
+            xts.append(pool.states[k, j])
+            tts.append(pool.times[k])
+            labels.append(torch.full((B,), i))
+            eps.append(pool.times[-1].expand(B))
+        x0, xt, tt, lab, eps = (torch.cat(v) for v in (x0s, xts, tts, labels, eps))
+        la = (torch.rand(len(x0), generator=gen) * 2 - 1) * r
+        la_in = la if classifier.alpha_conditioned else None
+        l_term = -classifier.log_first(x0, eps, la_in)[torch.arange(len(x0)), lab].mean()
+        loss = l_term
+        l_nt = torch.zeros(())
+        if u > config.terminal_only:
+            with torch.no_grad():
+                tail = _tail(frozen, x0, eps, la, n)
+            w = torch.zeros(len(x0), m, tail.shape[1])
+            w[torch.arange(len(x0)), lab] = tail
+            l_nt = -(w.reshape(len(x0), -1) * classifier.log_joint(xt, tt, la_in)).sum(1).mean()
+            loss = loss + l_nt
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        hist["loss_terminal"].append(l_term.item())
+        hist["loss_nonterminal"].append(l_nt.item())
+        if u % config.refresh_every == 0:
+            frozen.load_state_dict(classifier.state_dict())
+    classifier.eval()
+    hist["train_time_s"] = time.perf_counter() - t0
+    return hist

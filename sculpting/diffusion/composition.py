@@ -1,0 +1,46 @@
+"""Composed (sculpted) score: bases + classifier + composition → a score model (DESIGN §2).
+
+    s(x_t, t) = Σ_i w_i(x_t, t) s_i(x_t, t) + γ ∇_x log Q(y | x_t, t),   w_i = Q(y_1 = i | x_t, t)
+
+γ = 1 is the exact composition (p̄_t · Q(y | x_t) is the forward-diffused sculpted density);
+γ > 1 sharpens (no longer the target). The weights come from a gradient-free classifier pass;
+the gradient is enabled locally, so a ComposedScore can itself be a base of another composition
+(its ``score`` works inside ``torch.no_grad()``).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..algebra import Composition
+from .classifier import DiffusionQ
+
+__all__ = ["ComposedScore"]
+
+
+class ComposedScore:
+    def __init__(self, bases, classifier, composition: Composition, gamma: float = 1.0):
+        if not gamma >= 0:
+            raise ValueError(f"gamma must be ≥ 0, got {gamma}")
+        if len(bases) != composition.n_bases:
+            raise ValueError(f"composition of {composition.n_bases} bases got {len(bases)} base models")
+        shapes = {tuple(b.image_shape) for b in bases}
+        if len(shapes) != 1:
+            raise ValueError(f"base models have different image shapes: {sorted(shapes)}")
+        self.image_shape = tuple(bases[0].image_shape)
+        if tuple(classifier.image_shape) != self.image_shape:
+            raise ValueError(f"classifier expects images {tuple(classifier.image_shape)}, "
+                             f"the score models produce {self.image_shape}")
+        self.sde = bases[0].sde
+        self.bases, self.classifier, self.composition, self.gamma = list(bases), classifier, composition, float(gamma)
+        self.q = DiffusionQ(classifier, composition)
+
+    def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            w = self.q.first(x, t).exp()  # [B, m]
+            s = sum(w[:, i].reshape(-1, *[1] * (x.dim() - 1)) * b.score(x, t) for i, b in enumerate(self.bases))
+        if self.composition.n_observations == 0 or self.gamma == 0:
+            return s
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            grad, = torch.autograd.grad(self.q.log_q_y(xg, t).sum(), xg)
+        return s + self.gamma * grad

