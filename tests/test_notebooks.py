@@ -56,3 +56,38 @@ def test_03_grid_sculpting_on_shipped_models(tmp_path):
     assert len(m["circles"]) == 10
     assert m["slider_update_ms_median"] > 0
     assert (tmp_path / "03" / "shubert_sigmoid.png").is_file() and (tmp_path / "03" / "circles.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def mnist_smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mnist")
+    m4 = run("04_mnist_base_diffusion", root / "04", preset="smoke", steps=20, batch_size=8, sample_steps=10,
+             n_samples=8)
+    return root, m4
+
+
+def test_04_mnist_base_diffusion(mnist_smoke):
+    root, m = mnist_smoke
+    assert set(m["bases"]) == {"M1", "M2", "MN1", "MN2", "MN3"}
+    for v in m["bases"].values():
+        assert v["final_loss"] > 0 and 0 <= v["support_rate"] <= 1
+    assert (root / "04" / "models" / "base_MN3.pt").is_file() and (root / "04" / "bases.png").is_file()
+
+
+def test_05_mnist_classifiers(mnist_smoke):
+    root, _ = mnist_smoke
+    m = run("05_mnist_classifiers", root / "05", base_dir=str(root / "04" / "models"), judge_epochs=1,
+            pool_size=8, pool_steps=6, updates=6, batch=4)
+    assert 0 <= m["judge_heldout_accuracy"] <= 1
+    assert set(m["classifiers"]) == {"M1_M2", "MN"}
+    assert (root / "05" / "models" / "classifier_MN.pt").is_file()
+
+
+def test_06_mnist_sculpting_on_shipped_models(tmp_path):
+    m = run("06_mnist_sculpting", tmp_path / "06", n_samples=4, sample_steps=6)
+    s = m["support"]
+    for comp in ("M1⊗M2", "M1◑M2", "M2◑M1", "MN y=123", "(MN y=12)◑MN3"):
+        assert "gamma=1" in s[comp] and len(s[comp]) == 2, comp
+        for cell in s[comp].values():
+            assert 0 <= cell["support_rate"] <= 1 and cell["n"] == 4
+    assert (tmp_path / "06" / "compositions_sharp.png").is_file()
