@@ -172,17 +172,17 @@ class Composition:
 
     # ------------------------------------------------------------------ labels
     def label(self, base_names=None) -> str:
-        """A plot label with the ⊗ ◑ ◐ symbols, e.g. ``p1 ⊗_0.50 p2`` or ``y=123``."""
+        """A plot label with the ⊗ ◑ ◐ symbols, e.g. ``p1 ⊗ p2 (α=0.05)`` or ``y=123``."""
         names = list(base_names or [f"p{i + 1}" for i in range(self.n_bases)])
-        sub = "" if self.alpha is None or abs(self.alpha - 0.5) < 1e-12 else f"_{{α={self.alpha:g}}}"
+        sub = "" if self.alpha is None or abs(self.alpha - 0.5) < 1e-12 else f" (α={self.alpha:g})"
         if self.n_bases == 2 and self.name in TWO_BASE_OPERATIONS:
             a, b = names
             return {
                 "p1": a, "p2": b,
                 "mixture": f"{self.alpha:g}·{a} + {1 - self.alpha:g}·{b}" if self.alpha is not None else f"{a} + {b}",
-                "harmonic": f"{a} ⊗{sub} {b}",
-                "contrast": f"{a} ◑{sub} {b}",
-                "reverse_contrast": f"{a} ◐{sub} {b}",
+                "harmonic": f"{a} ⊗ {b}{sub}",
+                "contrast": f"{a} ◑ {b}{sub}",
+                "reverse_contrast": f"{a} ◐ {b}{sub}",
             }[self.name]
         return "y=" + "".join(str(y) for y in self.observations) if self.observations else "mixture"
 

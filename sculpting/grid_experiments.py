@@ -14,7 +14,7 @@ from .gflownet.classifier import ClassifierQ, SculptingClassifier
 from .gflownet.exact import terminal_log_probs
 from .gflownet.guidance import GUIDANCE_FORMS, GuidedPolicy
 from .gflownet.oracle import OracleQ
-from .gflownet.policy import GFlowNet, policy_table
+from .gflownet.policy import GFlowNet, TabularPolicy, policy_table
 from .gflownet.training import GFlowNetTrainConfig, train_gflownet
 
 __all__ = ["GRID_BASES", "GRID_PAIRS", "TWO_BASE_OPS", "make_base", "train_base", "base_tables", "guided_distribution",
@@ -60,8 +60,11 @@ def three_base_compositions(observations=THREE_BASE_OBSERVATIONS):
 
 @torch.no_grad()
 def base_tables(bases) -> torch.Tensor:
-    """``[m, N, A]`` float64 policy tables of the bases."""
+    """``[m, N, A]`` float64 policy tables of the bases (which must share one grid)."""
     env = bases[0].env
+    for b in bases:
+        if b.env.space != env.space:
+            raise ValueError(f"bases live on different spaces: {b.env.space} vs {env.space}")
     return torch.stack([policy_table(env, b) for b in bases])
 
 
@@ -76,9 +79,7 @@ def guided_distribution(bases, composition: Composition, classifier=None, form: 
     tables = base_tables(bases) if tables is None else tables
     base_lp = terminal_log_probs(env, tables)
     q = OracleQ(env, tables, composition) if classifier is None else ClassifierQ(classifier, composition)
-    g = GuidedPolicy(bases, q, form)
-    from .gflownet.policy import TabularPolicy
-    g.bases = [TabularPolicy(env, t) for t in tables]  # reuse the tables
+    g = GuidedPolicy([TabularPolicy(env, t) for t in tables], q, form)  # the bases' tables, computed once
     guided = terminal_log_probs(env, g.table_on(env))
     return guided, composition.target_log_prob(base_lp)
 

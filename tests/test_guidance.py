@@ -84,3 +84,11 @@ def test_mismatched_spaces_are_rejected():
         GuidedPolicy([TabularPolicy(env8, t8)] * 2, OracleQ(env8, torch.stack([t8, t8]), comp), "exact")
     with pytest.raises(ValueError, match="3 bases got 2"):
         GuidedPolicy([TabularPolicy(env8, t8)] * 2, OracleQ(env8, torch.stack([t8] * 3), Composition.uniform(3, (1,))))
+
+
+def test_exact_evaluation_rejects_bases_of_different_grids():
+    from sculpting.gflownet.policy import GFlowNet
+    from sculpting.grid_experiments import guided_distribution
+    bases = [GFlowNet(GridEnv(8, 2, "corners"), hidden=8), GFlowNet(GridEnv(6, 2, "corners"), hidden=8)]
+    with pytest.raises(ValueError, match="different spaces"):
+        guided_distribution(bases, Composition.two_base("harmonic"))
