@@ -59,7 +59,7 @@ class TimeClassifier(nn.Module):
         if self.alpha_conditioned:
             if logit_alpha is None:
                 raise ValueError("this classifier is α-conditioned: pass logit_alpha")
-            la = torch.as_tensor(logit_alpha, dtype=x.dtype)
+            la = torch.as_tensor(logit_alpha, dtype=x.dtype, device=x.device)
             col = la.expand(len(x))[:, None] if la.dim() == 0 else la.reshape(len(x), 1)
             h = torch.cat([h, col], dim=1)
         h = self.drop2(F.relu(self.fc(h)))
@@ -97,13 +97,13 @@ class DiffusionQ:
     def first(self, x, t):
         q = self.classifier.log_first(x, t, self.logit_alpha)
         if self.composition.n_observations == 0:
-            q = torch.log_softmax(q + self._log_prior0, dim=1)
+            q = torch.log_softmax(q + self._log_prior0.to(q.device), dim=1)
         return q
 
     def log_q_y(self, x, t):
         c, m, n = self.composition, self.classifier.n_bases, self.classifier.n_slots
         if c.n_observations == 0:
-            return torch.zeros(len(x))
+            return torch.zeros(len(x), device=x.device)
         j = self.classifier.log_joint(x, t, self.logit_alpha).reshape(-1, *([m] * n))
         sel = j[(slice(None), *[y - 1 for y in c.observations])]
         return torch.logsumexp(sel.reshape(len(j), -1), dim=1)

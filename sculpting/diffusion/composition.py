@@ -33,6 +33,7 @@ class ComposedScore:
         self.sde = bases[0].sde
         self.bases, self.classifier, self.composition, self.gamma = list(bases), classifier, composition, float(gamma)
         self.q = DiffusionQ(classifier, composition)
+        self.device = getattr(bases[0], "device", torch.device("cpu"))
 
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -33,12 +33,16 @@ class ScoreModel(nn.Module):
         self.sde = sde or VESDE()
         self.image_shape = (channels, cfg["image_size"], cfg["image_size"])
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.unet(x, t, self.sde.marginal_std(t))
 
     def dsm_loss(self, x0: torch.Tensor, generator=None) -> torch.Tensor:
-        t = torch.rand(x0.shape[0], generator=generator) * (1 - 1e-5) + 1e-5
-        z = torch.randn(x0.shape, generator=generator)
+        t = (torch.rand(x0.shape[0], generator=generator) * (1 - 1e-5) + 1e-5).to(x0.device)
+        z = torch.randn(x0.shape, generator=generator).to(x0.device)
         std = self.sde.marginal_std(t)[:, None, None, None]
         s = self.score(x0 + std * z, t)
         return ((s * std + z) ** 2).sum(dim=(1, 2, 3)).mean()
@@ -59,7 +63,8 @@ class DiffusionTrainConfig:
 
 def train_score_model(model: ScoreModel, images: torch.Tensor, config: DiffusionTrainConfig,
                       progress: bool = True, desc: str = "score model"):
-    """Train on ``images`` ``[N, C, S, S]``; at the end the model holds the **EMA** weights."""
+    """Train on ``images`` ``[N, C, S, S]`` (on the model's device, e.g. after ``model.to("cuda")``);
+    at the end the model holds the **EMA** weights."""
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
     torch.manual_seed(config.seed)
@@ -72,7 +77,7 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     bar = tqdm(range(config.steps), desc=desc, disable=not progress, mininterval=1.0)
     for step in bar:
         idx = torch.randint(len(images), (config.batch_size,), generator=gen)
-        loss = model.dsm_loss(images[idx], gen)
+        loss = model.dsm_loss(images[idx].to(model.device), gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

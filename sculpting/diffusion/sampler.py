@@ -22,8 +22,10 @@ def pc_sample(model, n: int, steps: int = 300, snr: float = 0.16, generator=None
     if steps < 2:
         raise ValueError(f"need at least 2 sampling steps, got {steps}")
     sde = model.sde
-    x = sde.prior_sample((n, *model.image_shape), generator)
-    ts = torch.linspace(1.0, sde.eps, steps)
+    dev = getattr(model, "device", torch.device("cpu"))
+    noise = lambda: torch.randn(x.shape, generator=generator).to(dev)  # noqa: E731  (CPU generator: reproducible)
+    x = sde.prior_sample((n, *model.image_shape), generator).to(dev)
+    ts = torch.linspace(1.0, sde.eps, steps).to(dev)
     dt = (1.0 - sde.eps) / (steps - 1)
     d = x[0].numel()
     traj, times = [], []
@@ -34,15 +36,15 @@ def pc_sample(model, n: int, steps: int = 300, snr: float = 0.16, generator=None
                 s = model.score(x, tb)
             norm = s.reshape(n, -1).norm(dim=1).mean()
             delta = 2 * (snr * d**0.5 / norm) ** 2
-            x = x + delta * s + torch.sqrt(2 * delta) * torch.randn(x.shape, generator=generator)
+            x = x + delta * s + torch.sqrt(2 * delta) * noise()
         with torch.no_grad():
             s = model.score(x, tb)
         g = sde.diffusion(t)
         mean = x + g**2 * s * dt
-        x = mean + g * dt**0.5 * torch.randn(x.shape, generator=generator)
+        x = mean + g * dt**0.5 * noise()
         if keep_every and (k % keep_every == 0 or k == steps - 1):
             traj.append(mean if k == steps - 1 else x)
             times.append(float(t))
     if keep_every:
-        return mean, (torch.stack(traj), torch.tensor(times))
+        return mean, (torch.stack(traj), torch.tensor(times, device=dev))
     return mean
