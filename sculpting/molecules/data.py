@@ -1,0 +1,154 @@
+"""The molecule domain's data directory: fragment vocabulary and sEH proxy weights.
+
+Resolved from ``$SCULPTING_DATA_DIR`` (tests and CI point it at ``../shared/data``), else a
+per-user cache (``$XDG_CACHE_HOME/sculpting`` or ``~/.cache/sculpting``), laid out as::
+
+    fragments_72.json              [{"smiles": ..., "attachment_atoms": [...]}, ...]
+    seh_proxy/best_params.npz      arrays p00..p21 of the sEH proxy
+
+Users with internet fetch the public MIT-licensed originals, verified by SHA-256 and converted
+without executing anything (the proxy pickle through an unpickler that accepts only numpy
+arrays; the fragment list by ``ast.literal_eval`` of the ``FRAGMENTS`` assignment)::
+
+    python -m sculpting.molecules.data download
+"""
+from __future__ import annotations
+
+import ast
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["data_dir", "fragments_path", "proxy_params_path", "load_fragments", "load_proxy_params",
+           "MissingDataError", "convert_proxy_pickle", "convert_fragment_source", "download"]
+
+ENV_VAR = "SCULPTING_DATA_DIR"
+DOWNLOAD_CMD = "python -m sculpting.molecules.data download"
+SOURCES = {
+    "fragments": {
+        "url": "https://raw.githubusercontent.com/recursionpharma/gflownet/3d311c3d0d18f3c7f9ce67dd1fff502c44ca57d9/"
+               "src/gflownet/models/bengio2021flow.py",
+        "sha256": "48b3b5c6a0fb744f790620d6795f9b70e356507aed8741470e71e6953076ab04",
+        "converted_sha256": "12c4639aee8359e81c225ba8b4ff892c0ab2c5f4635135ad0b8c366288c47e80",
+    },
+    "proxy": {
+        "url": "https://raw.githubusercontent.com/GFNOrg/gflownet/3ba65d243bb2e4fe77b3b93dc5f1634fd3ea5ea6/"
+               "mols/data/pretrained_proxy/best_params.pkl.gz",
+        "sha256": "f76ab480b62e23dda04fd45fefe0e7ae2374b3f8c3f18fb7e00651cad05b9e1f",
+        "converted_sha256": "83168c271a1661f31d78e9c387520a4f4f586df6e6b5c733cda014e8563e1236",
+    },
+}
+
+
+class MissingDataError(FileNotFoundError):
+    pass
+
+
+def data_dir() -> Path:
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "sculpting"
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise MissingDataError(
+            f"molecule data file {path} not found. Set {ENV_VAR} to a folder laid out like "
+            f"shared/data (fragments_72.json, seh_proxy/best_params.npz), or fetch the public "
+            f"originals with: {DOWNLOAD_CMD}")
+    return path
+
+
+def fragments_path() -> Path:
+    return _require(data_dir() / "fragments_72.json")
+
+
+def proxy_params_path() -> Path:
+    return _require(data_dir() / "seh_proxy" / "best_params.npz")
+
+
+def load_fragments() -> list[tuple[str, list[int]]]:
+    """The 72 fragments as (SMILES, attachment atom indices)."""
+    data = json.loads(fragments_path().read_text())
+    return [(d["smiles"], list(d["attachment_atoms"])) for d in data]
+
+
+def load_proxy_params() -> list[np.ndarray]:
+    with np.load(proxy_params_path()) as z:
+        return [z[f"p{i:02d}"] for i in range(22)]
+
+
+# ---------------------------------------------------------------------------- conversion
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are accepted")
+
+
+def convert_proxy_pickle(pkl_gz: bytes) -> bytes:
+    """``best_params.pkl.gz`` (a pickled list of 22 numpy arrays) → ``.npz`` bytes (p00..p21)."""
+    arrays = _NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(pkl_gz))).load()
+    if not isinstance(arrays, (list, tuple)) or len(arrays) != 22 or not all(isinstance(a, np.ndarray) for a in arrays):
+        raise ValueError("the proxy pickle must hold a list of 22 numpy arrays")
+    buf = io.BytesIO()
+    np.savez(buf, **{f"p{i:02d}": np.asarray(a, dtype=np.float32) for i, a in enumerate(arrays)})
+    return buf.getvalue()
+
+
+def convert_fragment_source(source: str) -> str:
+    """The ``FRAGMENTS = [...]`` literal of bengio2021flow.py → our JSON (nothing is executed)."""
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "FRAGMENTS" for t in targets):
+            frags = ast.literal_eval(node.value)
+            out = [{"smiles": s, "attachment_atoms": list(a)} for s, a in frags]
+            return json.dumps(out)
+    raise ValueError("no FRAGMENTS assignment found")
+
+
+def _fetch(url: str, sha256: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as r:  # noqa: S310 (pinned https URL)
+        data = r.read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise ValueError(f"checksum mismatch for {url}: expected {sha256}, got {got}")
+    return data
+
+
+def _atomic_write(path: Path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def download(target: Path | None = None) -> Path:
+    """Fetch, verify and convert the public originals into ``target`` (default: :func:`data_dir`)."""
+    target = Path(target) if target else data_dir()
+    frag = convert_fragment_source(_fetch(SOURCES["fragments"]["url"], SOURCES["fragments"]["sha256"]).decode())
+    _atomic_write(target / "fragments_72.json", frag.encode())
+    _atomic_write(target / "seh_proxy" / "best_params.npz",
+                  convert_proxy_pickle(_fetch(SOURCES["proxy"]["url"], SOURCES["proxy"]["sha256"])))
+    return target
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["download"]:
+        sys.exit(f"usage: {DOWNLOAD_CMD}    (writes into ${ENV_VAR} or ~/.cache/sculpting)")
+    print(f"molecule data written to {download()}")

@@ -1,0 +1,120 @@
+"""The sEH docking proxy of Bengio et al. 2021 (an MPNN over atom graphs) and its reward.
+
+Network (weights p00..p21 of the public model; layout in ``shared/README.md``):
+    x = LeakyReLU(Linear 71→64)(atom features);  h = x
+    12 × { m = LeakyReLU(NNConv_mean(x, edges; edge net 4→128→4096 as 64×64, root p02, bias p03));
+           x = h = GRU(m, h) }
+    y = Linear 128→1 (Set2Set(x, 3 steps))
+Reward (DESIGN §3): clip(y, 1e-4, 100) / 8. Built from torch-geometric's own ops (``NNConv``,
+``Set2Set``), batched over molecules. Invalid molecules (None) get 0.
+
+Note on orientation: the original NNConv stored its root weight as an (in, out) matrix applied as
+x @ root; torch-geometric's ``Linear`` applies x @ Wᵀ, so ``lin.weight = p02ᵀ``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from rdkit import Chem
+from torch import nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import NNConv, Set2Set
+
+from .data import load_proxy_params
+
+__all__ = ["atom_features", "mol_to_graph", "SEHProxy", "seh_reward", "load_seh_proxy"]
+
+_ELEMENTS = {"H": 0, "C": 1, "N": 2, "O": 3, "F": 4}
+_HYB = {Chem.HybridizationType.SP: 10, Chem.HybridizationType.SP2: 11, Chem.HybridizationType.SP3: 12}
+_BONDS = {Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1, Chem.BondType.TRIPLE: 2, Chem.BondType.AROMATIC: 3}
+
+
+def atom_features(mol) -> torch.Tensor:
+    """``[n_atoms, 71]`` (see shared/README.md for the columns)."""
+    x = torch.zeros(mol.GetNumAtoms(), 71)
+    for a in mol.GetAtoms():
+        i = a.GetIdx()
+        x[i, _ELEMENTS.get(a.GetSymbol(), 5)] = 1
+        x[i, 9] = float(a.GetIsAromatic())
+        if a.GetHybridization() in _HYB:
+            x[i, _HYB[a.GetHybridization()]] = 1
+        x[i, 13] = a.GetTotalNumHs()
+        if a.GetAtomicNum() <= 56:
+            x[i, 13 + a.GetAtomicNum()] = 1
+    return x
+
+
+def mol_to_graph(mol) -> Data:
+    src, dst, attr = [], [], []
+    for b in mol.GetBonds():
+        u, v = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        oh = [0.0] * 4
+        oh[_BONDS.get(b.GetBondType(), 0)] = 1.0
+        src += [u, v]
+        dst += [v, u]
+        attr += [oh, oh]
+    if not src:  # a molecule without bonds: one self-edge with zero features
+        src, dst, attr = [0], [0], [[0.0] * 4]
+    return Data(x=atom_features(mol), edge_index=torch.tensor([src, dst]), edge_attr=torch.tensor(attr))
+
+
+class SEHProxy(nn.Module):
+    def __init__(self, dim: int = 64, n_steps: int = 12):
+        super().__init__()
+        self.n_steps = n_steps
+        self.lin0 = nn.Linear(71, dim)
+        edge_net = nn.Sequential(nn.Linear(4, 128), nn.LeakyReLU(), nn.Linear(128, dim * dim))
+        self.conv = NNConv(dim, dim, edge_net, aggr="mean")
+        self.gru = nn.GRU(dim, dim)
+        self.set2set = Set2Set(dim, processing_steps=3)
+        self.lin_out = nn.Linear(2 * dim, 1)
+
+    def load_reference(self, p):
+        """Load the 22 reference arrays (numpy) into this network."""
+        t = [torch.from_numpy(a).float() for a in p]
+        with torch.no_grad():
+            self.lin0.weight.copy_(t[0]); self.lin0.bias.copy_(t[1])  # noqa: E702
+            self.conv.lin.weight.copy_(t[2].T); self.conv.bias.copy_(t[3])  # noqa: E702
+            self.conv.nn[0].weight.copy_(t[4]); self.conv.nn[0].bias.copy_(t[5])  # noqa: E702
+            self.conv.nn[2].weight.copy_(t[6]); self.conv.nn[2].bias.copy_(t[7])  # noqa: E702
+            self.gru.weight_ih_l0.copy_(t[8]); self.gru.weight_hh_l0.copy_(t[9])  # noqa: E702
+            self.gru.bias_ih_l0.copy_(t[10]); self.gru.bias_hh_l0.copy_(t[11])  # noqa: E702
+            lstm = self.set2set.lstm
+            lstm.weight_ih_l0.copy_(t[16]); lstm.weight_hh_l0.copy_(t[17])  # noqa: E702
+            lstm.bias_ih_l0.copy_(t[18]); lstm.bias_hh_l0.copy_(t[19])  # noqa: E702
+            self.lin_out.weight.copy_(t[20]); self.lin_out.bias.copy_(t[21])  # noqa: E702
+        return self
+
+    def forward(self, batch) -> torch.Tensor:
+        """A torch-geometric batch of molecule graphs → ``[B]`` raw proxy outputs."""
+        x = F.leaky_relu(self.lin0(batch.x))
+        h = x.unsqueeze(0)
+        for _ in range(self.n_steps):
+            m = F.leaky_relu(self.conv(x, batch.edge_index, batch.edge_attr))
+            x, h = self.gru(m.unsqueeze(0), h)
+            x = x.squeeze(0)
+        return self.lin_out(self.set2set(x, batch.batch)).squeeze(-1)
+
+
+_PROXY = None
+
+
+def load_seh_proxy() -> SEHProxy:
+    """The reference proxy (cached), weights from the data directory."""
+    global _PROXY
+    if _PROXY is None:
+        _PROXY = SEHProxy().load_reference(load_proxy_params()).eval()
+    return _PROXY
+
+
+@torch.no_grad()
+def seh_reward(mols, batch_size: int = 256) -> torch.Tensor:
+    """``[len(mols)]`` sEH reward clip(proxy, 1e-4, 100) / 8; None (invalid) → 0."""
+    proxy = load_seh_proxy()
+    out = torch.zeros(len(mols))
+    valid = [i for i, m in enumerate(mols) if m is not None]
+    for k in range(0, len(valid), batch_size):
+        idx = valid[k:k + batch_size]
+        y = proxy(Batch.from_data_list([mol_to_graph(mols[i]) for i in idx]))
+        out[idx] = torch.nan_to_num(y, nan=0.0).clamp(1e-4, 100.0) / 8
+    return out
