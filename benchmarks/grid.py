@@ -66,7 +66,7 @@ def reference_tb_step(model, opt, batch_size=16, epsilon=0.05):
     opt.step()
 
 
-def time_reference_base(env, cap_s, eval_every=250, seed=0):
+def time_reference_base(env, cap_s, eval_every=50, seed=0):
     torch.manual_seed(seed)
     model = GFlowNet(env)
     opt = torch.optim.Adam([{"params": model.net.parameters(), "lr": 1e-3},
