@@ -65,14 +65,19 @@ def judge_dataset(digits, image_size: int = 16):
     return imgs, types
 
 
-def _shift(x, gen, max_shift=1):
+def _augment(x, gen, max_shift=1, max_noise=0.15):
+    """A random 1-pixel shift, and pixel noise of a random scale in [0, max_noise] (clamped to
+    [0, 1]) so that the residual noise of short PC runs does not fool the judge."""
     dx, dy = (torch.randint(-max_shift, max_shift + 1, (2,), generator=gen)).tolist()
-    return torch.roll(x, shifts=(dx, dy), dims=(2, 3))
+    x = torch.roll(x, shifts=(dx, dy), dims=(2, 3))
+    scale = torch.rand(len(x), 1, 1, 1, generator=gen) * max_noise
+    return (x + scale * torch.randn(x.shape, generator=gen)).clamp(0, 1)
 
 
 def train_judge(digits, image_size: int = 16, epochs: int = 20, batch: int = 128, lr: float = 3e-3,
                 holdout: float = 0.1, width: int = 48, seed: int = 0, progress: bool = True):
-    """Train on real colored digits (every digit in red and green) with random 1-pixel shifts.
+    """Train on real colored digits (every digit in red and green) with random 1-pixel shifts and
+    pixel noise (see :func:`_augment`).
 
     The held-out split is made on the grey digits *before* colouring, so no shape seen in
     training (in either colour) is tested. Returns (judge, held-out accuracy of the
@@ -96,7 +101,7 @@ def train_judge(digits, image_size: int = 16, epochs: int = 20, batch: int = 128
     for _ in tqdm(range(steps), desc="judge", disable=not progress, mininterval=1.0):
         j = torch.randint(len(x), (batch,), generator=gen)
         judge.train()
-        d, c = judge(_shift(x[j], gen))
+        d, c = judge(_augment(x[j], gen))
         loss = F.cross_entropy(d, y[j, 0]) + F.cross_entropy(c, y[j, 1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
