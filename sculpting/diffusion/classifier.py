@@ -6,6 +6,10 @@ three bases, full joint for two); the two-base model is **α-conditioned** (slot
 Trunk: conv 3×3 C→c0, ReLU, conv 3×3 c0→c1, ReLU, max-pool 2, dropout; the flattened features
 are concatenated with a Gaussian-Fourier time embedding; fc → hidden, ReLU, dropout, → classes.
 The single-observation (terminal) posterior is the y_1 marginal at t = ε.
+
+Inputs are preconditioned, x_t / sqrt(1 + σ_t²), so that the network sees unit-scale inputs at
+every t (noisy states of the VE-SDE reach std ≈ 10; unscaled, the non-terminal loss blew the
+trunk's ReLUs dead on CPU runs).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..algebra import Composition, joint_label_classes
+from .sde import VESDE
 from .unet import GaussianFourierEmbedding
 
 __all__ = ["TimeClassifier", "DiffusionQ"]
@@ -32,6 +37,7 @@ class TimeClassifier(nn.Module):
             raise ValueError("an α-conditioned classifier needs 2 bases and at least 2 slots")
         c, s, _ = image_shape
         self.image_shape = tuple(image_shape)
+        self.sde = VESDE()
         self.n_bases, self.n_slots = n_bases, n_slots
         self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
         self.config = {"image_shape": list(image_shape), "n_bases": n_bases, "n_slots": n_slots,
@@ -53,6 +59,7 @@ class TimeClassifier(nn.Module):
         """x ``[B, C, S, S]``, t ``[B]`` → ``[B, m^n]`` log Q(y_1..y_n | x_t, t)."""
         if tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"classifier expects images {self.image_shape}, got {tuple(x.shape[1:])}")
+        x = x / torch.sqrt(1 + self.sde.marginal_std(t) ** 2).reshape(-1, *[1] * (x.dim() - 1))
         h = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
         h = torch.cat([self.drop1(h).flatten(1), self.embed(t)], dim=1)
         col = None

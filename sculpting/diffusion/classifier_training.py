@@ -115,6 +115,7 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
             loss = loss + l_nt
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(classifier.parameters(), 10.0)
         opt.step()
         hist["loss_terminal"].append(l_term.item())
         hist["loss_nonterminal"].append(l_nt.item())

@@ -27,7 +27,7 @@ from . import PRETRAINED_DIR
 BASE_CONFIG = DiffusionTrainConfig(steps=6000, batch_size=64, lr=2e-3, final_lr_fraction=0.05, ema_decay=0.999, seed=0)
 CLASSIFIER_CONFIG = DiffusionClassifierConfig(pool_size=512, pool_steps=200, keep_every=2, updates=800, batch=64,
                                               lr=1e-3, refresh_every=50, terminal_only=100, seed=0)
-NESTED_CONFIG = DiffusionClassifierConfig(pool_size=256, pool_steps=150, keep_every=2, updates=500, batch=64,
+NESTED_CONFIG = DiffusionClassifierConfig(pool_size=192, pool_steps=150, keep_every=2, updates=500, batch=64,
                                           lr=1e-3, refresh_every=50, terminal_only=100, seed=1)
 JUDGE_EPOCHS = 20
 CLASSIFIER_ARCH = {"trunk": (32, 64), "hidden": 128, "embed_dim": 128}
