@@ -130,11 +130,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cap-s", type=float, default=600, help="training-time cap per reference run")
     ap.add_argument("--quick", action="store_true", help="small caps (a smoke run of this script)")
+    ap.add_argument("--only", choices=["bases", "classifier", "slider"], nargs="*",
+                    default=["bases", "classifier", "slider"], help="parts to run")
     args = ap.parse_args()
     cap = 20 if args.quick else args.cap_s
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) unless stated; target L1 ≤ {TARGET}\n")
 
+    if "bases" in args.only:
+        bench_bases(cap)
+    if "classifier" in args.only:
+        bench_classifier(cap, args.quick)
+    if "slider" in args.only:
+        bench_slider()
+
+
+def bench_bases(cap):
     print("## Base GFlowNet training (32×32 grid)\n")
     print("| base | trainer | threads | trajectories/s | steps run | time to L1 ≤ 0.1 (s) | final L1 |")
     print("|---|---|---|---|---|---|---|")
@@ -155,11 +166,13 @@ def main():
         rr = cap if r == float("inf") else r
         print(f"\nspeed-up to L1 ≤ 0.1 on {k}: {bound}{rr / o:.1f}×" if o else f"\n{k}: ours not reached")
 
+
+def bench_classifier(cap, quick):
     print("\n## Classifier training (Shubert/sigmoid, α-conditioned, shipped bases)\n")
     bases, _ = load_grid_pair("shubert_sigmoid")
     print("| trainer | trajectories/s | steps | train time (s) | time until all 9 compositions ≤ 0.1 (s) | worst final L1 |")
     print("|---|---|---|---|---|---|")
-    ref_steps = 400 if args.quick else 15000
+    ref_steps = 400 if quick else 15000
     ref_cfg = ClassifierTrainConfig(steps=ref_steps, batch_per_base=64, warmup_steps=min(3000, ref_steps // 5),
                                     lr_schedule="constant", fast_path=False)
     # the reference runs until the cap: estimate its steps/s first
@@ -171,11 +184,13 @@ def main():
     print(f"| reference (per-visit rows, network sampling) | {ref['traj_per_s']:.0f} | {ref['steps']} | "
           f"{ref['train_s']:.0f} | {fmt(ref['time_to_target_s'])} | {ref['worst_final']:.3f} |", flush=True)
     from sculpting.pretrained.build_grid import CLASSIFIER_CONFIG
-    ours_cfg = CLASSIFIER_CONFIG if not args.quick else ClassifierTrainConfig(steps=200, warmup_steps=50)
-    ours = classifier_time_to_target(bases, ours_cfg, cap, 250 if not args.quick else 50)
+    ours_cfg = CLASSIFIER_CONFIG if not quick else ClassifierTrainConfig(steps=200, warmup_steps=50)
+    ours = classifier_time_to_target(bases, ours_cfg, cap, 250 if not quick else 50)
     print(f"| ours (shipped settings) | {ours['traj_per_s']:.0f} | {ours['steps']} | {ours['train_s']:.0f} | "
           f"{fmt(ours['time_to_target_s'])} | {ours['worst_final']:.3f} |", flush=True)
 
+
+def bench_slider():
     print("\n## Slider update in notebook 03 (exact guided distribution recomputed + figure redrawn)\n")
     from sculpting.widgets import GridSculptingPanel
     bases, clf = load_grid_pair("shubert_sigmoid")
