@@ -41,6 +41,8 @@ __all__ = [
     "named_composition",
     "l1_distance",
     "joint_label_classes",
+    "slot_tail_weights",
+    "classifier_logit_alpha",
 ]
 
 #: name -> (observations, human label template) for two bases.
@@ -232,3 +234,40 @@ def joint_label_classes(m: int, n: int, exchangeable: bool):
     cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples])
     counts = torch.bincount(cls, minlength=len(multisets)).double()
     return cls, counts[cls].log(), len(multisets)
+
+
+def slot_tail_weights(log_post: torch.Tensor, logit_alpha, n_slots: int, alpha_conditioned: bool) -> torch.Tensor:
+    """Π_{k≥2} p(y_k | x) over ordered tails (y_2..y_n), row-major: ``[B, m^(n−1)]``.
+
+    ``log_post`` ``[B, m]`` is log p(y = i | x) under the uniform prior; slot k's prior ω^k is a
+    shift, log p(y_k = i | x) = log_softmax(log_post + log ω^k). For α-models slot 2 has
+    ω = (α, 1 − α) with α = σ(``logit_alpha`` ``[B]``); the other slots are uniform.
+    """
+    w = torch.ones(len(log_post), 1, dtype=log_post.dtype)
+    for k in range(1, n_slots):
+        if alpha_conditioned and k == 1:
+            a = torch.sigmoid(torch.as_tensor(logit_alpha, dtype=log_post.dtype))
+            p = torch.softmax(log_post + torch.stack([a.log(), (1 - a).log()], dim=-1), dim=1)
+        else:
+            p = log_post.exp()
+        w = (w[:, :, None] * p[:, None, :]).reshape(len(log_post), -1)
+    return w
+
+
+def classifier_logit_alpha(c: Composition, n_bases: int, n_slots: int, alpha_conditioned: bool):
+    """Check that a classifier of ``n_bases`` bases and ``n_slots`` observation slots can serve
+    composition ``c``; return the logit α to feed an α-conditioned one (else None)."""
+    if c.n_bases != n_bases:
+        raise ValueError(f"classifier is for {n_bases} bases, composition has {c.n_bases}")
+    if c.n_observations > n_slots:
+        raise ValueError(f"classifier models {n_slots} observations, composition has {c.n_observations}")
+    uniform = (1.0 / n_bases,) * n_bases
+    close = lambda row: all(abs(a - b) < 1e-9 for a, b in zip(row, uniform))  # noqa: E731
+    if c.n_observations >= 1 and not close(c.priors[0]):
+        raise ValueError("observation slot 1 must have the uniform prior")
+    if not alpha_conditioned:
+        if not all(close(r) for r in c.priors[1:]):
+            raise ValueError("this classifier assumes uniform priors for every observation")
+        return None
+    a = c.priors[1][0] if c.n_observations >= 2 else (c.alpha if c.alpha is not None else 0.5)
+    return math.log(a / (1 - a))

@@ -13,13 +13,11 @@ trunk's ReLUs dead on CPU runs).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..algebra import Composition, joint_label_classes
+from ..algebra import Composition, classifier_logit_alpha, joint_label_classes
 from .sde import VESDE
 from .unet import GaussianFourierEmbedding
 
@@ -79,26 +77,14 @@ class TimeClassifier(nn.Module):
         return torch.logsumexp(j.reshape(len(j), self.n_bases, -1), dim=2)
 
 
-def _logit_alpha(classifier, c: Composition):
-    if c.n_bases != classifier.n_bases:
-        raise ValueError(f"classifier is for {classifier.n_bases} bases, composition has {c.n_bases}")
-    if c.n_observations > classifier.n_slots:
-        raise ValueError(f"classifier models {classifier.n_slots} observations, composition has {c.n_observations}")
-    if not classifier.alpha_conditioned:
-        if c.n_observations >= 2 and any(abs(p - 1 / c.n_bases) > 1e-9 for row in c.priors[1:] for p in row):
-            raise ValueError("this classifier assumes uniform priors for every observation")
-        return None
-    a = c.priors[1][0] if c.n_observations >= 2 else (c.alpha if c.alpha is not None else 0.5)
-    return math.log(a / (1 - a))
-
-
 class DiffusionQ:
     """A classifier specialised to a composition: ``first(x, t)`` → log Q(y_1 = i | x_t) ``[B, m]``
     (shifted to the mixture weights for a weighted mixture), ``log_q_y(x, t)`` → log Q(y | x_t) ``[B]``."""
 
     def __init__(self, classifier, composition: Composition):
         self.classifier, self.composition = classifier, composition
-        self.logit_alpha = _logit_alpha(classifier, composition)
+        self.logit_alpha = classifier_logit_alpha(composition, classifier.n_bases, classifier.n_slots,
+                                                  classifier.alpha_conditioned)
         self._log_prior0 = composition.log_priors(torch.float32)[0]
 
     def first(self, x, t):

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..algebra import slot_tail_weights
 from .sampler import pc_sample
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
@@ -56,20 +57,6 @@ def draw_pool(model, config: DiffusionClassifierConfig, generator=None, progress
     _, (states, times) = pc_sample(model, config.pool_size, config.pool_steps, generator=generator,
                                    keep_every=config.keep_every, progress=progress)
     return TrajectoryPool(states, times)
-
-
-def _tail(frozen, x0, eps, logit_alpha, n_slots):
-    """``[B, m^(n−1)]`` Π_{k≥2} Q̄(y_k | x_0) from the frozen copy's y_1 marginal at t = ε."""
-    lt = frozen.log_first(x0, eps, logit_alpha if frozen.alpha_conditioned else None)
-    w = torch.ones(len(x0), 1)
-    for k in range(1, n_slots):
-        if frozen.alpha_conditioned and k == 1:
-            a = torch.sigmoid(logit_alpha)
-            p = torch.softmax(lt + torch.stack([a.log(), (1 - a).log()], dim=1), dim=1)
-        else:
-            p = lt.exp()
-        w = (w[:, :, None] * p[:, None, :]).reshape(len(x0), -1)
-    return w
 
 
 def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
@@ -108,7 +95,8 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
         l_nt = torch.zeros(())
         if u > config.terminal_only:
             with torch.no_grad():
-                tail = _tail(frozen, x0, eps, la, n)
+                tail = slot_tail_weights(frozen.log_first(x0, eps, la if frozen.alpha_conditioned else None), la, n,
+                                         frozen.alpha_conditioned)
             w = torch.zeros(len(x0), m, tail.shape[1])
             w[torch.arange(len(x0)), lab] = tail
             l_nt = -(w.reshape(len(x0), -1) * classifier.log_joint(xt, tt, la_in)).sum(1).mean()

@@ -16,12 +16,10 @@ four quantities the guided policy needs (see :mod:`sculpting.gflownet.guidance`)
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from ..algebra import Composition, joint_label_classes
+from ..algebra import Composition, classifier_logit_alpha, joint_label_classes
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
 
@@ -93,26 +91,7 @@ class SculptingClassifier(nn.Module):
 
     def logit_alpha_for(self, composition: Composition):
         """Check that this classifier can serve ``composition``; return its logit α (or None)."""
-        c = composition
-        if c.n_bases != self.n_bases:
-            raise ValueError(f"classifier is for {self.n_bases} bases, composition has {c.n_bases}")
-        if c.n_observations > self.n_slots:
-            raise ValueError(f"classifier models {self.n_slots} observations, composition has {c.n_observations}")
-        uniform = (1.0 / self.n_bases,) * self.n_bases
-        close = lambda row: all(abs(a - b) < 1e-9 for a, b in zip(row, uniform))  # noqa: E731
-        if c.n_observations >= 1 and not close(c.priors[0]):
-            raise ValueError("observation slot 1 must have the uniform prior")
-        if not self.alpha_conditioned:
-            if not all(close(r) for r in c.priors[1:]):
-                raise ValueError("this classifier assumes uniform priors for every observation")
-            return None
-        if c.n_observations >= 2:
-            a = c.priors[1][0]
-        elif c.alpha is not None:
-            a = c.alpha
-        else:
-            a = 0.5
-        return math.log(a / (1 - a))
+        return classifier_logit_alpha(composition, self.n_bases, self.n_slots, self.alpha_conditioned)
 
 
 class ClassifierQ:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..algebra import slot_tail_weights
 from .policy import policy_table
 from .sampler import sample_trajectories, sample_trajectories_tabular
 
@@ -54,22 +55,6 @@ class ClassifierTrainConfig:
 
     def to_dict(self):
         return asdict(self)
-
-
-def _tail_weights(ema, terminal, logit_alpha, n_slots):
-    """``[M, m^(n−1)]`` Π_{k≥2} Q̄(y_k | x) over ordered tails (row-major)."""
-    lt = ema.terminal_log_posterior(terminal)  # [M, m] uniform prior
-    m = lt.shape[1]
-    w = torch.ones(len(lt), 1)
-    for k in range(1, n_slots):
-        if ema.alpha_conditioned and k == 1:
-            a = torch.sigmoid(logit_alpha)
-            log_prior = torch.stack([a.log(), (1 - a).log()], dim=1)
-            p = torch.softmax(lt + log_prior, dim=1)
-        else:
-            p = lt.exp()
-        w = (w[:, :, None] * p[:, None, :]).reshape(len(lt), -1)
-    return w if n_slots > 1 else torch.ones(len(lt), 1)
 
 
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
@@ -110,7 +95,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         else:
             logit_alpha = (torch.rand(m * B, generator=gen) * 2 - 1) * r
         with torch.no_grad():
-            tail = _tail_weights(ema, terminal, logit_alpha, n)  # [M, T]
+            tail = slot_tail_weights(ema.terminal_log_posterior(terminal), logit_alpha, n, ema.alpha_conditioned)
         l_term = -classifier.terminal_log_posterior(terminal)[torch.arange(m * B), labels].mean()
         # non-terminal rows: every state where an action was taken
         states = torch.cat([t.states[:, :-1] for t in trajs])  # [M, T, *S]
