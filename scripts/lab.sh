@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-exec .venv/bin/jupyter lab --notebook-dir=notebooks "$@"
+extra=()
+if [ "$(id -u)" = "0" ]; then extra+=(--allow-root); fi  # containers often run as root
+exec .venv/bin/jupyter lab --notebook-dir=notebooks "${extra[@]}" "$@"
