@@ -34,10 +34,14 @@ class SculptingClassifier(nn.Module):
         alpha_conditioned: the two-base α-model (slot 2 has the prior (α, 1 − α)).
         exchangeable: parameterise the joint by multisets (three-base model).
         hidden, n_layers: the MLP body (DESIGN: two hidden layers of 256, LeakyReLU).
+        body: optional custom body module ``body(states, cond [B, 1]) → [B, body.out_dim]``
+            (e.g. a graph transformer), replacing the MLP on ``env.encode``. Its condition is
+            c = logit α · (1 − t) for α-models and c = t otherwise (t = terminal flag), as in
+            MOLECULES.md §9.
     """
 
     def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,
-                 exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2):
+                 exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None):
         super().__init__()
         if n_bases < 2 or n_slots < 1:
             raise ValueError(f"need n_bases ≥ 2 and n_slots ≥ 1, got {n_bases}, {n_slots}")
@@ -53,11 +57,16 @@ class SculptingClassifier(nn.Module):
         self.arch = {"n_bases": n_bases, "n_slots": n_slots, "alpha_conditioned": alpha_conditioned,
                      "exchangeable": exchangeable, "hidden": hidden, "n_layers": n_layers}
         a = 1 if alpha_conditioned else 0
-        layers, d = [], env.feature_dim + a
-        for _ in range(n_layers):
-            layers += [nn.Linear(d, hidden), nn.LeakyReLU()]
-            d = hidden
-        self.body = nn.Sequential(*layers)
+        self.custom_body = body is not None
+        if body is None:
+            layers, d = [], env.feature_dim + a
+            for _ in range(n_layers):
+                layers += [nn.Linear(d, hidden), nn.LeakyReLU()]
+                d = hidden
+            self.body = nn.Sequential(*layers)
+        else:
+            self.body, hidden = body, body.out_dim
+            self.arch.pop("hidden"), self.arch.pop("n_layers")
         self.terminal_head = nn.Linear(hidden, n_bases - 1)
         cls, log_mult, n_classes = joint_label_classes(n_bases, n_slots, exchangeable)
         self.register_buffer("tuple_class", cls, persistent=False)
@@ -72,19 +81,24 @@ class SculptingClassifier(nn.Module):
         la = torch.as_tensor(logit_alpha, dtype=torch.float32)
         return la.expand(n)[:, None] if la.dim() == 0 else la.reshape(n, 1)
 
+    def _embed(self, states, col, terminal: bool):
+        if self.custom_body:
+            n = len(states)
+            cond = col if col is not None else torch.full((n, 1), float(terminal))
+            return self.body(states, cond)
+        feats = self.env.encode(states)
+        return self.body(feats if col is None else torch.cat([feats, col], dim=1))
+
     def terminal_log_posterior(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, m]`` log p(y = i | x) under the uniform prior (α-free)."""
-        feats = self.env.encode(states)
-        if self.alpha_conditioned:
-            feats = torch.cat([feats, feats.new_zeros(len(feats), 1)], dim=1)
-        o = self.terminal_head(self.body(feats))
+        col = torch.zeros(len(states), 1) if self.alpha_conditioned else None
+        o = self.terminal_head(self._embed(states, col, terminal=True))
         return torch.log_softmax(torch.cat([torch.zeros_like(o[:, :1]), o], dim=1), dim=1)
 
     def nonterminal_log_joint(self, states: torch.Tensor, logit_alpha=None) -> torch.Tensor:
         """``[B, m^n]`` log Q(y_1..y_n | s) over ordered tuples (row-major in the slots)."""
-        feats = self.env.encode(states)
-        col = self._alpha_col(len(feats), logit_alpha)
-        h = self.body(feats if col is None else torch.cat([feats, col], dim=1))
+        col = self._alpha_col(len(states), logit_alpha)
+        h = self._embed(states, col, terminal=False)
         logits = self.nonterminal_head(h if col is None else torch.cat([h, col], dim=1))
         logits = torch.log_softmax(logits, dim=1)
         return logits[:, self.tuple_class] - self.tuple_log_mult

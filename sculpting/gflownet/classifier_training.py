@@ -88,19 +88,26 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
                      else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
         labels = torch.arange(m).repeat_interleave(B)
         terminal = torch.cat([t.terminal for t in trajs])
+        # non-terminal rows: every state where an action was taken (the last pre-stop one too)
+        states = torch.cat([t.states[:, :-1] for t in trajs])  # [M, T, *S]
+        valid = torch.cat([t.valid for t in trajs])  # [M, T]
         if enumerable:
             group = torch.arange(m * B) % config.alpha_groups
             group_alpha = (torch.rand(config.alpha_groups, generator=gen) * 2 - 1) * r
             logit_alpha = group_alpha[group]
         else:
             logit_alpha = (torch.rand(m * B, generator=gen) * 2 - 1) * r
+            if hasattr(env, "is_valid_terminal"):  # drop invalid objects (molecules that fail to sanitise)
+                keep = env.is_valid_terminal(terminal)
+                labels, terminal, states, valid, logit_alpha = (
+                    t[keep] for t in (labels, terminal, states, valid, logit_alpha))
+        n_traj = len(labels)
+        if n_traj == 0:
+            continue
         with torch.no_grad():
             tail = slot_tail_weights(ema.terminal_log_posterior(terminal), logit_alpha, n, ema.alpha_conditioned)
-        l_term = -classifier.terminal_log_posterior(terminal)[torch.arange(m * B), labels].mean()
-        # non-terminal rows: every state where an action was taken
-        states = torch.cat([t.states[:, :-1] for t in trajs])  # [M, T, *S]
-        valid = torch.cat([t.valid for t in trajs])  # [M, T]
-        traj_id = torch.arange(m * B)[:, None].expand_as(valid)[valid]
+        l_term = -classifier.terminal_log_posterior(terminal)[torch.arange(n_traj), labels].mean()
+        traj_id = torch.arange(n_traj)[:, None].expand_as(valid)[valid]
         vis = states[valid]
         w = torch.zeros(len(vis), m, tail.shape[1])
         w[torch.arange(len(vis)), labels[traj_id]] = tail[traj_id]

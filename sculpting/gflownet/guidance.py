@@ -59,6 +59,8 @@ class GuidedPolicy:
         form: "anchored" (default) or "paper".
     """
 
+    chunk_size = 4000
+
     def __init__(self, bases, q, form: str = "anchored"):
         if form not in GUIDANCE_FORMS:
             raise ValueError(f"unknown guidance form {form!r}; choose from {GUIDANCE_FORMS}")
@@ -75,16 +77,24 @@ class GuidedPolicy:
         self.anchor = c.observations[0] - 1 if c.n_observations else None
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B, A]``. The successors of all legal moves of all states are scored in batched
+        classifier calls of at most ``chunk_size`` rows (illegal moves are never scored)."""
         env = self.env
         base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
         mask = env.action_mask(states)
         pf, py = self.q.nonterminal(states)
-        kids = env.children(states)  # [B, A−1, *S]
-        b, k = kids.shape[:2]
-        cf, cy = self.q.nonterminal(kids.reshape(b * k, *kids.shape[2:]))
+        b, k, m = len(states), env.n_actions - 1, self.composition.n_bases
+        rows, acts = mask[:, :k].nonzero(as_tuple=True)
+        kids = env.step(states[rows], acts)
+        cf = torch.full((b, k, m), -float("inf"), dtype=torch.float64)
+        cy = torch.full((b, k), -float("inf"), dtype=torch.float64)
+        for i in range(0, len(kids), self.chunk_size):
+            f, y = self.q.nonterminal(kids[i:i + self.chunk_size])
+            cf[rows[i:i + self.chunk_size], acts[i:i + self.chunk_size]] = f.double()
+            cy[rows[i:i + self.chunk_size], acts[i:i + self.chunk_size]] = y.double()
         tf, ty = self.q.terminal(states)
-        child_first = torch.cat([cf.reshape(b, k, -1), tf[:, None]], dim=1).double()
-        child_y = torch.cat([cy.reshape(b, k), ty[:, None]], dim=1).double()
+        child_first = torch.cat([cf, tf[:, None].double()], dim=1)
+        child_y = torch.cat([cy, ty[:, None].double()], dim=1)
         return guided_log_probs(base_lp, mask, pf.double(), py.double(), child_first, child_y,
                                 self.form, self.anchor)
 

@@ -43,9 +43,15 @@ class GFlowNet(nn.Module):
         self.net = MLP(env.feature_dim, env.n_actions, hidden, n_layers)
         self.log_z = nn.Parameter(torch.zeros(()))
 
-    def log_probs(self, states: torch.Tensor) -> torch.Tensor:
+    def log_probs(self, states: torch.Tensor, cond=None) -> torch.Tensor:
+        if cond is not None:
+            raise ValueError("this GFlowNet is not conditional")
         logits = self.net(self.env.encode(states))
         return masked_log_softmax(logits, self.env.action_mask(states))
+
+    def log_partition(self, cond=None) -> torch.Tensor:
+        """log Z (a scalar; unconditional)."""
+        return self.log_z
 
 
 class TabularPolicy:

@@ -39,7 +39,9 @@ class Trajectories:
 
 @torch.no_grad()
 def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
-                        generator: torch.Generator | None = None) -> Trajectories:
+                        generator: torch.Generator | None = None, cond=None) -> Trajectories:
+    """``cond``: optional ``[B]`` per-trajectory conditioning passed as
+    ``policy.log_probs(states, cond)`` (e.g. β of a β-conditional molecule GFlowNet)."""
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     states = env.initial_states(batch_size)
@@ -54,7 +56,8 @@ def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
             break
         cur = states[active]
         mask = env.action_mask(cur)
-        probs = policy.log_probs(cur).exp().float()
+        lp = policy.log_probs(cur) if cond is None else policy.log_probs(cur, cond[active])
+        probs = lp.exp().float()
         if epsilon > 0:
             probs = (1 - epsilon) * probs + epsilon * mask.float() / mask.sum(1, keepdim=True)
         probs = probs * mask

@@ -5,9 +5,15 @@ batched network call), samples the batch from that table without gradients and g
 log-probabilities of the visited transitions from the same table (with gradients). On other
 environments it samples without gradients and re-scores all visited states in one call.
 Both are exact TB gradients: TB is off-policy, so sampling without autograd changes nothing.
+
+Options used by the molecule domain (MOLECULES.md §8), all off by default: a ``conditioning``
+object (per-trajectory condition c, e.g. β, with log R(x | c) and log Z(c)), an EMA copy of the
+model as the sampler (θ_s ← d·θ_s + (1 − d)·θ after every step), weight decay, per-tensor
+gradient clipping, and exponential learning-rate decay lr·2^(−t / half-life).
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass
 
@@ -32,12 +38,19 @@ class GFlowNetTrainConfig:
     seed: int = 0
     eval_every: int = 100  # exact L1 evaluation period on enumerable envs (0: never)
     target_l1: float | None = None  # stop early once the exact L1 is at or below this
+    sampler_ema: float = 0.0  # d > 0: sample with an EMA copy of the model (molecules: 0.95)
+    weight_decay: float = 0.0  # on all parameters but log Z
+    clip_grad_per_param: float = 0.0  # > 0: clip each parameter tensor's gradient to this L2 norm
+    lr_half_life: float = 0.0  # > 0: lr × 2^(−t / half-life) (log Z: log_z_half_life)
+    log_z_half_life: float = 0.0
 
     def __post_init__(self):
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0 or self.lr_log_z <= 0:
             raise ValueError(f"invalid training config {self}")
         if not 0 <= self.epsilon <= 1:
             raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if not 0 <= self.sampler_ema < 1:
+            raise ValueError(f"sampler_ema must be in [0, 1), got {self.sampler_ema}")
 
     def to_dict(self):
         return asdict(self)
@@ -51,29 +64,48 @@ def exact_l1_to_reward(model) -> float:
     return float((p.exp() - env.reward_log_distribution().exp()).abs().sum())
 
 
-def _step_log_pf(model, traj, table=None):
+def _step_log_pf(model, traj, table=None, cond=None):
+    """``[B]`` Σ_t log π(a_t | s_t) with gradients (visited transitions only)."""
     env = model.env
     b, t = traj.actions.shape
-    src = traj.states[:, :-1].reshape(b * t, *traj.states.shape[2:])
-    a = traj.actions.clamp(min=0).reshape(-1)
     if table is not None:
-        lp = table[env.index(src), a]
-    else:
-        lp = model.log_probs(src).gather(1, a[:, None]).squeeze(1)
-    lp = lp.reshape(b, t).masked_fill(~traj.valid, 0.0)
-    return lp.sum(1)
+        src = traj.states[:, :-1].reshape(b * t, *traj.states.shape[2:])
+        lp = table[env.index(src), traj.actions.clamp(min=0).reshape(-1)].reshape(b, t)
+        return lp.masked_fill(~traj.valid, 0.0).sum(1)
+    valid = traj.valid
+    src = traj.states[:, :-1][valid]
+    c = None if cond is None else cond[:, None].expand(b, t)[valid]
+    lp = model.log_probs(src) if c is None else model.log_probs(src, c)
+    lp = lp.gather(1, traj.actions[valid][:, None]).squeeze(1)
+    row = torch.arange(b)[:, None].expand(b, t)[valid]
+    return torch.zeros(b, dtype=lp.dtype).index_add(0, row, lp)
 
 
-def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet"):
-    """Train ``model`` in place; returns a history dict (loss, exact L1 per eval, wall time)."""
+def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet",
+                   conditioning=None, callback=None, callback_every: int = 0):
+    """Train ``model`` in place; returns a history dict (loss, exact L1 per eval, wall time).
+
+    ``conditioning`` (optional): ``sample(B, generator)`` → ``[B]`` conditions and
+    ``log_reward(env, terminal, cond)`` → ``[B]`` log R(x | c); the model then takes
+    ``log_probs(states, cond)`` and ``log_partition(cond)``. ``callback(step, model)`` → dict,
+    every ``callback_every`` steps. With ``sampler_ema`` > 0 the EMA sampler's weights are copied
+    into ``model`` at the end (the EMA model is what MOLECULES.md §8 samples from).
+    """
     env = model.env
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
+    z_params = [p for n, p in model.named_parameters() if n.startswith("log_z")]
+    z_ids = {id(p) for p in z_params}
+    other = [p for p in model.parameters() if id(p) not in z_ids]
     opt = torch.optim.Adam([
-        {"params": model.net.parameters(), "lr": config.lr},
-        {"params": [model.log_z], "lr": config.lr_log_z},
+        {"params": other, "lr": config.lr, "weight_decay": config.weight_decay},
+        {"params": z_params, "lr": config.lr_log_z},
     ])
-    hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": []}
+    decay = lambda hl: (lambda t: 2.0 ** (-t / hl)) if hl > 0 else (lambda t: 1.0)  # noqa: E731
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [decay(config.lr_half_life), decay(config.log_z_half_life)])
+    sampler = copy.deepcopy(model).requires_grad_(False) if config.sampler_ema > 0 else model
+    hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
+            "mean_log_reward": [], "callback": []}
     enumerable = getattr(env, "is_enumerable", False)
     all_states = env.all_states() if enumerable else None
     t0, train_time = time.perf_counter(), 0.0
@@ -85,16 +117,35 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
             traj = sample_trajectories_tabular(env, table.detach(), config.batch_size, config.epsilon, gen)
             log_pf = _step_log_pf(model, traj, table)
         else:
-            traj = sample_trajectories(env, model, config.batch_size, config.epsilon, gen)
-            log_pf = _step_log_pf(model, traj)
-        loss = trajectory_balance_loss(model.log_z, log_pf, trajectory_log_pb(env, traj),
-                                       env.log_reward(traj.terminal).float())
+            cond = None if conditioning is None else conditioning.sample(config.batch_size, gen)
+            traj = sample_trajectories(env, sampler, config.batch_size, config.epsilon, gen, cond=cond)
+            log_pf = _step_log_pf(model, traj, cond=cond)
+        if conditioning is None:
+            log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
+        else:
+            log_z, log_r = model.log_partition(cond), conditioning.log_reward(env, traj.terminal, cond).float()
+        loss = trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if config.clip_grad_per_param > 0:
+            for p in model.parameters():
+                if p.grad is not None:
+                    torch.nn.utils.clip_grad_norm_([p], config.clip_grad_per_param)
         opt.step()
+        sched.step()
+        if sampler is not model:
+            with torch.no_grad():
+                for ps, p in zip(sampler.parameters(), model.parameters()):
+                    ps.lerp_(p, 1.0 - config.sampler_ema)
         train_time += time.perf_counter() - ts
         hist["step"].append(step)
         hist["loss"].append(loss.item())
+        hist["log_z"].append(float(log_z.detach().mean()))
+        hist["mean_log_reward"].append(float(log_r.mean()))
+        if not enumerable and step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}", logZ=f"{float(log_z.detach().mean()):.2f}")
+        if callback is not None and callback_every and (step % callback_every == 0 or step == config.steps):
+            hist["callback"].append({"step": step, **callback(step, model)})
         if enumerable and config.eval_every and (step % config.eval_every == 0 or step == config.steps):
             l1 = exact_l1_to_reward(model)
             hist["eval_step"].append(step)
@@ -103,6 +154,8 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
             bar.set_postfix(loss=f"{loss.item():.3f}", l1=f"{l1:.3f}")
             if config.target_l1 is not None and l1 <= config.target_l1:
                 break
+    if sampler is not model:
+        model.load_state_dict(sampler.state_dict())
     hist["train_time_s"] = train_time
     hist["wall_time_s"] = time.perf_counter() - t0
     return hist

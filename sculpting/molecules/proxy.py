@@ -86,11 +86,23 @@ class SEHProxy(nn.Module):
         return self
 
     def forward(self, batch) -> torch.Tensor:
-        """A torch-geometric batch of molecule graphs → ``[B]`` raw proxy outputs."""
+        """A torch-geometric batch of molecule graphs → ``[B]`` raw proxy outputs.
+
+        The NNConv edge network depends on the bond features only, which take a handful of
+        distinct values (one-hot bond types): its 64×64 matrices are computed once per batch
+        for the distinct rows and reused by all 12 steps (same numbers as ``NNConv``, ≈10×
+        faster on CPU; ``tests/test_molecules_data.py`` checks both against plain torch).
+        """
         x = F.leaky_relu(self.lin0(batch.x))
         h = x.unsqueeze(0)
+        uniq, kind = torch.unique(batch.edge_attr, dim=0, return_inverse=True)
+        weights = self.conv.nn(uniq).view(len(uniq), x.shape[1], -1)  # [K, in, out]
+        src, dst = batch.edge_index
+        deg = torch.bincount(dst, minlength=len(x)).clamp(min=1).to(x.dtype)[:, None]
         for _ in range(self.n_steps):
-            m = F.leaky_relu(self.conv(x, batch.edge_index, batch.edge_attr))
+            msg = torch.einsum("nd,kdo->kno", x, weights)[kind, src]
+            agg = torch.zeros(len(x), msg.shape[1], dtype=x.dtype).index_add_(0, dst, msg) / deg
+            m = F.leaky_relu(agg + self.conv.lin(x) + self.conv.bias)
             x, h = self.gru(m.unsqueeze(0), h)
             x = x.squeeze(0)
         return self.lin_out(self.set2set(x, batch.batch)).squeeze(-1)

@@ -1,0 +1,55 @@
+"""The molecule classifier sets and their pinned CPU training settings (MOLECULES.md §9, §11).
+
+``seh_sa``: α-conditioned two-base classifier between the SEH and SA bases at β = 32;
+``seh_sa_qed``: exchangeable three-base classifier between SEH, SA, QED at β = 32. Both are
+trained on the frozen bases' own trajectories (no exploration, invalid molecules dropped; the
+last pre-stop state is included as a non-terminal example).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..gflownet.classifier_training import ClassifierTrainConfig, train_classifier
+from .classifier import make_graph_classifier
+from .env import FragmentGraphEnv
+from .io import load_molecule_gflownet, save_graph_classifier
+
+__all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "train_classifier_set", "build_classifier_sets"]
+
+CLASSIFIER_SETS = {"seh_sa": ("seh", "sa"), "seh_sa_qed": ("seh", "sa", "qed")}
+CLASSIFIER_BETA = 32.0
+CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=1500, batch_per_base=32, lr=1e-3, warmup_steps=300,
+                                          ema_decay=0.995, logit_alpha_range=3.5, seed=0)
+CLASSIFIER_ARCH = {"width": 64, "n_layers": 2, "n_heads": 2}
+SMOKE_CONFIG = ClassifierTrainConfig(steps=3, batch_per_base=4, warmup_steps=1, seed=0)
+SMOKE_ARCH = {"width": 16, "n_layers": 1, "n_heads": 2}
+
+
+def train_classifier_set(bases, beta: float = CLASSIFIER_BETA, config: ClassifierTrainConfig = CLASSIFIER_CONFIG,
+                         arch: dict | None = None, progress: bool = True, desc: str = "classifier"):
+    """Train a graph classifier between β-conditional ``bases`` (2: α-conditioned, 3: exchangeable)
+    at one β; returns (classifier, history)."""
+    if len(bases) not in (2, 3):
+        raise ValueError(f"molecule classifier sets have 2 or 3 bases, got {len(bases)}")
+    env = FragmentGraphEnv(bases[0].env.max_frags)
+    torch.manual_seed(config.seed)
+    clf = make_graph_classifier(env, len(bases), **(arch or CLASSIFIER_ARCH))
+    hist = train_classifier(clf, [b.at_beta(beta) for b in bases], config, progress=progress, desc=desc)
+    return clf.eval(), hist
+
+
+def build_classifier_sets(out: Path, sets=None, smoke: bool = False):
+    """Train and save ``classifier_<set>.pt`` next to the bases in ``out``."""
+    for name in sets or list(CLASSIFIER_SETS):
+        if name not in CLASSIFIER_SETS:
+            raise ValueError(f"unknown classifier set {name!r}; choose from {sorted(CLASSIFIER_SETS)}")
+        bases = [load_molecule_gflownet(Path(out) / f"base_{o}.pt") for o in CLASSIFIER_SETS[name]]
+        cfg, arch = (SMOKE_CONFIG, SMOKE_ARCH) if smoke else (CLASSIFIER_CONFIG, CLASSIFIER_ARCH)
+        clf, hist = train_classifier_set(bases, CLASSIFIER_BETA, cfg, arch, progress=not smoke, desc=name)
+        save_graph_classifier(clf, Path(out) / f"classifier_{name}.pt", half=True, set=name,
+                              bases=list(CLASSIFIER_SETS[name]), beta=CLASSIFIER_BETA, train_config=cfg.to_dict(),
+                              seed=cfg.seed, train_time_s=hist["wall_time_s"], loss_history=hist["loss"][::10],
+                              command=f"python -m sculpting.pretrained.build_molecules --stages classifiers --sets {name}")
+        print(f"{name}: {hist['wall_time_s']:.0f} s, final loss {hist['loss'][-1]:.3f}")

@@ -1,0 +1,208 @@
+"""The fragment environment as a batched tensor environment (MOLECULES.md §2–§5).
+
+Same rules as the readable reference :class:`~sculpting.molecules.fragments.FragmentEnv`, but
+states are fixed-size integer tensors so the generic GFlowNet machinery (sampler, trajectory
+balance, classifier training, guided policy) runs on molecules unchanged. With M = max_frags:
+
+    state [S = 4M − 3] = nodes[M] (fragment index, −1 absent; nodes in insertion order)
+                       ⊕ parent[M−1] (edge k joins parent[k] < k + 1 and node k + 1; −1 absent)
+                       ⊕ stem_u[M−1] (stem on the parent end, −1 unset)
+                       ⊕ stem_v[M−1] (stem on the child end, −1 unset)
+
+Flat action index (F = #fragments, A = M·F + 12(M − 1) + 1):
+
+    AddNode(u, f)      = u·F + f                 (u < M)
+    SetEdgeAttr(k, c)  = M·F + 12k + c           (k < M − 1; c < 6: parent end, c ≥ 6: child end)
+    Stop               = A − 1                   (last, as in every environment of the package)
+
+Backward policy: uniform, n_back(s) = #set stems + #leaves whose edge has both stems unset
++ [n = 1] (no idempotency correction, MOLECULES.md §4).
+"""
+from __future__ import annotations
+
+import torch
+
+from .fragments import FragmentEnv, FragTree
+
+__all__ = ["FragmentGraphEnv", "INVALID_LOG_REWARD"]
+
+INVALID_LOG_REWARD = -75.0
+N_STEM_SLOTS = 6
+
+
+class FragmentGraphEnv:
+    """Batched fragment-tree environment.
+
+    Args:
+        max_frags: M, at most this many fragments (paper 9, CPU preset 6).
+        objective: reward name of :mod:`sculpting.molecules.rewards` used by ``log_reward``
+            (None: no reward, e.g. for a classifier's environment).
+        fragments: optional (smiles, stems) list; default: the 72-fragment vocabulary.
+    """
+
+    is_enumerable = False
+
+    def __init__(self, max_frags: int = 6, objective: str | None = None, fragments=None):
+        self.ref = FragmentEnv(max_frags, fragments)
+        self.max_frags = M = max_frags
+        self.n_frags = F = len(self.ref.fragments)
+        self.objective = objective
+        self.n_stems = torch.tensor(self.ref.n_stems)
+        self.state_dim = 4 * M - 3
+        self.n_add = M * F
+        self.n_actions = M * F + 12 * (M - 1) + 1
+        self.stop_action = self.n_actions - 1
+        self.max_trajectory_length = 3 * M - 1
+        if objective is not None:
+            from .rewards import REWARDS
+            if objective not in REWARDS:
+                raise ValueError(f"unknown objective {objective!r}; choose from {sorted(REWARDS)}")
+
+    @property
+    def config(self) -> dict:
+        return {"max_frags": self.max_frags, "objective": self.objective}
+
+    @property
+    def space(self) -> dict:
+        """What must match between bases and classifiers (the reward does not)."""
+        return {"kind": "fragments", "max_frags": self.max_frags, "n_frags": self.n_frags}
+
+    def __repr__(self):
+        return f"FragmentGraphEnv(max_frags={self.max_frags}, objective={self.objective!r})"
+
+    # ---------------------------------------------------------------- layout helpers
+    def split(self, states: torch.Tensor):
+        """(nodes [B, M], parent [B, M−1], stem_u [B, M−1], stem_v [B, M−1])."""
+        M = self.max_frags
+        return states[:, :M], states[:, M:2 * M - 1], states[:, 2 * M - 1:3 * M - 2], states[:, 3 * M - 2:]
+
+    def initial_states(self, batch_size: int) -> torch.Tensor:
+        return torch.full((batch_size, self.state_dim), -1, dtype=torch.long)
+
+    def n_nodes(self, states):
+        return (states[:, :self.max_frags] >= 0).sum(1)
+
+    def _stems_of(self, nodes):
+        return torch.where(nodes >= 0, self.n_stems[nodes.clamp(min=0)], torch.zeros_like(nodes))
+
+    def _degree_and_used(self, states):
+        """degree [B, M] and used-stem flags [B, M, 6]."""
+        nodes, parent, su, sv = self.split(states)
+        B, M = nodes.shape
+        present = parent >= 0  # [B, M−1]
+        deg = torch.zeros(B, M, dtype=torch.long)
+        deg.scatter_add_(1, parent.clamp(min=0), present.long())
+        deg[:, 1:] += present.long()
+        used = torch.zeros(B, M, N_STEM_SLOTS, dtype=torch.bool)
+        rows = torch.arange(B)[:, None].expand_as(parent)
+        child = torch.arange(1, M)[None].expand_as(parent)
+        m_u, m_v = present & (su >= 0), present & (sv >= 0)
+        used[rows[m_u], parent[m_u], su[m_u]] = True
+        used[rows[m_v], child[m_v], sv[m_v]] = True
+        return deg, used
+
+    # ---------------------------------------------------------------- dynamics
+    def action_mask(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B, A]`` exact legality (MOLECULES.md §2)."""
+        nodes, parent, su, sv = self.split(states)
+        B, M, F = len(states), self.max_frags, self.n_frags
+        n = self.n_nodes(states)
+        deg, used = self._degree_and_used(states)
+        stems = self._stems_of(nodes)  # [B, M]
+        node_ok = (torch.arange(M)[None] < n[:, None]) & (deg < stems) & (n < M)[:, None]
+        node_ok[:, 0] |= n == 0
+        mask = torch.zeros(B, self.n_actions, dtype=torch.bool)
+        mask[:, :self.n_add] = node_ok[:, :, None].expand(B, M, F).reshape(B, -1)
+        present = parent >= 0
+        c = torch.arange(N_STEM_SLOTS)
+        p_stems = stems.gather(1, parent.clamp(min=0))  # [B, M−1]
+        p_used = used.gather(1, parent.clamp(min=0)[:, :, None].expand(-1, -1, N_STEM_SLOTS))
+        u_ok = (present & (su < 0))[:, :, None] & (c < p_stems[:, :, None]) & ~p_used
+        v_ok = (present & (sv < 0))[:, :, None] & (c < stems[:, 1:, None]) & ~used[:, 1:]
+        mask[:, self.n_add:self.stop_action] = torch.cat([u_ok, v_ok], dim=2).reshape(B, -1)
+        all_set = ~(present & ((su < 0) | (sv < 0))).any(1)
+        mask[:, self.stop_action] = (n >= 1) & all_set
+        return mask
+
+    def step(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Apply ``[B]`` flat actions (legality is the caller's job; see ``action_mask``)."""
+        M, F = self.max_frags, self.n_frags
+        out = states.clone()
+        rows = torch.arange(len(states))
+        n = self.n_nodes(states)
+        add = actions < self.n_add
+        if add.any():
+            r, a, nn_ = rows[add], actions[add], n[add]
+            out[r, nn_.clamp(max=M - 1)] = a % F
+            grow = nn_ > 0
+            out[r[grow], M + nn_[grow] - 1] = a[grow] // F
+        st = (actions >= self.n_add) & (actions < self.stop_action)
+        if st.any():
+            r, a = rows[st], actions[st] - self.n_add
+            k, c = a // 12, a % 12
+            col = torch.where(c < 6, 2 * M - 1 + k, 3 * M - 2 + k)
+            out[r, col] = c % 6
+        return out
+
+    def children(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B, A − 1, S]`` the successor under every move action (illegal ones are garbage)."""
+        B, K = len(states), self.n_actions - 1
+        kids = self.step(states.repeat_interleave(K, 0), torch.arange(K).repeat(B))
+        return kids.reshape(B, K, -1)
+
+    def log_n_parents(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B]`` log n_back(s) (states with n ≥ 1)."""
+        nodes, parent, su, sv = self.split(states)
+        n = self.n_nodes(states)
+        deg, _ = self._degree_and_used(states)
+        set_stems = ((parent >= 0) & (su >= 0)).sum(1) + ((parent >= 0) & (sv >= 0)).sum(1)
+        # leaf edge k (child k + 1 of degree 1, or the parent of degree 1) with both stems unset
+        unset = (parent >= 0) & (su < 0) & (sv < 0)
+        child_leaf = deg[:, 1:] == 1
+        parent_leaf = deg.gather(1, parent.clamp(min=0)) == 1
+        leaves = (unset & child_leaf).sum(1) + (unset & parent_leaf).sum(1)
+        nb = set_stems + leaves + (n == 1).long()
+        return nb.clamp(min=1).double().log()
+
+    # ---------------------------------------------------------------- chemistry
+    def to_tree(self, state: torch.Tensor) -> FragTree:
+        nodes, parent, su, sv = (t.tolist() for t in self.split(state[None]))
+        nodes, parent, su, sv = nodes[0], parent[0], su[0], sv[0]
+        n = sum(f >= 0 for f in nodes)
+        edges = tuple((parent[k], k + 1, su[k], sv[k]) for k in range(n - 1))
+        return FragTree(tuple(nodes[:n]), edges)
+
+    def from_tree(self, tree: FragTree) -> torch.Tensor:
+        s = self.initial_states(1)[0]
+        M = self.max_frags
+        for i, f in enumerate(tree.nodes):
+            s[i] = f
+        for u, v, a, b in tree.edges:
+            k = v - 1
+            s[M + k], s[2 * M - 1 + k], s[3 * M - 2 + k] = u, a, b
+        return s
+
+    def to_mols(self, states: torch.Tensor) -> list:
+        """RDKit molecules (None where sanitisation fails)."""
+        return [self.ref.to_mol(self.to_tree(s)) for s in states]
+
+    def log_reward(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B]`` log r(x) of the env's objective (β = 1); invalid → −75 (never rewarded)."""
+        lr, valid = self.log_reward_parts(states)
+        return torch.where(valid, lr, torch.full_like(lr, INVALID_LOG_REWARD))
+
+    def log_reward_parts(self, states: torch.Tensor):
+        """(log max(r, 1e-30) ``[B]`` float64, valid ``[B]`` bool) of the env's objective."""
+        if self.objective is None:
+            raise ValueError("this environment has no objective; build it with objective=...")
+        from .rewards import REWARDS
+        mols = self.to_mols(states)
+        valid = torch.tensor([m is not None for m in mols], dtype=torch.bool)
+        r = torch.zeros(len(mols), dtype=torch.float64)
+        if valid.any():
+            idx = valid.nonzero().squeeze(1).tolist()
+            r[idx] = REWARDS[self.objective]([mols[i] for i in idx]).double()
+        return r.clamp(min=1e-30).log(), valid
+
+    def is_valid_terminal(self, states: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([m is not None for m in self.to_mols(states)], dtype=torch.bool)

@@ -1,0 +1,96 @@
+"""Pinned settings and helpers of the molecule experiments (DESIGN §3, MOLECULES.md §8–§11).
+
+Base GFlowNets: one β-conditional model per objective ("seh", "sa", "qed"), trained with
+trajectory balance (β ~ U[0, 96], EMA sampler 0.95, exploration 0.1, per-tensor gradient
+clipping 10, Adam with weight decay 1e-8 and lr·2^(−t/20 000), log Z lr·2^(−t/50 000)).
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from ..gflownet.sampler import sample_trajectories
+from ..gflownet.training import GFlowNetTrainConfig, train_gflownet
+from .env import FragmentGraphEnv
+from .policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+
+__all__ = ["OBJECTIVES", "LEARNING_RATES", "base_train_config", "train_molecule_base", "sample_molecules"]
+
+OBJECTIVES = ("seh", "sa", "qed")
+LEARNING_RATES = {"seh": (5e-4, 5e-4), "qed": (1e-4, 1e-3), "sa": (5e-4, 5e-4), "mw": (5e-4, 5e-4)}
+
+
+def base_train_config(objective: str, steps: int = 20000, batch_size: int = 64, seed: int = 0) -> GFlowNetTrainConfig:
+    """The MOLECULES.md §8 training settings for one objective."""
+    if objective not in LEARNING_RATES:
+        raise ValueError(f"unknown objective {objective!r}; choose from {sorted(LEARNING_RATES)}")
+    lr, z_lr = LEARNING_RATES[objective]
+    return GFlowNetTrainConfig(steps=steps, batch_size=batch_size, lr=lr, lr_log_z=z_lr, epsilon=0.1,
+                               seed=seed, eval_every=0, sampler_ema=0.95, weight_decay=1e-8,
+                               clip_grad_per_param=10.0, lr_half_life=20000, log_z_half_life=50000)
+
+
+def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_frags: int = 6, batch_size: int = 64,
+                        seed: int = 0, progress: bool = True, callback=None, callback_every: int = 0):
+    """Train a β-conditional base for ``objective``; returns (model, history)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    torch.manual_seed(seed)
+    model = MoleculeGFlowNet(FragmentGraphEnv(max_frags, objective), **PRESETS[preset])
+    cfg = base_train_config(objective, steps, batch_size, seed)
+    hist = train_gflownet(model, cfg, progress=progress, desc=f"{objective} GFlowNet", conditioning=BetaConditioning(),
+                          callback=callback, callback_every=callback_every)
+    hist["config"] = cfg.to_dict()
+    return model.eval(), hist
+
+
+@torch.no_grad()
+def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
+                     max_batches: int | None = None, desc: str = "sampling") -> dict:
+    """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
+    :class:`~sculpting.molecules.policy.FixedBeta` base or a guided policy).
+
+    Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
+    trajectories (valid + invalid), "seconds": wall time}.
+    """
+    if n_valid < 1:
+        raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
+    env = policy.env
+    gen = torch.Generator().manual_seed(seed)
+    states, mols, n_sampled, t0 = [], [], 0, time.perf_counter()
+    bar = tqdm(total=n_valid, desc=desc, disable=not progress)
+    batches = 0
+    while len(mols) < n_valid and (max_batches is None or batches < max_batches):
+        traj = sample_trajectories(env, policy, batch_size, 0.0, gen)
+        batches += 1
+        n_sampled += batch_size
+        for s, m in zip(traj.terminal, env.to_mols(traj.terminal)):
+            if m is not None and len(mols) < n_valid:
+                states.append(s)
+                mols.append(m)
+                bar.update(1)
+    bar.close()
+    st = torch.stack(states) if states else env.initial_states(0)
+    return {"states": st, "mols": mols, "n_sampled": n_sampled, "seconds": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------------- compositions
+#: the two-way SEH×SA compositions of the paper's figures (α: slot-2 prior P(y_2 = 1), as in algebra)
+TWO_WAY = (("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95), ("mixture", 0.5))
+#: the three-way SEH/SA/QED observation sets (MOLECULES.md §11), () = mixture
+THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1), (2, 2, 2), (3, 3, 3), ())
+
+
+def guided_molecule_policy(bases, classifier, composition, beta: float, form: str = "paper"):
+    """The sculpted policy of β-conditional ``bases`` at ``beta`` (MOLECULES.md §10)."""
+    from ..gflownet.classifier import ClassifierQ
+    from ..gflownet.guidance import GuidedPolicy
+    return GuidedPolicy([b.at_beta(beta) for b in bases], ClassifierQ(classifier, composition), form)
+
+
+def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
+    """{name: numpy array} of rewards of valid molecules."""
+    from .rewards import compute_rewards
+    return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}

@@ -1,0 +1,62 @@
+"""Regenerate the shipped fragment-molecule models (CPU preset) with pinned settings.
+
+    .venv/bin/python -m sculpting.pretrained.build_molecules [--stages bases classifiers]
+        [--objectives seh sa qed] [--out DIR] [--smoke]
+
+Needs the molecule data (``SCULPTING_DATA_DIR``, see README). Stages: ``bases`` (one
+β-conditional GFlowNet per objective: cpu preset 2 layers × 64, at most 6 fragments,
+BASE_STEPS trajectory-balance steps of 64 trajectories, ≈0.6 s/step on one core) and
+``classifiers`` (SEH×SA α-conditioned at β = 32, SEH/SA/QED exchangeable at β = 32).
+Weights are stored as float16.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from . import PRETRAINED_DIR
+
+BASE_STEPS = 1500
+MAX_FRAGS = 6
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "molecules")
+    ap.add_argument("--stages", nargs="*", default=["bases", "classifiers"])
+    ap.add_argument("--objectives", nargs="*", default=["seh", "sa", "qed"])
+    ap.add_argument("--sets", nargs="*", default=None, help="classifier sets (default: all)")
+    ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    from ..molecules.experiments import train_molecule_base
+    from ..molecules.io import save_molecule_gflownet
+    preset = "smoke" if args.smoke else "cpu"
+    if "bases" in args.stages:
+        for obj in args.objectives:
+            steps = 3 if args.smoke else BASE_STEPS
+            path = args.out / f"base_{obj}.pt"
+            meta = {"objective": obj, "preset": preset, "seed": 0,
+                    "command": "python -m sculpting.pretrained.build_molecules --stages bases"}
+
+            def snapshot(step, model, path=path, meta=meta):  # partial checkpoints while training
+                save_molecule_gflownet(model, path, half=True, steps_done=step, **meta)
+                return {}
+
+            model, hist = train_molecule_base(obj, steps, preset=preset, max_frags=MAX_FRAGS, progress=not args.smoke,
+                                              callback=snapshot, callback_every=250)
+            save_molecule_gflownet(model, path, half=True, train_config=hist["config"], steps_done=steps,
+                                   train_time_s=hist["train_time_s"], loss_history=hist["loss"][::10],
+                                   mean_log_reward_history=hist["mean_log_reward"][::10], **meta)
+            print(f"{obj}: {hist['train_time_s']:.0f} s, final loss {hist['loss'][-1]:.2f}")
+    if "classifiers" in args.stages:
+        from ..molecules.classifier_sets import build_classifier_sets
+        build_classifier_sets(args.out, args.sets, smoke=args.smoke)
+
+
+if __name__ == "__main__":
+    main()
