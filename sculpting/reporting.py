@@ -36,6 +36,10 @@ def _clean(x):
         return [_clean(v) for v in x]
     if isinstance(x, torch.Tensor):
         return _clean(x.tolist())
+    if hasattr(x, "item") and hasattr(x, "dtype") and getattr(x, "ndim", 1) == 0:  # numpy scalars
+        return _clean(x.item())
+    if hasattr(x, "tolist") and hasattr(x, "dtype"):  # numpy arrays
+        return _clean(x.tolist())
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x

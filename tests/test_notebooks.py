@@ -91,3 +91,50 @@ def test_06_mnist_sculpting_on_shipped_models(tmp_path):
         for cell in s[comp].values():
             assert 0 <= cell["support_rate"] <= 1 and cell["n"] == 4
     assert (tmp_path / "06" / "compositions_sharp.png").is_file()
+
+
+def _needs_molecule_data():
+    from sculpting.molecules import data as mdata
+    if not (mdata.data_dir() / "fragments_72.json").is_file():
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+
+
+@pytest.fixture(scope="module")
+def molecule_smoke(tmp_path_factory):
+    _needs_molecule_data()
+    root = tmp_path_factory.mktemp("molecules")
+    m7 = run("07_molecule_base_gflownets", root / "07", steps=3, preset="smoke", max_frags=3, batch_size=8,
+             betas=[32.0], n_samples=4)
+    return root, m7
+
+
+def test_07_molecule_base_gflownets(molecule_smoke):
+    root, m = molecule_smoke
+    assert set(m["models"]) == {"seh", "sa", "qed"}
+    for obj, v in m["models"].items():
+        for label in ("untrained", "β=32"):
+            assert v[label]["n"] == 4 and 0 < v[label]["validity"] <= 1 and 0 <= v[label]["diversity"] <= 1
+            assert abs(sum(v[label]["table_seh_sa"].values()) - 100) < 1e-6
+    assert (root / "07" / "models" / "base_qed.pt").is_file() and (root / "07" / "bases_seh_sa.png").is_file()
+
+
+def test_08_molecule_classifiers(molecule_smoke):
+    root, _ = molecule_smoke
+    m = run("08_molecule_classifiers", root / "08", base_dir=str(root / "07" / "models"), steps=3, batch_per_base=4,
+            warmup_steps=1, width=16, n_layers=1, n_eval=4)
+    assert set(m["classifiers"]) == {"seh_sa", "seh_sa_qed"}
+    for v in m["classifiers"].values():
+        assert 0 <= v["terminal_accuracy"] <= 1
+    assert (root / "08" / "models" / "classifier_seh_sa_qed.pt").is_file()
+
+
+def test_09_molecule_sculpting_on_shipped_models(tmp_path):
+    _needs_molecule_data()
+    m = run("09_molecule_sculpting", tmp_path / "09", n_molecules=4, batch_size=4,
+            two_way=[["harmonic", 0.5], ["contrast", 0.05]], three_way=["123"])
+    assert {"SEH", "SA", "QED", "SEH⊗SA (α=0.5)", "SEH◑SA (α=0.05)", "3-way y=123"} <= set(m["sets"])
+    for v in m["sets"].values():
+        assert v["n"] == 4 and abs(sum(v["table_seh_sa_qed"].values()) - 100) < 1e-6
+    assert "hm_cell_beats_both_bases" in m["checks"]
+    assert len(m["emd"]["names"]) == 5
+    assert (tmp_path / "09" / "seh_sa_plane.png").is_file() and (tmp_path / "09" / "emd_embedding.png").is_file()

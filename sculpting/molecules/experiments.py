@@ -94,3 +94,40 @@ def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     """{name: numpy array} of rewards of valid molecules."""
     from .rewards import compute_rewards
     return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}
+
+
+def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: float = 32.0, form: str = "paper"):
+    """A samplable policy for a named choice of the interactive panel / notebook 09.
+
+    ``choice``: "base seh" | "base sa" | "base qed" | one of the two-way operations of
+    :data:`~sculpting.algebra.TWO_BASE_OPERATIONS` on (SEH, SA) | "y=<labels>" / "mixture3" on
+    (SEH, SA, QED). ``models`` = :func:`sculpting.pretrained.load_molecule_models` output.
+    """
+    from ..algebra import TWO_BASE_OPERATIONS, Composition
+    from .classifier_sets import CLASSIFIER_SETS
+    if choice.startswith("base "):
+        name = choice[5:]
+        if name not in models["bases"]:
+            raise ValueError(f"unknown base {name!r}; choose from {sorted(models['bases'])}")
+        return models["bases"][name].at_beta(beta)
+    if choice in TWO_BASE_OPERATIONS:
+        comp, set_name = Composition.two_base(choice, alpha), "seh_sa"
+    elif choice == "mixture3" or choice.startswith("y="):
+        obs = () if choice == "mixture3" else tuple(int(c) for c in choice[2:])
+        comp, set_name = Composition.uniform(3, obs), "seh_sa_qed"
+    else:
+        raise ValueError(f"unknown choice {choice!r}")
+    bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
+    return guided_molecule_policy(bases, models["classifiers"][set_name], comp, beta, form)
+
+
+def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
+    """Rewards, validity / uniqueness / diversity and both high/low tables of one sample set."""
+    from .metrics import high_low_table, validity_uniqueness_diversity
+    r = reward_table(sample["mols"], names)
+    out = validity_uniqueness_diversity(sample["mols"], sample["n_sampled"])
+    out["mean"] = {k: float(v.mean()) for k, v in r.items()}
+    out["table_seh_sa"] = high_low_table(r, ("seh", "sa"))
+    out["table_seh_sa_qed"] = high_low_table(r, ("seh", "sa", "qed"))
+    out["seconds"] = sample["seconds"]
+    return out, r

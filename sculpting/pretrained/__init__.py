@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..gflownet.io import load_classifier, load_gflownet
 
-__all__ = ["PRETRAINED_DIR", "load_grid_base", "load_grid_classifier", "load_grid_pair"]
+__all__ = ["PRETRAINED_DIR", "load_grid_base", "load_grid_classifier", "load_grid_pair", "load_mnist_models",
+           "load_molecule_models"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
 
@@ -48,4 +49,18 @@ def load_mnist_models(directory=None) -> dict:
            "judge": load_judge(d / "judge.pt")}
     if (d / "classifier_nested.pt").is_file():
         out["classifiers"]["nested"] = load_time_classifier(d / "classifier_nested.pt")
+    return out
+
+
+def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dict:
+    """The fragment-molecule models: {"bases": {objective: MoleculeGFlowNet},
+    "classifiers": {set: graph SculptingClassifier}} (classifiers present in the folder).
+    Regenerate with ``python -m sculpting.pretrained.build_molecules`` (needs the molecule data)."""
+    from ..molecules.classifier_sets import CLASSIFIER_SETS
+    from ..molecules.io import load_graph_classifier, load_molecule_gflownet
+    d = Path(directory) if directory else PRETRAINED_DIR / "molecules"
+    out = {"bases": {o: load_molecule_gflownet(d / f"base_{o}.pt") for o in objectives}, "classifiers": {}}
+    for name in CLASSIFIER_SETS:
+        if (d / f"classifier_{name}.pt").is_file():
+            out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")
     return out
