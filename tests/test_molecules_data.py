@@ -105,10 +105,13 @@ def test_seh_proxy_matches_plain_torch_recomputation_and_batches():
     smiles = ["c1ccccc1", "CCO", "O=C(O)c1ccc(N)cc1", "C", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "C#N"]
     mols = [Chem.MolFromSmiles(s) for s in smiles]
     p = mdata.load_proxy_params()
+    batch = Batch.from_data_list([mol_to_graph(m) for m in mols])
     with torch.no_grad():
-        y = load_seh_proxy()(Batch.from_data_list([mol_to_graph(m) for m in mols]))
+        y = load_seh_proxy()(batch)
+        y_nnconv = load_seh_proxy()(batch, cache_edge_net=False)  # torch-geometric's NNConv as is
     ref = torch.tensor([_plain_torch_proxy(p, m) for m in mols], dtype=torch.float32)
     assert torch.allclose(y, ref, rtol=1e-4, atol=1e-4), (y, ref)
+    assert torch.allclose(y_nnconv, ref, rtol=1e-4, atol=1e-4), (y_nnconv, ref)
     r = seh_reward(mols + [None])
     assert torch.allclose(r[:-1], ref.clamp(1e-4, 100) / 8, atol=1e-4) and r[-1] == 0
     one_by_one = torch.cat([seh_reward([m]) for m in mols])

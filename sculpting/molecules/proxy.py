@@ -85,7 +85,7 @@ class SEHProxy(nn.Module):
             self.lin_out.weight.copy_(t[20]); self.lin_out.bias.copy_(t[21])  # noqa: E702
         return self
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(self, batch, cache_edge_net: bool = True) -> torch.Tensor:
         """A torch-geometric batch of molecule graphs → ``[B]`` raw proxy outputs.
 
         The NNConv edge network depends on the bond features only, which take a handful of
@@ -95,6 +95,12 @@ class SEHProxy(nn.Module):
         """
         x = F.leaky_relu(self.lin0(batch.x))
         h = x.unsqueeze(0)
+        if not cache_edge_net:  # torch-geometric's NNConv as is (reference path, for benchmarks)
+            for _ in range(self.n_steps):
+                m = F.leaky_relu(self.conv(x, batch.edge_index, batch.edge_attr))
+                x, h = self.gru(m.unsqueeze(0), h)
+                x = x.squeeze(0)
+            return self.lin_out(self.set2set(x, batch.batch)).squeeze(-1)
         uniq, kind = torch.unique(batch.edge_attr, dim=0, return_inverse=True)
         weights = self.conv.nn(uniq).view(len(uniq), x.shape[1], -1)  # [K, in, out]
         src, dst = batch.edge_index
