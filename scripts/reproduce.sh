@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set everything up (.venv) and execute all nine notebooks in order at their CPU-scale defaults,
+# writing executed notebooks, figures, metrics.json and figures/summary.md (resumable; --force reruns).
+# The molecule notebooks (07-09) need the molecule data: SCULPTING_DATA_DIR (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+if [ -z "${SCULPTING_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
+  export SCULPTING_DATA_DIR="$(cd ../shared/data && pwd)"
+fi
+export MPLBACKEND=Agg
+exec .venv/bin/python -m sculpting.reproduce "$@"

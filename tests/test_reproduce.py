@@ -1,0 +1,40 @@
+"""The reproduction command: resumability and the summary (its notebook runs are the papermill tests)."""
+import json
+import os
+import time
+
+from sculpting import reproduce
+
+
+def test_up_to_date_logic(tmp_path):
+    name = "03_grid_sculpting"
+    assert not reproduce.is_up_to_date(name, tmp_path)
+    (tmp_path / name).mkdir()
+    m = tmp_path / name / "metrics.json"
+    m.write_text("{}")
+    newest = reproduce.inputs_mtime(name)
+    os.utime(m, (newest + 10, newest + 10))
+    assert reproduce.is_up_to_date(name, tmp_path)
+    os.utime(m, (newest - 10, newest - 10))  # older than the notebook / package: rerun
+    assert not reproduce.is_up_to_date(name, tmp_path)
+
+
+def test_main_skips_up_to_date_notebooks_and_writes_summary(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(reproduce, "run_notebook", lambda name, root, params=None: ran.append(name) or 1.0)
+    monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root: name.startswith("03"))
+    (tmp_path / "03_grid_sculpting").mkdir()
+    (tmp_path / "03_grid_sculpting" / "metrics.json").write_text(json.dumps({
+        "shubert_sigmoid": {"harmonic": {"0.5": {"l1_anchored_learned": 0.02, "l1_paper_learned": 0.03,
+                                                 "l1_anchored_oracle": 1e-16, "l1_paper_oracle": 0.01}}},
+        "circles": {"y=123": {"l1_anchored_learned": 0.04, "l1_paper_learned": 0.035,
+                              "l1_anchored_oracle": 1e-16, "l1_paper_oracle": 0.014}}}))
+    reproduce.main(["--root", str(tmp_path), "--only", "02", "03"])
+    assert ran == ["02_grid_classifiers"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "harmonic (α=0.5) | 0.0200 | 0.0300" in summary and "circles y=123 | 0.0400" in summary
+    assert json.loads((tmp_path / "timing.json").read_text()) == {"02_grid_classifiers": 1.0}
+    ran.clear()
+    reproduce.main(["--root", str(tmp_path), "--only", "03", "--force"])
+    assert ran == ["03_grid_sculpting"]
+    time.sleep(0)
