@@ -67,8 +67,9 @@ class GridSculptingPanel:
         controls = [c for c in [self.operation, *self.pickers, self.alpha, self.form, self.source] if c is not None]
         for c in controls:
             c.observe(self.update, names="value")
-        self.widget = W.VBox([W.HBox(controls[:3]) if self.m == 2 else W.HBox(self.pickers),
-                              W.HBox(controls[-3:] if self.m == 2 else controls[len(self.pickers):]),
+        top = [self.operation, self.alpha] if self.m == 2 else self.pickers
+        rest = [c for c in controls if all(c is not t for t in top)]
+        self.widget = W.VBox([W.HBox(top), W.HBox(rest),
                               self.status, self.figure])
         self.last = {}
         self.update()

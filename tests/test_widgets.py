@@ -39,3 +39,21 @@ def test_three_base_panel_and_mismatch():
     assert p.composition().observations == (1, 2)
     with pytest.raises(ValueError, match="classifier was built for"):
         GridSculptingPanel(bases, SculptingClassifier(GridEnv(6, 2, "corners"), 3, 3, hidden=16))
+
+
+def test_grid_panel_shows_each_control_once():
+    """Regression: the two-base panel once displayed α and the guidance toggle twice."""
+    from sculpting.pretrained import load_grid_pair
+    from sculpting.widgets import GridSculptingPanel
+    for pair in ("shubert_sigmoid", "circles"):
+        bases, clf = load_grid_pair(pair)
+        panel = GridSculptingPanel(bases, clf)
+        seen = []
+
+        def walk(w):
+            seen.append(id(w))
+            for c in getattr(w, "children", ()):
+                walk(c)
+        walk(panel.widget)
+        assert len(seen) == len(set(seen)), pair
+        assert id(panel.alpha) in seen and id(panel.form) in seen and id(panel.source) in seen

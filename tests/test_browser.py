@@ -1,0 +1,158 @@
+"""Real-browser test of the grid sculpting panel: JupyterLab + headless Chromium (Selenium).
+
+Starts JupyterLab on a free loopback port on a copy of ``03_grid_sculpting.ipynb``, runs all
+cells from the Run menu, then moves the α slider and changes the operation of the Shubert/sigmoid
+panel and checks, from the page, that the reported L1 and the plotted guided distribution (the
+plotly heat-map image) changed. A screenshot is kept in ``test-artifacts/``. Chromium comes from
+Debian (``scripts/install_browser.sh``); the test is skipped only where it cannot be installed.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = pytest.mark.browser
+
+
+def _browser_ready() -> str | None:
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        r = subprocess.run(["bash", str(ROOT / "scripts" / "install_browser.sh")], capture_output=True, text=True)
+        if r.returncode != 0:
+            return f"Chromium could not be installed: {r.stderr.strip()[-300:]}"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e .[dev])"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    why = _browser_ready()
+    if why:
+        pytest.skip(why)
+    work = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / "03_grid_sculpting.ipynb", work)
+    port, token = _free_port(), "sculpting-test"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / ".jupyter"), "MPLBACKEND": "Agg"}
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"JupyterLab exited: {proc.stdout.read()[-2000:]}")
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}/lab/tree/03_grid_sculpting.ipynb?token={token}"
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+              "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--window-size=1400,1800"):
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    yield d
+    d.quit()
+
+
+def _wait(fn, timeout, what):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # element not there yet, stale, ...
+            last = e
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def _status(driver) -> str:
+    """The first panel's status line, e.g. 'p_shubert ⊗ p_sigmoid: L1(guided, target) = 0.0241'."""
+    from selenium.webdriver.common.by import By
+    els = [e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html-content") if "L1(guided" in e.text]
+    return els[0].text if els else ""
+
+
+def _heatmap(driver) -> str:
+    """The data URL of the first panel's first heat map (changes when the plotted z changes)."""
+    from selenium.webdriver.common.by import By
+    imgs = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer image")
+    return imgs[0].get_attribute("href") if imgs else ""
+
+
+def _l1(text: str) -> float:
+    return float(re.search(r"= ([0-9.]+)", text).group(1))
+
+
+def test_sculpting_panel_reacts_in_a_real_browser(lab, driver):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.get(lab)
+    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 120, "the notebook to open")
+    _wait(lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, "body").get_attribute("innerHTML")
+          or driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook"), 60, "the kernel")
+    menu = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"],
+                 60, "the Run menu")
+    menu[0].click()
+    item = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
+                          if e.text == "Run All Cells"], 30, "Run All Cells")
+    item[0].click()
+    before = _wait(lambda: _status(driver), 300, "the panel's L1 status")
+    map_before = _wait(lambda: _heatmap(driver), 60, "the plotly heat map")
+    assert "⊗" in before, before
+    driver.save_screenshot(str(ARTIFACTS / "browser_03_before.png"))
+
+    # move the α slider: type into its editable readout (ipywidgets 8)
+    readout = [e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-readout") if e.is_displayed()][0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", readout)
+    readout.click()
+    readout.send_keys(Keys.CONTROL, "a")
+    readout.send_keys("0.9", Keys.ENTER)
+    after_alpha = _wait(lambda: (s := _status(driver)) != before and "α=0.9" in s and s, 60, "the L1 after moving α")
+    map_alpha = _wait(lambda: (h := _heatmap(driver)) != map_before and h, 60, "the heat map after moving α")
+    assert "⊗" in after_alpha and _l1(after_alpha) != _l1(before)
+
+    # change the operation to the contrast
+    select = [e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
+              if "contrast" in [o.text for o in Select(e).options]][0]
+    Select(select).select_by_visible_text("contrast")
+    after_op = _wait(lambda: "◑" in (s := _status(driver)) and s, 60, "the L1 after changing the operation")
+    _wait(lambda: (h := _heatmap(driver)) != map_alpha and h, 60, "the heat map after changing the operation")
+    assert _l1(after_op) < 0.1, after_op  # still a good match to its own target
+    driver.save_screenshot(str(ARTIFACTS / "browser_03_after.png"))
+    (ARTIFACTS / "browser_03.txt").write_text(f"before: {before}\nα=0.9: {after_alpha}\ncontrast: {after_op}\n")
