@@ -153,6 +153,7 @@ class Composition:
         out = log_mix.clone()
         for k, y in enumerate(self.observations):
             out = out + observation_log_posteriors(lp, log_w[k])[y - 1]
+        out = out.masked_fill(torch.isneginf(log_mix), -float("inf"))  # points no base can produce
         return out - torch.logsumexp(out, dim=0)
 
     def observation_log_likelihood(self, base_log_probs: torch.Tensor, skip_first: bool = False) -> torch.Tensor:

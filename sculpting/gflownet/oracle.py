@@ -36,17 +36,19 @@ class OracleQ:
         self.base_log_probs = base_lp
         post = log_visit + log_w[0][:, None]
         self.nt_first = (post - torch.logsumexp(post, 0, keepdim=True)).T.contiguous()  # [N, m]
-        self.t_first = observation_log_posteriors(base_lp, log_w[0]).T.contiguous()  # [N, m]
+        # states where no base can stop (e.g. unfinished fragment trees) have no terminal posterior
+        ninf = -float("inf")
+        self.t_first = torch.nan_to_num(observation_log_posteriors(base_lp, log_w[0]).T.contiguous(), nan=ninf)
         if c.n_observations == 0:
             self.nt_y = torch.zeros(env.n_states, dtype=torch.float64)
             self.t_y = torch.zeros(env.n_states, dtype=torch.float64)
             self.log_h = None
             return
         a = c.observations[0] - 1
-        tail = c.observation_log_likelihood(base_lp, skip_first=True)  # [N] Σ_{k≥2} log p(y_k|x)
+        tail = torch.nan_to_num(c.observation_log_likelihood(base_lp, skip_first=True), nan=ninf)  # Σ_{k≥2} log p(y_k|x)
         self.log_h = log_expectation(env, base_tables[a], tail[:, None])[:, 0]  # E_a[Π p(y_k|x) | s]
         self.nt_y = self.nt_first[:, a] + self.log_h
-        self.t_y = c.observation_log_likelihood(base_lp)
+        self.t_y = torch.nan_to_num(c.observation_log_likelihood(base_lp), nan=ninf)
 
     def nonterminal(self, states):
         i = self.env.index(states)
