@@ -16,6 +16,10 @@ def run(name, out_dir, **params):
     papermill.execute_notebook(str(NB / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
                                parameters={"out_dir": str(out_dir), **params}, cwd=str(ROOT),
                                kernel_name="python3", progress_bar=False)
+    nb = json.loads((out_dir / f"{name}.ipynb").read_text())
+    warnings = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", [])
+                if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Warning" in "".join(o.get("text", ""))]
+    assert not warnings, f"{name} printed warnings: {warnings}"
     return json.loads((out_dir / "metrics.json").read_text())
 
 

@@ -52,3 +52,57 @@ def test_build_script_smoke(tmp_path):
     bases, clf = load_grid_pair("circles", tmp_path)
     assert clf.env.horizon == 8 and len(bases) == 3
     assert torch.isfinite(clf.terminal_log_posterior(bases[0].env.all_states())).all()
+
+
+def _needs_molecule_data():
+    from sculpting.molecules import data as mdata
+    if not (mdata.data_dir() / "fragments_72.json").is_file():
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+
+
+@pytest.fixture(scope="module")
+def molecule_models():
+    _needs_molecule_data()
+    from sculpting.pretrained import load_molecule_models
+    return load_molecule_models()
+
+
+def test_shipped_molecule_bases_are_clearly_non_random(molecule_models):
+    """At β = 32 each shipped base's own reward beats an untrained network of the same preset."""
+    from sculpting.molecules.env import FragmentGraphEnv
+    from sculpting.molecules.experiments import reward_table, sample_molecules
+    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet
+    margins = {"seh": 0.15, "sa": 0.05, "qed": 0.1}
+    for obj, model in molecule_models["bases"].items():
+        assert model.meta["objective"] == obj and model.arch == PRESETS["cpu"]
+        torch.manual_seed(1)
+        untrained = MoleculeGFlowNet(FragmentGraphEnv(model.env.max_frags, obj), **PRESETS["cpu"])
+        trained = reward_table(sample_molecules(model.at_beta(32.0), 48, progress=False)["mols"], (obj,))[obj].mean()
+        rand = reward_table(sample_molecules(untrained.at_beta(32.0), 48, progress=False)["mols"], (obj,))[obj].mean()
+        assert trained > rand + margins[obj], (obj, trained, rand)
+
+
+def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models):
+    from sculpting.molecules.classifier_sets import CLASSIFIER_BETA, CLASSIFIER_SETS
+    from sculpting.molecules.experiments import sample_molecules
+    assert set(molecule_models["classifiers"]) == set(CLASSIFIER_SETS)
+    for name, clf in molecule_models["classifiers"].items():
+        bases = [molecule_models["bases"][o] for o in CLASSIFIER_SETS[name]]
+        correct = total = 0
+        for i, b in enumerate(bases):
+            s = sample_molecules(b.at_beta(CLASSIFIER_BETA), 32, seed=10 + i, progress=False)
+            with torch.no_grad():
+                correct += int((clf.terminal_log_posterior(s["states"]).argmax(1) == i).sum())
+            total += len(s["mols"])
+        assert correct / total > 1 / len(bases) + 0.15, (name, correct / total)
+
+
+def test_molecule_build_script_smoke(tmp_path):
+    _needs_molecule_data()
+    from sculpting.molecules.io import load_graph_classifier, load_molecule_gflownet
+    from sculpting.pretrained.build_molecules import main
+    main(["--out", str(tmp_path), "--smoke"])
+    for obj in ("seh", "sa", "qed"):
+        assert load_molecule_gflownet(tmp_path / f"base_{obj}.pt").meta["objective"] == obj
+    clf = load_graph_classifier(tmp_path / "classifier_seh_sa_qed.pt")
+    assert clf.exchangeable and clf.meta["stored_as"] == "float16"

@@ -1,2 +1,14 @@
-"""Fragment-based molecule domain (in progress): data directory, sEH proxy, rewards."""
-from .proxy import seh_reward  # noqa: F401
+"""Fragment-based molecule domain (Bengio et al. 2021 fragments, sEH proxy, QED, SA).
+
+Modules: :mod:`.data` (data directory, download), :mod:`.proxy` / :mod:`.rewards`, :mod:`.fragments`
+(readable reference environment), :mod:`.env` (batched tensor environment), :mod:`.graph_transformer`,
+:mod:`.policy` (β-conditional GFlowNet), :mod:`.classifier` (graph classifiers),
+:mod:`.experiments`, :mod:`.metrics`, :mod:`.plotting`, :mod:`.widgets`, :mod:`.io`,
+:mod:`.enumerated` (exact checks on tiny worlds).
+"""
+import warnings
+
+# torch-geometric 2.8 calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+from .proxy import seh_reward  # noqa: E402,F401
