@@ -6,6 +6,8 @@ exploration). With x_τ the terminal object of a trajectory of base i:
     L_terminal    = − mean_τ log p(y = i | x_τ)
     L_nonterminal = − mean over visited s of  Σ_{y_2..y_n} Π_{k≥2} Q̄(y_k | x_τ) · log Q(y_1 = i, y_2..y_n | s)
     L = L_terminal + min(1, step / warmup) · L_nonterminal
+(``nonterminal_norm="trajectories"``: the sum over visited states divided by the number of
+trajectories instead, as the molecule reference does, MOLECULES.md §9.)
 
 Q̄ is an EMA copy of the classifier (decay 0.995); for α-models logit α ~ U[−r, r] per
 trajectory sets slot 2's prior (α, 1 − α) in Q̄ and is the network's α input.
@@ -43,6 +45,7 @@ class ClassifierTrainConfig:
     lr_schedule: str = "cosine"  # "constant" or "cosine" (decay to 0 over ``steps``)
     final_weights: str = "last"  # "last" or "ema": which weights the classifier keeps at the end
     fast_path: bool = True  # on enumerable envs: tabular sampling + per-state aggregation
+    nonterminal_norm: str = "states"  # divide the non-terminal sum by #visited states or by #trajectories
     seed: int = 0
 
     def __post_init__(self):
@@ -50,6 +53,8 @@ class ClassifierTrainConfig:
             raise ValueError(f"invalid classifier training config {self}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.nonterminal_norm not in ("states", "trajectories"):
+            raise ValueError(f"nonterminal_norm must be 'states' or 'trajectories', got {self.nonterminal_norm!r}")
         if self.lr_schedule not in ("constant", "cosine") or self.final_weights not in ("last", "ema"):
             raise ValueError(f"unknown lr_schedule / final_weights in {self}")
 
@@ -108,6 +113,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
             tail = slot_tail_weights(ema.terminal_log_posterior(terminal), logit_alpha, n, ema.alpha_conditioned)
         l_term = -classifier.terminal_log_posterior(terminal)[torch.arange(n_traj), labels].mean()
         traj_id = torch.arange(n_traj)[:, None].expand_as(valid)[valid]
+        norm = n_traj if config.nonterminal_norm == "trajectories" else len(traj_id)
         vis = states[valid]
         w = torch.zeros(len(vis), m, tail.shape[1])
         w[torch.arange(len(vis)), labels[traj_id]] = tail[traj_id]
@@ -119,10 +125,10 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
             g_of_row = torch.arange(config.alpha_groups).repeat_interleave(env.n_states)[rows]
             row_states = all_states.repeat(config.alpha_groups, 1)[rows]
             log_q = classifier.nonterminal_log_joint(row_states, group_alpha[g_of_row] if classifier.alpha_conditioned else None)
-            l_nt = -(W[rows] * log_q).sum() / len(vis)
+            l_nt = -(W[rows] * log_q).sum() / norm
         else:
             log_q = classifier.nonterminal_log_joint(vis, logit_alpha[traj_id] if classifier.alpha_conditioned else None)
-            l_nt = -(w.reshape(len(vis), -1) * log_q).sum() / len(vis)
+            l_nt = -(w.reshape(len(vis), -1) * log_q).sum() / norm
         weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
         loss = l_term + weight * l_nt
         opt.zero_grad(set_to_none=True)

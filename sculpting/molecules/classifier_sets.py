@@ -21,7 +21,8 @@ __all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "train_cla
 CLASSIFIER_SETS = {"seh_sa": ("seh", "sa"), "seh_sa_qed": ("seh", "sa", "qed")}
 CLASSIFIER_BETA = 32.0
 CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=1500, batch_per_base=32, lr=1e-3, warmup_steps=300,
-                                          ema_decay=0.995, logit_alpha_range=3.5, seed=0)
+                                          ema_decay=0.995, logit_alpha_range=3.5, nonterminal_norm="trajectories",
+                                          seed=0)
 CLASSIFIER_ARCH = {"width": 64, "n_layers": 2, "n_heads": 2}
 SMOKE_CONFIG = ClassifierTrainConfig(steps=3, batch_per_base=4, warmup_steps=1, seed=0)
 SMOKE_ARCH = {"width": 16, "n_layers": 1, "n_heads": 2}
