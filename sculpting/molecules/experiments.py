@@ -131,3 +131,30 @@ def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     out["table_seh_sa_qed"] = high_low_table(r, ("seh", "sa", "qed"))
     out["seconds"] = sample["seconds"]
     return out, r
+
+
+def importance_target_table(base_sample: dict, base_index: int, classifier, composition, names=("seh", "sa")) -> dict:
+    """High/low table of a composition's *target*, estimated without guided sampling: samples of
+    base b re-weighted by target(x) / p_b(x) = [Σ_i ω¹_i post_i(x) / post_b(x)] · Π_k p(y_k | x),
+    with post_i(x) = p_i(x) / Σ_j p_j(x) from the classifier's terminal head (self-normalised
+    importance sampling). Shows what the composition of the *learned* bases should look like,
+    free of the non-terminal head's errors; ``ess`` is the effective sample size."""
+    import numpy as np
+    from .metrics import high_low_table
+    with torch.no_grad():
+        lt = classifier.terminal_log_posterior(base_sample["states"]).double()  # [n, m]
+    log_w = composition.log_priors(torch.float64)
+    log_mix = torch.logsumexp(lt + log_w[0], dim=1) - lt[:, base_index]
+    for k, y in enumerate(composition.observations):
+        log_mix = log_mix + torch.log_softmax(lt + log_w[k], dim=1)[:, y - 1]
+    w = torch.softmax(log_mix, 0).numpy()
+    r = reward_table(base_sample["mols"], names)
+    cells = high_low_table(r, names)
+    out = {}
+    for cell in cells:
+        mask = np.ones(len(w), dtype=bool)
+        for part, k in zip(cell.split(), names):
+            hi = r[k] >= {"seh": 0.5, "sa": 0.6, "qed": 0.25}[k]
+            mask &= hi if part.endswith("+") else ~hi
+        out[cell] = 100.0 * float(w[mask].sum())
+    return {"table": out, "ess": float(1.0 / (w ** 2).sum())}
