@@ -52,5 +52,6 @@ def build_classifier_sets(out: Path, sets=None, smoke: bool = False):
         save_graph_classifier(clf, Path(out) / f"classifier_{name}.pt", half=True, set=name,
                               bases=list(CLASSIFIER_SETS[name]), beta=CLASSIFIER_BETA, train_config=cfg.to_dict(),
                               seed=cfg.seed, train_time_s=hist["wall_time_s"], loss_history=hist["loss"][::10],
+                              data_source="trajectories of the frozen bases at this β (see bases' data_source)",
                               command=f"python -m sculpting.pretrained.build_molecules --stages classifiers --sets {name}")
         print(f"{name}: {hist['wall_time_s']:.0f} s, final loss {hist['loss'][-1]:.3f}")

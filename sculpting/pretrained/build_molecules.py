@@ -19,6 +19,12 @@ import torch
 from . import PRETRAINED_DIR
 
 BASE_STEPS = 1500
+
+
+def data_source() -> dict:
+    """The molecule data the models were trained with (converted files' SHA-256, as in data.SOURCES)."""
+    from ..molecules.data import SOURCES
+    return {k: {"url": v["url"], "converted_sha256": v["converted_sha256"]} for k, v in SOURCES.items()}
 MAX_FRAGS = 6
 
 
@@ -40,7 +46,7 @@ def main(argv=None):
         for obj in args.objectives:
             steps = 3 if args.smoke else BASE_STEPS
             path = args.out / f"base_{obj}.pt"
-            meta = {"objective": obj, "preset": preset, "seed": 0,
+            meta = {"objective": obj, "preset": preset, "seed": 0, "data_source": data_source(),
                     "command": "python -m sculpting.pretrained.build_molecules --stages bases"}
 
             def snapshot(step, model, path=path, meta=meta):  # partial checkpoints while training
