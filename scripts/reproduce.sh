@@ -4,9 +4,5 @@
 # The molecule notebooks (07-09) need the molecule data: SCULPTING_DATA_DIR (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh
-if [ -z "${SCULPTING_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
-  export SCULPTING_DATA_DIR="$(cd ../shared/data && pwd)"
-fi
-export MPLBACKEND=Agg
+source scripts/_common.sh
 exec .venv/bin/python -m sculpting.reproduce "$@"
