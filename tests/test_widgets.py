@@ -57,3 +57,19 @@ def test_grid_panel_shows_each_control_once():
         walk(panel.widget)
         assert len(seen) == len(set(seen)), pair
         assert id(panel.alpha) in seen and id(panel.form) in seen and id(panel.source) in seen
+
+
+def test_molecule_panel_samples_and_draws():
+    from sculpting.molecules import data as mdata
+    if not (mdata.data_dir() / "fragments_72.json").is_file():
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+    from sculpting.pretrained import load_molecule_models
+    from sculpting.molecules.widgets import MoleculeSculptingPanel
+    panel = MoleculeSculptingPanel(load_molecule_models(), n_molecules=4)
+    assert not panel.alpha.disabled
+    out = panel.sample()
+    assert len(out["mols"]) == 4 and panel.image.value[:4] == b"\x89PNG"
+    assert "in (SEH ≥ 0.5, SA ≥ 0.6)" in panel.status.value
+    panel.operation.value = "base QED"
+    assert panel.alpha.disabled
+    assert len(panel.sample()["mols"]) == 4
