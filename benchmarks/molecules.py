@@ -36,9 +36,9 @@ def _models():
     except Exception:
         pass
     torch.manual_seed(0)
-    env = FragmentGraphEnv(6, "seh")
-    return (MoleculeGFlowNet(env, **PRESETS["cpu"]), MoleculeGFlowNet(FragmentGraphEnv(6, "sa"), **PRESETS["cpu"]),
-            make_graph_classifier(FragmentGraphEnv(6), 2), "untrained")
+    env = FragmentGraphEnv(9, "seh")
+    return (MoleculeGFlowNet(env, **PRESETS["cpu"]), MoleculeGFlowNet(FragmentGraphEnv(9, "sa"), **PRESETS["cpu"]),
+            make_graph_classifier(FragmentGraphEnv(9), 2), "untrained")
 
 
 def main():
@@ -58,7 +58,7 @@ def main():
     for th in args.threads:
         torch.set_num_threads(th)
         torch.manual_seed(0)
-        model = MoleculeGFlowNet(FragmentGraphEnv(6, "seh"), **PRESETS["cpu"])
+        model = MoleculeGFlowNet(FragmentGraphEnv(9, "seh"), **PRESETS["cpu"])
         cfg = base_train_config("seh", steps=args.steps, batch_size=64)
         t0 = time.perf_counter()
         train_gflownet(model, cfg, progress=False, conditioning=BetaConditioning())

@@ -32,7 +32,7 @@ def base_train_config(objective: str, steps: int = 20000, batch_size: int = 64, 
                                clip_grad_per_param=10.0, lr_half_life=20000, log_z_half_life=50000)
 
 
-def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_frags: int = 6, batch_size: int = 64,
+def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_frags: int = 9, batch_size: int = 64,
                         seed: int = 0, progress: bool = True, callback=None, callback_every: int = 0):
     """Train a β-conditional base for ``objective``; returns (model, history)."""
     if preset not in PRESETS:
