@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--guided-batch", type=int, default=32)
     args = ap.parse_args()
     seh, sa, clf, source = _models()
-    print(f"torch {torch.__version__}; models: {source} (cpu preset, max 6 fragments)\n")
+    print(f"torch {torch.__version__}; models: {source} (cpu preset, at most {seh.env.max_frags} fragments)\n")
     print("| threads | what | value |\n|---|---|---|")
     gen = torch.Generator().manual_seed(0)
     traj = sample_trajectories(seh.env, seh.at_beta(32.0), 256, 0.0, gen)

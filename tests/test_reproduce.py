@@ -20,8 +20,8 @@ def test_up_to_date_logic(tmp_path):
 
 
 def test_main_skips_up_to_date_notebooks_and_writes_summary(tmp_path, monkeypatch):
-    ran = []
-    monkeypatch.setattr(reproduce, "run_notebook", lambda name, root, params=None: ran.append(name) or 1.0)
+    ran, seen = [], []
+    monkeypatch.setattr(reproduce, "run_notebook", lambda name, root, params=None: ran.append(name) or seen.append(params) or 1.0)
     monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root: name.startswith("03"))
     (tmp_path / "03_grid_sculpting").mkdir()
     (tmp_path / "03_grid_sculpting" / "metrics.json").write_text(json.dumps({
@@ -33,8 +33,10 @@ def test_main_skips_up_to_date_notebooks_and_writes_summary(tmp_path, monkeypatc
     assert ran == ["02_grid_classifiers"]
     summary = (tmp_path / "summary.md").read_text()
     assert "harmonic (α=0.5) | 0.0200 | 0.0300" in summary and "circles y=123 | 0.0400" in summary
-    assert json.loads((tmp_path / "timing.json").read_text()) == {"02_grid_classifiers": 1.0}
+    assert json.loads((tmp_path / "timing.json").read_text()) == {"02_grid_classifiers": {"seconds": 1.0, "threads": 1}}
     ran.clear()
-    reproduce.main(["--root", str(tmp_path), "--only", "03", "--force"])
-    assert ran == ["03_grid_sculpting"]
+    reproduce.main(["--root", str(tmp_path), "--only", "03", "--force", "--threads", "2"])
+    assert ran == ["03_grid_sculpting"] and seen[-1] == {"threads": 2}
+    assert json.loads((tmp_path / "timing.json").read_text())["03_grid_sculpting"] == {"seconds": 1.0, "threads": 2}
+    assert "03_grid_sculpting: 0.0 min (2 threads)" in (tmp_path / "summary.md").read_text()
     time.sleep(0)

@@ -7,6 +7,7 @@ last pre-stop state is included as a non-terminal example).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,16 +17,26 @@ from .classifier import make_graph_classifier
 from .env import FragmentGraphEnv
 from .io import load_molecule_gflownet, save_graph_classifier
 
-__all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "train_classifier_set", "build_classifier_sets"]
+__all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "CLASSIFIER_STEPS", "config_for",
+           "train_classifier_set", "build_classifier_sets"]
 
 CLASSIFIER_SETS = {"seh_sa": ("seh", "sa"), "seh_sa_qed": ("seh", "sa", "qed")}
 CLASSIFIER_BETA = 32.0
 CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=1500, batch_per_base=32, lr=1e-3, warmup_steps=300,
                                           ema_decay=0.995, logit_alpha_range=3.5, nonterminal_norm="trajectories",
                                           seed=0)
+#: pinned steps per set: both see the same number of base trajectories (96 000; 32 per base per step)
+CLASSIFIER_STEPS = {"seh_sa": 1500, "seh_sa_qed": 1000}
 CLASSIFIER_ARCH = {"width": 64, "n_layers": 2, "n_heads": 2}
 SMOKE_CONFIG = ClassifierTrainConfig(steps=3, batch_per_base=4, warmup_steps=1, seed=0)
 SMOKE_ARCH = {"width": 16, "n_layers": 1, "n_heads": 2}
+
+
+def config_for(set_name: str) -> ClassifierTrainConfig:
+    """The pinned CPU training settings of one classifier set."""
+    if set_name not in CLASSIFIER_SETS:
+        raise ValueError(f"unknown classifier set {set_name!r}; choose from {sorted(CLASSIFIER_SETS)}")
+    return replace(CLASSIFIER_CONFIG, steps=CLASSIFIER_STEPS[set_name])
 
 
 def train_classifier_set(bases, beta: float = CLASSIFIER_BETA, config: ClassifierTrainConfig = CLASSIFIER_CONFIG,
@@ -47,7 +58,7 @@ def build_classifier_sets(out: Path, sets=None, smoke: bool = False):
         if name not in CLASSIFIER_SETS:
             raise ValueError(f"unknown classifier set {name!r}; choose from {sorted(CLASSIFIER_SETS)}")
         bases = [load_molecule_gflownet(Path(out) / f"base_{o}.pt") for o in CLASSIFIER_SETS[name]]
-        cfg, arch = (SMOKE_CONFIG, SMOKE_ARCH) if smoke else (CLASSIFIER_CONFIG, CLASSIFIER_ARCH)
+        cfg, arch = (SMOKE_CONFIG, SMOKE_ARCH) if smoke else (config_for(name), CLASSIFIER_ARCH)
         clf, hist = train_classifier_set(bases, CLASSIFIER_BETA, cfg, arch, progress=not smoke, desc=name)
         save_graph_classifier(clf, Path(out) / f"classifier_{name}.pt", half=True, set=name,
                               bases=list(CLASSIFIER_SETS[name]), beta=CLASSIFIER_BETA, train_config=cfg.to_dict(),
