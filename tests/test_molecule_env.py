@@ -121,3 +121,15 @@ def test_trajectory_balance_training_raises_reward(env):
     hist = train_gflownet(model, cfg, progress=False, conditioning=FixedHighBeta())
     first, last = sum(hist["mean_log_reward"][:10]) / 10, sum(hist["mean_log_reward"][-10:]) / 10
     assert last > first + 5.0, (first, last)
+
+
+def test_sample_validity_counts_every_drawn_trajectory(env):
+    """Validity = valid / drawn over all batches, not the kept n over the drawn count."""
+    from sculpting.molecules.experiments import sample_molecules, summarize_samples
+    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet
+    torch.manual_seed(0)
+    model = MoleculeGFlowNet(env, **PRESETS["smoke"])
+    s = sample_molecules(model.at_beta(32.0), 2, batch_size=16, progress=False)
+    assert len(s["mols"]) == 2 and s["n_sampled"] == 16 and 2 <= s["n_valid_sampled"] <= 16
+    summary, _ = summarize_samples(s)
+    assert summary["validity"] == s["n_valid_sampled"] / 16 and summary["validity"] >= 0.8

@@ -53,13 +53,14 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     :class:`~sculpting.molecules.policy.FixedBeta` base or a guided policy).
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
-    trajectories (valid + invalid), "seconds": wall time}.
+    trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
+    surplus counts for validity), "seconds": wall time}.
     """
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
     env = policy.env
     gen = torch.Generator().manual_seed(seed)
-    states, mols, n_sampled, t0 = [], [], 0, time.perf_counter()
+    states, mols, n_sampled, n_valid_sampled, t0 = [], [], 0, 0, time.perf_counter()
     bar = tqdm(total=n_valid, desc=desc, disable=not progress)
     batches = 0
     while len(mols) < n_valid and (max_batches is None or batches < max_batches):
@@ -67,13 +68,15 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
         batches += 1
         n_sampled += batch_size
         for s, m in zip(traj.terminal, env.to_mols(traj.terminal)):
+            n_valid_sampled += m is not None
             if m is not None and len(mols) < n_valid:
                 states.append(s)
                 mols.append(m)
                 bar.update(1)
     bar.close()
     st = torch.stack(states) if states else env.initial_states(0)
-    return {"states": st, "mols": mols, "n_sampled": n_sampled, "seconds": time.perf_counter() - t0}
+    return {"states": st, "mols": mols, "n_sampled": n_sampled, "n_valid_sampled": n_valid_sampled,
+            "seconds": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------------- compositions
@@ -125,7 +128,7 @@ def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     """Rewards, validity / uniqueness / diversity and both high/low tables of one sample set."""
     from .metrics import high_low_table, validity_uniqueness_diversity
     r = reward_table(sample["mols"], names)
-    out = validity_uniqueness_diversity(sample["mols"], sample["n_sampled"])
+    out = validity_uniqueness_diversity(sample["mols"], sample["n_sampled"], sample.get("n_valid_sampled"))
     out["mean"] = {k: float(v.mean()) for k, v in r.items()}
     out["table_seh_sa"] = high_low_table(r, ("seh", "sa"))
     out["table_seh_sa_qed"] = high_low_table(r, ("seh", "sa", "qed"))

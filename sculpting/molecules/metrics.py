@@ -38,8 +38,9 @@ def tanimoto_matrix(fps_a, fps_b) -> np.ndarray:
     return np.array([DataStructs.BulkTanimotoSimilarity(f, fps_b) for f in fps_a], dtype=np.float64)
 
 
-def validity_uniqueness_diversity(mols, n_sampled: int | None = None) -> dict:
-    """``mols``: the valid molecules of a sample; ``n_sampled``: trajectories drawn (for validity)."""
+def validity_uniqueness_diversity(mols, n_sampled: int | None = None, n_valid_sampled: int | None = None) -> dict:
+    """``mols``: the valid molecules of a sample; ``n_sampled``: trajectories drawn and
+    ``n_valid_sampled``: valid ones among them (default ``len(mols)``); validity = their ratio."""
     if not mols:
         raise ValueError("no molecules to evaluate")
     smiles = [Chem.MolToSmiles(m) for m in mols]
@@ -49,7 +50,7 @@ def validity_uniqueness_diversity(mols, n_sampled: int | None = None) -> dict:
     div = float((1 - sim)[np.triu_indices(n, 1)].mean()) if n > 1 else 0.0
     out = {"n": n, "uniqueness": len(set(smiles)) / n, "diversity": div}
     if n_sampled:
-        out["validity"] = n / n_sampled
+        out["validity"] = (n if n_valid_sampled is None else n_valid_sampled) / n_sampled
     return out
 
 

@@ -75,7 +75,7 @@ class MoleculeSculptingPanel:
                                   max_points=300)
             plt.show()
         cell = summary["table_seh_sa"]["seh+ sa+"]
-        self.status.value = (f"<b>{self.operation.value}</b>: {summary['n']} valid of {s['n_sampled']}, "
+        self.status.value = (f"<b>{self.operation.value}</b>: {s['n_valid_sampled']} valid of {s['n_sampled']}, "
                              f"mean SEH {summary['mean']['seh']:.2f}, SA {summary['mean']['sa']:.2f}, "
                              f"QED {summary['mean']['qed']:.2f}; {cell:.0f}% in (SEH ≥ 0.5, SA ≥ 0.6) "
                              f"({time.perf_counter() - t0:.1f} s)")
