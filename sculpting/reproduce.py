@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -114,7 +115,21 @@ def build_summary(root: Path) -> str:
         for k, v in timing.items():
             v = v if isinstance(v, dict) else {"seconds": v}
             lines.append(f"- {k}: {v['seconds'] / 60:.1f} min" + (f" ({v['threads']} threads)" if v.get("threads") else ""))
+        total = sum(v["seconds"] if isinstance(v, dict) else v for v in timing.values())
+        lines.append(f"- in all: {total / 60:.1f} min over {len(timing)} notebooks")
     return "\n".join(lines) + "\n"
+
+
+def record_timing(path: Path, name: str, entry: dict) -> dict:
+    """Merge one notebook's entry into ``path`` (re-read first, so runs of disjoint ``--only``
+    sets side by side keep each other's entries) and write it atomically. Returns the merged dict."""
+    timing = json.loads(path.read_text()) if path.is_file() else {}
+    timing[name] = entry
+    timing = {k: timing[k] for k in sorted(timing)}
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(timing, indent=2))
+    os.replace(tmp, path)
+    return timing
 
 
 def main(argv=None):
@@ -144,8 +159,7 @@ def main(argv=None):
                 raise SystemExit(f"--threads must be ≥ 1, got {args.threads}")
             params["threads"] = args.threads
         dt = run_notebook(name, args.root, params or None)
-        timing[name] = {"seconds": round(dt, 1), "threads": args.threads or 1}
-        timing_path.write_text(json.dumps(timing, indent=2))
+        timing = record_timing(timing_path, name, {"seconds": round(dt, 1), "threads": args.threads or 1})
         tqdm.write(f"{name}: {dt:.0f} s")
     (args.root / "summary.md").write_text(build_summary(args.root))
     total = sum(v["seconds"] if isinstance(v, dict) else v for v in timing.values())

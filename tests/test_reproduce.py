@@ -40,3 +40,18 @@ def test_main_skips_up_to_date_notebooks_and_writes_summary(tmp_path, monkeypatc
     assert json.loads((tmp_path / "timing.json").read_text())["03_grid_sculpting"] == {"seconds": 1.0, "threads": 2}
     assert "03_grid_sculpting: 0.0 min (2 threads)" in (tmp_path / "summary.md").read_text()
     time.sleep(0)
+
+
+def test_timing_of_a_run_side_by_side_is_kept(tmp_path, monkeypatch):
+    """Two ``--only`` runs on disjoint notebooks share timing.json: neither drops the other's entry."""
+    def other_process_finishes_meanwhile(name, root, params=None):
+        reproduce.record_timing(root / "timing.json", "07_molecule_base_gflownets", {"seconds": 5.0, "threads": 1})
+        return 2.0
+    monkeypatch.setattr(reproduce, "run_notebook", other_process_finishes_meanwhile)
+    monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root: False)
+    reproduce.main(["--root", str(tmp_path), "--only", "01"])
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert timing == {"01_grid_base_gflownets": {"seconds": 2.0, "threads": 1},
+                      "07_molecule_base_gflownets": {"seconds": 5.0, "threads": 1}}
+    assert not list(tmp_path.glob("*.tmp"))
+    assert "in all: 0.1 min" in (tmp_path / "summary.md").read_text()
