@@ -69,6 +69,43 @@ def _f(v, fmt=".3f"):
     return "–" if v is None else (format(v, fmt) if isinstance(v, (int, float)) else str(v))
 
 
+def _trained_model_lines(root: Path) -> list[str]:
+    """One line per model trained by notebooks 01, 02, 04, 05, 07, 08 (whichever have run)."""
+    lines = []
+    m = _load(root, "01_grid_base_gflownets")
+    for name, v in ((m or {}).get("bases") or {}).items():
+        lines.append(f"- grid base {name}: exact L1 to its reward {_f(v.get('l1_to_reward'), '.4f')}, "
+                     f"{_f(v.get('train_time_s'), '.0f')} s")
+    m = _load(root, "02_grid_classifiers")
+    for pair, v in (m or {}).items():
+        rows = v.get("compositions") if isinstance(v, dict) else None
+        if rows:
+            worst = max(r.get("l1_anchored_learned", 0.0) for r in rows)
+            lines.append(f"- grid classifier {pair}: largest exact L1 (anchored guidance) over {len(rows)} "
+                         f"compositions {_f(worst, '.4f')}, {_f(v.get('train_time_s'), '.0f')} s")
+    m = _load(root, "04_mnist_base_diffusion")
+    for name, v in ((m or {}).get("bases") or {}).items():
+        lines.append(f"- MNIST base {name}: judge support rate {_f(100 * v['support_rate'], '.1f') if 'support_rate' in v else '–'}%, "
+                     f"{_f(v.get('train_time_s'), '.0f')} s")
+    m = _load(root, "05_mnist_classifiers")
+    if m:
+        lines.append(f"- MNIST judge: held-out accuracy {_f(m.get('judge_heldout_accuracy'), '.3f')}")
+        for name, v in (m.get("classifiers") or {}).items():
+            lines.append(f"- MNIST classifier {name}: final terminal loss {_f(v.get('final_terminal_loss'), '.3f')}, "
+                         f"{_f(v.get('train_time_s'), '.0f')} s")
+    m = _load(root, "07_molecule_base_gflownets")
+    for obj, v in ((m or {}).get("models") or {}).items():
+        trained = next((v[k] for k in v if k.startswith("β=")), {})
+        own = lambda e: (e.get("mean") or {}).get(obj) if isinstance(e, dict) else None
+        lines.append(f"- molecule base {obj.upper()}: mean {obj} reward {_f(own(trained))} (untrained "
+                     f"{_f(own(v.get('untrained')))}), {_f(v.get('train_time_s'), '.0f')} s")
+    m = _load(root, "08_molecule_classifiers")
+    for name, v in ((m or {}).get("classifiers") or {}).items():
+        lines.append(f"- molecule classifier {name}: which-base accuracy {_f(v.get('terminal_accuracy'), '.3f')}, "
+                     f"{_f(v.get('train_time_s'), '.0f')} s")
+    return (["## Models trained by notebooks 01, 02, 04, 05, 07, 08", "", *lines, ""]) if lines else []
+
+
 def build_summary(root: Path) -> str:
     """Markdown tables of the headline numbers found under ``root``."""
     lines = ["# Reproduction summary", ""]
@@ -106,9 +143,7 @@ def build_summary(root: Path) -> str:
         lines += ["", "EMD between sample sets:", "", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         lines += [f"| {a} | " + " | ".join(_f(x, ".2f") for x in row) + " |" for a, row in zip(names, d)]
         lines += ["", "Checks: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in m.get("checks", {}).items()), ""]
-    for name in ("01_grid_base_gflownets", "04_mnist_base_diffusion", "07_molecule_base_gflownets"):
-        if _load(root, name):
-            lines.append(f"- `{name}`: see `{name}/metrics.json`")
+    lines += _trained_model_lines(root)
     timing = json.loads((root / "timing.json").read_text()) if (root / "timing.json").is_file() else None
     if timing:
         lines += ["", "## Wall time per notebook", ""]

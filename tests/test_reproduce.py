@@ -55,3 +55,24 @@ def test_timing_of_a_run_side_by_side_is_kept(tmp_path, monkeypatch):
                       "07_molecule_base_gflownets": {"seconds": 5.0, "threads": 1}}
     assert not list(tmp_path.glob("*.tmp"))
     assert "in all: 0.1 min" in (tmp_path / "summary.md").read_text()
+
+
+def test_summary_lists_the_models_the_training_notebooks_made(tmp_path):
+    def put(name, m):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(m))
+    put("01_grid_base_gflownets", {"bases": {"shubert": {"l1_to_reward": 0.0331, "train_time_s": 133.0}}})
+    put("02_grid_classifiers", {"circles": {"train_time_s": 300.0, "compositions": [
+        {"label": "y=12", "l1_anchored_learned": 0.02}, {"label": "y=123", "l1_anchored_learned": 0.045}]}})
+    put("04_mnist_base_diffusion", {"bases": {"M1": {"train_time_s": 700.0, "support_rate": 0.83}, "M2": {"train_time_s": 1.0}}})
+    put("05_mnist_classifiers", {"judge_heldout_accuracy": 0.97, "classifiers": {"MN": {"final_terminal_loss": 0.2}}})
+    put("07_molecule_base_gflownets", {"models": {"seh": {"train_time_s": 1100.0, "untrained": {"mean": {"seh": 0.21}},
+                                                          "β=32": {"mean": {"seh": 0.756}}}}})
+    put("08_molecule_classifiers", {"classifiers": {"seh_sa": {"terminal_accuracy": 0.998, "train_time_s": 2600.0}}})
+    s = reproduce.build_summary(tmp_path)
+    assert "grid base shubert: exact L1 to its reward 0.0331, 133 s" in s
+    assert "grid classifier circles: largest exact L1 (anchored guidance) over 2 compositions 0.0450" in s
+    assert "MNIST base M1: judge support rate 83.0%" in s and "MNIST base M2: judge support rate –%" in s
+    assert "MNIST judge: held-out accuracy 0.970" in s and "MNIST classifier MN: final terminal loss 0.200" in s
+    assert "molecule base SEH: mean seh reward 0.756 (untrained 0.210), 1100 s" in s
+    assert "molecule classifier seh_sa: which-base accuracy 0.998, 2600 s" in s
