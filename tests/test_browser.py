@@ -106,6 +106,13 @@ def _status(driver) -> str:
     return els[0].text if els else ""
 
 
+def _kernel_idle(driver) -> bool:
+    """True once the kernel is idle and no cell is running or queued ("[*]" prompts)."""
+    from selenium.webdriver.common.by import By
+    text = driver.find_element(By.CSS_SELECTOR, "body").text
+    return "| Idle" in text and "[*]" not in text
+
+
 def _heatmap(driver) -> str:
     """The data URL of the first panel's first heat map (changes when the plotted z changes)."""
     from selenium.webdriver.common.by import By
@@ -132,7 +139,10 @@ def test_sculpting_panel_reacts_in_a_real_browser(lab, driver):
     item = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
                           if e.text == "Run All Cells"], 30, "Run All Cells")
     item[0].click()
-    before = _wait(lambda: _status(driver), 300, "the panel's L1 status")
+    # let Run All finish first: widget messages wait while cells run, and the notebook's own latency
+    # cell moves this panel's α, which would race with the slider moves below
+    _wait(lambda: _kernel_idle(driver), 900, "Run All to finish")
+    before = _wait(lambda: _status(driver), 60, "the panel's L1 status")
     map_before = _wait(lambda: _heatmap(driver), 60, "the plotly heat map")
     assert "⊗" in before, before
     driver.save_screenshot(str(ARTIFACTS / "browser_03_before.png"))
@@ -143,16 +153,16 @@ def test_sculpting_panel_reacts_in_a_real_browser(lab, driver):
     readout.click()
     readout.send_keys(Keys.CONTROL, "a")
     readout.send_keys("0.9", Keys.ENTER)
-    after_alpha = _wait(lambda: (s := _status(driver)) != before and "α=0.9" in s and s, 60, "the L1 after moving α")
-    map_alpha = _wait(lambda: (h := _heatmap(driver)) != map_before and h, 60, "the heat map after moving α")
+    after_alpha = _wait(lambda: (s := _status(driver)) != before and "α=0.9" in s and s, 120, "the L1 after moving α")
+    map_alpha = _wait(lambda: (h := _heatmap(driver)) != map_before and h, 120, "the heat map after moving α")
     assert "⊗" in after_alpha and _l1(after_alpha) != _l1(before)
 
     # change the operation to the contrast
     select = [e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
               if "contrast" in [o.text for o in Select(e).options]][0]
     Select(select).select_by_visible_text("contrast")
-    after_op = _wait(lambda: "◑" in (s := _status(driver)) and s, 60, "the L1 after changing the operation")
-    _wait(lambda: (h := _heatmap(driver)) != map_alpha and h, 60, "the heat map after changing the operation")
+    after_op = _wait(lambda: "◑" in (s := _status(driver)) and s, 120, "the L1 after changing the operation")
+    _wait(lambda: (h := _heatmap(driver)) != map_alpha and h, 120, "the heat map after changing the operation")
     assert _l1(after_op) < 0.1, after_op  # still a good match to its own target
     driver.save_screenshot(str(ARTIFACTS / "browser_03_after.png"))
     (ARTIFACTS / "browser_03.txt").write_text(f"before: {before}\nα=0.9: {after_alpha}\ncontrast: {after_op}\n")
