@@ -56,7 +56,9 @@ def run_notebook(name: str, root: Path, params: dict | None = None) -> float:
     t0 = time.perf_counter()
     papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out / f"{name}.ipynb"),
                                parameters={"out_dir": str(out), **(params or {})}, cwd=str(ROOT),
-                               kernel_name="python3", progress_bar=True)
+                               kernel_name="python3", progress_bar=True,
+                               # the kernel's own start-up log (a TCP-transport notice) is noise here
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
     return time.perf_counter() - t0
 
 

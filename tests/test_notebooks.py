@@ -15,7 +15,8 @@ def run(name, out_dir, **params):
     out_dir.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(NB / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
                                parameters={"out_dir": str(out_dir), **params}, cwd=str(ROOT),
-                               kernel_name="python3", progress_bar=False)
+                               kernel_name="python3", progress_bar=False,
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
     nb = json.loads((out_dir / f"{name}.ipynb").read_text())
     warnings = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", [])
                 if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Warning" in "".join(o.get("text", ""))]
