@@ -8,6 +8,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 if [ ! -f .venv/.sculpting-installed ] || [ pyproject.toml -nt .venv/.sculpting-installed ]; then
+  # PyTorch's wheels take about 6.2 GB unpacked: say so up front rather than only pip's ENOSPC
+  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt 6500000 ]; then
+    echo "setup_env.sh: warning: only $((free_kb / 1024)) MB free here; .venv needs about 6.5 GB (PyTorch)" >&2
+  fi
+  export PIP_NO_CACHE_DIR=1   # no second copy of the wheels in ~/.cache/pip
   .venv/bin/python -m pip install --quiet --upgrade pip
   # torch first, pinned to releases pip can take from a local wheel cache where one exists
   .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" \
