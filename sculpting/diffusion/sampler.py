@@ -1,9 +1,10 @@
-"""Predictor–corrector sampling of a VE-SDE (Song et al. 2021, Alg. 2; DIFFUSION.md).
+"""Predictor–corrector sampling of a linear SDE (Song et al. 2021, Alg. 2; ``docs/diffusion.md``).
 
 For each grid time t in linspace(1, ε, N) (dt = (1 − ε)/(N − 1)), with s = model.score(x, t):
   1. Langevin corrector: δ = 2 (snr · √d / n̄)², n̄ = batch mean of ‖s‖, d = C·H·W;
      x ← x + δ s + √(2δ) z
-  2. Euler–Maruyama predictor: x̄ = x + g(t)² s dt;  x ← x̄ + g(t) √dt z
+  2. Euler–Maruyama predictor of the reverse SDE: x̄ = x − f(x, t) dt + g(t)² s dt;
+     x ← x̄ + g(t) √dt z   (f = 0 for the VE-SDE, −β(t) x / 2 for the VP-SDE)
 The output is the last x̄ (no noise added at the final step).
 ``model`` is anything with ``sde``, ``image_shape`` and ``score(x, t)`` (a base or a composition).
 """
@@ -41,6 +42,9 @@ def pc_sample(model, n: int, steps: int = 300, snr: float = 0.16, generator=None
             s = model.score(x, tb)
         g = sde.diffusion(t)
         mean = x + g**2 * s * dt
+        f = sde.drift(x, tb) if hasattr(sde, "drift") else None
+        if f is not None:
+            mean = mean - f * dt
         x = mean + g * dt**0.5 * noise()
         if keep_every and (k % keep_every == 0 or k == steps - 1):
             traj.append(mean if k == steps - 1 else x)

@@ -1,18 +1,26 @@
-"""The variance-exploding SDE of Song et al. 2021 with σ = 25 (DESIGN §2, diffusion).
+"""Forward SDEs of score-based diffusion models (Song et al. 2021). See ``docs/diffusion.md``.
 
-    dx = σ^t dw,  t ∈ [ε, 1]
-    perturbation std  σ_t = sqrt((σ^{2t} − 1) / (2 ln σ))
-    diffusion coefficient  g(t) = σ^t
-so x_t = x_0 + σ_t z and the prior at t = 1 is N(0, σ_1² I) (σ_1 ≈ 9.845 for σ = 25).
+Every SDE here is linear, dx = f(t) x dt + g(t) dw, so its perturbation kernel is Gaussian:
+x_t = m_t x_0 + σ_t z. The samplers and the time-conditioned classifiers use only
+``mean_coef(t)`` (m_t), ``marginal_std(t)`` (σ_t), ``drift(x, t)`` (f(t) x, or ``None`` where it
+is zero), ``diffusion(t)`` (g(t)), ``prior_sample`` and ``eps`` (the smallest sampling time).
+
+* :class:`VESDE` (variance exploding, σ = 25):  f = 0, g(t) = σ^t,
+  σ_t = sqrt((σ^{2t} − 1) / (2 ln σ)), m_t = 1; prior N(0, σ_1² I) (σ_1 ≈ 9.845).
+* :class:`VPSDE` (variance preserving, the continuous limit of DDPM's linear β schedule):
+  β(t) = β_min + t (β_max − β_min), f = −β(t)/2, g = sqrt(β(t)),
+  m_t = exp(−t² (β_max − β_min)/4 − t β_min/2), σ_t = sqrt(1 − m_t²); prior N(0, I).
+  DDPM with N steps and β_i ∈ [β_start, β_end] is β_min = N β_start, β_max = N β_end
+  (1000 steps of 1e-4 … 0.02 give 0.1 … 20).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
-__all__ = ["VESDE"]
+__all__ = ["VESDE", "VPSDE", "sde_from_config"]
 
 
 @dataclass(frozen=True)
@@ -24,11 +32,67 @@ class VESDE:
         if not self.sigma > 1:
             raise ValueError(f"sigma must exceed 1, got {self.sigma}")
 
+    @property
+    def config(self) -> dict:
+        return {"kind": "ve", **asdict(self)}
+
     def marginal_std(self, t: torch.Tensor) -> torch.Tensor:
         return torch.sqrt((self.sigma ** (2 * t) - 1.0) / (2 * math.log(self.sigma)))
+
+    def mean_coef(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(torch.as_tensor(t, dtype=torch.float32))
+
+    def drift(self, x: torch.Tensor, t: torch.Tensor):
+        return None
 
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
         return self.sigma ** t
 
     def prior_sample(self, shape, generator=None) -> torch.Tensor:
         return torch.randn(shape, generator=generator) * float(self.marginal_std(torch.tensor(1.0)))
+
+
+@dataclass(frozen=True)
+class VPSDE:
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    eps: float = 1e-3
+
+    def __post_init__(self):
+        if not 0 < self.beta_min < self.beta_max:
+            raise ValueError(f"need 0 < beta_min < beta_max, got {self.beta_min}, {self.beta_max}")
+
+    @property
+    def config(self) -> dict:
+        return {"kind": "vp", **asdict(self)}
+
+    def beta(self, t):
+        return self.beta_min + t * (self.beta_max - self.beta_min)
+
+    def mean_coef(self, t: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=torch.float32)
+        return torch.exp(-0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min)
+
+    def marginal_std(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(1.0 - self.mean_coef(t) ** 2)
+
+    def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        b = torch.as_tensor(self.beta(t), dtype=x.dtype, device=x.device)
+        return -0.5 * b.reshape(-1, *[1] * (x.dim() - 1)) * x if b.dim() else -0.5 * b * x
+
+    def diffusion(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(torch.as_tensor(self.beta(t), dtype=torch.float32))
+
+    def prior_sample(self, shape, generator=None) -> torch.Tensor:
+        return torch.randn(shape, generator=generator)
+
+
+def sde_from_config(config: dict | None):
+    """Inverse of ``sde.config`` (``None`` or a config without ``kind``: the VE-SDE)."""
+    cfg = dict(config or {})
+    kind = cfg.pop("kind", "ve")
+    if kind == "ve":
+        return VESDE(**cfg)
+    if kind == "vp":
+        return VPSDE(**cfg)
+    raise ValueError(f"unknown SDE kind {kind!r}; choose 've' or 'vp'")

@@ -1,0 +1,129 @@
+"""The public API of the method: compose bases, sample, and solve compositions exactly.
+
+    import sculpting as sc
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    model = sc.compose(bases, clf, "harmonic", alpha=0.3)   # a GFlowNet policy or a score model
+    x = sc.sample(model, 64, seed=0)
+    sc.exact_distribution(model)                            # enumerable GFlowNets only
+
+A composed model has the interface of its family (GFlowNet: ``env`` + ``log_probs``; diffusion:
+``sde`` + ``image_shape`` + ``score``), so it can be sampled, solved exactly, or composed again.
+The maths is in ``docs/algebra.md`` and ``docs/guidance.md``.
+"""
+from __future__ import annotations
+
+import torch
+
+from .algebra import Composition, parse_composition
+from .protocols import is_enumerable, model_family
+
+__all__ = ["compose", "sample", "exact_distribution", "target_distribution"]
+
+
+def _family_of(bases) -> str:
+    if len(bases) < 2:
+        raise ValueError(f"a composition needs at least 2 bases, got {len(bases)}")
+    fams = {model_family(b) for b in bases}
+    if len(fams) != 1:
+        raise TypeError(f"cannot compose GFlowNets with diffusion models (got {sorted(fams)})")
+    return fams.pop()
+
+
+def _at_beta(bases, beta):
+    conditional = [hasattr(b, "at_beta") for b in bases]
+    if beta is None:
+        if any(conditional):
+            raise ValueError("these bases are β-conditional: pass beta= (e.g. beta=32)")
+        return list(bases)
+    if not all(conditional):
+        raise ValueError("beta= is only for β-conditional bases (models with at_beta)")
+    return [b.at_beta(beta) for b in bases]
+
+
+def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form: str = "anchored",
+            gamma: float = 1.0, beta: float | None = None):
+    """The sculpted model of ``bases`` under ``operation``.
+
+    Args:
+        bases: m ≥ 2 models of one family over one space (order = label order 1..m).
+        classifier: a trained sculpting classifier of these bases, or ``None`` for the exact
+            (oracle) classifier of enumerable GFlowNet bases.
+        operation: "harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2" (two bases,
+            weight ``alpha``), "y=123"-style observed labels, a tuple of labels, or a
+            :class:`~sculpting.algebra.Composition`.
+        alpha: the two-base weight (α of p1 in the denominator, see ``docs/algebra.md``).
+        form: GFlowNet guidance form, "anchored" (default) or "paper".
+        gamma: diffusion guidance scale (1 = the exact composition, > 1 sharpens).
+        beta: the inverse temperature of β-conditional GFlowNet bases (molecules).
+    Returns:
+        a :class:`~sculpting.gflownet.guidance.GuidedPolicy` or a
+        :class:`~sculpting.diffusion.composition.ComposedScore`.
+    """
+    family = _family_of(bases)
+    comp = parse_composition(operation, len(bases), alpha)
+    if family == "diffusion":
+        if beta is not None:
+            raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
+        if classifier is None:
+            raise ValueError("diffusion bases need a trained classifier (no exact oracle exists)")
+        from .diffusion.composition import ComposedScore
+        return ComposedScore(bases, classifier, comp, gamma)
+    if gamma != 1.0:
+        raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
+    from .gflownet.guidance import GuidedPolicy
+    bases = _at_beta(bases, beta)
+    if classifier is None:
+        from .gflownet.exact import base_tables
+        from .gflownet.oracle import OracleQ
+        from .gflownet.policy import TabularPolicy
+        env = bases[0].env
+        if not is_enumerable(env):
+            raise ValueError(f"{type(env).__name__} is not enumerable: pass a trained classifier "
+                             "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)")
+        tables = base_tables(bases)
+        return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, comp), form)
+    from .gflownet.classifier import ClassifierQ
+    return GuidedPolicy(bases, ClassifierQ(classifier, comp), form)
+
+
+def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,
+           progress: bool = False, **sampler_options) -> torch.Tensor:
+    """Draw ``n`` samples of a base or composed model.
+
+    GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
+    drawn ``batch_size`` at a time (default: all at once). Diffusion: ``[n, *image_shape]`` by the
+    predictor–corrector sampler with ``steps`` steps (``sampler_options``: ``snr``, ``corrector``).
+    ``seed`` seeds a private CPU generator (``None``: torch's global one).
+    """
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+    family = model_family(model)
+    if family == "diffusion":
+        from .diffusion.sampler import pc_sample
+        return pc_sample(model, n, steps, generator=gen, progress=progress, **sampler_options)
+    if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
+        raise ValueError("a β-conditional model: sample model.at_beta(beta)")
+    from .gflownet.sampler import sample_trajectories
+    bs = batch_size or n
+    out = [sample_trajectories(model.env, model, min(bs, n - i), generator=gen, **sampler_options).terminal
+           for i in range(0, n, bs)]
+    return torch.cat(out)
+
+
+def exact_distribution(model) -> torch.Tensor:
+    """``[N]`` exact terminal log-distribution of a GFlowNet policy on an enumerable environment
+    (index order of ``env.all_states()``), by dynamic programming."""
+    from .gflownet.exact import terminal_log_probs
+    from .gflownet.policy import policy_table
+    if model_family(model) != "gflownet" or not is_enumerable(model.env):
+        raise ValueError("exact_distribution needs a GFlowNet policy on an enumerable environment")
+    return terminal_log_probs(model.env, policy_table(model.env, model))
+
+
+def target_distribution(bases, operation="harmonic", *, alpha: float = 0.5) -> torch.Tensor:
+    """``[N]`` the exact sculpted target p(x | y) of enumerable GFlowNet ``bases`` (computed from
+    their exact terminal distributions; see ``docs/algebra.md``)."""
+    comp: Composition = parse_composition(operation, len(bases), alpha)
+    base_lp = torch.stack([exact_distribution(b) for b in bases])
+    return comp.target_log_prob(base_lp)
