@@ -48,7 +48,7 @@ def main():
         params = sum(p.numel() for p in m.parameters() if p.requires_grad)
         print(f"| training steps/s (batch 64, {params / 1e6:.2f} M params) | {preset} | {sps:.2f} |", flush=True)
     try:
-        from sculpting.pretrained import load_mnist_models
+        from sculpting.domains.mnist.io import load_mnist_models
         models = load_mnist_models()
         bases, clf, src = [models["bases"]["M1"], models["bases"]["M2"]], models["classifiers"]["M1_M2"], "shipped"
     except Exception:

@@ -25,13 +25,13 @@ import time
 import torch
 
 from sculpting.algebra import l1_distance
-from sculpting.envs import GridEnv
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.losses import trajectory_balance_loss
 from sculpting.gflownet.policy import GFlowNet, masked_log_softmax
 from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward, train_gflownet
-from sculpting.grid_experiments import evaluate_compositions, make_classifier, two_base_compositions
-from sculpting.pretrained import load_grid_pair
+from sculpting.domains.grid.experiments import evaluate_compositions, make_classifier, two_base_compositions
+from sculpting.domains.grid.io import load_grid_pair
 
 TARGET = 0.1
 
@@ -183,7 +183,7 @@ def bench_classifier(cap, quick):
                                     cap, max(20, ref_steps // 10))
     print(f"| reference (per-visit rows, network sampling) | {ref['traj_per_s']:.0f} | {ref['steps']} | "
           f"{ref['train_s']:.0f} | {fmt(ref['time_to_target_s'])} | {ref['worst_final']:.3f} |", flush=True)
-    from sculpting.pretrained.build_grid import CLASSIFIER_CONFIG
+    from sculpting.domains.grid.build import CLASSIFIER_CONFIG
     ours_cfg = CLASSIFIER_CONFIG if not quick else ClassifierTrainConfig(steps=200, warmup_steps=50)
     ours = classifier_time_to_target(bases, ours_cfg, cap, 250 if not quick else 50)
     print(f"| ours (shipped settings) | {ours['traj_per_s']:.0f} | {ours['steps']} | {ours['train_s']:.0f} | "
@@ -192,7 +192,7 @@ def bench_classifier(cap, quick):
 
 def bench_slider():
     print("\n## Slider update in notebook 03 (exact guided distribution recomputed + figure redrawn)\n")
-    from sculpting.widgets import GridSculptingPanel
+    from sculpting.domains.grid.panel import GridSculptingPanel
     bases, clf = load_grid_pair("shubert_sigmoid")
     panel = GridSculptingPanel(bases, clf)
     times = []

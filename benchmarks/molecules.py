@@ -20,16 +20,16 @@ from torch_geometric.data import Batch
 from sculpting.algebra import Composition
 from sculpting.gflownet.sampler import sample_trajectories
 from sculpting.gflownet.training import train_gflownet
-from sculpting.molecules.classifier import make_graph_classifier
-from sculpting.molecules.env import FragmentGraphEnv
-from sculpting.molecules.experiments import base_train_config, guided_molecule_policy
-from sculpting.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
-from sculpting.molecules.proxy import load_seh_proxy, mol_to_graph
+from sculpting.domains.molecules.classifier import make_graph_classifier
+from sculpting.domains.molecules.env import FragmentGraphEnv
+from sculpting.domains.molecules.experiments import base_train_config, guided_molecule_policy
+from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph
 
 
 def _models():
     try:
-        from sculpting.pretrained import load_molecule_models
+        from sculpting.domains.molecules.io import load_molecule_models
         m = load_molecule_models()
         if "seh_sa" in m["classifiers"]:
             return m["bases"]["seh"], m["bases"]["sa"], m["classifiers"]["seh_sa"], "shipped"

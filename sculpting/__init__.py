@@ -1,4 +1,20 @@
-"""sculpting: compositional sculpting of iterative generative models (Garipov et al. 2023)."""
-__version__ = "0.1.0"
+"""sculpting: compositional sculpting of iterative generative models (Garipov et al. 2023).
 
-from .algebra import Composition, l1_distance  # noqa: E402,F401
+The public API::
+
+    import sculpting as sc
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    model = sc.compose(bases, clf, "harmonic", alpha=0.3)
+    x = sc.sample(model, 64, seed=0)
+    sc.exact_distribution(model), sc.target_distribution(bases, "harmonic", alpha=0.3)
+"""
+__version__ = "0.2.0"
+
+from sculpting.algebra import Composition, l1_distance, parse_composition  # noqa: E402,F401
+from sculpting.compose import compose, exact_distribution, sample, target_distribution  # noqa: E402,F401
+from sculpting.pretrained import PRETRAINED, load_pretrained  # noqa: E402,F401
+from sculpting import domains  # noqa: E402,F401
+from sculpting.domains import grid as _grid  # noqa: E402,F401  (registers the grid environment for checkpoints)
+
+__all__ = ["Composition", "parse_composition", "l1_distance", "compose", "sample", "exact_distribution",
+           "target_distribution", "load_pretrained", "PRETRAINED"]

@@ -39,6 +39,7 @@ __all__ = [
     "TWO_BASE_OPERATIONS",
     "THREE_BASE_OBSERVATIONS",
     "named_composition",
+    "parse_composition",
     "l1_distance",
     "joint_label_classes",
     "slot_tail_weights",
@@ -55,7 +56,7 @@ TWO_BASE_OPERATIONS = {
     "reverse_contrast": ((2, 2), "p1 ◐ p2"),
 }
 
-#: The three-base observation sets of the paper's figure (DESIGN §1).
+#: The three-base observation sets of the paper's figure (``docs/algebra.md``).
 THREE_BASE_OBSERVATIONS = [(1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3),
                            (1, 1, 1), (2, 2, 2), (3, 3, 3)]
 
@@ -203,17 +204,51 @@ def observation_log_posteriors(base_log_probs: torch.Tensor, log_prior: torch.Te
     return joint - torch.logsumexp(joint, dim=0, keepdim=True)
 
 
+def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
+    """The one parser of composition names (used by :func:`sculpting.compose` and every domain).
+
+    ``spec``: a :class:`Composition` (checked against ``n_bases``); a two-base name of
+    :data:`TWO_BASE_OPERATIONS` (at weight ``alpha``); "mixture" (weights (α, 1 − α) for two
+    bases, uniform for more); observed labels "y=123" or a tuple ``(1, 2, 3)``. For two bases,
+    observed labels use the priors of the named operations (slot 2: (α, 1 − α)), so "y=12" is
+    the harmonic mean; for m ≥ 3 every slot has the uniform prior.
+    """
+    m = int(n_bases)
+    if isinstance(spec, Composition):
+        if spec.n_bases != m:
+            raise ValueError(f"composition is of {spec.n_bases} bases, got {m}")
+        return spec
+    if isinstance(spec, str):
+        s = spec.strip()
+        if s == "mixture" and m != 2:
+            return Composition.uniform(m, (), name="mixture")
+        if s in TWO_BASE_OPERATIONS:
+            if m != 2:
+                raise ValueError(f"{s!r} is a two-base operation; for {m} bases use observed labels like 'y=123'")
+            return Composition.two_base(s, alpha)
+        if not s.startswith("y=") or not s[2:].isdigit():
+            raise ValueError(f"unknown composition {spec!r}; use one of {sorted(TWO_BASE_OPERATIONS)}, "
+                             "'y=<labels>' (e.g. 'y=12') or a tuple of labels")
+        obs = tuple(int(c) for c in s[2:])
+    else:
+        try:
+            obs = tuple(spec)
+        except TypeError:
+            raise TypeError(f"a composition is a name, a tuple of labels or a Composition, got {spec!r}") from None
+        for y in obs:
+            if isinstance(y, bool) or not float(y).is_integer():
+                raise ValueError(f"observation labels must be integers, got {y!r}")
+        obs = tuple(int(y) for y in obs)
+    if m == 2:
+        a = _check_alpha(alpha)
+        priors = ((0.5, 0.5), (a, 1 - a)) + ((0.5, 0.5),) * (len(obs) - 2) if obs else ((a, 1 - a),)
+        return Composition(2, obs, priors, alpha=a, name="y=" + "".join(map(str, obs)) if obs else "mixture")
+    return Composition.uniform(m, obs)
+
+
 def named_composition(n_bases: int, operation, alpha: float = 0.5) -> Composition:
-    """``operation`` is a two-base name (with ``alpha``) or a tuple of observations."""
-    if isinstance(operation, str):
-        if n_bases != 2:
-            if operation == "mixture":
-                return Composition.uniform(n_bases, ())
-            if operation.startswith("y="):
-                return Composition.uniform(n_bases, tuple(int(c) for c in operation[2:]))
-            raise ValueError(f"named operations are for two bases; use observations like 'y=123' for {n_bases}")
-        return Composition.two_base(operation, alpha)
-    return Composition.uniform(n_bases, tuple(operation))
+    """Alias of :func:`parse_composition` (argument order kept for old callers)."""
+    return parse_composition(operation, n_bases, alpha)
 
 
 def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "environment_versions"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_into", "atomic_write", "environment_versions"]
 
 FORMAT = "sculpting-checkpoint-v1"
 
@@ -30,7 +30,7 @@ def environment_versions() -> dict:
             "numpy": numpy.__version__, "sculpting": sculpting.__version__}
 
 
-def _atomic_write(path: Path, write):
+def atomic_write(path: Path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -57,8 +57,8 @@ def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = 
     json.dumps(meta)  # fail early on metadata that is not plain data
     payload = {"format": FORMAT, "kind": kind, "meta_json": json.dumps(meta),
                "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()}}
-    _atomic_write(path, lambda tmp: torch.save(payload, tmp))
-    _atomic_write(path.with_suffix(".json"),
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    atomic_write(path.with_suffix(".json"),
                   lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
     return path
 
@@ -81,3 +81,16 @@ def load_checkpoint(path, kind: str) -> tuple[dict, dict]:
     except Exception as e:
         raise CheckpointError(f"{path} has unreadable metadata: {e}") from e
     return payload["state_dict"], meta
+
+
+def load_into(module, state_dict: dict, meta: dict, path):
+    """Load ``state_dict`` into ``module`` (float16-stored tensors cast back to the parameters'
+    dtype), attach ``meta``, switch to eval mode; a mismatch is a :class:`CheckpointError`."""
+    own = module.state_dict()
+    sd = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state_dict.items()}
+    try:
+        module.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not match the model it describes: {e}") from e
+    module.meta = meta
+    return module.eval()

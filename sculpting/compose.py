@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from .algebra import Composition, parse_composition
-from .protocols import is_enumerable, model_family
+from sculpting.algebra import Composition, parse_composition
+from sculpting.protocols import is_enumerable, model_family
 
 __all__ = ["compose", "sample", "exact_distribution", "target_distribution"]
 
@@ -66,23 +66,23 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
             raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
         if classifier is None:
             raise ValueError("diffusion bases need a trained classifier (no exact oracle exists)")
-        from .diffusion.composition import ComposedScore
+        from sculpting.diffusion.composition import ComposedScore
         return ComposedScore(bases, classifier, comp, gamma)
     if gamma != 1.0:
         raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
-    from .gflownet.guidance import GuidedPolicy
+    from sculpting.gflownet.guidance import GuidedPolicy
     bases = _at_beta(bases, beta)
     if classifier is None:
-        from .gflownet.exact import base_tables
-        from .gflownet.oracle import OracleQ
-        from .gflownet.policy import TabularPolicy
+        from sculpting.gflownet.exact import base_tables
+        from sculpting.gflownet.oracle import OracleQ
+        from sculpting.gflownet.policy import TabularPolicy
         env = bases[0].env
         if not is_enumerable(env):
             raise ValueError(f"{type(env).__name__} is not enumerable: pass a trained classifier "
                              "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)")
         tables = base_tables(bases)
         return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, comp), form)
-    from .gflownet.classifier import ClassifierQ
+    from sculpting.gflownet.classifier import ClassifierQ
     return GuidedPolicy(bases, ClassifierQ(classifier, comp), form)
 
 
@@ -100,11 +100,11 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     gen = None if seed is None else torch.Generator().manual_seed(int(seed))
     family = model_family(model)
     if family == "diffusion":
-        from .diffusion.sampler import pc_sample
+        from sculpting.diffusion.sampler import pc_sample
         return pc_sample(model, n, steps, generator=gen, progress=progress, **sampler_options)
     if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
         raise ValueError("a β-conditional model: sample model.at_beta(beta)")
-    from .gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.sampler import sample_trajectories
     bs = batch_size or n
     out = [sample_trajectories(model.env, model, min(bs, n - i), generator=gen, **sampler_options).terminal
            for i in range(0, n, bs)]
@@ -114,8 +114,8 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
 def exact_distribution(model) -> torch.Tensor:
     """``[N]`` exact terminal log-distribution of a GFlowNet policy on an enumerable environment
     (index order of ``env.all_states()``), by dynamic programming."""
-    from .gflownet.exact import terminal_log_probs
-    from .gflownet.policy import policy_table
+    from sculpting.gflownet.exact import terminal_log_probs
+    from sculpting.gflownet.policy import policy_table
     if model_family(model) != "gflownet" or not is_enumerable(model.env):
         raise ValueError("exact_distribution needs a GFlowNet policy on an enumerable environment")
     return terminal_log_probs(model.env, policy_table(model.env, model))

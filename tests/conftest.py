@@ -9,7 +9,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture
 def small_env():
-    from sculpting.envs import GridEnv
+    from sculpting.domains.grid import GridEnv
     return GridEnv(8, 2, "corners")
 
 

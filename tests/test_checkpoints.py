@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sculpting.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from sculpting.envs import GridEnv
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.io import load_classifier, load_gflownet, save_classifier, save_gflownet
 from sculpting.gflownet.policy import GFlowNet

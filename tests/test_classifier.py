@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from sculpting.algebra import Composition, l1_distance
-from sculpting.envs import GridEnv
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.exact import exact_policy_from_reward
 from sculpting.gflownet.policy import TabularPolicy
-from sculpting.grid_experiments import guided_distribution
+from sculpting.domains.grid.experiments import guided_distribution
 
 
 def test_exchangeable_head_has_ten_classes_and_normalises():

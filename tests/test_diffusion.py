@@ -8,7 +8,7 @@ from sculpting.algebra import Composition
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
 from sculpting.diffusion.composition import ComposedScore
-from sculpting.diffusion.data import BASE_SETS, load_mnist, make_base_set
+from sculpting.domains.mnist.data import BASE_SETS, load_mnist, make_base_set
 from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 from sculpting.diffusion.sampler import pc_sample

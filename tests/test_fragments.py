@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from sculpting.molecules import data as mdata
+from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (mdata.data_dir() / "fragments_72.json").is_
 
 @pytest.fixture(scope="module")
 def env():
-    from sculpting.molecules.fragments import FragmentEnv
+    from sculpting.domains.molecules.fragments import FragmentEnv
     return FragmentEnv(max_frags=6)
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sculpting.envs import GRID_REWARDS, GridEnv
+from sculpting.domains.grid import REWARDS as GRID_REWARDS, GridEnv
 from sculpting.gflownet.exact import exact_policy_from_reward, log_expectation, terminal_log_probs
 from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular

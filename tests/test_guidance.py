@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sculpting.algebra import THREE_BASE_OBSERVATIONS, Composition, l1_distance
-from sculpting.envs import GridEnv
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.exact import exact_policy_from_reward, terminal_log_probs
 from sculpting.gflownet.guidance import GuidedPolicy
 from sculpting.gflownet.oracle import OracleQ
@@ -88,7 +88,7 @@ def test_mismatched_spaces_are_rejected():
 
 def test_exact_evaluation_rejects_bases_of_different_grids():
     from sculpting.gflownet.policy import GFlowNet
-    from sculpting.grid_experiments import guided_distribution
+    from sculpting.domains.grid.experiments import guided_distribution
     bases = [GFlowNet(GridEnv(8, 2, "corners"), hidden=8), GFlowNet(GridEnv(6, 2, "corners"), hidden=8)]
     with pytest.raises(ValueError, match="different spaces"):
         guided_distribution(bases, Composition.two_base("harmonic"))

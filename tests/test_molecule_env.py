@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from sculpting.molecules import data as mdata
+from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
 pytestmark = pytest.mark.skipif(not (mdata.data_dir() / "fragments_72.json").is_file(),
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (mdata.data_dir() / "fragments_72.json").is_
 
 @pytest.fixture(scope="module")
 def env():
-    from sculpting.molecules.env import FragmentGraphEnv
+    from sculpting.domains.molecules.env import FragmentGraphEnv
     return FragmentGraphEnv(max_frags=5)
 
 
@@ -52,7 +52,7 @@ def test_tensor_env_matches_reference_on_random_walks(env):
 
 def test_sampled_trajectories_have_3n_minus_1_actions_and_valid_molecules(env):
     from sculpting.gflownet.sampler import sample_trajectories
-    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet
+    from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
     torch.manual_seed(0)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
     traj = sample_trajectories(env, model.at_beta(32.0), 64, 0.0, torch.Generator().manual_seed(0))
@@ -67,7 +67,7 @@ def test_sampled_trajectories_have_3n_minus_1_actions_and_valid_molecules(env):
 
 
 def test_featurisation_layout(env):
-    from sculpting.molecules.graph_transformer import featurize
+    from sculpting.domains.molecules.graph_transformer import featurize
     s = env.initial_states(2)
     s[1] = env.step(env.step(s[1:2], torch.tensor([3])), torch.tensor([0 * env.n_frags + 7]))[0]
     g = featurize(env, s)
@@ -79,7 +79,7 @@ def test_featurisation_layout(env):
 
 
 def test_policy_normalises_and_masks(env):
-    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet, thermometer
+    from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet, thermometer
     torch.manual_seed(1)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
     s = env.initial_states(3)
@@ -101,16 +101,16 @@ def test_policy_normalises_and_masks(env):
 def test_trajectory_balance_training_raises_reward(env):
     """A few dozen TB steps on QED at fixed high β: the mean log-reward goes up."""
     from sculpting.gflownet.training import train_gflownet
-    from sculpting.molecules.env import FragmentGraphEnv
-    from sculpting.molecules.experiments import base_train_config
-    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet
+    from sculpting.domains.molecules.env import FragmentGraphEnv
+    from sculpting.domains.molecules.experiments import base_train_config
+    from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
 
     class FixedHighBeta:
         def sample(self, n, generator=None):
             return torch.full((n,), 64.0)
 
         def log_reward(self, env, terminal, cond):
-            from sculpting.molecules.policy import BetaConditioning
+            from sculpting.domains.molecules.policy import BetaConditioning
             return BetaConditioning().log_reward(env, terminal, cond)
 
     torch.manual_seed(0)
@@ -125,8 +125,8 @@ def test_trajectory_balance_training_raises_reward(env):
 
 def test_sample_validity_counts_every_drawn_trajectory(env):
     """Validity = valid / drawn over all batches, not the kept n over the drawn count."""
-    from sculpting.molecules.experiments import sample_molecules, summarize_samples
-    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet
+    from sculpting.domains.molecules.experiments import sample_molecules, summarize_samples
+    from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
     torch.manual_seed(0)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
     s = sample_molecules(model.at_beta(32.0), 2, batch_size=16, progress=False)

@@ -21,8 +21,8 @@ FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
 
 @pytest.fixture(scope="module")
 def world():
-    from sculpting.molecules.enumerated import EnumeratedFragmentEnv
-    from sculpting.molecules.env import FragmentGraphEnv
+    from sculpting.domains.molecules.enumerated import EnumeratedFragmentEnv
+    from sculpting.domains.molecules.env import FragmentGraphEnv
     env = FragmentGraphEnv(3, fragments=FRAGS)
     return env, EnumeratedFragmentEnv(env)
 
@@ -40,7 +40,7 @@ def test_enumeration(world):
 
 @pytest.fixture(scope="module")
 def random_bases(world):
-    from sculpting.molecules.policy import MoleculeGFlowNet
+    from sculpting.domains.molecules.policy import MoleculeGFlowNet
     env, E = world
     torch.manual_seed(0)
     bases = []

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sculpting.molecules import data as mdata
+from sculpting.domains.molecules import data as mdata
 
 rdkit = pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
@@ -21,7 +21,7 @@ needs_data = pytest.mark.skipif(not HAVE_DATA, reason="set SCULPTING_DATA_DIR to
 
 def test_missing_data_names_the_variable_and_command(tmp_path, monkeypatch):
     monkeypatch.setenv("SCULPTING_DATA_DIR", str(tmp_path))
-    with pytest.raises(mdata.MissingDataError, match="SCULPTING_DATA_DIR.*python -m sculpting.molecules.data download"):
+    with pytest.raises(mdata.MissingDataError, match="SCULPTING_DATA_DIR.*python -m sculpting.domains.molecules.data download"):
         mdata.load_fragments()
 
 
@@ -58,7 +58,7 @@ def test_vocabulary_matches_the_reference():
 
 def _plain_torch_proxy(p, mol):
     """Independent re-computation with plain tensor ops (no torch-geometric)."""
-    from sculpting.molecules.proxy import atom_features
+    from sculpting.domains.molecules.proxy import atom_features
     t = [torch.from_numpy(a).double() for a in p]
     x = F.leaky_relu(atom_features(mol).double() @ t[0].T + t[1])
     src, dst, ea = [], [], []
@@ -100,7 +100,7 @@ def _plain_torch_proxy(p, mol):
 
 @needs_data
 def test_seh_proxy_matches_plain_torch_recomputation_and_batches():
-    from sculpting.molecules.proxy import load_seh_proxy, mol_to_graph, seh_reward
+    from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph, seh_reward
     from torch_geometric.data import Batch
     smiles = ["c1ccccc1", "CCO", "O=C(O)c1ccc(N)cc1", "C", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "C#N"]
     mols = [Chem.MolFromSmiles(s) for s in smiles]
@@ -119,7 +119,7 @@ def test_seh_proxy_matches_plain_torch_recomputation_and_batches():
 
 
 def test_qed_sa_mw_rewards():
-    from sculpting.molecules.rewards import compute_rewards
+    from sculpting.domains.molecules.rewards import compute_rewards
     mols = [Chem.MolFromSmiles("c1ccccc1"), Chem.MolFromSmiles("CC(C)Cc1ccc(C(C)C(=O)O)cc1"), None]
     r = compute_rewards(mols, ("qed", "sa", "mw"))
     assert 0 < r["qed"][1] < 1 and r["qed"][2] == 0

@@ -4,9 +4,9 @@ import torch
 
 from sculpting.algebra import Composition, l1_distance
 from sculpting.gflownet.training import exact_l1_to_reward
-from sculpting.grid_experiments import (GRID_BASES, evaluate_compositions, guided_distribution,
+from sculpting.domains.grid.experiments import (GRID_BASES, evaluate_compositions, guided_distribution,
                                         three_base_compositions, two_base_compositions)
-from sculpting.pretrained import load_grid_base, load_grid_pair
+from sculpting.domains.grid.io import load_grid_base, load_grid_pair
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_mixture_and_singletons_are_exact_with_oracle(pairs):
 
 
 def test_build_script_smoke(tmp_path):
-    from sculpting.pretrained.build_grid import main
+    from sculpting.domains.grid.build import main
     main(["--smoke", "--out", str(tmp_path)])
     bases, clf = load_grid_pair("circles", tmp_path)
     assert clf.env.horizon == 8 and len(bases) == 3
@@ -55,7 +55,7 @@ def test_build_script_smoke(tmp_path):
 
 
 def _needs_molecule_data():
-    from sculpting.molecules import data as mdata
+    from sculpting.domains.molecules import data as mdata
     if not (mdata.data_dir() / "fragments_72.json").is_file():
         pytest.skip("set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
 
@@ -63,15 +63,15 @@ def _needs_molecule_data():
 @pytest.fixture(scope="module")
 def molecule_models():
     _needs_molecule_data()
-    from sculpting.pretrained import load_molecule_models
+    from sculpting.domains.molecules.io import load_molecule_models
     return load_molecule_models()
 
 
 def test_shipped_molecule_bases_are_clearly_non_random(molecule_models):
     """At β = 32 each shipped base's own reward beats an untrained network of the same preset."""
-    from sculpting.molecules.env import FragmentGraphEnv
-    from sculpting.molecules.experiments import reward_table, sample_molecules
-    from sculpting.molecules.policy import PRESETS, MoleculeGFlowNet
+    from sculpting.domains.molecules.env import FragmentGraphEnv
+    from sculpting.domains.molecules.experiments import reward_table, sample_molecules
+    from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
     margins = {"seh": 0.15, "sa": 0.05, "qed": 0.1}
     for obj, model in molecule_models["bases"].items():
         assert model.meta["objective"] == obj and model.arch == PRESETS["cpu"] and model.env.max_frags == 9
@@ -83,8 +83,8 @@ def test_shipped_molecule_bases_are_clearly_non_random(molecule_models):
 
 
 def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models):
-    from sculpting.molecules.classifier_sets import CLASSIFIER_BETA, CLASSIFIER_SETS
-    from sculpting.molecules.experiments import sample_molecules
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_BETA, CLASSIFIER_SETS
+    from sculpting.domains.molecules.experiments import sample_molecules
     assert set(molecule_models["classifiers"]) == set(CLASSIFIER_SETS)
     for name, clf in molecule_models["classifiers"].items():
         bases = [molecule_models["bases"][o] for o in CLASSIFIER_SETS[name]]
@@ -99,8 +99,8 @@ def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models):
 
 def test_molecule_build_script_smoke(tmp_path):
     _needs_molecule_data()
-    from sculpting.molecules.io import load_graph_classifier, load_molecule_gflownet
-    from sculpting.pretrained.build_molecules import main
+    from sculpting.domains.molecules.io import load_graph_classifier, load_molecule_gflownet
+    from sculpting.domains.molecules.build import main
     main(["--out", str(tmp_path), "--smoke"])
     for obj in ("seh", "sa", "qed"):
         assert load_molecule_gflownet(tmp_path / f"base_{obj}.pt").meta["objective"] == obj

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sculpting.envs import GridEnv
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.policy import GFlowNet
 from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward, train_gflownet
 

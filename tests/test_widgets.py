@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from sculpting.envs import GridEnv
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 
 
 @pytest.fixture
 def panel():
-    from sculpting.widgets import GridSculptingPanel
+    from sculpting.domains.grid.panel import GridSculptingPanel
     torch.manual_seed(0)
     env = GridEnv(8, 2, "symmetric_shubert")
     bases = [GFlowNet(env, hidden=16), GFlowNet(GridEnv(8, 2, "diag_sigmoid"), hidden=16)]
@@ -30,7 +30,7 @@ def test_slider_and_dropdown_redraw(panel):
 
 
 def test_three_base_panel_and_mismatch():
-    from sculpting.widgets import GridSculptingPanel
+    from sculpting.domains.grid.panel import GridSculptingPanel
     env = GridEnv(8, 2, "circle1")
     bases = [GFlowNet(GridEnv(8, 2, f"circle{i}"), hidden=16) for i in (1, 2, 3)]
     p = GridSculptingPanel(bases, SculptingClassifier(env, 3, 3, hidden=16))
@@ -43,8 +43,8 @@ def test_three_base_panel_and_mismatch():
 
 def test_grid_panel_shows_each_control_once():
     """Regression: the two-base panel once displayed α and the guidance toggle twice."""
-    from sculpting.pretrained import load_grid_pair
-    from sculpting.widgets import GridSculptingPanel
+    from sculpting.domains.grid.io import load_grid_pair
+    from sculpting.domains.grid.panel import GridSculptingPanel
     for pair in ("shubert_sigmoid", "circles"):
         bases, clf = load_grid_pair(pair)
         panel = GridSculptingPanel(bases, clf)
@@ -60,11 +60,11 @@ def test_grid_panel_shows_each_control_once():
 
 
 def test_molecule_panel_samples_and_draws():
-    from sculpting.molecules import data as mdata
+    from sculpting.domains.molecules import data as mdata
     if not (mdata.data_dir() / "fragments_72.json").is_file():
         pytest.skip("set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
-    from sculpting.pretrained import load_molecule_models
-    from sculpting.molecules.widgets import MoleculeSculptingPanel
+    from sculpting.domains.molecules.io import load_molecule_models
+    from sculpting.domains.molecules.panel import MoleculeSculptingPanel
     panel = MoleculeSculptingPanel(load_molecule_models(), n_molecules=4)
     assert not panel.alpha.disabled
     out = panel.sample()

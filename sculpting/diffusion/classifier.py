@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..algebra import Composition, classifier_logit_alpha, joint_label_classes
-from .sde import VESDE
-from .unet import GaussianFourierEmbedding
+from sculpting.algebra import Composition, classifier_logit_alpha, joint_label_classes
+from sculpting.diffusion.sde import VESDE
+from sculpting.diffusion.unet import GaussianFourierEmbedding
 
 __all__ = ["TimeClassifier", "DiffusionQ"]
 

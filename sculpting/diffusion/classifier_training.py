@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
-from ..algebra import slot_tail_weights
-from .sampler import pc_sample
+from sculpting.algebra import slot_tail_weights
+from sculpting.diffusion.sampler import pc_sample
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ..algebra import Composition
-from .classifier import DiffusionQ
+from sculpting.algebra import Composition
+from sculpting.diffusion.classifier import DiffusionQ
 
 __all__ = ["ComposedScore"]
 

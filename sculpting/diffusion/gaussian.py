@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .sde import VESDE
+from sculpting.diffusion.sde import VESDE
 
 __all__ = ["GaussianMixtureScore", "ExactGaussianClassifier"]
 

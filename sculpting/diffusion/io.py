@@ -1,28 +1,18 @@
 """Saving and loading score models, time classifiers and judges (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from ..checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .classifier import TimeClassifier
-from .judge import DigitColourJudge
-from .model import ScoreModel
-from .sde import VESDE
+from sculpting.checkpoints import load_checkpoint, load_into, save_checkpoint
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.model import ScoreModel
+from sculpting.diffusion.sde import sde_from_config
 
-__all__ = ["save_score_model", "load_score_model", "save_time_classifier", "load_time_classifier",
-           "save_judge", "load_judge"]
-
-
-def _load_into(module, sd, path):
-    try:
-        module.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} does not match the model it describes: {e}") from e
-    module.eval()
+__all__ = ["save_score_model", "load_score_model", "save_time_classifier", "load_time_classifier"]
 
 
 def save_score_model(model: ScoreModel, path, half: bool = False, **meta):
     return save_checkpoint(path, "score_model", model.state_dict(),
                            {"unet": model.unet.config, "preset": model.preset,
-                            "sde": {"sigma": model.sde.sigma, "eps": model.sde.eps}, **meta}, half)
+                            "sde": model.sde.config, **meta}, half)
 
 
 def load_score_model(path) -> ScoreModel:
@@ -30,10 +20,7 @@ def load_score_model(path) -> ScoreModel:
     cfg = dict(meta["unet"])
     channels = cfg.pop("channels")
     cfg["widths"] = tuple(cfg["widths"])
-    model = ScoreModel(channels, meta["preset"], VESDE(**meta["sde"]), **cfg)
-    _load_into(model, sd, path)
-    model.meta = meta
-    return model
+    return load_into(ScoreModel(channels, meta["preset"], sde_from_config(meta["sde"]), **cfg), sd, meta, path)
 
 
 def save_time_classifier(clf: TimeClassifier, path, half: bool = False, **meta):
@@ -42,19 +29,5 @@ def save_time_classifier(clf: TimeClassifier, path, half: bool = False, **meta):
 
 def load_time_classifier(path) -> TimeClassifier:
     sd, meta = load_checkpoint(path, "time_classifier")
-    clf = TimeClassifier(**meta["arch"])
-    _load_into(clf, sd, path)
-    clf.meta = meta
-    return clf
+    return load_into(TimeClassifier(**meta["arch"]), sd, meta, path)
 
-
-def save_judge(judge: DigitColourJudge, path, half: bool = False, **meta):
-    return save_checkpoint(path, "judge", judge.state_dict(), {"arch": judge.config, **meta}, half)
-
-
-def load_judge(path) -> DigitColourJudge:
-    sd, meta = load_checkpoint(path, "judge")
-    judge = DigitColourJudge(**meta["arch"])
-    _load_into(judge, sd, path)
-    judge.meta = meta
-    return judge

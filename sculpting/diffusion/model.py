@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .sde import VESDE
-from .unet import UNET_PRESETS, ScoreUNet
+from sculpting.diffusion.sde import VESDE
+from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
 
 __all__ = ["ScoreModel", "DiffusionTrainConfig", "train_score_model"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..algebra import Composition, classifier_logit_alpha, joint_label_classes
+from sculpting.algebra import Composition, classifier_logit_alpha, joint_label_classes
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
 

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
-from ..algebra import slot_tail_weights
-from .policy import policy_table
-from .sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.algebra import slot_tail_weights
+from sculpting.gflownet.policy import policy_table
+from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
 
 __all__ = ["ClassifierTrainConfig", "train_classifier"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["log_visit_probs", "terminal_log_probs", "log_expectation", "exact_policy_from_reward"]
+__all__ = ["log_visit_probs", "terminal_log_probs", "log_expectation", "exact_policy_from_reward", "base_tables"]
 
 
 def _pad(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -88,3 +88,14 @@ def exact_policy_from_reward(env, log_reward: torch.Tensor) -> torch.Tensor:
     ch = env.child_index  # [N, d]
     log_pi = torch.cat([log_f[ch] - log_pb[ch], log_reward[:, None]], dim=1) - log_f[:n, None]
     return log_pi
+
+
+@torch.no_grad()
+def base_tables(bases) -> torch.Tensor:
+    """``[m, N, A]`` float64 policy tables of policies that share one enumerable environment."""
+    from sculpting.gflownet.policy import policy_table
+    env = bases[0].env
+    for b in bases:
+        if b.env.space != env.space:
+            raise ValueError(f"bases live on different spaces: {b.env.space} vs {env.space}")
+    return torch.stack([policy_table(env, b) for b in bases])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .policy import masked_log_softmax, policy_table
+from sculpting.gflownet.policy import masked_log_softmax, policy_table
 
 __all__ = ["GUIDANCE_FORMS", "guided_log_probs", "GuidedPolicy"]
 

@@ -1,33 +1,35 @@
 """Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from ..checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from ..envs.grid import GridEnv
-from .classifier import SculptingClassifier
-from .policy import GFlowNet
+from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into, save_checkpoint
+from sculpting.gflownet.classifier import SculptingClassifier
+from sculpting.gflownet.policy import GFlowNet
 
-__all__ = ["save_gflownet", "load_gflownet", "save_classifier", "load_classifier", "make_env"]
+__all__ = ["save_gflownet", "load_gflownet", "save_classifier", "load_classifier", "make_env", "register_env"]
 
-ENVS = {"grid": GridEnv}
+#: environment kind (``env.space["kind"]``) -> class built from ``env.config``; domains register theirs
+ENVS: dict = {}
+
+
+def register_env(kind: str, cls) -> None:
+    """Make checkpoints of environment ``kind`` loadable: ``cls(**env.config)`` rebuilds the env."""
+    ENVS[kind] = cls
 
 
 def _env_meta(env) -> dict:
     return {"kind": env.space["kind"], **env.config}
 
 
-def make_env(meta: dict):
+def make_env(meta: dict, path=None):
     meta = dict(meta)
     kind = meta.pop("kind", None)
     if kind not in ENVS:
-        raise CheckpointError(f"unknown environment kind {kind!r} in checkpoint")
-    return ENVS[kind](**meta)
-
-
-def _load_into(module, state_dict, path):
+        raise CheckpointError(f"unknown environment kind {kind!r} in checkpoint; known: {sorted(ENVS)} "
+                              "(import the domain, or sculpting.gflownet.io.register_env your own)")
     try:
-        module.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} does not match the model it describes: {e}") from e
+        return ENVS[kind](**meta)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path or 'checkpoint'}: cannot rebuild its {kind} environment: {e}") from e
 
 
 def save_gflownet(model: GFlowNet, path, **meta):
@@ -38,10 +40,7 @@ def save_gflownet(model: GFlowNet, path, **meta):
 
 def load_gflownet(path) -> GFlowNet:
     sd, meta = load_checkpoint(path, "gflownet")
-    model = GFlowNet(make_env(meta["env"]), **meta["arch"])
-    _load_into(model, sd, path)
-    model.meta = meta
-    return model.eval()
+    return load_into(GFlowNet(make_env(meta["env"], path), **meta["arch"]), sd, meta, path)
 
 
 def save_classifier(classifier: SculptingClassifier, path, **meta):
@@ -51,7 +50,4 @@ def save_classifier(classifier: SculptingClassifier, path, **meta):
 
 def load_classifier(path) -> SculptingClassifier:
     sd, meta = load_checkpoint(path, "classifier")
-    clf = SculptingClassifier(make_env(meta["env"]), **meta["arch"])
-    _load_into(clf, sd, path)
-    clf.meta = meta
-    return clf.eval()
+    return load_into(SculptingClassifier(make_env(meta["env"], path), **meta["arch"]), sd, meta, path)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ..algebra import Composition, observation_log_posteriors
-from .exact import log_expectation, log_visit_probs
+from sculpting.algebra import Composition, observation_log_posteriors
+from sculpting.gflownet.exact import log_expectation, log_visit_probs
 
 __all__ = ["OracleQ"]
 

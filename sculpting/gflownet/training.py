@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
-from .exact import terminal_log_probs
-from .losses import trajectory_balance_loss, trajectory_log_pb
-from .policy import policy_table
-from .sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.gflownet.exact import terminal_log_probs
+from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
+from sculpting.gflownet.policy import policy_table
+from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
 
 __all__ = ["GFlowNetTrainConfig", "train_gflownet", "exact_l1_to_reward"]
 

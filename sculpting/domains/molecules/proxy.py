@@ -20,7 +20,7 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import NNConv, Set2Set
 
-from .data import load_proxy_params
+from sculpting.domains.molecules.data import load_proxy_params
 
 __all__ = ["atom_features", "mol_to_graph", "SEHProxy", "seh_reward", "load_seh_proxy"]
 

@@ -1,6 +1,6 @@
 """Regenerate the shipped fragment-molecule models (CPU preset) with pinned settings.
 
-    .venv/bin/python -m sculpting.pretrained.build_molecules [--stages bases classifiers]
+    .venv/bin/python -m sculpting.domains.molecules.build [--stages bases classifiers]
         [--objectives seh sa qed] [--out DIR] [--smoke]
 
 Needs the molecule data (``SCULPTING_DATA_DIR``, see README). Stages: ``bases`` (one
@@ -16,21 +16,21 @@ from pathlib import Path
 
 import torch
 
-from . import PRETRAINED_DIR
+from sculpting.domains.molecules.io import PRETRAINED_DIR
 
 BASE_STEPS = 800
 
 
 def data_source() -> dict:
     """The molecule data the models were trained with (converted files' SHA-256, as in data.SOURCES)."""
-    from ..molecules.data import SOURCES
+    from sculpting.domains.molecules.data import SOURCES
     return {k: {"url": v["url"], "converted_sha256": v["converted_sha256"]} for k, v in SOURCES.items()}
 MAX_FRAGS = 9
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "molecules")
+    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR)
     ap.add_argument("--stages", nargs="*", default=["bases", "classifiers"])
     ap.add_argument("--objectives", nargs="*", default=["seh", "sa", "qed"])
     ap.add_argument("--sets", nargs="*", default=None, help="classifier sets (default: all)")
@@ -39,15 +39,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    from ..molecules.experiments import train_molecule_base
-    from ..molecules.io import save_molecule_gflownet
+    from sculpting.domains.molecules.experiments import train_molecule_base
+    from sculpting.domains.molecules.io import save_molecule_gflownet
     preset = "smoke" if args.smoke else "cpu"
     if "bases" in args.stages:
         for obj in args.objectives:
             steps = 3 if args.smoke else BASE_STEPS
             path = args.out / f"base_{obj}.pt"
             meta = {"objective": obj, "preset": preset, "seed": 0, "data_source": data_source(),
-                    "command": "python -m sculpting.pretrained.build_molecules --stages bases"}
+                    "command": "python -m sculpting.domains.molecules.build --stages bases"}
 
             def snapshot(step, model, path=path, meta=meta):  # partial checkpoints while training
                 save_molecule_gflownet(model, path, half=True, steps_done=step, **meta)
@@ -60,7 +60,7 @@ def main(argv=None):
                                    mean_log_reward_history=hist["mean_log_reward"][::10], **meta)
             print(f"{obj}: {hist['train_time_s']:.0f} s, final loss {hist['loss'][-1]:.2f}")
     if "classifiers" in args.stages:
-        from ..molecules.classifier_sets import build_classifier_sets
+        from sculpting.domains.molecules.classifier_sets import build_classifier_sets
         build_classifier_sets(args.out, args.sets, smoke=args.smoke)
 
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import torch
 
-from ..algebra import Composition
-from .classifier import TimeClassifier
-from .classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
-from .composition import ComposedScore
-from .data import COLOURS, make_base_set
-from .judge import support_rate
-from .model import DiffusionTrainConfig, ScoreModel, train_score_model
-from .sampler import pc_sample
+from sculpting.algebra import Composition
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
+from sculpting.diffusion.composition import ComposedScore
+from sculpting.domains.mnist.data import COLOURS, make_base_set
+from sculpting.domains.mnist.judge import support_rate
+from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
+from sculpting.diffusion.sampler import pc_sample
 
 __all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_classifier_set",
            "composed_sampler", "judge_samples"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..gflownet.classifier import SculptingClassifier
-from .graph_transformer import GraphTransformer, featurize
+from sculpting.gflownet.classifier import SculptingClassifier
+from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
 
 __all__ = ["GraphBody", "make_graph_classifier"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from rdkit import Chem
 
-from .data import load_fragments
+from sculpting.domains.molecules.data import load_fragments
 
 __all__ = ["FragTree", "FragmentEnv"]
 

@@ -11,4 +11,4 @@ import warnings
 # torch-geometric 2.8 calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-from .proxy import seh_reward  # noqa: E402,F401
+from sculpting.domains.molecules.proxy import seh_reward  # noqa: E402,F401

@@ -11,10 +11,10 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from ..gflownet.sampler import sample_trajectories
-from ..gflownet.training import GFlowNetTrainConfig, train_gflownet
-from .env import FragmentGraphEnv
-from .policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+from sculpting.gflownet.sampler import sample_trajectories
+from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
+from sculpting.domains.molecules.env import FragmentGraphEnv
+from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
 
 __all__ = ["OBJECTIVES", "LEARNING_RATES", "base_train_config", "train_molecule_base", "sample_molecules"]
 
@@ -50,7 +50,7 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
 def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
                      max_batches: int | None = None, desc: str = "sampling") -> dict:
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
-    :class:`~sculpting.molecules.policy.FixedBeta` base or a guided policy).
+    :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy).
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
@@ -88,14 +88,14 @@ THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1
 
 def guided_molecule_policy(bases, classifier, composition, beta: float, form: str = "paper"):
     """The sculpted policy of β-conditional ``bases`` at ``beta`` (MOLECULES.md §10)."""
-    from ..gflownet.classifier import ClassifierQ
-    from ..gflownet.guidance import GuidedPolicy
+    from sculpting.gflownet.classifier import ClassifierQ
+    from sculpting.gflownet.guidance import GuidedPolicy
     return GuidedPolicy([b.at_beta(beta) for b in bases], ClassifierQ(classifier, composition), form)
 
 
 def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     """{name: numpy array} of rewards of valid molecules."""
-    from .rewards import compute_rewards
+    from sculpting.domains.molecules.rewards import compute_rewards
     return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}
 
 
@@ -106,8 +106,8 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
     :data:`~sculpting.algebra.TWO_BASE_OPERATIONS` on (SEH, SA) | "y=<labels>" / "mixture3" on
     (SEH, SA, QED). ``models`` = :func:`sculpting.pretrained.load_molecule_models` output.
     """
-    from ..algebra import TWO_BASE_OPERATIONS, Composition
-    from .classifier_sets import CLASSIFIER_SETS
+    from sculpting.algebra import TWO_BASE_OPERATIONS, Composition
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     if choice.startswith("base "):
         name = choice[5:]
         if name not in models["bases"]:
@@ -126,7 +126,7 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
 
 def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     """Rewards, validity / uniqueness / diversity and both high/low tables of one sample set."""
-    from .metrics import high_low_table, validity_uniqueness_diversity
+    from sculpting.domains.molecules.metrics import high_low_table, validity_uniqueness_diversity
     r = reward_table(sample["mols"], names)
     out = validity_uniqueness_diversity(sample["mols"], sample["n_sampled"], sample.get("n_valid_sampled"))
     out["mean"] = {k: float(v.mean()) for k, v in r.items()}
@@ -143,7 +143,7 @@ def importance_target_table(base_sample: dict, base_index: int, classifier, comp
     importance sampling). Shows what the composition of the *learned* bases should look like,
     free of the non-terminal head's errors; ``ess`` is the effective sample size."""
     import numpy as np
-    from .metrics import high_low_table
+    from sculpting.domains.molecules.metrics import high_low_table
     with torch.no_grad():
         lt = classifier.terminal_log_posterior(base_sample["states"]).double()  # [n, m]
     log_w = composition.log_priors(torch.float64)

@@ -1,6 +1,6 @@
 """Exhaustive enumeration of a small fragment world, for exact checks (MOLECULES.md §12).
 
-:class:`EnumeratedFragmentEnv` wraps a :class:`~sculpting.molecules.env.FragmentGraphEnv` with a
+:class:`EnumeratedFragmentEnv` wraps a :class:`~sculpting.domains.molecules.env.FragmentGraphEnv` with a
 tiny vocabulary (e.g. C, O, CC and at most 3–4 fragments) and lists every labelled state reachable
 from s_0, so that the generic exact machinery of :mod:`sculpting.gflownet.exact` (terminal laws,
 expectations, the oracle classifier, exact guided tables) runs on trees of fragments:

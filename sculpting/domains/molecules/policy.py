@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..gflownet.policy import masked_log_softmax
-from .graph_transformer import GraphTransformer, featurize
+from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
 
 __all__ = ["thermometer", "MoleculeGFlowNet", "FixedBeta", "PRESETS", "BetaConditioning", "MAX_BETA"]
 
@@ -123,7 +123,7 @@ class BetaConditioning:
         return torch.rand(n, generator=generator) * self.max_beta
 
     def log_reward(self, env, terminal: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        from .env import INVALID_LOG_REWARD
+        from sculpting.domains.molecules.env import INVALID_LOG_REWARD
         log_r, valid = env.log_reward_parts(terminal)
         lr = cond.double() * log_r
         return torch.where(valid, lr.clamp(min=INVALID_LOG_REWARD), torch.full_like(lr, INVALID_LOG_REWARD))

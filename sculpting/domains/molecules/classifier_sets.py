@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from ..gflownet.classifier_training import ClassifierTrainConfig, train_classifier
-from .classifier import make_graph_classifier
-from .env import FragmentGraphEnv
-from .io import load_molecule_gflownet, save_graph_classifier
+from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
+from sculpting.domains.molecules.classifier import make_graph_classifier
+from sculpting.domains.molecules.env import FragmentGraphEnv
+from sculpting.domains.molecules.io import load_molecule_gflownet, save_graph_classifier
 
 __all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "CLASSIFIER_STEPS", "config_for",
            "train_classifier_set", "build_classifier_sets"]
@@ -64,5 +64,5 @@ def build_classifier_sets(out: Path, sets=None, smoke: bool = False):
                               bases=list(CLASSIFIER_SETS[name]), beta=CLASSIFIER_BETA, train_config=cfg.to_dict(),
                               seed=cfg.seed, train_time_s=hist["wall_time_s"], loss_history=hist["loss"][::10],
                               data_source="trajectories of the frozen bases at this β (see bases' data_source)",
-                              command=f"python -m sculpting.pretrained.build_molecules --stages classifiers --sets {name}")
+                              command=f"python -m sculpting.domains.molecules.build --stages classifiers --sets {name}")
         print(f"{name}: {hist['wall_time_s']:.0f} s, final loss {hist['loss'][-1]:.3f}")

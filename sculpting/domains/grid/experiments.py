@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from .algebra import THREE_BASE_OBSERVATIONS, Composition, l1_distance
-from .envs.grid import GridEnv
-from .gflownet.classifier import ClassifierQ, SculptingClassifier
-from .gflownet.exact import terminal_log_probs
-from .gflownet.guidance import GUIDANCE_FORMS, GuidedPolicy
-from .gflownet.oracle import OracleQ
-from .gflownet.policy import GFlowNet, TabularPolicy, policy_table
-from .gflownet.training import GFlowNetTrainConfig, train_gflownet
+from sculpting.algebra import THREE_BASE_OBSERVATIONS, Composition, l1_distance
+from sculpting.domains.grid.env import GridEnv
+from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
+from sculpting.gflownet.exact import base_tables, terminal_log_probs
+from sculpting.gflownet.guidance import GUIDANCE_FORMS, GuidedPolicy
+from sculpting.gflownet.oracle import OracleQ
+from sculpting.gflownet.policy import GFlowNet, TabularPolicy, policy_table
+from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
 __all__ = ["GRID_BASES", "GRID_PAIRS", "TWO_BASE_OPS", "make_base", "train_base", "base_tables", "guided_distribution",
            "evaluate_compositions", "two_base_compositions", "three_base_compositions", "make_classifier"]
@@ -56,16 +56,6 @@ def two_base_compositions(alphas=(0.05, 0.5, 0.95), ops=TWO_BASE_OPS):
 
 def three_base_compositions(observations=THREE_BASE_OBSERVATIONS):
     return [Composition.uniform(3, y) for y in observations]
-
-
-@torch.no_grad()
-def base_tables(bases) -> torch.Tensor:
-    """``[m, N, A]`` float64 policy tables of the bases (which must share one grid)."""
-    env = bases[0].env
-    for b in bases:
-        if b.env.space != env.space:
-            raise ValueError(f"bases live on different spaces: {b.env.space} vs {env.space}")
-    return torch.stack([policy_table(env, b) for b in bases])
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ import torch
 from rdkit import Chem, RDConfig
 from rdkit.Chem import QED, Descriptors
 
-from .proxy import seh_reward
+from sculpting.domains.molecules.proxy import seh_reward
 
 __all__ = ["qed_reward", "sa_reward", "mw_reward", "seh_reward", "REWARDS", "compute_rewards"]
 

@@ -1,4 +1,4 @@
-"""The hypergrid environment (Bengio et al. 2021; DESIGN §3): an enumerable DAG.
+"""The hypergrid environment (Bengio et al. 2021; ``docs/grid.md``): an enumerable DAG.
 
 States are integer points z ∈ {0..H−1}^d, shape ``[B, d]`` (int64); every trajectory starts at
 the origin. Actions: ``k < d`` adds 1 to coordinate k (valid while z_k < H−1); action ``d``
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .grid_rewards import log_reward as _log_reward
+from sculpting.domains.grid.rewards import log_reward as _log_reward
+from sculpting.domains.grid.rewards import reward_name_of
 
 __all__ = ["GridEnv"]
 
@@ -23,14 +24,16 @@ __all__ = ["GridEnv"]
 class GridEnv:
     is_enumerable = True
 
-    def __init__(self, horizon: int = 32, ndim: int = 2, reward: str = "symmetric_shubert",
+    def __init__(self, horizon: int = 32, ndim: int = 2, reward="symmetric_shubert",
                  temperature: float = 1.0):
+        """``reward``: a built-in name, a registered one, or a callable log r(z) of integer
+        coordinates ``[N, d]`` (registered under its ``__name__``; see :mod:`.rewards`)."""
         if horizon < 2 or ndim < 1:
             raise ValueError(f"need horizon ≥ 2 and ndim ≥ 1, got horizon={horizon}, ndim={ndim}")
         if horizon**ndim > 2_000_000:
             raise ValueError(f"grid of {horizon}^{ndim} states is too large to enumerate")
         self.horizon, self.ndim = int(horizon), int(ndim)
-        self.reward_name, self.temperature = reward, float(temperature)
+        self.reward_name, self.temperature = reward_name_of(reward), float(temperature)
         self.n_actions = self.ndim + 1
         self.stop_action = self.ndim
         self.n_states = self.horizon**self.ndim
@@ -38,7 +41,8 @@ class GridEnv:
         self.max_trajectory_length = self.ndim * (self.horizon - 1) + 1
         self._strides = torch.tensor([self.horizon ** (self.ndim - 1 - k) for k in range(self.ndim)])
         # the exact reward table (float64) validates the reward name and temperature now
-        self.log_reward_table = _log_reward(reward, self.coordinates(self.all_states()), temperature)
+        z = self.all_states()
+        self.log_reward_table = _log_reward(self.reward_name, self.coordinates(z), temperature, z=z)
         self._build_structure()
 
     # ------------------------------------------------------------------ identity

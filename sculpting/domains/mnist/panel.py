@@ -12,9 +12,9 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
 
-from ..plotting import show_image_grid
-from .experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, composed_sampler, judge_samples
-from .sampler import pc_sample
+from sculpting.plotting import show_image_grid
+from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, composed_sampler, judge_samples
+from sculpting.diffusion.sampler import pc_sample
 
 __all__ = ["MnistSculptingPanel"]
 

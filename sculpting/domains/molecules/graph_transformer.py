@@ -1,6 +1,6 @@
 """Graph featurisation of fragment trees and the graph-transformer trunk (MOLECULES.md §5–§6).
 
-Features (from the tensor states of :class:`~sculpting.molecules.env.FragmentGraphEnv`):
+Features (from the tensor states of :class:`~sculpting.domains.molecules.env.FragmentGraphEnv`):
 node ``[N, F + 1]`` = one-hot fragment ⊕ "empty tree" flag (the empty tree is one flag-only
 row); edges stored in both directions, ``[E, 14]`` = one-hot(source-end stem + 1, 7) ⊕
 one-hot(target-end stem + 1, 7) (0 = unset).

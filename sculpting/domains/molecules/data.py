@@ -10,7 +10,7 @@ Users with internet fetch the public MIT-licensed originals, verified by SHA-256
 without executing anything (the proxy pickle through an unpickler that accepts only numpy
 arrays; the fragment list by ``ast.literal_eval`` of the ``FRAGMENTS`` assignment)::
 
-    python -m sculpting.molecules.data download
+    python -m sculpting.domains.molecules.data download
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ __all__ = ["data_dir", "fragments_path", "proxy_params_path", "load_fragments", 
            "MissingDataError", "convert_proxy_pickle", "convert_fragment_source", "download"]
 
 ENV_VAR = "SCULPTING_DATA_DIR"
-DOWNLOAD_CMD = "python -m sculpting.molecules.data download"
+DOWNLOAD_CMD = "python -m sculpting.domains.molecules.data download"
 SOURCES = {
     "fragments": {
         "url": "https://raw.githubusercontent.com/recursionpharma/gflownet/3d311c3d0d18f3c7f9ce67dd1fff502c44ca57d9/"
@@ -131,11 +131,8 @@ def _fetch(url: str, sha256: str) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    from sculpting.checkpoints import atomic_write
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def download(target: Path | None = None) -> Path:

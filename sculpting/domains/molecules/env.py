@@ -1,6 +1,6 @@
 """The fragment environment as a batched tensor environment (MOLECULES.md §2–§5).
 
-Same rules as the readable reference :class:`~sculpting.molecules.fragments.FragmentEnv`, but
+Same rules as the readable reference :class:`~sculpting.domains.molecules.fragments.FragmentEnv`, but
 states are fixed-size integer tensors so the generic GFlowNet machinery (sampler, trajectory
 balance, classifier training, guided policy) runs on molecules unchanged. With M = max_frags:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from .fragments import FragmentEnv, FragTree
+from sculpting.domains.molecules.fragments import FragmentEnv, FragTree
 
 __all__ = ["FragmentGraphEnv", "INVALID_LOG_REWARD"]
 
@@ -35,7 +35,7 @@ class FragmentGraphEnv:
 
     Args:
         max_frags: M, at most this many fragments (paper 9, CPU preset 6).
-        objective: reward name of :mod:`sculpting.molecules.rewards` used by ``log_reward``
+        objective: reward name of :mod:`sculpting.domains.molecules.rewards` used by ``log_reward``
             (None: no reward, e.g. for a classifier's environment).
         fragments: optional (smiles, stems) list; default: the 72-fragment vocabulary.
     """
@@ -54,7 +54,7 @@ class FragmentGraphEnv:
         self.stop_action = self.n_actions - 1
         self.max_trajectory_length = 3 * M - 1
         if objective is not None:
-            from .rewards import REWARDS
+            from sculpting.domains.molecules.rewards import REWARDS
             if objective not in REWARDS:
                 raise ValueError(f"unknown objective {objective!r}; choose from {sorted(REWARDS)}")
 
@@ -195,7 +195,7 @@ class FragmentGraphEnv:
         """(log max(r, 1e-30) ``[B]`` float64, valid ``[B]`` bool) of the env's objective."""
         if self.objective is None:
             raise ValueError("this environment has no objective; build it with objective=...")
-        from .rewards import REWARDS
+        from sculpting.domains.molecules.rewards import REWARDS
         mols = self.to_mols(states)
         valid = torch.tensor([m is not None for m in mols], dtype=torch.bool)
         r = torch.zeros(len(mols), dtype=torch.float64)

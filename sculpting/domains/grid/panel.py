@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .algebra import TWO_BASE_OPERATIONS, Composition, l1_distance
-from .gflownet.exact import terminal_log_probs
-from .gflownet.guidance import GUIDANCE_FORMS
-from .grid_experiments import base_tables, guided_distribution
+from sculpting.algebra import TWO_BASE_OPERATIONS, Composition, l1_distance
+from sculpting.gflownet.exact import terminal_log_probs
+from sculpting.gflownet.guidance import GUIDANCE_FORMS
+from sculpting.domains.grid.experiments import base_tables, guided_distribution
 
 __all__ = ["GridSculptingPanel"]
 

@@ -1,6 +1,6 @@
 """Regenerate the shipped grid models (5 bases, 2 classifiers) with pinned settings.
 
-    .venv/bin/python -m sculpting.pretrained.build_grid [--out DIR] [--smoke]
+    .venv/bin/python -m sculpting.domains.grid.build [--out DIR] [--smoke]
                                                        [--bases NAME ...] [--pairs PAIR ...]
 
 ``--bases`` / ``--pairs`` restrict the run (e.g. two processes for the two classifiers; the
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from ..gflownet.classifier_training import ClassifierTrainConfig, train_classifier
-from ..gflownet.io import load_gflownet, save_classifier, save_gflownet
-from ..gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward
-from ..grid_experiments import GRID_BASES, GRID_PAIRS, make_classifier, train_base
-from . import PRETRAINED_DIR
+from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
+from sculpting.gflownet.io import load_gflownet, save_classifier, save_gflownet
+from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward
+from sculpting.domains.grid.experiments import GRID_BASES, GRID_PAIRS, make_classifier, train_base
+from sculpting.domains.grid.io import PRETRAINED_DIR
 
 BASE_CONFIG = GFlowNetTrainConfig(steps=5000, batch_size=128, lr=2e-3, lr_log_z=0.1, epsilon=0.05,
                                   seed=0, eval_every=250)
@@ -59,7 +59,7 @@ def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFI
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "grid")
+    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR)
     ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest here)")
     ap.add_argument("--bases", nargs="*", default=list(GRID_BASES), choices=list(GRID_BASES))

@@ -1,0 +1,1 @@
+"""Colored-MNIST score-based diffusion models (``docs/mnist.md``)."""

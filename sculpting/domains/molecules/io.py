@@ -1,0 +1,50 @@
+"""Saving and loading molecule GFlowNets and graph classifiers (see :mod:`sculpting.checkpoints`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sculpting.checkpoints import load_checkpoint, load_into, save_checkpoint
+from sculpting.domains.molecules.env import FragmentGraphEnv
+
+__all__ = ["save_molecule_gflownet", "load_molecule_gflownet", "save_graph_classifier", "load_graph_classifier",
+           "PRETRAINED_DIR", "load_molecule_models"]
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def save_molecule_gflownet(model, path, half: bool = False, **meta):
+    return save_checkpoint(path, "molecule_gflownet", model.state_dict(),
+                           {"env": model.env.config, "arch": model.arch, **meta}, half=half)
+
+
+def load_molecule_gflownet(path):
+    from sculpting.domains.molecules.policy import MoleculeGFlowNet
+    sd, meta = load_checkpoint(path, "molecule_gflownet")
+    return load_into(MoleculeGFlowNet(FragmentGraphEnv(**meta["env"]), **meta["arch"]), sd, meta, path)
+
+
+def save_graph_classifier(classifier, path, half: bool = False, **meta):
+    return save_checkpoint(path, "graph_classifier", classifier.state_dict(),
+                           {"env": {"max_frags": classifier.env.max_frags}, "arch": classifier.arch,
+                            "body": classifier.body.arch, **meta}, half=half)
+
+
+def load_graph_classifier(path):
+    from sculpting.domains.molecules.classifier import make_graph_classifier
+    sd, meta = load_checkpoint(path, "graph_classifier")
+    clf = make_graph_classifier(FragmentGraphEnv(**meta["env"]), **{k: meta["arch"][k] for k in
+                                ("n_bases", "n_slots", "alpha_conditioned", "exchangeable")}, **meta["body"])
+    return load_into(clf, sd, meta, path)
+
+
+def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dict:
+    """The fragment-molecule models: {"bases": {objective: MoleculeGFlowNet},
+    "classifiers": {set: graph SculptingClassifier}} (classifiers present in the folder).
+    Regenerate with ``python -m sculpting.domains.molecules.build`` (needs the molecule data)."""
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+    d = Path(directory) if directory else PRETRAINED_DIR
+    out = {"bases": {o: load_molecule_gflownet(d / f"base_{o}.pt") for o in objectives}, "classifiers": {}}
+    for name in CLASSIFIER_SETS:
+        if (d / f"classifier_{name}.pt").is_file():
+            out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")
+    return out
