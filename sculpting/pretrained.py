@@ -29,24 +29,31 @@ PRETRAINED = {
 }
 
 
-def load_pretrained(name: str, directory=None):
-    """``(bases, classifier)`` of a named shipped set (order of the table above); ``directory``
-    reads the same file names from another folder (e.g. a notebook's ``models/``)."""
+def load_pretrained(name: str, directory=None, base_directory=None):
+    """``(bases, classifier)`` of a named shipped set (order of the table above).
+
+    ``directory`` reads the same file names from another folder (e.g. a notebook's ``models/``);
+    ``base_directory`` reads the bases from yet another one (default: ``directory``).
+    """
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained set {name!r}; choose from {', '.join(PRETRAINED)}")
     domain, key = PRETRAINED[name]
     if domain == "grid":
         from sculpting.domains.grid.io import load_grid_pair
-        return load_grid_pair(key, directory)
+        return load_grid_pair(key, directory, base_directory=base_directory)
     if domain == "mnist":
         from sculpting.diffusion.io import load_score_model, load_time_classifier
         from sculpting.domains.mnist.experiments import CLASSIFIER_SETS
         from sculpting.domains.mnist.io import PRETRAINED_DIR
         from pathlib import Path
         d = Path(directory or PRETRAINED_DIR)
-        return ([load_score_model(d / f"base_{n}.pt") for n in CLASSIFIER_SETS[key]],
+        db = Path(base_directory or d)
+        return ([load_score_model(db / f"base_{n}.pt") for n in CLASSIFIER_SETS[key]],
                 load_time_classifier(d / f"classifier_{key}.pt"))
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     from sculpting.domains.molecules.io import load_molecule_models
-    models = load_molecule_models(directory, objectives=CLASSIFIER_SETS[key])
-    return [models["bases"][o] for o in CLASSIFIER_SETS[key]], models["classifiers"][key]
+    bases = load_molecule_models(base_directory or directory, objectives=CLASSIFIER_SETS[key])["bases"]
+    from sculpting.domains.molecules.io import PRETRAINED_DIR, load_graph_classifier
+    from pathlib import Path
+    clf = load_graph_classifier(Path(directory or PRETRAINED_DIR) / f"classifier_{key}.pt")
+    return [bases[o] for o in CLASSIFIER_SETS[key]], clf

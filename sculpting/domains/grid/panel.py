@@ -7,22 +7,22 @@ between them in the title.
 """
 from __future__ import annotations
 
-import time
 
 import ipywidgets as W
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from sculpting.algebra import TWO_BASE_OPERATIONS, Composition, l1_distance
+from sculpting.algebra import TWO_BASE_OPERATIONS, Composition, l1_distance, parse_composition
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.guidance import GUIDANCE_FORMS
 from sculpting.domains.grid.experiments import base_tables, guided_distribution
+from sculpting.ui.panel import SculptingPanel
 
 __all__ = ["GridSculptingPanel"]
 
 
-class GridSculptingPanel:
+class GridSculptingPanel(SculptingPanel):
     """Live sculpting of grid GFlowNets.
 
     Args:
@@ -32,6 +32,7 @@ class GridSculptingPanel:
 
     def __init__(self, bases, classifier, base_names=None, operation: str | None = None, alpha: float = 0.5,
                  form: str = "anchored"):
+        super().__init__()
         if classifier.space != bases[0].env.space:
             raise ValueError(f"classifier was built for {classifier.space}, the bases for {bases[0].env.space}")
         self.bases, self.classifier, self.env = list(bases), classifier, bases[0].env
@@ -41,8 +42,7 @@ class GridSculptingPanel:
         self.base_lp = terminal_log_probs(self.env, self.tables)
         style = {"description_width": "90px"}
         if self.m == 2:
-            self.operation = W.Dropdown(options=list(TWO_BASE_OPERATIONS), value=operation or "harmonic",
-                                        description="operation", style=style)
+            self.operation = self.dropdown(list(TWO_BASE_OPERATIONS), operation or "harmonic", "operation")
             self.pickers = []
         else:
             slots = classifier.n_slots
@@ -56,7 +56,6 @@ class GridSculptingPanel:
         self.form = W.ToggleButtons(options=list(GUIDANCE_FORMS), value=form, description="guidance", style=style)
         self.source = W.ToggleButtons(options=["learned", "oracle"], value="learned", description="classifier",
                                       style=style)
-        self.status = W.HTML()
         self.figure = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("guided", "target"),
                                                     horizontal_spacing=0.08))
         z = self.env.as_image(self.base_lp[0].exp()).numpy()
@@ -71,18 +70,18 @@ class GridSculptingPanel:
         rest = [c for c in controls if all(c is not t for t in top)]
         self.widget = W.VBox([W.HBox(top), W.HBox(rest),
                               self.status, self.figure])
-        self.last = {}
         self.update()
 
     def composition(self) -> Composition:
         if self.m == 2:
-            return Composition.two_base(self.operation.value, self.alpha.value)
-        obs = tuple(p.value for p in self.pickers if p.value)
-        return Composition.uniform(self.m, obs)
+            return parse_composition(self.operation.value, 2, self.alpha.value)
+        return parse_composition(tuple(p.value for p in self.pickers if p.value), self.m)
 
     def update(self, *_):
         """Recompute the exact guided distribution and its target; redraw. Returns the numbers."""
-        t0 = time.perf_counter()
+        return self.timed(self._update)
+
+    def _update(self):
         c = self.composition()
         clf = None if self.source.value == "oracle" else self.classifier
         guided, target = guided_distribution(self.bases, c, clf, self.form.value, self.tables)
@@ -94,10 +93,4 @@ class GridSculptingPanel:
             self.figure.layout.title = f"{label} — {self.form.value} guidance, {self.source.value} classifier"
             self.figure.layout.annotations[0].text = f"guided (L1 = {l1:.4f})"
         self.status.value = f"<b>{label}</b>: L1(guided, target) = {l1:.4f}"
-        self.last = {"label": label, "l1": l1, "seconds": time.perf_counter() - t0,
-                     "guided": guided, "target": target}
-        return self.last
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+        return {"label": label, "l1": l1, "guided": guided, "target": target}

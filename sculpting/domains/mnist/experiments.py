@@ -15,16 +15,13 @@ MN y=11 / 22 / 33     three-base contrasts        green 3 / red 1 / red 2
 """
 from __future__ import annotations
 
-import torch
 
-from sculpting.algebra import Composition
+from sculpting.compose import compose, sample
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
-from sculpting.diffusion.composition import ComposedScore
 from sculpting.domains.mnist.data import COLOURS, make_base_set
 from sculpting.domains.mnist.judge import support_rate
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
-from sculpting.diffusion.sampler import pc_sample
 
 __all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_classifier_set",
            "composed_sampler", "judge_samples"]
@@ -70,9 +67,8 @@ def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=Non
 
 
 def composed_sampler(bases, classifier, operation, alpha: float = 0.5, gamma: float = 1.0):
-    m = len(bases)
-    comp = Composition.two_base(operation, alpha) if isinstance(operation, str) else Composition.uniform(m, operation)
-    return ComposedScore(bases, classifier, comp, gamma)
+    """:func:`sculpting.compose` with positional ``alpha``, ``gamma`` (kept for old callers)."""
+    return compose(bases, classifier, operation, alpha=alpha, gamma=gamma)
 
 
 def judge_samples(judge, samples, support) -> dict:
@@ -87,4 +83,5 @@ def judge_samples(judge, samples, support) -> dict:
 
 
 def draw(model, n: int, steps: int, seed: int = 0):
-    return pc_sample(model, n, steps, generator=torch.Generator().manual_seed(seed))
+    """:func:`sculpting.sample` of a score model with ``steps`` PC steps."""
+    return sample(model, n, seed=seed, steps=steps)

@@ -15,31 +15,28 @@ import torch
 from sculpting.plotting import show_image_grid
 from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, composed_sampler, judge_samples
 from sculpting.diffusion.sampler import pc_sample
+from sculpting.ui.panel import SculptingPanel
 
 __all__ = ["MnistSculptingPanel"]
 
 
-class MnistSculptingPanel:
+class MnistSculptingPanel(SculptingPanel):
     def __init__(self, models: dict, n_images: int = 16, steps: int = 100, gamma: float = 1.0, seed: int = 0):
+        super().__init__()
         self.models = models
         options = list(COMPOSITIONS) + [f"base {n}" for n in models["bases"]]
-        style = {"description_width": "90px"}
-        self.operation = W.Dropdown(options=options, value="M1⊗M2", description="composition", style=style)
-        self.alpha = W.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="α", style=style,
-                                   continuous_update=False)
-        self.gamma = W.FloatSlider(value=gamma, min=0.0, max=30.0, step=0.5, description="γ", style=style,
-                                   continuous_update=False)
-        self.n_images = W.IntSlider(value=n_images, min=4, max=64, step=4, description="images", style=style)
-        self.steps = W.IntSlider(value=steps, min=10, max=500, step=10, description="PC steps", style=style)
+        self.operation = self.dropdown(options, "M1⊗M2", "composition")
+        self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
+        self.gamma = self.slider(gamma, 0.0, 30.0, 0.5, "γ")
+        self.n_images = self.slider(n_images, 4, 64, 4, "images", integer=True)
+        self.steps = self.slider(steps, 10, 500, 10, "PC steps", integer=True)
         self.button = W.Button(description="new batch", button_style="primary")
-        self.status = W.HTML()
         self.output = W.Output()
         self.button.on_click(lambda _: self.draw())
         self.operation.observe(self._toggle_alpha, names="value")
         self.widget = W.VBox([W.HBox([self.operation, self.alpha, self.gamma]),
                               W.HBox([self.n_images, self.steps, self.button]), self.status, self.output])
         self.generator = torch.Generator().manual_seed(seed)
-        self.last = {}
         self._toggle_alpha()
 
     def _toggle_alpha(self, *_):
@@ -58,6 +55,9 @@ class MnistSculptingPanel:
                                 self.gamma.value), support
 
     def draw(self):
+        return self.timed(self._draw)
+
+    def _draw(self):
         t0 = time.perf_counter()
         model, support = self.sampler()
         images = pc_sample(model, self.n_images.value, self.steps.value, generator=self.generator)
@@ -69,9 +69,4 @@ class MnistSculptingPanel:
             show_image_grid(ax, images, title, nrow=int(len(images) ** 0.5 + 0.999))
             plt.show()
         self.status.value = f"<b>{title}</b> ({time.perf_counter() - t0:.1f} s; judge: {verdict['types']})"
-        self.last = {"images": images, **verdict}
-        return self.last
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+        return {"images": images, **verdict}

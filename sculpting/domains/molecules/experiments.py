@@ -86,11 +86,10 @@ TWO_WAY = (("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95), ("
 THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1), (2, 2, 2), (3, 3, 3), ())
 
 
-def guided_molecule_policy(bases, classifier, composition, beta: float, form: str = "paper"):
-    """The sculpted policy of β-conditional ``bases`` at ``beta`` (MOLECULES.md §10)."""
-    from sculpting.gflownet.classifier import ClassifierQ
-    from sculpting.gflownet.guidance import GuidedPolicy
-    return GuidedPolicy([b.at_beta(beta) for b in bases], ClassifierQ(classifier, composition), form)
+def guided_molecule_policy(bases, classifier, composition, beta: float, form: str = "anchored"):
+    """The sculpted policy of β-conditional ``bases`` at ``beta`` (``docs/molecules.md``)."""
+    from sculpting.compose import compose
+    return compose(bases, classifier, composition, beta=beta, form=form)
 
 
 def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
@@ -99,14 +98,14 @@ def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}
 
 
-def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: float = 32.0, form: str = "paper"):
+def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: float = 32.0, form: str = "anchored"):
     """A samplable policy for a named choice of the interactive panel / notebook 09.
 
     ``choice``: "base seh" | "base sa" | "base qed" | one of the two-way operations of
     :data:`~sculpting.algebra.TWO_BASE_OPERATIONS` on (SEH, SA) | "y=<labels>" / "mixture3" on
-    (SEH, SA, QED). ``models`` = :func:`sculpting.pretrained.load_molecule_models` output.
+    (SEH, SA, QED). ``models`` = :func:`sculpting.domains.molecules.io.load_molecule_models` output.
     """
-    from sculpting.algebra import TWO_BASE_OPERATIONS, Composition
+    from sculpting.algebra import TWO_BASE_OPERATIONS
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     if choice.startswith("base "):
         name = choice[5:]
@@ -114,14 +113,13 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
             raise ValueError(f"unknown base {name!r}; choose from {sorted(models['bases'])}")
         return models["bases"][name].at_beta(beta)
     if choice in TWO_BASE_OPERATIONS:
-        comp, set_name = Composition.two_base(choice, alpha), "seh_sa"
+        spec, set_name = choice, "seh_sa"
     elif choice == "mixture3" or choice.startswith("y="):
-        obs = () if choice == "mixture3" else tuple(int(c) for c in choice[2:])
-        comp, set_name = Composition.uniform(3, obs), "seh_sa_qed"
+        spec, set_name = ("mixture" if choice == "mixture3" else choice), "seh_sa_qed"
     else:
         raise ValueError(f"unknown choice {choice!r}")
     bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
-    return guided_molecule_policy(bases, models["classifiers"][set_name], comp, beta, form)
+    return guided_molecule_policy(bases, models["classifiers"][set_name], spec, beta, form)
 
 
 def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:

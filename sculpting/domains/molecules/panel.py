@@ -13,6 +13,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from sculpting.domains.molecules.experiments import composition_policy, sample_molecules, summarize_samples
+from sculpting.ui.panel import SculptingPanel
 from sculpting.domains.molecules.plotting import draw_molecules, plot_property_scatter
 
 __all__ = ["MoleculeSculptingPanel", "PANEL_CHOICES"]
@@ -26,26 +27,24 @@ PANEL_CHOICES = {
 }
 
 
-class MoleculeSculptingPanel:
-    """``reference``: optional {label: reward dict} drawn behind each batch in the scatter."""
+class MoleculeSculptingPanel(SculptingPanel):
+    """``reference``: optional {label: reward dict} drawn behind each batch in the scatter;
+    ``form``: the guidance form ("anchored" or "paper")."""
 
-    def __init__(self, models: dict, n_molecules: int = 12, beta: float = 32.0, reference=None, seed: int = 0):
-        self.models, self.beta, self.reference, self.seed = models, beta, reference or {}, seed
-        style = {"description_width": "90px"}
-        self.operation = W.Dropdown(options=list(PANEL_CHOICES), value="SEH ⊗ SA (harmonic)",
-                                    description="composition", style=style, layout=W.Layout(width="360px"))
-        self.alpha = W.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="α", style=style,
-                                   continuous_update=False)
-        self.n = W.IntSlider(value=n_molecules, min=4, max=48, step=4, description="molecules", style=style)
+    def __init__(self, models: dict, n_molecules: int = 12, beta: float = 32.0, reference=None, seed: int = 0,
+                 form: str = "anchored"):
+        super().__init__()
+        self.models, self.beta, self.reference, self.seed, self.form = models, beta, reference or {}, seed, form
+        self.operation = self.dropdown(list(PANEL_CHOICES), "SEH ⊗ SA (harmonic)", "composition", width="360px")
+        self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
+        self.n = self.slider(n_molecules, 4, 48, 4, "molecules", integer=True)
         self.button = W.Button(description="sample", button_style="primary")
-        self.status = W.HTML()
         self.image = W.Image(format="png")
         self.plot = W.Output()
         self.button.on_click(lambda _: self.sample())
         self.operation.observe(self._toggle_alpha, names="value")
         self.widget = W.VBox([W.HBox([self.operation, self.alpha]), W.HBox([self.n, self.button]), self.status,
                               W.HBox([self.image, self.plot])])
-        self.last = {}
         self._toggle_alpha()
 
     def _toggle_alpha(self, *_):
@@ -53,9 +52,12 @@ class MoleculeSculptingPanel:
         self.alpha.disabled = c.startswith("base") or c.startswith("y=")
 
     def sample(self):
+        return self.timed(self._sample)
+
+    def _sample(self):
         t0 = time.perf_counter()
         choice = PANEL_CHOICES[self.operation.value]
-        policy = composition_policy(self.models, choice, self.alpha.value, self.beta)
+        policy = composition_policy(self.models, choice, self.alpha.value, self.beta, self.form)
         self.seed += 1
         s = sample_molecules(policy, self.n.value, batch_size=self.n.value, seed=self.seed, progress=False,
                              max_batches=4)
@@ -79,9 +81,4 @@ class MoleculeSculptingPanel:
                              f"mean SEH {summary['mean']['seh']:.2f}, SA {summary['mean']['sa']:.2f}, "
                              f"QED {summary['mean']['qed']:.2f}; {cell:.0f}% in (SEH ≥ 0.5, SA ≥ 0.6) "
                              f"({time.perf_counter() - t0:.1f} s)")
-        self.last = {"summary": summary, "rewards": rewards, "mols": s["mols"]}
-        return self.last
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+        return {"summary": summary, "rewards": rewards, "mols": s["mols"]}
