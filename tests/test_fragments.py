@@ -9,7 +9,7 @@ pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (mdata.data_dir() / "fragments_72.json").is_file(),
-                                reason="set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+                                reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
 
 
 @pytest.fixture(scope="module")

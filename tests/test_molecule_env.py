@@ -9,7 +9,7 @@ from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
 pytestmark = pytest.mark.skipif(not (mdata.data_dir() / "fragments_72.json").is_file(),
-                                reason="set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+                                reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
 
 
 @pytest.fixture(scope="module")

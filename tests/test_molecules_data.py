@@ -16,7 +16,7 @@ rdkit = pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
 
 HAVE_DATA = (mdata.data_dir() / "seh_proxy" / "best_params.npz").is_file()
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
 
 
 def test_missing_data_names_the_variable_and_command(tmp_path, monkeypatch):

@@ -101,7 +101,7 @@ def test_06_mnist_sculpting_on_shipped_models(tmp_path):
 def _needs_molecule_data():
     from sculpting.domains.molecules import data as mdata
     if not (mdata.data_dir() / "fragments_72.json").is_file():
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (../shared/data)")
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
 
 
 @pytest.fixture(scope="module")

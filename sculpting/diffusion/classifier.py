@@ -1,4 +1,4 @@
-"""Time-conditioned joint classifiers for sculpting diffusion models (DESIGN §2, diffusion).
+"""Time-conditioned joint classifiers for sculpting diffusion models (docs/diffusion.md).
 
 ``TimeClassifier`` models log Q(y_1..y_n | x_t, t) over ordered label tuples (exchangeable for
 three bases, full joint for two); the two-base model is **α-conditioned** (slot 2 has the prior

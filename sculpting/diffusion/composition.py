@@ -1,4 +1,4 @@
-"""Composed (sculpted) score: bases + classifier + composition → a score model (DESIGN §2).
+"""Composed (sculpted) score: bases + classifier + composition → a score model (docs/guidance.md).
 
     s(x_t, t) = Σ_i w_i(x_t, t) s_i(x_t, t) + γ ∇_x log Q(y | x_t, t),   w_i = Q(y_1 = i | x_t, t)
 

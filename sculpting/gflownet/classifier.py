@@ -1,4 +1,4 @@
-"""Classifiers for sculpting GFlowNets (DESIGN §2), generic over environments.
+"""Classifiers for sculpting GFlowNets (docs/guidance.md), generic over environments.
 
 One network, two heads, on a shared body over ``env.encode(s)`` (plus the α input):
 
@@ -33,11 +33,11 @@ class SculptingClassifier(nn.Module):
         n_slots: n, the number of observations the non-terminal head models jointly.
         alpha_conditioned: the two-base α-model (slot 2 has the prior (α, 1 − α)).
         exchangeable: parameterise the joint by multisets (three-base model).
-        hidden, n_layers: the MLP body (DESIGN: two hidden layers of 256, LeakyReLU).
+        hidden, n_layers: the MLP body (docs/guidance.md: two hidden layers of 256, LeakyReLU).
         body: optional custom body module ``body(states, cond [B, 1]) → [B, body.out_dim]``
             (e.g. a graph transformer), replacing the MLP on ``env.encode``. Its condition is
             c = logit α · (1 − t) for α-models and c = t otherwise (t = terminal flag), as in
-            MOLECULES.md §9.
+            docs/molecules.md §9.
     """
 
     def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,

@@ -1,4 +1,4 @@
-"""Training of sculpting classifiers from base GFlowNets' own trajectories (DESIGN §2).
+"""Training of sculpting classifiers from base GFlowNets' own trajectories (docs/guidance.md).
 
 Per step, every base i samples ``batch_per_base`` trajectories with its own policy (no
 exploration). With x_τ the terminal object of a trajectory of base i:
@@ -7,7 +7,7 @@ exploration). With x_τ the terminal object of a trajectory of base i:
     L_nonterminal = − mean over visited s of  Σ_{y_2..y_n} Π_{k≥2} Q̄(y_k | x_τ) · log Q(y_1 = i, y_2..y_n | s)
     L = L_terminal + min(1, step / warmup) · L_nonterminal
 (``nonterminal_norm="trajectories"``: the sum over visited states divided by the number of
-trajectories instead, as the molecule reference does, MOLECULES.md §9.)
+trajectories instead, as the molecule reference does, docs/molecules.md §9.)
 
 Q̄ is an EMA copy of the classifier (decay 0.995); for α-models logit α ~ U[−r, r] per
 trajectory sets slot 2's prior (α, 1 − α) in Q̄ and is the network's α input.

@@ -1,4 +1,4 @@
-"""Guided (sculpted) policies: bases + classifier + composition → a policy (DESIGN §2).
+"""Guided (sculpted) policies: bases + classifier + composition → a policy (docs/guidance.md).
 
 For a state s with successors s'_a (for the stop action the "successor" is the terminal x = s,
 scored by the terminal head), two forms:

@@ -1,6 +1,6 @@
 """The oracle classifier of an enumerable environment, exact by dynamic programming.
 
-The population optimum of the classifier training of DESIGN §2 is the *process* posterior
+The population optimum of the classifier training of docs/guidance.md is the *process* posterior
 
     Q(y_1 = i, y_2..y_n | s) = post_i(s) · E_i[ Π_{k≥2} p(y_k | x) | s ],
     post_i(s) = ω_i P_i(s) / Σ_j ω_j P_j(s),

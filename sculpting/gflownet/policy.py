@@ -33,7 +33,7 @@ class GFlowNet(nn.Module):
     """A base GFlowNet: forward-policy estimator on ``env.encode(s)`` and a learned log Z.
 
     The backward policy is the environment's uniform one (P_B = 1 / #parents), so only the
-    forward logits are learned (DESIGN §3: one-hot state 64 → 256 → 256 → 3 on the 32×32 grid).
+    forward logits are learned (docs/grid.md: one-hot state 64 → 256 → 256 → 3 on the 32×32 grid).
     """
 
     def __init__(self, env, hidden: int = 256, n_layers: int = 2):

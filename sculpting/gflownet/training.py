@@ -1,4 +1,4 @@
-"""Training loop of base GFlowNets (trajectory balance, ε-exploration; DESIGN §3).
+"""Training loop of base GFlowNets (trajectory balance, ε-exploration; docs/grid.md).
 
 On an enumerable environment each step evaluates the policy once on all N states (one
 batched network call), samples the batch from that table without gradients and gathers the
@@ -6,7 +6,7 @@ log-probabilities of the visited transitions from the same table (with gradients
 environments it samples without gradients and re-scores all visited states in one call.
 Both are exact TB gradients: TB is off-policy, so sampling without autograd changes nothing.
 
-Options used by the molecule domain (MOLECULES.md §8), all off by default: a ``conditioning``
+Options used by the molecule domain (docs/molecules.md §8), all off by default: a ``conditioning``
 object (per-trajectory condition c, e.g. β, with log R(x | c) and log Z(c)), an EMA copy of the
 model as the sampler (θ_s ← d·θ_s + (1 − d)·θ after every step), weight decay, per-tensor
 gradient clipping, and exponential learning-rate decay lr·2^(−t / half-life).
@@ -89,7 +89,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     ``log_reward(env, terminal, cond)`` → ``[B]`` log R(x | c); the model then takes
     ``log_probs(states, cond)`` and ``log_partition(cond)``. ``callback(step, model)`` → dict,
     every ``callback_every`` steps. With ``sampler_ema`` > 0 the EMA sampler's weights are copied
-    into ``model`` at the end (the EMA model is what MOLECULES.md §8 samples from).
+    into ``model`` at the end (the EMA model is what docs/molecules.md §8 samples from).
     """
     env = model.env
     torch.manual_seed(config.seed)

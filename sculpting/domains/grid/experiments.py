@@ -1,4 +1,4 @@
-"""The reference grid experiments (DESIGN §3): named bases, pairs, and exact evaluation.
+"""The reference grid experiments (docs/grid.md): named bases, pairs, and exact evaluation.
 
 Everything here is exact: distributions come from dynamic programming on the 32×32 grid, and
 the L1 of a guided policy is Σ_x |p_guided(x) − p_target(x)| against the sculpted target of the

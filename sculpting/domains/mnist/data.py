@@ -1,4 +1,4 @@
-"""Colored-MNIST base distributions (DESIGN §3, DIFFUSION.md "Data").
+"""Colored-MNIST base distributions (docs/mnist.md).
 
 Colouring: the grey intensity (scaled to [0, 1]) goes into channel 0 (red) or 1 (green) of a
 3-channel image on black. Base sets:

@@ -1,4 +1,4 @@
-"""Graph classifiers for sculpting molecule GFlowNets (MOLECULES.md §9).
+"""Graph classifiers for sculpting molecule GFlowNets (docs/molecules.md §9).
 
 The generic :class:`~sculpting.gflownet.classifier.SculptingClassifier` (heads, label algebra,
 α-conditioning, exchangeable three-base joint) on a graph-transformer body: the trunk sees the

@@ -1,4 +1,4 @@
-"""The molecule classifier sets and their pinned CPU training settings (MOLECULES.md §9, §11).
+"""The molecule classifier sets and their pinned CPU training settings (docs/molecules.md §9, §11).
 
 ``seh_sa``: α-conditioned two-base classifier between the SEH and SA bases at β = 32;
 ``seh_sa_qed``: exchangeable three-base classifier between SEH, SA, QED at β = 32. Both are

@@ -1,6 +1,6 @@
 """The molecule domain's data directory: fragment vocabulary and sEH proxy weights.
 
-Resolved from ``$SCULPTING_DATA_DIR`` (tests and CI point it at ``../shared/data``), else a
+Resolved from ``$SCULPTING_DATA_DIR`` (e.g. ``export SCULPTING_DATA_DIR=~/data/sculpting``), else a
 per-user cache (``$XDG_CACHE_HOME/sculpting`` or ``~/.cache/sculpting``), laid out as::
 
     fragments_72.json              [{"smiles": ..., "attachment_atoms": [...]}, ...]
@@ -63,8 +63,8 @@ def data_dir() -> Path:
 def _require(path: Path) -> Path:
     if not path.is_file():
         raise MissingDataError(
-            f"molecule data file {path} not found. Set {ENV_VAR} to a folder laid out like "
-            f"shared/data (fragments_72.json, seh_proxy/best_params.npz), or fetch the public "
+            f"molecule data file {path} not found. Set {ENV_VAR} to a folder holding "
+            f"fragments_72.json and seh_proxy/best_params.npz (docs/molecules.md §13), or fetch the public "
             f"originals with: {DOWNLOAD_CMD}")
     return path
 

@@ -1,4 +1,4 @@
-"""Exhaustive enumeration of a small fragment world, for exact checks (MOLECULES.md §12).
+"""Exhaustive enumeration of a small fragment world, for exact checks (docs/molecules.md §12).
 
 :class:`EnumeratedFragmentEnv` wraps a :class:`~sculpting.domains.molecules.env.FragmentGraphEnv` with a
 tiny vocabulary (e.g. C, O, CC and at most 3–4 fragments) and lists every labelled state reachable

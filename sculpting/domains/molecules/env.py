@@ -1,4 +1,4 @@
-"""The fragment environment as a batched tensor environment (MOLECULES.md §2–§5).
+"""The fragment environment as a batched tensor environment (docs/molecules.md §2–§5).
 
 Same rules as the readable reference :class:`~sculpting.domains.molecules.fragments.FragmentEnv`, but
 states are fixed-size integer tensors so the generic GFlowNet machinery (sampler, trajectory
@@ -16,7 +16,7 @@ Flat action index (F = #fragments, A = M·F + 12(M − 1) + 1):
     Stop               = A − 1                   (last, as in every environment of the package)
 
 Backward policy: uniform, n_back(s) = #set stems + #leaves whose edge has both stems unset
-+ [n = 1] (no idempotency correction, MOLECULES.md §4).
++ [n = 1] (no idempotency correction, docs/molecules.md §4).
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class FragmentGraphEnv:
 
     # ---------------------------------------------------------------- dynamics
     def action_mask(self, states: torch.Tensor) -> torch.Tensor:
-        """``[B, A]`` exact legality (MOLECULES.md §2)."""
+        """``[B, A]`` exact legality (docs/molecules.md §2)."""
         nodes, parent, su, sv = self.split(states)
         B, M, F = len(states), self.max_frags, self.n_frags
         n = self.n_nodes(states)

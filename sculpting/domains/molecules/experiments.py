@@ -1,4 +1,4 @@
-"""Pinned settings and helpers of the molecule experiments (DESIGN §3, MOLECULES.md §8–§11).
+"""Pinned settings and helpers of the molecule experiments (docs/molecules.md §8–§11).
 
 Base GFlowNets: one β-conditional model per objective ("seh", "sa", "qed"), trained with
 trajectory balance (β ~ U[0, 96], EMA sampler 0.95, exploration 0.1, per-tensor gradient
@@ -23,7 +23,7 @@ LEARNING_RATES = {"seh": (5e-4, 5e-4), "qed": (1e-4, 1e-3), "sa": (5e-4, 5e-4), 
 
 
 def base_train_config(objective: str, steps: int = 20000, batch_size: int = 64, seed: int = 0) -> GFlowNetTrainConfig:
-    """The MOLECULES.md §8 training settings for one objective."""
+    """The docs/molecules.md §8 training settings for one objective."""
     if objective not in LEARNING_RATES:
         raise ValueError(f"unknown objective {objective!r}; choose from {sorted(LEARNING_RATES)}")
     lr, z_lr = LEARNING_RATES[objective]
@@ -82,7 +82,7 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
 # ---------------------------------------------------------------------- compositions
 #: the two-way SEH×SA compositions of the paper's figures (α: slot-2 prior P(y_2 = 1), as in algebra)
 TWO_WAY = (("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95), ("mixture", 0.5))
-#: the three-way SEH/SA/QED observation sets (MOLECULES.md §11), () = mixture
+#: the three-way SEH/SA/QED observation sets (docs/molecules.md §11), () = mixture
 THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1), (2, 2, 2), (3, 3, 3), ())
 
 

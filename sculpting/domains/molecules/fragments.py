@@ -1,4 +1,4 @@
-"""The fragment environment of Bengio et al. 2021 (MOLECULES.md §1–§4): trees of fragments.
+"""The fragment environment of Bengio et al. 2021 (docs/molecules.md §1–§4): trees of fragments.
 
 A state is a :class:`FragTree`: nodes are fragment indices in insertion order; edge k joins
 (u, v) with u < v (v grew from u) and carries the stem used at each end (−1 while unset).

@@ -1,4 +1,4 @@
-"""Graph featurisation of fragment trees and the graph-transformer trunk (MOLECULES.md §5–§6).
+"""Graph featurisation of fragment trees and the graph-transformer trunk (docs/molecules.md §5–§6).
 
 Features (from the tensor states of :class:`~sculpting.domains.molecules.env.FragmentGraphEnv`):
 node ``[N, F + 1]`` = one-hot fragment ⊕ "empty tree" flag (the empty tree is one flag-only

@@ -1,4 +1,4 @@
-"""Evaluation of molecule sample sets (DESIGN §3).
+"""Evaluation of molecule sample sets (docs/molecules.md).
 
 * validity (share of sampled trajectories whose molecule sanitises), uniqueness (share of
   distinct canonical SMILES), diversity (mean pairwise Tanimoto distance 1 − T over Morgan

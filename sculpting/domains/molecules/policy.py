@@ -1,4 +1,4 @@
-"""β-conditional fragment GFlowNet: graph-transformer policy + log Z(β) (MOLECULES.md §6–§7).
+"""β-conditional fragment GFlowNet: graph-transformer policy + log Z(β) (docs/molecules.md §6–§7).
 
 Conditioning: log R = β · log max(r, 1e-30); β is thermometer-encoded in 32 bins
 b_k = 96k/31, e_k = clip((β − b_k)/(96/31), 0, 1) (β = 0 → zeros; β = 96 → 31 ones, last 0).
@@ -28,7 +28,7 @@ PRESETS = {
 
 
 def thermometer(beta, n_bins: int = N_BINS, max_beta: float = MAX_BETA) -> torch.Tensor:
-    """``[B] → [B, n_bins]`` thermometer code of β (MOLECULES.md §7)."""
+    """``[B] → [B, n_bins]`` thermometer code of β (docs/molecules.md §7)."""
     beta = torch.as_tensor(beta, dtype=torch.float32).reshape(-1)
     step = max_beta / (n_bins - 1)
     bins = torch.arange(n_bins) * step

@@ -1,11 +1,11 @@
 """The sEH docking proxy of Bengio et al. 2021 (an MPNN over atom graphs) and its reward.
 
-Network (weights p00..p21 of the public model; layout in ``shared/README.md``):
+Network (weights p00..p21 of the public model; layout in ``docs/molecules.md`` §13):
     x = LeakyReLU(Linear 71→64)(atom features);  h = x
     12 × { m = LeakyReLU(NNConv_mean(x, edges; edge net 4→128→4096 as 64×64, root p02, bias p03));
            x = h = GRU(m, h) }
     y = Linear 128→1 (Set2Set(x, 3 steps))
-Reward (DESIGN §3): clip(y, 1e-4, 100) / 8. Built from torch-geometric's own ops (``NNConv``,
+Reward (docs/molecules.md): clip(y, 1e-4, 100) / 8. Built from torch-geometric's own ops (``NNConv``,
 ``Set2Set``), batched over molecules. Invalid molecules (None) get 0.
 
 Note on orientation: the original NNConv stored its root weight as an (in, out) matrix applied as
@@ -30,7 +30,7 @@ _BONDS = {Chem.BondType.SINGLE: 0, Chem.BondType.DOUBLE: 1, Chem.BondType.TRIPLE
 
 
 def atom_features(mol) -> torch.Tensor:
-    """``[n_atoms, 71]`` (see shared/README.md for the columns)."""
+    """``[n_atoms, 71]`` (see docs/molecules.md §13 for the columns)."""
     x = torch.zeros(mol.GetNumAtoms(), 71)
     for a in mol.GetAtoms():
         i = a.GetIdx()

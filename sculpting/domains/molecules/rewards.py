@@ -1,8 +1,8 @@
-"""Molecule rewards (DESIGN §3): sEH proxy, QED, synthetic accessibility, molecular weight.
+"""Molecule rewards (docs/molecules.md): sEH proxy, QED, synthetic accessibility, molecular weight.
 
     SEH = clip(proxy, 1e-4, 100) / 8        QED = RDKit QED
     SA  = (10 − SA score) / 9               MW  = clip((300 − MolWt) / 700 + 1, 0, 1)
-Failure defaults (MOLECULES.md §7): QED 0, SA score 10, MolWt 1000, proxy NaN → 0.
+Failure defaults (docs/molecules.md §7): QED 0, SA score 10, MolWt 1000, proxy NaN → 0.
 SA uses RDKit's own Contrib ``sascorer`` (found through ``RDConfig.RDContribDir``).
 """
 from __future__ import annotations
