@@ -1,4 +1,4 @@
-"""One-command reproduction: run the nine notebooks in order with papermill and gather a summary.
+"""One-command reproduction: run the ten notebooks in order with papermill and gather a summary.
 
     .venv/bin/python -m sculpting.reproduce [--only 03 06] [--force] [--root figures] [--smoke]
 
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("01_grid_base_gflownets", "02_grid_classifiers", "03_grid_sculpting", "04_mnist_base_diffusion",
              "05_mnist_classifiers", "06_mnist_sculpting", "07_molecule_base_gflownets", "08_molecule_classifiers",
-             "09_molecule_sculpting")
+             "09_molecule_sculpting", "10_sculpt_your_own")
 SMOKE = {
     "01_grid_base_gflownets": {"horizon": 8, "steps": 30, "batch_size": 16},
     "02_grid_classifiers": {"steps": 30, "batch_per_base": 8, "warmup_steps": 10},
@@ -35,6 +35,8 @@ SMOKE = {
     "08_molecule_classifiers": {"steps": 3, "batch_per_base": 4, "warmup_steps": 1, "width": 16, "n_layers": 1,
                                 "n_eval": 4},
     "09_molecule_sculpting": {"n_molecules": 4, "batch_size": 4, "two_way": [["harmonic", 0.5]], "three_way": ["123"]},
+    "10_sculpt_your_own": {"grid_size": 8, "grid_steps": 40, "classifier_steps": 20, "bit_length": 4, "bit_steps": 30,
+                           "torchgfn_steps": 10, "gaussian_samples": 200, "sample_steps": 20},
 }
 
 
@@ -172,7 +174,7 @@ def record_timing(path: Path, name: str, entry: dict) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=ROOT / "figures")
-    ap.add_argument("--only", nargs="*", default=None, help="notebook numbers or names (default: all nine)")
+    ap.add_argument("--only", nargs="*", default=None, help="notebook numbers or names (default: all ten)")
     ap.add_argument("--force", action="store_true", help="rerun notebooks whose outputs are up to date")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (checks the pipeline only)")
     ap.add_argument("--threads", type=int, default=None,

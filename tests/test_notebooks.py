@@ -143,3 +143,15 @@ def test_09_molecule_sculpting_on_shipped_models(tmp_path):
     assert "hm_cell_beats_both_bases" in m["checks"]
     assert len(m["emd"]["names"]) == 5
     assert (tmp_path / "09" / "seh_sa_plane.png").is_file() and (tmp_path / "09" / "emd_embedding.png").is_file()
+
+
+def test_10_sculpt_your_own(tmp_path):
+    m = run("10_sculpt_your_own", tmp_path / "10", grid_size=8, grid_steps=40, classifier_steps=20, bit_length=4,
+            bit_steps=30, torchgfn_steps=10, gaussian_samples=200, sample_steps=20)
+    for part in ("bitstrings", "torchgfn"):
+        assert {r["composition"] for r in m[part]} == {"harmonic", "contrast", "reverse_contrast", "mixture"}
+        assert all(r["L1 to target"] < 1e-6 for r in m[part]), m[part]
+    assert all(r["L1 to target"] < 1e-6 for r in m["grid"]["oracle_anchored"])
+    assert {r["base"] for r in m["grid"]["bases"]} == {"ring", "diag_sigmoid"}
+    assert m["diffusers"]["sde"]["kind"] == "vp" and m["diffusers"]["sample_shape"] == [4, 1, 8, 8]
+    assert (tmp_path / "10" / "models" / "base_ring.pt").is_file() and (tmp_path / "10" / "torchgfn.png").is_file()

@@ -12,7 +12,12 @@ every sampler of this package apply).
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
+
+# torch-geometric (imported by torchgfn) calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 from sculpting.domains.grid.env import GridEnv
 from sculpting.domains.grid.rewards import USER_REWARDS, register_reward

@@ -68,9 +68,13 @@ class TabularPolicy:
 
 @torch.no_grad()
 def policy_table(env, policy) -> torch.Tensor:
-    """``[N, A]`` float64 table of a policy on every state of an enumerable environment."""
+    """``[N, A]`` float64 table of a policy on every state of an enumerable environment, each row
+    renormalised in float64 (a float32 network's rows sum to 1 only within ~1e-7)."""
     if isinstance(policy, TabularPolicy):
-        return policy.table.double()
-    if hasattr(policy, "table_on"):
-        return policy.table_on(env).double()
-    return policy.log_probs(env.all_states()).double()
+        table = policy.table.double()
+    elif hasattr(policy, "table_on"):
+        table = policy.table_on(env).double()
+    else:
+        table = policy.log_probs(env.all_states()).double()
+    norm = torch.logsumexp(table, dim=-1, keepdim=True)
+    return table - torch.where(torch.isfinite(norm), norm, torch.zeros_like(norm))

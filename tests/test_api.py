@@ -1,0 +1,104 @@
+"""The public API (sc.compose / sc.sample / sc.load_pretrained / exact solvers) and the layout rule
+that the method core never imports a domain."""
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+import sculpting as sc
+from sculpting.algebra import Composition
+
+ROOT = Path(__file__).resolve().parents[1] / "sculpting"
+CORE = ["algebra.py", "compose.py", "protocols.py", "checkpoints.py", "reporting.py", "plotting.py", "gflownet", "diffusion", "ui"]
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+def test_method_core_imports_no_domain():
+    files = [p for c in CORE for p in ([ROOT / c] if c.endswith(".py") else sorted((ROOT / c).rglob("*.py")))]
+    assert len(files) > 15
+    bad = {str(p.relative_to(ROOT)): m for p in files for m in _imports(p) if m.startswith("sculpting.domains")}
+    assert bad == {}
+
+
+def test_no_module_cites_files_outside_the_repository():
+    for p in ROOT.rglob("*.py"):
+        text = p.read_text()
+        for word in ("DESIGN", "MOLECULES.md", "DIFFUSION.md", "shared/"):
+            assert word not in text, f"{p} cites {word}"
+
+
+def test_load_pretrained_names_and_order():
+    with pytest.raises(ValueError, match="grid/shubert_sigmoid, grid/circles, mnist/M1_M2"):
+        sc.load_pretrained("grid/nope")
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    assert [b.env.reward_name for b in bases] == ["symmetric_shubert", "diag_sigmoid"] and clf.alpha_conditioned
+    bases, clf = sc.load_pretrained("grid/circles")
+    assert [b.env.reward_name for b in bases] == ["circle1", "circle2", "circle3"] and clf.exchangeable
+    bases, clf = sc.load_pretrained("mnist/MN")
+    assert [b.meta["name"] for b in bases] == ["MN1", "MN2", "MN3"] and clf.n_bases == 3
+
+
+@pytest.mark.parametrize("op", ["harmonic", "contrast", "reverse_contrast", "mixture", "p1", "y=12", (2, 2)])
+def test_compose_on_the_shipped_grid_bases(op):
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    oracle = sc.compose(bases, None, op, alpha=0.3)
+    target = sc.target_distribution(bases, op, alpha=0.3)
+    assert sc.l1_distance(sc.exact_distribution(oracle), target) < 1e-9
+    learned = sc.compose(bases, clf, op, alpha=0.3)
+    assert sc.l1_distance(sc.exact_distribution(learned), target) < 0.15
+    paper = sc.compose(bases, clf, op, alpha=0.3, form="paper")
+    assert paper.form == "paper" and learned.form == "anchored"
+    x = sc.sample(learned, 20, seed=3)
+    assert x.shape == (20, 2) and torch.equal(x, sc.sample(learned, 20, seed=3))
+
+
+def test_one_parser_for_every_name():
+    assert sc.parse_composition("y=12", 2, 0.3) .target_log_prob(torch.randn(2, 5).log_softmax(1)).shape == (5,)
+    lp = torch.randn(2, 7).log_softmax(1)
+    for a, b in [("y=12", "harmonic"), ("y=11", "contrast"), ("y=22", "reverse_contrast"), ((1, 2), "harmonic")]:
+        assert torch.allclose(sc.parse_composition(a, 2, 0.3).target_log_prob(lp),
+                              sc.parse_composition(b, 2, 0.3).target_log_prob(lp))
+    c = Composition.uniform(3, (1, 2, 3))
+    assert sc.parse_composition(c, 3) is c and sc.parse_composition("y=123", 3) == c
+    for bad, err in [("harmonic3", "unknown composition"), ("y=1a", "unknown composition"), ((1.5,), "integers"),
+                     ("y=4", "outside 1..3")]:
+        with pytest.raises(ValueError, match=err):
+            sc.parse_composition(bad, 3)
+    with pytest.raises(ValueError, match="two-base operation"):
+        sc.parse_composition("contrast", 3)
+    with pytest.raises(ValueError, match="composition is of 3 bases"):
+        sc.parse_composition(c, 2)
+
+
+def test_compose_says_what_is_wrong():
+    grid, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    mnist, mclf = sc.load_pretrained("mnist/M1_M2")
+    with pytest.raises(TypeError, match="cannot compose GFlowNets with diffusion"):
+        sc.compose([grid[0], mnist[0]], None)
+    with pytest.raises(ValueError, match="at least 2 bases"):
+        sc.compose(grid[:1], None)
+    with pytest.raises(ValueError, match="gamma= is for diffusion"):
+        sc.compose(grid, clf, gamma=2.0)
+    with pytest.raises(ValueError, match="need a trained classifier"):
+        sc.compose(mnist, None)
+    with pytest.raises(ValueError, match="beta= is for"):
+        sc.compose(mnist, mclf, beta=32)
+    with pytest.raises(ValueError, match="unknown guidance form"):
+        sc.compose(grid, clf, form="fast")
+    with pytest.raises(TypeError, match="neither a GFlowNet base"):
+        sc.compose([object(), object()], None)
+    with pytest.raises(ValueError, match="positive integer"):
+        sc.sample(grid[0], 0)
+    with pytest.raises(ValueError, match="enumerable"):
+        sc.exact_distribution(mnist[0])
+    model = sc.compose(mnist, mclf, "reverse_contrast", alpha=0.7, gamma=3.0)
+    assert model.gamma == 3.0 and sc.sample(model, 2, seed=0, steps=3).shape == (2, 3, 16, 16)
