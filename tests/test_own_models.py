@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import sculpting as sc
-from sculpting.checkpoints import CheckpointError
 from sculpting.diffusion.composition import ComposedScore
 from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
 from sculpting.diffusion.sampler import pc_sample

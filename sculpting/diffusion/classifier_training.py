@@ -15,13 +15,13 @@ alone. The classifier is in eval mode (no dropout) when it serves as target or g
 """
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
+from sculpting.training import TrainConfig, frozen_copy, seeded
+from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.diffusion.sampler import pc_sample
 
@@ -29,7 +29,7 @@ __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_ti
 
 
 @dataclass
-class DiffusionClassifierConfig:
+class DiffusionClassifierConfig(TrainConfig):
     pool_size: int = 512
     pool_steps: int = 200
     keep_every: int = 2
@@ -42,8 +42,6 @@ class DiffusionClassifierConfig:
     logit_alpha_range: float = 3.5
     seed: int = 0
 
-    def to_dict(self):
-        return asdict(self)
 
 
 @dataclass
@@ -67,14 +65,13 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     for p in pools:
         if tuple(p.states.shape[2:]) != tuple(classifier.image_shape):
             raise ValueError(f"pool images {tuple(p.states.shape[2:])} ≠ classifier {classifier.image_shape}")
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = seeded(config.seed)
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr)
-    frozen = copy.deepcopy(classifier).eval().requires_grad_(False)
+    frozen = frozen_copy(classifier).eval()
     r, B = config.logit_alpha_range, config.batch
     hist = {"loss_terminal": [], "loss_nonterminal": []}
     t0 = time.perf_counter()
-    for u in tqdm(range(1, config.updates + 1), desc=desc, disable=not progress, mininterval=1.0):
+    for u in progress_bar(config.updates, desc, progress, mininterval=1.0):
         classifier.train()
         x0s, xts, tts, labels, eps = [], [], [], [], []
         for i, pool in enumerate(pools):

@@ -8,14 +8,14 @@ L = mean_batch Σ_pixels (σ_t s_θ(x_t, t) + z)²  (weighting λ(t) = σ_t²).
 """
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sculpting.training import TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.diffusion.sde import VESDE
 from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
 
@@ -49,7 +49,7 @@ class ScoreModel(nn.Module):
 
 
 @dataclass
-class DiffusionTrainConfig:
+class DiffusionTrainConfig(TrainConfig):
     steps: int = 6000
     batch_size: int = 64
     lr: float = 2e-3
@@ -57,8 +57,6 @@ class DiffusionTrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
 
-    def to_dict(self):
-        return asdict(self)
 
 
 def train_score_model(model: ScoreModel, images: torch.Tensor, config: DiffusionTrainConfig,
@@ -67,9 +65,8 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     at the end the model holds the **EMA** weights."""
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    ema = copy.deepcopy(model).requires_grad_(False)
+    gen = seeded(config.seed)
+    ema = frozen_copy(model)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction)
     hist = {"loss": []}
@@ -82,9 +79,7 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
         loss.backward()
         opt.step()
         sched.step()
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(p, 1 - config.ema_decay)
+        ema_update(ema, model, config.ema_decay)
         hist["loss"].append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.1f}")

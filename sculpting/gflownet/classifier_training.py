@@ -18,13 +18,13 @@ all N states per group instead of once per visit (same loss value, far fewer net
 """
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
+from sculpting.training import TrainConfig, ema_update, frozen_copy, seeded
+from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
@@ -33,7 +33,7 @@ __all__ = ["ClassifierTrainConfig", "train_classifier"]
 
 
 @dataclass
-class ClassifierTrainConfig:
+class ClassifierTrainConfig(TrainConfig):
     steps: int = 15000
     batch_per_base: int = 64
     lr: float = 1e-3
@@ -58,8 +58,6 @@ class ClassifierTrainConfig:
         if self.lr_schedule not in ("constant", "cosine") or self.final_weights not in ("last", "ema"):
             raise ValueError(f"unknown lr_schedule / final_weights in {self}")
 
-    def to_dict(self):
-        return asdict(self)
 
 
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
@@ -74,19 +72,18 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     for b in bases:
         if b.env.space != classifier.space:
             raise ValueError(f"base on {b.env.space} but classifier on {classifier.space}")
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = seeded(config.seed)
     enumerable = getattr(env, "is_enumerable", False) and config.fast_path
     tables = [policy_table(env, b) for b in bases] if enumerable else None
     all_states = env.all_states() if enumerable else None
-    ema = copy.deepcopy(classifier).requires_grad_(False)
+    ema = frozen_copy(classifier)
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
              if config.lr_schedule == "cosine" else None)
     B, r = config.batch_per_base, config.logit_alpha_range
     hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
     t0 = time.perf_counter()
-    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=not progress, mininterval=0.5)
+    bar = progress_bar(config.steps, desc, progress)
     for step in bar:
         with torch.no_grad():
             trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if enumerable
@@ -136,9 +133,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         opt.step()
         if sched is not None:
             sched.step()
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), classifier.parameters()):
-                pe.lerp_(p, 1 - config.ema_decay)
+        ema_update(ema, classifier, config.ema_decay)
         hist["step"].append(step)
         hist["loss"].append(loss.item())
         hist["loss_terminal"].append(l_term.item())

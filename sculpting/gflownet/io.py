@@ -32,22 +32,27 @@ def make_env(meta: dict, path=None):
         raise CheckpointError(f"{path or 'checkpoint'}: cannot rebuild its {kind} environment: {e}") from e
 
 
+def _save(kind: str, module, path, meta: dict):
+    return save_checkpoint(path, kind, module.state_dict(), {"env": _env_meta(module.env), "arch": module.arch, **meta})
+
+
+def _load(kind: str, cls, path):
+    sd, meta = load_checkpoint(path, kind)
+    return load_into(cls(make_env(meta["env"], path), **meta["arch"]), sd, meta, path)
+
+
 def save_gflownet(model: GFlowNet, path, **meta):
     """``meta``: e.g. train config, seed, final exact L1 (JSON-able)."""
-    return save_checkpoint(path, "gflownet", model.state_dict(),
-                           {"env": _env_meta(model.env), "arch": model.arch, **meta})
+    return _save("gflownet", model, path, meta)
 
 
 def load_gflownet(path) -> GFlowNet:
-    sd, meta = load_checkpoint(path, "gflownet")
-    return load_into(GFlowNet(make_env(meta["env"], path), **meta["arch"]), sd, meta, path)
+    return _load("gflownet", GFlowNet, path)
 
 
 def save_classifier(classifier: SculptingClassifier, path, **meta):
-    return save_checkpoint(path, "classifier", classifier.state_dict(),
-                           {"env": _env_meta(classifier.env), "arch": classifier.arch, **meta})
+    return _save("classifier", classifier, path, meta)
 
 
 def load_classifier(path) -> SculptingClassifier:
-    sd, meta = load_checkpoint(path, "classifier")
-    return load_into(SculptingClassifier(make_env(meta["env"], path), **meta["arch"]), sd, meta, path)
+    return _load("classifier", SculptingClassifier, path)

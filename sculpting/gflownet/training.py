@@ -13,13 +13,13 @@ gradient clipping, and exponential learning-rate decay lr·2^(−t / half-life).
 """
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
+from sculpting.training import TrainConfig, ema_update, frozen_copy, seeded
+from sculpting.training import progress as progress_bar
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
 from sculpting.gflownet.policy import policy_table
@@ -29,7 +29,7 @@ __all__ = ["GFlowNetTrainConfig", "train_gflownet", "exact_l1_to_reward"]
 
 
 @dataclass
-class GFlowNetTrainConfig:
+class GFlowNetTrainConfig(TrainConfig):
     steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
@@ -52,8 +52,6 @@ class GFlowNetTrainConfig:
         if not 0 <= self.sampler_ema < 1:
             raise ValueError(f"sampler_ema must be in [0, 1), got {self.sampler_ema}")
 
-    def to_dict(self):
-        return asdict(self)
 
 
 @torch.no_grad()
@@ -92,8 +90,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     into ``model`` at the end (the EMA model is what docs/molecules.md §8 samples from).
     """
     env = model.env
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = seeded(config.seed)
     z_params = [p for n, p in model.named_parameters() if n.startswith("log_z")]
     z_ids = {id(p) for p in z_params}
     other = [p for p in model.parameters() if id(p) not in z_ids]
@@ -103,13 +100,13 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     ])
     decay = lambda hl: (lambda t: 2.0 ** (-t / hl)) if hl > 0 else (lambda t: 1.0)  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, [decay(config.lr_half_life), decay(config.log_z_half_life)])
-    sampler = copy.deepcopy(model).requires_grad_(False) if config.sampler_ema > 0 else model
+    sampler = frozen_copy(model) if config.sampler_ema > 0 else model
     hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
             "mean_log_reward": [], "callback": []}
     enumerable = getattr(env, "is_enumerable", False)
     all_states = env.all_states() if enumerable else None
     t0, train_time = time.perf_counter(), 0.0
-    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=not progress, mininterval=0.5)
+    bar = progress_bar(config.steps, desc, progress)
     for step in bar:
         ts = time.perf_counter()
         if enumerable:
@@ -134,9 +131,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
         opt.step()
         sched.step()
         if sampler is not model:
-            with torch.no_grad():
-                for ps, p in zip(sampler.parameters(), model.parameters()):
-                    ps.lerp_(p, 1.0 - config.sampler_ema)
+            ema_update(sampler, model, config.sampler_ema)
         train_time += time.perf_counter() - ts
         hist["step"].append(step)
         hist["loss"].append(loss.item())

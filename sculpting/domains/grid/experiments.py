@@ -14,7 +14,7 @@ from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
 from sculpting.gflownet.exact import base_tables, terminal_log_probs
 from sculpting.gflownet.guidance import GUIDANCE_FORMS, GuidedPolicy
 from sculpting.gflownet.oracle import OracleQ
-from sculpting.gflownet.policy import GFlowNet, TabularPolicy, policy_table
+from sculpting.gflownet.policy import GFlowNet, TabularPolicy
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
 __all__ = ["GRID_BASES", "GRID_PAIRS", "TWO_BASE_OPS", "make_base", "train_base", "base_tables", "guided_distribution",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipywidgets as W
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
 
 from sculpting.algebra import TWO_BASE_OPERATIONS, Composition, l1_distance, parse_composition

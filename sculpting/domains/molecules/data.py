@@ -22,7 +22,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
