@@ -12,9 +12,9 @@ __version__ = "0.2.0"
 
 from sculpting.algebra import Composition, l1_distance, parse_composition  # noqa: E402,F401
 from sculpting.compose import compose, exact_distribution, sample, target_distribution  # noqa: E402,F401
-from sculpting.pretrained import PRETRAINED, load_pretrained  # noqa: E402,F401
+from sculpting.pretrained import PRETRAINED, load_model, load_pretrained  # noqa: E402,F401
 from sculpting import domains  # noqa: E402,F401
 from sculpting.domains import grid as _grid  # noqa: E402,F401  (registers the grid environment for checkpoints)
 
 __all__ = ["Composition", "parse_composition", "l1_distance", "compose", "sample", "exact_distribution",
-           "target_distribution", "load_pretrained", "PRETRAINED"]
+           "target_distribution", "load_pretrained", "load_model", "PRETRAINED"]

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_into", "atomic_write", "environment_versions"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_into", "atomic_write", "environment_versions",
+           "LOADERS", "register_loader", "load"]
+
+#: checkpoint kind -> ``loader(path)`` rebuilding the model (registered by the modules that save the kind)
+LOADERS: dict = {}
+
+
+def register_loader(kind: str, loader) -> None:
+    """Make :func:`load` dispatch checkpoints of ``kind`` to ``loader(path)``."""
+    LOADERS[kind] = loader
 
 FORMAT = "sculpting-checkpoint-v1"
 
@@ -63,8 +72,9 @@ def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = 
     return path
 
 
-def load_checkpoint(path, kind: str) -> tuple[dict, dict]:
-    """Return ``(state_dict, meta)``; raise :class:`CheckpointError` on any problem."""
+def load_checkpoint(path, kind: str | None) -> tuple[dict, dict]:
+    """Return ``(state_dict, meta)``; raise :class:`CheckpointError` on any problem (``kind=None``
+    accepts any kind; ``meta["kind"]`` says which)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -74,7 +84,7 @@ def load_checkpoint(path, kind: str) -> tuple[dict, dict]:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {type(e).__name__}: {e}") from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a sculpting checkpoint (format {FORMAT})")
-    if payload.get("kind") != kind:
+    if kind is not None and payload.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {payload.get('kind')!r}, expected a {kind!r}")
     try:
         meta = json.loads(payload["meta_json"])
@@ -94,3 +104,13 @@ def load_into(module, state_dict: dict, meta: dict, path):
         raise CheckpointError(f"{path} does not match the model it describes: {e}") from e
     module.meta = meta
     return module.eval()
+
+
+def load(path):
+    """Any registered kind of checkpoint, rebuilt by its loader (see :data:`LOADERS`)."""
+    _, meta = load_checkpoint(path, None)
+    kind = meta.get("kind")
+    if kind not in LOADERS:
+        raise CheckpointError(f"{path}: no loader registered for checkpoint kind {kind!r} (known: {sorted(LOADERS)}); "
+                              "import the module that defines it")
+    return LOADERS[kind](path)

@@ -16,7 +16,7 @@ loaders with every model (e.g. :func:`sculpting.domains.mnist.io.load_mnist_mode
 """
 from __future__ import annotations
 
-__all__ = ["PRETRAINED", "load_pretrained"]
+__all__ = ["PRETRAINED", "load_pretrained", "load_model"]
 
 #: name -> (domain, set) ; see the table above
 PRETRAINED = {
@@ -57,3 +57,13 @@ def load_pretrained(name: str, directory=None, base_directory=None):
     from pathlib import Path
     clf = load_graph_classifier(Path(directory or PRETRAINED_DIR) / f"classifier_{key}.pt")
     return [bases[o] for o in CLASSIFIER_SETS[key]], clf
+
+
+def load_model(path):
+    """Any checkpoint this package writes (base, classifier, judge of any domain), by its kind."""
+    import sculpting.diffusion.io  # noqa: F401  (each io module registers the kinds it saves)
+    import sculpting.domains.mnist.judge  # noqa: F401
+    import sculpting.domains.molecules.io  # noqa: F401
+    import sculpting.gflownet.io  # noqa: F401
+    from sculpting.checkpoints import load
+    return load(path)

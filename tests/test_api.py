@@ -102,3 +102,18 @@ def test_compose_says_what_is_wrong():
         sc.exact_distribution(mnist[0])
     model = sc.compose(mnist, mclf, "reverse_contrast", alpha=0.7, gamma=3.0)
     assert model.gamma == 3.0 and sc.sample(model, 2, seed=0, steps=3).shape == (2, 3, 16, 16)
+
+
+def test_load_model_dispatches_on_the_checkpoint_kind():
+    from sculpting.checkpoints import CheckpointError
+    from sculpting.diffusion.classifier import TimeClassifier
+    from sculpting.domains.grid.io import PRETRAINED_DIR as GRID
+    from sculpting.domains.mnist.io import PRETRAINED_DIR as MNIST
+    from sculpting.gflownet.classifier import SculptingClassifier
+    from sculpting.gflownet.policy import GFlowNet
+    assert isinstance(sc.load_model(GRID / "base_shubert.pt"), GFlowNet)
+    assert isinstance(sc.load_model(GRID / "classifier_circles.pt"), SculptingClassifier)
+    assert isinstance(sc.load_model(MNIST / "classifier_MN.pt"), TimeClassifier)
+    assert type(sc.load_model(MNIST / "judge.pt")).__name__ == "DigitColourJudge"
+    with pytest.raises(CheckpointError, match="does not exist"):
+        sc.load_model(GRID / "nope.pt")

@@ -1,7 +1,7 @@
 """Saving and loading score models, time classifiers and judges (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from sculpting.checkpoints import load_checkpoint, load_into, save_checkpoint
+from sculpting.checkpoints import load_checkpoint, load_into, register_loader, save_checkpoint
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.model import ScoreModel
 from sculpting.diffusion.sde import sde_from_config
@@ -31,3 +31,6 @@ def load_time_classifier(path) -> TimeClassifier:
     sd, meta = load_checkpoint(path, "time_classifier")
     return load_into(TimeClassifier(**meta["arch"]), sd, meta, path)
 
+
+register_loader("score_model", load_score_model)
+register_loader("time_classifier", load_time_classifier)

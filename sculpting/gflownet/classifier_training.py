@@ -60,18 +60,68 @@ class ClassifierTrainConfig(TrainConfig):
 
 
 
+def _check(classifier, bases):
+    if len(bases) != classifier.n_bases:
+        raise ValueError(f"classifier is for {classifier.n_bases} bases, got {len(bases)}")
+    for b in bases:
+        if b.env.space != classifier.space:
+            raise ValueError(f"base on {b.env.space} but classifier on {classifier.space}")
+
+
+@torch.no_grad()
+def _draw_batch(env, bases, tables, config: ClassifierTrainConfig, gen):
+    """B trajectories per base (tables: the enumerable fast path) → a dict of tensors: labels,
+    terminal, states ``[M, T, *S]`` (every state where an action was taken), valid ``[M, T]``,
+    logit_alpha ``[M]`` and, on the fast path, the α group of each trajectory."""
+    m, B, r = len(bases), config.batch_per_base, config.logit_alpha_range
+    trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if tables is not None
+             else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
+    d = {"labels": torch.arange(m).repeat_interleave(B), "terminal": torch.cat([t.terminal for t in trajs]),
+         "states": torch.cat([t.states[:, :-1] for t in trajs]), "valid": torch.cat([t.valid for t in trajs])}
+    if tables is not None:
+        d["group"] = torch.arange(m * B) % config.alpha_groups
+        d["group_alpha"] = (torch.rand(config.alpha_groups, generator=gen) * 2 - 1) * r
+        d["logit_alpha"] = d["group_alpha"][d["group"]]
+        return d
+    d["logit_alpha"] = (torch.rand(m * B, generator=gen) * 2 - 1) * r
+    if hasattr(env, "is_valid_terminal"):  # drop invalid objects (molecules that fail to sanitise)
+        keep = env.is_valid_terminal(d["terminal"])
+        d = {k: v[keep] for k, v in d.items()}
+    return d
+
+
+def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, all_states):
+    """− Σ_states Σ_tails Π_{k≥2} Q̄(y_k | x_τ) log Q(y_1 = i, tail | s) / norm. On the enumerable
+    fast path the weights of repeated (α group, state) pairs are summed first (one row each)."""
+    m, valid, labels = classifier.n_bases, d["valid"], d["labels"]
+    n_traj = len(labels)
+    traj_id = torch.arange(n_traj)[:, None].expand_as(valid)[valid]
+    norm = n_traj if config.nonterminal_norm == "trajectories" else len(traj_id)
+    vis = d["states"][valid]
+    w = torch.zeros(len(vis), m, tail.shape[1])
+    w[torch.arange(len(vis)), labels[traj_id]] = tail[traj_id]
+    alpha = classifier.alpha_conditioned
+    if "group" not in d:
+        log_q = classifier.nonterminal_log_joint(vis, d["logit_alpha"][traj_id] if alpha else None)
+        return -(w.reshape(len(vis), -1) * log_q).sum() / norm
+    key = d["group"][traj_id] * env.n_states + env.index(vis)
+    W = torch.zeros(config.alpha_groups * env.n_states, m * tail.shape[1])
+    W.index_add_(0, key, w.reshape(len(vis), -1))
+    rows = W.sum(1) > 0
+    g_of_row = torch.arange(config.alpha_groups).repeat_interleave(env.n_states)[rows]
+    row_states = all_states.repeat(config.alpha_groups, 1)[rows]
+    log_q = classifier.nonterminal_log_joint(row_states, d["group_alpha"][g_of_row] if alpha else None)
+    return -(W[rows] * log_q).sum() / norm
+
+
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
                      callback=None, callback_every: int = 0, desc: str = "classifier"):
     """Train ``classifier`` in place on samples of the frozen ``bases``; returns a history dict.
 
     ``callback(step, classifier)`` → dict of numbers, called every ``callback_every`` steps.
     """
-    env, m, n = classifier.env, classifier.n_bases, classifier.n_slots
-    if len(bases) != m:
-        raise ValueError(f"classifier is for {m} bases, got {len(bases)}")
-    for b in bases:
-        if b.env.space != classifier.space:
-            raise ValueError(f"base on {b.env.space} but classifier on {classifier.space}")
+    _check(classifier, bases)
+    env, n = classifier.env, classifier.n_slots
     gen = seeded(config.seed)
     enumerable = getattr(env, "is_enumerable", False) and config.fast_path
     tables = [policy_table(env, b) for b in bases] if enumerable else None
@@ -80,52 +130,19 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
              if config.lr_schedule == "cosine" else None)
-    B, r = config.batch_per_base, config.logit_alpha_range
     hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
     t0 = time.perf_counter()
     bar = progress_bar(config.steps, desc, progress)
     for step in bar:
-        with torch.no_grad():
-            trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if enumerable
-                     else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
-        labels = torch.arange(m).repeat_interleave(B)
-        terminal = torch.cat([t.terminal for t in trajs])
-        # non-terminal rows: every state where an action was taken (the last pre-stop one too)
-        states = torch.cat([t.states[:, :-1] for t in trajs])  # [M, T, *S]
-        valid = torch.cat([t.valid for t in trajs])  # [M, T]
-        if enumerable:
-            group = torch.arange(m * B) % config.alpha_groups
-            group_alpha = (torch.rand(config.alpha_groups, generator=gen) * 2 - 1) * r
-            logit_alpha = group_alpha[group]
-        else:
-            logit_alpha = (torch.rand(m * B, generator=gen) * 2 - 1) * r
-            if hasattr(env, "is_valid_terminal"):  # drop invalid objects (molecules that fail to sanitise)
-                keep = env.is_valid_terminal(terminal)
-                labels, terminal, states, valid, logit_alpha = (
-                    t[keep] for t in (labels, terminal, states, valid, logit_alpha))
-        n_traj = len(labels)
+        d = _draw_batch(env, bases, tables, config, gen)
+        n_traj = len(d["labels"])
         if n_traj == 0:
             continue
         with torch.no_grad():
-            tail = slot_tail_weights(ema.terminal_log_posterior(terminal), logit_alpha, n, ema.alpha_conditioned)
-        l_term = -classifier.terminal_log_posterior(terminal)[torch.arange(n_traj), labels].mean()
-        traj_id = torch.arange(n_traj)[:, None].expand_as(valid)[valid]
-        norm = n_traj if config.nonterminal_norm == "trajectories" else len(traj_id)
-        vis = states[valid]
-        w = torch.zeros(len(vis), m, tail.shape[1])
-        w[torch.arange(len(vis)), labels[traj_id]] = tail[traj_id]
-        if enumerable:
-            key = group[traj_id] * env.n_states + env.index(vis)
-            W = torch.zeros(config.alpha_groups * env.n_states, m * tail.shape[1])
-            W.index_add_(0, key, w.reshape(len(vis), -1))
-            rows = W.sum(1) > 0
-            g_of_row = torch.arange(config.alpha_groups).repeat_interleave(env.n_states)[rows]
-            row_states = all_states.repeat(config.alpha_groups, 1)[rows]
-            log_q = classifier.nonterminal_log_joint(row_states, group_alpha[g_of_row] if classifier.alpha_conditioned else None)
-            l_nt = -(W[rows] * log_q).sum() / norm
-        else:
-            log_q = classifier.nonterminal_log_joint(vis, logit_alpha[traj_id] if classifier.alpha_conditioned else None)
-            l_nt = -(w.reshape(len(vis), -1) * log_q).sum() / norm
+            tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], n,
+                                     ema.alpha_conditioned)
+        l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj), d["labels"]].mean()
+        l_nt = _nonterminal_loss(classifier, env, d, tail, config, all_states)
         weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
         loss = l_term + weight * l_nt
         opt.zero_grad(set_to_none=True)
@@ -134,10 +151,9 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         if sched is not None:
             sched.step()
         ema_update(ema, classifier, config.ema_decay)
-        hist["step"].append(step)
-        hist["loss"].append(loss.item())
-        hist["loss_terminal"].append(l_term.item())
-        hist["loss_nonterminal"].append(l_nt.item())
+        for k, v in (("step", step), ("loss", loss.item()), ("loss_terminal", l_term.item()),
+                     ("loss_nonterminal", l_nt.item())):
+            hist[k].append(v)
         if step % 50 == 0:
             bar.set_postfix(term=f"{l_term.item():.3f}", nonterm=f"{l_nt.item():.3f}")
         if callback is not None and callback_every and (step % callback_every == 0 or step == config.steps):

@@ -1,7 +1,7 @@
 """Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into, save_checkpoint
+from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into, register_loader, save_checkpoint
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 
@@ -56,3 +56,7 @@ def save_classifier(classifier: SculptingClassifier, path, **meta):
 
 def load_classifier(path) -> SculptingClassifier:
     return _load("classifier", SculptingClassifier, path)
+
+
+register_loader("gflownet", load_gflownet)
+register_loader("classifier", load_classifier)

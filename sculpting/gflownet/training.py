@@ -79,6 +79,32 @@ def _step_log_pf(model, traj, table=None, cond=None):
     return torch.zeros(b, dtype=lp.dtype).index_add(0, row, lp)
 
 
+def _optimizer(model, config: GFlowNetTrainConfig):
+    """Adam with two groups (log Z apart, no weight decay on it) and 2^(−t / half-life) decay."""
+    z_params = [p for n, p in model.named_parameters() if n.startswith("log_z")]
+    z_ids = {id(p) for p in z_params}
+    other = [p for p in model.parameters() if id(p) not in z_ids]
+    opt = torch.optim.Adam([
+        {"params": other, "lr": config.lr, "weight_decay": config.weight_decay},
+        {"params": z_params, "lr": config.lr_log_z},
+    ])
+    decay = lambda hl: (lambda t: 2.0 ** (-t / hl)) if hl > 0 else (lambda t: 1.0)  # noqa: E731
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, [decay(config.lr_half_life), decay(config.log_z_half_life)])
+
+
+def _update(model, loss, opt, sched, clip_per_param: float):
+    """One optimiser step; with ``clip_per_param`` > 0 each parameter tensor's gradient is clipped
+    to that L2 norm separately (not a global norm)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_per_param > 0:
+        for p in model.parameters():
+            if p.grad is not None:
+                torch.nn.utils.clip_grad_norm_([p], clip_per_param)
+    opt.step()
+    sched.step()
+
+
 def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet",
                    conditioning=None, callback=None, callback_every: int = 0):
     """Train ``model`` in place; returns a history dict (loss, exact L1 per eval, wall time).
@@ -91,15 +117,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     """
     env = model.env
     gen = seeded(config.seed)
-    z_params = [p for n, p in model.named_parameters() if n.startswith("log_z")]
-    z_ids = {id(p) for p in z_params}
-    other = [p for p in model.parameters() if id(p) not in z_ids]
-    opt = torch.optim.Adam([
-        {"params": other, "lr": config.lr, "weight_decay": config.weight_decay},
-        {"params": z_params, "lr": config.lr_log_z},
-    ])
-    decay = lambda hl: (lambda t: 2.0 ** (-t / hl)) if hl > 0 else (lambda t: 1.0)  # noqa: E731
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, [decay(config.lr_half_life), decay(config.log_z_half_life)])
+    opt, sched = _optimizer(model, config)
     sampler = frozen_copy(model) if config.sampler_ema > 0 else model
     hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
             "mean_log_reward": [], "callback": []}
@@ -122,21 +140,13 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
         else:
             log_z, log_r = model.log_partition(cond), conditioning.log_reward(env, traj.terminal, cond).float()
         loss = trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip_grad_per_param > 0:
-            for p in model.parameters():
-                if p.grad is not None:
-                    torch.nn.utils.clip_grad_norm_([p], config.clip_grad_per_param)
-        opt.step()
-        sched.step()
+        _update(model, loss, opt, sched, config.clip_grad_per_param)
         if sampler is not model:
             ema_update(sampler, model, config.sampler_ema)
         train_time += time.perf_counter() - ts
-        hist["step"].append(step)
-        hist["loss"].append(loss.item())
-        hist["log_z"].append(float(log_z.detach().mean()))
-        hist["mean_log_reward"].append(float(log_r.mean()))
+        for k, v in (("step", step), ("loss", loss.item()), ("log_z", float(log_z.detach().mean())),
+                     ("mean_log_reward", float(log_r.mean()))):
+            hist[k].append(v)
         if not enumerable and step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", logZ=f"{float(log_z.detach().mean()):.2f}")
         if callback is not None and callback_every and (step % callback_every == 0 or step == config.steps):

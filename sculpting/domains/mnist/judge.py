@@ -127,3 +127,11 @@ def load_judge(path) -> DigitColourJudge:
     from sculpting.checkpoints import load_checkpoint, load_into
     sd, meta = load_checkpoint(path, "judge")
     return load_into(DigitColourJudge(**meta["arch"]), sd, meta, path)
+
+
+def _register():
+    from sculpting.checkpoints import register_loader
+    register_loader("judge", load_judge)
+
+
+_register()

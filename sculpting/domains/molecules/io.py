@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sculpting.checkpoints import load_checkpoint, load_into, save_checkpoint
+from sculpting.checkpoints import load_checkpoint, load_into, register_loader, save_checkpoint
 from sculpting.domains.molecules.env import FragmentGraphEnv
 
 __all__ = ["save_molecule_gflownet", "load_molecule_gflownet", "save_graph_classifier", "load_graph_classifier",
@@ -48,3 +48,7 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
         if (d / f"classifier_{name}.pt").is_file():
             out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")
     return out
+
+
+register_loader("molecule_gflownet", load_molecule_gflownet)
+register_loader("graph_classifier", load_graph_classifier)
