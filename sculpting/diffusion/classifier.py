@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sculpting.algebra import Composition, classifier_logit_alpha, joint_label_classes
+from sculpting.algebra import Composition, classifier_logit_alpha
+from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
 from sculpting.diffusion.sde import sde_from_config
 from sculpting.diffusion.unet import GaussianFourierEmbedding
 
@@ -30,10 +31,7 @@ class TimeClassifier(nn.Module):
                  alpha_conditioned: bool | None = None, exchangeable: bool | None = None,
                  trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5), sde: dict | None = None):
         super().__init__()
-        alpha_conditioned = (n_bases == 2) if alpha_conditioned is None else alpha_conditioned
-        exchangeable = (not alpha_conditioned) if exchangeable is None else exchangeable
-        if alpha_conditioned and (n_bases != 2 or n_slots < 2):
-            raise ValueError("an α-conditioned classifier needs 2 bases and at least 2 slots")
+        alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
         c, s, _ = image_shape
         self.image_shape = tuple(image_shape)
         self.sde = sde_from_config(sde)
@@ -51,10 +49,8 @@ class TimeClassifier(nn.Module):
         self.drop1, self.drop2 = nn.Dropout(dropout[0]), nn.Dropout(dropout[1])
         a = 1 if alpha_conditioned else 0
         self.fc = nn.Linear(feat + embed_dim + a, hidden)
-        cls, log_mult, n_classes = joint_label_classes(n_bases, n_slots, exchangeable)
-        self.register_buffer("tuple_class", cls, persistent=False)
-        self.register_buffer("tuple_log_mult", log_mult.float(), persistent=False)
-        self.head = nn.Linear(hidden + a, n_classes)
+        self.labels = JointLabels(n_bases, n_slots, exchangeable)
+        self.head = nn.Linear(hidden + a, self.labels.n_classes)
 
     def log_joint(self, x: torch.Tensor, t: torch.Tensor, logit_alpha=None) -> torch.Tensor:
         """x ``[B, C, S, S]``, t ``[B]`` → ``[B, m^n]`` log Q(y_1..y_n | x_t, t)."""
@@ -73,12 +69,11 @@ class TimeClassifier(nn.Module):
             h = torch.cat([h, col], dim=1)
         h = self.drop2(F.relu(self.fc(h)))
         logits = self.head(h if col is None else torch.cat([h, col], dim=1))
-        return torch.log_softmax(logits, dim=1)[:, self.tuple_class] - self.tuple_log_mult
+        return self.labels(logits)
 
     def log_first(self, x, t, logit_alpha=None) -> torch.Tensor:
         """``[B, m]`` log Q(y_1 = i | x_t, t)."""
-        j = self.log_joint(x, t, logit_alpha)
-        return torch.logsumexp(j.reshape(len(j), self.n_bases, -1), dim=2)
+        return first_label(self.log_joint(x, t, logit_alpha), self.n_bases)
 
 
 class DiffusionQ:
@@ -101,6 +96,4 @@ class DiffusionQ:
         c, m, n = self.composition, self.classifier.n_bases, self.classifier.n_slots
         if c.n_observations == 0:
             return torch.zeros(len(x), device=x.device)
-        j = self.classifier.log_joint(x, t, self.logit_alpha).reshape(-1, *([m] * n))
-        sel = j[(slice(None), *[y - 1 for y in c.observations])]
-        return torch.logsumexp(sel.reshape(len(j), -1), dim=1)
+        return observed_labels(self.classifier.log_joint(x, t, self.logit_alpha), c.observations, m, n)

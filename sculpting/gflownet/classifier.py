@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sculpting.algebra import Composition, classifier_logit_alpha, joint_label_classes
+from sculpting.algebra import Composition, classifier_logit_alpha
+from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
 
@@ -43,14 +44,7 @@ class SculptingClassifier(nn.Module):
     def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,
                  exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None):
         super().__init__()
-        if n_bases < 2 or n_slots < 1:
-            raise ValueError(f"need n_bases ≥ 2 and n_slots ≥ 1, got {n_bases}, {n_slots}")
-        alpha_conditioned = (n_bases == 2) if alpha_conditioned is None else alpha_conditioned
-        exchangeable = (not alpha_conditioned) if exchangeable is None else exchangeable
-        if alpha_conditioned and (n_bases != 2 or n_slots < 2):
-            raise ValueError("an α-conditioned classifier needs 2 bases and at least 2 slots")
-        if alpha_conditioned and exchangeable:
-            raise ValueError("an α-conditioned classifier is not exchangeable (slot 2 has its own prior)")
+        alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
         self.env, self.space = env, dict(env.space)
         self.n_bases, self.n_slots = n_bases, n_slots
         self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
@@ -68,10 +62,8 @@ class SculptingClassifier(nn.Module):
             self.body, hidden = body, body.out_dim
             self.arch.pop("hidden"), self.arch.pop("n_layers")
         self.terminal_head = nn.Linear(hidden, n_bases - 1)
-        cls, log_mult, n_classes = joint_label_classes(n_bases, n_slots, exchangeable)
-        self.register_buffer("tuple_class", cls, persistent=False)
-        self.register_buffer("tuple_log_mult", log_mult.float(), persistent=False)
-        self.nonterminal_head = nn.Linear(hidden + a, n_classes)
+        self.labels = JointLabels(n_bases, n_slots, exchangeable)
+        self.nonterminal_head = nn.Linear(hidden + a, self.labels.n_classes)
 
     def _alpha_col(self, n: int, logit_alpha):
         if not self.alpha_conditioned:
@@ -100,8 +92,7 @@ class SculptingClassifier(nn.Module):
         col = self._alpha_col(len(states), logit_alpha)
         h = self._embed(states, col, terminal=False)
         logits = self.nonterminal_head(h if col is None else torch.cat([h, col], dim=1))
-        logits = torch.log_softmax(logits, dim=1)
-        return logits[:, self.tuple_class] - self.tuple_log_mult
+        return self.labels(logits)
 
     def logit_alpha_for(self, composition: Composition):
         """Check that this classifier can serve ``composition``; return its logit α (or None)."""
@@ -126,14 +117,12 @@ class ClassifierQ:
     @torch.no_grad()
     def nonterminal(self, states):
         c, m, n = self.composition, self.n_bases, self.classifier.n_slots
-        joint = self.classifier.nonterminal_log_joint(states, self.logit_alpha).reshape(-1, *([m] * n))
-        q_first = torch.logsumexp(joint.reshape(len(joint), m, -1), dim=2)
+        joint = self.classifier.nonterminal_log_joint(states, self.logit_alpha)
+        q_first = first_label(joint, m)
         if c.n_observations == 0:  # a weighted mixture: shift the slot-1 posterior to the prior ω
             q_first = torch.log_softmax(q_first + self._log_priors[0], dim=1)
             return q_first, torch.zeros(len(joint))
-        sel = joint[(slice(None), *[y - 1 for y in c.observations])]
-        q_y = torch.logsumexp(sel.reshape(len(joint), -1), dim=1)
-        return q_first, q_y
+        return q_first, observed_labels(joint, c.observations, m, n)
 
     @torch.no_grad()
     def terminal(self, states):
