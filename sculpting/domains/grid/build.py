@@ -49,7 +49,7 @@ def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFI
     for pair in pairs:
         names = GRID_PAIRS[pair]
         members = [bases[n] if n in bases else load_gflownet(out / f"base_{n}.pt") for n in names]
-        clf = make_classifier(pair, members[0].env)
+        clf = make_classifier(pair, members[0].env, classifier_config.seed)
         hist = train_classifier(clf, members, classifier_config, progress=progress, desc=pair)
         save_classifier(clf, out / f"classifier_{pair}.pt", pair=pair, bases=list(names),
                         train_config=classifier_config.to_dict(), seed=classifier_config.seed,

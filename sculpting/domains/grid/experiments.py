@@ -40,12 +40,17 @@ def make_base(name: str, horizon: int = 32) -> GFlowNet:
 
 
 def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progress: bool = True):
+    """Build (seeded with ``config.seed``: same seed, same weights) and train a named base."""
+    torch.manual_seed(config.seed)
     model = make_base(name, horizon)
     hist = train_gflownet(model, config, progress=progress, desc=name)
     return model, hist
 
 
-def make_classifier(pair: str, env) -> SculptingClassifier:
+def make_classifier(pair: str, env, seed: int | None = None) -> SculptingClassifier:
+    """The classifier of a named set (initialised from ``torch.manual_seed(seed)`` when given)."""
+    if seed is not None:
+        torch.manual_seed(seed)
     m = len(GRID_PAIRS[pair])
     return SculptingClassifier(env, n_bases=m, n_slots=2 if m == 2 else 3)
 

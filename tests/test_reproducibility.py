@@ -1,0 +1,26 @@
+"""Same seed, same bytes: train twice in two fresh processes and compare weight hashes."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).with_name("repro_worker.py")
+
+
+def _run(what, out):
+    r = subprocess.run([sys.executable, str(WORKER), what, str(out)], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("what", ["grid", "mnist", "molecules"])
+def test_training_twice_in_two_processes_gives_the_same_weights(what, tmp_path):
+    if what == "molecules" and not os.environ.get("SCULPTING_DATA_DIR"):
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    a, b = _run(what, tmp_path / "a"), _run(what, tmp_path / "b")
+    assert a and a == b
+    if what == "grid":  # five bases and two classifiers
+        assert len(a) == 7
