@@ -61,6 +61,19 @@ THREE_BASE_OBSERVATIONS = [(1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3
                            (1, 1, 1), (2, 2, 2), (3, 3, 3)]
 
 
+def _as_int(v, what: str) -> int:
+    """An integer given as int (or an integral float / 0-d tensor); anything else is an error."""
+    if isinstance(v, bool):
+        raise ValueError(f"{what} must be an integer, got {v!r}")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be an integer, got {v!r}") from None
+    if not f.is_integer():
+        raise ValueError(f"{what} must be an integer, got {v!r}")
+    return int(f)
+
+
 def _check_alpha(alpha: float) -> float:
     alpha = float(alpha)
     if not (0.0 < alpha < 1.0) or math.isnan(alpha):
@@ -89,10 +102,11 @@ class Composition:
     name: str = ""
 
     def __post_init__(self):
-        m = int(self.n_bases)
+        m = _as_int(self.n_bases, "n_bases")
         if m < 2:
             raise ValueError(f"a composition needs at least 2 bases, got {m}")
-        obs = tuple(int(y) for y in self.observations)
+        object.__setattr__(self, "n_bases", m)
+        obs = tuple(_as_int(y, "an observation label") for y in self.observations)
         for y in obs:
             if not 1 <= y <= m:
                 raise ValueError(f"observation label {y} is outside 1..{m}")
@@ -105,7 +119,7 @@ class Composition:
         if len(priors) < n_slots:
             raise ValueError(f"{len(priors)} priors given for {n_slots} observations")
         for row in priors:
-            if len(row) != m or any(p <= 0 for p in row) or abs(sum(row) - 1) > 1e-6:
+            if len(row) != m or not all(math.isfinite(p) and p > 0 for p in row) or abs(sum(row) - 1) > 1e-6:
                 raise ValueError(f"each prior must be {m} positive weights summing to 1, got {row}")
         object.__setattr__(self, "priors", priors)
         if self.alpha is not None:
@@ -155,7 +169,11 @@ class Composition:
         for k, y in enumerate(self.observations):
             out = out + observation_log_posteriors(lp, log_w[k])[y - 1]
         out = out.masked_fill(torch.isneginf(log_mix), -float("inf"))  # points no base can produce
-        return out - torch.logsumexp(out, dim=0)
+        z = torch.logsumexp(out, dim=0)
+        if not torch.isfinite(z):
+            raise ValueError(f"{self.label()} has no support: the bases it multiplies share no point "
+                             "(every x has p_i(x) = 0 for some observed base)")
+        return out - z
 
     def observation_log_likelihood(self, base_log_probs: torch.Tensor, skip_first: bool = False) -> torch.Tensor:
         """``[N]`` Σ_k log p(y_k | x) (from k = 2 on when ``skip_first``)."""
@@ -169,9 +187,17 @@ class Composition:
         return out
 
     def _check_base(self, base_log_probs: torch.Tensor) -> torch.Tensor:
+        """Shape ``[m, N]``, floating point, no NaN or +inf, every base with some mass."""
         lp = torch.as_tensor(base_log_probs)
         if lp.dim() != 2 or lp.shape[0] != self.n_bases:
             raise ValueError(f"expected base log-probabilities of shape [{self.n_bases}, N], got {tuple(lp.shape)}")
+        if not lp.is_floating_point():
+            raise ValueError(f"base log-probabilities must be floating point, got {lp.dtype}")
+        if torch.isnan(lp).any() or torch.isposinf(lp).any():
+            raise ValueError("base log-probabilities contain NaN or +inf")
+        dead = torch.isneginf(lp).all(dim=1)
+        if dead.any():
+            raise ValueError(f"base(s) {(dead.nonzero().flatten() + 1).tolist()} have no mass (all log-probabilities −inf)")
         return lp
 
     # ------------------------------------------------------------------ labels

@@ -9,6 +9,8 @@ the gradient is enabled locally, so a ComposedScore can itself be a base of anot
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from sculpting.algebra import Composition
@@ -19,8 +21,8 @@ __all__ = ["ComposedScore"]
 
 class ComposedScore:
     def __init__(self, bases, classifier, composition: Composition, gamma: float = 1.0):
-        if not gamma >= 0:
-            raise ValueError(f"gamma must be ≥ 0, got {gamma}")
+        if not (math.isfinite(gamma) and gamma >= 0):
+            raise ValueError(f"gamma must be a finite number ≥ 0, got {gamma}")
         if len(bases) != composition.n_bases:
             raise ValueError(f"composition of {composition.n_bases} bases got {len(bases)} base models")
         shapes = {tuple(b.image_shape) for b in bases}
