@@ -291,9 +291,9 @@ def joint_label_classes(m: int, n: int, exchangeable: bool):
     """
     tuples = list(itertools.product(range(m), repeat=n))
     if not exchangeable:
-        return torch.arange(len(tuples)), torch.zeros(len(tuples)), len(tuples)
+        return torch.arange(len(tuples), device="cpu"), torch.zeros(len(tuples), device="cpu"), len(tuples)
     multisets = sorted({tuple(sorted(t)) for t in tuples})
-    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples])
+    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples], device="cpu")
     counts = torch.bincount(cls, minlength=len(multisets)).double()
     return cls, counts[cls].log(), len(multisets)
 

@@ -1,21 +1,32 @@
 """Checkpoints: weights + metadata, written atomically, loaded with ``weights_only=True``.
 
-A checkpoint ``name.pt`` holds ``{"format", "kind", "meta", "state_dict"}``; the same metadata
-(config, data source, versions, seed, ...) is written beside it as ``name.json`` for humans.
-Writes go to a temporary file that is then renamed, so a crash never leaves half a file.
+A checkpoint ``name.pt`` is the single source of truth: ``{"format", "kind", "meta_json",
+"state_dict", "sha256"}``, the SHA-256 covering the metadata and every tensor (name, dtype, shape,
+bytes) and verified at load. ``name.json`` beside it is a copy of the metadata for humans, derived
+from the ``.pt`` and never read back. Writes go to a temporary file that is renamed into place
+(mode from the umask), so a crash never leaves half a file; stale temporary files of the same
+target are removed by the next write.
+
+Loading (:func:`rebuild`) builds the model its metadata describes on the ``meta`` device first
+(nothing allocated) and compares every parameter's shape with the file before building it for
+real, so metadata that does not match the weights (or asks for a huge network) is an error, not
+an allocation. Every failure is a :class:`CheckpointError` naming the file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import tempfile
+import time
+import warnings
 from pathlib import Path
 
 import torch
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_into", "atomic_write", "environment_versions",
-           "LOADERS", "register_loader", "load"]
+           "LOADERS", "register_loader", "load", "rebuild", "state_digest"]
 
 #: checkpoint kind -> ``loader(path)`` rebuilding the model (registered by the modules that save the kind)
 LOADERS: dict = {}
@@ -25,7 +36,8 @@ def register_loader(kind: str, loader) -> None:
     """Make :func:`load` dispatch checkpoints of ``kind`` to ``loader(path)``."""
     LOADERS[kind] = loader
 
-FORMAT = "sculpting-checkpoint-v1"
+FORMAT = "sculpting-checkpoint-v2"
+OLD_FORMATS = ("sculpting-checkpoint-v1",)  # no checksum: loaded with a warning
 
 
 class CheckpointError(RuntimeError):
@@ -39,12 +51,28 @@ def environment_versions() -> dict:
             "numpy": numpy.__version__, "sculpting": sculpting.__version__}
 
 
-def atomic_write(path: Path, write):
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def atomic_write(path: Path, write, stale_after_s: float = 60.0):
+    """``write(tmp_path)`` then rename onto ``path`` (file mode 0666 & ~umask). Temporary files of
+    the same target older than ``stale_after_s`` (left by a killed writer) are removed first."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - old.stat().st_mtime > stale_after_s:
+                old.unlink()
+        except OSError:
+            pass
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -64,8 +92,10 @@ def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = 
         meta = {**meta, "stored_as": "float16"}
     meta = {**meta, "kind": kind, "versions": environment_versions()}
     json.dumps(meta)  # fail early on metadata that is not plain data
-    payload = {"format": FORMAT, "kind": kind, "meta_json": json.dumps(meta),
-               "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()}}
+    sd = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
+    meta_json = json.dumps(meta)
+    payload = {"format": FORMAT, "kind": kind, "meta_json": meta_json, "state_dict": sd,
+               "sha256": state_digest(sd, meta_json)}
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
     atomic_write(path.with_suffix(".json"),
                   lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
@@ -82,15 +112,56 @@ def load_checkpoint(path, kind: str | None) -> tuple[dict, dict]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a torch file, unsafe content, ...
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {type(e).__name__}: {e}") from e
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, *OLD_FORMATS):
         raise CheckpointError(f"{path} is not a sculpting checkpoint (format {FORMAT})")
+    sd = payload.get("state_dict")
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()) \
+            or not isinstance(payload.get("meta_json"), str):
+        raise CheckpointError(f"{path} is malformed: it lacks a state_dict of tensors or its metadata")
+    if payload["format"] == FORMAT:
+        if payload.get("sha256") != state_digest(sd, payload["meta_json"]):
+            raise CheckpointError(f"{path} is corrupt: its SHA-256 does not match its weights and metadata")
+    else:
+        warnings.warn(f"{path} is an old checkpoint without a checksum; save it again to add one", stacklevel=2)
     if kind is not None and payload.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {payload.get('kind')!r}, expected a {kind!r}")
     try:
         meta = json.loads(payload["meta_json"])
     except Exception as e:
         raise CheckpointError(f"{path} has unreadable metadata: {e}") from e
-    return payload["state_dict"], meta
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has metadata that is not a mapping")
+    return sd, meta
+
+
+def state_digest(state_dict: dict, meta_json: str) -> str:
+    """SHA-256 of the metadata and of every tensor (name, dtype, shape, bytes), in key order."""
+    h = hashlib.sha256(meta_json.encode())
+    for k in sorted(state_dict):
+        v = state_dict[k].detach().cpu().contiguous()
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def rebuild(factory, state_dict: dict, meta: dict, path):
+    """``factory()`` builds the model the metadata describes. It runs first on the ``meta`` device
+    (no memory) to check every parameter name and shape against ``state_dict``; only a match is
+    built for real and loaded (:func:`load_into`)."""
+    try:
+        with torch.device("meta"):
+            probe = factory()
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"{path}: its metadata does not describe a valid model ({type(e).__name__}: {e})") from e
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state_dict.items()}
+    if want != got:
+        keys = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
+        detail = ", ".join(f"{k}: file {got.get(k)} vs metadata {want.get(k)}" for k in keys[:3])
+        raise CheckpointError(f"{path} does not match the model its metadata describes ({detail})")
+    return load_into(factory(), state_dict, meta, path)
 
 
 def load_into(module, state_dict: dict, meta: dict, path):

@@ -42,3 +42,95 @@ def test_infinite_gamma_is_refused():
     for g in (math.inf, math.nan, -1.0):
         with pytest.raises(ValueError, match="gamma must be a finite number"):
             sc.compose(bases, clf, "contrast", gamma=g)
+
+
+# ------------------------------------------------------------------ checkpoints
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from sculpting.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from sculpting.domains.grid.io import PRETRAINED_DIR as GRID  # noqa: E402
+from sculpting.gflownet.io import load_gflownet  # noqa: E402
+
+
+def _resave(tmp_path, edit_meta):
+    """A copy of a shipped base whose metadata was edited *and* re-checksummed (what a careless tool
+    or an attacker would write): the loader must still refuse what does not match the weights."""
+    sd, meta = load_checkpoint(GRID / "base_shubert.pt", "gflownet")
+    meta = json.loads(json.dumps(meta))
+    edit_meta(meta)
+    out = tmp_path / "edited.pt"
+    save_checkpoint(out, "gflownet", sd, {k: v for k, v in meta.items() if k not in ("kind", "versions")})
+    return out
+
+
+def test_metadata_asking_for_a_huge_network_is_refused_without_allocating(tmp_path):
+    p = _resave(tmp_path, lambda m: m["arch"].update(hidden=100000))
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"edited\.pt does not match the model its metadata describes"):
+        load_gflownet(p)
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.pop("arch"), "lacks its 'env' or 'arch'"),
+    (lambda m: m["arch"].update(width=3), "does not describe a valid model"),
+    (lambda m: m["env"].update(horizon="big"), "cannot rebuild its grid environment"),
+])
+def test_bad_metadata_is_a_checkpoint_error_naming_the_file(tmp_path, edit, match):
+    with pytest.raises(CheckpointError, match=match) as e:
+        load_gflownet(_resave(tmp_path, edit))
+    assert "edited.pt" in str(e.value)
+
+
+def test_flipped_bytes_and_edited_metadata_are_detected(tmp_path):
+    data = bytearray((GRID / "base_sigmoid.pt").read_bytes())
+    # 64 flipped bytes inside the weights (the tensor data records of the zip archive)
+    start = data.find(b"data/0") + 200
+    for i in range(start, start + 64):
+        data[i] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="flipped.pt"):
+        load_gflownet(tmp_path / "flipped.pt")
+    # a changed temperature without a matching checksum
+    import torch
+    payload = torch.load(GRID / "base_sigmoid.pt", weights_only=True)
+    meta = json.loads(payload["meta_json"])
+    meta["env"]["temperature"] = 0.25
+    payload["meta_json"] = json.dumps(meta)
+    torch.save(payload, tmp_path / "temp.pt")
+    with pytest.raises(CheckpointError, match="temp.pt is corrupt"):
+        load_gflownet(tmp_path / "temp.pt")
+    (tmp_path / "cut.pt").write_bytes((GRID / "base_sigmoid.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="cut.pt is corrupt or unreadable"):
+        load_gflownet(tmp_path / "cut.pt")
+
+
+def test_the_pt_is_the_source_of_truth_and_writes_follow_the_umask(tmp_path):
+    shutil.copy(GRID / "base_sigmoid.pt", tmp_path / "b.pt")
+    (tmp_path / "b.json").write_text('{"env": {"temperature": 99}}')  # a kill between .pt and .json
+    assert load_gflownet(tmp_path / "b.pt").env.temperature == 1.0
+    stale = tmp_path / ".c.pt.abc123.tmp"
+    stale.write_text("left by a killed writer")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    old = os.umask(0o027)
+    try:
+        sd, meta = load_checkpoint(GRID / "base_sigmoid.pt", "gflownet")
+        save_checkpoint(tmp_path / "c.pt", "gflownet", sd, {"env": meta["env"], "arch": meta["arch"]})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o640
+    assert not stale.exists()
+    assert load_gflownet(tmp_path / "c.pt").env.reward_name == "diag_sigmoid"
+
+
+def test_shipped_checkpoints_carry_a_checksum():
+    import torch
+    from sculpting.checkpoints import FORMAT, state_digest
+    for p in sorted((GRID.parent.parent).glob("*/pretrained/*.pt")):
+        payload = torch.load(p, weights_only=True)
+        assert payload["format"] == FORMAT and payload["sha256"] == state_digest(payload["state_dict"], payload["meta_json"]), p

@@ -1,7 +1,7 @@
 """Saving and loading score models, time classifiers and judges (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from sculpting.checkpoints import load_checkpoint, load_into, register_loader, save_checkpoint
+from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, register_loader, save_checkpoint
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.model import ScoreModel
 from sculpting.diffusion.sde import sde_from_config
@@ -17,10 +17,14 @@ def save_score_model(model: ScoreModel, path, half: bool = False, **meta):
 
 def load_score_model(path) -> ScoreModel:
     sd, meta = load_checkpoint(path, "score_model")
-    cfg = dict(meta["unet"])
-    channels = cfg.pop("channels")
-    cfg["widths"] = tuple(cfg["widths"])
-    return load_into(ScoreModel(channels, meta["preset"], sde_from_config(meta["sde"]), **cfg), sd, meta, path)
+    try:
+        cfg = dict(meta["unet"])
+        channels = cfg.pop("channels")
+        cfg["widths"] = tuple(cfg["widths"])
+        sde = sde_from_config(meta["sde"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable score-model metadata ({type(e).__name__}: {e})") from e
+    return rebuild(lambda: ScoreModel(channels, meta["preset"], sde, **cfg), sd, meta, path)
 
 
 def save_time_classifier(clf: TimeClassifier, path, half: bool = False, **meta):
@@ -29,7 +33,7 @@ def save_time_classifier(clf: TimeClassifier, path, half: bool = False, **meta):
 
 def load_time_classifier(path) -> TimeClassifier:
     sd, meta = load_checkpoint(path, "time_classifier")
-    return load_into(TimeClassifier(**meta["arch"]), sd, meta, path)
+    return rebuild(lambda: TimeClassifier(**meta["arch"]), sd, meta, path)
 
 
 register_loader("score_model", load_score_model)

@@ -1,7 +1,7 @@
 """Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into, register_loader, save_checkpoint
+from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, register_loader, save_checkpoint
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 
@@ -38,7 +38,10 @@ def _save(kind: str, module, path, meta: dict):
 
 def _load(kind: str, cls, path):
     sd, meta = load_checkpoint(path, kind)
-    return load_into(cls(make_env(meta["env"], path), **meta["arch"]), sd, meta, path)
+    if not isinstance(meta.get("env"), dict) or not isinstance(meta.get("arch"), dict):
+        raise CheckpointError(f"{path}: metadata lacks its 'env' or 'arch' mapping")
+    env = make_env(meta["env"], path)
+    return rebuild(lambda: cls(env, **meta["arch"]), sd, meta, path)
 
 
 def save_gflownet(model: GFlowNet, path, **meta):

@@ -124,9 +124,9 @@ def save_judge(judge: DigitColourJudge, path, half: bool = False, **meta):
 
 
 def load_judge(path) -> DigitColourJudge:
-    from sculpting.checkpoints import load_checkpoint, load_into
+    from sculpting.checkpoints import load_checkpoint, rebuild
     sd, meta = load_checkpoint(path, "judge")
-    return load_into(DigitColourJudge(**meta["arch"]), sd, meta, path)
+    return rebuild(lambda: DigitColourJudge(**meta["arch"]), sd, meta, path)
 
 
 def _register():

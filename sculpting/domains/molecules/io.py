@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sculpting.checkpoints import load_checkpoint, load_into, register_loader, save_checkpoint
+from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, register_loader, save_checkpoint
 from sculpting.domains.molecules.env import FragmentGraphEnv
 
 __all__ = ["save_molecule_gflownet", "load_molecule_gflownet", "save_graph_classifier", "load_graph_classifier",
@@ -20,7 +20,8 @@ def save_molecule_gflownet(model, path, half: bool = False, **meta):
 def load_molecule_gflownet(path):
     from sculpting.domains.molecules.policy import MoleculeGFlowNet
     sd, meta = load_checkpoint(path, "molecule_gflownet")
-    return load_into(MoleculeGFlowNet(FragmentGraphEnv(**meta["env"]), **meta["arch"]), sd, meta, path)
+    env = _env(meta, path)
+    return rebuild(lambda: MoleculeGFlowNet(env, **meta["arch"]), sd, meta, path)
 
 
 def save_graph_classifier(classifier, path, half: bool = False, **meta):
@@ -32,9 +33,16 @@ def save_graph_classifier(classifier, path, half: bool = False, **meta):
 def load_graph_classifier(path):
     from sculpting.domains.molecules.classifier import make_graph_classifier
     sd, meta = load_checkpoint(path, "graph_classifier")
-    clf = make_graph_classifier(FragmentGraphEnv(**meta["env"]), **{k: meta["arch"][k] for k in
-                                ("n_bases", "n_slots", "alpha_conditioned", "exchangeable")}, **meta["body"])
-    return load_into(clf, sd, meta, path)
+    env = _env(meta, path)
+    return rebuild(lambda: make_graph_classifier(env, **{k: meta["arch"][k] for k in (
+        "n_bases", "n_slots", "alpha_conditioned", "exchangeable")}, **meta["body"]), sd, meta, path)
+
+
+def _env(meta, path):
+    try:
+        return FragmentGraphEnv(**meta["env"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild its fragment environment ({type(e).__name__}: {e})") from e
 
 
 def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dict:
