@@ -1,6 +1,7 @@
-# Sourced by test.sh and reproduce.sh: set up .venv, find the molecule data, headless matplotlib.
-bash scripts/setup_env.sh
+# Sourced by test.sh and reproduce.sh: find the molecule data, set up .venv, headless matplotlib.
+# (CI keeps the molecule data in ../shared/data; users set SCULPTING_DATA_DIR or let setup fetch it.)
 if [ -z "${SCULPTING_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export SCULPTING_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
+bash scripts/setup_env.sh
 export MPLBACKEND=Agg

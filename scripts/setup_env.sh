@@ -29,3 +29,6 @@ if [ ! -f .venv/.sculpting-installed ] || [ pyproject.toml -nt .venv/.sculpting-
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch .venv/.sculpting-installed
 fi
+# the molecule data (fragments, sEH proxy): fetched into $SCULPTING_DATA_DIR or ~/.cache/sculpting when
+# missing and the network allows (SHA-256 verified); otherwise a clear note, never a failure
+.venv/bin/python -m sculpting.domains.molecules.data ensure || true

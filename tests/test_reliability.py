@@ -134,3 +134,83 @@ def test_shipped_checkpoints_carry_a_checksum():
     for p in sorted((GRID.parent.parent).glob("*/pretrained/*.pt")):
         payload = torch.load(p, weights_only=True)
         assert payload["format"] == FORMAT and payload["sha256"] == state_digest(payload["state_dict"], payload["meta_json"]), p
+
+
+# ------------------------------------------------------------------ molecule data and rewards
+needs_data = pytest.mark.skipif(not os.environ.get("SCULPTING_DATA_DIR"),
+                                reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch):
+    src = Path(os.environ["SCULPTING_DATA_DIR"])
+    dst = tmp_path / "data"
+    shutil.copytree(src, dst)
+    monkeypatch.setenv("SCULPTING_DATA_DIR", str(dst))
+    return dst
+
+
+from pathlib import Path  # noqa: E402
+
+
+@needs_data
+def test_tampered_or_truncated_data_files_are_named(data_copy):
+    import numpy as np
+    from sculpting.domains.molecules.data import CorruptDataError, load_fragments, load_proxy_params
+    with np.load(data_copy / "seh_proxy" / "best_params.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["p02"] = arrays["p02"] * 3
+    np.savez(data_copy / "seh_proxy" / "best_params.npz", **arrays)
+    with pytest.raises(CorruptDataError, match=r"best_params.npz is not the pinned one.*download"):
+        load_proxy_params()
+    frags = json.loads((data_copy / "fragments_72.json").read_text())
+    frags[0], frags[1] = frags[1], frags[0]
+    (data_copy / "fragments_72.json").write_text(json.dumps(frags))
+    with pytest.raises(CorruptDataError, match="fragments_72.json is not the pinned one"):
+        load_fragments()
+    (data_copy / "fragments_72.json").write_text(json.dumps(frags)[:100])
+    with pytest.raises(CorruptDataError, match="fragments_72.json"):
+        load_fragments()
+
+
+def test_fragment_attachment_indices_are_validated():
+    from sculpting.domains.molecules.data import CorruptDataError, validate_fragments
+    assert validate_fragments([("CO", [0, 1])]) == [("CO", [0, 1])]
+    for bad in ([("CO", [2])], [("CO", [0, 0])], [("C(", [0])], [("CO", [])]):
+        with pytest.raises(CorruptDataError, match="fragment 0"):
+            validate_fragments(bad)
+
+
+@needs_data
+def test_rewards_take_molecules_or_smiles_and_refuse_the_rest():
+    from rdkit import Chem
+    from sculpting.domains.molecules import seh_reward
+    from sculpting.domains.molecules.metrics import high_low_table
+    from sculpting.domains.molecules.rewards import compute_rewards
+    r = compute_rewards(["CCO", Chem.MolFromSmiles("CCO"), None, "not a smiles"])
+    for name, v in r.items():
+        assert abs(float(v[0] - v[1])) < 1e-6 and v[2] == v[3], name
+    assert float(r["qed"][0]) > 0.3 and float(r["mw"][0]) == 1.0
+    for bad, match in ((None, "got NoneType"), ("CCO", "got str"), ([3.5], "item 0 is a float")):
+        with pytest.raises(TypeError, match=match):
+            seh_reward(bad)
+    with pytest.raises(ValueError, match="different lengths"):
+        high_low_table({"seh": [0.1, 0.9], "sa": [0.7]})
+
+
+def test_setup_fetches_missing_data_or_says_why(tmp_path, monkeypatch, capsys):
+    import urllib.error
+    from sculpting.domains.molecules import data
+    monkeypatch.setenv("SCULPTING_DATA_DIR", str(tmp_path / "none"))
+    calls = []
+
+    def offline(target=None):
+        calls.append(target)
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(data, "download", offline)
+    assert data.ensure_data() is False and calls == [tmp_path / "none"]
+    assert "could not be downloaded" in capsys.readouterr().err
+    (tmp_path / "none" / "seh_proxy").mkdir(parents=True)
+    (tmp_path / "none" / "fragments_72.json").write_text("[]")
+    (tmp_path / "none" / "seh_proxy" / "best_params.npz").write_bytes(b"")
+    assert data.ensure_data() is True and len(calls) == 1

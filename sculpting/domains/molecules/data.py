@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["data_dir", "fragments_path", "proxy_params_path", "load_fragments", "load_proxy_params",
-           "MissingDataError", "convert_proxy_pickle", "convert_fragment_source", "download"]
+           "MissingDataError", "CorruptDataError", "convert_proxy_pickle", "convert_fragment_source", "download",
+           "verify_file", "ensure_data"]
 
 ENV_VAR = "SCULPTING_DATA_DIR"
 DOWNLOAD_CMD = "python -m sculpting.domains.molecules.data download"
@@ -44,12 +45,53 @@ SOURCES = {
                "mols/data/pretrained_proxy/best_params.pkl.gz",
         "sha256": "f76ab480b62e23dda04fd45fefe0e7ae2374b3f8c3f18fb7e00651cad05b9e1f",
         "converted_sha256": "83168c271a1661f31d78e9c387520a4f4f586df6e6b5c733cda014e8563e1236",
+        # the arrays themselves (name, dtype, shape, bytes): accepted if another numpy wrote the .npz
+        "arrays_sha256": "d013a1c75bcc8b2c65a4f5996f7c53528bda2ea46940aa639d0ff66921858791",
     },
 }
 
 
 class MissingDataError(FileNotFoundError):
     pass
+
+
+class CorruptDataError(ValueError):
+    """A data file exists but is not the pinned one (checksum) or does not make sense."""
+
+
+_VERIFIED: set = set()  # (path, size, mtime) of files whose SHA-256 was checked in this process
+
+
+def npz_arrays_sha256(path: Path) -> str:
+    """SHA-256 of the arrays of an ``.npz`` (name, dtype, shape, bytes in name order)."""
+    h = hashlib.sha256()
+    with np.load(path) as z:
+        for k in sorted(z.files):
+            a = np.ascontiguousarray(z[k])
+            h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def verify_file(path: Path, sha256: str, arrays_sha256: str | None = None) -> Path:
+    """Check ``path``'s SHA-256 (or, for an ``.npz``, that of its arrays) once per process (again if
+    the file changes); a mismatch raises a :class:`CorruptDataError` naming the file and the fix."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED:
+        return path
+    got = hashlib.sha256(path.read_bytes()).hexdigest()
+    if got != sha256 and arrays_sha256 is not None:
+        try:
+            got = sha256 if npz_arrays_sha256(path) == arrays_sha256 else got
+        except Exception:  # noqa: BLE001 — not a readable npz: reported as corrupt below
+            pass
+    if got != sha256:
+        raise CorruptDataError(f"molecule data file {path} is not the pinned one (SHA-256 {got[:12]}…, expected "
+                               f"{sha256[:12]}…): it is truncated, edited or from another source. Delete it and "
+                               f"run: {DOWNLOAD_CMD}")
+    _VERIFIED.add(key)
+    return path
 
 
 def data_dir() -> Path:
@@ -69,17 +111,35 @@ def _require(path: Path) -> Path:
 
 
 def fragments_path() -> Path:
-    return _require(data_dir() / "fragments_72.json")
+    return verify_file(_require(data_dir() / "fragments_72.json"), SOURCES["fragments"]["converted_sha256"])
 
 
 def proxy_params_path() -> Path:
-    return _require(data_dir() / "seh_proxy" / "best_params.npz")
+    return verify_file(_require(data_dir() / "seh_proxy" / "best_params.npz"), SOURCES["proxy"]["converted_sha256"],
+                       SOURCES["proxy"]["arrays_sha256"])
+
+
+def validate_fragments(frags, where="fragments") -> list[tuple[str, list[int]]]:
+    """Every SMILES parses and every attachment index is an atom of its fragment (distinct)."""
+    from rdkit import Chem
+    out = []
+    for i, (smi, att) in enumerate(frags):
+        mol = Chem.MolFromSmiles(smi)
+        if mol is None:
+            raise CorruptDataError(f"{where}: fragment {i} has an unparsable SMILES {smi!r}")
+        att = list(att)
+        if not att or len(set(att)) != len(att) or not all(isinstance(a, int) and 0 <= a < mol.GetNumAtoms() for a in att):
+            raise CorruptDataError(f"{where}: fragment {i} ({smi}) has attachment atoms {att} outside its "
+                                   f"{mol.GetNumAtoms()} atoms (or repeated)")
+        out.append((smi, att))
+    return out
 
 
 def load_fragments() -> list[tuple[str, list[int]]]:
-    """The 72 fragments as (SMILES, attachment atom indices)."""
-    data = json.loads(fragments_path().read_text())
-    return [(d["smiles"], list(d["attachment_atoms"])) for d in data]
+    """The 72 fragments as (SMILES, attachment atom indices), checksum-verified and validated."""
+    path = fragments_path()
+    data = json.loads(path.read_text())
+    return validate_fragments([(d["smiles"], d["attachment_atoms"]) for d in data], str(path))
 
 
 def load_proxy_params() -> list[np.ndarray]:
@@ -134,6 +194,24 @@ def _atomic_write(path: Path, data: bytes):
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
+def ensure_data(quiet: bool = False) -> bool:
+    """Fetch the molecule data into :func:`data_dir` when it is missing; on failure (no network)
+    say so and return False without raising (the setup script calls this)."""
+    d = data_dir()
+    if (d / "fragments_72.json").is_file() and (d / "seh_proxy" / "best_params.npz").is_file():
+        return True
+    try:
+        download(d)
+    except Exception as e:  # noqa: BLE001 — any failure is reported, never fatal here
+        print(f"molecule data: not available in {d} and could not be downloaded ({type(e).__name__}: {e}).\n"
+              f"  The molecule notebooks and tests need it: set {ENV_VAR} to a folder holding it, or run "
+              f"{DOWNLOAD_CMD} with internet access.", file=sys.stderr)
+        return False
+    if not quiet:
+        print(f"molecule data downloaded and verified into {d}")
+    return True
+
+
 def download(target: Path | None = None) -> Path:
     """Fetch, verify and convert the public originals into ``target`` (default: :func:`data_dir`)."""
     target = Path(target) if target else data_dir()
@@ -145,6 +223,8 @@ def download(target: Path | None = None) -> Path:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["ensure"]:
+        sys.exit(0 if ensure_data() else 0)  # informative only: never fails the setup
     if sys.argv[1:] != ["download"]:
         sys.exit(f"usage: {DOWNLOAD_CMD}    (writes into ${ENV_VAR} or ~/.cache/sculpting)")
     print(f"molecule data written to {download()}")

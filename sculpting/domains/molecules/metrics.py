@@ -62,7 +62,10 @@ def high_low_table(rewards: dict, names=("seh", "sa"), thresholds=None) -> dict:
     missing = [k for k in names if k not in rewards]
     if missing:
         raise ValueError(f"rewards lack {missing}")
-    high = {k: np.asarray(rewards[k], dtype=np.float64) >= th[k] for k in names}
+    lengths = {k: len(np.asarray(rewards[k]).reshape(-1)) for k in names}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"rewards of different lengths {lengths}: they must describe the same molecules")
+    high = {k: np.asarray(rewards[k], dtype=np.float64).reshape(-1) >= th[k] for k in names}
     n = len(next(iter(high.values())))
     out = {}
     for signs in itertools.product((True, False), repeat=len(names)):

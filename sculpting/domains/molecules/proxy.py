@@ -126,8 +126,30 @@ def load_seh_proxy() -> SEHProxy:
 
 
 @torch.no_grad()
+def as_mols(mols) -> list:
+    """A list of RDKit molecules (or None) from a list of molecules, SMILES strings or None
+    (unparsable SMILES become None); anything else is a ``TypeError`` naming the item."""
+    from rdkit import Chem
+    if mols is None or isinstance(mols, (str, bytes)) or isinstance(mols, Chem.Mol):
+        raise TypeError(f"pass a list of RDKit molecules or SMILES strings, got {type(mols).__name__}")
+    out = []
+    for i, m in enumerate(mols):
+        if m is None or isinstance(m, Chem.Mol):
+            out.append(m)
+        elif isinstance(m, str):
+            from rdkit.rdBase import BlockLogs
+            with BlockLogs():  # an unparsable SMILES is an invalid molecule, not a console message
+                out.append(Chem.MolFromSmiles(m) if m else None)
+        else:
+            raise TypeError(f"item {i} is a {type(m).__name__}, not an RDKit molecule, a SMILES string or None")
+    return out
+
+
+@torch.no_grad()
 def seh_reward(mols, batch_size: int = 256) -> torch.Tensor:
-    """``[len(mols)]`` sEH reward clip(proxy, 1e-4, 100) / 8; None (invalid) → 0."""
+    """``[len(mols)]`` sEH reward clip(proxy, 1e-4, 100) / 8 of RDKit molecules or SMILES strings;
+    None or an unparsable SMILES (invalid) → 0."""
+    mols = as_mols(mols)
     proxy = load_seh_proxy()
     out = torch.zeros(len(mols))
     valid = [i for i, m in enumerate(mols) if m is not None]

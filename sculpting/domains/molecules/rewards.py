@@ -3,6 +3,7 @@
     SEH = clip(proxy, 1e-4, 100) / 8        QED = RDKit QED
     SA  = (10 − SA score) / 9               MW  = clip((300 − MolWt) / 700 + 1, 0, 1)
 Failure defaults (docs/molecules.md §7): QED 0, SA score 10, MolWt 1000, proxy NaN → 0.
+Every function takes a list of RDKit molecules, SMILES strings or None (invalid).
 SA uses RDKit's own Contrib ``sascorer`` (found through ``RDConfig.RDContribDir``).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from rdkit import Chem, RDConfig
 from rdkit.Chem import QED, Descriptors
 
-from sculpting.domains.molecules.proxy import seh_reward
+from sculpting.domains.molecules.proxy import as_mols, seh_reward
 
 __all__ = ["qed_reward", "sa_reward", "mw_reward", "seh_reward", "REWARDS", "compute_rewards"]
 
@@ -35,16 +36,18 @@ def _safe(f, default):
 
 
 def qed_reward(mols) -> torch.Tensor:
+    mols = as_mols(mols)
     return torch.tensor([0.0 if m is None else _safe(lambda: QED.qed(m), 0.0) for m in mols])
 
 
 def sa_reward(mols) -> torch.Tensor:
-    sa = _sascorer()
+    sa, mols = _sascorer(), as_mols(mols)
     scores = [10.0 if m is None else _safe(lambda: sa.calculateScore(m), 10.0) for m in mols]
     return (10.0 - torch.tensor(scores)) / 9.0
 
 
 def mw_reward(mols) -> torch.Tensor:
+    mols = as_mols(mols)
     mw = torch.tensor([1000.0 if m is None else _safe(lambda: Descriptors.MolWt(m), 1000.0) for m in mols])
     return ((300.0 - mw) / 700.0 + 1.0).clamp(0.0, 1.0)
 
@@ -56,4 +59,5 @@ def compute_rewards(mols, names=("seh", "qed", "sa", "mw")) -> dict:
     unknown = set(names) - set(REWARDS)
     if unknown:
         raise ValueError(f"unknown molecule rewards {sorted(unknown)}; choose from {sorted(REWARDS)}")
+    mols = as_mols(mols)
     return {n: REWARDS[n](mols) for n in names}
