@@ -12,6 +12,7 @@ package sources) unless ``--force``. Afterwards ``<root>/summary.md`` gathers th
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -40,15 +41,38 @@ SMOKE = {
 }
 
 
-def inputs_mtime(name: str) -> float:
-    """Newest modification time among the notebook and the package sources."""
-    files = [ROOT / "notebooks" / f"{name}.ipynb", *(ROOT / "sculpting").rglob("*.py")]
-    return max(f.stat().st_mtime for f in files if f.exists())
+RUN_KEY = "_run_key"
 
 
-def is_up_to_date(name: str, root: Path) -> bool:
+def run_key(name: str, params: dict | None) -> str:
+    """SHA-256 of what a notebook's results depend on: the notebook, its parameters and the
+    package sources (contents, not file times)."""
+    h = hashlib.sha256(json.dumps({"notebook": name, "params": params or {}}, sort_keys=True).encode())
+    for f in [ROOT / "notebooks" / f"{name}.ipynb", *sorted((ROOT / "sculpting").rglob("*.py"))]:
+        if f.exists():
+            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def is_up_to_date(name: str, root: Path, params: dict | None = None) -> bool:
+    """True when ``root/name/metrics.json`` records the current :func:`run_key`."""
     m = root / name / "metrics.json"
-    return m.is_file() and m.stat().st_mtime > inputs_mtime(name)
+    try:
+        return json.loads(m.read_text()).get(RUN_KEY) == run_key(name, params)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def stamp(name: str, root: Path, params: dict | None) -> None:
+    """Record the run key in the notebook's metrics.json (written atomically)."""
+    m = root / name / "metrics.json"
+    if m.is_file():
+        data = json.loads(m.read_text())
+        data[RUN_KEY] = run_key(name, params)
+        tmp = m.with_name(m.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, m)
 
 
 def run_notebook(name: str, root: Path, params: dict | None = None) -> float:
@@ -173,13 +197,18 @@ def record_timing(path: Path, name: str, entry: dict) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", type=Path, default=ROOT / "figures")
+    ap.add_argument("--root", type=Path, default=None,
+                    help="output folder (default: figures/, or runs/smoke/ with --smoke)")
     ap.add_argument("--only", nargs="*", default=None, help="notebook numbers or names (default: all ten)")
     ap.add_argument("--force", action="store_true", help="rerun notebooks whose outputs are up to date")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (checks the pipeline only)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads per notebook (default: each notebook's own, 1; 2 is faster on an idle 2-core machine)")
     args = ap.parse_args(argv)
+    if args.root is None:
+        args.root = ROOT / ("runs/smoke" if args.smoke else "figures")
+    if args.smoke and args.root.resolve() == (ROOT / "figures").resolve():
+        raise SystemExit("--smoke never writes into figures/ (the committed results); choose another --root")
     chosen = [n for n in NOTEBOOKS if args.only is None or any(n.startswith(o) for o in args.only)]
     if not chosen:
         raise SystemExit(f"no notebook matches {args.only}; choose from {NOTEBOOKS}")
@@ -189,15 +218,16 @@ def main(argv=None):
     bar = tqdm(chosen, desc="notebooks", unit="nb")
     for name in bar:
         bar.set_postfix_str(name)
-        if not args.force and is_up_to_date(name, args.root):
-            tqdm.write(f"{name}: up to date, skipped (use --force to rerun)")
-            continue
         params = dict(SMOKE[name]) if args.smoke else {}
         if args.threads is not None:
             if args.threads < 1:
                 raise SystemExit(f"--threads must be ≥ 1, got {args.threads}")
             params["threads"] = args.threads
+        if not args.force and is_up_to_date(name, args.root, params or None):
+            tqdm.write(f"{name}: up to date, skipped (use --force to rerun)")
+            continue
         dt = run_notebook(name, args.root, params or None)
+        stamp(name, args.root, params or None)
         timing = record_timing(timing_path, name, {"seconds": round(dt, 1), "threads": args.threads or 1})
         tqdm.write(f"{name}: {dt:.0f} s")
     (args.root / "summary.md").write_text(build_summary(args.root))

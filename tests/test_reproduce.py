@@ -3,26 +3,43 @@ import json
 import os
 import time
 
+import pytest
+
 from sculpting import reproduce
 
 
-def test_up_to_date_logic(tmp_path):
+def test_up_to_date_logic_keys_on_contents_and_parameters(tmp_path):
     name = "03_grid_sculpting"
     assert not reproduce.is_up_to_date(name, tmp_path)
     (tmp_path / name).mkdir()
     m = tmp_path / name / "metrics.json"
-    m.write_text("{}")
-    newest = reproduce.inputs_mtime(name)
-    os.utime(m, (newest + 10, newest + 10))
-    assert reproduce.is_up_to_date(name, tmp_path)
-    os.utime(m, (newest - 10, newest - 10))  # older than the notebook / package: rerun
+    m.write_text('{"x": 1}')
+    assert not reproduce.is_up_to_date(name, tmp_path)  # no key: never trusted, whatever its time
+    os.utime(m, (time.time() + 1e6, time.time() + 1e6))
     assert not reproduce.is_up_to_date(name, tmp_path)
+    reproduce.stamp(name, tmp_path, None)
+    assert reproduce.is_up_to_date(name, tmp_path) and json.loads(m.read_text())["x"] == 1
+    assert not reproduce.is_up_to_date(name, tmp_path, {"latency_repeats": 2})  # other parameters
+    assert reproduce.run_key(name, None) != reproduce.run_key("02_grid_classifiers", None)
+
+
+def test_smoke_runs_never_touch_figures(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(reproduce, "run_notebook", lambda name, root, params=None: ran.append((name, root)) or 1.0)
+    with pytest.raises(SystemExit, match="never writes into figures"):
+        reproduce.main(["--smoke", "--root", str(reproduce.ROOT / "figures"), "--only", "03"])
+    assert ran == []
+    reproduce.main(["--smoke", "--root", str(tmp_path), "--only", "03"])
+    assert ran == [("03_grid_sculpting", tmp_path)]
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path / "repo")  # the default root, away from this checkout
+    reproduce.main(["--smoke", "--only", "03"])
+    assert ran[-1] == ("03_grid_sculpting", tmp_path / "repo" / "runs" / "smoke")
 
 
 def test_main_skips_up_to_date_notebooks_and_writes_summary(tmp_path, monkeypatch):
     ran, seen = [], []
     monkeypatch.setattr(reproduce, "run_notebook", lambda name, root, params=None: ran.append(name) or seen.append(params) or 1.0)
-    monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root: name.startswith("03"))
+    monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root, params=None: name.startswith("03"))
     (tmp_path / "03_grid_sculpting").mkdir()
     (tmp_path / "03_grid_sculpting" / "metrics.json").write_text(json.dumps({
         "shubert_sigmoid": {"harmonic": {"0.5": {"l1_anchored_learned": 0.02, "l1_paper_learned": 0.03,
@@ -48,7 +65,7 @@ def test_timing_of_a_run_side_by_side_is_kept(tmp_path, monkeypatch):
         reproduce.record_timing(root / "timing.json", "07_molecule_base_gflownets", {"seconds": 5.0, "threads": 1})
         return 2.0
     monkeypatch.setattr(reproduce, "run_notebook", other_process_finishes_meanwhile)
-    monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root: False)
+    monkeypatch.setattr(reproduce, "is_up_to_date", lambda name, root, params=None: False)
     reproduce.main(["--root", str(tmp_path), "--only", "01"])
     timing = json.loads((tmp_path / "timing.json").read_text())
     assert timing == {"01_grid_base_gflownets": {"seconds": 2.0, "threads": 1},
