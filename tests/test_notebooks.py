@@ -155,3 +155,28 @@ def test_10_sculpt_your_own(tmp_path):
     assert {r["base"] for r in m["grid"]["bases"]} == {"ring", "diag_sigmoid"}
     assert m["diffusers"]["sde"]["kind"] == "vp" and m["diffusers"]["sample_shape"] == [4, 1, 8, 8]
     assert (tmp_path / "10" / "models" / "base_ring.pt").is_file() and (tmp_path / "10" / "torchgfn.png").is_file()
+
+
+@pytest.mark.parametrize("name, params, needle", [
+    ("09_molecule_sculpting", {"three_way": ["14"]}, "three_way"),
+    ("06_mnist_sculpting", {"gamma_sharp_two": -1.0}, "gamma_sharp_two"),
+    ("03_grid_sculpting", {"alphas": "[0.05, 0.5, 0.95]"}, "alphas"),  # what `-p alphas "[...]"` passes
+])
+def test_bad_parameters_fail_within_seconds(tmp_path, name, params, needle):
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(papermill.PapermillExecutionError, match="invalid notebook parameters") as e:
+        run(name, tmp_path / name, **params)
+    assert needle in str(e.value) and time.perf_counter() - t0 < 60
+    assert not (tmp_path / name / "metrics.json").exists()
+
+
+def test_every_notebook_validates_every_parameter_first():
+    import ast
+    for path in sorted(NB.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        i = next(k for k, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
+        names = {n.targets[0].id for n in ast.parse("".join(cells[i]["source"])).body}
+        check = "".join(cells[i + 1]["source"])
+        assert "validate_parameters(globals()" in check, path.name
+        assert names == set(ast.literal_eval(check[check.index("{"):check.rindex("}") + 1])), path.name

@@ -214,3 +214,21 @@ def test_setup_fetches_missing_data_or_says_why(tmp_path, monkeypatch, capsys):
     (tmp_path / "none" / "fragments_72.json").write_text("[]")
     (tmp_path / "none" / "seh_proxy" / "best_params.npz").write_bytes(b"")
     assert data.ensure_data() is True and len(calls) == 1
+
+
+def test_parameter_validation_reports_every_problem():
+    from sculpting.validation import ParameterError, validate_parameters
+    ok = {"a": 3, "b": 0.5, "c": "paper", "d": None, "e": [0.1, 0.9], "f": ["12", "mixture"], "g": [["contrast", 0.05]]}
+    rules = {"a": "int>0", "b": "alpha", "c": "one of anchored|paper", "d": "dir?", "e": "list of alpha",
+             "f": "list of labels:3", "g": "list of two_way"}
+    validate_parameters(ok, rules)
+    bad = {"a": 0, "b": 1.0, "c": "fast", "d": "/no/such/dir", "e": "[0.1]", "f": ["14"], "g": [["contrast", 2]]}
+    with pytest.raises(ParameterError) as e:
+        validate_parameters(bad, rules)
+    assert all(f"{k} = " in str(e.value) for k in rules)
+    with pytest.raises(ParameterError, match="a: missing"):
+        validate_parameters({}, {"a": "int>0"})
+    with pytest.raises(ParameterError, match="True or False"):
+        validate_parameters({"x": 1}, {"x": "bool"})
+    with pytest.raises(ParameterError, match="integer > 0"):
+        validate_parameters({"x": True}, {"x": "int>0"})
