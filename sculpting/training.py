@@ -5,6 +5,8 @@
   private CPU generator for the data stream: the same seed gives the same bytes.
 * :func:`frozen_copy` / :func:`ema_update` — θ_ema ← d θ_ema + (1 − d) θ after every step.
 * :func:`progress` — a tqdm range ``1..steps`` that is silent when ``enabled`` is False.
+* :class:`Resumable` — periodic checkpoints of every training state (model, EMA, optimiser,
+  scheduler, RNGs, history) so that a killed run continues bit-exactly.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import asdict
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["TrainConfig", "seeded", "frozen_copy", "ema_update", "progress"]
+__all__ = ["TrainConfig", "seeded", "frozen_copy", "ema_update", "progress", "Resumable"]
 
 
 class TrainConfig:
@@ -42,6 +44,63 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         pe.lerp_(p, 1 - decay)
 
 
-def progress(steps: int, desc: str, enabled: bool = True, mininterval: float = 0.5):
-    """``tqdm(range(1, steps + 1))``."""
-    return tqdm(range(1, steps + 1), desc=desc, disable=not enabled, mininterval=mininterval)
+def progress(steps: int, desc: str, enabled: bool = True, mininterval: float = 0.5, start: int = 1):
+    """``tqdm(range(start, steps + 1))`` (a resumed run starts the bar where it left off)."""
+    return tqdm(range(start, steps + 1), desc=desc, disable=not enabled, mininterval=mininterval,
+                initial=start - 1, total=steps)
+
+
+class Resumable:
+    """Periodic training checkpoints for ``kill -9``-safe, bit-exact resumption.
+
+    Every ``every`` steps the state of each object in ``objects`` (model, EMA copy, optimiser,
+    scheduler: anything with ``state_dict``/``load_state_dict``), torch's global RNG, the private
+    generator and the history are written atomically to ``path``. :meth:`start` loads that file when
+    it exists and returns the first step still to run, so rerunning the same command after a kill
+    continues where the last checkpoint left off and ends with the same weights as an uninterrupted
+    run (same seed, same thread count). The file records the training config; resuming with another
+    config is an error. ``path=None`` disables all of it.
+    """
+
+    def __init__(self, path, every: int, config: dict, objects: dict, generator: torch.Generator):
+        import json
+        self.path = None if path is None else __import__("pathlib").Path(path)
+        self.every, self.objects, self.generator = int(every), objects, generator
+        self.config_json = json.dumps(config, sort_keys=True, default=str)
+        if self.path is not None and self.every < 1:
+            raise ValueError(f"checkpoint_every must be ≥ 1 with a checkpoint path, got {every}")
+
+    def start(self, hist: dict) -> int:
+        """Restore the saved state into the objects and ``hist`` (in place); return the next step."""
+        import json
+        if self.path is None or not self.path.is_file():
+            return 1
+        from sculpting.checkpoints import CheckpointError
+        try:
+            s = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"resume file {self.path} is unreadable ({type(e).__name__}: {e}); delete it to "
+                                  "start over") from e
+        if s.get("config") != self.config_json:
+            raise CheckpointError(f"resume file {self.path} belongs to another training config; delete it or "
+                                  "use another checkpoint path")
+        for name, obj in self.objects.items():
+            obj.load_state_dict(s["states"][name])
+        torch.set_rng_state(s["torch_rng"])
+        self.generator.set_state(s["generator"])
+        hist.clear()
+        hist.update(json.loads(s["hist"]))
+        return int(s["step"]) + 1
+
+    def save(self, step: int, hist: dict, force: bool = False) -> None:
+        """Write the state after ``step`` (every ``every`` steps, or now with ``force``)."""
+        import json
+
+        from sculpting.checkpoints import atomic_write
+        if self.path is None or not (force or step % self.every == 0):
+            return
+        state = {"config": self.config_json, "step": int(step),
+                 "states": {name: obj.state_dict() for name, obj in self.objects.items()},
+                 "torch_rng": torch.get_rng_state(), "generator": self.generator.get_state(),
+                 "hist": json.dumps(hist)}
+        atomic_write(self.path, lambda tmp: torch.save(state, tmp))

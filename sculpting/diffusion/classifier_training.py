@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.training import TrainConfig, frozen_copy, seeded
+from sculpting.training import Resumable, TrainConfig, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.diffusion.sampler import pc_sample
@@ -58,7 +58,9 @@ def draw_pool(model, config: DiffusionClassifierConfig, generator=None, progress
 
 
 def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
-                          desc: str = "classifier"):
+                          desc: str = "classifier", checkpoint_path=None, checkpoint_every: int = 100):
+    """Train ``classifier`` on the trajectory ``pools`` (one per base); ``checkpoint_path``:
+    resumable training (:class:`sculpting.training.Resumable`; the pools are not saved: pass the same)."""
     m, n = classifier.n_bases, classifier.n_slots
     if len(pools) != m:
         raise ValueError(f"classifier is for {m} bases, got {len(pools)} pools")
@@ -70,8 +72,11 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     frozen = frozen_copy(classifier).eval()
     r, B = config.logit_alpha_range, config.batch
     hist = {"loss_terminal": [], "loss_nonterminal": []}
-    t0 = time.perf_counter()
-    for u in progress_bar(config.updates, desc, progress, mininterval=1.0):
+    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "time_classifier", **config.to_dict()},
+                       {"classifier": classifier, "frozen": frozen, "opt": opt}, gen)
+    start = resume.start(hist)
+    t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
+    for u in progress_bar(config.updates, desc, progress, mininterval=1.0, start=start):
         classifier.train()
         x0s, xts, tts, labels, eps = [], [], [], [], []
         for i, pool in enumerate(pools):
@@ -106,6 +111,9 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
         hist["loss_nonterminal"].append(l_nt.item())
         if u % config.refresh_every == 0:
             frozen.load_state_dict(classifier.state_dict())
+        hist["train_time_s"] = time.perf_counter() - t0
+        resume.save(u, hist)
+    resume.save(config.updates, hist, force=True)
     classifier.eval()
     hist["train_time_s"] = time.perf_counter() - t0
     return hist

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from sculpting.training import TrainConfig, ema_update, frozen_copy, seeded
+from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
+from sculpting.training import progress as progress_bar
 from sculpting.diffusion.sde import VESDE
 from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
 
@@ -60,9 +60,11 @@ class DiffusionTrainConfig(TrainConfig):
 
 
 def train_score_model(model: ScoreModel, images: torch.Tensor, config: DiffusionTrainConfig,
-                      progress: bool = True, desc: str = "score model"):
+                      progress: bool = True, desc: str = "score model", checkpoint_path=None,
+                      checkpoint_every: int = 500):
     """Train on ``images`` ``[N, C, S, S]`` (on the model's device, e.g. after ``model.to("cuda")``);
-    at the end the model holds the **EMA** weights."""
+    at the end the model holds the **EMA** weights. ``checkpoint_path``: resumable training
+    (:class:`sculpting.training.Resumable`)."""
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
     gen = seeded(config.seed)
@@ -70,8 +72,11 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction)
     hist = {"loss": []}
-    t0 = time.perf_counter()
-    bar = tqdm(range(config.steps), desc=desc, disable=not progress, mininterval=1.0)
+    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "score_model", **config.to_dict()},
+                       {"model": model, "ema": ema, "opt": opt, "sched": sched}, gen)
+    start = resume.start(hist)
+    t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
+    bar = progress_bar(config.steps, desc, progress, mininterval=1.0, start=start)
     for step in bar:
         idx = torch.randint(len(images), (config.batch_size,), generator=gen)
         loss = model.dsm_loss(images[idx].to(model.device), gen)
@@ -83,6 +88,9 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
         hist["loss"].append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.1f}")
+        hist["train_time_s"] = time.perf_counter() - t0
+        resume.save(step, hist)
+    resume.save(config.steps, hist, force=True)
     model.load_state_dict(ema.state_dict())
     hist["train_time_s"] = time.perf_counter() - t0
     return hist

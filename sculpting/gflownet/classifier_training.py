@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.training import TrainConfig, ema_update, frozen_copy, seeded
+from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.gflownet.policy import policy_table
@@ -115,10 +115,12 @@ def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, a
 
 
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
-                     callback=None, callback_every: int = 0, desc: str = "classifier"):
+                     callback=None, callback_every: int = 0, desc: str = "classifier", checkpoint_path=None,
+                     checkpoint_every: int = 100):
     """Train ``classifier`` in place on samples of the frozen ``bases``; returns a history dict.
 
     ``callback(step, classifier)`` → dict of numbers, called every ``callback_every`` steps.
+    ``checkpoint_path``: resumable training (:class:`sculpting.training.Resumable`).
     """
     _check(classifier, bases)
     env, n = classifier.env, classifier.n_slots
@@ -131,12 +133,16 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
              if config.lr_schedule == "cosine" else None)
     hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
+    objects = {"classifier": classifier, "ema": ema, "opt": opt, **({"sched": sched} if sched is not None else {})}
+    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "classifier", **config.to_dict()}, objects, gen)
+    start = resume.start(hist)
     t0 = time.perf_counter()
-    bar = progress_bar(config.steps, desc, progress)
+    bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
         d = _draw_batch(env, bases, tables, config, gen)
         n_traj = len(d["labels"])
         if n_traj == 0:
+            resume.save(step, hist)
             continue
         with torch.no_grad():
             tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], n,
@@ -158,6 +164,8 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
             bar.set_postfix(term=f"{l_term.item():.3f}", nonterm=f"{l_nt.item():.3f}")
         if callback is not None and callback_every and (step % callback_every == 0 or step == config.steps):
             hist["callback"].append({"step": step, **callback(step, classifier)})
+        resume.save(step, hist)
+    resume.save(config.steps, hist, force=True)
     if config.final_weights == "ema":
         classifier.load_state_dict(ema.state_dict())
     hist["wall_time_s"] = time.perf_counter() - t0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.training import TrainConfig, ema_update, frozen_copy, seeded
+from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
@@ -106,7 +106,8 @@ def _update(model, loss, opt, sched, clip_per_param: float):
 
 
 def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet",
-                   conditioning=None, callback=None, callback_every: int = 0):
+                   conditioning=None, callback=None, callback_every: int = 0, checkpoint_path=None,
+                   checkpoint_every: int = 100):
     """Train ``model`` in place; returns a history dict (loss, exact L1 per eval, wall time).
 
     ``conditioning`` (optional): ``sample(B, generator)`` → ``[B]`` conditions and
@@ -114,6 +115,9 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     ``log_probs(states, cond)`` and ``log_partition(cond)``. ``callback(step, model)`` → dict,
     every ``callback_every`` steps. With ``sampler_ema`` > 0 the EMA sampler's weights are copied
     into ``model`` at the end (the EMA model is what docs/molecules.md §8 samples from).
+    ``checkpoint_path``: a resume file written every ``checkpoint_every`` steps; rerunning after a
+    kill continues from it and ends with the weights of an uninterrupted run
+    (:class:`sculpting.training.Resumable`).
     """
     env = model.env
     gen = seeded(config.seed)
@@ -121,10 +125,14 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     sampler = frozen_copy(model) if config.sampler_ema > 0 else model
     hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
             "mean_log_reward": [], "callback": []}
+    objects = {"model": model, "opt": opt, "sched": sched, **({"sampler": sampler} if sampler is not model else {})}
+    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "gflownet", **config.to_dict()}, objects, gen)
+    start = resume.start(hist)
+    start = config.steps + 1 if hist.get("finished") else start
     enumerable = getattr(env, "is_enumerable", False)
     all_states = env.all_states() if enumerable else None
-    t0, train_time = time.perf_counter(), 0.0
-    bar = progress_bar(config.steps, desc, progress)
+    t0, train_time = time.perf_counter(), hist.get("train_time_s", 0.0)
+    bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
         ts = time.perf_counter()
         if enumerable:
@@ -159,8 +167,12 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
             bar.set_postfix(loss=f"{loss.item():.3f}", l1=f"{l1:.3f}")
             if config.target_l1 is not None and l1 <= config.target_l1:
                 break
+        hist["train_time_s"] = train_time
+        resume.save(step, hist)
+    hist["finished"] = True
+    hist["train_time_s"] = train_time
+    resume.save(config.steps, hist, force=True)
     if sampler is not model:
         model.load_state_dict(sampler.state_dict())
-    hist["train_time_s"] = train_time
     hist["wall_time_s"] = time.perf_counter() - t0
     return hist
