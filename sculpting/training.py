@@ -90,6 +90,8 @@ class Resumable:
         self.generator.set_state(s["generator"])
         hist.clear()
         hist.update(json.loads(s["hist"]))
+        import sys
+        print(f"resuming from {self.path} after step {int(s['step'])} (delete it to start over)", file=sys.stderr)
         return int(s["step"]) + 1
 
     def save(self, step: int, hist: dict, force: bool = False) -> None:

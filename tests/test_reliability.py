@@ -48,8 +48,6 @@ def test_infinite_gamma_is_refused():
 import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 from sculpting.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402

@@ -39,7 +39,7 @@ def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFI
         if name not in base_names:
             continue
         cfg = GFlowNetTrainConfig(**{**base_config.to_dict(), "seed": base_config.seed + i})
-        model, hist = train_base(name, cfg, horizon, progress)
+        model, hist = train_base(name, cfg, horizon, progress, checkpoint_path=out / ".resume" / f"base_{name}.pt")
         l1 = exact_l1_to_reward(model)
         save_gflownet(model, out / f"base_{name}.pt", name=name, train_config=cfg.to_dict(), seed=cfg.seed,
                       exact_l1_to_reward=l1, train_time_s=hist["train_time_s"],
@@ -50,7 +50,8 @@ def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFI
         names = GRID_PAIRS[pair]
         members = [bases[n] if n in bases else load_gflownet(out / f"base_{n}.pt") for n in names]
         clf = make_classifier(pair, members[0].env, classifier_config.seed)
-        hist = train_classifier(clf, members, classifier_config, progress=progress, desc=pair)
+        hist = train_classifier(clf, members, classifier_config, progress=progress, desc=pair,
+                                checkpoint_path=out / ".resume" / f"classifier_{pair}.pt")
         save_classifier(clf, out / f"classifier_{pair}.pt", pair=pair, bases=list(names),
                         train_config=classifier_config.to_dict(), seed=classifier_config.seed,
                         train_time_s=hist["wall_time_s"], data_source="samples of the base GFlowNets")

@@ -39,11 +39,12 @@ def make_base(name: str, horizon: int = 32) -> GFlowNet:
     return GFlowNet(GridEnv(horizon, 2, reward, temp))
 
 
-def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progress: bool = True):
+def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progress: bool = True,
+               checkpoint_path=None):
     """Build (seeded with ``config.seed``: same seed, same weights) and train a named base."""
     torch.manual_seed(config.seed)
     model = make_base(name, horizon)
-    hist = train_gflownet(model, config, progress=progress, desc=name)
+    hist = train_gflownet(model, config, progress=progress, desc=name, checkpoint_path=checkpoint_path)
     return model, hist
 
 

@@ -62,7 +62,8 @@ def main(argv=None):
     if "bases" in args.stages:
         for i, name in enumerate(args.bases):
             cfg = DiffusionTrainConfig(**{**base_cfg.to_dict(), "seed": base_cfg.seed + MNIST_BASES.index(name)})
-            model, hist = train_base(name, digits, cfg, preset, progress=progress)
+            model, hist = train_base(name, digits, cfg, preset, progress=progress,
+                                     checkpoint_path=out / ".resume" / f"base_{name}.pt")
             save_score_model(model, out / f"base_{name}.pt", half=True, name=name, train_config=cfg.to_dict(),
                              seed=cfg.seed, data_source=digits.source, train_time_s=hist["train_time_s"],
                              final_loss=sum(hist["loss"][-100:]) / len(hist["loss"][-100:]))
@@ -77,7 +78,8 @@ def main(argv=None):
         for set_name in args.sets:
             names = CLASSIFIER_SETS[set_name]
             bases = [load_score_model(out / f"base_{n}.pt") for n in names]
-            clf, hist = train_classifier_set(bases, clf_cfg, gen, progress, desc=set_name, **CLASSIFIER_ARCH)
+            clf, hist = train_classifier_set(bases, clf_cfg, gen, progress, desc=set_name,
+                                             checkpoint_path=out / ".resume" / f"classifier_{set_name}.pt", **CLASSIFIER_ARCH)
             save_time_classifier(clf, out / f"classifier_{set_name}.pt", half=True, bases=list(names),
                                  train_config=clf_cfg.to_dict(), seed=clf_cfg.seed, train_time_s=hist["train_time_s"],
                                  data_source="trajectory pools of the base score models")

@@ -54,7 +54,8 @@ def main(argv=None):
                 return {}
 
             model, hist = train_molecule_base(obj, steps, preset=preset, max_frags=MAX_FRAGS, progress=not args.smoke,
-                                              callback=snapshot, callback_every=250)
+                                              callback=snapshot, callback_every=250,
+                                              checkpoint_path=Path(args.out) / ".resume" / f"base_{obj}.pt")
             save_molecule_gflownet(model, path, half=True, train_config=hist["config"], steps_done=steps,
                                    train_time_s=hist["train_time_s"], loss_history=hist["loss"][::10],
                                    mean_log_reward_history=hist["mean_log_reward"][::10], **meta)

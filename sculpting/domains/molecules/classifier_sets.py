@@ -40,7 +40,8 @@ def config_for(set_name: str) -> ClassifierTrainConfig:
 
 
 def train_classifier_set(bases, beta: float = CLASSIFIER_BETA, config: ClassifierTrainConfig = CLASSIFIER_CONFIG,
-                         arch: dict | None = None, progress: bool = True, desc: str = "classifier"):
+                         arch: dict | None = None, progress: bool = True, desc: str = "classifier",
+                         checkpoint_path=None):
     """Train a graph classifier between β-conditional ``bases`` (2: α-conditioned, 3: exchangeable)
     at one β; returns (classifier, history)."""
     if len(bases) not in (2, 3):
@@ -48,7 +49,8 @@ def train_classifier_set(bases, beta: float = CLASSIFIER_BETA, config: Classifie
     env = FragmentGraphEnv(bases[0].env.max_frags)
     torch.manual_seed(config.seed)
     clf = make_graph_classifier(env, len(bases), **(arch or CLASSIFIER_ARCH))
-    hist = train_classifier(clf, [b.at_beta(beta) for b in bases], config, progress=progress, desc=desc)
+    hist = train_classifier(clf, [b.at_beta(beta) for b in bases], config, progress=progress, desc=desc,
+                            checkpoint_path=checkpoint_path)
     return clf.eval(), hist
 
 
@@ -59,7 +61,8 @@ def build_classifier_sets(out: Path, sets=None, smoke: bool = False):
             raise ValueError(f"unknown classifier set {name!r}; choose from {sorted(CLASSIFIER_SETS)}")
         bases = [load_molecule_gflownet(Path(out) / f"base_{o}.pt") for o in CLASSIFIER_SETS[name]]
         cfg, arch = (SMOKE_CONFIG, SMOKE_ARCH) if smoke else (config_for(name), CLASSIFIER_ARCH)
-        clf, hist = train_classifier_set(bases, CLASSIFIER_BETA, cfg, arch, progress=not smoke, desc=name)
+        clf, hist = train_classifier_set(bases, CLASSIFIER_BETA, cfg, arch, progress=not smoke, desc=name,
+                                         checkpoint_path=Path(out) / ".resume" / f"classifier_{name}.pt")
         save_graph_classifier(clf, Path(out) / f"classifier_{name}.pt", half=True, set=name,
                               bases=list(CLASSIFIER_SETS[name]), beta=CLASSIFIER_BETA, train_config=cfg.to_dict(),
                               seed=cfg.seed, train_time_s=hist["wall_time_s"], loss_history=hist["loss"][::10],

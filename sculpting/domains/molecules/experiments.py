@@ -33,7 +33,8 @@ def base_train_config(objective: str, steps: int = 20000, batch_size: int = 64, 
 
 
 def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_frags: int = 9, batch_size: int = 64,
-                        seed: int = 0, progress: bool = True, callback=None, callback_every: int = 0):
+                        seed: int = 0, progress: bool = True, callback=None, callback_every: int = 0,
+                        checkpoint_path=None):
     """Train a β-conditional base for ``objective``; returns (model, history)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
@@ -41,7 +42,7 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
     model = MoleculeGFlowNet(FragmentGraphEnv(max_frags, objective), **PRESETS[preset])
     cfg = base_train_config(objective, steps, batch_size, seed)
     hist = train_gflownet(model, cfg, progress=progress, desc=f"{objective} GFlowNet", conditioning=BetaConditioning(),
-                          callback=callback, callback_every=callback_every)
+                          callback=callback, callback_every=callback_every, checkpoint_path=checkpoint_path)
     hist["config"] = cfg.to_dict()
     return model.eval(), hist
 
