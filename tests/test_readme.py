@@ -1,0 +1,104 @@
+"""Every command of the README runs in a test (shrunk to seconds with the documented smoke flags
+and temporary outputs) or is marked illustrative in the README itself."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+PY = str(Path(sys.executable).parent / "python")
+
+
+def blocks(lang):
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def commands():
+    """(command, marked illustrative) of every bash block (comments and `export` settings aside); a
+    command is marked by "illustrative" in its own comment or in a comment line above it."""
+    out = []
+    for block in blocks("bash"):
+        marked_below = False
+        for line in block.splitlines():
+            cmd = line.split("#")[0].strip()
+            if not cmd:
+                marked_below |= "illustrative" in line
+            elif not cmd.startswith("export "):
+                out.append((cmd, marked_below or "illustrative" in line))
+    return out
+
+
+def _sh(cmd, tmp_path, timeout=600):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    r = subprocess.run(cmd, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"{cmd}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    return r
+
+
+def run_lab(tmp_path):  # the setup step, then the JupyterLab executable it opens (asked for its version)
+    assert re.match(r"\d+\.\d+", _sh("bash scripts/lab.sh --version", tmp_path).stdout.strip())
+
+
+def run_tests(tmp_path):  # the test command is what CI runs
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def run_reproduce(tmp_path):
+    _sh(f"bash scripts/reproduce.sh --smoke --only 03 --root {tmp_path}", tmp_path)
+    assert (tmp_path / "03_grid_sculpting" / "metrics.json").is_file() and (tmp_path / "summary.md").is_file()
+
+
+def run_papermill(tmp_path):
+    cmd = next(c for c, _ in commands() if "papermill" in c)
+    cmd = cmd.replace("figures/03_grid_sculpting/03.ipynb", str(tmp_path / "03.ipynb"))
+    _sh(f"{cmd} -p out_dir {tmp_path} -p latency_repeats 2 --log-level ERROR", tmp_path)
+    assert (tmp_path / "metrics.json").is_file()
+
+
+def builder(domain):
+    def run(tmp_path):
+        if domain == "molecules" and not os.environ.get("SCULPTING_DATA_DIR"):
+            pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+        _sh(f"{PY} -m sculpting.domains.{domain}.build --smoke --out {tmp_path}", tmp_path)
+        assert list(tmp_path.glob("classifier_*.pt"))
+    return run
+
+
+RUNS = {
+    "bash scripts/lab.sh": run_lab,
+    "bash scripts/test.sh": run_tests,
+    "bash scripts/reproduce.sh": run_reproduce,
+    "papermill": run_papermill,
+    "sculpting.domains.grid.build": builder("grid"),
+    "sculpting.domains.mnist.build": builder("mnist"),
+    "sculpting.domains.molecules.build": builder("molecules"),
+}
+
+
+def _runner(cmd):
+    hits = [k for k in RUNS if k in cmd]
+    return RUNS[hits[0]] if len(hits) == 1 else None
+
+
+def test_every_readme_command_is_run_here_or_marked_illustrative():
+    cmds = commands()
+    assert len(cmds) >= 10
+    for cmd, marked in cmds:
+        assert _runner(cmd) is not None or marked, f"README command neither tested nor marked illustrative: {cmd}"
+    assert sum(m for _, m in cmds) == 4  # the download and the three benchmarks
+
+
+@pytest.mark.parametrize("key", list(RUNS))
+def test_readme_command_runs(key, tmp_path):
+    assert any(key in c for c, _ in commands()), f"{key} is no longer in the README"
+    RUNS[key](tmp_path)
+
+
+def test_readme_python_runs(tmp_path):
+    for code in blocks("python"):
+        r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
