@@ -91,5 +91,8 @@ class GridSculptingPanel(SculptingPanel):
             self.figure.data[1].z = self.env.as_image(target.exp()).numpy()
             self.figure.layout.title = f"{label} — {self.form.value} guidance, {self.source.value} classifier"
             self.figure.layout.annotations[0].text = f"guided (L1 = {l1:.4f})"
-        self.status.value = f"<b>{label}</b>: L1(guided, target) = {l1:.4f}"
+        self.updates = getattr(self, "updates", 0) + 1
+        # written after the figure's batch update: "update N" tells a watcher (the browser test) that
+        # redraw N has been sent
+        self.status.value = f"<b>{label}</b>: L1(guided, target) = {l1:.4f} <small>(update {self.updates})</small>"
         return {"label": label, "l1": l1, "guided": guided, "target": target}
