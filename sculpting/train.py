@@ -84,6 +84,12 @@ def _mnist_classifier_config(preset):
 
 
 # ---------------------------------------------------------------------------------- commands
+def _main(fn):
+    """``fn`` on rank 0 only (under torchrun every rank trains; one writes the model)."""
+    from sculpting.distributed import is_main
+    return fn if is_main() else (lambda *a, **k: None)
+
+
 def _grid_base(a, settings, out, device):
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.io import save_gflownet
@@ -95,7 +101,7 @@ def _grid_base(a, settings, out, device):
     hist = train_gflownet(model, cfg, desc=a.reward, checkpoint_path=out / "resume.pt",
                           checkpoint_every=a.checkpoint_every)
     l1 = exact_l1_to_reward(model)
-    save_gflownet(model, out / "model.pt", train_config=cfg.to_dict(), seed=cfg.seed, exact_l1_to_reward=l1,
+    _main(save_gflownet)(model, out / "model.pt", train_config=cfg.to_dict(), seed=cfg.seed, exact_l1_to_reward=l1,
                   train_time_s=hist["train_time_s"], data_source="reward function (no data)")
     return {"exact_l1_to_reward": l1}
 
@@ -110,7 +116,7 @@ def _grid_classifier(a, settings, out, device):
     clf = make_classifier(a.pair, bases[0].env, cfg.seed)
     hist = train_classifier(clf, bases, cfg, desc=a.pair, checkpoint_path=out / "resume.pt",
                             checkpoint_every=a.checkpoint_every)
-    save_classifier(clf, out / "model.pt", pair=a.pair, train_config=cfg.to_dict(), seed=cfg.seed,
+    _main(save_classifier)(clf, out / "model.pt", pair=a.pair, train_config=cfg.to_dict(), seed=cfg.seed,
                     train_time_s=hist["wall_time_s"], data_source="samples of the base GFlowNets")
     return {"train_time_s": hist["wall_time_s"]}
 
@@ -126,7 +132,7 @@ def _mnist_base(a, settings, out, device):
     model = ScoreModel(images.shape[1], a.preset, image_size=images.shape[-1]).to(device)
     hist = train_score_model(model, images.to(device), cfg, desc=a.base, checkpoint_path=out / "resume.pt",
                              checkpoint_every=a.checkpoint_every)
-    save_score_model(model, out / "model.pt", name=a.base, train_config=cfg.to_dict(), seed=cfg.seed,
+    _main(save_score_model)(model, out / "model.pt", name=a.base, train_config=cfg.to_dict(), seed=cfg.seed,
                      data_source=digits.source, train_time_s=hist["train_time_s"])
     return {"final_loss": sum(hist["loss"][-50:]) / len(hist["loss"][-50:])}
 
@@ -147,7 +153,7 @@ def _mnist_classifier(a, settings, out, device):
     pools = [draw_pool(b, cfg, gen, progress=True) for b in bases]
     hist = train_time_classifier(clf, pools, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
                                  checkpoint_every=a.checkpoint_every)
-    save_time_classifier(clf, out / "model.pt", bases=a.set, train_config=cfg.to_dict(), seed=cfg.seed,
+    _main(save_time_classifier)(clf, out / "model.pt", bases=a.set, train_config=cfg.to_dict(), seed=cfg.seed,
                          data_source="trajectory pools")
     return {"final_terminal_loss": hist["loss_terminal"][-1]}
 
@@ -164,7 +170,7 @@ def _molecule_base(a, settings, out, device):
     model = MoleculeGFlowNet(FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset])
     hist = train_gflownet(model.to(device), cfg, desc=a.objective, conditioning=BetaConditioning(),
                           checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every)
-    save_molecule_gflownet(model, out / "model.pt", objective=a.objective, preset=a.preset, seed=cfg.seed,
+    _main(save_molecule_gflownet)(model, out / "model.pt", objective=a.objective, preset=a.preset, seed=cfg.seed,
                            train_config=cfg.to_dict(), train_time_s=hist["train_time_s"])
     return {"final_loss": hist["loss"][-1]}
 
@@ -187,7 +193,7 @@ def _molecule_classifier(a, settings, out, device):
     clf = make_graph_classifier(FragmentGraphEnv(bases[0].env.max_frags), len(bases), **arch)
     hist = train_classifier(clf, [b.at_beta(beta) for b in bases], cfg, desc=a.set,
                             checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every)
-    save_graph_classifier(clf.eval(), out / "model.pt", set=a.set, beta=beta, train_config=cfg.to_dict(), seed=cfg.seed,
+    _main(save_graph_classifier)(clf.eval(), out / "model.pt", set=a.set, beta=beta, train_config=cfg.to_dict(), seed=cfg.seed,
                           train_time_s=hist["wall_time_s"])
     return {"train_time_s": hist["wall_time_s"]}
 
@@ -234,12 +240,21 @@ def main(argv=None) -> dict:
         if args.set not in allowed:
             raise SystemExit(f"--set must be one of {allowed} for {args.command}")
     torch.set_num_threads(args.threads)
+    from sculpting.distributed import init_from_env, shutdown, world
     device = torch.device(args.device)
+    init_from_env(device)
+    if device.type == "cuda" and world()[1] > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
     args.out.mkdir(parents=True, exist_ok=True)
-    result = RUN[args.command](args, settings, args.out, device)
-    summary = {"command": args.command, "preset": args.preset, "settings": settings, **result}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(json.dumps(summary, default=str))
+    rank, size = world()
+    try:
+        result = RUN[args.command](args, settings, args.out, device)
+    finally:
+        shutdown()
+    summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size, **result}
+    if rank == 0:
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        print(json.dumps(summary, default=str))
     return summary
 
 

@@ -67,6 +67,10 @@ class Resumable:
         self.path = None if path is None else __import__("pathlib").Path(path)
         self.every, self.objects, self.generator = int(every), objects, generator
         self.config_json = json.dumps(config, sort_keys=True, default=str)
+        from sculpting.distributed import world
+        rank, size = world()
+        if self.path is not None and size > 1:  # each rank has its own RNG streams: its own file
+            self.path = self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
         if self.path is not None and self.every < 1:
             raise ValueError(f"checkpoint_every must be ≥ 1 with a checkpoint path, got {every}")
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
 from sculpting.training import Resumable, TrainConfig, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
@@ -67,10 +68,12 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     for p in pools:
         if tuple(p.states.shape[2:]) != tuple(classifier.image_shape):
             raise ValueError(f"pool images {tuple(p.states.shape[2:])} ≠ classifier {classifier.image_shape}")
-    gen = seeded(config.seed)
+    gen = seeded(rank_seed(config.seed))
+    broadcast_module(classifier)
+    progress = progress and is_main()
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr)
     frozen = frozen_copy(classifier).eval()
-    r, B = config.logit_alpha_range, config.batch
+    r, B = config.logit_alpha_range, local_batch(config.batch)
     hist = {"loss_terminal": [], "loss_nonterminal": []}
     resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "time_classifier", **config.to_dict()},
                        {"classifier": classifier, "frozen": frozen, "opt": opt}, gen)
@@ -105,6 +108,7 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
             loss = loss + l_nt
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(classifier.parameters())
         torch.nn.utils.clip_grad_norm_(classifier.parameters(), 10.0)
         opt.step()
         hist["loss_terminal"].append(l_term.item())

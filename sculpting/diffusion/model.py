@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
 from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.diffusion.sde import VESDE
@@ -67,7 +68,10 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     (:class:`sculpting.training.Resumable`)."""
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
-    gen = seeded(config.seed)
+    gen = seeded(rank_seed(config.seed))
+    broadcast_module(model)
+    B = local_batch(config.batch_size)
+    progress = progress and is_main()
     ema = frozen_copy(model)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction)
@@ -78,10 +82,11 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, mininterval=1.0, start=start)
     for step in bar:
-        idx = torch.randint(len(images), (config.batch_size,), generator=gen)
+        idx = torch.randint(len(images), (B,), generator=gen)
         loss = model.dsm_loss(images[idx].to(model.device), gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(model.parameters())
         opt.step()
         sched.step()
         ema_update(ema, model, config.ema_decay)

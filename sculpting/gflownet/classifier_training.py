@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
 from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
@@ -73,7 +74,7 @@ def _draw_batch(env, bases, tables, config: ClassifierTrainConfig, gen):
     """B trajectories per base (tables: the enumerable fast path) → a dict of tensors: labels,
     terminal, states ``[M, T, *S]`` (every state where an action was taken), valid ``[M, T]``,
     logit_alpha ``[M]`` and, on the fast path, the α group of each trajectory."""
-    m, B, r = len(bases), config.batch_per_base, config.logit_alpha_range
+    m, B, r = len(bases), local_batch(config.batch_per_base), config.logit_alpha_range
     trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if tables is not None
              else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
     d = {"labels": torch.arange(m).repeat_interleave(B), "terminal": torch.cat([t.terminal for t in trajs]),
@@ -124,7 +125,9 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     """
     _check(classifier, bases)
     env, n = classifier.env, classifier.n_slots
-    gen = seeded(config.seed)
+    gen = seeded(rank_seed(config.seed))
+    broadcast_module(classifier)
+    progress = progress and is_main()
     enumerable = getattr(env, "is_enumerable", False) and config.fast_path
     tables = [policy_table(env, b) for b in bases] if enumerable else None
     all_states = env.all_states() if enumerable else None
@@ -153,6 +156,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         loss = l_term + weight * l_nt
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(classifier.parameters())
         opt.step()
         if sched is not None:
             sched.step()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
 from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.gflownet.exact import terminal_log_probs
@@ -93,10 +94,11 @@ def _optimizer(model, config: GFlowNetTrainConfig):
 
 
 def _update(model, loss, opt, sched, clip_per_param: float):
-    """One optimiser step; with ``clip_per_param`` > 0 each parameter tensor's gradient is clipped
-    to that L2 norm separately (not a global norm)."""
+    """One optimiser step (gradients averaged over ranks under ``torchrun``); with ``clip_per_param``
+    > 0 each parameter tensor's gradient is clipped to that L2 norm separately (not a global norm)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(model.parameters())
     if clip_per_param > 0:
         for p in model.parameters():
             if p.grad is not None:
@@ -120,7 +122,10 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     (:class:`sculpting.training.Resumable`).
     """
     env = model.env
-    gen = seeded(config.seed)
+    gen = seeded(rank_seed(config.seed))
+    broadcast_module(model)
+    B = local_batch(config.batch_size)
+    progress = progress and is_main()
     opt, sched = _optimizer(model, config)
     sampler = frozen_copy(model) if config.sampler_ema > 0 else model
     hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
@@ -137,11 +142,11 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
         ts = time.perf_counter()
         if enumerable:
             table = model.log_probs(all_states)
-            traj = sample_trajectories_tabular(env, table.detach(), config.batch_size, config.epsilon, gen)
+            traj = sample_trajectories_tabular(env, table.detach(), B, config.epsilon, gen)
             log_pf = _step_log_pf(model, traj, table)
         else:
-            cond = None if conditioning is None else conditioning.sample(config.batch_size, gen)
-            traj = sample_trajectories(env, sampler, config.batch_size, config.epsilon, gen, cond=cond)
+            cond = None if conditioning is None else conditioning.sample(B, gen)
+            traj = sample_trajectories(env, sampler, B, config.epsilon, gen, cond=cond)
             log_pf = _step_log_pf(model, traj, cond=cond)
         if conditioning is None:
             log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
