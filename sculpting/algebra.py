@@ -150,9 +150,9 @@ class Composition:
     def n_observations(self) -> int:
         return len(self.observations)
 
-    def log_priors(self, dtype=torch.float64) -> torch.Tensor:
+    def log_priors(self, dtype=torch.float64, device="cpu") -> torch.Tensor:
         """``[n_slots, m]`` log prior of every observation slot."""
-        return torch.tensor(self.priors, dtype=dtype).log()
+        return torch.tensor(self.priors, dtype=dtype, device=device).log()
 
     def target_log_prob(self, base_log_probs: torch.Tensor) -> torch.Tensor:
         """Exact normalised log p(x | y) from base log-probabilities.
@@ -163,7 +163,7 @@ class Composition:
             ``[N]`` log p(x | y) = log p̄(x) + Σ_k log p(y_k | x) − log Z.
         """
         lp = self._check_base(base_log_probs)
-        log_w = self.log_priors(lp.dtype)
+        log_w = self.log_priors(lp.dtype, lp.device)
         log_mix = torch.logsumexp(lp + log_w[0][:, None], dim=0)
         out = log_mix.clone()
         for k, y in enumerate(self.observations):
@@ -178,8 +178,8 @@ class Composition:
     def observation_log_likelihood(self, base_log_probs: torch.Tensor, skip_first: bool = False) -> torch.Tensor:
         """``[N]`` Σ_k log p(y_k | x) (from k = 2 on when ``skip_first``)."""
         lp = self._check_base(base_log_probs)
-        log_w = self.log_priors(lp.dtype)
-        out = torch.zeros(lp.shape[1], dtype=lp.dtype)
+        log_w = self.log_priors(lp.dtype, lp.device)
+        out = torch.zeros(lp.shape[1], dtype=lp.dtype, device=lp.device)
         for k, y in enumerate(self.observations):
             if skip_first and k == 0:
                 continue
@@ -188,7 +188,7 @@ class Composition:
 
     def _check_base(self, base_log_probs: torch.Tensor) -> torch.Tensor:
         """Shape ``[m, N]``, floating point, no NaN or +inf, every base with some mass."""
-        lp = torch.as_tensor(base_log_probs)
+        lp = base_log_probs if isinstance(base_log_probs, torch.Tensor) else torch.as_tensor(base_log_probs)
         if lp.dim() != 2 or lp.shape[0] != self.n_bases:
             raise ValueError(f"expected base log-probabilities of shape [{self.n_bases}, N], got {tuple(lp.shape)}")
         if not lp.is_floating_point():
@@ -305,10 +305,10 @@ def slot_tail_weights(log_post: torch.Tensor, logit_alpha, n_slots: int, alpha_c
     shift, log p(y_k = i | x) = log_softmax(log_post + log ω^k). For α-models slot 2 has
     ω = (α, 1 − α) with α = σ(``logit_alpha`` ``[B]``); the other slots are uniform.
     """
-    w = torch.ones(len(log_post), 1, dtype=log_post.dtype)
+    w = torch.ones(len(log_post), 1, dtype=log_post.dtype, device=log_post.device)
     for k in range(1, n_slots):
         if alpha_conditioned and k == 1:
-            a = torch.sigmoid(torch.as_tensor(logit_alpha, dtype=log_post.dtype))
+            a = torch.sigmoid(torch.as_tensor(logit_alpha, dtype=log_post.dtype, device=log_post.device))
             p = torch.softmax(log_post + torch.stack([a.log(), (1 - a).log()], dim=-1), dim=1)
         else:
             p = log_post.exp()

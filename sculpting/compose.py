@@ -97,8 +97,8 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     """
     if not (isinstance(n, int) and n >= 1):
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    gen = None if seed is None else torch.Generator().manual_seed(int(seed))
     family = model_family(model)
+    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(int(seed))
     if family == "diffusion":
         from sculpting.diffusion.sampler import pc_sample
         return pc_sample(model, n, steps, generator=gen, progress=progress, **sampler_options)
@@ -109,6 +109,17 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     out = [sample_trajectories(model.env, model, min(bs, n - i), generator=gen, **sampler_options).terminal
            for i in range(0, n, bs)]
     return torch.cat(out)
+
+
+def _device_of(model) -> torch.device:
+    """Where a model computes: its ``device``, its environment's, or its parameters' (else CPU)."""
+    for obj in (model, getattr(model, "env", None)):
+        dev = getattr(obj, "device", None)
+        if isinstance(dev, torch.device):
+            return dev
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
 
 
 def exact_distribution(model) -> torch.Tensor:

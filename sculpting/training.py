@@ -26,10 +26,11 @@ class TrainConfig:
         return asdict(self)
 
 
-def seeded(seed: int) -> torch.Generator:
-    """``torch.manual_seed(seed)`` and a fresh CPU generator seeded alike."""
+def seeded(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """``torch.manual_seed(seed)`` and a fresh generator on ``device`` (the model's: random numbers
+    are drawn where they are used) seeded alike."""
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:

@@ -18,3 +18,11 @@ def random_table(env, scale=1.5, seed=0):
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(env.n_states, env.n_actions, generator=g, dtype=torch.float64) * scale
     return masked_log_softmax(logits, env.action_mask(env.all_states()))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report as ``item.rep_<phase>`` (the browser test screenshots failures)."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

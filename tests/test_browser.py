@@ -135,7 +135,16 @@ def _l1(text: str) -> float:
 BACKSTOP = 900
 
 
-def test_sculpting_panel_reacts_in_a_real_browser(lab, driver):
+@pytest.fixture
+def screenshot_on_failure(driver, request):
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "browser_03_failure.png"))
+
+
+def test_sculpting_panel_reacts_in_a_real_browser(lab, driver, screenshot_on_failure):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
@@ -152,7 +161,10 @@ def test_sculpting_panel_reacts_in_a_real_browser(lab, driver):
     item[0].click()
     # let Run All finish first: widget messages wait while cells run, and the notebook's own latency
     # cell moves this panel's α, which would race with the slider moves below
-    _wait(lambda: _kernel_idle(driver), BACKSTOP, "Run All to finish")
+    # finished = the last cell's output is on the page and the kernel is idle (idle alone can be seen
+    # before Run All starts; its latency cell would then overwrite the α typed below)
+    _wait(lambda: "median slider update" in driver.find_element(By.CSS_SELECTOR, "body").text and _kernel_idle(driver),
+          BACKSTOP, "Run All to finish")
     before = _wait(lambda: _status(driver), BACKSTOP, "the panel's L1 status")
     map_before = _wait(lambda: _heatmap(driver), BACKSTOP, "the plotly heat map")
     assert "⊗" in before, before

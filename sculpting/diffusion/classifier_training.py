@@ -68,7 +68,8 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     for p in pools:
         if tuple(p.states.shape[2:]) != tuple(classifier.image_shape):
             raise ValueError(f"pool images {tuple(p.states.shape[2:])} ≠ classifier {classifier.image_shape}")
-    gen = seeded(rank_seed(config.seed))
+    dev = next(classifier.parameters()).device
+    gen = seeded(rank_seed(config.seed), dev)
     broadcast_module(classifier)
     progress = progress and is_main()
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr)
@@ -84,26 +85,26 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
         x0s, xts, tts, labels, eps = [], [], [], [], []
         for i, pool in enumerate(pools):
             K, P = pool.states.shape[:2]
-            j = torch.randint(P, (B,), generator=gen)
+            j = torch.randint(P, (B,), generator=gen, device=dev)
             x0s.append(pool.states[-1, j])
-            eligible = torch.nonzero((pool.times <= config.t_max) & (torch.arange(K) < K - 1)).flatten()
-            k = eligible[torch.randint(len(eligible), (B,), generator=gen)]
+            eligible = torch.nonzero((pool.times <= config.t_max) & (torch.arange(K, device=dev) < K - 1)).flatten()
+            k = eligible[torch.randint(len(eligible), (B,), generator=gen, device=dev)]
             xts.append(pool.states[k, j])
             tts.append(pool.times[k])
-            labels.append(torch.full((B,), i))
+            labels.append(torch.full((B,), i, device=dev))
             eps.append(pool.times[-1].expand(B))
         x0, xt, tt, lab, eps = (torch.cat(v) for v in (x0s, xts, tts, labels, eps))
-        la = (torch.rand(len(x0), generator=gen) * 2 - 1) * r
+        la = (torch.rand(len(x0), generator=gen, device=dev) * 2 - 1) * r
         la_in = la if classifier.alpha_conditioned else None
-        l_term = -classifier.log_first(x0, eps, la_in)[torch.arange(len(x0)), lab].mean()
+        l_term = -classifier.log_first(x0, eps, la_in)[torch.arange(len(x0), device=dev), lab].mean()
         loss = l_term
-        l_nt = torch.zeros(())
+        l_nt = torch.zeros((), device=dev)
         if u > config.terminal_only:
             with torch.no_grad():
                 tail = slot_tail_weights(frozen.log_first(x0, eps, la if frozen.alpha_conditioned else None), la, n,
                                          frozen.alpha_conditioned)
-            w = torch.zeros(len(x0), m, tail.shape[1])
-            w[torch.arange(len(x0)), lab] = tail
+            w = torch.zeros(len(x0), m, tail.shape[1], device=dev)
+            w[torch.arange(len(x0), device=dev), lab] = tail
             l_nt = -(w.reshape(len(x0), -1) * classifier.log_joint(xt, tt, la_in)).sum(1).mean()
             loss = loss + l_nt
         opt.zero_grad(set_to_none=True)

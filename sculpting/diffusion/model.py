@@ -42,8 +42,9 @@ class ScoreModel(nn.Module):
         return self.unet(x, t, self.sde.marginal_std(t))
 
     def dsm_loss(self, x0: torch.Tensor, generator=None) -> torch.Tensor:
-        t = (torch.rand(x0.shape[0], generator=generator) * (1 - 1e-5) + 1e-5).to(x0.device)
-        z = torch.randn(x0.shape, generator=generator).to(x0.device)
+        gdev = generator.device if generator is not None else x0.device
+        t = (torch.rand(x0.shape[0], generator=generator, device=gdev) * (1 - 1e-5) + 1e-5).to(x0.device)
+        z = torch.randn(x0.shape, generator=generator, device=gdev).to(x0.device)
         std = self.sde.marginal_std(t)[:, None, None, None]
         s = self.score(x0 + std * z, t)
         return ((s * std + z) ** 2).sum(dim=(1, 2, 3)).mean()
@@ -68,7 +69,7 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     (:class:`sculpting.training.Resumable`)."""
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
-    gen = seeded(rank_seed(config.seed))
+    gen = seeded(rank_seed(config.seed), model.device)
     broadcast_module(model)
     B = local_batch(config.batch_size)
     progress = progress and is_main()
@@ -82,7 +83,7 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, mininterval=1.0, start=start)
     for step in bar:
-        idx = torch.randint(len(images), (B,), generator=gen)
+        idx = torch.randint(len(images), (B,), generator=gen, device=gen.device).to(images.device)
         loss = model.dsm_loss(images[idx].to(model.device), gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()

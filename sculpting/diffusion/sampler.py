@@ -24,9 +24,10 @@ def pc_sample(model, n: int, steps: int = 300, snr: float = 0.16, generator=None
         raise ValueError(f"need at least 2 sampling steps, got {steps}")
     sde = model.sde
     dev = getattr(model, "device", torch.device("cpu"))
-    noise = lambda: torch.randn(x.shape, generator=generator).to(dev)  # noqa: E731  (CPU generator: reproducible)
-    x = sde.prior_sample((n, *model.image_shape), generator).to(dev)
-    ts = torch.linspace(1.0, sde.eps, steps).to(dev)
+    gdev = generator.device if generator is not None else dev  # a CPU generator with a GPU model: drawn, then moved
+    noise = lambda: torch.randn(x.shape, generator=generator, device=gdev).to(dev)  # noqa: E731
+    x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev)
+    ts = torch.linspace(1.0, sde.eps, steps, device=dev)
     dt = (1.0 - sde.eps) / (steps - 1)
     d = x[0].numel()
     traj, times = [], []

@@ -23,6 +23,11 @@ import torch
 __all__ = ["VESDE", "VPSDE", "sde_from_config"]
 
 
+def _tensor(t) -> torch.Tensor:
+    """``t`` as a float32 tensor on its own device (a Python number: on the CPU)."""
+    return t.float() if isinstance(t, torch.Tensor) else torch.tensor(float(t), device="cpu")
+
+
 @dataclass(frozen=True)
 class VESDE:
     sigma: float = 25.0
@@ -40,7 +45,7 @@ class VESDE:
         return torch.sqrt((self.sigma ** (2 * t) - 1.0) / (2 * math.log(self.sigma)))
 
     def mean_coef(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.ones_like(torch.as_tensor(t, dtype=torch.float32))
+        return torch.ones_like(_tensor(t))
 
     def drift(self, x: torch.Tensor, t: torch.Tensor):
         return None
@@ -48,8 +53,8 @@ class VESDE:
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
         return self.sigma ** t
 
-    def prior_sample(self, shape, generator=None) -> torch.Tensor:
-        return torch.randn(shape, generator=generator) * float(self.marginal_std(torch.tensor(1.0)))
+    def prior_sample(self, shape, generator=None, device=None) -> torch.Tensor:
+        return torch.randn(shape, generator=generator, device=device) * float(self.marginal_std(torch.tensor(1.0, device="cpu")))
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class VPSDE:
         return self.beta_min + t * (self.beta_max - self.beta_min)
 
     def mean_coef(self, t: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t, dtype=torch.float32)
+        t = _tensor(t)
         return torch.exp(-0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min)
 
     def marginal_std(self, t: torch.Tensor) -> torch.Tensor:
@@ -81,10 +86,10 @@ class VPSDE:
         return -0.5 * b.reshape(-1, *[1] * (x.dim() - 1)) * x if b.dim() else -0.5 * b * x
 
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt(torch.as_tensor(self.beta(t), dtype=torch.float32))
+        return torch.sqrt(_tensor(self.beta(t)))
 
-    def prior_sample(self, shape, generator=None) -> torch.Tensor:
-        return torch.randn(shape, generator=generator)
+    def prior_sample(self, shape, generator=None, device=None) -> torch.Tensor:
+        return torch.randn(shape, generator=generator, device=device)
 
 
 def sde_from_config(config: dict | None):

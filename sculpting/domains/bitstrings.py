@@ -37,27 +37,38 @@ class BitStringEnv:
         self.space = {"kind": "bitstrings", "length": self.length}
         self.config = {"length": self.length, "reward": reward}
         self.n_states = 2 ** (self.length + 1) - 1
+        self.device = torch.device("cpu")
         self._build_structure()
+
+    def to(self, device) -> "BitStringEnv":
+        """Move the DP tables to ``device`` (in place)."""
+        device = torch.device(device)
+        self.child_index, self.parent_index = self.child_index.to(device), self.parent_index.to(device)
+        self.state_log_n_parents = self.state_log_n_parents.to(device)
+        self.levels = [lv.to(device) for lv in self.levels]
+        self.device = device
+        return self
 
     # ---- states
     def initial_states(self, batch_size: int) -> torch.Tensor:
-        return torch.full((batch_size, self.length), -1, dtype=torch.long)
+        return torch.full((batch_size, self.length), -1, dtype=torch.long, device=self.device)
 
     def _len(self, states):
         return (states >= 0).sum(-1)
 
     def index(self, states: torch.Tensor) -> torch.Tensor:
         k = self._len(states)
-        pos = torch.arange(self.length)
+        pos = torch.arange(self.length, device=states.device)
         bits = states.clamp(min=0) * (2 ** (k[:, None] - 1 - pos)).clamp(min=0) * (pos < k[:, None])
         return (2 ** k - 1) + bits.sum(-1)
 
     def all_states(self) -> torch.Tensor:
         rows = []
         for k in range(self.length + 1):
-            v = torch.arange(2 ** k)
-            bits = (v[:, None] >> torch.arange(k - 1, -1, -1)) & 1 if k else torch.zeros(1, 0, dtype=torch.long)
-            rows.append(torch.cat([bits, torch.full((len(v), self.length - k), -1)], dim=1))
+            v = torch.arange(2 ** k, device=self.device)
+            bits = ((v[:, None] >> torch.arange(k - 1, -1, -1, device=self.device)) & 1 if k
+                    else torch.zeros(1, 0, dtype=torch.long, device=self.device))
+            rows.append(torch.cat([bits, torch.full((len(v), self.length - k), -1, device=self.device)], dim=1))
         return torch.cat(rows)
 
     def encode(self, states: torch.Tensor) -> torch.Tensor:
@@ -76,11 +87,11 @@ class BitStringEnv:
         return out
 
     def log_n_parents(self, states: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(len(states))  # a tree: one parent
+        return torch.zeros(len(states), device=states.device)  # a tree: one parent
 
     def log_reward(self, states: torch.Tensor) -> torch.Tensor:
         full = self._len(states) == self.length
-        out = torch.full((len(states),), -float("inf"), dtype=torch.float64)
+        out = torch.full((len(states),), -float("inf"), dtype=torch.float64, device=states.device)
         out[full] = BIT_REWARDS[self.reward](states[full]).double()
         return out
 

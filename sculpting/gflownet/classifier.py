@@ -65,25 +65,32 @@ class SculptingClassifier(nn.Module):
         self.labels = JointLabels(n_bases, n_slots, exchangeable)
         self.nonterminal_head = nn.Linear(hidden + a, self.labels.n_classes)
 
+    def _apply(self, fn, *args, **kwargs):
+        """``classifier.to(device)`` also moves the environment's tables (when it has ``to``)."""
+        out = super()._apply(fn, *args, **kwargs)
+        if hasattr(self.env, "to"):
+            self.env.to(self.terminal_head.weight.device)
+        return out
+
     def _alpha_col(self, n: int, logit_alpha):
         if not self.alpha_conditioned:
             return None
         if logit_alpha is None:
             raise ValueError("this classifier is α-conditioned: pass logit_alpha")
-        la = torch.as_tensor(logit_alpha, dtype=torch.float32)
+        la = torch.as_tensor(logit_alpha, dtype=torch.float32, device=self.terminal_head.weight.device)
         return la.expand(n)[:, None] if la.dim() == 0 else la.reshape(n, 1)
 
     def _embed(self, states, col, terminal: bool):
         if self.custom_body:
             n = len(states)
-            cond = col if col is not None else torch.full((n, 1), float(terminal))
+            cond = col if col is not None else torch.full((n, 1), float(terminal), device=self.terminal_head.weight.device)
             return self.body(states, cond)
         feats = self.env.encode(states)
         return self.body(feats if col is None else torch.cat([feats, col], dim=1))
 
     def terminal_log_posterior(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, m]`` log p(y = i | x) under the uniform prior (α-free)."""
-        col = torch.zeros(len(states), 1) if self.alpha_conditioned else None
+        col = torch.zeros(len(states), 1, device=self.terminal_head.weight.device) if self.alpha_conditioned else None
         o = self.terminal_head(self._embed(states, col, terminal=True))
         return torch.log_softmax(torch.cat([torch.zeros_like(o[:, :1]), o], dim=1), dim=1)
 
@@ -112,7 +119,7 @@ class ClassifierQ:
         self.logit_alpha = classifier.logit_alpha_for(composition)
         self.space = classifier.space
         self.n_bases = classifier.n_bases
-        self._log_priors = composition.log_priors(torch.float32)
+        self._log_priors = composition.log_priors(torch.float32, classifier.terminal_head.weight.device)
 
     @torch.no_grad()
     def nonterminal(self, states):
@@ -121,7 +128,7 @@ class ClassifierQ:
         q_first = first_label(joint, m)
         if c.n_observations == 0:  # a weighted mixture: shift the slot-1 posterior to the prior ω
             q_first = torch.log_softmax(q_first + self._log_priors[0], dim=1)
-            return q_first, torch.zeros(len(joint))
+            return q_first, torch.zeros(len(joint), device=joint.device)
         return q_first, observed_labels(joint, c.observations, m, n)
 
     @torch.no_grad()
@@ -129,7 +136,7 @@ class ClassifierQ:
         c = self.composition
         lt = self.classifier.terminal_log_posterior(states)
         post = lambda k: torch.log_softmax(lt + self._log_priors[k], dim=1)  # noqa: E731
-        q_y = torch.zeros(len(lt))
+        q_y = torch.zeros(len(lt), device=lt.device)
         for k, y in enumerate(c.observations):
             q_y = q_y + post(k)[:, y - 1]
         return post(0), q_y

@@ -77,14 +77,15 @@ def _draw_batch(env, bases, tables, config: ClassifierTrainConfig, gen):
     m, B, r = len(bases), local_batch(config.batch_per_base), config.logit_alpha_range
     trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if tables is not None
              else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
-    d = {"labels": torch.arange(m).repeat_interleave(B), "terminal": torch.cat([t.terminal for t in trajs]),
+    dev = trajs[0].states.device
+    d = {"labels": torch.arange(m, device=dev).repeat_interleave(B), "terminal": torch.cat([t.terminal for t in trajs]),
          "states": torch.cat([t.states[:, :-1] for t in trajs]), "valid": torch.cat([t.valid for t in trajs])}
     if tables is not None:
-        d["group"] = torch.arange(m * B) % config.alpha_groups
-        d["group_alpha"] = (torch.rand(config.alpha_groups, generator=gen) * 2 - 1) * r
+        d["group"] = torch.arange(m * B, device=dev) % config.alpha_groups
+        d["group_alpha"] = (torch.rand(config.alpha_groups, generator=gen, device=gen.device).to(dev) * 2 - 1) * r
         d["logit_alpha"] = d["group_alpha"][d["group"]]
         return d
-    d["logit_alpha"] = (torch.rand(m * B, generator=gen) * 2 - 1) * r
+    d["logit_alpha"] = (torch.rand(m * B, generator=gen, device=gen.device).to(dev) * 2 - 1) * r
     if hasattr(env, "is_valid_terminal"):  # drop invalid objects (molecules that fail to sanitise)
         keep = env.is_valid_terminal(d["terminal"])
         d = {k: v[keep] for k, v in d.items()}
@@ -96,20 +97,21 @@ def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, a
     fast path the weights of repeated (α group, state) pairs are summed first (one row each)."""
     m, valid, labels = classifier.n_bases, d["valid"], d["labels"]
     n_traj = len(labels)
-    traj_id = torch.arange(n_traj)[:, None].expand_as(valid)[valid]
+    dev = valid.device
+    traj_id = torch.arange(n_traj, device=dev)[:, None].expand_as(valid)[valid]
     norm = n_traj if config.nonterminal_norm == "trajectories" else len(traj_id)
     vis = d["states"][valid]
-    w = torch.zeros(len(vis), m, tail.shape[1])
-    w[torch.arange(len(vis)), labels[traj_id]] = tail[traj_id]
+    w = torch.zeros(len(vis), m, tail.shape[1], device=dev)
+    w[torch.arange(len(vis), device=dev), labels[traj_id]] = tail[traj_id]
     alpha = classifier.alpha_conditioned
     if "group" not in d:
         log_q = classifier.nonterminal_log_joint(vis, d["logit_alpha"][traj_id] if alpha else None)
         return -(w.reshape(len(vis), -1) * log_q).sum() / norm
     key = d["group"][traj_id] * env.n_states + env.index(vis)
-    W = torch.zeros(config.alpha_groups * env.n_states, m * tail.shape[1])
+    W = torch.zeros(config.alpha_groups * env.n_states, m * tail.shape[1], device=dev)
     W.index_add_(0, key, w.reshape(len(vis), -1))
     rows = W.sum(1) > 0
-    g_of_row = torch.arange(config.alpha_groups).repeat_interleave(env.n_states)[rows]
+    g_of_row = torch.arange(config.alpha_groups, device=dev).repeat_interleave(env.n_states)[rows]
     row_states = all_states.repeat(config.alpha_groups, 1)[rows]
     log_q = classifier.nonterminal_log_joint(row_states, d["group_alpha"][g_of_row] if alpha else None)
     return -(W[rows] * log_q).sum() / norm
@@ -125,7 +127,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     """
     _check(classifier, bases)
     env, n = classifier.env, classifier.n_slots
-    gen = seeded(rank_seed(config.seed))
+    gen = seeded(rank_seed(config.seed), next(classifier.parameters()).device)
     broadcast_module(classifier)
     progress = progress and is_main()
     enumerable = getattr(env, "is_enumerable", False) and config.fast_path
@@ -150,7 +152,8 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         with torch.no_grad():
             tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], n,
                                      ema.alpha_conditioned)
-        l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj), d["labels"]].mean()
+        l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj, device=d["labels"].device),
+                                                                    d["labels"]].mean()
         l_nt = _nonterminal_loss(classifier, env, d, tail, config, all_states)
         weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
         loss = l_term + weight * l_nt

@@ -24,7 +24,7 @@ def _pad(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Append one −inf slice along ``dim`` (the padding index N)."""
     shape = list(t.shape)
     shape[dim] = 1
-    return torch.cat([t, torch.full(shape, -float("inf"), dtype=t.dtype)], dim=dim)
+    return torch.cat([t, torch.full(shape, -float("inf"), dtype=t.dtype, device=t.device)], dim=dim)
 
 
 def _check_table(env, log_pi: torch.Tensor):
@@ -37,9 +37,9 @@ def log_visit_probs(env, log_pi: torch.Tensor) -> torch.Tensor:
     _check_table(env, log_pi)
     n, d = env.n_states, env.n_actions - 1
     moves = _pad(log_pi[..., :d], -2)  # [*, N+1, d]
-    log_p = torch.full((*log_pi.shape[:-2], n + 1), -float("inf"), dtype=log_pi.dtype)
+    log_p = torch.full((*log_pi.shape[:-2], n + 1), -float("inf"), dtype=log_pi.dtype, device=log_pi.device)
     log_p[..., env.levels[0]] = 0.0
-    ar = torch.arange(d)
+    ar = torch.arange(d, device=log_pi.device)
     for states in env.levels[1:]:
         par = env.parent_index[states]  # [n_l, d]
         terms = log_p[..., par] + moves[..., par, ar]  # [*, n_l, d]
@@ -66,7 +66,7 @@ def log_expectation(env, log_pi: torch.Tensor, log_f: torch.Tensor) -> torch.Ten
     batch = torch.broadcast_shapes(log_pi.shape[:-2], log_f.shape[:-2])
     log_pi = log_pi.expand(*batch, *log_pi.shape[-2:])
     log_f = log_f.expand(*batch, *log_f.shape[-2:])
-    log_v = torch.full((*batch, n + 1, log_f.shape[-1]), -float("inf"), dtype=log_f.dtype)
+    log_v = torch.full((*batch, n + 1, log_f.shape[-1]), -float("inf"), dtype=log_f.dtype, device=log_f.device)
     for states in reversed(env.levels):
         ch = env.child_index[states]  # [n_l, d]
         stop = log_pi[..., states, env.stop_action, None] + log_f[..., states, :]  # [*, n_l, K]
@@ -79,8 +79,8 @@ def exact_policy_from_reward(env, log_reward: torch.Tensor) -> torch.Tensor:
     """``[N]`` log R → ``[N, A]`` the exact GFlowNet policy for the uniform backward policy."""
     n, d = env.n_states, env.n_actions - 1
     log_reward = log_reward.double()
-    log_f = torch.full((n + 1,), -float("inf"), dtype=torch.float64)
-    log_pb = torch.cat([env.state_log_n_parents.double(), torch.zeros(1, dtype=torch.float64)])
+    log_f = torch.full((n + 1,), -float("inf"), dtype=torch.float64, device=log_reward.device)
+    log_pb = torch.cat([env.state_log_n_parents.double(), torch.zeros(1, dtype=torch.float64, device=log_reward.device)])
     for states in reversed(env.levels):
         ch = env.child_index[states]
         inflow = log_f[ch] - log_pb[ch]  # [n_l, d]

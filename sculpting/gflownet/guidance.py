@@ -86,8 +86,8 @@ class GuidedPolicy:
         b, k, m = len(states), env.n_actions - 1, self.composition.n_bases
         rows, acts = mask[:, :k].nonzero(as_tuple=True)
         kids = env.step(states[rows], acts)
-        cf = torch.full((b, k, m), -float("inf"), dtype=torch.float64)
-        cy = torch.full((b, k), -float("inf"), dtype=torch.float64)
+        cf = torch.full((b, k, m), -float("inf"), dtype=torch.float64, device=states.device)
+        cy = torch.full((b, k), -float("inf"), dtype=torch.float64, device=states.device)
         for i in range(0, len(kids), self.chunk_size):
             f, y = self.q.nonterminal(kids[i:i + self.chunk_size])
             cf[rows[i:i + self.chunk_size], acts[i:i + self.chunk_size]] = f.double()

@@ -30,7 +30,7 @@ class OracleQ:
         self.env, self.space, self.composition = env, dict(env.space), composition
         self.n_bases = composition.n_bases
         c = composition
-        log_w = c.log_priors()
+        log_w = c.log_priors(torch.float64, base_tables.device)
         log_visit = log_visit_probs(env, base_tables)  # [m, N]
         base_lp = log_visit + base_tables[..., env.stop_action]  # [m, N] terminal log p_i
         self.base_log_probs = base_lp
@@ -40,8 +40,8 @@ class OracleQ:
         ninf = -float("inf")
         self.t_first = torch.nan_to_num(observation_log_posteriors(base_lp, log_w[0]).T.contiguous(), nan=ninf)
         if c.n_observations == 0:
-            self.nt_y = torch.zeros(env.n_states, dtype=torch.float64)
-            self.t_y = torch.zeros(env.n_states, dtype=torch.float64)
+            self.nt_y = torch.zeros(env.n_states, dtype=torch.float64, device=base_tables.device)
+            self.t_y = torch.zeros(env.n_states, dtype=torch.float64, device=base_tables.device)
             self.log_h = None
             return
         a = c.observations[0] - 1

@@ -43,6 +43,13 @@ class GFlowNet(nn.Module):
         self.net = MLP(env.feature_dim, env.n_actions, hidden, n_layers)
         self.log_z = nn.Parameter(torch.zeros(()))
 
+    def _apply(self, fn, *args, **kwargs):
+        """``model.to(device)`` also moves the environment's tables (when it has ``to``)."""
+        out = super()._apply(fn, *args, **kwargs)
+        if hasattr(self.env, "to"):
+            self.env.to(self.log_z.device)
+        return out
+
     def log_probs(self, states: torch.Tensor, cond=None) -> torch.Tensor:
         if cond is not None:
             raise ValueError("this GFlowNet is not conditional")

@@ -29,7 +29,7 @@ class Trajectories:
     @property
     def terminal(self) -> torch.Tensor:
         """``[B, *S]`` the terminal objects x."""
-        return self.states[torch.arange(len(self.lengths)), self.lengths - 1]
+        return self.states[torch.arange(len(self.lengths), device=self.lengths.device), self.lengths - 1]
 
     @property
     def valid(self) -> torch.Tensor:
@@ -45,12 +45,13 @@ def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     states = env.initial_states(batch_size)
+    dev = states.device
     t_max = env.max_trajectory_length
     all_states = states.new_zeros((batch_size, t_max + 1, *states.shape[1:]))
     all_states[:, 0] = states
-    actions = torch.full((batch_size, t_max), -1, dtype=torch.long)
-    lengths = torch.zeros(batch_size, dtype=torch.long)
-    active = torch.arange(batch_size)
+    actions = torch.full((batch_size, t_max), -1, dtype=torch.long, device=dev)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=dev)
+    active = torch.arange(batch_size, device=dev)
     for t in range(t_max):
         if len(active) == 0:
             break
@@ -72,9 +73,9 @@ def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
     if len(active):
         raise RuntimeError("trajectories exceeded env.max_trajectory_length without stopping")
     # repeat the terminal state after the stop so that ``states`` is dense
-    t_idx = torch.arange(t_max + 1)
+    t_idx = torch.arange(t_max + 1, device=dev)
     after = t_idx[None] >= lengths[:, None]
-    last = all_states[torch.arange(batch_size), lengths - 1]
+    last = all_states[torch.arange(batch_size, device=dev), lengths - 1]
     all_states[after] = last[:, None].expand_as(all_states)[after]
     return Trajectories(all_states, actions, lengths)
 
@@ -97,14 +98,16 @@ def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsi
     cdf = cdf / cdf[:, -1:]
     n_moves = env.n_actions - 1
     t_max = env.max_trajectory_length
-    u = torch.rand(batch_size, t_max, generator=generator, dtype=torch.float64)
+    dev = log_pi.device
+    u = torch.rand(batch_size, t_max, generator=generator, dtype=torch.float64,
+                   device=generator.device if generator is not None else dev).to(dev)
     cur = env.index(env.initial_states(batch_size))
-    idx = torch.empty(batch_size, t_max + 1, dtype=torch.long)
+    idx = torch.empty(batch_size, t_max + 1, dtype=torch.long, device=dev)
     idx[:, 0] = cur
-    actions = torch.full((batch_size, t_max), -1, dtype=torch.long)
-    done = torch.zeros(batch_size, dtype=torch.bool)
-    lengths = torch.zeros(batch_size, dtype=torch.long)
-    child = torch.cat([env.child_index, torch.arange(env.n_states)[:, None]], dim=1)  # stop: stay
+    actions = torch.full((batch_size, t_max), -1, dtype=torch.long, device=dev)
+    done = torch.zeros(batch_size, dtype=torch.bool, device=dev)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=dev)
+    child = torch.cat([env.child_index, torch.arange(env.n_states, device=dev)[:, None]], dim=1)  # stop: stay
     for t in range(t_max):
         a = (u[:, t:t + 1] > cdf[cur]).sum(1).clamp(max=env.n_actions - 1)
         a = torch.where(done, torch.full_like(a, -1), a)

@@ -76,8 +76,12 @@ def _step_log_pf(model, traj, table=None, cond=None):
     c = None if cond is None else cond[:, None].expand(b, t)[valid]
     lp = model.log_probs(src) if c is None else model.log_probs(src, c)
     lp = lp.gather(1, traj.actions[valid][:, None]).squeeze(1)
-    row = torch.arange(b)[:, None].expand(b, t)[valid]
-    return torch.zeros(b, dtype=lp.dtype).index_add(0, row, lp)
+    row = torch.arange(b, device=lp.device)[:, None].expand(b, t)[valid]
+    return torch.zeros(b, dtype=lp.dtype, device=lp.device).index_add(0, row, lp)
+
+
+def _device(module) -> torch.device:
+    return next(module.parameters()).device
 
 
 def _optimizer(model, config: GFlowNetTrainConfig):
@@ -122,7 +126,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     (:class:`sculpting.training.Resumable`).
     """
     env = model.env
-    gen = seeded(rank_seed(config.seed))
+    gen = seeded(rank_seed(config.seed), _device(model))
     broadcast_module(model)
     B = local_batch(config.batch_size)
     progress = progress and is_main()

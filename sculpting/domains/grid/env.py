@@ -39,11 +39,24 @@ class GridEnv:
         self.n_states = self.horizon**self.ndim
         self.feature_dim = self.horizon * self.ndim
         self.max_trajectory_length = self.ndim * (self.horizon - 1) + 1
+        self.device = torch.device("cpu")
         self._strides = torch.tensor([self.horizon ** (self.ndim - 1 - k) for k in range(self.ndim)])
         # the exact reward table (float64) validates the reward name and temperature now
         z = self.all_states()
         self.log_reward_table = _log_reward(self.reward_name, self.coordinates(z), temperature, z=z)
         self._build_structure()
+
+    # ------------------------------------------------------------------ device
+    def to(self, device) -> "GridEnv":
+        """Move the environment's tables (reward, DP structure) to ``device``, in place; models
+        do this for their environment when they are moved (``model.to("cuda")``)."""
+        device = torch.device(device)
+        if device != self.device:
+            for name in ("_strides", "log_reward_table", "parent_index", "child_index", "state_log_n_parents"):
+                setattr(self, name, getattr(self, name).to(device))
+            self.levels = [lv.to(device) for lv in self.levels]
+            self.device = device
+        return self
 
     # ------------------------------------------------------------------ identity
     @property
@@ -62,7 +75,7 @@ class GridEnv:
     # ------------------------------------------------------------------ states
     def all_states(self) -> torch.Tensor:
         """``[N, d]`` every state, in index order."""
-        grids = torch.meshgrid(*[torch.arange(self.horizon)] * self.ndim, indexing="ij")
+        grids = torch.meshgrid(*[torch.arange(self.horizon, device=self.device)] * self.ndim, indexing="ij")
         return torch.stack([g.reshape(-1) for g in grids], dim=-1)
 
     def index(self, states: torch.Tensor) -> torch.Tensor:
@@ -73,7 +86,7 @@ class GridEnv:
         return 2 * states.double() / (self.horizon - 1) - 1
 
     def initial_states(self, batch_size: int) -> torch.Tensor:
-        return torch.zeros(batch_size, self.ndim, dtype=torch.long)
+        return torch.zeros(batch_size, self.ndim, dtype=torch.long, device=self.device)
 
     def encode(self, states: torch.Tensor) -> torch.Tensor:
         """One-hot per coordinate, concatenated: ``[B, d·H]`` float32."""
@@ -128,6 +141,6 @@ class GridEnv:
 
     def children(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, d, d]`` the successor of each move action (the state itself where invalid)."""
-        eye = torch.eye(self.ndim, dtype=states.dtype)
+        eye = torch.eye(self.ndim, dtype=states.dtype, device=states.device)
         kids = states[:, None, :] + eye[None]
         return torch.minimum(kids, torch.full_like(kids, self.horizon - 1))

@@ -1,0 +1,88 @@
+"""Device discipline: samplers, trainers, the oracle and guided policies create every tensor on the
+device of the model or input they work with. Without a GPU this is checked by making the *default*
+device ``meta`` while the models live on the CPU: any tensor created without an explicit device
+lands on ``meta`` and the computation fails. Where CUDA exists the same paths also run there."""
+import contextlib
+
+import pytest
+import torch
+
+import sculpting as sc
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
+from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
+from sculpting.domains.bitstrings import BitStringEnv
+from sculpting.domains.grid import GridEnv
+from sculpting.gflownet.classifier import SculptingClassifier
+from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
+from sculpting.gflownet.policy import GFlowNet
+from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@contextlib.contextmanager
+def strict_device():
+    """Tensors created without a device go to ``meta`` (and then fail against real ones)."""
+    torch.set_default_device("meta")
+    try:
+        yield
+    finally:
+        torch.set_default_device(None)
+
+
+def _gflownet_paths(env, device):
+    torch.manual_seed(0)
+    bases = [GFlowNet(env, hidden=16).to(device) for _ in range(2)]
+    clf = SculptingClassifier(env, 2, 2, hidden=16).to(device)
+    with strict_device():
+        return _gflownet_work(bases, clf)
+
+
+def _gflownet_work(bases, clf):
+    device = bases[0].log_z.device
+    for b in bases:
+        train_gflownet(b, GFlowNetTrainConfig(steps=3, batch_size=8, eval_every=0), progress=False)
+    train_classifier(clf, bases, ClassifierTrainConfig(steps=3, batch_per_base=4, warmup_steps=1), progress=False)
+    out = {}
+    for name, c in (("oracle", None), ("learned", clf)):
+        model = sc.compose(bases, c, "harmonic", alpha=0.3)
+        out[name] = sc.exact_distribution(model)
+        x = sc.sample(model, 5, seed=0)
+        assert x.device == device
+    out["target"] = sc.target_distribution(bases, "harmonic", alpha=0.3)
+    return out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make_env", [lambda: GridEnv(6, 2, "circle1"), lambda: BitStringEnv(4)])
+def test_gflownet_paths_create_no_stray_tensors(make_env, device):
+    out = _gflownet_paths(make_env(), device)
+    assert sc.l1_distance(out["oracle"].cpu(), out["target"].cpu()) < 1e-6
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_diffusion_paths_create_no_stray_tensors(device):
+    torch.manual_seed(0)
+    bases = [ScoreModel(3, "smoke").to(device) for _ in range(2)]
+    x = torch.rand(16, 3, 16, 16, device=device)
+    clf = TimeClassifier((3, 16, 16), 2, 2, trunk=(4, 8), hidden=16, embed_dim=16).to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    with strict_device():
+        _diffusion_work(bases, clf, x, gen, device)
+
+
+def _diffusion_work(bases, clf, x, gen, device):
+    for b in bases:
+        train_score_model(b, x, DiffusionTrainConfig(steps=2, batch_size=4), progress=False)
+    cfg = DiffusionClassifierConfig(pool_size=4, pool_steps=4, keep_every=1, updates=3, batch=2, terminal_only=1)
+    pools = [draw_pool(b, cfg, gen) for b in bases]
+    train_time_classifier(clf, pools, cfg, progress=False)
+    images = sc.sample(sc.compose(bases, clf.eval(), "contrast", gamma=2.0), 2, seed=0, steps=3)
+    assert images.device.type == torch.device(device).type and bool(torch.isfinite(images).all())
+
+
+def test_the_strict_mode_catches_a_stray_tensor():
+    x = torch.ones(3, device="cpu")
+    with strict_device(), pytest.raises(RuntimeError):
+        x + torch.zeros(3)  # no device given: meta
