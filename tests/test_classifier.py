@@ -70,3 +70,27 @@ def test_training_rejects_mismatched_bases():
     bases = [TabularPolicy(other, exact_policy_from_reward(other, other.log_reward_table))] * 2
     with pytest.raises(ValueError, match="classifier on"):
         train_classifier(clf, bases, ClassifierTrainConfig(steps=1), progress=False)
+
+
+def test_exact_estimator_is_the_limit_of_the_sampled_losses():
+    """On an enumerable grid the DP losses equal the sampled losses averaged over many trajectories."""
+    from sculpting.domains.grid import GridEnv
+    from sculpting.gflownet.classifier import SculptingClassifier
+    from sculpting.gflownet.classifier_training import (ClassifierTrainConfig, _draw_batch, _ExactLosses,
+                                                        _nonterminal_loss)
+    from sculpting.algebra import slot_tail_weights
+    from sculpting.gflownet.policy import GFlowNet, policy_table
+    env = GridEnv(6, 2, "circle1")
+    torch.manual_seed(3)
+    bases = [GFlowNet(env, hidden=16) for _ in range(3)]
+    clf = SculptingClassifier(env, 3, 3, hidden=16)
+    tables = [policy_table(env, b) for b in bases]
+    cfg = ClassifierTrainConfig(batch_per_base=20000, alpha_groups=1)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        l_term, l_nt = _ExactLosses(clf, env, tables)(clf, clf, cfg, gen)
+        d = _draw_batch(env, bases, tables, cfg, gen)
+        tail = slot_tail_weights(clf.terminal_log_posterior(d["terminal"]), d["logit_alpha"], 3, False)
+        s_term = -clf.terminal_log_posterior(d["terminal"])[torch.arange(len(d["labels"])), d["labels"]].mean()
+        s_nt = _nonterminal_loss(clf, env, d, tail, cfg, env.all_states())
+    assert abs(float(l_term / s_term) - 1) < 0.01 and abs(float(l_nt / s_nt) - 1) < 0.01, (l_term, s_term, l_nt, s_nt)

@@ -31,7 +31,7 @@ def _same(nb: dict, pinned: dict, keys):
 @pytest.mark.parametrize("name, pinned, keys", [
     ("01_grid_base_gflownets", build_grid.BASE_CONFIG.to_dict(), ["steps", "batch_size", "lr", "lr_log_z", "epsilon", "seed"]),
     ("02_grid_classifiers", build_grid.CLASSIFIER_CONFIG.to_dict(),
-     ["steps", "batch_per_base", "lr", "warmup_steps", "alpha_groups", "seed"]),
+     ["steps", "batch_per_base", "lr", "warmup_steps", "alpha_groups", "estimator", "seed"]),
     ("04_mnist_base_diffusion", build_mnist.BASE_CONFIG.to_dict(), ["steps", "batch_size", "lr", "seed"]),
     ("05_mnist_classifiers", build_mnist.CLASSIFIER_CONFIG.to_dict(), ["pool_size", "pool_steps", "updates", "batch", "seed"]),
     ("08_molecule_classifiers", classifier_sets.CLASSIFIER_CONFIG.to_dict(), ["batch_per_base", "warmup_steps"]),

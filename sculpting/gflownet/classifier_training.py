@@ -15,6 +15,16 @@ trajectory sets slot 2's prior (α, 1 − α) in Q̄ and is the network's α inp
 On an enumerable environment, trajectories are split into ``alpha_groups`` groups that share
 one α, and the non-terminal loss is aggregated per (group, state): the classifier runs once on
 all N states per group instead of once per visit (same loss value, far fewer network rows).
+
+``estimator="exact"`` (enumerable environments): the *expected* losses over the bases'
+trajectories, computed by dynamic programming instead of sampled — with P_i(s) the probability
+that base i visits s and E_i[· | s] over base i's completions from s,
+
+    L_terminal    = − (1/m) Σ_i Σ_x p_i(x) log p(y = i | x)
+    L_nonterminal = − Σ_i Σ_s P_i(s) Σ_tails E_i[Π_{k≥2} Q̄(y_k | x) | s] log Q(y_1 = i, tails | s) / Σ_i Σ_s P_i(s)
+
+(the limits of the sampled losses as the batch grows; α still drawn, ``alpha_groups`` values per
+step). Each step costs one classifier pass on all N states per α group and one DP sweep.
 """
 from __future__ import annotations
 
@@ -47,6 +57,7 @@ class ClassifierTrainConfig(TrainConfig):
     final_weights: str = "last"  # "last" or "ema": which weights the classifier keeps at the end
     fast_path: bool = True  # on enumerable envs: tabular sampling + per-state aggregation
     nonterminal_norm: str = "states"  # divide the non-terminal sum by #visited states or by #trajectories
+    estimator: str = "sampled"  # "sampled" trajectories, or "exact" expected losses by DP (enumerable envs)
     seed: int = 0
 
     def __post_init__(self):
@@ -56,6 +67,8 @@ class ClassifierTrainConfig(TrainConfig):
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.nonterminal_norm not in ("states", "trajectories"):
             raise ValueError(f"nonterminal_norm must be 'states' or 'trajectories', got {self.nonterminal_norm!r}")
+        if self.estimator not in ("sampled", "exact"):
+            raise ValueError(f"estimator must be 'sampled' or 'exact', got {self.estimator!r}")
         if self.lr_schedule not in ("constant", "cosine") or self.final_weights not in ("last", "ema"):
             raise ValueError(f"unknown lr_schedule / final_weights in {self}")
 
@@ -117,6 +130,37 @@ def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, a
     return -(W[rows] * log_q).sum() / norm
 
 
+class _ExactLosses:
+    """The expected losses of the module docstring on an enumerable environment."""
+
+    def __init__(self, classifier, env, tables):
+        from sculpting.gflownet.exact import log_visit_probs
+        self.env, self.states = env, env.all_states()
+        self.tables = torch.stack(tables)  # [m, N, A]
+        self.log_visit = log_visit_probs(env, self.tables)  # [m, N]
+        self.p_term = (self.log_visit + self.tables[..., env.stop_action]).exp().float()  # [m, N]
+        self.norm = float(self.log_visit.exp().sum())
+
+    def __call__(self, classifier, ema, config, gen):
+        from sculpting.gflownet.exact import log_expectation
+        m, n, N = classifier.n_bases, classifier.n_slots, len(self.states)
+        dev, r = self.states.device, config.logit_alpha_range
+        g = config.alpha_groups if classifier.alpha_conditioned else 1
+        la = (torch.rand(g, generator=gen, device=gen.device).to(dev) * 2 - 1) * r
+        with torch.no_grad():
+            post = ema.terminal_log_posterior(self.states)  # [N, m]
+            tails = torch.stack([slot_tail_weights(post, la[j].expand(N), n, ema.alpha_conditioned)
+                                 for j in range(g)])  # [g, N, K]
+            log_e = log_expectation(self.env, self.tables[:, None], tails.double().clamp_min(1e-300).log()[None])
+            w = (self.log_visit[:, None, :, None] + log_e).exp().float()  # [m, g, N, K]
+        rows = self.states.repeat(g, *[1] * (self.states.dim() - 1))
+        log_q = classifier.nonterminal_log_joint(rows, la.repeat_interleave(N) if classifier.alpha_conditioned else None)
+        log_q = log_q.reshape(g, N, m, -1).permute(2, 0, 1, 3)  # [m, g, N, K]
+        l_nt = -(w * log_q).sum() / (g * self.norm)
+        l_term = -(self.p_term * classifier.terminal_log_posterior(self.states).T).sum() / m
+        return l_term, l_nt
+
+
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
                      callback=None, callback_every: int = 0, desc: str = "classifier", checkpoint_path=None,
                      checkpoint_every: int = 100):
@@ -133,6 +177,10 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     enumerable = getattr(env, "is_enumerable", False) and config.fast_path
     tables = [policy_table(env, b) for b in bases] if enumerable else None
     all_states = env.all_states() if enumerable else None
+    if config.estimator == "exact":
+        if not getattr(env, "is_enumerable", False) and not hasattr(env, "all_states"):
+            raise ValueError("estimator='exact' needs an enumerable environment")
+        exact = _ExactLosses(classifier, env, tables if tables is not None else [policy_table(env, b) for b in bases])
     ema = frozen_copy(classifier)
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
@@ -144,17 +192,20 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     t0 = time.perf_counter()
     bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
-        d = _draw_batch(env, bases, tables, config, gen)
-        n_traj = len(d["labels"])
-        if n_traj == 0:
-            resume.save(step, hist)
-            continue
-        with torch.no_grad():
-            tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], n,
-                                     ema.alpha_conditioned)
-        l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj, device=d["labels"].device),
-                                                                    d["labels"]].mean()
-        l_nt = _nonterminal_loss(classifier, env, d, tail, config, all_states)
+        if config.estimator == "exact":
+            l_term, l_nt = exact(classifier, ema, config, gen)
+        else:
+            d = _draw_batch(env, bases, tables, config, gen)
+            n_traj = len(d["labels"])
+            if n_traj == 0:
+                resume.save(step, hist)
+                continue
+            with torch.no_grad():
+                tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], n,
+                                         ema.alpha_conditioned)
+            l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj, device=d["labels"].device),
+                                                                        d["labels"]].mean()
+            l_nt = _nonterminal_loss(classifier, env, d, tail, config, all_states)
         weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
         loss = l_term + weight * l_nt
         opt.zero_grad(set_to_none=True)

@@ -24,9 +24,11 @@ from sculpting.domains.grid.io import PRETRAINED_DIR
 
 BASE_CONFIG = GFlowNetTrainConfig(steps=5000, batch_size=128, lr=2e-3, lr_log_z=0.1, epsilon=0.05,
                                   seed=0, eval_every=250)
-CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=10000, batch_per_base=256, lr=1e-3, ema_decay=0.995,
-                                          warmup_steps=2000, logit_alpha_range=3.5, alpha_groups=4,
-                                          lr_schedule="cosine", seed=0)
+# the expected (DP) losses of the enumerable grid: ≈ 1 min per classifier on one CPU core and a lower
+# final L1 than 10 000 sampled steps of 256 trajectories per base (≈ 17 min); batch_per_base is unused
+CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=1500, batch_per_base=256, lr=3e-3, ema_decay=0.995,
+                                          warmup_steps=300, logit_alpha_range=3.5, alpha_groups=4,
+                                          lr_schedule="cosine", estimator="exact", seed=0)
 SMOKE_BASE = GFlowNetTrainConfig(steps=20, batch_size=16, eval_every=10)
 SMOKE_CLASSIFIER = ClassifierTrainConfig(steps=10, batch_per_base=8, warmup_steps=5)
 
