@@ -68,7 +68,28 @@ def builder(domain):
     return run
 
 
+def cli(smoke_args):
+    """Run the README's training command with ``--out`` in a temporary folder and smoke settings appended
+    (later ``--key value`` pairs override earlier ones)."""
+    def run(tmp_path):
+        key = next(k for k, f in RUNS.items() if f is run)
+        cmd = next(c for c, _ in commands() if key in c)
+        cmd = re.sub(r"--out \S+", f"--out {tmp_path}", cmd)
+        if "torchrun" in cmd:
+            import socket
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            cmd = cmd.replace("--nproc_per_node", f"--master_addr 127.0.0.1 --master_port {port} --nproc_per_node")
+        _sh(f"{cmd} {smoke_args}", tmp_path)
+        assert (tmp_path / "model.pt").is_file() and (tmp_path / "summary.json").is_file()
+    return run
+
+
 RUNS = {
+    "train grid-base --reward symmetric_shubert": cli("--preset smoke --horizon 8 --steps 30"),
+    "train grid-classifier": cli("--preset smoke --steps 5"),
+    "torchrun": cli("--preset smoke --horizon 8 --steps 30 --batch_size 16"),
     "bash scripts/lab.sh": run_lab,
     "bash scripts/test.sh": run_tests,
     "bash scripts/reproduce.sh": run_reproduce,
@@ -89,7 +110,7 @@ def test_every_readme_command_is_run_here_or_marked_illustrative():
     assert len(cmds) >= 10
     for cmd, marked in cmds:
         assert _runner(cmd) is not None or marked, f"README command neither tested nor marked illustrative: {cmd}"
-    assert sum(m for _, m in cmds) == 4  # the download and the three benchmarks
+    assert sum(m for _, m in cmds) == 5  # the download, a GPU run and the three benchmarks
 
 
 @pytest.mark.parametrize("key", list(RUNS))
