@@ -86,3 +86,24 @@ def test_the_strict_mode_catches_a_stray_tensor():
     x = torch.ones(3, device="cpu")
     with strict_device(), pytest.raises(RuntimeError):
         x + torch.zeros(3)  # no device given: meta
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_molecule_paths_create_no_stray_tensors(device):
+    import os
+    if not os.environ.get("SCULPTING_DATA_DIR"):
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from sculpting.domains.molecules.classifier import make_graph_classifier
+    from sculpting.domains.molecules.env import FragmentGraphEnv
+    from sculpting.domains.molecules.experiments import base_train_config
+    from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+    torch.manual_seed(0)
+    bases = [MoleculeGFlowNet(FragmentGraphEnv(3, o), **PRESETS["smoke"]).to(device) for o in ("qed", "mw")]
+    clf = make_graph_classifier(FragmentGraphEnv(3), 2, width=16, n_layers=1).to(device)
+    with strict_device():
+        for b in bases:
+            train_gflownet(b, base_train_config(b.env.objective, 2, 4), progress=False, conditioning=BetaConditioning())
+        train_classifier(clf, [b.at_beta(8.0) for b in bases], ClassifierTrainConfig(steps=2, batch_per_base=2,
+                                                                                     warmup_steps=1), progress=False)
+        x = sc.sample(sc.compose(bases, clf.eval(), "harmonic", beta=8.0), 3, seed=0)
+    assert x.device == torch.device(device) and len(bases[0].env.to_mols(x)) == 3

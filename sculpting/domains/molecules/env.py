@@ -48,6 +48,7 @@ class FragmentGraphEnv:
         self.n_frags = F = len(self.ref.fragments)
         self.objective = objective
         self.n_stems = torch.tensor(self.ref.n_stems)
+        self.device = torch.device("cpu")
         self.state_dim = 4 * M - 3
         self.n_add = M * F
         self.n_actions = M * F + 12 * (M - 1) + 1
@@ -71,13 +72,20 @@ class FragmentGraphEnv:
         return f"FragmentGraphEnv(max_frags={self.max_frags}, objective={self.objective!r})"
 
     # ---------------------------------------------------------------- layout helpers
+    def to(self, device) -> "FragmentGraphEnv":
+        """Keep the environment's tensors on ``device`` (in place; models move their env with them).
+        RDKit work (molecules, rewards) stays on the CPU; its results are moved back."""
+        self.device = torch.device(device)
+        self.n_stems = self.n_stems.to(self.device)
+        return self
+
     def split(self, states: torch.Tensor):
         """(nodes [B, M], parent [B, M−1], stem_u [B, M−1], stem_v [B, M−1])."""
         M = self.max_frags
         return states[:, :M], states[:, M:2 * M - 1], states[:, 2 * M - 1:3 * M - 2], states[:, 3 * M - 2:]
 
     def initial_states(self, batch_size: int) -> torch.Tensor:
-        return torch.full((batch_size, self.state_dim), -1, dtype=torch.long)
+        return torch.full((batch_size, self.state_dim), -1, dtype=torch.long, device=self.device)
 
     def n_nodes(self, states):
         return (states[:, :self.max_frags] >= 0).sum(1)
@@ -90,12 +98,13 @@ class FragmentGraphEnv:
         nodes, parent, su, sv = self.split(states)
         B, M = nodes.shape
         present = parent >= 0  # [B, M−1]
-        deg = torch.zeros(B, M, dtype=torch.long)
+        dev = states.device
+        deg = torch.zeros(B, M, dtype=torch.long, device=dev)
         deg.scatter_add_(1, parent.clamp(min=0), present.long())
         deg[:, 1:] += present.long()
-        used = torch.zeros(B, M, N_STEM_SLOTS, dtype=torch.bool)
-        rows = torch.arange(B)[:, None].expand_as(parent)
-        child = torch.arange(1, M)[None].expand_as(parent)
+        used = torch.zeros(B, M, N_STEM_SLOTS, dtype=torch.bool, device=dev)
+        rows = torch.arange(B, device=dev)[:, None].expand_as(parent)
+        child = torch.arange(1, M, device=dev)[None].expand_as(parent)
         m_u, m_v = present & (su >= 0), present & (sv >= 0)
         used[rows[m_u], parent[m_u], su[m_u]] = True
         used[rows[m_v], child[m_v], sv[m_v]] = True
@@ -109,12 +118,12 @@ class FragmentGraphEnv:
         n = self.n_nodes(states)
         deg, used = self._degree_and_used(states)
         stems = self._stems_of(nodes)  # [B, M]
-        node_ok = (torch.arange(M)[None] < n[:, None]) & (deg < stems) & (n < M)[:, None]
+        node_ok = (torch.arange(M, device=states.device)[None] < n[:, None]) & (deg < stems) & (n < M)[:, None]
         node_ok[:, 0] |= n == 0
-        mask = torch.zeros(B, self.n_actions, dtype=torch.bool)
+        mask = torch.zeros(B, self.n_actions, dtype=torch.bool, device=states.device)
         mask[:, :self.n_add] = node_ok[:, :, None].expand(B, M, F).reshape(B, -1)
         present = parent >= 0
-        c = torch.arange(N_STEM_SLOTS)
+        c = torch.arange(N_STEM_SLOTS, device=states.device)
         p_stems = stems.gather(1, parent.clamp(min=0))  # [B, M−1]
         p_used = used.gather(1, parent.clamp(min=0)[:, :, None].expand(-1, -1, N_STEM_SLOTS))
         u_ok = (present & (su < 0))[:, :, None] & (c < p_stems[:, :, None]) & ~p_used
@@ -128,7 +137,7 @@ class FragmentGraphEnv:
         """Apply ``[B]`` flat actions (legality is the caller's job; see ``action_mask``)."""
         M, F = self.max_frags, self.n_frags
         out = states.clone()
-        rows = torch.arange(len(states))
+        rows = torch.arange(len(states), device=states.device)
         n = self.n_nodes(states)
         add = actions < self.n_add
         if add.any():
@@ -147,7 +156,7 @@ class FragmentGraphEnv:
     def children(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, A − 1, S]`` the successor under every move action (illegal ones are garbage)."""
         B, K = len(states), self.n_actions - 1
-        kids = self.step(states.repeat_interleave(K, 0), torch.arange(K).repeat(B))
+        kids = self.step(states.repeat_interleave(K, 0), torch.arange(K, device=states.device).repeat(B))
         return kids.reshape(B, K, -1)
 
     def log_n_parents(self, states: torch.Tensor) -> torch.Tensor:
@@ -184,7 +193,7 @@ class FragmentGraphEnv:
 
     def to_mols(self, states: torch.Tensor) -> list:
         """RDKit molecules (None where sanitisation fails)."""
-        return [self.ref.to_mol(self.to_tree(s)) for s in states]
+        return [self.ref.to_mol(self.to_tree(s)) for s in states.cpu()]  # RDKit: on the CPU
 
     def log_reward(self, states: torch.Tensor) -> torch.Tensor:
         """``[B]`` log r(x) of the env's objective (β = 1); invalid → −75 (never rewarded)."""
@@ -197,12 +206,12 @@ class FragmentGraphEnv:
             raise ValueError("this environment has no objective; build it with objective=...")
         from sculpting.domains.molecules.rewards import REWARDS
         mols = self.to_mols(states)
-        valid = torch.tensor([m is not None for m in mols], dtype=torch.bool)
-        r = torch.zeros(len(mols), dtype=torch.float64)
+        valid = torch.tensor([m is not None for m in mols], dtype=torch.bool, device="cpu")
+        r = torch.zeros(len(mols), dtype=torch.float64, device="cpu")
         if valid.any():
             idx = valid.nonzero().squeeze(1).tolist()
             r[idx] = REWARDS[self.objective]([mols[i] for i in idx]).double()
-        return r.clamp(min=1e-30).log(), valid
+        return r.clamp(min=1e-30).log().to(states.device), valid.to(states.device)
 
     def is_valid_terminal(self, states: torch.Tensor) -> torch.Tensor:
-        return torch.tensor([m is not None for m in self.to_mols(states)], dtype=torch.bool)
+        return torch.tensor([m is not None for m in self.to_mols(states)], dtype=torch.bool, device=states.device)

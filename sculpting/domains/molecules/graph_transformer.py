@@ -47,14 +47,15 @@ def featurize(env, states: torch.Tensor) -> GraphBatch:
     empty = ~present.any(1)
     row_mask = present.clone()
     row_mask[:, 0] |= empty
-    node_index = torch.full((B, M), -1, dtype=torch.long)
-    node_index[row_mask] = torch.arange(int(row_mask.sum()))
-    x = torch.zeros(int(row_mask.sum()), Fn + 1)
+    dev = states.device
+    node_index = torch.full((B, M), -1, dtype=torch.long, device=dev)
+    node_index[row_mask] = torch.arange(int(row_mask.sum()), device=dev)
+    x = torch.zeros(int(row_mask.sum()), Fn + 1, device=dev)
     f = nodes[row_mask]
     is_real = f >= 0
     x[is_real.nonzero().squeeze(1), f[is_real]] = 1.0
     x[(~is_real).nonzero().squeeze(1), Fn] = 1.0
-    batch = torch.arange(B)[:, None].expand(B, M)[row_mask]
+    batch = torch.arange(B, device=dev)[:, None].expand(B, M)[row_mask]
     e_mask = parent >= 0
     src = node_index.gather(1, parent.clamp(min=0))[e_mask]
     dst = node_index[:, 1:][e_mask]
@@ -96,17 +97,18 @@ class GraphTransformer(nn.Module):
 
     def forward(self, g: GraphBatch, cond: torch.Tensor):
         N, B = len(g.x), g.n_graphs
+        dev = g.x.device
         h = self.node_enc(g.x)
         e = self.edge_enc(g.edge_attr)
         c = self.cond_enc(cond)  # [B, w]
-        virt = torch.arange(B) + N
-        real = torch.arange(N)
+        virt = torch.arange(B, device=dev) + N
+        real = torch.arange(N, device=dev)
         ei = torch.cat([g.edge_index, torch.stack([real, virt[g.batch]]), torch.stack([virt[g.batch], real])], 1)
-        e_v = torch.zeros(2 * N, e.shape[1])
+        e_v = torch.zeros(2 * N, e.shape[1], device=dev)
         e_v[:, 0] = 1.0
         ei, ea = add_self_loops(ei, torch.cat([e, e_v]), fill_value="mean", num_nodes=N + B)
         h = torch.cat([h, c])
-        aug_batch = torch.cat([g.batch, torch.arange(B)])
+        aug_batch = torch.cat([g.batch, torch.arange(B, device=dev)])
         c_aug = c[aug_batch]
         for layer in self.layers:
             hn = layer["norm1"](h, aug_batch)
@@ -116,6 +118,6 @@ class GraphTransformer(nn.Module):
             h = h + gamma * t + shift
             h = h + layer["ff"](layer["norm2"](h, aug_batch))
         nodes = h[:N]
-        mean = torch.zeros(B, self.width).index_add_(0, g.batch, nodes)
+        mean = torch.zeros(B, self.width, device=nodes.device).index_add_(0, g.batch, nodes)
         mean = mean / torch.bincount(g.batch, minlength=B).clamp(min=1)[:, None]
         return nodes, torch.cat([mean, h[N:]], 1)

@@ -29,9 +29,9 @@ PRESETS = {
 
 def thermometer(beta, n_bins: int = N_BINS, max_beta: float = MAX_BETA) -> torch.Tensor:
     """``[B] → [B, n_bins]`` thermometer code of β (docs/molecules.md §7)."""
-    beta = torch.as_tensor(beta, dtype=torch.float32).reshape(-1)
+    beta = (beta.float() if isinstance(beta, torch.Tensor) else torch.tensor(beta, dtype=torch.float32, device="cpu")).reshape(-1)
     step = max_beta / (n_bins - 1)
-    bins = torch.arange(n_bins) * step
+    bins = torch.arange(n_bins, device=beta.device) * step
     return ((beta[:, None] - bins[None]) / step).clamp(0.0, 1.0)
 
 
@@ -53,7 +53,7 @@ class MoleculeGFlowNet(nn.Module):
     def _beta(self, beta, n):
         if beta is None:
             raise ValueError("a β-conditional model needs beta (use model.at_beta(β) for a fixed β)")
-        b = torch.as_tensor(beta, dtype=torch.float32).reshape(-1)
+        b = self._as_tensor(beta)
         if b.numel() == 1:
             b = b.expand(n)
         if len(b) != n:
@@ -68,17 +68,18 @@ class MoleculeGFlowNet(nn.Module):
         B, M, Fn = len(states), env.max_frags, env.n_frags
         g = featurize(env, states)
         nodes, graph = self.trunk(g, thermometer(self._beta(beta, B)))
-        out = torch.zeros(B, env.n_actions)
+        dev = states.device
+        out = torch.zeros(B, env.n_actions, device=dev)
         ni = g.node_index
         has = ni >= 0
-        add = torch.zeros(B, M, Fn)
+        add = torch.zeros(B, M, Fn, device=dev)
         add[has] = self.add_head(nodes[ni[has]])
         out[:, :env.n_add] = add.reshape(B, -1)
         _, parent, _, _ = env.split(states)
         e = parent >= 0
         hu = nodes[ni.gather(1, parent.clamp(min=0))[e]]
         hv = nodes[ni[:, 1:][e]]
-        st = torch.zeros(B, M - 1, 12)
+        st = torch.zeros(B, M - 1, 12, device=dev)
         st[e] = self.set_head(torch.cat([hu, hv], 1))
         out[:, env.n_add:env.stop_action] = st.reshape(B, -1)
         out[:, env.stop_action] = self.stop_head(graph).squeeze(1)
@@ -90,8 +91,19 @@ class MoleculeGFlowNet(nn.Module):
 
     def log_partition(self, cond) -> torch.Tensor:
         """``[B]`` log Z(β)."""
-        b = torch.as_tensor(cond, dtype=torch.float32).reshape(-1)
-        return self.log_z_net(thermometer(b)).squeeze(1)
+        return self.log_z_net(thermometer(self._as_tensor(cond))).squeeze(1)
+
+    def _as_tensor(self, beta) -> torch.Tensor:
+        dev = self.stop_head.weight.device
+        if isinstance(beta, torch.Tensor):
+            return beta.float().reshape(-1).to(dev)
+        return torch.tensor(beta, dtype=torch.float32, device=dev).reshape(-1)
+
+    def _apply(self, fn, *args, **kwargs):
+        """``model.to(device)`` also moves the environment."""
+        out = super()._apply(fn, *args, **kwargs)
+        self.env.to(self.stop_head.weight.device)
+        return out
 
     def at_beta(self, beta: float) -> "FixedBeta":
         return FixedBeta(self, beta)
@@ -120,7 +132,7 @@ class BetaConditioning:
         self.max_beta = max_beta
 
     def sample(self, n: int, generator=None) -> torch.Tensor:
-        return torch.rand(n, generator=generator) * self.max_beta
+        return torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu") * self.max_beta
 
     def log_reward(self, env, terminal: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         from sculpting.domains.molecules.env import INVALID_LOG_REWARD
