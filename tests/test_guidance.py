@@ -1,4 +1,4 @@
-"""Exactness of guided sampling with the oracle classifier (DESIGN §2)."""
+"""Exactness of guided sampling with the oracle classifier (docs/guidance.md)."""
 import pytest
 import torch
 

@@ -1,7 +1,7 @@
 """Exact sculpting on a tiny, fully enumerated fragment world (C, O, CC; ≤ 3 fragments).
 
 The generic exact machinery (terminal laws by DP, oracle classifier, guided tables) runs on the
-labelled fragment trees: anchored guidance with the oracle hits the DESIGN §1 targets for any
+labelled fragment trees: anchored guidance with the oracle hits the docs/algebra.md targets for any
 bases (here untrained graph-transformer policies), the paper's guidance does for exact GFlowNet
 bases of one shared backward policy; the batched successor scoring equals the table path.
 """
