@@ -22,7 +22,8 @@ from sculpting.gflownet.sampler import sample_trajectories
 from sculpting.gflownet.training import train_gflownet
 from sculpting.domains.molecules.classifier import make_graph_classifier
 from sculpting.domains.molecules.env import FragmentGraphEnv
-from sculpting.domains.molecules.experiments import base_train_config, guided_molecule_policy
+from sculpting.compose import compose
+from sculpting.domains.molecules.experiments import base_train_config
 from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
 from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph
 
@@ -68,7 +69,7 @@ def main():
         with torch.no_grad():
             sample_trajectories(seh.env, seh.at_beta(32.0), 128, 0.0, gen)
         print(f"| {th} | base sampling, trajectories/s | {128 / (time.perf_counter() - t0):.1f} |", flush=True)
-        pol = guided_molecule_policy([seh, sa], clf, Composition.two_base("harmonic", 0.5), 32.0)
+        pol = compose([seh, sa], clf, Composition.two_base("harmonic", 0.5), beta=32.0, form="paper")
         t0 = time.perf_counter()
         sample_trajectories(seh.env, pol, args.guided_batch, 0.0, gen)
         print(f"| {th} | guided sampling SEH⊗SA, trajectories/s | {args.guided_batch / (time.perf_counter() - t0):.2f} |", flush=True)

@@ -38,7 +38,6 @@ __all__ = [
     "observation_log_posteriors",
     "TWO_BASE_OPERATIONS",
     "THREE_BASE_OBSERVATIONS",
-    "named_composition",
     "parse_composition",
     "l1_distance",
     "joint_label_classes",
@@ -271,10 +270,6 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
         return Composition(2, obs, priors, alpha=a, name="y=" + "".join(map(str, obs)) if obs else "mixture")
     return Composition.uniform(m, obs)
 
-
-def named_composition(n_bases: int, operation, alpha: float = 0.5) -> Composition:
-    """Alias of :func:`parse_composition` (argument order kept for old callers)."""
-    return parse_composition(operation, n_bases, alpha)
 
 
 def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sculpting.algebra import Composition, l1_distance, named_composition
+from sculpting.algebra import Composition, l1_distance, parse_composition
 
 
 def _norm(p):
@@ -79,7 +79,7 @@ def test_labels_use_symbols():
     assert "◐" in Composition.two_base("reverse_contrast").label()
     assert "α=0.05" in Composition.two_base("contrast", 0.05).label()
     assert Composition.uniform(3, (1, 2, 3)).label() == "y=123"
-    assert named_composition(3, "y=12").observations == (1, 2)
+    assert parse_composition("y=12", 3).observations == (1, 2)
 
 
 def test_l1_distance():

@@ -17,7 +17,8 @@ import torch
 
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
 from sculpting.domains.mnist.data import load_mnist
-from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, composed_sampler, train_base, train_classifier_set
+from sculpting.compose import compose
+from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, train_base, train_classifier_set
 from sculpting.domains.mnist.judge import save_judge
 from sculpting.diffusion.io import (load_score_model, load_time_classifier, save_score_model,
                             save_time_classifier)
@@ -87,7 +88,7 @@ def main(argv=None):
     if "nested" in args.stages:
         names = CLASSIFIER_SETS["MN"]
         bases = [load_score_model(out / f"base_{n}.pt") for n in names]
-        inner = composed_sampler(bases, load_time_classifier(out / "classifier_MN.pt"), NESTED["inner"], gamma=1.0)
+        inner = compose(bases, load_time_classifier(out / "classifier_MN.pt"), NESTED["inner"])
         clf, hist = train_classifier_set([inner, bases[2]], nested_cfg, gen, progress, desc="nested", **CLASSIFIER_ARCH)
         save_time_classifier(clf, out / "classifier_nested.pt", half=True,
                              bases=[f"MN y={''.join(map(str, NESTED['inner']))} (γ=1)", "MN3"],

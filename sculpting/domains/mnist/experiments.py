@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from sculpting.compose import compose, sample
+from sculpting.compose import sample
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
 from sculpting.domains.mnist.data import COLOURS, make_base_set
@@ -26,7 +26,7 @@ from sculpting.domains.mnist.judge import support_rate
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 
 __all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_classifier_set",
-           "composed_sampler", "judge_samples"]
+           "judge_samples"]
 
 G, R = COLOURS["green"], COLOURS["red"]
 MNIST_BASES = ("M1", "M2", "MN1", "MN2", "MN3")
@@ -68,11 +68,6 @@ def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=Non
     pools = [draw_pool(b, config, generator, progress) for b in bases]
     hist = train_time_classifier(clf, pools, config, progress=progress, desc=desc, checkpoint_path=checkpoint_path)
     return clf, hist
-
-
-def composed_sampler(bases, classifier, operation, alpha: float = 0.5, gamma: float = 1.0):
-    """:func:`sculpting.compose` with positional ``alpha``, ``gamma`` (kept for old callers)."""
-    return compose(bases, classifier, operation, alpha=alpha, gamma=gamma)
 
 
 def judge_samples(judge, samples, support) -> dict:

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from sculpting.plotting import show_image_grid
-from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, composed_sampler, judge_samples
+from sculpting.compose import compose
+from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, judge_samples
 from sculpting.diffusion.sampler import pc_sample
 from sculpting.ui.panel import SculptingPanel
 
@@ -51,8 +52,8 @@ class MnistSculptingPanel(SculptingPanel):
             return self.models["bases"][name], BASE_SUPPORT[name]
         set_name, operation, support = COMPOSITIONS[op]
         bases = [self.models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
-        return composed_sampler(bases, self.models["classifiers"][set_name], operation, self.alpha.value,
-                                self.gamma.value), support
+        return compose(bases, self.models["classifiers"][set_name], operation, alpha=self.alpha.value,
+                       gamma=self.gamma.value), support
 
     def draw(self):
         return self.timed(self._draw)

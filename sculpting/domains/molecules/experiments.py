@@ -87,12 +87,6 @@ TWO_WAY = (("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95), ("
 THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1), (2, 2, 2), (3, 3, 3), ())
 
 
-def guided_molecule_policy(bases, classifier, composition, beta: float, form: str = "anchored"):
-    """The sculpted policy of β-conditional ``bases`` at ``beta`` (``docs/molecules.md``)."""
-    from sculpting.compose import compose
-    return compose(bases, classifier, composition, beta=beta, form=form)
-
-
 def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     """{name: numpy array} of rewards of valid molecules."""
     from sculpting.domains.molecules.rewards import compute_rewards
@@ -120,7 +114,8 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
     else:
         raise ValueError(f"unknown choice {choice!r}")
     bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
-    return guided_molecule_policy(bases, models["classifiers"][set_name], spec, beta, form)
+    from sculpting.compose import compose
+    return compose(bases, models["classifiers"][set_name], spec, beta=beta, form=form)
 
 
 def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
