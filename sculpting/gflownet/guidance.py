@@ -78,12 +78,17 @@ class GuidedPolicy:
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, A]``. The successors of all legal moves of all states are scored in batched
-        classifier calls of at most ``chunk_size`` rows (illegal moves are never scored)."""
+        classifier calls of at most ``chunk_size`` rows (illegal moves are never scored; the
+        mixture, whose observation likelihood is 1, scores none)."""
         env = self.env
         base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
         mask = env.action_mask(states)
         pf, py = self.q.nonterminal(states)
         b, k, m = len(states), env.n_actions - 1, self.composition.n_bases
+        if self.composition.n_observations == 0:  # the mixture: log Q(y | ·) = 0, nothing to score
+            zeros = torch.zeros(b, k + 1, dtype=torch.float64, device=states.device)
+            return guided_log_probs(base_lp, mask, pf.double(), py.double(), zeros[..., None], zeros,
+                                    self.form, self.anchor)
         rows, acts = mask[:, :k].nonzero(as_tuple=True)
         kids = env.step(states[rows], acts)
         cf = torch.full((b, k, m), -float("inf"), dtype=torch.float64, device=states.device)
