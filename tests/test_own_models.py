@@ -196,3 +196,15 @@ def test_time_classifier_records_its_sde(tmp_path):
     save_time_classifier(clf, tmp_path / "c.pt")
     again = load_time_classifier(tmp_path / "c.pt")
     assert again.sde == VPSDE() and json.loads((tmp_path / "c.json").read_text())["arch"]["sde"]["kind"] == "vp"
+
+
+def test_probability_flow_ode_sampler_hits_the_vp_masses():
+    sde = VPSDE()
+    p1 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde)
+    p2 = GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde)
+    x = sc.sample(sc.compose([p1, p2], ExactGaussianClassifier([p1, p2]), "contrast"), 2000, seed=0, steps=20,
+                  sampler="ode")
+    got = torch.bincount(torch.cdist(x, MEANS).argmin(1), minlength=3).double() / len(x)
+    assert (got - torch.tensor([2 / 3, 1 / 3, 0], dtype=torch.float64)).abs().max() < 0.04, got
+    with pytest.raises(ValueError, match="unknown diffusion sampler"):
+        sc.sample(p1, 2, sampler="ddim")
