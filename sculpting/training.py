@@ -67,9 +67,11 @@ class Resumable:
         import json
         self.path = None if path is None else __import__("pathlib").Path(path)
         self.every, self.objects, self.generator = int(every), objects, generator
-        self.config_json = json.dumps(config, sort_keys=True, default=str)
         from sculpting.distributed import world
         rank, size = world()
+        # the world size is part of the config: a run resumed with another number of ranks would mix
+        # per-rank states that do not belong together
+        self.config_json = json.dumps({**config, "world_size": size}, sort_keys=True, default=str)
         if self.path is not None and size > 1:  # each rank has its own RNG streams: its own file
             self.path = self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
         if self.path is not None and self.every < 1:
