@@ -146,3 +146,19 @@ def test_time_classifier_training_runs_and_learns():
     x0 = torch.cat([pools[0].states[-1, :8], pools[1].states[-1, :8]])
     pred = clf.log_first(x0, torch.full((16,), 1e-3), 0.0).argmax(1)
     assert pred.tolist() == [0] * 8 + [1] * 8
+
+
+def test_exact_type_masses_and_tv():
+    from sculpting.domains.mnist.experiments import exact_masses
+    from sculpting.domains.mnist.types import type_tv
+    assert exact_masses("M1⊗M2") == {"green 0": 1.0}
+    c = exact_masses("M1◑M2")
+    assert abs(c["red 0"] - 2 / 3) < 1e-12 and abs(c["green 0"] - 1 / 3) < 1e-12
+    assert abs(exact_masses("M2◑M1")["green 1"] - 2 / 3) < 1e-12
+    assert exact_masses("MN y=123") == {"green 0": 1.0}
+    assert set(exact_masses("(MN y=12)◑MN3")) == {"green 0", "green 1"}
+    assert exact_masses("M1") == {"red 0": 0.5, "green 0": 0.5}
+    assert abs(type_tv({"red 0": 42, "green 0": 41, "green 6": 17}, c) - 0.2467) < 1e-3
+    assert type_tv({"red 0": 2, "green 0": 1}, c) < 1e-12
+    with pytest.raises(ValueError, match="unknown composition"):
+        exact_masses("M1+M3")

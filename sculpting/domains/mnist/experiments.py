@@ -26,7 +26,7 @@ from sculpting.domains.mnist.judge import support_rate
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 
 __all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_classifier_set",
-           "judge_samples"]
+           "judge_samples", "exact_masses"]
 
 G, R = COLOURS["green"], COLOURS["red"]
 MNIST_BASES = ("M1", "M2", "MN1", "MN2", "MN3")
@@ -70,15 +70,37 @@ def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=Non
     return clf, hist
 
 
-def judge_samples(judge, samples, support) -> dict:
-    """Support rate and the full (digit, colour) histogram of a sample set."""
+def exact_masses(name: str, alpha: float = 0.5) -> dict:
+    """{type: mass} of a named base, composition of :data:`COMPOSITIONS` or the nested one, computed
+    exactly from the bases' type distributions (:mod:`.types`)."""
+    from sculpting.domains.mnist.types import base_type_log_probs, exact_type_masses
+    if name in MNIST_BASES:
+        from sculpting.domains.mnist.types import TYPES
+        return {t: float(p) for t, p in zip(TYPES, base_type_log_probs(name).exp()) if p > 0}
+    if name == NESTED["name"]:
+        return exact_type_masses([(CLASSIFIER_SETS["MN"], NESTED["inner"], 0.5), "MN3"], "contrast", alpha)
+    if name not in COMPOSITIONS:
+        raise ValueError(f"unknown composition {name!r}; choose from {sorted(COMPOSITIONS)} or {NESTED['name']!r}")
+    set_name, op, _ = COMPOSITIONS[name]
+    return exact_type_masses(CLASSIFIER_SETS[set_name], op, alpha)
+
+
+def judge_samples(judge, samples, support, masses: dict | None = None) -> dict:
+    """Support rate (with its binomial standard error), the full (digit, colour) histogram of a
+    sample set and, given the exact type ``masses``, the total-variation distance to them."""
     pred = judge.predict(samples)
     types = {}
     for d, c in pred.tolist():
         key = f"{'red' if c == R else 'green'} {d}"
         types[key] = types.get(key, 0) + 1
-    return {"support_rate": support_rate(judge, samples, support), "n": len(samples),
-            "types": dict(sorted(types.items(), key=lambda kv: -kv[1]))}
+    from sculpting.domains.mnist.types import binomial_se, type_tv
+    rate = support_rate(judge, samples, support)
+    out = {"support_rate": rate, "support_se": binomial_se(rate, len(samples)), "n": len(samples),
+           "types": dict(sorted(types.items(), key=lambda kv: -kv[1]))}
+    if masses is not None:
+        out["tv"] = type_tv(types, masses)
+        out["exact_masses"] = masses
+    return out
 
 
 def draw(model, n: int, steps: int, seed: int = 0):

@@ -14,7 +14,8 @@ import torch
 
 from sculpting.plotting import show_image_grid
 from sculpting.compose import compose
-from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, judge_samples
+from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
+from sculpting.domains.mnist.types import TYPES
 from sculpting.diffusion.sampler import pc_sample
 from sculpting.ui.panel import SculptingPanel
 
@@ -62,12 +63,28 @@ class MnistSculptingPanel(SculptingPanel):
         t0 = time.perf_counter()
         model, support = self.sampler()
         images = pc_sample(model, self.n_images.value, self.steps.value, generator=self.generator)
-        verdict = judge_samples(self.models["judge"], images, support)
-        title = f"{self.operation.value} — support rate {verdict['support_rate']:.0%}"
+        op = self.operation.value
+        masses = exact_masses(op[5:] if op.startswith("base ") else op, self.alpha.value)
+        verdict = judge_samples(self.models["judge"], images, support, masses)
+        exact = "" if self.gamma.value != 1.0 and not op.startswith("base ") else f", TV to exact {verdict['tv']:.2f}"
+        title = f"{op} — support {verdict['support_rate']:.0%}{exact}"
         self.output.clear_output(wait=True)
         with self.output:
-            fig, ax = plt.subplots(figsize=(4, 4))
+            fig, (ax, bx) = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [1, 1.1]})
             show_image_grid(ax, images, title, nrow=int(len(images) ** 0.5 + 0.999))
+            plot_type_bars(bx, masses, verdict["types"])
             plt.show()
         self.status.value = f"<b>{title}</b> ({time.perf_counter() - t0:.1f} s; judge: {verdict['types']})"
         return {"images": images, **verdict}
+
+
+def plot_type_bars(ax, masses: dict, judged: dict):
+    """Exact type masses (γ = 1) beside the judged type frequencies of a batch."""
+    n = max(sum(judged.values()), 1)
+    keys = [k for k in TYPES if k in masses or k in judged] + sorted(set(judged) - set(TYPES))
+    xs = range(len(keys))
+    ax.bar([x - 0.2 for x in xs], [masses.get(k, 0.0) for k in keys], width=0.4, label="exact (γ = 1)")
+    ax.bar([x + 0.2 for x in xs], [judged.get(k, 0) / n for k in keys], width=0.4, label="judged, this batch")
+    ax.set_xticks(list(xs), keys, rotation=45, fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="share of images")
+    ax.legend(fontsize=8)
