@@ -12,6 +12,10 @@ Per update, for each base i, ``batch`` pool trajectories:
 Q̄ is a frozen copy refreshed every ``refresh_every`` updates; slot 2 of the α-model has the prior
 (α, 1 − α) with logit α ~ U[−r, r] per sample; the first ``terminal_only`` updates use L_terminal
 alone. The classifier is in eval mode (no dropout) when it serves as target or guidance.
+
+``noising="forward"``: the non-terminal states are not the pool's reverse-trajectory states but
+fresh x_t = m_t x_0 + σ_t z (t ~ U(ε, t_max), the bases' SDE) of the pool's samples x_0, drawn anew
+every update — far more (x_t, t) pairs than a pool holds, each with the same target Q̄(· | x_0).
 """
 from __future__ import annotations
 
@@ -41,8 +45,12 @@ class DiffusionClassifierConfig(TrainConfig):
     terminal_only: int = 100
     t_max: float = 0.7
     logit_alpha_range: float = 3.5
+    noising: str = "pool"  # "pool": the pool's reverse-trajectory states; "forward": x_t = m_t x_0 + σ_t z, fresh
     seed: int = 0
 
+    def __post_init__(self):
+        if self.noising not in ("pool", "forward"):
+            raise ValueError(f"noising must be 'pool' or 'forward', got {self.noising!r}")
 
 
 @dataclass
@@ -56,6 +64,15 @@ def draw_pool(model, config: DiffusionClassifierConfig, generator=None, progress
     _, (states, times) = pc_sample(model, config.pool_size, config.pool_steps, generator=generator,
                                    keep_every=config.keep_every, progress=progress)
     return TrajectoryPool(states, times)
+
+
+def _forward_noise(sde, x0, t_max: float, gen):
+    """x_t = m_t x_0 + σ_t z with t ~ U(ε, t_max): fresh noisy states of the bases' own samples."""
+    dev = x0.device
+    t = sde.eps + (t_max - sde.eps) * torch.rand(len(x0), generator=gen, device=dev)
+    shape = (-1, *[1] * (x0.dim() - 1))
+    z = torch.randn(x0.shape, generator=gen, device=dev)
+    return sde.mean_coef(t).to(x0).reshape(shape) * x0 + sde.marginal_std(t).to(x0).reshape(shape) * z, t
 
 
 def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
@@ -94,6 +111,8 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
             labels.append(torch.full((B,), i, device=dev))
             eps.append(pool.times[-1].expand(B))
         x0, xt, tt, lab, eps = (torch.cat(v) for v in (x0s, xts, tts, labels, eps))
+        if config.noising == "forward":  # fresh (x_t, t) from the forward SDE at the pool's samples
+            xt, tt = _forward_noise(classifier.sde, x0, config.t_max, gen)
         la = (torch.rand(len(x0), generator=gen, device=dev) * 2 - 1) * r
         la_in = la if classifier.alpha_conditioned else None
         l_term = -classifier.log_first(x0, eps, la_in)[torch.arange(len(x0), device=dev), lab].mean()
