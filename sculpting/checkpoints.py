@@ -91,9 +91,8 @@ def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = 
         state_dict = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
         meta = {**meta, "stored_as": "float16"}
     meta = {**meta, "kind": kind, "versions": environment_versions()}
-    json.dumps(meta)  # fail early on metadata that is not plain data
+    meta_json = json.dumps(meta)  # fails early on metadata that is not plain data
     sd = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
-    meta_json = json.dumps(meta)
     payload = {"format": FORMAT, "kind": kind, "meta_json": meta_json, "state_dict": sd,
                "sha256": state_digest(sd, meta_json)}
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
