@@ -1,7 +1,9 @@
 """Grid benchmark: this package's trainers against a faithful re-statement of the reference
 loops, measured side by side in one run on this machine (issue: foundation, acceptance).
 
-    .venv/bin/python benchmarks/grid.py [--cap-s 600] [--quick]
+    .venv/bin/python benchmarks/grid.py [--cap-s 600] [--quick] [--device cuda]
+
+``--device`` moves our trainer's models there (the reference loops stay on the CPU, as written).
 
 Prints Markdown tables:
 1. base GFlowNet training — trajectories/s and wall time to exact L1 ≤ 0.1 (symmetric Shubert
@@ -24,7 +26,6 @@ import time
 
 import torch
 
-from sculpting.algebra import l1_distance
 from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.losses import trajectory_balance_loss
@@ -84,11 +85,14 @@ def time_reference_base(env, cap_s, eval_every=50, seed=0):
     return {"steps": steps, "traj_per_s": 16 * steps / train, "time_to_target_s": None, "l1": l1}
 
 
+DEVICE = torch.device("cpu")
+
+
 def time_ours_base(env, cap_s, threads=1):
     """Our trainer (shipped settings) until L1 ≤ 0.1, with a step budget of about ``cap_s``."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = GFlowNet(env)
+    model = GFlowNet(env).to(DEVICE)
     cfg = GFlowNetTrainConfig(steps=int(cap_s * 80), batch_size=128, lr=2e-3, eval_every=50, target_l1=TARGET)
     h = train_gflownet(model, cfg, progress=False)
     torch.set_num_threads(1)
@@ -132,10 +136,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small caps (a smoke run of this script)")
     ap.add_argument("--only", choices=["bases", "classifier", "slider"], nargs="*",
                     default=["bases", "classifier", "slider"], help="parts to run")
+    ap.add_argument("--device", default="cpu", help="where our trainers run")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     cap = 20 if args.quick else args.cap_s
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) unless stated; target L1 ≤ {TARGET}\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) unless stated; our trainers on {DEVICE}; "
+          f"target L1 ≤ {TARGET}\n")
 
     if "bases" in args.only:
         bench_bases(cap)

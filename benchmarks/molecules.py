@@ -1,6 +1,6 @@
 """Molecule benchmark, measured in one run on this machine (issue: fragment-molecule domain).
 
-    SCULPTING_DATA_DIR=../shared/data .venv/bin/python benchmarks/molecules.py [--steps 20] [--threads 1 2]
+    SCULPTING_DATA_DIR=DIR .venv/bin/python benchmarks/molecules.py [--steps 20] [--threads 1 2] [--device cuda]
 
 Prints, per torch thread count: trajectory-balance training throughput (trajectories/s, batch 64,
 EMA sampler, exploration 0.1, SEH reward), base sampling and guided sampling throughput
@@ -47,11 +47,15 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="training steps to time")
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--guided-batch", type=int, default=32)
+    ap.add_argument("--device", default="cpu", help="where the models run (RDKit rewards stay on the CPU)")
     args = ap.parse_args()
+    dev = torch.device(args.device)
     seh, sa, clf, source = _models()
-    print(f"torch {torch.__version__}; models: {source} (cpu preset, at most {seh.env.max_frags} fragments)\n")
+    seh, sa, clf = seh.to(dev), sa.to(dev), clf.to(dev)
+    print(f"torch {torch.__version__}; models: {source} (cpu preset, at most {seh.env.max_frags} fragments); "
+          f"device {dev}\n")
     print("| threads | what | value |\n|---|---|---|")
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=dev).manual_seed(0)
     traj = sample_trajectories(seh.env, seh.at_beta(32.0), 256, 0.0, gen)
     mols = [m for m in seh.env.to_mols(traj.terminal) if m is not None]
     batch = Batch.from_data_list([mol_to_graph(m) for m in mols])
@@ -59,7 +63,7 @@ def main():
     for th in args.threads:
         torch.set_num_threads(th)
         torch.manual_seed(0)
-        model = MoleculeGFlowNet(FragmentGraphEnv(9, "seh"), **PRESETS["cpu"])
+        model = MoleculeGFlowNet(FragmentGraphEnv(9, "seh"), **PRESETS["cpu"]).to(dev)
         cfg = base_train_config("seh", steps=args.steps, batch_size=64)
         t0 = time.perf_counter()
         train_gflownet(model, cfg, progress=False, conditioning=BetaConditioning())
