@@ -66,6 +66,23 @@ def draw_pool(model, config: DiffusionClassifierConfig, generator=None, progress
     return TrajectoryPool(states, times)
 
 
+def _pool_batch(pools, batch: int, t_max: float, gen, dev):
+    """``batch`` pool trajectories per base: their samples x_0, one kept state x_t (t ≤ t_max, not
+    the last) and its time, the base's label, and the sample time ε of each."""
+    x0s, xts, tts, labels, eps = [], [], [], [], []
+    for i, pool in enumerate(pools):
+        K, P = pool.states.shape[:2]
+        j = torch.randint(P, (batch,), generator=gen, device=dev)
+        x0s.append(pool.states[-1, j])
+        eligible = torch.nonzero((pool.times <= t_max) & (torch.arange(K, device=dev) < K - 1)).flatten()
+        k = eligible[torch.randint(len(eligible), (batch,), generator=gen, device=dev)]
+        xts.append(pool.states[k, j])
+        tts.append(pool.times[k])
+        labels.append(torch.full((batch,), i, device=dev))
+        eps.append(pool.times[-1].expand(batch))
+    return tuple(torch.cat(v) for v in (x0s, xts, tts, labels, eps))
+
+
 def _forward_noise(sde, x0, t_max: float, gen):
     """x_t = m_t x_0 + σ_t z with t ~ U(ε, t_max): fresh noisy states of the bases' own samples."""
     dev = x0.device
@@ -99,18 +116,7 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     for u in progress_bar(config.updates, desc, progress, mininterval=1.0, start=start):
         classifier.train()
-        x0s, xts, tts, labels, eps = [], [], [], [], []
-        for i, pool in enumerate(pools):
-            K, P = pool.states.shape[:2]
-            j = torch.randint(P, (B,), generator=gen, device=dev)
-            x0s.append(pool.states[-1, j])
-            eligible = torch.nonzero((pool.times <= config.t_max) & (torch.arange(K, device=dev) < K - 1)).flatten()
-            k = eligible[torch.randint(len(eligible), (B,), generator=gen, device=dev)]
-            xts.append(pool.states[k, j])
-            tts.append(pool.times[k])
-            labels.append(torch.full((B,), i, device=dev))
-            eps.append(pool.times[-1].expand(B))
-        x0, xt, tt, lab, eps = (torch.cat(v) for v in (x0s, xts, tts, labels, eps))
+        x0, xt, tt, lab, eps = _pool_batch(pools, B, config.t_max, gen, dev)
         if config.noising == "forward":  # fresh (x_t, t) from the forward SDE at the pool's samples
             xt, tt = _forward_noise(classifier.sde, x0, config.t_max, gen)
         la = (torch.rand(len(x0), generator=gen, device=dev) * 2 - 1) * r

@@ -130,6 +130,20 @@ def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, a
     return -(W[rows] * log_q).sum() / norm
 
 
+def _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states):
+    """(L_terminal, L_nonterminal) on a freshly sampled batch; None if it holds no valid object."""
+    d = _draw_batch(env, bases, tables, config, gen)
+    n_traj = len(d["labels"])
+    if n_traj == 0:
+        return None
+    with torch.no_grad():
+        tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], classifier.n_slots,
+                                 ema.alpha_conditioned)
+    l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj, device=d["labels"].device),
+                                                                d["labels"]].mean()
+    return l_term, _nonterminal_loss(classifier, env, d, tail, config, all_states)
+
+
 class _ExactLosses:
     """The expected losses of the module docstring on an enumerable environment."""
 
@@ -170,7 +184,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     ``checkpoint_path``: resumable training (:class:`sculpting.training.Resumable`).
     """
     _check(classifier, bases)
-    env, n = classifier.env, classifier.n_slots
+    env = classifier.env
     gen = seeded(rank_seed(config.seed), next(classifier.parameters()).device)
     broadcast_module(classifier)
     progress = progress and is_main()
@@ -192,20 +206,12 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     t0 = time.perf_counter()
     bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
-        if config.estimator == "exact":
-            l_term, l_nt = exact(classifier, ema, config, gen)
-        else:
-            d = _draw_batch(env, bases, tables, config, gen)
-            n_traj = len(d["labels"])
-            if n_traj == 0:
-                resume.save(step, hist)
-                continue
-            with torch.no_grad():
-                tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], n,
-                                         ema.alpha_conditioned)
-            l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj, device=d["labels"].device),
-                                                                        d["labels"]].mean()
-            l_nt = _nonterminal_loss(classifier, env, d, tail, config, all_states)
+        losses = (exact(classifier, ema, config, gen) if config.estimator == "exact"
+                  else _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states))
+        if losses is None:  # no valid trajectory in this batch
+            resume.save(step, hist)
+            continue
+        l_term, l_nt = losses
         weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
         loss = l_term + weight * l_nt
         opt.zero_grad(set_to_none=True)

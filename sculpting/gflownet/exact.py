@@ -77,7 +77,7 @@ def log_expectation(env, log_pi: torch.Tensor, log_f: torch.Tensor) -> torch.Ten
 
 def exact_policy_from_reward(env, log_reward: torch.Tensor) -> torch.Tensor:
     """``[N]`` log R → ``[N, A]`` the exact GFlowNet policy for the uniform backward policy."""
-    n, d = env.n_states, env.n_actions - 1
+    n = env.n_states
     log_reward = log_reward.double()
     log_f = torch.full((n + 1,), -float("inf"), dtype=torch.float64, device=log_reward.device)
     log_pb = torch.cat([env.state_log_n_parents.double(), torch.zeros(1, dtype=torch.float64, device=log_reward.device)])

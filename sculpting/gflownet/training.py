@@ -84,6 +84,26 @@ def _device(module) -> torch.device:
     return next(module.parameters()).device
 
 
+def _tb_loss(model, sampler, all_states, conditioning, batch: int, epsilon: float, gen):
+    """One batch's trajectory-balance loss (and its log Z, log R). ``all_states`` (enumerable envs):
+    the policy is evaluated once on every state and the batch sampled from that table."""
+    env = model.env
+    if all_states is not None:
+        table = model.log_probs(all_states)
+        traj = sample_trajectories_tabular(env, table.detach(), batch, epsilon, gen)
+        log_pf = _step_log_pf(model, traj, table)
+        cond = None
+    else:
+        cond = None if conditioning is None else conditioning.sample(batch, gen)
+        traj = sample_trajectories(env, sampler, batch, epsilon, gen, cond=cond)
+        log_pf = _step_log_pf(model, traj, cond=cond)
+    if conditioning is None:
+        log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
+    else:
+        log_z, log_r = model.log_partition(cond), conditioning.log_reward(env, traj.terminal, cond).float()
+    return trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r), log_z, log_r
+
+
 def _optimizer(model, config: GFlowNetTrainConfig):
     """Adam with two groups (log Z apart, no weight decay on it) and 2^(−t / half-life) decay."""
     z_params = [p for n, p in model.named_parameters() if n.startswith("log_z")]
@@ -144,19 +164,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
         ts = time.perf_counter()
-        if enumerable:
-            table = model.log_probs(all_states)
-            traj = sample_trajectories_tabular(env, table.detach(), B, config.epsilon, gen)
-            log_pf = _step_log_pf(model, traj, table)
-        else:
-            cond = None if conditioning is None else conditioning.sample(B, gen)
-            traj = sample_trajectories(env, sampler, B, config.epsilon, gen, cond=cond)
-            log_pf = _step_log_pf(model, traj, cond=cond)
-        if conditioning is None:
-            log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
-        else:
-            log_z, log_r = model.log_partition(cond), conditioning.log_reward(env, traj.terminal, cond).float()
-        loss = trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r)
+        loss, log_z, log_r = _tb_loss(model, sampler, all_states, conditioning, B, config.epsilon, gen)
         _update(model, loss, opt, sched, config.clip_grad_per_param)
         if sampler is not model:
             ema_update(sampler, model, config.sampler_ema)
