@@ -97,40 +97,42 @@ def _f(v, fmt=".3f"):
     return "–" if v is None else (format(v, fmt) if isinstance(v, (int, float)) else str(v))
 
 
+def _line(what: str, result: str, record: dict) -> str:
+    """``- what: result, N s`` (the record's training time)."""
+    return f"- {what}: {result}, {_f(record.get('train_time_s'), '.0f')} s"
+
+
 def _trained_model_lines(root: Path) -> list[str]:
     """One line per model trained by notebooks 01, 02, 04, 05, 07, 08 (whichever have run)."""
     lines = []
     m = _load(root, "01_grid_base_gflownets")
     for name, v in ((m or {}).get("bases") or {}).items():
-        lines.append(f"- grid base {name}: exact L1 to its reward {_f(v.get('l1_to_reward'), '.4f')}, "
-                     f"{_f(v.get('train_time_s'), '.0f')} s")
+        lines.append(_line(f"grid base {name}", f"exact L1 to its reward {_f(v.get('l1_to_reward'), '.4f')}", v))
     m = _load(root, "02_grid_classifiers")
     for pair, v in (m or {}).items():
         rows = v.get("compositions") if isinstance(v, dict) else None
         if rows:
             worst = max(r.get("l1_anchored_learned", 0.0) for r in rows)
-            lines.append(f"- grid classifier {pair}: largest exact L1 (anchored guidance) over {len(rows)} "
-                         f"compositions {_f(worst, '.4f')}, {_f(v.get('train_time_s'), '.0f')} s")
+            lines.append(_line(f"grid classifier {pair}", f"largest exact L1 (anchored guidance) over {len(rows)} "
+                                                           f"compositions {_f(worst, '.4f')}", v))
     m = _load(root, "04_mnist_base_diffusion")
     for name, v in ((m or {}).get("bases") or {}).items():
-        lines.append(f"- MNIST base {name}: judge support rate {_f(100 * v['support_rate'], '.1f') if 'support_rate' in v else '–'}%, "
-                     f"{_f(v.get('train_time_s'), '.0f')} s")
+        rate = _f(100 * v["support_rate"], ".1f") if "support_rate" in v else "–"
+        lines.append(_line(f"MNIST base {name}", f"judge support rate {rate}%", v))
     m = _load(root, "05_mnist_classifiers")
     if m:
         lines.append(f"- MNIST judge: held-out accuracy {_f(m.get('judge_heldout_accuracy'), '.3f')}")
         for name, v in (m.get("classifiers") or {}).items():
-            lines.append(f"- MNIST classifier {name}: final terminal loss {_f(v.get('final_terminal_loss'), '.3f')}, "
-                         f"{_f(v.get('train_time_s'), '.0f')} s")
+            lines.append(_line(f"MNIST classifier {name}", f"final terminal loss {_f(v.get('final_terminal_loss'))}", v))
     m = _load(root, "07_molecule_base_gflownets")
     for obj, v in ((m or {}).get("models") or {}).items():
         trained = next((v[k] for k in v if k.startswith("β=")), {})
         own = lambda e: (e.get("mean") or {}).get(obj) if isinstance(e, dict) else None
-        lines.append(f"- molecule base {obj.upper()}: mean {obj} reward {_f(own(trained))} (untrained "
-                     f"{_f(own(v.get('untrained')))}), {_f(v.get('train_time_s'), '.0f')} s")
+        lines.append(_line(f"molecule base {obj.upper()}",
+                           f"mean {obj} reward {_f(own(trained))} (untrained {_f(own(v.get('untrained')))})", v))
     m = _load(root, "08_molecule_classifiers")
     for name, v in ((m or {}).get("classifiers") or {}).items():
-        lines.append(f"- molecule classifier {name}: which-base accuracy {_f(v.get('terminal_accuracy'), '.3f')}, "
-                     f"{_f(v.get('train_time_s'), '.0f')} s")
+        lines.append(_line(f"molecule classifier {name}", f"which-base accuracy {_f(v.get('terminal_accuracy'))}", v))
     return (["## Models trained by notebooks 01, 02, 04, 05, 07, 08", "", *lines, ""]) if lines else []
 
 
