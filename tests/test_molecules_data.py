@@ -56,8 +56,10 @@ def test_vocabulary_matches_the_reference():
     assert hashlib.sha256(mdata.fragments_path().read_bytes()).hexdigest() == mdata.SOURCES["fragments"]["converted_sha256"]
 
 
-def _plain_torch_proxy(p, mol):
-    """Independent re-computation with plain tensor ops (no torch-geometric)."""
+def _plain_torch_proxy(p, mol, root="reference"):
+    """Independent re-computation with plain tensor ops (no torch-geometric). ``root="reference"``:
+    the paper's code, which copies p02 into torch-geometric's ``lin.weight`` (x @ p02ᵀ);
+    "transposed": x @ p02."""
     from sculpting.domains.molecules.proxy import atom_features
     t = [torch.from_numpy(a).double() for a in p]
     x = F.leaky_relu(atom_features(mol).double() @ t[0].T + t[1])
@@ -79,7 +81,7 @@ def _plain_torch_proxy(p, mol):
         for e, (u, v) in enumerate(zip(src, dst)):
             agg[v] += x[u] @ W[e]
             cnt[v] += 1
-        m = F.leaky_relu(agg / cnt.clamp(min=1)[:, None] + x @ t[2] + t[3])
+        m = F.leaky_relu(agg / cnt.clamp(min=1)[:, None] + x @ (t[2].T if root == "reference" else t[2]) + t[3])
         gi, gh = m @ t[8].T + t[10], h @ t[9].T + t[11]
         r = torch.sigmoid(gi[:, :64] + gh[:, :64])
         z = torch.sigmoid(gi[:, 64:128] + gh[:, 64:128])
@@ -99,7 +101,8 @@ def _plain_torch_proxy(p, mol):
 
 
 @needs_data
-def test_seh_proxy_matches_plain_torch_recomputation_and_batches():
+@pytest.mark.parametrize("root", ["reference", "transposed"])
+def test_seh_proxy_matches_plain_torch_recomputation_and_batches(root):
     from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph, seh_reward
     from torch_geometric.data import Batch
     smiles = ["c1ccccc1", "CCO", "O=C(O)c1ccc(N)cc1", "C", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "C#N"]
@@ -107,15 +110,29 @@ def test_seh_proxy_matches_plain_torch_recomputation_and_batches():
     p = mdata.load_proxy_params()
     batch = Batch.from_data_list([mol_to_graph(m) for m in mols])
     with torch.no_grad():
-        y = load_seh_proxy()(batch)
-        y_nnconv = load_seh_proxy()(batch, cache_edge_net=False)  # torch-geometric's NNConv as is
-    ref = torch.tensor([_plain_torch_proxy(p, m) for m in mols], dtype=torch.float32)
+        y = load_seh_proxy(root)(batch)
+        y_nnconv = load_seh_proxy(root)(batch, cache_edge_net=False)  # torch-geometric's NNConv as is
+    ref = torch.tensor([_plain_torch_proxy(p, m, root) for m in mols], dtype=torch.float32)
     assert torch.allclose(y, ref, rtol=1e-4, atol=1e-4), (y, ref)
     assert torch.allclose(y_nnconv, ref, rtol=1e-4, atol=1e-4), (y_nnconv, ref)
-    r = seh_reward(mols + [None])
+    r = seh_reward(mols + [None], root=root)
     assert torch.allclose(r[:-1], ref.clamp(1e-4, 100) / 8, atol=1e-4) and r[-1] == 0
-    one_by_one = torch.cat([seh_reward([m]) for m in mols])
+    one_by_one = torch.cat([seh_reward([m], root=root) for m in mols])
     assert torch.allclose(r[:-1], one_by_one, atol=1e-5)
+
+
+@needs_data
+def test_the_two_root_orientations_differ_and_the_default_is_the_reference():
+    """A regression to the transposed reading must be caught: the two orientations give clearly
+    different rewards on drug-like molecules, and the default is the paper's (x @ p02ᵀ)."""
+    from sculpting.domains.molecules.proxy import seh_reward
+    smiles = ["O=C(O)c1ccc(N)cc1", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "CC(=O)Nc1ccc(O)cc1", "c1ccc2ccccc2c1"]
+    ref, tr = seh_reward(smiles), seh_reward(smiles, root="transposed")
+    assert (ref - tr).abs().max() > 0.01 * ref.abs().max(), (ref, tr)
+    plain = torch.tensor([_plain_torch_proxy(mdata.load_proxy_params(), Chem.MolFromSmiles(s)) for s in smiles])
+    assert torch.allclose(ref, plain.float().clamp(1e-4, 100) / 8, atol=1e-4)
+    with pytest.raises(ValueError, match="orientation"):
+        seh_reward(smiles, root="sideways")
 
 
 def test_qed_sa_mw_rewards():

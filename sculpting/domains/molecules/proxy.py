@@ -8,8 +8,13 @@ Network (weights p00..p21 of the public model; layout in ``docs/molecules.md`` �
 Reward (docs/molecules.md): clip(y, 1e-4, 100) / 8. Built from torch-geometric's own ops (``NNConv``,
 ``Set2Set``), batched over molecules. Invalid molecules (None) get 0.
 
-Note on orientation: the original NNConv stored its root weight as an (in, out) matrix applied as
-x @ root; torch-geometric's ``Linear`` applies x @ Wᵀ, so ``lin.weight = p02ᵀ``.
+Orientation of the root weight p02 (a 64 × 64 matrix, so both ways run): the reference code of
+the paper, like the other public GFlowNet code using this proxy, copies p02 straight into
+torch-geometric's ``conv.lin.weight``, so the network computes x @ p02ᵀ. The rewards of the
+paper's figures and tables were computed that way, hence it is the default (``root="reference"``).
+The pre-2.0 torch-geometric NNConv applied its root as x @ root, i.e. x @ p02; that reading is
+available as ``root="transposed"`` (it differs by a few percent on ordinary molecules and by far
+more near the clip floor; ``tests/test_molecules_data.py`` checks both and that they differ).
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ from torch_geometric.nn import NNConv, Set2Set
 
 from sculpting.domains.molecules.data import load_proxy_params
 
-__all__ = ["atom_features", "mol_to_graph", "SEHProxy", "seh_reward", "load_seh_proxy"]
+__all__ = ["atom_features", "mol_to_graph", "SEHProxy", "seh_reward", "load_seh_proxy", "ROOT_ORIENTATIONS"]
+
+ROOT_ORIENTATIONS = ("reference", "transposed")
 
 _ELEMENTS = {"H": 0, "C": 1, "N": 2, "O": 3, "F": 4}
 _HYB = {Chem.HybridizationType.SP: 10, Chem.HybridizationType.SP2: 11, Chem.HybridizationType.SP3: 12}
@@ -69,12 +76,15 @@ class SEHProxy(nn.Module):
         self.set2set = Set2Set(dim, processing_steps=3)
         self.lin_out = nn.Linear(2 * dim, 1)
 
-    def load_reference(self, p):
-        """Load the 22 reference arrays (numpy) into this network."""
+    def load_reference(self, p, root: str = "reference"):
+        """Load the 22 reference arrays (numpy) into this network; ``root``: "reference"
+        (``conv.lin.weight = p02``, x @ p02ᵀ, as the paper's code) or "transposed" (x @ p02)."""
+        if root not in ROOT_ORIENTATIONS:
+            raise ValueError(f"unknown root orientation {root!r}; choose from {ROOT_ORIENTATIONS}")
         t = [torch.from_numpy(a).float() for a in p]
         with torch.no_grad():
             self.lin0.weight.copy_(t[0]); self.lin0.bias.copy_(t[1])  # noqa: E702
-            self.conv.lin.weight.copy_(t[2].T); self.conv.bias.copy_(t[3])  # noqa: E702
+            self.conv.lin.weight.copy_(t[2] if root == "reference" else t[2].T); self.conv.bias.copy_(t[3])  # noqa: E702
             self.conv.nn[0].weight.copy_(t[4]); self.conv.nn[0].bias.copy_(t[5])  # noqa: E702
             self.conv.nn[2].weight.copy_(t[6]); self.conv.nn[2].bias.copy_(t[7])  # noqa: E702
             self.gru.weight_ih_l0.copy_(t[8]); self.gru.weight_hh_l0.copy_(t[9])  # noqa: E702
@@ -114,15 +124,15 @@ class SEHProxy(nn.Module):
         return self.lin_out(self.set2set(x, batch.batch)).squeeze(-1)
 
 
-_PROXY = None
+_PROXIES: dict = {}
 
 
-def load_seh_proxy() -> SEHProxy:
-    """The reference proxy (cached), weights from the data directory."""
-    global _PROXY
-    if _PROXY is None:
-        _PROXY = SEHProxy().load_reference(load_proxy_params()).eval()
-    return _PROXY
+def load_seh_proxy(root: str = "reference") -> SEHProxy:
+    """The proxy (cached per orientation), weights from the data directory; ``root`` as in
+    :meth:`SEHProxy.load_reference` (the default matches the paper's rewards)."""
+    if root not in _PROXIES:
+        _PROXIES[root] = SEHProxy().load_reference(load_proxy_params(), root).eval()
+    return _PROXIES[root]
 
 
 @torch.no_grad()
@@ -146,11 +156,12 @@ def as_mols(mols) -> list:
 
 
 @torch.no_grad()
-def seh_reward(mols, batch_size: int = 256) -> torch.Tensor:
+def seh_reward(mols, batch_size: int = 256, root: str = "reference") -> torch.Tensor:
     """``[len(mols)]`` sEH reward clip(proxy, 1e-4, 100) / 8 of RDKit molecules or SMILES strings;
-    None or an unparsable SMILES (invalid) → 0."""
+    None or an unparsable SMILES (invalid) → 0. ``root``: the proxy's root-weight orientation
+    ("reference" = the paper's numbers; "transposed" = the pre-2.0 torch-geometric reading)."""
     mols = as_mols(mols)
-    proxy = load_seh_proxy()
+    proxy = load_seh_proxy(root)
     out = torch.zeros(len(mols))
     valid = [i for i, m in enumerate(mols) if m is not None]
     for k in range(0, len(valid), batch_size):
