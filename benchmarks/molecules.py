@@ -1,13 +1,16 @@
 """Molecule benchmark, measured in one run on this machine (issue: fragment-molecule domain).
 
-    SCULPTING_DATA_DIR=DIR .venv/bin/python benchmarks/molecules.py [--steps 20] [--threads 1 2] [--device cuda]
+    SCULPTING_DATA_DIR=DIR .venv/bin/python benchmarks/molecules.py [--steps 20] [--threads 1 2]
+        [--beta 32] [--forms anchored paper] [--guided-batch 32] [--device cuda]
 
 Prints, per torch thread count: trajectory-balance training throughput (trajectories/s, batch 64,
-EMA sampler, exploration 0.1, SEH reward), base sampling and guided sampling throughput
-(trajectories/s; SEH⊗SA at β = 32, every successor of every legal action scored by the
-classifier), and sEH-proxy throughput (molecules/s) with the cached edge network vs
+EMA sampler, exploration 0.1, SEH reward), base sampling throughput, guided sampling throughput
+(valid molecules/s) of the mixture, SEH⊗SA, SEH◑SA (α = 0.05) and SA◑SEH (α = 0.95) at β with each
+GFlowNet sampler — "full" (every successor of every legal action scored by the classifier) and
+"rejection" (exact, :mod:`sculpting.gflownet.rejection`) — with the classifier rows scored per
+molecule, and sEH-proxy throughput (molecules/s) with the cached edge network vs
 torch-geometric's NNConv as is. Uses the shipped CPU models when present (else freshly initialised
-networks of the same size: the cost does not depend on the weights).
+networks of the same size: the cost then differs, the guidance being uninformative).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import time
 import torch
 from torch_geometric.data import Batch
 
-from sculpting.algebra import Composition
+from sculpting.gflownet.rejection import RejectionStats, action_sampler_for
 from sculpting.gflownet.sampler import sample_trajectories
 from sculpting.gflownet.training import train_gflownet
 from sculpting.domains.molecules.classifier import make_graph_classifier
@@ -42,11 +45,23 @@ def _models():
             make_graph_classifier(FragmentGraphEnv(9), 2), "untrained")
 
 
+COMPOSITIONS = (("mixture", 0.5), ("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95))
+LABELS = {"mixture": "SEH+SA", "harmonic": "SEH⊗SA", "contrast": "SEH◑SA", "reverse_contrast": "SA◑SEH"}
+
+
+def _full_rows(env, traj) -> int:
+    """Successor graphs that full scoring evaluates along these trajectories (the mixture: none)."""
+    states = traj.states[:, :-1][traj.valid]
+    return int(env.action_mask(states)[:, :-1].sum())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20, help="training steps to time")
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--guided-batch", type=int, default=32)
+    ap.add_argument("--beta", type=float, default=32.0)
+    ap.add_argument("--forms", nargs="*", default=["anchored", "paper"])
     ap.add_argument("--device", default="cpu", help="where the models run (RDKit rewards stay on the CPU)")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -73,10 +88,21 @@ def main():
         with torch.no_grad():
             sample_trajectories(seh.env, seh.at_beta(32.0), 128, 0.0, gen)
         print(f"| {th} | base sampling, trajectories/s | {128 / (time.perf_counter() - t0):.1f} |", flush=True)
-        pol = compose([seh, sa], clf, Composition.two_base("harmonic", 0.5), beta=32.0, form="paper")
-        t0 = time.perf_counter()
-        sample_trajectories(seh.env, pol, args.guided_batch, 0.0, gen)
-        print(f"| {th} | guided sampling SEH⊗SA, trajectories/s | {args.guided_batch / (time.perf_counter() - t0):.2f} |", flush=True)
+        for op, alpha in COMPOSITIONS:
+            for form in args.forms:
+                pol = compose([seh, sa], clf, op, alpha=alpha, beta=args.beta, form=form)
+                for name in ("full", "rejection") if op != "mixture" else ("full",):
+                    stats = RejectionStats()
+                    act = action_sampler_for(pol, name, stats=stats)
+                    t0 = time.perf_counter()
+                    traj = sample_trajectories(seh.env, pol, args.guided_batch, 0.0, gen, action_sampler=act)
+                    dt = time.perf_counter() - t0
+                    n_valid = int(seh.env.is_valid_terminal(traj.terminal).sum())
+                    rows = (stats.scored_rows if name == "rejection" else
+                            0 if op == "mixture" else _full_rows(seh.env, traj))
+                    print(f"| {th} | guided {LABELS[op]} ({form}, β={args.beta:g}), sampler {name}: valid molecules/s "
+                          f"[classifier rows per molecule] | {n_valid / dt:.2f} [{rows / max(1, n_valid):.0f}] |",
+                          flush=True)
         with torch.no_grad():
             for cache, label in ((True, "cached edge net"), (False, "PyG NNConv as is")):
                 proxy(batch, cache_edge_net=cache)

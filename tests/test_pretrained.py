@@ -82,17 +82,20 @@ def test_shipped_molecule_bases_are_clearly_non_random(molecule_models):
         assert trained > rand + margins[obj], (obj, trained, rand)
 
 
-def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models):
-    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_BETA, CLASSIFIER_SETS
+@pytest.mark.parametrize("beta", [16.0, 32.0])
+def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models, beta):
+    """The shipped classifiers are β-conditional: one network per set, β an input."""
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     from sculpting.domains.molecules.experiments import sample_molecules
     assert set(molecule_models["classifiers"]) == set(CLASSIFIER_SETS)
     for name, clf in molecule_models["classifiers"].items():
+        assert clf.context_conditioned and clf.meta["beta"] == "conditional"
         bases = [molecule_models["bases"][o] for o in CLASSIFIER_SETS[name]]
         correct = total = 0
         for i, b in enumerate(bases):
-            s = sample_molecules(b.at_beta(CLASSIFIER_BETA), 32, seed=10 + i, progress=False)
+            s = sample_molecules(b.at_beta(beta), 32, seed=10 + i, progress=False)
             with torch.no_grad():
-                correct += int((clf.terminal_log_posterior(s["states"]).argmax(1) == i).sum())
+                correct += int((clf.terminal_log_posterior(s["states"], context=beta).argmax(1) == i).sum())
             total += len(s["mols"])
         assert correct / total > 1 / len(bases) + 0.15, (name, correct / total)
 

@@ -35,14 +35,19 @@ class SculptingClassifier(nn.Module):
         alpha_conditioned: the two-base α-model (slot 2 has the prior (α, 1 − α)).
         exchangeable: parameterise the joint by multisets (three-base model).
         hidden, n_layers: the MLP body (docs/guidance.md: two hidden layers of 256, LeakyReLU).
-        body: optional custom body module ``body(states, cond [B, 1]) → [B, body.out_dim]``
+        body: optional custom body module ``body(states, cond [B, 1 (+1)]) → [B, body.out_dim]``
             (e.g. a graph transformer), replacing the MLP on ``env.encode``. Its condition is
             c = logit α · (1 − t) for α-models and c = t otherwise (t = terminal flag), as in
-            docs/molecules.md §9.
+            docs/molecules.md §9, followed by the context value when ``context_conditioned``.
+        context_conditioned: the bases are a family indexed by a scalar context (e.g. the
+            inverse temperature β of β-conditional GFlowNets): the classifier takes it as an
+            input (``context=`` of both heads; a column after the features / the condition),
+            so one network serves every member of the family.
     """
 
     def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,
-                 exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None):
+                 exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None,
+                 context_conditioned: bool = False):
         super().__init__()
         alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
         self.env, self.space = env, dict(env.space)
@@ -50,10 +55,13 @@ class SculptingClassifier(nn.Module):
         self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
         self.arch = {"n_bases": n_bases, "n_slots": n_slots, "alpha_conditioned": alpha_conditioned,
                      "exchangeable": exchangeable, "hidden": hidden, "n_layers": n_layers}
+        if context_conditioned:
+            self.arch["context_conditioned"] = True
+        self.context_conditioned = context_conditioned
         a = 1 if alpha_conditioned else 0
         self.custom_body = body is not None
         if body is None:
-            layers, d = [], env.feature_dim + a
+            layers, d = [], env.feature_dim + a + int(context_conditioned)
             for _ in range(n_layers):
                 layers += [nn.Linear(d, hidden), nn.LeakyReLU()]
                 d = hidden
@@ -80,24 +88,35 @@ class SculptingClassifier(nn.Module):
         la = torch.as_tensor(logit_alpha, dtype=torch.float32, device=self.terminal_head.weight.device)
         return la.expand(n)[:, None] if la.dim() == 0 else la.reshape(n, 1)
 
-    def _embed(self, states, col, terminal: bool):
+    def _context_col(self, n: int, context):
+        if not self.context_conditioned:
+            if context is not None:
+                raise ValueError("this classifier is not context-conditioned: do not pass context")
+            return None
+        if context is None:
+            raise ValueError("this classifier is context-conditioned (e.g. on β): pass context")
+        c = torch.as_tensor(context, dtype=torch.float32, device=self.terminal_head.weight.device)
+        return c.expand(n)[:, None] if c.dim() == 0 else c.reshape(n, 1)
+
+    def _embed(self, states, col, terminal: bool, context=None):
+        ctx = self._context_col(len(states), context)
         if self.custom_body:
             n = len(states)
             cond = col if col is not None else torch.full((n, 1), float(terminal), device=self.terminal_head.weight.device)
-            return self.body(states, cond)
+            return self.body(states, cond if ctx is None else torch.cat([cond, ctx], dim=1))
         feats = self.env.encode(states)
-        return self.body(feats if col is None else torch.cat([feats, col], dim=1))
+        return self.body(torch.cat([feats] + [c for c in (col, ctx) if c is not None], dim=1))
 
-    def terminal_log_posterior(self, states: torch.Tensor) -> torch.Tensor:
-        """``[B, m]`` log p(y = i | x) under the uniform prior (α-free)."""
+    def terminal_log_posterior(self, states: torch.Tensor, context=None) -> torch.Tensor:
+        """``[B, m]`` log p(y = i | x) under the uniform prior (α-free); ``context``: scalar or ``[B]``."""
         col = torch.zeros(len(states), 1, device=self.terminal_head.weight.device) if self.alpha_conditioned else None
-        o = self.terminal_head(self._embed(states, col, terminal=True))
+        o = self.terminal_head(self._embed(states, col, terminal=True, context=context))
         return torch.log_softmax(torch.cat([torch.zeros_like(o[:, :1]), o], dim=1), dim=1)
 
-    def nonterminal_log_joint(self, states: torch.Tensor, logit_alpha=None) -> torch.Tensor:
+    def nonterminal_log_joint(self, states: torch.Tensor, logit_alpha=None, context=None) -> torch.Tensor:
         """``[B, m^n]`` log Q(y_1..y_n | s) over ordered tuples (row-major in the slots)."""
         col = self._alpha_col(len(states), logit_alpha)
-        h = self._embed(states, col, terminal=False)
+        h = self._embed(states, col, terminal=False, context=context)
         logits = self.nonterminal_head(h if col is None else torch.cat([h, col], dim=1))
         return self.labels(logits)
 
@@ -114,17 +133,24 @@ class ClassifierQ:
     terminal head: (log p(y_1 = i | x) with slot 1's prior, Σ_k log p(y_k | x)).
     """
 
-    def __init__(self, classifier: SculptingClassifier, composition: Composition):
-        self.classifier, self.composition = classifier, composition
+    def __init__(self, classifier: SculptingClassifier, composition: Composition, context=None):
+        if getattr(classifier, "context_conditioned", False) and context is None:
+            raise ValueError("this classifier is context-conditioned (e.g. on β): pass the bases' context")
+        if not getattr(classifier, "context_conditioned", False):
+            context = None  # a classifier of one family member ignores the context
+        self.classifier, self.composition, self.context = classifier, composition, context
         self.logit_alpha = classifier.logit_alpha_for(composition)
         self.space = classifier.space
         self.n_bases = classifier.n_bases
         self._log_priors = composition.log_priors(torch.float32, classifier.terminal_head.weight.device)
 
+    def _ctx(self) -> dict:
+        return {"context": self.context} if self.context is not None else {}
+
     @torch.no_grad()
     def nonterminal(self, states):
         c, m, n = self.composition, self.n_bases, self.classifier.n_slots
-        joint = self.classifier.nonterminal_log_joint(states, self.logit_alpha)
+        joint = self.classifier.nonterminal_log_joint(states, self.logit_alpha, **self._ctx())
         q_first = first_label(joint, m)
         if c.n_observations == 0:  # a weighted mixture: shift the slot-1 posterior to the prior ω
             q_first = torch.log_softmax(q_first + self._log_priors[0], dim=1)
@@ -134,7 +160,7 @@ class ClassifierQ:
     @torch.no_grad()
     def terminal(self, states):
         c = self.composition
-        lt = self.classifier.terminal_log_posterior(states)
+        lt = self.classifier.terminal_log_posterior(states, **self._ctx())
         post = lambda k: torch.log_softmax(lt + self._log_priors[k], dim=1)  # noqa: E731
         q_y = torch.zeros(len(lt), device=lt.device)
         for k, y in enumerate(c.observations):

@@ -12,6 +12,11 @@ trajectories instead, as the molecule reference does, docs/molecules.md §9.)
 Q̄ is an EMA copy of the classifier (decay 0.995); for α-models logit α ~ U[−r, r] per
 trajectory sets slot 2's prior (α, 1 − α) in Q̄ and is the network's α input.
 
+Context-conditioned classifiers (a family of bases indexed by a scalar, e.g. β-conditional
+GFlowNets): each step splits every base's trajectories into ``context_groups`` groups, draws one
+context value c ~ ``context.sample`` per group, samples the group with ``context.bind(base, c)``
+and feeds c to the classifier (and to Q̄ for the targets) for those trajectories.
+
 On an enumerable environment, trajectories are split into ``alpha_groups`` groups that share
 one α, and the non-terminal loss is aggregated per (group, state): the classifier runs once on
 all N states per group instead of once per visit (same loss value, far fewer network rows).
@@ -58,6 +63,7 @@ class ClassifierTrainConfig(TrainConfig):
     fast_path: bool = True  # on enumerable envs: tabular sampling + per-state aggregation
     nonterminal_norm: str = "states"  # divide the non-terminal sum by #visited states or by #trajectories
     estimator: str = "sampled"  # "sampled" trajectories, or "exact" expected losses by DP (enumerable envs)
+    context_groups: int = 2  # context-conditioned classifiers: context values per base per step
     seed: int = 0
 
     def __post_init__(self):
@@ -83,16 +89,50 @@ def _check(classifier, bases):
 
 
 @torch.no_grad()
-def _draw_batch(env, bases, tables, config: ClassifierTrainConfig, gen):
+def _draw_trajectories(env, bases, tables, B, gen, context, groups):
+    """Per base, B trajectories (in ``groups`` context groups when ``context`` is given) →
+    (list of m trajectory batches, ``[m·B]`` context values or None)."""
+    if context is None:
+        return [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if tables is not None
+                else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(len(bases))], None
+    sizes = [B // groups + (g < B % groups) for g in range(groups)]
+    trajs, values = [], []
+    for base in bases:
+        parts = []
+        for n in filter(None, sizes):
+            c = float(context.sample(gen))
+            parts.append(sample_trajectories(env, context.bind(base, c), n, 0.0, gen))
+            values += [c] * n
+        trajs += parts
+    return trajs, torch.tensor(values, device=trajs[0].states.device)
+
+
+def _padded(tensors, fill=None):
+    """Concatenate ``[n_i, T_i, ...]`` along 0, padding T to the longest (with ``fill``, or by
+    repeating the last entry)."""
+    T = max(t.shape[1] for t in tensors)
+    out = []
+    for t in tensors:
+        if t.shape[1] < T:
+            pad = (t[:, -1:].expand(-1, T - t.shape[1], *t.shape[2:]) if fill is None
+                   else torch.full((t.shape[0], T - t.shape[1], *t.shape[2:]), fill, dtype=t.dtype, device=t.device))
+            t = torch.cat([t, pad], dim=1)
+        out.append(t)
+    return torch.cat(out)
+
+
+def _draw_batch(env, bases, tables, config: ClassifierTrainConfig, gen, context=None):
     """B trajectories per base (tables: the enumerable fast path) → a dict of tensors: labels,
     terminal, states ``[M, T, *S]`` (every state where an action was taken), valid ``[M, T]``,
-    logit_alpha ``[M]`` and, on the fast path, the α group of each trajectory."""
+    logit_alpha ``[M]``, on the fast path the α group of each trajectory, and with ``context``
+    the context value of each trajectory."""
     m, B, r = len(bases), local_batch(config.batch_per_base), config.logit_alpha_range
-    trajs = [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if tables is not None
-             else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(m)]
+    trajs, ctx = _draw_trajectories(env, bases, tables, B, gen, context, config.context_groups)
     dev = trajs[0].states.device
     d = {"labels": torch.arange(m, device=dev).repeat_interleave(B), "terminal": torch.cat([t.terminal for t in trajs]),
-         "states": torch.cat([t.states[:, :-1] for t in trajs]), "valid": torch.cat([t.valid for t in trajs])}
+         "states": _padded([t.states[:, :-1] for t in trajs]), "valid": _padded([t.valid for t in trajs], False)}
+    if ctx is not None:
+        d["context"] = ctx
     if tables is not None:
         d["group"] = torch.arange(m * B, device=dev) % config.alpha_groups
         d["group_alpha"] = (torch.rand(config.alpha_groups, generator=gen, device=gen.device).to(dev) * 2 - 1) * r
@@ -118,7 +158,8 @@ def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, a
     w[torch.arange(len(vis), device=dev), labels[traj_id]] = tail[traj_id]
     alpha = classifier.alpha_conditioned
     if "group" not in d:
-        log_q = classifier.nonterminal_log_joint(vis, d["logit_alpha"][traj_id] if alpha else None)
+        ctx = {"context": d["context"][traj_id]} if "context" in d else {}
+        log_q = classifier.nonterminal_log_joint(vis, d["logit_alpha"][traj_id] if alpha else None, **ctx)
         return -(w.reshape(len(vis), -1) * log_q).sum() / norm
     key = d["group"][traj_id] * env.n_states + env.index(vis)
     W = torch.zeros(config.alpha_groups * env.n_states, m * tail.shape[1], device=dev)
@@ -130,16 +171,17 @@ def _nonterminal_loss(classifier, env, d, tail, config: ClassifierTrainConfig, a
     return -(W[rows] * log_q).sum() / norm
 
 
-def _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states):
+def _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states, context=None):
     """(L_terminal, L_nonterminal) on a freshly sampled batch; None if it holds no valid object."""
-    d = _draw_batch(env, bases, tables, config, gen)
+    d = _draw_batch(env, bases, tables, config, gen, context)
     n_traj = len(d["labels"])
     if n_traj == 0:
         return None
+    ctx = {"context": d["context"]} if "context" in d else {}
     with torch.no_grad():
-        tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"]), d["logit_alpha"], classifier.n_slots,
-                                 ema.alpha_conditioned)
-    l_term = -classifier.terminal_log_posterior(d["terminal"])[torch.arange(n_traj, device=d["labels"].device),
+        tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"], **ctx), d["logit_alpha"],
+                                 classifier.n_slots, ema.alpha_conditioned)
+    l_term = -classifier.terminal_log_posterior(d["terminal"], **ctx)[torch.arange(n_traj, device=d["labels"].device),
                                                                 d["labels"]].mean()
     return l_term, _nonterminal_loss(classifier, env, d, tail, config, all_states)
 
@@ -177,18 +219,26 @@ class _ExactLosses:
 
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
                      callback=None, callback_every: int = 0, desc: str = "classifier", checkpoint_path=None,
-                     checkpoint_every: int = 100):
+                     checkpoint_every: int = 100, context=None):
     """Train ``classifier`` in place on samples of the frozen ``bases``; returns a history dict.
+
+    ``context``: for a context-conditioned classifier of conditional bases, an object with
+    ``sample(generator) → float`` (a context value) and ``bind(base, value) → policy`` (the base
+    at that value), e.g. :class:`sculpting.domains.molecules.classifier.BetaRange`.
 
     ``callback(step, classifier)`` → dict of numbers, called every ``callback_every`` steps.
     ``checkpoint_path``: resumable training (:class:`sculpting.training.Resumable`).
     """
     _check(classifier, bases)
+    if bool(getattr(classifier, "context_conditioned", False)) != (context is not None):
+        raise ValueError("a context-conditioned classifier needs context= (and only it takes one)")
     env = classifier.env
     gen = seeded(rank_seed(config.seed), next(classifier.parameters()).device)
     broadcast_module(classifier)
     progress = progress and is_main()
-    enumerable = getattr(env, "is_enumerable", False) and config.fast_path
+    enumerable = getattr(env, "is_enumerable", False) and config.fast_path and context is None
+    if context is not None and config.estimator == "exact":
+        raise ValueError("estimator='exact' does not support context-conditioned classifiers")
     tables = [policy_table(env, b) for b in bases] if enumerable else None
     all_states = env.all_states() if enumerable else None
     if config.estimator == "exact":
@@ -207,7 +257,7 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
         losses = (exact(classifier, ema, config, gen) if config.estimator == "exact"
-                  else _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states))
+                  else _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states, context))
         if losses is None:  # no valid trajectory in this batch
             resume.save(step, hist)
             continue

@@ -74,11 +74,14 @@ class GuidedPolicy:
         if q.space != self.env.space:
             raise ValueError(f"classifier was built for {q.space}, the bases for {self.env.space}")
         self.bases, self.q, self.form, self.composition = list(bases), q, form, c
+        # rows per classifier call when scoring successors: an environment may prefer small chunks
+        # (graph networks on CPU run ≈ 2× faster per row in chunks of 64 than of 4 000)
+        self.chunk_size = getattr(self.env, "scoring_chunk_size", GuidedPolicy.chunk_size)
         self.anchor = c.observations[0] - 1 if c.n_observations else None
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, A]``. The successors of all legal moves of all states are scored in batched
-        classifier calls of at most ``chunk_size`` rows (illegal moves are never scored; the
+        classifier calls of at most ``chunk_size`` rows (:meth:`score_successors`) (illegal moves are never scored; the
         mixture, whose observation likelihood is 1, scores none)."""
         env = self.env
         base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
@@ -90,18 +93,29 @@ class GuidedPolicy:
             return guided_log_probs(base_lp, mask, pf.double(), py.double(), zeros[..., None], zeros,
                                     self.form, self.anchor)
         rows, acts = mask[:, :k].nonzero(as_tuple=True)
-        kids = env.step(states[rows], acts)
         cf = torch.full((b, k, m), -float("inf"), dtype=torch.float64, device=states.device)
         cy = torch.full((b, k), -float("inf"), dtype=torch.float64, device=states.device)
-        for i in range(0, len(kids), self.chunk_size):
-            f, y = self.q.nonterminal(kids[i:i + self.chunk_size])
-            cf[rows[i:i + self.chunk_size], acts[i:i + self.chunk_size]] = f.double()
-            cy[rows[i:i + self.chunk_size], acts[i:i + self.chunk_size]] = y.double()
+        cf[rows, acts], cy[rows, acts] = self.score_successors(states[rows], acts)
         tf, ty = self.q.terminal(states)
         child_first = torch.cat([cf, tf[:, None].double()], dim=1)
         child_y = torch.cat([cy, ty[:, None].double()], dim=1)
         return guided_log_probs(base_lp, mask, pf.double(), py.double(), child_first, child_y,
                                 self.form, self.anchor)
+
+    @torch.no_grad()
+    def score_successors(self, states: torch.Tensor, actions: torch.Tensor):
+        """(log Q(y_1 = i | s') ``[K, m]``, log Q(y | s') ``[K]``) in float64 at the successors
+        s' = step(states, actions) of K non-stop moves, in classifier calls of ``chunk_size`` rows."""
+        fs, ys = [], []
+        for i in range(0, len(states), self.chunk_size):
+            f, y = self.q.nonterminal(self.env.step(states[i:i + self.chunk_size], actions[i:i + self.chunk_size]))
+            fs.append(f.double())
+            ys.append(y.double())
+        if not fs:
+            m = self.composition.n_bases
+            return (torch.empty(0, m, dtype=torch.float64, device=states.device),
+                    torch.empty(0, dtype=torch.float64, device=states.device))
+        return torch.cat(fs), torch.cat(ys)
 
     @torch.no_grad()
     def table_on(self, env) -> torch.Tensor:

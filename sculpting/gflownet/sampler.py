@@ -39,11 +39,15 @@ class Trajectories:
 
 @torch.no_grad()
 def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
-                        generator: torch.Generator | None = None, cond=None) -> Trajectories:
+                        generator: torch.Generator | None = None, cond=None, action_sampler=None) -> Trajectories:
     """``cond``: optional ``[B]`` per-trajectory conditioning passed as
-    ``policy.log_probs(states, cond)`` (e.g. β of a β-conditional molecule GFlowNet)."""
+    ``policy.log_probs(states, cond)`` (e.g. β of a β-conditional molecule GFlowNet).
+    ``action_sampler(policy, states, generator) → [B]`` actions replaces sampling from
+    ``policy.log_probs`` (e.g. :func:`sculpting.gflownet.rejection.rejection_sample_actions`)."""
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    if action_sampler is not None and (epsilon > 0 or cond is not None):
+        raise ValueError("action_sampler draws on-policy actions: it takes neither epsilon nor cond")
     states = env.initial_states(batch_size)
     dev = states.device
     t_max = env.max_trajectory_length
@@ -56,13 +60,16 @@ def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
         if len(active) == 0:
             break
         cur = states[active]
-        mask = env.action_mask(cur)
-        lp = policy.log_probs(cur) if cond is None else policy.log_probs(cur, cond[active])
-        probs = lp.exp().float()
-        if epsilon > 0:
-            probs = (1 - epsilon) * probs + epsilon * mask.float() / mask.sum(1, keepdim=True)
-        probs = probs * mask
-        a = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        if action_sampler is not None:
+            a = action_sampler(policy, cur, generator)
+        else:
+            mask = env.action_mask(cur)
+            lp = policy.log_probs(cur) if cond is None else policy.log_probs(cur, cond[active])
+            probs = lp.exp().float()
+            if epsilon > 0:
+                probs = (1 - epsilon) * probs + epsilon * mask.float() / mask.sum(1, keepdim=True)
+            probs = probs * mask
+            a = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         actions[active, t] = a
         stop = a == env.stop_action
         nxt = env.step(cur, a)

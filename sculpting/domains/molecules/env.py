@@ -41,6 +41,9 @@ class FragmentGraphEnv:
     """
 
     is_enumerable = False
+    #: rows per classifier call when a guided policy scores successors (measured: graph-transformer
+    #: classifiers run ≈ 2× faster per row on one CPU thread in chunks of 64 than of 4 000)
+    scoring_chunk_size = 64
 
     def __init__(self, max_frags: int = 6, objective: str | None = None, fragments=None):
         self.ref = FragmentEnv(max_frags, fragments)

@@ -49,9 +49,11 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
 
 @torch.no_grad()
 def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
-                     max_batches: int | None = None, desc: str = "sampling") -> dict:
+                     max_batches: int | None = None, desc: str = "sampling", sampler: str = "auto") -> dict:
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
-    :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy).
+    :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy). ``sampler``:
+    "auto" / "rejection" (exact, scores a few successors per step) or "full" (scores them all) for
+    guided policies, see :mod:`sculpting.gflownet.rejection`.
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
@@ -59,13 +61,15 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     """
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
+    from sculpting.gflownet.rejection import action_sampler_for
     env = policy.env
+    act = action_sampler_for(policy, sampler)
     gen = torch.Generator().manual_seed(seed)
     states, mols, n_sampled, n_valid_sampled, t0 = [], [], 0, 0, time.perf_counter()
     bar = tqdm(total=n_valid, desc=desc, disable=not progress)
     batches = 0
     while len(mols) < n_valid and (max_batches is None or batches < max_batches):
-        traj = sample_trajectories(env, policy, batch_size, 0.0, gen)
+        traj = sample_trajectories(env, policy, batch_size, 0.0, gen, action_sampler=act)
         batches += 1
         n_sampled += batch_size
         for s, m in zip(traj.terminal, env.to_mols(traj.terminal)):
@@ -130,16 +134,19 @@ def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     return out, r
 
 
-def importance_target_table(base_sample: dict, base_index: int, classifier, composition, names=("seh", "sa")) -> dict:
+def importance_target_table(base_sample: dict, base_index: int, classifier, composition, names=("seh", "sa"),
+                            beta: float | None = None) -> dict:
     """High/low table of a composition's *target*, estimated without guided sampling: samples of
     base b re-weighted by target(x) / p_b(x) = [Σ_i ω¹_i post_i(x) / post_b(x)] · Π_k p(y_k | x),
     with post_i(x) = p_i(x) / Σ_j p_j(x) from the classifier's terminal head (self-normalised
     importance sampling). Shows what the composition of the *learned* bases should look like,
-    free of the non-terminal head's errors; ``ess`` is the effective sample size."""
+    free of the non-terminal head's errors; ``ess`` is the effective sample size. ``beta``: the
+    bases' β, needed by a β-conditional classifier."""
     import numpy as np
     from sculpting.domains.molecules.metrics import high_low_table
     with torch.no_grad():
-        lt = classifier.terminal_log_posterior(base_sample["states"]).double()  # [n, m]
+        ctx = {"context": beta} if getattr(classifier, "context_conditioned", False) else {}
+        lt = classifier.terminal_log_posterior(base_sample["states"], **ctx).double()  # [n, m]
     log_w = composition.log_priors(torch.float64)
     log_mix = torch.logsumexp(lt + log_w[0], dim=1) - lt[:, base_index]
     for k, y in enumerate(composition.observations):

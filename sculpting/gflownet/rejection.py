@@ -1,0 +1,154 @@
+"""Exact rejection sampling of guided actions: score a few successors, not all of them.
+
+The guided policy of :mod:`sculpting.gflownet.guidance` has the form
+
+    π(a | s, y) ∝ g(a | s) · w(s'_a),      0 ≤ w ≤ 1,
+
+with, for ``form="anchored"`` (anchor b = y_1 − 1), g = π_b(· | s) and w(s') = h(s') =
+Q(y | s') / Q(y_1 = b | s') (a conditional probability of the other observations, so ≤ 1), and
+for ``form="paper"``, g = Σ_i Q(y_1 = i | s) π_i(· | s) and w(s') = Q(y | s') ≤ 1 (at the stop,
+s' = x scored by the terminal head). Since w ≤ 1, propose a ~ g, score that one successor and
+accept with probability w(s'_a): accepted actions have exactly the law π(· | s, y), whatever the
+acceptance rate Z(s) = Σ_a g(a) w(s'_a). Proposals are drawn ``proposals`` at a time per state
+(duplicates scored once) for up to ``rounds`` rounds; the first accepted proposal is kept. A
+state gets max(``proposals``, ⌈2 / Ẑ(s)⌉) proposals per round (≈ 2 expected acceptances),
+at most ``max_fraction`` × its number of valid actions.
+
+Fallback to full scoring (every successor, :meth:`GuidedPolicy.log_probs`), which keeps the
+result exact:
+* up front, for states where rejection would not pay: few valid actions, or an expected number
+  of proposals 1 / Ẑ(s) above ``max_fraction`` × #valid actions, where Ẑ(s) = h(s) (anchored)
+  or Q(y | s) (paper) is read off the parent's own classifier pass (for an exact classifier
+  Ẑ = Z; the choice depends on s only, so either branch samples π exactly);
+* for states with no acceptance after ``rounds`` × ``proposals`` trials (a truncated rejection
+  sampler followed by an exact draw is exact: P(a) = π(a)(1 − (1−Z)^R) + (1−Z)^R π(a)).
+
+Weights w > 1 + 1e-5 (a classifier whose joint head is not a probability) raise an error, since
+the sampler would then be biased.
+"""
+from __future__ import annotations
+
+import torch
+
+from sculpting.gflownet.policy import masked_log_softmax
+
+__all__ = ["RejectionStats", "rejection_sample_actions", "ACTION_SAMPLERS", "action_sampler_for"]
+
+
+class RejectionStats:
+    """Counters of a sampling run: states, states fully scored (up front / after the rounds),
+    classifier rows scored (successors), proposals made."""
+
+    def __init__(self):
+        self.states = self.full_states = self.fallback_states = self.scored_rows = self.proposals = 0
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def _log_weights(policy, f, y):
+    """log w from (log Q(y_1 = i | ·) ``[..., m]``, log Q(y | ·) ``[...]``)."""
+    return y if policy.form == "paper" else y - f[..., policy.anchor]
+
+
+@torch.no_grad()
+def rejection_sample_actions(policy, states: torch.Tensor, generator=None, proposals: int = 8, rounds: int = 4,
+                             max_fraction: float = 0.25, min_actions: int = 16,
+                             stats: RejectionStats | None = None) -> torch.Tensor:
+    """``[B]`` actions drawn exactly from ``policy.log_probs(states)`` (a GuidedPolicy) by rejection.
+
+    ``proposals`` per state per round, ``rounds`` rounds, then full scoring; states with fewer than
+    ``min_actions`` valid actions or an expected 1/Ẑ above ``max_fraction`` × #valid are fully
+    scored at once. ``stats`` (a :class:`RejectionStats`) accumulates what was scored.
+    """
+    env, q, comp = policy.env, policy.q, policy.composition
+    B, A = len(states), env.n_actions
+    dev = states.device
+    stats = stats if stats is not None else RejectionStats()
+    stats.states += B
+    actions = torch.full((B,), -1, dtype=torch.long, device=dev)
+
+    def full(rows, scores=True):
+        if len(rows):
+            lp = policy.log_probs(states[rows])
+            actions[rows] = torch.multinomial(lp.exp().float(), 1, generator=generator).squeeze(1)
+            stats.full_states += len(rows)
+            stats.scored_rows += int(env.action_mask(states[rows])[:, :-1].sum()) if scores else 0
+
+    mask = env.action_mask(states)
+    if comp.n_observations == 0:  # the mixture scores no successor: its exact policy is cheap
+        full(torch.arange(B, device=dev), scores=False)
+        return actions
+    base_lp = torch.stack([b.log_probs(states).double() for b in policy.bases], dim=1)  # [B, m, A]
+    pf, py = (t.double() for t in q.nonterminal(states))
+    if policy.form == "paper":
+        log_g = torch.logsumexp(pf[:, :, None] + base_lp, dim=1)
+    else:
+        log_g = base_lp[:, policy.anchor]
+    g = masked_log_softmax(log_g, mask & torch.isfinite(log_g)).exp()  # [B, A] proposal
+    n_valid = mask.sum(1)
+    log_z_hat = _log_weights(policy, pf, py)
+    use_rej = (n_valid >= min_actions) & (-log_z_hat <= torch.log(max_fraction * n_valid.double()))
+    full(torch.nonzero(~use_rej).squeeze(1))
+    pending = torch.nonzero(use_rej).squeeze(1)
+    stop = env.stop_action
+    # proposals per round: enough for ≈ 2 expected acceptances, within the state's budget
+    budget = (max_fraction * n_valid.double()).clamp(max=1e6).ceil().long().clamp(min=proposals)
+    k_row = torch.minimum((2.0 / log_z_hat.exp().clamp(min=1e-6)).ceil().long().clamp(min=proposals), budget)
+    for _ in range(rounds):
+        if len(pending) == 0:
+            break
+        k = k_row[pending]
+        prop = torch.multinomial(g[pending].float(), int(k.max()), replacement=True, generator=generator)  # [P, K]
+        u = torch.rand(prop.shape, generator=generator, dtype=torch.float64,
+                       device=generator.device if generator is not None else dev).to(dev)
+        live = torch.arange(prop.shape[1], device=dev)[None] < k[:, None]  # [P, K] proposals made
+        u = u.masked_fill(~live, 2.0)  # never accepted
+        key = (pending[:, None] * A + prop)[live]
+        uniq, inv_live = torch.unique(key, return_inverse=True)
+        inv = torch.zeros(prop.shape, dtype=torch.long, device=dev)
+        inv[live] = inv_live
+        rows, acts = uniq // A, uniq % A
+        log_w = torch.empty(len(uniq), dtype=torch.float64, device=dev)
+        is_stop = acts == stop
+        if is_stop.any():
+            f, y = q.terminal(states[rows[is_stop]])
+            log_w[is_stop] = _log_weights(policy, f.double(), y.double())
+        if (~is_stop).any():
+            f, y = policy.score_successors(states[rows[~is_stop]], acts[~is_stop])
+            log_w[~is_stop] = _log_weights(policy, f, y)
+        stats.scored_rows += len(uniq)
+        stats.proposals += int(live.sum())
+        if bool((log_w > 1e-5).any()):
+            raise ValueError(f"guidance weight w = {float(log_w.max().exp()):.6f} > 1: the classifier's joint is "
+                             "not a probability, rejection sampling would be biased (use sampler='full')")
+        accept = torch.log(u) < log_w[inv].reshape(prop.shape)  # [P, K]
+        any_acc = accept.any(1)
+        first = accept.float().argmax(1)
+        done = pending[any_acc]
+        actions[done] = prop[any_acc, first[any_acc]]
+        pending = pending[~any_acc]
+    stats.fallback_states += len(pending)
+    full(pending)
+    return actions
+
+
+#: GFlowNet action samplers: "full" scores every successor; "rejection" is the exact sampler
+#: above; "auto" = rejection for guided policies with observations on non-enumerable envs.
+ACTION_SAMPLERS = ("auto", "full", "rejection")
+
+
+def action_sampler_for(policy, name: str = "auto", stats: RejectionStats | None = None, **options):
+    """The ``action_sampler`` argument of :func:`sculpting.gflownet.sampler.sample_trajectories`
+    for ``policy`` (None = sample from ``policy.log_probs``)."""
+    from sculpting.gflownet.guidance import GuidedPolicy
+    if name not in ACTION_SAMPLERS:
+        raise ValueError(f"unknown GFlowNet sampler {name!r}; choose from {ACTION_SAMPLERS}")
+    guided = isinstance(policy, GuidedPolicy)
+    if name == "rejection" and not guided:
+        raise ValueError("sampler='rejection' is for composed (guided) GFlowNet policies")
+    if name == "full" or not guided:
+        return None
+    if name == "auto" and (getattr(policy.env, "is_enumerable", False) or policy.composition.n_observations == 0):
+        return None
+    return lambda pol, states, gen: rejection_sample_actions(pol, states, gen, stats=stats, **options)
