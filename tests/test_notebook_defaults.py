@@ -45,5 +45,5 @@ def test_other_pinned_settings():
     d7 = defaults("07_molecule_base_gflownets")
     assert (d7["steps"], d7["max_frags"], d7["preset"]) == (build_molecules.BASE_STEPS, build_molecules.MAX_FRAGS, "cpu")
     d8 = defaults("08_molecule_classifiers")
-    assert d8["steps"] is None and d8["beta"] == classifier_sets.CLASSIFIER_BETA  # None: per-set pinned steps
+    assert d8["steps"] is None and d8["beta"] == classifier_sets.CLASSIFIER_BETA == "conditional"  # None: pinned steps
     assert {"width": d8["width"], "n_layers": d8["n_layers"], "n_heads": 2} == classifier_sets.CLASSIFIER_ARCH

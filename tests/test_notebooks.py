@@ -126,21 +126,25 @@ def test_07_molecule_base_gflownets(molecule_smoke):
 def test_08_molecule_classifiers(molecule_smoke):
     root, _ = molecule_smoke
     m = run("08_molecule_classifiers", root / "08", base_dir=str(root / "07" / "models"), steps=3, batch_per_base=4,
-            warmup_steps=1, width=16, n_layers=1, n_eval=4)
+            warmup_steps=1, width=16, n_layers=1, n_eval=4, eval_betas=[16.0, 32.0])
     assert set(m["classifiers"]) == {"seh_sa", "seh_sa_qed"}
     for v in m["classifiers"].values():
-        assert 0 <= v["terminal_accuracy"] <= 1
+        assert set(v["terminal_accuracy"]) == {"16", "32"} and all(0 <= a <= 1 for a in v["terminal_accuracy"].values())
     assert (root / "08" / "models" / "classifier_seh_sa_qed.pt").is_file()
 
 
 def test_09_molecule_sculpting_on_shipped_models(tmp_path):
     _needs_molecule_data()
-    m = run("09_molecule_sculpting", tmp_path / "09", n_molecules=4, batch_size=4,
-            two_way=[["harmonic", 0.5], ["contrast", 0.05]], three_way=["123"])
-    assert {"SEH", "SA", "QED", "SEH⊗SA (α=0.5)", "SEH◑SA (α=0.05)", "3-way y=123"} <= set(m["sets"])
-    for v in m["sets"].values():
-        assert v["n"] == 4 and abs(sum(v["table_seh_sa_qed"].values()) - 100) < 1e-6
-    assert "hm_cell_beats_both_bases" in m["checks"]
+    m = run("09_molecule_sculpting", tmp_path / "09", n_molecules=4, n_contrast=6, batch_size=4,
+            two_way=[["harmonic", 0.5], ["contrast", 0.05]], three_way=["123"], contrasts=[["contrast", 0.05]])
+    assert {"SEH", "SA", "QED", "SEH⊗SA (α=0.5)", "SEH◑SA (α=0.05)", "3-way y=123", "SEH β=16",
+            "SEH◑SA (α=0.05) β=16"} <= set(m["sets"])
+    for k, v in m["sets"].items():
+        assert v["n"] == (6 if k.endswith("β=16") else 4) and abs(sum(v["table_seh_sa_qed"].values()) - 100) < 1e-6
+        pct, se = m["tables_with_se"][k]["seh+ sa+"]
+        assert abs(se - 100 * ((pct / 100) * (1 - pct / 100) / v["n"]) ** 0.5) < 1e-9
+    assert {"hm_cell_beats_both_bases", "contrast_moves_seh_away_from_sa"} <= set(m["checks"])
+    assert m["sampler"] == "rejection" and len(m["importance_targets"]) == 6  # (sampled + 2 targets) × 2 compositions
     assert len(m["emd"]["names"]) == 5
     assert (tmp_path / "09" / "seh_sa_plane.png").is_file() and (tmp_path / "09" / "emd_embedding.png").is_file()
 

@@ -73,3 +73,6 @@ def test_molecule_panel_samples_and_draws():
     panel.operation.value = "base QED"
     assert panel.alpha.disabled
     assert len(panel.sample()["mols"]) == 4
+    panel.operation.value = "SEH ◑ SA (contrast)"
+    panel.beta_slider.value = 12.0  # one β-conditional classifier serves every β
+    assert len(panel.sample()["mols"]) == 4 and "β=12" in panel.status.value

@@ -134,7 +134,8 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
 
 
 #: GFlowNet action samplers: "full" scores every successor; "rejection" is the exact sampler
-#: above; "auto" = rejection for guided policies with observations on non-enumerable envs.
+#: above; "auto" = rejection for guided policies with observations on non-enumerable envs. A policy
+#: that is not a composition (a base) is always sampled from its own ``log_probs``.
 ACTION_SAMPLERS = ("auto", "full", "rejection")
 
 
@@ -144,10 +145,7 @@ def action_sampler_for(policy, name: str = "auto", stats: RejectionStats | None 
     from sculpting.gflownet.guidance import GuidedPolicy
     if name not in ACTION_SAMPLERS:
         raise ValueError(f"unknown GFlowNet sampler {name!r}; choose from {ACTION_SAMPLERS}")
-    guided = isinstance(policy, GuidedPolicy)
-    if name == "rejection" and not guided:
-        raise ValueError("sampler='rejection' is for composed (guided) GFlowNet policies")
-    if name == "full" or not guided:
+    if name == "full" or not isinstance(policy, GuidedPolicy):  # a base samples its own policy
         return None
     if name == "auto" and (getattr(policy.env, "is_enumerable", False) or policy.composition.n_observations == 0):
         return None

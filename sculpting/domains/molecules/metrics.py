@@ -3,7 +3,8 @@
 * validity (share of sampled trajectories whose molecule sanitises), uniqueness (share of
   distinct canonical SMILES), diversity (mean pairwise Tanimoto distance 1 − T over Morgan
   fingerprints);
-* the high/low table: % of molecules in each cell of thresholds SEH 0.5, SA 0.6, QED 0.25;
+* the high/low table: % of molecules in each cell of thresholds SEH 0.5, SA 0.6, QED 0.25, with
+  the binomial standard error 100 · sqrt(p (1 − p) / n) of each cell (``table_with_se``);
 * the earth mover's distance between two sample sets over Morgan fingerprints (radius 3,
   2048 bits) with ground cost c(a, b) = clip(1 / Tanimoto(a, b) − 1, 0, 100); for two sets of
   equal size n with uniform weights the optimal transport plan is a permutation, so
@@ -20,7 +21,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 __all__ = ["THRESHOLDS", "fingerprints", "tanimoto_matrix", "validity_uniqueness_diversity", "high_low_table",
-           "emd", "emd_matrix", "classical_mds"]
+           "emd", "emd_matrix", "classical_mds", "binomial_se_pct", "table_with_se", "pm"]
 
 THRESHOLDS = {"seh": 0.5, "sa": 0.6, "qed": 0.25}
 _GEN = {}
@@ -112,3 +113,21 @@ def classical_mds(d: np.ndarray, dim: int = 2) -> np.ndarray:
     w, v = np.linalg.eigh(b)
     order = np.argsort(w)[::-1][:dim]
     return v[:, order] * np.sqrt(np.clip(w[order], 0, None))
+
+
+def binomial_se_pct(pct: float, n: int) -> float:
+    """Standard error (percentage points) of a share of ``pct`` % measured on ``n`` molecules."""
+    if n < 1:
+        raise ValueError(f"n must be ≥ 1, got {n}")
+    p = pct / 100.0
+    return 100.0 * float(np.sqrt(max(p * (1 - p), 0.0) / n))
+
+
+def table_with_se(table: dict, n: int) -> dict:
+    """{cell: [%, standard error in points]} of a high/low table measured on ``n`` molecules."""
+    return {k: [v, binomial_se_pct(v, n)] for k, v in table.items()}
+
+
+def pm(pct: float, se: float, digits: int = 1) -> str:
+    """"12.3 ± 0.7"."""
+    return f"{pct:.{digits}f} ± {se:.{digits}f}"
