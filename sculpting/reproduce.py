@@ -34,8 +34,9 @@ SMOKE = {
     "07_molecule_base_gflownets": {"steps": 3, "preset": "smoke", "max_frags": 3, "batch_size": 8, "betas": [32.0],
                                    "n_samples": 4},
     "08_molecule_classifiers": {"steps": 3, "batch_per_base": 4, "warmup_steps": 1, "width": 16, "n_layers": 1,
-                                "n_eval": 4},
-    "09_molecule_sculpting": {"n_molecules": 4, "batch_size": 4, "two_way": [["harmonic", 0.5]], "three_way": ["123"]},
+                                "n_eval": 4, "eval_betas": [32.0]},
+    "09_molecule_sculpting": {"n_molecules": 4, "batch_size": 4, "two_way": [["harmonic", 0.5]], "three_way": ["123"],
+                              "n_contrast": 4, "contrasts": [["contrast", 0.05]]},
     "10_sculpt_your_own": {"grid_size": 8, "grid_steps": 40, "classifier_steps": 20, "bit_length": 4, "bit_steps": 30,
                            "torchgfn_steps": 10, "gaussian_samples": 200, "sample_steps": 20},
 }
@@ -132,7 +133,9 @@ def _trained_model_lines(root: Path) -> list[str]:
                            f"mean {obj} reward {_f(own(trained))} (untrained {_f(own(v.get('untrained')))})", v))
     m = _load(root, "08_molecule_classifiers")
     for name, v in ((m or {}).get("classifiers") or {}).items():
-        lines.append(_line(f"molecule classifier {name}", f"which-base accuracy {_f(v.get('terminal_accuracy'))}", v))
+        acc = v.get("terminal_accuracy")
+        acc = (", ".join(f"β={b}: {_f(x)}" for b, x in acc.items()) if isinstance(acc, dict) else _f(acc))
+        lines.append(_line(f"molecule classifier {name}", f"which-base accuracy {acc}", v))
     return (["## Models trained by notebooks 01, 02, 04, 05, 07, 08", "", *lines, ""]) if lines else []
 
 
@@ -161,14 +164,16 @@ def build_summary(root: Path) -> str:
         lines.append("")
     m = _load(root, "09_molecule_sculpting")
     if m:
-        lines += [f"## Molecules at β = {m.get('beta')}: % of molecules per cell (notebook 09)", "",
+        lines += [f"## Molecules at β = {m.get('beta')} (contrasts also at β = {m.get('contrast_beta')}): % of "
+                  "molecules per cell ± binomial standard error (notebook 09)", "",
                   "| set | SEH+ SA+ | SEH+ SA− | SEH− SA+ | SEH− SA− | mean SEH | mean SA | mean QED | diversity |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for k, v in m["sets"].items():
-            t = v["table_seh_sa"]
-            lines.append(f"| {k} | {_f(t['seh+ sa+'], '.1f')} | {_f(t['seh+ sa-'], '.1f')} | {_f(t['seh- sa+'], '.1f')} | "
-                         f"{_f(t['seh- sa-'], '.1f')} | {_f(v['mean']['seh'])} | {_f(v['mean']['sa'])} | "
-                         f"{_f(v['mean']['qed'])} | {_f(v['diversity'])} |")
+            t, se = v["table_seh_sa"], (m.get("tables_with_se") or {}).get(k)
+            cell = lambda c: _f(t[c], ".1f") + (f" ± {se[c][1]:.1f}" if se else "")  # noqa: E731
+            lines.append(f"| {k} | {cell('seh+ sa+')} | {cell('seh+ sa-')} | {cell('seh- sa+')} | {cell('seh- sa-')} | "
+                         f"{_f(v['mean']['seh'])} | {_f(v['mean']['sa'])} | {_f(v['mean']['qed'])} | "
+                         f"{_f(v['diversity'])} |")
         names, d = m["emd"]["names"], m["emd"]["matrix"]
         lines += ["", "EMD between sample sets:", "", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         lines += [f"| {a} | " + " | ".join(_f(x, ".2f") for x in row) + " |" for a, row in zip(names, d)]
