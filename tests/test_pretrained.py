@@ -109,3 +109,7 @@ def test_molecule_build_script_smoke(tmp_path):
         assert load_molecule_gflownet(tmp_path / f"base_{obj}.pt").meta["objective"] == obj
     clf = load_graph_classifier(tmp_path / "classifier_seh_sa_qed.pt")
     assert clf.exchangeable and clf.meta["stored_as"] == "float16"
+    assert clf.context_conditioned and clf.body.beta_conditioned and clf.meta["beta_range"] == [0.0, 96.0]
+    states = load_molecule_gflownet(tmp_path / "base_seh.pt").env.initial_states(2)
+    with torch.no_grad():  # β is an input: two β give two posteriors
+        assert not torch.equal(clf.terminal_log_posterior(states, context=8.0), clf.terminal_log_posterior(states, context=64.0))
