@@ -83,10 +83,14 @@ class GuidedPolicy:
         """``[B, A]``. The successors of all legal moves of all states are scored in batched
         classifier calls of at most ``chunk_size`` rows (:meth:`score_successors`) (illegal moves are never scored; the
         mixture, whose observation likelihood is 1, scores none)."""
-        env = self.env
         base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
-        mask = env.action_mask(states)
         pf, py = self.q.nonterminal(states)
+        return self.log_probs_given(states, base_lp, self.env.action_mask(states), pf, py)
+
+    def log_probs_given(self, states, base_lp, mask, pf, py) -> torch.Tensor:
+        """:meth:`log_probs` from the parts that need no successor — ``base_lp`` ``[B, m, A]``,
+        ``mask`` ``[B, A]`` and the parent's (log Q(y_1 = i | s), log Q(y | s)) — already computed."""
+        env = self.env
         b, k, m = len(states), env.n_actions - 1, self.composition.n_bases
         if self.composition.n_observations == 0:  # the mixture: log Q(y | ·) = 0, nothing to score
             zeros = torch.zeros(b, k + 1, dtype=torch.float64, device=states.device)

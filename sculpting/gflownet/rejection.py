@@ -70,12 +70,14 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
 
     def full(rows, scores=True):
         if len(rows):
-            lp = policy.log_probs(states[rows])
+            lp = (policy.log_probs_given(states[rows], base_lp[rows], mask[rows], pf[rows], py[rows])
+                  if base_lp is not None else policy.log_probs(states[rows]))
             actions[rows] = torch.multinomial(lp.exp().float(), 1, generator=generator).squeeze(1)
             stats.full_states += len(rows)
             stats.scored_rows += int(env.action_mask(states[rows])[:, :-1].sum()) if scores else 0
 
     mask = env.action_mask(states)
+    base_lp = None
     if comp.n_observations == 0:  # the mixture scores no successor: its exact policy is cheap
         full(torch.arange(B, device=dev), scores=False)
         return actions
