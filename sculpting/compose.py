@@ -88,7 +88,7 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
 
 
 def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,
-           progress: bool = False, **sampler_options) -> torch.Tensor:
+           progress: bool = False, workers: int = 1, **sampler_options) -> torch.Tensor:
     """Draw ``n`` samples of a base or composed model.
 
     GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
@@ -99,12 +99,16 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     (exact, :mod:`sculpting.gflownet.rejection`), ``"auto"`` (default) picks rejection for guided
     policies on non-enumerable environments.
     ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
+    GFlowNets on the CPU: ``workers`` > 1 draws in that many forked processes of one torch thread
+    each (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``), ≈ ``workers``× the throughput.
     """
     if not (isinstance(n, int) and n >= 1):
         raise ValueError(f"n must be a positive integer, got {n!r}")
     family = model_family(model)
     gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(int(seed))
     if family == "diffusion":
+        if workers != 1:
+            raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
         from sculpting.diffusion.sampler import SAMPLERS
         name = sampler_options.pop("sampler", "pc")
         if name not in SAMPLERS:
@@ -112,6 +116,12 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
         return SAMPLERS[name](model, n, steps, generator=gen, progress=progress, **sampler_options)
     if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
         raise ValueError("a β-conditional model: sample model.at_beta(beta)")
+    if workers != 1:
+        if seed is None or sampler_options.keys() - {"sampler"}:
+            raise ValueError("workers > 1 needs an integer seed and takes no sampler option but sampler=")
+        from sculpting.gflownet.parallel import sample_terminal_parallel
+        return sample_terminal_parallel(model, n, int(seed), workers, sampler_options.get("sampler", "auto"),
+                                        batch_size)
     from sculpting.gflownet.rejection import action_sampler_for
     from sculpting.gflownet.sampler import sample_trajectories
     act = action_sampler_for(model, sampler_options.pop("sampler", "auto"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from sculpting.gflownet.policy import masked_log_softmax, policy_table
+from sculpting.gflownet.score_cache import ScoreCache
 
 __all__ = ["GUIDANCE_FORMS", "guided_log_probs", "GuidedPolicy"]
 
@@ -60,6 +61,8 @@ class GuidedPolicy:
     """
 
     chunk_size = 4000
+    #: rows of classifier outputs kept for states already scored (:mod:`.score_cache`); 0: none
+    cache_size = 100_000
 
     def __init__(self, bases, q, form: str = "anchored"):
         if form not in GUIDANCE_FORMS:
@@ -78,13 +81,15 @@ class GuidedPolicy:
         # (graph networks on CPU run ≈ 2× faster per row in chunks of 64 than of 4 000)
         self.chunk_size = getattr(self.env, "scoring_chunk_size", GuidedPolicy.chunk_size)
         self.anchor = c.observations[0] - 1 if c.n_observations else None
+        params = q.classifier.parameters() if hasattr(q, "classifier") else ()
+        self.cache = ScoreCache(self.cache_size, c.n_bases, params) if self.cache_size > 0 else None
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, A]``. The successors of all legal moves of all states are scored in batched
         classifier calls of at most ``chunk_size`` rows (:meth:`score_successors`) (illegal moves are never scored; the
         mixture, whose observation likelihood is 1, scores none)."""
         base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
-        pf, py = self.q.nonterminal(states)
+        pf, py = self.nonterminal(states)
         return self.log_probs_given(states, base_lp, self.env.action_mask(states), pf, py)
 
     def log_probs_given(self, states, base_lp, mask, pf, py) -> torch.Tensor:
@@ -107,19 +112,37 @@ class GuidedPolicy:
                                 self.form, self.anchor)
 
     @torch.no_grad()
+    def nonterminal(self, states: torch.Tensor):
+        """(log Q(y_1 = i | s) ``[B, m]``, log Q(y | s) ``[B]``) in float64, from the classifier in
+        calls of ``chunk_size`` rows — or from the policy's :class:`ScoreCache` for states already
+        scored (integer states; ``cache_size = 0`` turns it off)."""
+        m, dev = self.composition.n_bases, states.device
+        if self.cache is None or states.dtype.is_floating_point:
+            hit = torch.zeros(len(states), dtype=torch.bool, device=dev)
+            first = torch.empty(len(states), m, dtype=torch.float64, device=dev)
+            y = torch.empty(len(states), dtype=torch.float64, device=dev)
+        else:
+            hit, first, y = self.cache.lookup(states)
+        miss = (~hit).nonzero().squeeze(1)
+        todo = states[miss]
+        for i in range(0, len(todo), self.chunk_size):
+            f, yy = self.q.nonterminal(todo[i:i + self.chunk_size])
+            first[miss[i:i + self.chunk_size]], y[miss[i:i + self.chunk_size]] = f.double(), yy.double()
+        if self.cache is not None and len(miss) and not states.dtype.is_floating_point:
+            self.cache.store(todo, first[miss], y[miss])
+        return first, y
+
+    @torch.no_grad()
     def score_successors(self, states: torch.Tensor, actions: torch.Tensor):
         """(log Q(y_1 = i | s') ``[K, m]``, log Q(y | s') ``[K]``) in float64 at the successors
-        s' = step(states, actions) of K non-stop moves, in classifier calls of ``chunk_size`` rows."""
-        fs, ys = [], []
-        for i in range(0, len(states), self.chunk_size):
-            f, y = self.q.nonterminal(self.env.step(states[i:i + self.chunk_size], actions[i:i + self.chunk_size]))
-            fs.append(f.double())
-            ys.append(y.double())
-        if not fs:
+        s' = step(states, actions) of K non-stop moves (:meth:`nonterminal`)."""
+        succ = [self.env.step(states[i:i + self.chunk_size], actions[i:i + self.chunk_size])
+                for i in range(0, len(states), self.chunk_size)]
+        if not succ:
             m = self.composition.n_bases
             return (torch.empty(0, m, dtype=torch.float64, device=states.device),
                     torch.empty(0, dtype=torch.float64, device=states.device))
-        return torch.cat(fs), torch.cat(ys)
+        return self.nonterminal(torch.cat(succ))
 
     @torch.no_grad()
     def table_on(self, env) -> torch.Tensor:

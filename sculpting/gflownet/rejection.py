@@ -82,7 +82,7 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
         full(torch.arange(B, device=dev), scores=False)
         return actions
     base_lp = torch.stack([b.log_probs(states).double() for b in policy.bases], dim=1)  # [B, m, A]
-    pf, py = (t.double() for t in q.nonterminal(states))
+    pf, py = policy.nonterminal(states)
     if policy.form == "paper":
         log_g = torch.logsumexp(pf[:, :, None] + base_lp, dim=1)
     else:
