@@ -10,8 +10,9 @@ GFlowNet sampler — "full" (every successor of every legal action scored by the
 "rejection" (exact, :mod:`sculpting.gflownet.rejection`) — with the classifier rows scored per
 molecule, and for thread counts T > 1 the exact sampler in T forked worker processes of one
 thread each (``sc.sample(..., workers=T)``, the same cores used as independent trajectories), and
-sEH-proxy throughput (molecules/s) with the cached edge network vs torch-geometric's NNConv as is. Uses the shipped CPU models when present (else freshly initialised
-networks of the same size: the cost then differs, the guidance being uninformative).
+sEH-proxy throughput (molecules/s) with the cached edge network vs torch-geometric's NNConv as is.
+Uses the shipped CPU models when present (else freshly initialised networks of the same size: the
+cost then differs, the guidance being uninformative).
 """
 from __future__ import annotations
 
