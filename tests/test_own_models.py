@@ -141,13 +141,14 @@ def test_torchgfn_trained_bases_compose_exactly():
 MEANS = torch.tensor([[-1.5, 0.0], [0.0, 1.5], [1.5, 0.0]])
 
 
+@pytest.mark.parametrize("sampler,steps", [("pc", 200), ("edm", 50)])
 @pytest.mark.parametrize("op,expected", [("harmonic", [0, 1, 0]), ("contrast", [2 / 3, 1 / 3, 0])])
-def test_vp_sde_gaussian_composition_hits_target_masses(op, expected):
+def test_vp_sde_gaussian_composition_hits_target_masses(op, expected, sampler, steps):
     sde = VPSDE()
     p1 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde)
     p2 = GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde)
     model = sc.compose([p1, p2], ExactGaussianClassifier([p1, p2]), op)
-    x = sc.sample(model, 2000, seed=0, steps=200)
+    x = sc.sample(model, 2000, seed=0, steps=steps, sampler=sampler)
     got = torch.bincount(torch.cdist(x, MEANS).argmin(1), minlength=3).double() / len(x)
     assert (got - torch.tensor(expected, dtype=torch.float64)).abs().max() < 0.04, got
 
@@ -158,6 +159,8 @@ def test_vp_sde_marginals_and_a_base_sample():
     assert torch.allclose(sde.mean_coef(t) ** 2 + sde.marginal_std(t) ** 2, torch.ones(3))
     p = GaussianMixtureScore(MEANS[:1], [1.0], s=0.25, sde=sde)
     x = pc_sample(p, 2000, 150, generator=torch.Generator().manual_seed(0))
+    assert (x.mean(0) - MEANS[0]).abs().max() < 0.05 and abs(float(x.std(0).mean()) - 0.25) < 0.03
+    x = sc.sample(p, 2000, seed=0, steps=40, sampler="edm")  # the scaled-variable EDM sampler on a VP-SDE
     assert (x.mean(0) - MEANS[0]).abs().max() < 0.05 and abs(float(x.std(0).mean()) - 0.25) < 0.03
     assert VESDE().drift(x, t) is None
 
