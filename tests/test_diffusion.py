@@ -168,9 +168,11 @@ def test_exact_type_masses_and_tv():
         exact_masses("M1+M3")
 
 
-def test_forward_noised_classifier_training_approaches_the_exact_classifier():
+@pytest.mark.parametrize("pool_sampler,pool_steps", [("pc", 100), ("edm", 25)])
+def test_forward_noised_classifier_training_approaches_the_exact_classifier(pool_sampler, pool_steps):
     """Gaussian bases p1 = {A, B}, p2 = {B, C} in 64 dimensions: trained on fresh forward-noised
-    states of the bases' samples, the joint classifier is close to the exact one at every α."""
+    states of the bases' samples (drawn by PC trajectories or by the EDM sampler), the joint
+    classifier is close to the exact one at every α."""
     d = 64
     means = torch.stack([torch.full((d,), -1.5), torch.zeros(d), torch.full((d,), 1.5)])
 
@@ -183,8 +185,9 @@ def test_forward_noised_classifier_training_approaches_the_exact_classifier():
     p1, p2 = base([0.5, 0.5, 0]), base([0, 0.5, 0.5])
     exact = ExactGaussianClassifier([GaussianMixtureScore(means, [0.5, 0.5, 0], s=0.5),
                                      GaussianMixtureScore(means, [0, 0.5, 0.5], s=0.5)])
-    cfg = DiffusionClassifierConfig(pool_size=256, pool_steps=100, keep_every=2, updates=400, batch=32,
-                                    terminal_only=50, refresh_every=20, lr=2e-3, noising="forward")
+    cfg = DiffusionClassifierConfig(pool_size=256, pool_steps=pool_steps, keep_every=2, updates=400, batch=32,
+                                    terminal_only=50, refresh_every=20, lr=2e-3, noising="forward",
+                                    pool_sampler=pool_sampler)
     g = torch.Generator().manual_seed(1)
     pools = [draw_pool(p, cfg, g) for p in (p1, p2)]
     torch.manual_seed(0)
@@ -201,3 +204,5 @@ def test_forward_noised_classifier_training_approaches_the_exact_classifier():
             assert err.abs().mean() < 0.04, (la, float(err.abs().mean()))
     with pytest.raises(ValueError, match="noising"):
         DiffusionClassifierConfig(noising="backward")
+    with pytest.raises(ValueError, match="needs noising='forward'"):
+        DiffusionClassifierConfig(pool_sampler="edm")

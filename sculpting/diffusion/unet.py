@@ -53,19 +53,26 @@ class ScoreUNet(nn.Module):
     """Args: channels (1 grey, 3 colour), widths, embed_dim, groups, image_size (recorded)."""
 
     def __init__(self, channels: int = 3, widths=(32, 64, 128), embed_dim: int = 128, groups: int = 8,
-                 image_size: int = 16):
+                 image_size: int = 16, blocks_per_level: int = 1):
         super().__init__()
+        if blocks_per_level < 1:
+            raise ValueError(f"blocks_per_level must be ≥ 1, got {blocks_per_level}")
         self.config = {"channels": channels, "widths": list(widths), "embed_dim": embed_dim,
                        "groups": groups, "image_size": image_size}
+        if blocks_per_level != 1:
+            self.config["blocks_per_level"] = blocks_per_level
         self.embed = nn.Sequential(GaussianFourierEmbedding(embed_dim), nn.Linear(embed_dim, embed_dim), nn.SiLU())
-        self.enc = nn.ModuleList()
+        self.enc, self.enc_extra = nn.ModuleList(), nn.ModuleList()
         c = channels
         for i, w in enumerate(widths):
             self.enc.append(_Block(c, w, embed_dim, groups, stride=1 if i == 0 else 2))
+            self.enc_extra.append(nn.ModuleList(_Block(w, w, embed_dim, groups) for _ in range(blocks_per_level - 1)))
             c = w
-        self.dec = nn.ModuleList()
+        self.dec, self.dec_extra = nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(widths) - 1)):
             self.dec.append(_Block(c + widths[i], widths[i], embed_dim, groups))
+            self.dec_extra.append(nn.ModuleList(_Block(widths[i], widths[i], embed_dim, groups)
+                                                for _ in range(blocks_per_level - 1)))
             c = widths[i]
         self.out = nn.Conv2d(c, channels, 3, padding=1)
 
@@ -73,12 +80,16 @@ class ScoreUNet(nn.Module):
         """x ``[B, C, S, S]``, t ``[B]`` → score ``[B, C, S, S]`` (network output / σ_t)."""
         emb = self.embed(t)
         skips, h = [], x
-        for block in self.enc:
+        for block, extra in zip(self.enc, self.enc_extra):
             h = block(h, emb)
+            for b in extra:  # residual blocks at the same resolution
+                h = h + b(h, emb)
             skips.append(h)
         skips.pop()
-        for block in self.dec:
+        for block, extra in zip(self.dec, self.dec_extra):
             skip = skips.pop()
             h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
             h = block(torch.cat([h, skip], dim=1), emb)
+            for b in extra:
+                h = h + b(h, emb)
         return self.out(h) / marginal_std[:, None, None, None]
