@@ -1,11 +1,15 @@
 """Diffusion benchmark, measured in one run on this machine (issue: colored-MNIST domain).
 
-    .venv/bin/python benchmarks/diffusion.py [--threads 1] [--sample-steps 300] [--device cuda]
+    .venv/bin/python benchmarks/diffusion.py [--threads 1] [--sample-steps 300] [--edm-steps 50]
+        [--judge-n 256] [--device cuda]
 
 Prints: DSM training steps per second at batch 64 for the CPU preset (16×16, 0.29 M params) and
 the paper preset (28×28, widths 64/128/256/256), and the wall time to draw 64 images with the
 PC sampler for a base model and for a two-base composition (shipped models when present,
 otherwise freshly initialised networks of the same size — the cost does not depend on weights).
+With the shipped models, a sampler comparison: seconds for 16 composed images (the panel's batch)
+with PC and with the EDM sampler, and the judged support of ``--judge-n`` images of each, for
+compositions at γ = 1 and sharpened, the nested one included.
 """
 from __future__ import annotations
 
@@ -45,6 +49,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sample-steps", type=int, default=300)
     ap.add_argument("--device", default="cpu", help="where the models run (cpu, cuda, ...)")
+    ap.add_argument("--edm-steps", type=int, default=50, help="steps of the EDM sampler in the comparison")
+    ap.add_argument("--judge-n", type=int, default=256, help="images judged per sampler (0: skip the comparison)")
     args = ap.parse_args()
     dev = args.device
     torch.set_num_threads(args.threads)
@@ -75,6 +81,44 @@ def main():
     t_comp = time.perf_counter() - t0
     print(f"| 64 images, {args.sample_steps} PC steps, base ({src}), {dev} | cpu | {t_base:.1f} s |")
     print(f"| 64 images, {args.sample_steps} PC steps, M1⊗M2 composition ({src}), {dev} | cpu | {t_comp:.1f} s |")
+    if src == "shipped" and args.judge_n > 0:
+        compare_samplers(models, args, dev)
+
+
+def compare_samplers(models, args, dev):
+    """Seconds for 16 composed images (the panel's batch) with the EDM sampler and with PC, and the
+    judged support of ``--judge-n`` images of each (binomial standard error)."""
+    from sculpting.compose import compose
+    from sculpting.diffusion.sampler import edm_sample
+    from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, COMPOSITIONS, NESTED, judge_samples
+    print(f"\n| composition | γ | 16 images, PC {args.sample_steps} steps ({2 * args.sample_steps} calls) "
+          f"| 16 images, EDM {args.edm_steps} steps ({2 * args.edm_steps - 1} calls) "
+          f"| support, PC (n = {args.judge_n}) | support, EDM (n = {args.judge_n}) |\n|---|---|---|---|---|---|")
+    B, C = models["bases"], models["classifiers"]
+    cases = [("M1⊗M2", 1.0), ("M1◑M2", 20.0), ("MN y=123", 1.0), ("MN y=11", 15.0), (NESTED["name"], 20.0)]
+    for name, gamma in cases:
+        if name == NESTED["name"]:
+            mn = [B[n].to(dev) for n in CLASSIFIER_SETS["MN"]]
+            inner = compose(mn, C["MN"].to(dev), NESTED["inner"])
+            model, support = compose([inner, B["MN3"].to(dev)], C["nested"].to(dev), "contrast", gamma=gamma), NESTED["support"]
+        else:
+            set_name, op, support = COMPOSITIONS[name]
+            bases = [B[n].to(dev) for n in CLASSIFIER_SETS[set_name]]
+            model = compose(bases, C[set_name].to(dev), op, gamma=gamma)
+        row = []
+        for fn in (lambda n, g: pc_sample(model, n, args.sample_steps, generator=g),
+                   lambda n, g: edm_sample(model, n, args.edm_steps, generator=g)):
+            g = torch.Generator(device=dev).manual_seed(1)
+            t0 = time.perf_counter()
+            fn(16, g)
+            _sync(dev)
+            row.append(f"{time.perf_counter() - t0:.1f} s")
+        for fn in (lambda n, g: pc_sample(model, n, args.sample_steps, generator=g),
+                   lambda n, g: edm_sample(model, n, args.edm_steps, generator=g)):
+            x = fn(args.judge_n, torch.Generator(device=dev).manual_seed(2))
+            v = judge_samples(models["judge"], x.cpu(), support)
+            row.append(f"{v['support_rate']:.1%} ± {v['support_se']:.1%}")
+        print(f"| {name} | {gamma:g} | " + " | ".join(row) + " |", flush=True)
 
 
 if __name__ == "__main__":
