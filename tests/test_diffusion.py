@@ -206,3 +206,16 @@ def test_forward_noised_classifier_training_approaches_the_exact_classifier(pool
         DiffusionClassifierConfig(noising="backward")
     with pytest.raises(ValueError, match="needs noising='forward'"):
         DiffusionClassifierConfig(pool_sampler="edm")
+
+
+def test_bases_trained_in_worker_processes_equal_those_trained_one_at_a_time():
+    from sculpting.domains.mnist.data import load_mnist
+    from sculpting.domains.mnist.experiments import train_bases
+    digits = load_mnist()
+    cfgs = {n: DiffusionTrainConfig(steps=3, batch_size=4, seed=s) for s, n in enumerate(("M1", "MN2"))}
+    one = train_bases(list(cfgs), digits, cfgs, "smoke", workers=1, progress=False)
+    two = train_bases(list(cfgs), digits, cfgs, "smoke", workers=2, progress=False)
+    for n in cfgs:
+        a, b = one[n][0].state_dict(), two[n][0].state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), n
+    assert not torch.equal(one["M1"][0].state_dict()["unet.out.weight"], one["MN2"][0].state_dict()["unet.out.weight"])

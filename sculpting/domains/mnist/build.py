@@ -18,7 +18,7 @@ import torch
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
 from sculpting.domains.mnist.data import load_mnist
 from sculpting.compose import compose
-from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, train_base, train_classifier_set
+from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, train_bases, train_classifier_set
 from sculpting.domains.mnist.judge import save_judge
 from sculpting.diffusion.io import (load_score_model, load_time_classifier, save_score_model,
                             save_time_classifier)
@@ -33,6 +33,8 @@ NESTED_CONFIG = DiffusionClassifierConfig(pool_size=192, pool_steps=150, keep_ev
                                           lr=1e-3, refresh_every=50, terminal_only=100, seed=1)
 JUDGE_EPOCHS = 20
 CLASSIFIER_ARCH = {"trunk": (32, 64), "hidden": 128, "embed_dim": 128}
+#: U-Net settings of the shipped bases on top of the "cpu" preset
+BASE_ARCH = {}
 SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
          "classifier": DiffusionClassifierConfig(pool_size=16, pool_steps=10, keep_every=1, updates=10, batch=8,
                                                  terminal_only=3, refresh_every=5),
@@ -50,6 +52,7 @@ def main(argv=None):
     ap.add_argument("--root", default=None, help="torchvision MNIST root (with --source torchvision)")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="bases trained at a time (forked, one thread each)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out
@@ -61,13 +64,16 @@ def main(argv=None):
     progress = not args.smoke
     digits = load_mnist(args.source, args.root) if {"bases", "judge"} & set(args.stages) else None
     if "bases" in args.stages:
-        for i, name in enumerate(args.bases):
-            cfg = DiffusionTrainConfig(**{**base_cfg.to_dict(), "seed": base_cfg.seed + MNIST_BASES.index(name)})
-            model, hist = train_base(name, digits, cfg, preset, progress=progress,
-                                     checkpoint_path=out / ".resume" / f"base_{name}.pt")
+        cfgs = {name: DiffusionTrainConfig(**{**base_cfg.to_dict(), "seed": base_cfg.seed + MNIST_BASES.index(name)})
+                for name in args.bases}
+        trained = train_bases(args.bases, digits, cfgs, preset, workers=args.workers, progress=progress,
+                              checkpoint_dir=out / ".resume", **({} if args.smoke else BASE_ARCH))
+        for name, (model, hist) in trained.items():
+            cfg = cfgs[name]
             save_score_model(model, out / f"base_{name}.pt", half=True, name=name, train_config=cfg.to_dict(),
                              seed=cfg.seed, data_source=digits.source, train_time_s=hist["train_time_s"],
-                             final_loss=sum(hist["loss"][-100:]) / len(hist["loss"][-100:]))
+                             final_loss=sum(hist["loss"][-100:]) / len(hist["loss"][-100:]),
+                             command="python -m sculpting.domains.mnist.build --stages bases")
             print(f"base {name}: {hist['train_time_s']:.0f} s", flush=True)
     if "judge" in args.stages:
         judge, acc, info = train_judge(digits, 16, epochs=SMOKE["judge_epochs"] if args.smoke else JUDGE_EPOCHS,

@@ -25,7 +25,7 @@ from sculpting.domains.mnist.data import COLOURS, make_base_set
 from sculpting.domains.mnist.judge import support_rate
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 
-__all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_classifier_set",
+__all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_bases", "train_classifier_set",
            "judge_samples", "exact_masses"]
 
 G, R = COLOURS["green"], COLOURS["red"]
@@ -56,6 +56,29 @@ def train_base(name: str, digits, config: DiffusionTrainConfig, preset: str = "c
     model = ScoreModel(images.shape[1], preset, image_size=images.shape[-1], **unet_overrides)
     hist = train_score_model(model, images, config, progress=progress, desc=name, checkpoint_path=checkpoint_path)
     return model, hist
+
+
+def train_bases(names, digits, configs, preset: str = "cpu", workers: int = 1, progress: bool = True,
+                checkpoint_dir=None, **unet_overrides) -> dict:
+    """{name: (model, history)} for every base of ``names`` with its ``configs[name]``
+    (:func:`train_base`). ``workers`` > 1 trains that many bases at a time in forked processes of
+    one torch thread each (:func:`sculpting.forked.fork_map`; the same weights as one at a time:
+    each base is seeded by its own config); their progress bars are off, one line is printed per base."""
+    from pathlib import Path
+
+    from sculpting.forked import fork_map
+
+    def one(name):
+        ckpt = Path(checkpoint_dir) / f"base_{name}.pt" if checkpoint_dir else None
+        model, hist = train_base(name, digits, configs[name], preset, progress=progress and workers == 1,
+                                 checkpoint_path=ckpt, **unet_overrides)
+        return model, hist
+    out = {}
+    for name, res in zip(names, fork_map(one, list(names), workers)):
+        out[name] = res
+        if workers > 1 and progress:
+            print(f"base {name}: trained in {res[1]['train_time_s']:.0f} s", flush=True)
+    return out
 
 
 def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=None, progress: bool = True,
