@@ -42,6 +42,7 @@ def test_training_notebook_defaults_are_the_pinned_settings(name, pinned, keys):
 
 def test_other_pinned_settings():
     assert defaults("05_mnist_classifiers")["judge_epochs"] == build_mnist.JUDGE_EPOCHS
+    assert {"blocks_per_level": defaults("04_mnist_base_diffusion")["blocks_per_level"]} == build_mnist.BASE_ARCH
     d7 = defaults("07_molecule_base_gflownets")
     assert (d7["steps"], d7["max_frags"], d7["preset"]) == (build_molecules.BASE_STEPS, build_molecules.MAX_FRAGS, "cpu")
     d8 = defaults("08_molecule_classifiers")

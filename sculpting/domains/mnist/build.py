@@ -34,7 +34,7 @@ NESTED_CONFIG = DiffusionClassifierConfig(pool_size=192, pool_steps=150, keep_ev
 JUDGE_EPOCHS = 20
 CLASSIFIER_ARCH = {"trunk": (32, 64), "hidden": 128, "embed_dim": 128}
 #: U-Net settings of the shipped bases on top of the "cpu" preset
-BASE_ARCH = {}
+BASE_ARCH = {"blocks_per_level": 2}
 SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
          "classifier": DiffusionClassifierConfig(pool_size=16, pool_steps=10, keep_every=1, updates=10, batch=8,
                                                  terminal_only=3, refresh_every=5),
