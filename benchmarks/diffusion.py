@@ -95,7 +95,7 @@ def compare_samplers(models, args, dev):
           f"| 16 images, EDM {args.edm_steps} steps ({2 * args.edm_steps - 1} calls) "
           f"| support, PC (n = {args.judge_n}) | support, EDM (n = {args.judge_n}) |\n|---|---|---|---|---|---|")
     B, C = models["bases"], models["classifiers"]
-    cases = [("M1⊗M2", 1.0), ("M1◑M2", 20.0), ("MN y=123", 1.0), ("MN y=11", 15.0), (NESTED["name"], 20.0)]
+    cases = [("M1⊗M2", 1.0), ("M1◑M2", 20.0), ("MN y=123", 1.0), (NESTED["name"], 20.0)]
     for name, gamma in cases:
         if name == NESTED["name"]:
             mn = [B[n].to(dev) for n in CLASSIFIER_SETS["MN"]]

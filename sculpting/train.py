@@ -85,7 +85,8 @@ def _mnist_classifier_config(preset):
     return {"cpu": build.CLASSIFIER_CONFIG, "smoke": build.SMOKE["classifier"],
             # the reference draws fresh 500-step trajectories every update (days on a CPU); the closest
             # pool: 2 048 trajectories of 500 PC steps per base
-            "paper": replace(build.CLASSIFIER_CONFIG, pool_size=2048, pool_steps=500)}[preset]
+            "paper": replace(build.CLASSIFIER_CONFIG, pool_size=2048, pool_steps=500, noising="pool",
+                             pool_sampler="pc", t_max=0.7)}[preset]
 
 
 # ---------------------------------------------------------------------------------- commands

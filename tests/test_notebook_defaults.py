@@ -33,7 +33,8 @@ def _same(nb: dict, pinned: dict, keys):
     ("02_grid_classifiers", build_grid.CLASSIFIER_CONFIG.to_dict(),
      ["steps", "batch_per_base", "lr", "warmup_steps", "alpha_groups", "estimator", "seed"]),
     ("04_mnist_base_diffusion", build_mnist.BASE_CONFIG.to_dict(), ["steps", "batch_size", "lr", "seed"]),
-    ("05_mnist_classifiers", build_mnist.CLASSIFIER_CONFIG.to_dict(), ["pool_size", "pool_steps", "updates", "batch", "seed"]),
+    ("05_mnist_classifiers", build_mnist.CLASSIFIER_CONFIG.to_dict(),
+     ["pool_size", "pool_steps", "noising", "pool_sampler", "t_max", "updates", "batch", "seed"]),
     ("08_molecule_classifiers", classifier_sets.CLASSIFIER_CONFIG.to_dict(), ["batch_per_base", "warmup_steps"]),
 ])
 def test_training_notebook_defaults_are_the_pinned_settings(name, pinned, keys):

@@ -27,17 +27,21 @@ from sculpting.diffusion.model import DiffusionTrainConfig
 from sculpting.domains.mnist.io import PRETRAINED_DIR
 
 BASE_CONFIG = DiffusionTrainConfig(steps=6000, batch_size=64, lr=2e-3, final_lr_fraction=0.05, ema_decay=0.999, seed=0)
-CLASSIFIER_CONFIG = DiffusionClassifierConfig(pool_size=512, pool_steps=200, keep_every=2, updates=800, batch=64,
-                                              lr=1e-3, refresh_every=50, terminal_only=100, seed=0)
-NESTED_CONFIG = DiffusionClassifierConfig(pool_size=192, pool_steps=150, keep_every=2, updates=500, batch=64,
-                                          lr=1e-3, refresh_every=50, terminal_only=100, seed=1)
+#: forward-noised classifiers on pools of EDM samples (docs/mnist.md): per update fresh x_t of the
+#: bases' own samples at t ~ U(ε, 1)
+CLASSIFIER_CONFIG = DiffusionClassifierConfig(pool_size=2048, pool_steps=50, updates=3000, batch=64, lr=1e-3,
+                                              refresh_every=50, terminal_only=100, t_max=1.0, noising="forward",
+                                              pool_sampler="edm", seed=0)
+NESTED_CONFIG = DiffusionClassifierConfig(pool_size=1024, pool_steps=50, updates=2000, batch=64, lr=1e-3,
+                                          refresh_every=50, terminal_only=100, t_max=1.0, noising="forward",
+                                          pool_sampler="edm", seed=1)
 JUDGE_EPOCHS = 20
 CLASSIFIER_ARCH = {"trunk": (32, 64), "hidden": 128, "embed_dim": 128}
 #: U-Net settings of the shipped bases on top of the "cpu" preset
 BASE_ARCH = {"blocks_per_level": 2}
 SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
-         "classifier": DiffusionClassifierConfig(pool_size=16, pool_steps=10, keep_every=1, updates=10, batch=8,
-                                                 terminal_only=3, refresh_every=5),
+         "classifier": DiffusionClassifierConfig(pool_size=16, pool_steps=5, updates=10, batch=8, terminal_only=3,
+                                                 refresh_every=5, t_max=1.0, noising="forward", pool_sampler="edm"),
          "judge_epochs": 1}
 
 
@@ -74,32 +78,35 @@ def main(argv=None):
                              seed=cfg.seed, data_source=digits.source, train_time_s=hist["train_time_s"],
                              final_loss=sum(hist["loss"][-100:]) / len(hist["loss"][-100:]),
                              command="python -m sculpting.domains.mnist.build --stages bases")
-            print(f"base {name}: {hist['train_time_s']:.0f} s", flush=True)
+            print(f"base {name}: saved {out / f'base_{name}.pt'} ({hist['train_time_s']:.0f} s of training)", flush=True)
     if "judge" in args.stages:
         judge, acc, info = train_judge(digits, 16, epochs=SMOKE["judge_epochs"] if args.smoke else JUDGE_EPOCHS,
                                        progress=progress)
         save_judge(judge, out / "judge.pt", half=True, heldout_accuracy=acc, data_source=digits.source, **info)
         print(f"judge: held-out (digit, colour) accuracy {acc:.4f}", flush=True)
-    gen = torch.Generator().manual_seed(clf_cfg.seed)
     if "classifiers" in args.stages:
         for set_name in args.sets:
+            gen = torch.Generator().manual_seed(clf_cfg.seed)  # per set: a set can be rebuilt alone
             names = CLASSIFIER_SETS[set_name]
             bases = [load_score_model(out / f"base_{n}.pt") for n in names]
             clf, hist = train_classifier_set(bases, clf_cfg, gen, progress, desc=set_name,
                                              checkpoint_path=out / ".resume" / f"classifier_{set_name}.pt", **CLASSIFIER_ARCH)
             save_time_classifier(clf, out / f"classifier_{set_name}.pt", half=True, bases=list(names),
                                  train_config=clf_cfg.to_dict(), seed=clf_cfg.seed, train_time_s=hist["train_time_s"],
-                                 data_source="trajectory pools of the base score models")
+                                 data_source="EDM samples of the base score models, forward-noised",
+                                 command=f"python -m sculpting.domains.mnist.build --stages classifiers --sets {set_name}")
             print(f"classifier {set_name}: {hist['train_time_s']:.0f} s", flush=True)
     if "nested" in args.stages:
         names = CLASSIFIER_SETS["MN"]
         bases = [load_score_model(out / f"base_{n}.pt") for n in names]
         inner = compose(bases, load_time_classifier(out / "classifier_MN.pt"), NESTED["inner"])
+        gen = torch.Generator().manual_seed(nested_cfg.seed)
         clf, hist = train_classifier_set([inner, bases[2]], nested_cfg, gen, progress, desc="nested", **CLASSIFIER_ARCH)
         save_time_classifier(clf, out / "classifier_nested.pt", half=True,
                              bases=[f"MN y={''.join(map(str, NESTED['inner']))} (γ=1)", "MN3"],
                              train_config=nested_cfg.to_dict(), seed=nested_cfg.seed,
-                             train_time_s=hist["train_time_s"], data_source="guided trajectories of the composite")
+                             train_time_s=hist["train_time_s"], data_source="EDM samples of the composite, forward-noised",
+                             command="python -m sculpting.domains.mnist.build --stages nested")
         print(f"classifier nested: {hist['train_time_s']:.0f} s", flush=True)
 
 
