@@ -134,8 +134,10 @@ def _mnist_base(a, settings, out, device):
     cfg = _apply(_mnist_base_config(a.preset), settings)
     digits = load_mnist(a.source, a.root)
     images, _ = make_base_set(a.base, digits, 28 if a.preset == "paper" else 16)
+    from sculpting.domains.mnist.build import BASE_ARCH
     torch.manual_seed(cfg.seed)
-    model = ScoreModel(images.shape[1], a.preset, image_size=images.shape[-1]).to(device)
+    arch = BASE_ARCH if a.preset == "cpu" else {}  # the shipped bases' U-Net on the cpu preset
+    model = ScoreModel(images.shape[1], a.preset, image_size=images.shape[-1], **arch).to(device)
     hist = train_score_model(model, images.to(device), cfg, desc=a.base, checkpoint_path=out / "resume.pt",
                              checkpoint_every=a.checkpoint_every)
     _main(save_score_model)(model, out / "model.pt", name=a.base, train_config=cfg.to_dict(), seed=cfg.seed,
