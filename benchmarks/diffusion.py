@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/diffusion.py [--threads 1] [--sample-steps 300] [--edm-steps 50]
         [--judge-n 256] [--device cuda]
 
-Prints: DSM training steps per second at batch 64 for the CPU preset (16×16, 0.29 M params) and
-the paper preset (28×28, widths 64/128/256/256), and the wall time to draw 64 images with the
+Prints: DSM training steps per second at batch 64 for the CPU preset (16×16, 0.29 M params), the
+shipped bases' U-Net (the CPU preset with two blocks per level, 0.57 M) and the paper preset (28×28, widths 64/128/256/256), and the wall time to draw 64 images with the
 PC sampler for a base model and for a two-base composition (shipped models when present,
 otherwise freshly initialised networks of the same size — the cost does not depend on weights).
 With the shipped models, a sampler comparison: seconds for 16 composed images (the panel's batch)
@@ -56,11 +56,13 @@ def main():
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {dev}\n")
     print("| what | preset | value |\n|---|---|---|")
-    for preset, n in (("cpu", 40), ("paper", 6)):
-        m = ScoreModel(3, preset).to(dev)
+    from sculpting.domains.mnist.build import BASE_ARCH
+    for preset, n, arch in (("cpu", 40, {}), ("cpu", 40, BASE_ARCH), ("paper", 6, {})):
+        m = ScoreModel(3, preset, **arch).to(dev)
         sps = train_steps_per_s(m, n)
         params = sum(p.numel() for p in m.parameters() if p.requires_grad)
-        print(f"| training steps/s (batch 64, {params / 1e6:.2f} M params), {dev} | {preset} | {sps:.2f} |", flush=True)
+        label = preset + (" + " + ", ".join(f"{k}={v}" for k, v in arch.items()) + " (shipped)" if arch else "")
+        print(f"| training steps/s (batch 64, {params / 1e6:.2f} M params), {dev} | {label} | {sps:.2f} |", flush=True)
     try:
         from sculpting.domains.mnist.io import load_mnist_models
         models = load_mnist_models()
