@@ -16,7 +16,7 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["world", "init_from_env", "shutdown", "rank_seed", "local_batch", "average_gradients", "broadcast_module",
+__all__ = ["world", "on_main", "init_from_env", "shutdown", "rank_seed", "local_batch", "average_gradients", "broadcast_module",
            "is_main"]
 
 RANK_STRIDE = 104729  # a prime: rank streams never coincide with the seeds of neighbouring runs
@@ -31,6 +31,11 @@ def world() -> tuple[int, int]:
 
 def is_main() -> bool:
     return world()[0] == 0
+
+
+def on_main(fn):
+    """``fn`` on rank 0 only, a no-op elsewhere (under torchrun every rank trains; one writes)."""
+    return fn if is_main() else (lambda *a, **k: None)
 
 
 def init_from_env(device: torch.device | str = "cpu") -> tuple[int, int]:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sculpting.protocols import is_enumerable
+
 from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
 from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
@@ -236,13 +238,13 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
     gen = seeded(rank_seed(config.seed), next(classifier.parameters()).device)
     broadcast_module(classifier)
     progress = progress and is_main()
-    enumerable = getattr(env, "is_enumerable", False) and config.fast_path and context is None
+    enumerable = is_enumerable(env) and config.fast_path and context is None
     if context is not None and config.estimator == "exact":
         raise ValueError("estimator='exact' does not support context-conditioned classifiers")
     tables = [policy_table(env, b) for b in bases] if enumerable else None
     all_states = env.all_states() if enumerable else None
     if config.estimator == "exact":
-        if not getattr(env, "is_enumerable", False) and not hasattr(env, "all_states"):
+        if not is_enumerable(env):
             raise ValueError("estimator='exact' needs an enumerable environment")
         exact = _ExactLosses(classifier, env, tables if tables is not None else [policy_table(env, b) for b in bases])
     ema = frozen_copy(classifier)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["log_visit_probs", "terminal_log_probs", "log_expectation", "exact_policy_from_reward", "base_tables"]
+__all__ = ["reward_log_distribution", "log_visit_probs", "terminal_log_probs", "log_expectation", "exact_policy_from_reward", "base_tables"]
 
 
 def _pad(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -99,3 +99,16 @@ def base_tables(bases) -> torch.Tensor:
         if b.env.space != env.space:
             raise ValueError(f"bases live on different spaces: {b.env.space} vs {env.space}")
     return torch.stack([policy_table(env, b) for b in bases])
+
+
+def reward_log_distribution(env) -> torch.Tensor:
+    """``[N]`` float64 log R(x)/Z over ``env.all_states()``: the environment's own
+    ``reward_log_distribution()`` when it has one, else ``env.log_reward`` on every state that can
+    stop (−∞ elsewhere), normalised."""
+    own = getattr(env, "reward_log_distribution", None)
+    if callable(own):
+        return own()
+    states = env.all_states()
+    log_r = env.log_reward(states).double()
+    log_r = log_r.masked_fill(~env.action_mask(states)[:, env.stop_action], -float("inf"))
+    return log_r - torch.logsumexp(log_r, 0)

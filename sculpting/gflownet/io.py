@@ -23,9 +23,13 @@ def _env_meta(env) -> dict:
 def make_env(meta: dict, path=None):
     meta = dict(meta)
     kind = meta.pop("kind", None)
+    if kind not in ENVS:  # the registered domains declare their environment kinds: find them
+        from sculpting.registry import discover
+        discover()
     if kind not in ENVS:
         raise CheckpointError(f"unknown environment kind {kind!r} in checkpoint; known: {sorted(ENVS)} "
-                              "(import the domain, or sculpting.gflownet.io.register_env your own)")
+                              "(register the domain that defines it: sc.register_domain(sc.Domain(name, "
+                              "env_kinds={kind: EnvClass})))")
     try:
         return ENVS[kind](**meta)
     except (TypeError, ValueError) as e:

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.protocols import is_enumerable
+
 from sculpting.gflownet.policy import masked_log_softmax
 
 __all__ = ["RejectionStats", "rejection_sample_actions", "ACTION_SAMPLERS", "action_sampler_for"]
@@ -149,6 +151,6 @@ def action_sampler_for(policy, name: str = "auto", stats: RejectionStats | None 
         raise ValueError(f"unknown GFlowNet sampler {name!r}; choose from {ACTION_SAMPLERS}")
     if name == "full" or not isinstance(policy, GuidedPolicy):  # a base samples its own policy
         return None
-    if name == "auto" and (getattr(policy.env, "is_enumerable", False) or policy.composition.n_observations == 0):
+    if name == "auto" and (is_enumerable(policy.env) or policy.composition.n_observations == 0):
         return None
     return lambda pol, states, gen: rejection_sample_actions(pol, states, gen, stats=stats, **options)

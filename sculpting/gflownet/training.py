@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import torch
 
+from sculpting.protocols import is_enumerable
+
 from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
 from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
-from sculpting.gflownet.exact import terminal_log_probs
+from sculpting.gflownet.exact import reward_log_distribution, terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
@@ -60,7 +62,7 @@ def exact_l1_to_reward(model) -> float:
     """Σ_x |p_θ(x) − R(x)/Z| computed exactly by dynamic programming."""
     env = model.env
     p = terminal_log_probs(env, policy_table(env, model))
-    return float((p.exp() - env.reward_log_distribution().exp()).abs().sum())
+    return float((p.exp() - reward_log_distribution(env).exp()).abs().sum())
 
 
 def _step_log_pf(model, traj, table=None, cond=None):
@@ -158,7 +160,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "gflownet", **config.to_dict()}, objects, gen)
     start = resume.start(hist)
     start = config.steps + 1 if hist.get("finished") else start
-    enumerable = getattr(env, "is_enumerable", False)
+    enumerable = is_enumerable(env)
     all_states = env.all_states() if enumerable else None
     t0, train_time = time.perf_counter(), hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, start=start)

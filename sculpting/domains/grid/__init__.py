@@ -1,8 +1,4 @@
 """2-D (or n-D) hypergrid GFlowNets: an exactly enumerable domain (``docs/grid.md``)."""
 from sculpting.domains.grid.env import GridEnv
 from sculpting.domains.grid.rewards import REWARDS, register_reward
-from sculpting.gflownet.io import register_env
-
-register_env("grid", GridEnv)
-
 __all__ = ["GridEnv", "REWARDS", "register_reward"]

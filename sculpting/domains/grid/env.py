@@ -22,7 +22,6 @@ __all__ = ["GridEnv"]
 
 
 class GridEnv:
-    is_enumerable = True
 
     def __init__(self, horizon: int = 32, ndim: int = 2, reward="symmetric_shubert",
                  temperature: float = 1.0):

@@ -20,7 +20,6 @@ __all__ = ["EnumeratedFragmentEnv"]
 
 
 class EnumeratedFragmentEnv:
-    is_enumerable = True
 
     def __init__(self, env, max_states: int = 50_000):
         self.base = env

@@ -40,7 +40,6 @@ class FragmentGraphEnv:
         fragments: optional (smiles, stems) list; default: the 72-fragment vocabulary.
     """
 
-    is_enumerable = False
     #: rows per classifier call when a guided policy scores successors (measured: graph-transformer
     #: classifiers run ≈ 2× faster per row on one CPU thread in chunks of 64 than of 4 000)
     scoring_chunk_size = 64

@@ -1,0 +1,86 @@
+"""The grid domain's declaration (:class:`sculpting.registry.Domain`): its pretrained sets, the
+``grid`` environment kind, and the ``grid-base`` / ``grid-classifier`` training commands with
+their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``docs/grid.md``; ``smoke``)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from sculpting.domains.grid.env import GridEnv
+from sculpting.registry import Command, Domain
+
+__all__ = ["DOMAIN"]
+
+
+def _pair_loader(name):
+    def load(directory=None, base_directory=None):
+        from sculpting.domains.grid.io import load_grid_pair
+        return load_grid_pair(name, directory, base_directory=base_directory)
+    return load
+
+
+def _base_presets(name, args=None):
+    from sculpting.domains.grid import build
+    from sculpting.gflownet.training import GFlowNetTrainConfig
+    return {"cpu": build.BASE_CONFIG, "smoke": build.SMOKE_BASE,
+            "paper": GFlowNetTrainConfig(steps=20000, batch_size=16, lr=1e-3, lr_log_z=0.1, epsilon=0.05,
+                                         eval_every=500)}[name]
+
+
+def _classifier_presets(name, args=None):
+    from sculpting.domains.grid import build
+    return {"cpu": build.CLASSIFIER_CONFIG, "smoke": build.SMOKE_CLASSIFIER,
+            "paper": replace(build.CLASSIFIER_CONFIG, steps=15000, batch_per_base=64, lr=1e-3, lr_schedule="constant",
+                             warmup_steps=3000, estimator="sampled")}[name]
+
+
+def _base(a, cfg, out, device):
+    from sculpting.distributed import on_main
+    from sculpting.gflownet.io import save_gflownet
+    from sculpting.gflownet.policy import GFlowNet
+    from sculpting.gflownet.training import exact_l1_to_reward, train_gflownet
+    torch.manual_seed(cfg.seed)
+    model = GFlowNet(GridEnv(a.horizon, a.ndim, a.reward, a.temperature)).to(device)
+    hist = train_gflownet(model, cfg, desc=a.reward, checkpoint_path=out / "resume.pt",
+                          checkpoint_every=a.checkpoint_every)
+    l1 = exact_l1_to_reward(model)
+    on_main(save_gflownet)(model, out / "model.pt", train_config=cfg.to_dict(), seed=cfg.seed, exact_l1_to_reward=l1,
+                           train_time_s=hist["train_time_s"], data_source="reward function (no data)")
+    return {"exact_l1_to_reward": l1}
+
+
+def _classifier(a, cfg, out, device):
+    import sculpting as sc
+    from sculpting.distributed import on_main
+    from sculpting.domains.grid.experiments import make_classifier
+    from sculpting.gflownet.classifier_training import train_classifier
+    from sculpting.gflownet.io import save_classifier
+    bases, _ = sc.load_pretrained(f"grid/{a.set}", base_directory=a.bases_dir)
+    clf = make_classifier(a.set, bases[0].env, cfg.seed)
+    hist = train_classifier(clf, bases, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
+                            checkpoint_every=a.checkpoint_every)
+    on_main(save_classifier)(clf, out / "model.pt", set=a.set, train_config=cfg.to_dict(), seed=cfg.seed,
+                             train_time_s=hist["wall_time_s"], data_source="samples of the base GFlowNets")
+    return {"train_time_s": hist["wall_time_s"]}
+
+
+_SETS = ("shubert_sigmoid", "circles")
+
+DOMAIN = Domain(
+    name="grid",
+    description="2-D hypergrid GFlowNets (exactly enumerable; docs/grid.md)",
+    pretrained={s: _pair_loader(s) for s in _SETS},
+    env_kinds={"grid": GridEnv},
+    commands={
+        "grid-base": Command(_base, _base_presets, help="a base GFlowNet on a grid reward", arguments=[
+            (("--reward",), {"default": "symmetric_shubert", "help": "a grid reward name"}),
+            (("--temperature",), {"type": float, "default": 1.0, "help": "log R = log r / T"}),
+            (("--horizon",), {"type": int, "default": 32, "help": "grid side"}),
+            (("--ndim",), {"type": int, "default": 2, "help": "grid dimension"})]),
+        "grid-classifier": Command(_classifier, _classifier_presets, help="a classifier of a shipped grid set", arguments=[
+            (("--set",), {"default": "shubert_sigmoid", "choices": _SETS, "help": "the classifier set"}),
+            (("--bases-dir",), {"type": __import__("pathlib").Path, "default": None,
+                                "help": "folder of the bases (default: shipped)"})]),
+    },
+)

@@ -1,0 +1,192 @@
+"""The public training step between "bases" and "compose": :func:`fit_classifier`, and :func:`save`.
+
+    clf = sc.fit_classifier(bases, "harmonic")          # or 2 / 3 (observation slots), a Composition
+    model = sc.compose(bases, clf, "harmonic", alpha=0.3)
+    sc.save(clf, "runs/clf.pt"); clf = sc.load_model("runs/clf.pt")
+
+``fit_classifier`` dispatches on the bases' family:
+
+* **GFlowNets** (``env`` + ``log_probs``): a :class:`~sculpting.gflownet.classifier.SculptingClassifier`
+  on ``env.encode`` trained by :func:`~sculpting.gflownet.classifier_training.train_classifier` on
+  the bases' own trajectories; on an enumerable environment (:func:`sculpting.protocols.is_enumerable`)
+  the *expected* losses are computed by dynamic programming instead (``estimator="exact"``).
+* **diffusion models** (``sde`` + ``score``): a :class:`~sculpting.diffusion.classifier.TimeClassifier`
+  trained by :func:`~sculpting.diffusion.classifier_training.train_time_classifier` on pools drawn
+  from the bases (EDM sampler, forward-noised).
+
+The number of observation slots n decides which compositions the classifier serves: every
+composition with at most n observed labels (two bases: n ≥ 2 and α-conditioned, so one classifier
+serves every α; three or more: exchangeable). Randomness comes from ``config.seed`` only (same seed,
+same bytes) and torch's global generator is left as it was.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from numbers import Integral
+
+import torch
+
+from sculpting.algebra import Composition, parse_composition
+from sculpting.protocols import is_enumerable, model_family
+
+__all__ = ["fit_classifier", "save", "n_slots_for", "default_config"]
+
+
+def n_slots_for(spec, n_bases: int) -> int:
+    """Observation slots a classifier needs: an int n, or the largest number of observations of an
+    operation name / label tuple / :class:`Composition` (at least 2 for two bases, the α-model)."""
+    if isinstance(spec, bool) or spec is None:
+        raise TypeError(f"operation_family_or_n_slots is an operation or a number of slots, got {spec!r}")
+    if isinstance(spec, Integral):
+        n = int(spec)
+        if not 1 <= n <= 8:
+            raise ValueError(f"n_slots must be in 1..8, got {n}")
+    else:
+        comp = spec if isinstance(spec, Composition) else parse_composition(spec, n_bases, 0.5)
+        n = max(comp.n_observations, 1)
+    return max(n, 2) if n_bases == 2 else n
+
+
+def default_config(family: str, enumerable: bool = False):
+    """The training config ``fit_classifier`` uses when given none (a dict updates it)."""
+    if family == "gflownet":
+        from sculpting.gflownet.classifier_training import ClassifierTrainConfig
+        if enumerable:  # expected losses by DP: one pass over every state per step
+            return ClassifierTrainConfig(steps=1500, lr=3e-3, warmup_steps=300, alpha_groups=4, estimator="exact")
+        return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
+    from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
+    return DiffusionClassifierConfig(pool_size=512, pool_steps=50, pool_sampler="edm", noising="forward",
+                                     updates=1500, batch=64, lr=1e-3, terminal_only=100)
+
+
+def _resolve_config(config, family: str, enumerable: bool, seed):
+    base = default_config(family, enumerable)
+    if config is None:
+        cfg = base
+    elif isinstance(config, dict):
+        names = {f.name for f in fields(base)}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown} for {type(base).__name__}; known: {sorted(names)}")
+        cfg = replace(base, **config)
+    elif type(config) is type(base):
+        cfg = config
+    else:
+        raise TypeError(f"config for {family} bases is a {type(base).__name__} or a dict, got {type(config).__name__}")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, Integral):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        cfg = replace(cfg, seed=int(seed))
+    return cfg
+
+
+def _device(model) -> torch.device:
+    from sculpting.compose import _device_of
+    return _device_of(model)
+
+
+def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress: bool = True, seed: int | None = None,
+                   arch: dict | None = None, beta: float | None = None, checkpoint_path=None,
+                   checkpoint_every: int = 100):
+    """Train a sculpting classifier of ``bases`` and return it (eval mode), ready for ``sc.compose``.
+
+    Args:
+        bases: m ≥ 2 models of one family over one space, in label order.
+        operation_family_or_n_slots: the number of observation slots n, or the operation(s) to
+            serve ("harmonic", "contrast", "y=123", a label tuple, a Composition): n is then its
+            number of observations (two bases: at least 2).
+        config: ``None`` (defaults: :func:`default_config`), a dict of overrides, or the family's
+            config dataclass (``ClassifierTrainConfig`` / ``DiffusionClassifierConfig``).
+        progress: a progress bar.
+        seed: overrides ``config.seed``.
+        arch: network options (GFlowNets: ``hidden``, ``n_layers``; diffusion: ``trunk``,
+            ``hidden``, ``embed_dim``).
+        beta: β-conditional GFlowNet bases: train at this β (compose with the same ``beta=``).
+        checkpoint_path: a resume file; rerunning after a kill continues bit-exactly.
+    Returns:
+        the classifier; ``classifier.meta`` holds its training config and history summary.
+    """
+    from sculpting.compose import _family_of
+    bases = list(bases)
+    family = _family_of(bases)
+    m = len(bases)
+    n_slots = n_slots_for(operation_family_or_n_slots, m)
+    arch = dict(arch or {})
+    if family == "gflownet":
+        from sculpting.compose import _at_beta
+        bases = _at_beta(bases, beta)
+        spaces = {repr(b.env.space) for b in bases}
+        if len(spaces) != 1:
+            raise ValueError(f"the bases live on different spaces: {sorted(spaces)}")
+        env = bases[0].env
+        cfg = _resolve_config(config, family, is_enumerable(env), seed)
+        fit = _fit_gflownet
+    else:
+        if beta is not None:
+            raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
+        shapes = {tuple(b.image_shape) for b in bases}
+        if len(shapes) != 1:
+            raise ValueError(f"the bases have different image shapes: {sorted(shapes)}")
+        cfg = _resolve_config(config, family, False, seed)
+        fit = _fit_diffusion
+    dev = _device(bases[0])
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # the trainers seed torch's generator: keep the caller's
+        clf, hist = fit(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every)
+    clf.meta = {"train_config": cfg.to_dict(), "seed": cfg.seed, "n_slots": n_slots,
+                "train_time_s": hist.get("wall_time_s", hist.get("train_time_s")),
+                "fitted_by": "sculpting.fit_classifier"}
+    return clf.eval()
+
+
+def _fit_gflownet(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
+    from sculpting.gflownet.classifier import SculptingClassifier
+    from sculpting.gflownet.classifier_training import train_classifier
+    torch.manual_seed(cfg.seed)
+    clf = SculptingClassifier(bases[0].env, len(bases), n_slots, **{"hidden": 128, **arch}).to(dev)
+    hist = train_classifier(clf, bases, cfg, progress=progress, desc="classifier", checkpoint_path=checkpoint_path,
+                            checkpoint_every=checkpoint_every)
+    return clf, hist
+
+
+def _fit_diffusion(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
+    from sculpting.diffusion.classifier import TimeClassifier
+    from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
+    shape = tuple(bases[0].image_shape)
+    if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
+        raise ValueError(f"the time classifier takes square images [C, S, S] with S ≥ 6, got {shape}")
+    torch.manual_seed(cfg.seed)
+    clf = TimeClassifier(shape, len(bases), n_slots, sde=bases[0].sde.config,
+                         **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch}).to(dev)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    pools = [draw_pool(b, cfg, gen, progress=progress) for b in bases]
+    hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",
+                                 checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
+    return clf, hist
+
+
+def save(model, path, **meta):
+    """Save a base or a classifier of this package's families to ``path`` (+ ``.json`` metadata),
+    atomically; ``sc.load_model(path)`` rebuilds it (a model on your own environment: register its
+    domain with ``env_kinds`` first, :mod:`sculpting.registry`). ``meta``: JSON-able extras."""
+    from sculpting.diffusion.classifier import TimeClassifier
+    from sculpting.diffusion.model import ScoreModel
+    from sculpting.gflownet.classifier import SculptingClassifier
+    from sculpting.gflownet.policy import GFlowNet
+    meta = {**{k: v for k, v in (getattr(model, "meta", None) or {}).items()
+               if k in ("train_config", "seed", "n_slots", "train_time_s", "fitted_by")}, **meta}
+    if isinstance(model, GFlowNet) and type(model).__module__.startswith("sculpting.gflownet"):
+        from sculpting.gflownet.io import save_gflownet
+        return save_gflownet(model, path, **meta)
+    if isinstance(model, SculptingClassifier) and not getattr(model, "custom_body", False):
+        from sculpting.gflownet.io import save_classifier
+        return save_classifier(model, path, **meta)
+    if isinstance(model, ScoreModel):
+        from sculpting.diffusion.io import save_score_model
+        return save_score_model(model, path, **meta)
+    if isinstance(model, TimeClassifier):
+        from sculpting.diffusion.io import save_time_classifier
+        return save_time_classifier(model, path, **meta)
+    raise TypeError(f"sc.save takes a GFlowNet, a SculptingClassifier (MLP body), a ScoreModel or a TimeClassifier, "
+                    f"got {type(model).__name__}; domain models have their domain's save functions "
+                    "(e.g. sculpting.domains.molecules.io), diffusers models their save_pretrained")
