@@ -1,17 +1,32 @@
-"""A torchgfn forward policy on its ``HyperGrid`` as a sculpting GFlowNet base (extra: ``torchgfn``).
+"""Any torchgfn ``DiscreteEnv`` and its ``DiscretePolicyEstimator`` as sculpting GFlowNet bases
+(extra: ``torchgfn``; tested with HyperGrid, DiscreteEBM, PerfectBinaryTree and BitSequence of
+torchgfn 2.4.1).
 
-torchgfn's HyperGrid and :class:`~sculpting.domains.grid.GridEnv` share the state layout (integer
-coordinates ``[B, d]`` from the origin) and the action layout (action k < d adds 1 to coordinate k,
-action d stops), so the adapter only converts states and masks the estimator's logits:
+:class:`TorchGFNEnv` presents a torchgfn environment through :class:`sculpting.protocols.GFlowNetEnv`:
 
-    log π(a | s) = log_softmax over the legal a of ``estimator(states_from_tensor(s))``.
+* states are torchgfn's state tensors ``[B, *state_shape]`` (``s0`` first; the sink ``sf`` never
+  appears: the exit action, torchgfn's last, is this package's ``stop_action`` and leaves the
+  state unchanged, the state being the terminal object);
+* ``action_mask`` is torchgfn's ``forward_masks``; ``step`` is the environment's own ``step`` on
+  the non-exit rows; ``log_n_parents`` counts the ``backward_masks`` (the uniform backward policy);
+* ``encode`` is the preprocessor's output (the estimator's, or one you pass) as float features,
+  which is what a learned sculpting classifier reads;
+* ``log_reward`` is the environment's ``log_reward``.
 
-The adapter's ``env`` is a ``GridEnv`` of the same size whose reward is torchgfn's log-reward,
-registered under ``torchgfn_<reward_fn_str>_<height>x<ndim>`` (so exact DP, the oracle classifier and
-every sampler of this package apply).
+Where the environment can enumerate its states (``n_states``, ``all_states``,
+``get_states_indices``), the adapter also offers :class:`sculpting.protocols.EnumerableEnv`: it
+steps every state with every legal action once to build the child / parent tables and the levels
+(longest path from ``s0``), so the exact terminal distribution, the oracle classifier and the exact
+classifier estimator apply. Otherwise give ``max_trajectory_length``.
+
+:class:`TorchGFNPolicy` wraps a forward estimator:
+``log π(a | s) = log_softmax over the legal a of estimator(states_from_tensor(s))``. Guidance
+needs forward policies only; the backward policy a torchgfn model was trained with does not enter
+the composed law (``docs/guidance.md``).
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -19,44 +34,216 @@ import torch
 # torch-geometric (imported by torchgfn) calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-from sculpting.domains.grid.env import GridEnv
-from sculpting.domains.grid.rewards import USER_REWARDS, register_reward
-from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.gflownet.policy import masked_log_softmax  # noqa: E402
 
-__all__ = ["TorchGFNPolicy", "grid_env_for"]
+__all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES"]
+
+#: environments with more states than this are treated as not enumerable (torchgfn's own
+#: enumeration / a breadth-first search from s0 where torchgfn has none)
+MAX_ENUMERATED_STATES = 2_000_000
+MAX_SEARCHED_STATES = 50_000
 
 
-def grid_env_for(gfn_env) -> GridEnv:
-    """The :class:`GridEnv` mirroring a torchgfn ``HyperGrid`` (its reward registered by name)."""
-    for attr in ("height", "ndim", "states_from_tensor", "log_reward"):
-        if not hasattr(gfn_env, attr):
-            raise TypeError(f"expected a torchgfn HyperGrid, got {type(gfn_env).__name__} (no {attr})")
-    tag = getattr(gfn_env, "reward_fn_str", None) or type(getattr(gfn_env, "reward_fn", gfn_env)).__name__
-    name = f"torchgfn_{tag}_{gfn_env.height}x{gfn_env.ndim}"
+def _enumeration(gfn_env):
+    """``(n_states, all-states tensor)`` if torchgfn can enumerate the env, else None."""
+    try:
+        n = int(gfn_env.n_states)
+        if n > MAX_ENUMERATED_STATES:
+            return None
+        states = gfn_env.all_states
+        if states is None:
+            return None
+        return n, states.tensor
+    except (NotImplementedError, AttributeError, TypeError):
+        return None
 
-    @torch.no_grad()
-    def log_reward(z: torch.Tensor) -> torch.Tensor:
-        return gfn_env.log_reward(gfn_env.states_from_tensor(z.to(gfn_env.device))).double().cpu()
 
-    USER_REWARDS.pop(name, None)  # one torchgfn env per name in a process: the latest wins
-    register_reward(name, log_reward)
-    return GridEnv(gfn_env.height, gfn_env.ndim, name)
+class TorchGFNEnv:
+    """A torchgfn ``DiscreteEnv`` as a sculpting GFlowNet environment (see the module docstring).
+
+    Args:
+        gfn_env: the torchgfn environment.
+        preprocessor: a torchgfn preprocessor (``output_dim``, called on ``States``) for ``encode``;
+            default: the environment's own, else the raw state tensor as floats.
+        name: a label for ``space`` (two bases compose when their ``space`` is equal).
+        enumerate: ``"auto"``: torchgfn's enumeration where the env has one, else a breadth-first
+            search from ``s0`` when it finds at most ``MAX_SEARCHED_STATES`` states (indexed by
+            their bytes); ``False``: never.
+        max_trajectory_length: actions in the longest trajectory, stop included (needed when the
+            env is not enumerated; default then: ``state numel + 1``).
+    """
+
+    def __init__(self, gfn_env, preprocessor=None, name: str | None = None, enumerate="auto",
+                 max_trajectory_length: int | None = None):
+        for attr in ("n_actions", "s0", "states_from_tensor", "step", "log_reward", "state_shape"):
+            if not hasattr(gfn_env, attr):
+                raise TypeError(f"expected a torchgfn DiscreteEnv, got {type(gfn_env).__name__} (no {attr})")
+        exit_action = getattr(gfn_env, "exit_action", None)
+        self.gfn_env = gfn_env
+        self.n_actions = int(gfn_env.n_actions)
+        self.stop_action = self.n_actions - 1
+        if exit_action is not None and int(torch.as_tensor(exit_action).flatten()[0]) != self.stop_action:
+            raise ValueError(f"torchgfn's exit action must be the last action ({self.stop_action}), got {exit_action}")
+        self.state_shape = tuple(int(d) for d in gfn_env.state_shape)
+        self.preprocessor = preprocessor if preprocessor is not None else getattr(gfn_env, "preprocessor", None)
+        self.feature_dim = (int(self.preprocessor.output_dim) if self.preprocessor is not None
+                            else math.prod(self.state_shape))
+        self.name = name or type(gfn_env).__name__
+        self.space = {"kind": "torchgfn", "env": type(gfn_env).__name__, "name": self.name,
+                      "state_shape": list(self.state_shape), "n_actions": self.n_actions}
+        self.config = {"name": self.name}
+        self.device = torch.as_tensor(gfn_env.s0).device
+        if enumerate not in ("auto", False):
+            raise ValueError(f"enumerate must be 'auto' or False, got {enumerate!r}")
+        self._keys = None
+        found = _enumeration(gfn_env) if enumerate == "auto" else None
+        if found is None and enumerate == "auto":
+            found = self._search()
+        if found is not None:
+            self._enumerate(*found)
+        else:
+            self.max_trajectory_length = int(max_trajectory_length or math.prod(self.state_shape) + 1)
+
+    # ---- conversion
+    def wrap(self, states: torch.Tensor):
+        """torchgfn ``States`` of a state tensor ``[B, *state_shape]``."""
+        return self.gfn_env.states_from_tensor(states.to(self.device))
+
+    # ---- the GFlowNetEnv protocol
+    def initial_states(self, batch_size: int) -> torch.Tensor:
+        s0 = torch.as_tensor(self.gfn_env.s0, device=self.device)
+        return s0.expand(int(batch_size), *self.state_shape).clone()
+
+    def action_mask(self, states: torch.Tensor) -> torch.Tensor:
+        return self.wrap(states).forward_masks.to(states.device).bool()
+
+    def step(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        out = states.clone()
+        move = actions != self.stop_action
+        if bool(move.any()):
+            acts = self.gfn_env.actions_from_tensor(actions[move].to(self.device).reshape(-1, 1))
+            out[move] = self.gfn_env.step(self.wrap(states[move]), acts).tensor.to(out.device, out.dtype)
+        return out
+
+    def log_n_parents(self, states: torch.Tensor) -> torch.Tensor:
+        n = self.wrap(states).backward_masks.sum(-1).clamp(min=1)
+        return n.float().log().to(states.device)
+
+    def log_reward(self, states: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.gfn_env.log_reward(self.wrap(states)).double().to(states.device)
+
+    def encode(self, states: torch.Tensor) -> torch.Tensor:
+        if self.preprocessor is None:
+            return states.float().reshape(len(states), -1)
+        with torch.no_grad():
+            return self.preprocessor(self.wrap(states)).float().to(states.device).reshape(len(states), -1)
+
+    def to(self, device) -> "TorchGFNEnv":
+        """The torchgfn environment stays where it is; states are moved to it and back."""
+        return self
+
+    # ---- the EnumerableEnv protocol (set only where torchgfn enumerates the env)
+    def index(self, states: torch.Tensor) -> torch.Tensor:
+        if self._keys is not None:  # found by search: look the rows up by their bytes
+            rows = states.detach().cpu().contiguous().numpy()
+            try:
+                return torch.tensor([self._keys[r.tobytes()] for r in rows], dtype=torch.long, device=states.device)
+            except KeyError as e:
+                raise ValueError("a state that is not reachable from s0") from e
+        return self.gfn_env.get_states_indices(self.wrap(states)).long().to(states.device)
+
+    def _search(self):
+        """Breadth-first search from ``s0``: ``(n, states in discovery order)``, or None when the
+        env has more than ``MAX_SEARCHED_STATES`` states."""
+        keys: dict = {}
+        found = []
+        frontier = self.initial_states(1)
+        while len(frontier):
+            fresh = []
+            for row in frontier:
+                k = row.cpu().contiguous().numpy().tobytes()
+                if k not in keys:
+                    keys[k] = len(keys)
+                    found.append(row)
+                    fresh.append(row)
+            if len(keys) > MAX_SEARCHED_STATES:
+                return None
+            if not fresh:
+                break
+            f = torch.stack(fresh)
+            mask = self.action_mask(f)
+            kids = [self.step(f[mask[:, a]], torch.full((int(mask[:, a].sum()),), a, device=f.device))
+                    for a in range(self.n_actions - 1) if bool(mask[:, a].any())]
+            frontier = torch.cat(kids) if kids else f[:0]
+        self._keys = keys
+        return len(found), torch.stack(found)
+
+    def all_states(self) -> torch.Tensor:
+        return self._all_states
+
+    def _enumerate(self, n: int, states: torch.Tensor):
+        idx = self.index(states).cpu()
+        if len(states) != n or not torch.equal(torch.sort(idx).values, torch.arange(n, device=idx.device)):
+            raise ValueError(f"{type(self.gfn_env).__name__}: get_states_indices(all_states) is not a permutation "
+                             f"of 0..{n - 1}; pass enumerate=False")
+        s = torch.empty_like(states)
+        s[idx] = states
+        self._all_states, self.n_states = s, n
+        A = self.n_actions - 1
+        mask = self.action_mask(s)
+        child = torch.full((n, A), n, dtype=torch.long)
+        parent = torch.full((n, A), n, dtype=torch.long)
+        ar = torch.arange(n)
+        for a in range(A):
+            legal = mask[:, a].cpu()
+            if not bool(legal.any()):
+                continue
+            kids = self.index(self.step(s[legal], torch.full((int(legal.sum()),), a, device=s.device))).cpu()
+            child[legal, a] = kids
+            if len(set(kids.tolist())) != len(kids):
+                raise ValueError(f"{type(self.gfn_env).__name__}: action {a} leads two states to one child; the "
+                                 "exact tables need the action to determine the parent (pass enumerate=False)")
+            parent[kids, a] = ar[legal]
+        depth = torch.zeros(n, dtype=torch.long)
+        for _ in range(n + 1):  # longest path from the sources: every move goes to a later level
+            src, act = torch.nonzero(child < n, as_tuple=True)
+            new = depth.clone().scatter_reduce_(0, child[src, act], depth[src] + 1, "amax")
+            if torch.equal(new, depth):
+                break
+            depth = new
+        self.child_index, self.parent_index = child, parent
+        self.levels = [torch.nonzero(depth == d).flatten() for d in range(int(depth.max()) + 1)]
+        self.state_log_n_parents = (parent < n).sum(1).clamp(min=1).double().log()
+        self.max_trajectory_length = int(depth.max()) + 1
 
 
 class TorchGFNPolicy(torch.nn.Module):
-    """Wrap ``estimator`` (a torchgfn ``DiscretePolicyEstimator``, forward) trained on ``gfn_env``.
+    """A torchgfn forward ``DiscretePolicyEstimator`` as a sculpting base.
 
-    ``log_probs(states)`` ``[B, d + 1]`` with states ``[B, d]`` int64 (this package's layout).
+    Args:
+        estimator: the forward estimator (``is_backward=False``).
+        env: the torchgfn environment it was trained on, or a :class:`TorchGFNEnv` of it (share
+            one ``TorchGFNEnv`` between bases to enumerate once). Other keywords go to
+            :class:`TorchGFNEnv` (the estimator's preprocessor is the default ``encode``).
+
+    ``log_probs(states)`` ``[B, A]``: masked, normalised log π(a | s) with states ``[B, *state_shape]``.
     """
 
-    def __init__(self, estimator, gfn_env):
+    def __init__(self, estimator, env, **env_options):
         super().__init__()
         if getattr(estimator, "is_backward", False):
             raise ValueError("wrap the forward policy estimator (is_backward=False)")
-        self.estimator, self.gfn_env = estimator, gfn_env
-        self.env = grid_env_for(gfn_env)
+        if not isinstance(env, TorchGFNEnv):
+            env_options.setdefault("preprocessor", getattr(estimator, "preprocessor", None))
+            env = TorchGFNEnv(env, **env_options)
+        elif env_options:
+            raise ValueError("env is already a TorchGFNEnv: pass the options to it")
+        if int(getattr(estimator, "expected_output_dim", env.n_actions)) != env.n_actions:
+            raise ValueError(f"the estimator outputs {estimator.expected_output_dim} logits, the env has "
+                             f"{env.n_actions} actions")
+        self.estimator, self.env = estimator, env
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
-        s = self.gfn_env.states_from_tensor(states.to(self.gfn_env.device))
-        logits = self.estimator(s).to(states.device).float()
+        logits = self.estimator(self.env.wrap(states)).to(states.device).float()
         return masked_log_softmax(logits, self.env.action_mask(states))
