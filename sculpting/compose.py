@@ -94,7 +94,9 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
     drawn ``batch_size`` at a time (default: all at once). Diffusion: ``[n, *image_shape]`` by the
     predictor–corrector sampler with ``steps`` steps (``sampler_options``: ``snr``, ``corrector``), or
-    with ``sampler="ode"`` the probability-flow ODE in Heun steps (far fewer, e.g. 40). GFlowNets:
+    with ``sampler="ode"`` the probability-flow ODE in Heun steps (far fewer, e.g. 40), ``"edm"`` the
+    EDM sampler, or a diffusers scheduler instance (``sampler=DDIMScheduler(...)``, VP models,
+    ``steps`` inference steps; :func:`sculpting.adapters.diffusers.scheduler_sample`). GFlowNets:
     ``sampler="full"`` scores every successor of a guided policy, ``"rejection"`` scores a few
     (exact, :mod:`sculpting.gflownet.rejection`), ``"auto"`` (default) picks rejection for guided
     policies on non-enumerable environments.
@@ -111,6 +113,11 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
         from sculpting.diffusion.sampler import SAMPLERS
         name = sampler_options.pop("sampler", "pc")
+        if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
+            from sculpting.adapters.diffusers import is_scheduler, scheduler_sample
+            if not is_scheduler(name) or sampler_options:
+                raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
+            return scheduler_sample(model, n, name, steps, generator=gen, progress=progress)
         if name not in SAMPLERS:
             raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
         return SAMPLERS[name](model, n, steps, generator=gen, progress=progress, **sampler_options)

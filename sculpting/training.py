@@ -10,13 +10,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import asdict
 
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["TrainConfig", "seeded", "frozen_copy", "ema_update", "progress", "Resumable"]
+__all__ = ["TrainConfig", "seeded", "seeded_init", "frozen_copy", "ema_update", "progress", "Resumable"]
 
 
 class TrainConfig:
@@ -31,6 +32,20 @@ def seeded(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     are drawn where they are used) seeded alike."""
     torch.manual_seed(seed)
     return torch.Generator(device=device).manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_init(seed):
+    """Build a module's initial weights from ``seed`` (``None``: torch's global generator, as
+    usual) without changing the caller's global generator state."""
+    if seed is None:
+        yield
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:

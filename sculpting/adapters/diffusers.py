@@ -1,6 +1,8 @@
-"""A diffusers ``UNet2DModel`` as a sculpting diffusion base (extra: ``diffusers``).
+"""diffusers models and schedulers with sculpting (extra: ``diffusers``). Nothing is downloaded:
+pass models you built or loaded yourself.
 
-Two conventions of the models people have:
+**Bases.** :class:`DiffusersScoreModel` turns a ``UNet2DModel`` into a score model, in one of two
+conventions:
 
 * ``prediction="epsilon"`` (DDPM, variance preserving): the UNet predicts the noise ε of
   x_t = m_t x_0 + σ_t ε at the discrete timestep t·(N − 1); the score is −ε̂ / σ_t. The continuous
@@ -9,32 +11,85 @@ Two conventions of the models people have:
 * ``prediction="score"`` (score-SDE, variance exploding): the UNet is called with the noise level
   σ_t and returns the score itself (diffusers' ``ScoreSdeVe`` convention).
 
-Nothing is downloaded: pass a model you built or loaded yourself.
+A **class-conditional** UNet (``num_class_embeds`` / ``class_embed_type``, or any model taking
+``class_labels``) gives one base per class: ``DiffusersScoreModel(unet, ..., class_label=k)``, or
+all at once with :func:`class_bases`; their classes are then sculpted like any bases.
+
+**Schedulers.** :func:`scheduler_sample` samples any VP score model — a base, or a composition of
+bases — with a diffusers scheduler (``DDPMScheduler``, ``DDIMScheduler``,
+``DPMSolverMultistepScheduler``, ``EulerDiscreteScheduler``, ...): at timestep k the model's noise
+prediction is ε̂ = −σ_t s(x, t) at t = k / (N − 1), for a composed score
+s = Σ_i w_i s_i + γ ∇ log Q. ``sc.sample(model, n, sampler=scheduler, steps=...)`` calls it.
+
+**Pipeline.** :class:`SculptingPipeline` (bases, classifier, scheduler) in the diffusers manner:
+``pipe(operation, alpha, gamma, num_inference_steps, generator)`` returns images in [0, 1];
+``save_pretrained`` / ``from_pretrained`` store the classifier, the scheduler and the composition.
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import torch
 
 from sculpting.diffusion.sde import VESDE, VPSDE
 
-__all__ = ["DiffusersScoreModel"]
+__all__ = ["DiffusersScoreModel", "class_bases", "scheduler_sample", "is_scheduler", "fit_unet",
+           "SculptingPipeline", "PipelineOutput"]
+
+
+def _unet_shape(unet) -> tuple:
+    cfg = unet.config
+    size = cfg.sample_size
+    h, w = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
+    return (int(cfg.in_channels), int(h), int(w))
+
+
+def _is_class_conditional(unet) -> bool:
+    cfg = getattr(unet, "config", {})
+    get = cfg.get if hasattr(cfg, "get") else (lambda k, d=None: getattr(cfg, k, d))
+    return get("num_class_embeds", None) is not None or get("class_embed_type", None) is not None
+
+
+def is_scheduler(obj) -> bool:
+    """A diffusers scheduler (what ``sc.sample(..., sampler=)`` hands to :func:`scheduler_sample`)."""
+    return all(hasattr(obj, a) for a in ("set_timesteps", "step", "config")) and not isinstance(obj, str)
 
 
 class DiffusersScoreModel(torch.nn.Module):
-    """``score(x, t)`` ``[B, C, S, S]`` of a ``UNet2DModel`` under ``sde``."""
+    """``score(x, t)`` ``[B, C, H, W]`` of a ``UNet2DModel`` under ``sde``.
 
-    def __init__(self, unet, sde=None, prediction: str = "epsilon", num_train_timesteps: int = 1000):
+    Args:
+        unet: the model (``sample_size`` int or (H, W)).
+        sde: the SDE (default: ``VPSDE()`` for ε-prediction, ``VESDE()`` for score prediction).
+        prediction: "epsilon" or "score".
+        num_train_timesteps: N, the discrete timesteps of ε-prediction models.
+        class_label: the class this base generates, for a class-conditional UNet (required there).
+    """
+
+    def __init__(self, unet, sde=None, prediction: str = "epsilon", num_train_timesteps: int = 1000,
+                 class_label: int | None = None):
         super().__init__()
+        if is_scheduler(sde):
+            raise TypeError(f"sde= takes an SDE, got a {type(sde).__name__}: for a DDPM scheduler use "
+                            "DiffusersScoreModel.from_ddpm(unet, scheduler)")
         if prediction not in ("epsilon", "score"):
             raise ValueError(f"prediction must be 'epsilon' (VP, DDPM) or 'score' (VE), got {prediction!r}")
+        if _is_class_conditional(unet) and class_label is None:
+            raise ValueError("this UNet is class-conditional: pass class_label= (one base per class, see class_bases)")
+        if class_label is not None:
+            if isinstance(class_label, bool) or not isinstance(class_label, int) or class_label < 0:
+                raise TypeError(f"class_label must be a non-negative int, got {class_label!r}")
+            n = getattr(unet.config, "num_class_embeds", None)
+            if n is not None and class_label >= n:
+                raise ValueError(f"class_label {class_label} ≥ num_class_embeds {n}")
         self.unet, self.prediction, self.num_train_timesteps = unet, prediction, int(num_train_timesteps)
+        self.class_label = class_label
         self.sde = sde or (VPSDE() if prediction == "epsilon" else VESDE())
-        cfg = unet.config
-        size = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
-        self.image_shape = (cfg.in_channels, size, size)
+        self.image_shape = _unet_shape(unet)
 
     @classmethod
-    def from_ddpm(cls, unet, scheduler):
+    def from_ddpm(cls, unet, scheduler, class_label: int | None = None):
         """From a ``DDPMScheduler`` (or any scheduler with a linear β schedule and ε prediction)."""
         c = scheduler.config
         if c.get("beta_schedule", "linear") != "linear":
@@ -42,15 +97,172 @@ class DiffusersScoreModel(torch.nn.Module):
         if c.get("prediction_type", "epsilon") != "epsilon":
             raise ValueError(f"only ε-prediction is supported, got {c['prediction_type']!r}")
         n = int(c["num_train_timesteps"])
-        return cls(unet, VPSDE(c["beta_start"] * n, c["beta_end"] * n), "epsilon", n)
+        return cls(unet, VPSDE(c["beta_start"] * n, c["beta_end"] * n), "epsilon", n, class_label)
 
     @property
     def device(self) -> torch.device:
         return next(self.unet.parameters()).device
 
+    def _call(self, x, timestep):
+        kw = {}
+        if self.class_label is not None:
+            kw["class_labels"] = torch.full((len(x),), self.class_label, dtype=torch.long, device=x.device)
+        return self.unet(x, timestep, **kw).sample
+
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         std = self.sde.marginal_std(t).to(x.device, x.dtype)
         if self.prediction == "epsilon":
-            eps = self.unet(x, t * (self.num_train_timesteps - 1)).sample
+            eps = self._call(x, t * (self.num_train_timesteps - 1))
             return -eps / std.reshape(-1, *[1] * (x.dim() - 1))
-        return self.unet(x, std).sample
+        return self._call(x, std)
+
+
+def class_bases(unet, scheduler=None, labels=None, **options) -> list:
+    """One base per class of a class-conditional UNet (sharing its weights): ``labels`` (default:
+    every class of ``num_class_embeds``), built with :meth:`DiffusersScoreModel.from_ddpm` when a
+    ``scheduler`` is given, else with ``options`` for :class:`DiffusersScoreModel`."""
+    if not _is_class_conditional(unet):
+        raise ValueError("class_bases needs a class-conditional UNet (num_class_embeds / class_embed_type)")
+    if labels is None:
+        n = getattr(unet.config, "num_class_embeds", None)
+        if n is None:
+            raise ValueError("pass labels= (the UNet does not say how many classes it has)")
+        labels = range(int(n))
+    if scheduler is not None:
+        return [DiffusersScoreModel.from_ddpm(unet, scheduler, class_label=int(k)) for k in labels]
+    return [DiffusersScoreModel(unet, class_label=int(k), **options) for k in labels]
+
+
+@torch.no_grad()
+def scheduler_sample(model, n: int, scheduler, num_inference_steps: int = 50, generator=None,
+                     progress: bool = False) -> torch.Tensor:
+    """``[n, *image_shape]`` samples of a VP score model (a base or a composition) by a diffusers
+    scheduler: x ~ N(0, init_noise_sigma² I), then per timestep k ε̂ = −σ_t s(scale_model_input(x), t)
+    with t = k / (N − 1) (N = the scheduler's ``num_train_timesteps``) and x ← scheduler.step(ε̂, k, x)."""
+    from sculpting.training import progress as _bar  # noqa: F401  (tqdm)
+    from tqdm.auto import tqdm
+    if not isinstance(model.sde, VPSDE):
+        raise ValueError(f"diffusers schedulers sample variance-preserving models; this one has a "
+                         f"{type(model.sde).__name__}: use sc.sample(model, n, sampler='edm' / 'pc')")
+    if not is_scheduler(scheduler):
+        raise TypeError(f"expected a diffusers scheduler, got {type(scheduler).__name__}")
+    if scheduler.config.get("prediction_type", "epsilon") != "epsilon":
+        raise ValueError("configure the scheduler with prediction_type='epsilon'")
+    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
+    from sculpting.compose import _device_of
+    dev = _device_of(model)
+    N = int(scheduler.config["num_train_timesteps"])
+    scheduler.set_timesteps(num_inference_steps, device=dev)
+    x = torch.randn((n, *model.image_shape), generator=generator, device=dev) * float(scheduler.init_noise_sigma)
+    for k in tqdm(scheduler.timesteps, disable=not progress, desc="sampling"):
+        x_in = scheduler.scale_model_input(x, k)
+        t = torch.full((n,), float(k) / (N - 1), device=dev).clamp(min=model.sde.eps)
+        std = model.sde.marginal_std(t).to(x).reshape(-1, *[1] * (x.dim() - 1))
+        eps = -std * model.score(x_in, t)
+        x = scheduler.step(eps, k, x, generator=generator).prev_sample
+    if not torch.isfinite(x).all():
+        raise FloatingPointError("the scheduler produced non-finite samples")
+    return x
+
+
+def fit_unet(unet, scheduler, images: torch.Tensor, labels: torch.Tensor | None = None, steps: int = 500,
+             batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True) -> list:
+    """Train a ``UNet2DModel`` in place by the DDPM ε-objective ‖ε̂(√ᾱ_k x_0 + √(1−ᾱ_k) ε, k[, y]) − ε‖²
+    on ``images`` ``[M, C, H, W]`` in [−1, 1] (with class ``labels`` ``[M]`` for a class-conditional
+    one); a private generator seeded ``seed`` draws everything. Returns the losses."""
+    from tqdm.auto import trange
+    dev = next(unet.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    abar = scheduler.alphas_cumprod.to(dev)
+    opt = torch.optim.Adam(unet.parameters(), lr=lr)
+    losses = []
+    unet.train()
+    for _ in trange(steps, disable=not progress, desc="unet"):
+        j = torch.randint(len(images), (batch_size,), generator=gen, device=dev)
+        x0 = images[j].to(dev)
+        k = torch.randint(len(abar), (batch_size,), generator=gen, device=dev)
+        eps = torch.randn(x0.shape, generator=gen, device=dev)
+        a = abar[k].reshape(-1, 1, 1, 1)
+        kw = {} if labels is None else {"class_labels": labels[j].to(dev)}
+        pred = unet(a.sqrt() * x0 + (1 - a).sqrt() * eps, k, **kw).sample
+        loss = torch.nn.functional.mse_loss(pred, eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    unet.eval()
+    return losses
+
+
+class PipelineOutput(dict):
+    """``images`` ``[B, C, H, W]`` in [0, 1] (also as ``output["images"]``)."""
+
+    @property
+    def images(self):
+        return self["images"]
+
+
+class SculptingPipeline:
+    """Sample compositions of diffusion ``bases`` with a ``classifier`` and a diffusers ``scheduler``.
+
+        pipe = SculptingPipeline(bases, classifier, DDIMScheduler(...))
+        images = pipe("harmonic", alpha=0.5, gamma=1.0, num_inference_steps=50,
+                      generator=torch.Generator().manual_seed(0), batch_size=16).images
+        pipe.save_pretrained("my_pipe"); SculptingPipeline.from_pretrained("my_pipe", bases)
+
+    ``operation`` / ``alpha`` / ``gamma`` default to the pipeline's stored composition.
+    """
+
+    def __init__(self, bases, classifier, scheduler, operation="harmonic", alpha: float = 0.5, gamma: float = 1.0):
+        if not is_scheduler(scheduler):
+            raise TypeError(f"scheduler must be a diffusers scheduler, got {type(scheduler).__name__}")
+        self.bases, self.classifier, self.scheduler = list(bases), classifier, scheduler
+        self.composition = {"operation": operation, "alpha": float(alpha), "gamma": float(gamma)}
+        self.compose(operation, alpha, gamma)  # checks the parts belong together now, not at the first call
+
+    def compose(self, operation=None, alpha=None, gamma=None):
+        """The composed score model (``sc.compose``) for these settings."""
+        from sculpting.compose import compose
+        c = self.composition
+        return compose(self.bases, self.classifier, c["operation"] if operation is None else operation,
+                       alpha=c["alpha"] if alpha is None else alpha, gamma=c["gamma"] if gamma is None else gamma)
+
+    def __call__(self, operation=None, alpha=None, gamma=None, num_inference_steps: int = 50, generator=None,
+                 batch_size: int = 1, output_type: str = "pt", progress: bool = False) -> PipelineOutput:
+        if output_type not in ("pt", "np"):
+            raise ValueError(f"output_type must be 'pt' or 'np', got {output_type!r}")
+        model = self.compose(operation, alpha, gamma)
+        x = scheduler_sample(model, batch_size, self.scheduler, num_inference_steps, generator, progress)
+        images = (x / 2 + 0.5).clamp(0, 1)
+        if output_type == "np":
+            images = images.permute(0, 2, 3, 1).cpu().numpy()
+        return PipelineOutput(images=images)
+
+    def save_pretrained(self, directory) -> Path:
+        """``classifier.pt`` (+ ``.json``), ``scheduler/`` (diffusers' own format) and ``composition.json``."""
+        from sculpting.fit import save
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        save(self.classifier, d / "classifier.pt")
+        self.scheduler.save_pretrained(d / "scheduler")
+        info = {**self.composition, "n_bases": len(self.bases), "image_shape": list(self.bases[0].image_shape),
+                "class_labels": [getattr(b, "class_label", None) for b in self.bases]}
+        (d / "composition.json").write_text(json.dumps(info, indent=2))
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory, bases, **overrides) -> "SculptingPipeline":
+        """Rebuild with your ``bases`` (in the stored order; their count and image shape are checked)."""
+        import diffusers
+        from sculpting.pretrained import load_model
+        d = Path(directory)
+        info = json.loads((d / "composition.json").read_text())
+        bases = list(bases)
+        if len(bases) != info["n_bases"] or list(bases[0].image_shape) != info["image_shape"]:
+            raise ValueError(f"{d} was saved for {info['n_bases']} bases of shape {info['image_shape']}, got "
+                             f"{len(bases)} of shape {list(bases[0].image_shape)}")
+        sched_cfg = json.loads((d / "scheduler" / "scheduler_config.json").read_text())
+        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(d / "scheduler")
+        comp = {k: overrides.get(k, info[k]) for k in ("operation", "alpha", "gamma")}
+        return cls(bases, load_model(d / "classifier.pt"), scheduler, **comp)

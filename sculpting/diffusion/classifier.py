@@ -15,6 +15,8 @@ the VE-SDE reach std ≈ 10; unscaled, the non-terminal loss blew the trunk's Re
 from __future__ import annotations
 
 import torch
+
+from sculpting.training import seeded_init
 import torch.nn.functional as F
 from torch import nn
 
@@ -29,28 +31,30 @@ __all__ = ["TimeClassifier", "DiffusionQ"]
 class TimeClassifier(nn.Module):
     def __init__(self, image_shape=(3, 16, 16), n_bases: int = 2, n_slots: int = 2,
                  alpha_conditioned: bool | None = None, exchangeable: bool | None = None,
-                 trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5), sde: dict | None = None):
+                 trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5), sde: dict | None = None,
+                 seed: int | None = None):
         super().__init__()
-        alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
-        c, s, _ = image_shape
-        self.image_shape = tuple(image_shape)
-        self.sde = sde_from_config(sde)
-        self.n_bases, self.n_slots = n_bases, n_slots
-        self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
-        self.config = {"image_shape": list(image_shape), "n_bases": n_bases, "n_slots": n_slots,
-                       "alpha_conditioned": alpha_conditioned, "exchangeable": exchangeable,
-                       "trunk": list(trunk), "hidden": hidden, "embed_dim": embed_dim, "dropout": list(dropout)}
-        if sde is not None:  # (absent in the VE checkpoints shipped before VP support: same default)
-            self.config["sde"] = self.sde.config
-        self.conv1 = nn.Conv2d(c, trunk[0], 3)
-        self.conv2 = nn.Conv2d(trunk[0], trunk[1], 3)
-        feat = trunk[1] * ((s - 4) // 2) ** 2
-        self.embed = nn.Sequential(GaussianFourierEmbedding(embed_dim), nn.Linear(embed_dim, embed_dim), nn.SiLU())
-        self.drop1, self.drop2 = nn.Dropout(dropout[0]), nn.Dropout(dropout[1])
-        a = 1 if alpha_conditioned else 0
-        self.fc = nn.Linear(feat + embed_dim + a, hidden)
-        self.labels = JointLabels(n_bases, n_slots, exchangeable)
-        self.head = nn.Linear(hidden + a, self.labels.n_classes)
+        with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
+            alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
+            c, s, _ = image_shape
+            self.image_shape = tuple(image_shape)
+            self.sde = sde_from_config(sde)
+            self.n_bases, self.n_slots = n_bases, n_slots
+            self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
+            self.config = {"image_shape": list(image_shape), "n_bases": n_bases, "n_slots": n_slots,
+                           "alpha_conditioned": alpha_conditioned, "exchangeable": exchangeable,
+                           "trunk": list(trunk), "hidden": hidden, "embed_dim": embed_dim, "dropout": list(dropout)}
+            if sde is not None:  # (absent in the VE checkpoints shipped before VP support: same default)
+                self.config["sde"] = self.sde.config
+            self.conv1 = nn.Conv2d(c, trunk[0], 3)
+            self.conv2 = nn.Conv2d(trunk[0], trunk[1], 3)
+            feat = trunk[1] * ((s - 4) // 2) ** 2
+            self.embed = nn.Sequential(GaussianFourierEmbedding(embed_dim), nn.Linear(embed_dim, embed_dim), nn.SiLU())
+            self.drop1, self.drop2 = nn.Dropout(dropout[0]), nn.Dropout(dropout[1])
+            a = 1 if alpha_conditioned else 0
+            self.fc = nn.Linear(feat + embed_dim + a, hidden)
+            self.labels = JointLabels(n_bases, n_slots, exchangeable)
+            self.head = nn.Linear(hidden + a, self.labels.n_classes)
 
     def log_joint(self, x: torch.Tensor, t: torch.Tensor, logit_alpha=None) -> torch.Tensor:
         """x ``[B, C, S, S]``, t ``[B]`` → ``[B, m^n]`` log Q(y_1..y_n | x_t, t)."""

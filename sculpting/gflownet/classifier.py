@@ -17,6 +17,8 @@ four quantities the guided policy needs (see :mod:`sculpting.gflownet.guidance`)
 from __future__ import annotations
 
 import torch
+
+from sculpting.training import seeded_init
 from torch import nn
 
 from sculpting.algebra import Composition, classifier_logit_alpha
@@ -47,31 +49,32 @@ class SculptingClassifier(nn.Module):
 
     def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,
                  exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None,
-                 context_conditioned: bool = False):
+                 context_conditioned: bool = False, seed: int | None = None):
         super().__init__()
-        alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
-        self.env, self.space = env, dict(env.space)
-        self.n_bases, self.n_slots = n_bases, n_slots
-        self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
-        self.arch = {"n_bases": n_bases, "n_slots": n_slots, "alpha_conditioned": alpha_conditioned,
-                     "exchangeable": exchangeable, "hidden": hidden, "n_layers": n_layers}
-        if context_conditioned:
-            self.arch["context_conditioned"] = True
-        self.context_conditioned = context_conditioned
-        a = 1 if alpha_conditioned else 0
-        self.custom_body = body is not None
-        if body is None:
-            layers, d = [], env.feature_dim + a + int(context_conditioned)
-            for _ in range(n_layers):
-                layers += [nn.Linear(d, hidden), nn.LeakyReLU()]
-                d = hidden
-            self.body = nn.Sequential(*layers)
-        else:
-            self.body, hidden = body, body.out_dim
-            self.arch.pop("hidden"), self.arch.pop("n_layers")
-        self.terminal_head = nn.Linear(hidden, n_bases - 1)
-        self.labels = JointLabels(n_bases, n_slots, exchangeable)
-        self.nonterminal_head = nn.Linear(hidden + a, self.labels.n_classes)
+        with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
+            alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
+            self.env, self.space = env, dict(env.space)
+            self.n_bases, self.n_slots = n_bases, n_slots
+            self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
+            self.arch = {"n_bases": n_bases, "n_slots": n_slots, "alpha_conditioned": alpha_conditioned,
+                         "exchangeable": exchangeable, "hidden": hidden, "n_layers": n_layers}
+            if context_conditioned:
+                self.arch["context_conditioned"] = True
+            self.context_conditioned = context_conditioned
+            a = 1 if alpha_conditioned else 0
+            self.custom_body = body is not None
+            if body is None:
+                layers, d = [], env.feature_dim + a + int(context_conditioned)
+                for _ in range(n_layers):
+                    layers += [nn.Linear(d, hidden), nn.LeakyReLU()]
+                    d = hidden
+                self.body = nn.Sequential(*layers)
+            else:
+                self.body, hidden = body, body.out_dim
+                self.arch.pop("hidden"), self.arch.pop("n_layers")
+            self.terminal_head = nn.Linear(hidden, n_bases - 1)
+            self.labels = JointLabels(n_bases, n_slots, exchangeable)
+            self.nonterminal_head = nn.Linear(hidden + a, self.labels.n_classes)
 
     def _apply(self, fn, *args, **kwargs):
         """``classifier.to(device)`` also moves the environment's tables (when it has ``to``)."""

@@ -7,6 +7,8 @@ Every policy exposes ``log_probs(states) -> [B, A]``: masked, normalised log π(
 from __future__ import annotations
 
 import torch
+
+from sculpting.training import seeded_init
 from torch import nn
 
 __all__ = ["MLP", "GFlowNet", "TabularPolicy", "masked_log_softmax", "policy_table"]
@@ -36,11 +38,12 @@ class GFlowNet(nn.Module):
     forward logits are learned (docs/grid.md: one-hot state 64 → 256 → 256 → 3 on the 32×32 grid).
     """
 
-    def __init__(self, env, hidden: int = 256, n_layers: int = 2):
+    def __init__(self, env, hidden: int = 256, n_layers: int = 2, seed: int | None = None):
         super().__init__()
         self.env = env
         self.arch = {"hidden": hidden, "n_layers": n_layers}
-        self.net = MLP(env.feature_dim, env.n_actions, hidden, n_layers)
+        with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
+            self.net = MLP(env.feature_dim, env.n_actions, hidden, n_layers)
         self.log_z = nn.Parameter(torch.zeros(()))
 
     def _apply(self, fn, *args, **kwargs):

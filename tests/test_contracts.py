@@ -1,0 +1,186 @@
+"""Contract suite: every registered kind of GFlowNet environment × every GFlowNet sampler, and
+every diffusion sampler (ours and diffusers' schedulers) × VE / VP, checked for the same four
+properties — normalisation, exactness against the target (enumerable / closed form), device
+placement, same seed → same bytes.
+
+GFlowNet environments: the grid, bit strings (a user-style env), the enumerated fragment world and
+the molecule env itself, and torchgfn's HyperGrid, DiscreteEBM, SetAddition and BitSequence through
+the adapter. Bases are random policies (the oracle composition is exact for any bases).
+"""
+import math
+
+import pytest
+import torch
+
+import sculpting as sc
+from sculpting.gflownet.policy import GFlowNet, TabularPolicy, policy_table
+from sculpting.gflownet.sampler import sample_trajectories_tabular
+from sculpting.protocols import is_enumerable
+
+FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
+
+
+def _torchgfn_bases(gfn_env, pre, seeds=(0, 1)):
+    from gfn.estimators import DiscretePolicyEstimator
+    from gfn.utils.modules import MLP
+    from sculpting.adapters.torchgfn import TorchGFNEnv, TorchGFNPolicy
+    env = TorchGFNEnv(gfn_env, preprocessor=pre)
+    out = []
+    for s in seeds:
+        torch.manual_seed(s)
+        pf = DiscretePolicyEstimator(MLP(pre.output_dim, gfn_env.n_actions, hidden_dim=16), gfn_env.n_actions,
+                                     preprocessor=pre)
+        out.append(TorchGFNPolicy(pf, env))
+    return out
+
+
+def _case(name):
+    """(bases, enumerable env or None for exactness) of one environment kind."""
+    if name == "grid":
+        from sculpting.domains.grid import GridEnv
+        env = GridEnv(6, 2, "symmetric_shubert")
+        return [GFlowNet(env, hidden=16, seed=s) for s in (0, 1)], env
+    if name == "bitstrings":
+        from sculpting.domains.bitstrings import BitStringEnv
+        env = BitStringEnv(4)
+        return [GFlowNet(env, hidden=16, seed=s) for s in (0, 1)], env
+    if name in ("fragments_enumerated", "molecules"):
+        pytest.importorskip("rdkit")
+        from sculpting.domains.molecules.enumerated import EnumeratedFragmentEnv
+        from sculpting.domains.molecules.env import FragmentGraphEnv
+        from sculpting.domains.molecules.policy import MoleculeGFlowNet
+        env = FragmentGraphEnv(3, fragments=FRAGS)
+        E = EnumeratedFragmentEnv(env)
+        bases = []
+        for s, beta in ((0, 10.0), (1, 60.0)):
+            torch.manual_seed(s)
+            b = MoleculeGFlowNet(env, width=16, n_layers=1).at_beta(beta)
+            if name == "fragments_enumerated":
+                b.env = E
+            bases.append(b)
+        return bases, E
+    from gfn import gym
+    from gfn.preprocessors import IdentityPreprocessor, KHotPreprocessor
+    if name == "torchgfn_hypergrid":
+        e = gym.HyperGrid(ndim=2, height=5, validate_modes=False)
+        return _torchgfn_bases(e, KHotPreprocessor(e.height, e.ndim)), None
+    if name == "torchgfn_ebm":
+        return _torchgfn_bases(gym.DiscreteEBM(ndim=4), IdentityPreprocessor(output_dim=4)), None
+    if name == "torchgfn_set_addition":
+        e = gym.SetAddition(n_items=5, max_items=3, reward_fn=lambda s: s.float().sum(-1) + 1.0)
+        return _torchgfn_bases(e, IdentityPreprocessor(output_dim=5)), None
+    if name == "torchgfn_bitsequence":
+        e = gym.BitSequence(word_size=2, seq_size=8, n_modes=4)
+        return _torchgfn_bases(e, IdentityPreprocessor(output_dim=4)), None
+    raise KeyError(name)
+
+
+ENVS = ["grid", "bitstrings", "fragments_enumerated", "molecules", "torchgfn_hypergrid", "torchgfn_ebm",
+        "torchgfn_set_addition", "torchgfn_bitsequence"]
+GFN_SAMPLERS = ["full", "rejection", "tabular"]
+_CACHE = {}
+
+
+def _bases(name):
+    if name not in _CACHE:
+        _CACHE[name] = _case(name)
+    return _CACHE[name]
+
+
+def _exact_env(name, bases, exact_env):
+    env = exact_env or bases[0].env
+    assert is_enumerable(env), f"{name}: expected an enumerable environment"
+    return env
+
+
+def _frequencies(env, x):
+    counts = torch.bincount(env.index(x), minlength=env.n_states).double()
+    return counts / counts.sum()
+
+
+def _noise_bound(p, n):
+    """≈ 4 × the expected L1 of n multinomial draws from p (plus a little slack)."""
+    return 4 * float((p * (1 - p) / n).sqrt().sum()) * math.sqrt(2 / math.pi) + 0.02
+
+
+@pytest.mark.parametrize("sampler", GFN_SAMPLERS)
+@pytest.mark.parametrize("env_name", ENVS)
+def test_gflownet_contract(env_name, sampler):
+    bases, exact_env = _bases(env_name)
+    env = _exact_env(env_name, bases, exact_env)
+    comp_bases = bases
+    if env_name == "molecules":  # the raw molecule env (not enumerable): a base, sampled, against the exact law
+        assert not is_enumerable(bases[0].env)
+        model, exact_model = bases[0], None
+        want = sc.exact_distribution(_with_env(bases[0], env))
+    else:
+        model = sc.compose(comp_bases, None, "harmonic", alpha=0.3)
+        want = sc.target_distribution(comp_bases, "harmonic", alpha=0.3)
+        got = sc.exact_distribution(model)
+        # normalisation and exactness of the composed law (by DP)
+        assert abs(float(got.exp().sum()) - 1) < 1e-9
+        assert sc.l1_distance(got, want) < 1e-6
+        exact_model = model
+    n = 3000
+    if sampler == "tabular":
+        if exact_model is None:
+            pytest.skip("the tabular sampler needs the enumerable env (covered by fragments_enumerated)")
+        table = policy_table(env, exact_model)
+        assert torch.allclose(table.exp().sum(1)[table.isfinite().any(1)].double(),
+                              torch.ones(1, dtype=torch.float64), atol=1e-5)  # normalised rows
+        draw = lambda seed: sample_trajectories_tabular(env, table, n, 0.0, torch.Generator().manual_seed(seed)).terminal
+    else:
+        draw = lambda seed: sc.sample(model, n, seed=seed, sampler=sampler)
+    x = draw(0)
+    assert x.device == torch.device("cpu")
+    p = want.exp()
+    assert sc.l1_distance(_frequencies(env, x).clamp_min(1e-300).log(), want) < _noise_bound(p, n)
+    assert torch.equal(x, draw(0)), "same seed, same bytes"
+    assert not torch.equal(x, draw(1))
+
+
+def _with_env(base, env):
+    import copy
+    b = copy.copy(base)
+    b.env = env
+    return b
+
+
+# ------------------------------------------------------------------ diffusion
+MEANS = torch.tensor([[-1.5, 0.0], [0.0, 1.5], [1.5, 0.0]])
+TARGETS = {"harmonic": [0, 1, 0], "contrast": [2 / 3, 1 / 3, 0]}
+
+
+def _scheduler(name):
+    import diffusers
+    kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
+    return {"ddpm": lambda: diffusers.DDPMScheduler(**kw, clip_sample=False),
+            "ddim": lambda: diffusers.DDIMScheduler(**kw, clip_sample=False),
+            "dpm_multistep": lambda: diffusers.DPMSolverMultistepScheduler(**kw),
+            "euler": lambda: diffusers.EulerDiscreteScheduler(**kw)}[name]()
+
+
+DIFFUSION_CASES = [("ve", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40))] + \
+                  [("vp", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("ddpm", 100), ("ddim", 50),
+                                               ("dpm_multistep", 25), ("euler", 50))]
+
+
+@pytest.mark.parametrize("sde_kind,sampler,steps", DIFFUSION_CASES)
+def test_diffusion_contract(sde_kind, sampler, steps):
+    from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
+    from sculpting.diffusion.sde import VESDE, VPSDE
+    sde = VPSDE() if sde_kind == "vp" else VESDE()
+    p1 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde)
+    p2 = GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde)
+    clf = ExactGaussianClassifier([p1, p2])
+    opt = (lambda: {"sampler": _scheduler(sampler)}) if sampler in ("ddpm", "ddim", "dpm_multistep", "euler") \
+        else (lambda: {"sampler": sampler})
+    for op, want in TARGETS.items():
+        model = sc.compose([p1, p2], clf, op)
+        x = sc.sample(model, 1500, seed=0, steps=steps, **opt())
+        assert x.shape == (1500, 2) and x.device == torch.device("cpu") and torch.isfinite(x).all()
+        got = torch.bincount(torch.cdist(x, MEANS).argmin(1), minlength=3).double() / len(x)
+        assert (got - torch.tensor(want, dtype=torch.float64)).abs().max() < 0.05, (op, got)
+        if op == "harmonic":  # the one component, with its width
+            assert abs(float(x.std(0).mean()) - 0.25) < 0.05
+    assert torch.equal(x, sc.sample(model, 1500, seed=0, steps=steps, **opt())), "same seed, same bytes"
