@@ -8,7 +8,14 @@ __all__ = ["plot_grid_distribution", "plot_guided_vs_target", "plot_grid_panels"
 
 
 def _img(env, log_p):
-    return env.as_image(log_p.double().exp()).numpy()
+    """``[H, W]`` image of a distribution over a 2-D grid env (ours, or torchgfn's HyperGrid through
+    the adapter: its row-major state index is the same)."""
+    if hasattr(env, "as_image"):
+        return env.as_image(log_p.double().exp()).numpy()
+    side = getattr(getattr(env, "gfn_env", None), "height", None)
+    if side is None:
+        raise TypeError(f"{type(env).__name__} is not a 2-D grid")
+    return log_p.double().exp().reshape(side, side).numpy()
 
 
 def plot_grid_distribution(ax, env, log_p: torch.Tensor, title: str = "", vmax=None):

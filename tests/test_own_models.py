@@ -118,7 +118,7 @@ def test_torchgfn_trained_bases_compose_exactly():
     env1, pf1 = _train_torchgfn({"R0": 0.1, "R1": 0.5, "R2": 2.0}, seed=0)
     env2, pf2 = _train_torchgfn({"R0": 1.0, "R1": 0.1, "R2": 0.1}, seed=1)
     b1, b2 = TorchGFNPolicy(pf1, env1), TorchGFNPolicy(pf2, env2)
-    assert b1.env.space == b2.env.space == {"kind": "grid", "horizon": 6, "ndim": 2}
+    assert b1.env.space == b2.env.space and b1.env.space["kind"] == "torchgfn"
     # the adapter's policy is torchgfn's: same masked probabilities
     s = b1.env.all_states()
     with torch.no_grad():
@@ -127,12 +127,7 @@ def test_torchgfn_trained_bases_compose_exactly():
     for op in ("harmonic", "contrast", "y=22"):
         model = sc.compose([b1, b2], None, op, alpha=0.4)
         assert sc.l1_distance(sc.exact_distribution(model), sc.target_distribution([b1, b2], op, alpha=0.4)) < 1e-6
-    # a learned classifier on these bases (a few steps) gives a valid, normalised composition
-    from sculpting.gflownet.classifier import SculptingClassifier
-    from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
-    torch.manual_seed(0)
-    clf = SculptingClassifier(b1.env, 2, 2, hidden=32)
-    train_classifier(clf, [b1, b2], ClassifierTrainConfig(steps=30, batch_per_base=16, warmup_steps=10), progress=False)
+    clf = sc.fit_classifier([b1, b2], "harmonic", {"steps": 30, "warmup_steps": 10}, progress=False, arch={"hidden": 32})
     got = sc.exact_distribution(sc.compose([b1, b2], clf, "harmonic"))
     assert abs(float(got.exp().sum()) - 1) < 1e-6
 

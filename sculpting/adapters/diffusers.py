@@ -148,6 +148,10 @@ def scheduler_sample(model, n: int, scheduler, num_inference_steps: int = 50, ge
         raise TypeError(f"expected a diffusers scheduler, got {type(scheduler).__name__}")
     if scheduler.config.get("prediction_type", "epsilon") != "epsilon":
         raise ValueError("configure the scheduler with prediction_type='epsilon'")
+    if hasattr(model, "classifier") and (scheduler.config.get("clip_sample") or scheduler.config.get("thresholding")):
+        raise ValueError(f"{type(scheduler).__name__} has clip_sample / thresholding on: it re-derives the noise from "
+                         "the clipped x0 prediction, which undoes classifier guidance (measured: a harmonic mean "
+                         "sampled as its opposite). Build it with clip_sample=False, thresholding=False")
     if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
         raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
     from sculpting.compose import _device_of
