@@ -19,7 +19,7 @@ import torch
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.io import load_gflownet, save_classifier, save_gflownet
 from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward
-from sculpting.domains.grid.experiments import GRID_BASES, GRID_PAIRS, make_classifier, train_base
+from sculpting.domains.grid.experiments import GRID_BASES, CLASSIFIER_SETS, make_classifier, train_base
 from sculpting.domains.grid.io import PRETRAINED_DIR
 
 BASE_CONFIG = GFlowNetTrainConfig(steps=5000, batch_size=128, lr=2e-3, lr_log_z=0.1, epsilon=0.05,
@@ -34,7 +34,7 @@ SMOKE_CLASSIFIER = ClassifierTrainConfig(steps=10, batch_per_base=8, warmup_step
 
 
 def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFIG, horizon: int = 32,
-          progress: bool = True, base_names=tuple(GRID_BASES), pairs=tuple(GRID_PAIRS)):
+          progress: bool = True, base_names=tuple(GRID_BASES), pairs=tuple(CLASSIFIER_SETS)):
     out.mkdir(parents=True, exist_ok=True)
     bases = {}
     for i, name in enumerate(GRID_BASES):
@@ -49,7 +49,7 @@ def build(out: Path, base_config=BASE_CONFIG, classifier_config=CLASSIFIER_CONFI
         print(f"base {name}: exact L1 to reward = {l1:.4f} ({hist['train_time_s']:.0f} s)", flush=True)
         bases[name] = model
     for pair in pairs:
-        names = GRID_PAIRS[pair]
+        names = CLASSIFIER_SETS[pair]
         members = [bases[n] if n in bases else load_gflownet(out / f"base_{n}.pt") for n in names]
         clf = make_classifier(pair, members[0].env, classifier_config.seed)
         hist = train_classifier(clf, members, classifier_config, progress=progress, desc=pair,
@@ -66,7 +66,7 @@ def main(argv=None):
     ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest here)")
     ap.add_argument("--bases", nargs="*", default=list(GRID_BASES), choices=list(GRID_BASES))
-    ap.add_argument("--pairs", nargs="*", default=list(GRID_PAIRS), choices=list(GRID_PAIRS))
+    ap.add_argument("--pairs", nargs="*", default=list(CLASSIFIER_SETS), choices=list(CLASSIFIER_SETS))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     kw = {"base_names": args.bases, "pairs": args.pairs}

@@ -17,7 +17,7 @@ from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import GFlowNet, TabularPolicy
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
-__all__ = ["GRID_BASES", "GRID_PAIRS", "TWO_BASE_OPS", "make_base", "train_base", "base_tables", "guided_distribution",
+__all__ = ["GRID_BASES", "CLASSIFIER_SETS", "TWO_BASE_OPS", "make_base", "train_base", "base_tables", "guided_distribution",
            "evaluate_compositions", "two_base_compositions", "three_base_compositions", "make_classifier"]
 
 #: name -> (reward, temperature)
@@ -28,7 +28,7 @@ GRID_BASES = {
     "circle2": ("circle2", 1.0),
     "circle3": ("circle3", 1.0),
 }
-GRID_PAIRS = {"shubert_sigmoid": ("shubert", "sigmoid"), "circles": ("circle1", "circle2", "circle3")}
+CLASSIFIER_SETS = {"shubert_sigmoid": ("shubert", "sigmoid"), "circles": ("circle1", "circle2", "circle3")}
 TWO_BASE_OPS = ("harmonic", "contrast", "reverse_contrast")
 
 
@@ -52,7 +52,7 @@ def make_classifier(pair: str, env, seed: int | None = None) -> SculptingClassif
     """The classifier of a named set (initialised from ``torch.manual_seed(seed)`` when given)."""
     if seed is not None:
         torch.manual_seed(seed)
-    m = len(GRID_PAIRS[pair])
+    m = len(CLASSIFIER_SETS[pair])
     return SculptingClassifier(env, n_bases=m, n_slots=2 if m == 2 else 3)
 
 

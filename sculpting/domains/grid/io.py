@@ -21,8 +21,8 @@ def load_grid_classifier(pair: str, directory=None):
 
 def load_grid_pair(pair: str, directory=None, base_directory=None):
     """(bases, classifier) of a named set (``shubert_sigmoid`` or ``circles``)."""
-    from sculpting.domains.grid.experiments import GRID_PAIRS
-    if pair not in GRID_PAIRS:
-        raise ValueError(f"unknown grid pair {pair!r}; choose from {sorted(GRID_PAIRS)}")
-    bases = [load_grid_base(n, base_directory or directory) for n in GRID_PAIRS[pair]]
+    from sculpting.domains.grid.experiments import CLASSIFIER_SETS
+    if pair not in CLASSIFIER_SETS:
+        raise ValueError(f"unknown grid pair {pair!r}; choose from {sorted(CLASSIFIER_SETS)}")
+    bases = [load_grid_base(n, base_directory or directory) for n in CLASSIFIER_SETS[pair]]
     return bases, load_grid_classifier(pair, directory)
