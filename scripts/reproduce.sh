@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_common.sh
-exec .venv/bin/python -m sculpting.reproduce "$@"
+exec .venv/bin/python -m sculpting.lab.reproduce "$@"

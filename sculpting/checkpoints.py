@@ -20,7 +20,6 @@ import os
 import platform
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -36,8 +35,9 @@ def register_loader(kind: str, loader) -> None:
     """Make :func:`load` dispatch checkpoints of ``kind`` to ``loader(path)``."""
     LOADERS[kind] = loader
 
-FORMAT = "sculpting-checkpoint-v2"
-OLD_FORMATS = ("sculpting-checkpoint-v1",)  # no checksum: loaded with a warning
+FORMAT_PREFIX = "sculpting-checkpoint-v"
+FORMAT_VERSION = 2
+FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 
 
 class CheckpointError(RuntimeError):
@@ -111,17 +111,13 @@ def load_checkpoint(path, kind: str | None) -> tuple[dict, dict]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a torch file, unsafe content, ...
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {type(e).__name__}: {e}") from e
-    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, *OLD_FORMATS):
-        raise CheckpointError(f"{path} is not a sculpting checkpoint (format {FORMAT})")
+    _check_format(payload, path)
     sd = payload.get("state_dict")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()) \
             or not isinstance(payload.get("meta_json"), str):
         raise CheckpointError(f"{path} is malformed: it lacks a state_dict of tensors or its metadata")
-    if payload["format"] == FORMAT:
-        if payload.get("sha256") != state_digest(sd, payload["meta_json"]):
-            raise CheckpointError(f"{path} is corrupt: its SHA-256 does not match its weights and metadata")
-    else:
-        warnings.warn(f"{path} is an old checkpoint without a checksum; save it again to add one", stacklevel=2)
+    if payload.get("sha256") != state_digest(sd, payload["meta_json"]):
+        raise CheckpointError(f"{path} is corrupt: its SHA-256 does not match its weights and metadata")
     if kind is not None and payload.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {payload.get('kind')!r}, expected a {kind!r}")
     try:
@@ -130,7 +126,46 @@ def load_checkpoint(path, kind: str | None) -> tuple[dict, dict]:
         raise CheckpointError(f"{path} has unreadable metadata: {e}") from e
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} has metadata that is not a mapping")
+    _check_writer_version(meta, path)
     return sd, meta
+
+
+def _check_format(payload, path) -> None:
+    """The format tag is checked before anything else is read: only ``FORMAT`` loads; an older
+    or newer format is named as such (no format skips the checksum)."""
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX) \
+            or not fmt[len(FORMAT_PREFIX):].isdigit():
+        raise CheckpointError(f"{path} is not a sculpting checkpoint (format {FORMAT})")
+    version = int(fmt[len(FORMAT_PREFIX):])
+    if version < FORMAT_VERSION:
+        raise CheckpointError(f"{path} uses the retired checkpoint format v{version} (this sculpting reads "
+                              f"v{FORMAT_VERSION} only); retrain it or regenerate it with the documented command")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written in checkpoint format v{version} by a newer sculpting; this "
+                              f"one reads v{FORMAT_VERSION}: upgrade sculpting to load it")
+
+
+def _version_tuple(text: str):
+    parts = []
+    for piece in str(text).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _check_writer_version(meta: dict, path) -> None:
+    """A checkpoint written by a newer ``sculpting`` (``meta["versions"]["sculpting"]``) is refused."""
+    import sculpting
+    versions = meta.get("versions")
+    writer = versions.get("sculpting") if isinstance(versions, dict) else None
+    if writer is None:
+        return
+    if _version_tuple(writer) > _version_tuple(sculpting.__version__):
+        raise CheckpointError(f"{path} was written by sculpting {writer}, newer than this {sculpting.__version__}; "
+                              f"upgrade sculpting to load it")
 
 
 def state_digest(state_dict: dict, meta_json: str) -> str:

@@ -60,6 +60,42 @@ def test_pickled_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             return (print, ("executed",))
-    torch.save({"format": "sculpting-checkpoint-v1", "x": Evil()}, tmp_path / "evil.pt")
+    torch.save({"format": "sculpting-checkpoint-v2", "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="corrupt or unreadable"):
         load_gflownet(tmp_path / "evil.pt")
+
+
+@pytest.mark.parametrize("fmt, message", [
+    ("sculpting-checkpoint-v1", "retired checkpoint format v1"),
+    ("sculpting-checkpoint-v3", "format v3 by a newer sculpting"),
+    ("sculpting-checkpoint-vX", "not a sculpting checkpoint"),
+    (7, "not a sculpting checkpoint"),
+])
+def test_format_is_checked_first_and_never_skips_the_checksum(tmp_path, fmt, message):
+    """A file relabelled as another format is refused, by name; no format loads without its checksum."""
+    path = save_gflownet(GFlowNet(GridEnv(4, 2, "corners"), hidden=8, seed=0), tmp_path / "g.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["format"] = fmt
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=message):
+        load_gflownet(path)
+
+
+def test_checkpoint_of_a_newer_sculpting_is_refused(tmp_path):
+    import sculpting
+    sd = {"w": torch.zeros(2)}
+    path = save_checkpoint(tmp_path / "x.pt", "thing", sd, {})
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["meta_json"])
+    meta["versions"]["sculpting"] = "9.9.9"
+    payload["meta_json"] = json.dumps(meta)
+    from sculpting.checkpoints import state_digest
+    payload["sha256"] = state_digest(payload["state_dict"], payload["meta_json"])
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=f"sculpting 9.9.9, newer than this {sculpting.__version__}"):
+        load_checkpoint(path, "thing")
+    meta["versions"]["sculpting"] = "0.0.1"
+    payload["meta_json"] = json.dumps(meta)
+    payload["sha256"] = state_digest(payload["state_dict"], payload["meta_json"])
+    torch.save(payload, path)
+    assert torch.equal(load_checkpoint(path, "thing")[0]["w"], sd["w"])

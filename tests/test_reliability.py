@@ -215,7 +215,7 @@ def test_setup_fetches_missing_data_or_says_why(tmp_path, monkeypatch, capsys):
 
 
 def test_parameter_validation_reports_every_problem():
-    from sculpting.validation import ParameterError, validate_parameters
+    from sculpting.lab.validation import ParameterError, validate_parameters
     ok = {"a": 3, "b": 0.5, "c": "paper", "d": None, "e": [0.1, 0.9], "f": ["12", "mixture"], "g": [["contrast", 0.05]]}
     rules = {"a": "int>0", "b": "alpha", "c": "one of anchored|paper", "d": "dir?", "e": "list of alpha",
              "f": "list of labels:3", "g": "list of two_way"}

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sculpting import reproduce
+from sculpting.lab import reproduce
 
 
 def test_up_to_date_logic_keys_on_contents_and_parameters(tmp_path):

@@ -16,7 +16,7 @@ from sculpting.algebra import TWO_BASE_OPERATIONS, Composition, l1_distance, par
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.guidance import GUIDANCE_FORMS
 from sculpting.domains.grid.experiments import base_tables, guided_distribution
-from sculpting.ui.panel import SculptingPanel
+from sculpting.lab.panel import SculptingPanel
 
 __all__ = ["GridSculptingPanel"]
 

@@ -14,12 +14,12 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
 
-from sculpting.plotting import show_image_grid
+from sculpting.lab.plotting import show_image_grid
 from sculpting.compose import compose
 from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
 from sculpting.domains.mnist.types import TYPES
 from sculpting.diffusion.sampler import SAMPLERS
-from sculpting.ui.panel import SculptingPanel
+from sculpting.lab.panel import SculptingPanel
 
 __all__ = ["MnistSculptingPanel"]
 

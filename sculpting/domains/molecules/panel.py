@@ -14,7 +14,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from sculpting.domains.molecules.experiments import composition_policy, sample_molecules, summarize_samples
-from sculpting.ui.panel import SculptingPanel
+from sculpting.lab.panel import SculptingPanel
 from sculpting.domains.molecules.plotting import draw_molecules, plot_property_scatter
 
 __all__ = ["MoleculeSculptingPanel", "PANEL_CHOICES"]

@@ -1,6 +1,6 @@
 """One-command reproduction: run the ten notebooks in order with papermill and gather a summary.
 
-    .venv/bin/python -m sculpting.reproduce [--only 03 06] [--force] [--root figures] [--smoke]
+    .venv/bin/python -m sculpting.lab.reproduce [--only 03 06] [--force] [--root figures] [--smoke]
 
 Each notebook ``NN_name`` runs at its CPU-scale defaults with ``out_dir = <root>/NN_name``; the
 executed notebook, its figures and ``metrics.json`` land there. Resumable: a notebook is skipped
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ("01_grid_base_gflownets", "02_grid_classifiers", "03_grid_sculpting", "04_mnist_base_diffusion",
              "05_mnist_classifiers", "06_mnist_sculpting", "07_molecule_base_gflownets", "08_molecule_classifiers",
              "09_molecule_sculpting", "10_sculpt_your_own")
