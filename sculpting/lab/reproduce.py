@@ -38,7 +38,8 @@ SMOKE = {
     "09_molecule_sculpting": {"n_molecules": 4, "batch_size": 4, "two_way": [["harmonic", 0.5]], "three_way": ["123"],
                               "n_contrast": 4, "contrasts": [["contrast", 0.05]]},
     "10_sculpt_your_own": {"grid_size": 8, "grid_steps": 40, "classifier_steps": 20, "bit_length": 4, "bit_steps": 30,
-                           "torchgfn_steps": 10, "gaussian_samples": 200, "sample_steps": 20},
+                           "torchgfn_steps": 10, "gaussian_samples": 200, "sample_steps": 20, "unet_steps": 30,
+                           "diffusion_updates": 20, "diffusion_pool": 32, "judged_samples": 16, "inference_steps": 5},
 }
 
 
