@@ -168,6 +168,21 @@ def _check_writer_version(meta: dict, path) -> None:
                               f"upgrade sculpting to load it")
 
 
+def annotate_checkpoint(path, **extra) -> Path:
+    """Add JSON-able ``extra`` entries to a checkpoint's metadata (weights untouched; checksum and
+    ``.json`` rewritten atomically)."""
+    path = Path(path)
+    sd, meta = load_checkpoint(path, None)
+    meta = {**meta, **extra}
+    meta_json = json.dumps(meta)
+    payload = {"format": FORMAT, "kind": meta["kind"], "meta_json": meta_json, "state_dict": sd,
+               "sha256": state_digest(sd, meta_json)}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    atomic_write(path.with_suffix(".json"),
+                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    return path
+
+
 def state_digest(state_dict: dict, meta_json: str) -> str:
     """SHA-256 of the metadata and of every tensor (name, dtype, shape, bytes), in key order."""
     h = hashlib.sha256(meta_json.encode())
@@ -208,7 +223,16 @@ def load_into(module, state_dict: dict, meta: dict, path):
     except RuntimeError as e:
         raise CheckpointError(f"{path} does not match the model it describes: {e}") from e
     module.meta = meta
+    if isinstance(meta.get("base_fingerprints"), list):  # a classifier: the bases it was trained on
+        module.base_fingerprints = meta["base_fingerprints"]
     return module.eval()
+
+
+def fingerprint_meta(module) -> dict:
+    """The metadata a classifier carries about the bases it was trained on (``base_fingerprints``,
+    set by the trainers; ``compose`` checks it)."""
+    fp = getattr(module, "base_fingerprints", None)
+    return {"base_fingerprints": fp} if fp else {}
 
 
 def load(path):

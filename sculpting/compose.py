@@ -40,8 +40,43 @@ def _at_beta(bases, beta):
     return [b.at_beta(beta) for b in bases]
 
 
+def _check_classifier(family: str, bases, classifier, check: bool, beta) -> None:
+    """Refuse a classifier of another family, base count, space or image shape, or (``check``)
+    one trained on other bases, before anything is built."""
+    if classifier is None:
+        return
+    n_bases = getattr(classifier, "n_bases", None)
+    if not isinstance(n_bases, int) or not hasattr(classifier, "n_slots"):
+        raise TypeError(f"classifier must be a trained sculpting classifier (sc.fit_classifier) or None, got "
+                        f"{type(classifier).__name__}")
+    if family == "diffusion":
+        if not hasattr(classifier, "log_joint") or not hasattr(classifier, "image_shape"):
+            raise TypeError(f"a {type(classifier).__name__} is a GFlowNet classifier; diffusion bases need a time "
+                            "classifier (sc.fit_classifier on these bases)")
+        shape, want = tuple(classifier.image_shape), tuple(bases[0].image_shape)
+        if shape != want:
+            raise ValueError(f"the classifier takes images {shape}, the bases make {want}")
+    else:
+        if not hasattr(classifier, "nonterminal_log_joint"):
+            raise TypeError(f"a {type(classifier).__name__} is a diffusion classifier; GFlowNet bases need a "
+                            "GFlowNet classifier (sc.fit_classifier on these bases)")
+        space, want = getattr(classifier, "space", None), getattr(bases[0].env, "space", None)
+        if space is not None and want is not None and space != want:
+            raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
+    if n_bases != len(bases):
+        raise ValueError(f"the classifier was trained on {n_bases} bases, got {len(bases)}")
+    if check:
+        from sculpting.fingerprint import check_bases
+        try:
+            check_bases(classifier, bases)
+        except ValueError:
+            if beta is None or not all(hasattr(b, "at_beta") for b in bases):
+                raise
+            check_bases(classifier, [b.at_beta(beta) for b in bases])  # trained at one fixed β
+
+
 def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form: str = "anchored",
-            gamma: float = 1.0, beta: float | None = None):
+            gamma: float = 1.0, beta: float | None = None, check: bool = True):
     """The sculpted model of ``bases`` under ``operation``.
 
     Args:
@@ -55,12 +90,17 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
         form: GFlowNet guidance form, "anchored" (default) or "paper".
         gamma: diffusion guidance scale (1 = the exact composition, > 1 sharpens).
         beta: the inverse temperature of β-conditional GFlowNet bases (molecules).
+        check: refuse a classifier that records other bases than ``bases`` (its training bases'
+            weight fingerprints, :mod:`sculpting.fingerprint`); ``False`` composes anyway.
     Returns:
         a :class:`~sculpting.gflownet.guidance.GuidedPolicy` or a
         :class:`~sculpting.diffusion.composition.ComposedScore`.
     """
     family = _family_of(bases)
     comp = parse_composition(operation, len(bases), alpha)
+    if not isinstance(check, bool):
+        raise TypeError(f"check must be True or False, got {check!r}")
+    _check_classifier(family, bases, classifier, check, beta)
     if family == "diffusion":
         if beta is not None:
             raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")

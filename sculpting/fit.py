@@ -161,7 +161,7 @@ def _fit_diffusion(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, ch
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     pools = [draw_pool(b, cfg, gen, progress=progress) for b in bases]
     hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",
-                                 checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
+                                 checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, bases=bases)
     return clf, hist
 
 

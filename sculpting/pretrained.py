@@ -30,10 +30,24 @@ def load_pretrained(name: str, directory=None, base_directory=None):
     """``(bases, classifier)`` of a named set (bases in label order).
 
     ``directory`` reads the same file names from another folder (e.g. a notebook's ``models/``);
-    ``base_directory`` reads the bases from yet another one (default: ``directory``).
+    ``base_directory`` reads the bases from yet another one (default: ``directory``). A classifier
+    that records the bases it was trained on is checked against the bases loaded: files of another
+    set, renamed into the folder, are refused (:class:`sculpting.checkpoints.CheckpointError`).
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
+    from sculpting.checkpoints import CheckpointError
+    from sculpting.fingerprint import check_bases
     from sculpting.registry import find_pretrained
-    return find_pretrained(name)(directory=directory, base_directory=base_directory)
+    bases, classifier = find_pretrained(name)(directory=directory, base_directory=base_directory)
+    if classifier is not None:
+        try:
+            check_bases(classifier, bases)
+        except ValueError as e:
+            where = f" from {base_directory or directory}" if (directory or base_directory) else ""
+            raise CheckpointError(f"{name}: the bases loaded{where} are not the ones its classifier was trained on "
+                                  f"({e})") from e
+    return bases, classifier
 
 
 def load_model(path):

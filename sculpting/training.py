@@ -78,15 +78,21 @@ class Resumable:
     config is an error. ``path=None`` disables all of it.
     """
 
-    def __init__(self, path, every: int, config: dict, objects: dict, generator: torch.Generator):
+    def __init__(self, path, every: int, config: dict, objects: dict, generator: torch.Generator,
+                 what: dict | None = None):
         import json
+
+        import sculpting
         self.path = None if path is None else __import__("pathlib").Path(path)
         self.every, self.objects, self.generator = int(every), objects, generator
         from sculpting.distributed import world
         rank, size = world()
-        # the world size is part of the config: a run resumed with another number of ranks would mix
-        # per-rank states that do not belong together
-        self.config_json = json.dumps({**config, "world_size": size}, sort_keys=True, default=str)
+        # everything that decides the result: the training config and the world size (a run resumed
+        # with another number of ranks would mix per-rank states), what is trained (environment or
+        # data, architecture, bases: ``what``, see sculpting.fingerprint.describe), the package version
+        self.record = json.loads(json.dumps({"config": {**config, "world_size": size}, "what": what or {},
+                                             "sculpting": sculpting.__version__}, sort_keys=True, default=str))
+        self.config_json = json.dumps(self.record, sort_keys=True)
         if self.path is not None and size > 1:  # each rank has its own RNG streams: its own file
             self.path = self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
         if self.path is not None and self.every < 1:
@@ -104,8 +110,15 @@ class Resumable:
             raise CheckpointError(f"resume file {self.path} is unreadable ({type(e).__name__}: {e}); delete it to "
                                   "start over") from e
         if s.get("config") != self.config_json:
-            raise CheckpointError(f"resume file {self.path} belongs to another training config; delete it or "
-                                  "use another checkpoint path")
+            from sculpting.fingerprint import diff_fields
+            try:
+                old = json.loads(s.get("config"))
+            except (TypeError, ValueError):
+                old = {}
+            differ = diff_fields(old if isinstance(old, dict) else {}, self.record) or ["its record"]
+            raise CheckpointError(f"resume file {self.path} belongs to another run; these differ: "
+                                  f"{'; '.join(differ[:8])}. Nothing was changed. Delete it (the CLI: --restart) "
+                                  "or use another checkpoint path (the CLI: another --out)")
         for name, obj in self.objects.items():
             obj.load_state_dict(s["states"][name])
         torch.set_rng_state(s["torch_rng"])

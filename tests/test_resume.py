@@ -108,14 +108,50 @@ def test_interrupted_trainers_resume_to_the_same_weights(train, tmp_path, monkey
     assert _hash(train(tmp_path / "resume.pt")) == want  # a finished run reruns as a no-op
 
 
-def test_resume_file_of_another_config_is_refused(tmp_path):
+@pytest.mark.parametrize("change, field", [
+    ({"steps": 6}, "config.steps"),
+    ({"reward": "diag_sigmoid"}, "what.model.env.reward ('circle1' → 'diag_sigmoid')"),
+    ({"temperature": 0.25}, "what.model.env.temperature"),
+    ({"hidden": 16}, "what.model.architecture"),
+])
+def test_resume_file_of_another_run_is_refused(tmp_path, change, field):
+    """A resume file records everything that decides the result: another config, reward,
+    temperature or architecture is refused before anything is touched, naming the field."""
     from sculpting.checkpoints import CheckpointError
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
     from sculpting.domains.grid import GridEnv
-    cfg = GFlowNetTrainConfig(steps=5, batch_size=4, eval_every=0)
-    train_gflownet(GFlowNet(GridEnv(4, 2, "circle1"), hidden=8), cfg, progress=False,
-                   checkpoint_path=tmp_path / "r.pt", checkpoint_every=2)
-    with pytest.raises(CheckpointError, match="another training config"):
-        train_gflownet(GFlowNet(GridEnv(4, 2, "circle1"), hidden=8), GFlowNetTrainConfig(steps=6, batch_size=4),
-                       progress=False, checkpoint_path=tmp_path / "r.pt", checkpoint_every=2)
+
+    def run(steps=5, reward="circle1", temperature=1.0, hidden=8):
+        model = GFlowNet(GridEnv(4, 2, reward, temperature), hidden=hidden, seed=0)
+        train_gflownet(model, GFlowNetTrainConfig(steps=steps, batch_size=4, eval_every=0), progress=False,
+                       checkpoint_path=tmp_path / "r.pt", checkpoint_every=2)
+        return model
+    run()
+    before = (tmp_path / "r.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="belongs to another run") as e:
+        run(**change)
+    assert field in str(e.value)
+    assert (tmp_path / "r.pt").read_bytes() == before
+
+
+def test_resume_records_a_user_reward_by_its_code(tmp_path):
+    """Two user rewards under one registered name differ by their code: resuming is refused."""
+    from sculpting.checkpoints import CheckpointError
+    from sculpting.domains.grid import GridEnv, register_reward
+    from sculpting.gflownet.policy import GFlowNet
+    from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
+
+    def bump(z):
+        return -z.double().sum(-1) / 4
+
+    def bump2(z):
+        return -z.double().sum(-1) / 2
+    cfg = GFlowNetTrainConfig(steps=3, batch_size=4, eval_every=0)
+    register_reward("test_resume_bump", bump, overwrite=True)
+    train_gflownet(GFlowNet(GridEnv(4, 2, "test_resume_bump"), hidden=8, seed=0), cfg, progress=False,
+                   checkpoint_path=tmp_path / "r.pt", checkpoint_every=1)
+    register_reward("test_resume_bump", bump2, overwrite=True)
+    with pytest.raises(CheckpointError, match="reward_code"):
+        train_gflownet(GFlowNet(GridEnv(4, 2, "test_resume_bump"), hidden=8, seed=0), cfg, progress=False,
+                       checkpoint_path=tmp_path / "r.pt", checkpoint_every=1)

@@ -112,9 +112,11 @@ def _forward_noise(sde, x0, t_max: float, gen):
 
 
 def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
-                          desc: str = "classifier", checkpoint_path=None, checkpoint_every: int = 100):
+                          desc: str = "classifier", checkpoint_path=None, checkpoint_every: int = 100, bases=None):
     """Train ``classifier`` on the trajectory ``pools`` (one per base); ``checkpoint_path``:
-    resumable training (:class:`sculpting.training.Resumable`; the pools are not saved: pass the same)."""
+    resumable training (:class:`sculpting.training.Resumable`; the pools are not saved: pass the same).
+    ``bases``: the models the pools were drawn from; the classifier records their fingerprints
+    (``sc.compose`` then refuses other bases)."""
     m, n = classifier.n_bases, classifier.n_slots
     if len(pools) != m:
         raise ValueError(f"classifier is for {m} bases, got {len(pools)} pools")
@@ -129,8 +131,16 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     frozen = frozen_copy(classifier).eval()
     r, B = config.logit_alpha_range, local_batch(config.batch)
     hist = {"loss_terminal": [], "loss_nonterminal": []}
+    from sculpting.fingerprint import base_fingerprints, describe
+    if bases is not None:
+        if len(bases) != m:
+            raise ValueError(f"classifier is for {m} bases, got {len(bases)}")
+        classifier.base_fingerprints = base_fingerprints(bases)
     resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "time_classifier", **config.to_dict()},
-                       {"classifier": classifier, "frozen": frozen, "opt": opt}, gen)
+                       {"classifier": classifier, "frozen": frozen, "opt": opt}, gen,
+                       what={"classifier": describe(classifier), "pools": describe([p.states for p in pools]),
+                             "bases": None if bases is None else base_fingerprints(bases)}
+                       if checkpoint_path is not None else None)
     start = resume.start(hist)
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     for u in progress_bar(config.updates, desc, progress, mininterval=1.0, start=start):

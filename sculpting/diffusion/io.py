@@ -1,7 +1,8 @@
 """Saving and loading score models, time classifiers and judges (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, register_loader, save_checkpoint
+from sculpting.checkpoints import (CheckpointError, fingerprint_meta, load_checkpoint, rebuild, register_loader,
+                                   save_checkpoint)
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.model import ScoreModel
 from sculpting.diffusion.sde import sde_from_config
@@ -28,7 +29,7 @@ def load_score_model(path) -> ScoreModel:
 
 
 def save_time_classifier(clf: TimeClassifier, path, half: bool = False, **meta):
-    return save_checkpoint(path, "time_classifier", clf.state_dict(), {"arch": clf.config, **meta}, half)
+    return save_checkpoint(path, "time_classifier", clf.state_dict(), {"arch": clf.config, **fingerprint_meta(clf), **meta}, half)
 
 
 def load_time_classifier(path) -> TimeClassifier:

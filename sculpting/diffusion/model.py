@@ -77,8 +77,11 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction)
     hist = {"loss": []}
+    from sculpting.fingerprint import describe
     resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "score_model", **config.to_dict()},
-                       {"model": model, "ema": ema, "opt": opt, "sched": sched}, gen)
+                       {"model": model, "ema": ema, "opt": opt, "sched": sched}, gen,
+                       what={"model": describe(model), "data": describe(images)} if checkpoint_path is not None
+                       else None)
     start = resume.start(hist)
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, mininterval=1.0, start=start)

@@ -253,7 +253,12 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
              if config.lr_schedule == "cosine" else None)
     hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
     objects = {"classifier": classifier, "ema": ema, "opt": opt, **({"sched": sched} if sched is not None else {})}
-    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "classifier", **config.to_dict()}, objects, gen)
+    from sculpting.fingerprint import base_fingerprints, describe
+    classifier.base_fingerprints = base_fingerprints(bases)
+    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "classifier", **config.to_dict()}, objects, gen,
+                       what={"classifier": describe(classifier), "bases": classifier.base_fingerprints,
+                             "context": None if context is None else describe(context)}
+                       if checkpoint_path is not None else None)
     start = resume.start(hist)
     t0 = time.perf_counter()
     bar = progress_bar(config.steps, desc, progress, start=start)

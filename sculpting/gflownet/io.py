@@ -1,7 +1,8 @@
 """Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.checkpoints`)."""
 from __future__ import annotations
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, register_loader, save_checkpoint
+from sculpting.checkpoints import (CheckpointError, fingerprint_meta, load_checkpoint, rebuild, register_loader,
+                                   save_checkpoint)
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 
@@ -37,7 +38,8 @@ def make_env(meta: dict, path=None):
 
 
 def _save(kind: str, module, path, meta: dict):
-    return save_checkpoint(path, kind, module.state_dict(), {"env": _env_meta(module.env), "arch": module.arch, **meta})
+    return save_checkpoint(path, kind, module.state_dict(), {"env": _env_meta(module.env), "arch": module.arch,
+                                                             **fingerprint_meta(module), **meta})
 
 
 def _load(kind: str, cls, path):

@@ -157,7 +157,10 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
             "mean_log_reward": [], "callback": []}
     objects = {"model": model, "opt": opt, "sched": sched, **({"sampler": sampler} if sampler is not model else {})}
-    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "gflownet", **config.to_dict()}, objects, gen)
+    from sculpting.fingerprint import describe
+    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "gflownet", **config.to_dict()}, objects, gen,
+                       what={"model": describe(model), "conditioning": None if conditioning is None
+                             else describe(conditioning)} if checkpoint_path is not None else None)
     start = resume.start(hist)
     start = config.steps + 1 if hist.get("finished") else start
     enumerable = is_enumerable(env)

@@ -68,6 +68,15 @@ class GridEnv:
         """What two grid models must share to be composed (the reward may differ)."""
         return {"kind": "grid", "horizon": self.horizon, "ndim": self.ndim}
 
+    def fingerprint(self) -> dict:
+        """What decides a model trained on this env: the config, and a user reward's code."""
+        from sculpting.domains.grid.rewards import USER_REWARDS
+        from sculpting.fingerprint import function_fingerprint
+        out = {"class": "GridEnv", **self.config}
+        if self.reward_name in USER_REWARDS:
+            out["reward_code"] = function_fingerprint(USER_REWARDS[self.reward_name])
+        return out
+
     def __repr__(self):
         return f"GridEnv({self.horizon}^{self.ndim}, reward={self.reward_name}, T={self.temperature:g})"
 

@@ -85,7 +85,7 @@ def _classifier(a, cfg, out, device):
     gen = torch.Generator().manual_seed(cfg.seed)
     pools = [draw_pool(b, cfg, gen, progress=True) for b in bases]
     hist = train_time_classifier(clf, pools, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
-                                 checkpoint_every=a.checkpoint_every)
+                                 checkpoint_every=a.checkpoint_every, bases=bases)
     on_main(save_time_classifier)(clf, out / "model.pt", bases=a.set, train_config=cfg.to_dict(), seed=cfg.seed,
                                   data_source="trajectory pools")
     return {"final_terminal_loss": hist["loss_terminal"][-1]}

@@ -89,7 +89,8 @@ def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=Non
     torch.manual_seed(config.seed)
     clf = TimeClassifier(tuple(bases[0].image_shape), n_bases=m, n_slots=2 if m == 2 else 3, **arch)
     pools = [draw_pool(b, config, generator, progress) for b in bases]
-    hist = train_time_classifier(clf, pools, config, progress=progress, desc=desc, checkpoint_path=checkpoint_path)
+    hist = train_time_classifier(clf, pools, config, progress=progress, desc=desc, checkpoint_path=checkpoint_path,
+                                 bases=bases)
     return clf, hist
 
 

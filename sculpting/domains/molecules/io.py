@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, register_loader, save_checkpoint
+from sculpting.checkpoints import (CheckpointError, fingerprint_meta, load_checkpoint, rebuild, register_loader,
+                                   save_checkpoint)
 from sculpting.domains.molecules.env import FragmentGraphEnv
 
 __all__ = ["save_molecule_gflownet", "load_molecule_gflownet", "save_graph_classifier", "load_graph_classifier",
@@ -27,7 +28,7 @@ def load_molecule_gflownet(path):
 def save_graph_classifier(classifier, path, half: bool = False, **meta):
     return save_checkpoint(path, "graph_classifier", classifier.state_dict(),
                            {"env": {"max_frags": classifier.env.max_frags}, "arch": classifier.arch,
-                            "body": classifier.body.arch, **meta}, half=half)
+                            "body": classifier.body.arch, **fingerprint_meta(classifier), **meta}, half=half)
 
 
 def load_graph_classifier(path):
