@@ -73,7 +73,22 @@ def _as_int(v, what: str) -> int:
     return int(f)
 
 
+#: the most bases a composition takes (the joint classifier has m^n outputs)
+MAX_BASES = 16
+
+
+def _check_n_bases(n_bases) -> int:
+    if isinstance(n_bases, bool) or not isinstance(n_bases, int):
+        raise TypeError(f"the number of bases must be an integer, got {n_bases!r}")
+    if not 2 <= n_bases <= MAX_BASES:
+        raise ValueError(f"a composition takes 2 to {MAX_BASES} bases, got {n_bases}")
+    return n_bases
+
+
 def _check_alpha(alpha: float) -> float:
+    import numbers
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
     alpha = float(alpha)
     if not (0.0 < alpha < 1.0) or math.isnan(alpha):
         raise ValueError(f"alpha must lie strictly inside (0, 1), got {alpha}")
@@ -238,7 +253,12 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
     observed labels use the priors of the named operations (slot 2: (α, 1 − α)), so "y=12" is
     the harmonic mean; for m ≥ 3 every slot has the uniform prior.
     """
-    m = int(n_bases)
+    m = _check_n_bases(n_bases)
+    if m > 2:
+        a = _check_alpha(alpha)
+        if a != 0.5:
+            raise ValueError(f"alpha is the weight of two-base compositions; with {m} bases leave it at 0.5 "
+                             "(or pass a Composition with its own priors)")
     if isinstance(spec, Composition):
         if spec.n_bases != m:
             raise ValueError(f"composition is of {spec.n_bases} bases, got {m}")
@@ -251,19 +271,19 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
             if m != 2:
                 raise ValueError(f"{s!r} is a two-base operation; for {m} bases use observed labels like 'y=123'")
             return Composition.two_base(s, alpha)
-        if not s.startswith("y=") or not s[2:].isdigit():
+        if not s.startswith("y=") or not (s[2:].isascii() and s[2:].isdigit()):
             raise ValueError(f"unknown composition {spec!r}; use one of {sorted(TWO_BASE_OPERATIONS)}, "
                              "'y=<labels>' (e.g. 'y=12') or a tuple of labels")
         obs = tuple(int(c) for c in s[2:])
     else:
-        try:
-            obs = tuple(spec)
-        except TypeError:
-            raise TypeError(f"a composition is a name, a tuple of labels or a Composition, got {spec!r}") from None
+        if not isinstance(spec, (tuple, list)):
+            raise TypeError(f"a composition is a name, a tuple of labels or a Composition, got {spec!r}")
+        obs = tuple(spec)
         for y in obs:
-            if isinstance(y, bool) or not float(y).is_integer():
-                raise ValueError(f"observation labels must be integers, got {y!r}")
-        obs = tuple(int(y) for y in obs)
+            if isinstance(y, bool) or not isinstance(y, int):
+                raise TypeError(f"observation labels must be integers, got {y!r}")
+    if len(obs) > 8:
+        raise ValueError(f"at most 8 observed labels, got {len(obs)}")
     if m == 2:
         a = _check_alpha(alpha)
         priors = ((0.5, 0.5), (a, 1 - a)) + ((0.5, 0.5),) * (len(obs) - 2) if obs else ((a, 1 - a),)
@@ -274,6 +294,11 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
 
 def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:
     """Σ_x |p(x) − q(x)| between two distributions given as log-probabilities (range [0, 2])."""
+    if not (isinstance(p_log, torch.Tensor) and isinstance(q_log, torch.Tensor)):
+        raise TypeError("l1_distance takes two tensors of log-probabilities")
+    if p_log.shape != q_log.shape:
+        raise ValueError(f"l1_distance of distributions of different shapes {tuple(p_log.shape)} and "
+                         f"{tuple(q_log.shape)}")
     return float((p_log.double().exp() - q_log.double().exp()).abs().sum())
 
 

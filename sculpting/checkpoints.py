@@ -168,6 +168,19 @@ def _check_writer_version(meta: dict, path) -> None:
                               f"upgrade sculpting to load it")
 
 
+def base_file(directory, name: str, prefix: str = "base") -> Path:
+    """Where a model named ``name`` lives in ``directory``: ``name/model.pt`` (what
+    ``python -m sculpting.train ... --out DIR/name`` writes) or ``<prefix>_<name>.pt`` (the shipped
+    layout: ``base_``, ``classifier_``); a :class:`CheckpointError` naming both when neither exists."""
+    d = Path(directory)
+    run, flat = d / name / "model.pt", d / f"{prefix}_{name}.pt"
+    if run.is_file():
+        return run
+    if flat.is_file():
+        return flat
+    raise CheckpointError(f"no base {name!r} in {d}: looked for {run} (a training run's --out {d / name}) and {flat}")
+
+
 def annotate_checkpoint(path, **extra) -> Path:
     """Add JSON-able ``extra`` entries to a checkpoint's metadata (weights untouched; checksum and
     ``.json`` rewritten atomically)."""

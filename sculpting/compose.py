@@ -12,6 +12,9 @@ The maths is in ``docs/algebra.md`` and ``docs/guidance.md``.
 """
 from __future__ import annotations
 
+import math
+import os
+
 import torch
 
 from sculpting.algebra import Composition, parse_composition
@@ -96,8 +99,18 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
         a :class:`~sculpting.gflownet.guidance.GuidedPolicy` or a
         :class:`~sculpting.diffusion.composition.ComposedScore`.
     """
+    if isinstance(bases, (str, bytes)) or not hasattr(bases, "__len__"):
+        raise TypeError(f"bases must be a list of models, got {type(bases).__name__}")
     family = _family_of(bases)
     comp = parse_composition(operation, len(bases), alpha)
+    if form not in ("anchored", "paper"):
+        raise ValueError(f"unknown guidance form {form!r}; choose 'anchored' or 'paper'")
+    if family == "diffusion" and form != "anchored":
+        raise ValueError("form= is the GFlowNet guidance form; diffusion compositions take gamma=")
+    for name, v in (("gamma", gamma), ("beta", beta)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise (TypeError if not isinstance(v, (int, float)) or isinstance(v, bool) else ValueError)(
+                f"{name} must be a finite number, got {v!r}")
     if not isinstance(check, bool):
         raise TypeError(f"check must be True or False, got {check!r}")
     _check_classifier(family, bases, classifier, check, beta)
@@ -143,11 +156,75 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
     GFlowNets on the CPU: ``workers`` > 1 draws in that many forked processes of one torch thread
     each (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``), ≈ ``workers``× the throughput.
+    ``batch_size`` draws diffusion samples that many at a time too.
+
+    Checked first: ``n``, ``seed`` (an int or None), ``steps``, ``workers`` are integers, sampler
+    options finite, and the samples fit in a quarter of memory; the output must be finite
+    (:class:`NonFiniteSampleError` otherwise). torch's global generator is left as it was when
+    ``seed`` is given.
     """
-    if not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    from sculpting.training import check_seed
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be a positive integer, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    check_seed(seed, allow_none=True)
+    for name, v in (("steps", steps), ("workers", workers)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an integer, got {v!r}")
+        if v < 1:
+            raise ValueError(f"{name} must be ≥ 1, got {v}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    for k, v in sampler_options.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{k} must be finite, got {v}")
     family = model_family(model)
-    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(int(seed))
+    _check_memory(model, family, n)
+    if seed is None:
+        out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
+    else:
+        from sculpting.training import keeps_global_rng
+        gen = torch.Generator(device=_device_of(model)).manual_seed(seed)
+        out = keeps_global_rng(_sample)(model, family, n, gen, steps, batch_size, progress, workers, sampler_options,
+                                        seed)
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise NonFiniteSampleError(f"the sampler produced non-finite values ({int((~torch.isfinite(out)).sum())} "
+                                  "entries): a guidance scale (gamma) or a sampler option too large for this model")
+    return out
+
+
+class NonFiniteSampleError(ValueError):
+    """A sampler produced NaN or infinite values."""
+
+
+#: the most memory (bytes) one ``sample`` call's output may take: a quarter of the machine's
+def _memory_limit() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2 ** 30
+
+
+def _check_memory(model, family: str, n: int) -> None:
+    """Refuse, before allocating, a draw whose samples alone would take more than a quarter of memory."""
+    if family == "diffusion":
+        per = 4 * 4 * math.prod(tuple(model.image_shape))  # float32 state, score, noise, output
+    else:
+        try:
+            s0 = model.env.initial_states(1)
+            per = 8 * s0.numel() * s0.element_size()  # a trajectory's states and tables, per sample
+        except Exception:  # noqa: BLE001 (an env without initial_states: no estimate)
+            return
+    need, limit = n * per, _memory_limit()
+    if need > limit:
+        raise ValueError(f"sample(n={n}) would need about {need / 2 ** 30:.1f} GB, more than the "
+                         f"{limit / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); draw it in "
+                         "several calls")
+
+
+def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed=None):
+    sampler_options = dict(sampler_options)
     if family == "diffusion":
         if workers != 1:
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
@@ -157,17 +234,21 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
             from sculpting.adapters.diffusers import is_scheduler, scheduler_sample
             if not is_scheduler(name) or sampler_options:
                 raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
-            return scheduler_sample(model, n, name, steps, generator=gen, progress=progress)
-        if name not in SAMPLERS:
+            draw = lambda k: scheduler_sample(model, k, name, steps, generator=gen, progress=progress)  # noqa: E731
+        elif name not in SAMPLERS:
             raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
-        return SAMPLERS[name](model, n, steps, generator=gen, progress=progress, **sampler_options)
+        else:
+            draw = lambda k: SAMPLERS[name](model, k, steps, generator=gen, progress=progress,  # noqa: E731
+                                            **sampler_options)
+        bs = batch_size or n
+        return torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
     if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
         raise ValueError("a β-conditional model: sample model.at_beta(beta)")
     if workers != 1:
         if seed is None or sampler_options.keys() - {"sampler"}:
             raise ValueError("workers > 1 needs an integer seed and takes no sampler option but sampler=")
         from sculpting.gflownet.parallel import sample_terminal_parallel
-        return sample_terminal_parallel(model, n, int(seed), workers, sampler_options.get("sampler", "auto"),
+        return sample_terminal_parallel(model, n, seed, workers, sampler_options.get("sampler", "auto"),
                                         batch_size)
     from sculpting.gflownet.rejection import action_sampler_for
     from sculpting.gflownet.sampler import sample_trajectories

@@ -46,7 +46,7 @@ def _tensors(obj, prefix: str, out: dict, depth: int = 0) -> None:
             _tensors(v, f"{prefix}{i}.", out, depth + 1)
         return
     if isinstance(obj, (int, float, str, bool)):
-        out[prefix] = torch.tensor(list(str(obj).encode()), dtype=torch.uint8)
+        out[prefix] = repr(obj).encode()  # plain values by their text (no tensor is created)
         return
     attrs = getattr(obj, "__dict__", None)
     if isinstance(attrs, dict):
@@ -65,7 +65,12 @@ def weights_sha256(model) -> str:
     for k in sorted(tensors):
         t = tensors[k]
         h.update(f"{k}|".encode())
-        h.update(tensor_sha256(t.detach().half() if t.is_floating_point() else t).encode())
+        if isinstance(t, bytes):
+            h.update(hashlib.sha256(t).hexdigest().encode())
+        elif t.is_meta:
+            raise ValueError(f"cannot fingerprint {type(model).__name__}: its weights are on the meta device")
+        else:
+            h.update(tensor_sha256(t.detach().half() if t.is_floating_point() else t).encode())
     return h.hexdigest()
 
 

@@ -142,8 +142,11 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
 def _fit_gflownet(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.classifier_training import train_classifier
-    torch.manual_seed(cfg.seed)
-    clf = SculptingClassifier(bases[0].env, len(bases), n_slots, **{"hidden": 128, **arch}).to(dev)
+    env = bases[0].env
+    if hasattr(env, "default_classifier"):  # an env with its own classifier body (molecules: a graph transformer)
+        clf = env.default_classifier(len(bases), n_slots, seed=cfg.seed, **arch).to(dev)
+    else:
+        clf = SculptingClassifier(env, len(bases), n_slots, **{"hidden": 128, **arch}, seed=cfg.seed).to(dev)
     hist = train_classifier(clf, bases, cfg, progress=progress, desc="classifier", checkpoint_path=checkpoint_path,
                             checkpoint_every=checkpoint_every)
     return clf, hist
@@ -155,9 +158,8 @@ def _fit_diffusion(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, ch
     shape = tuple(bases[0].image_shape)
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
         raise ValueError(f"the time classifier takes square images [C, S, S] with S ≥ 6, got {shape}")
-    torch.manual_seed(cfg.seed)
     clf = TimeClassifier(shape, len(bases), n_slots, sde=bases[0].sde.config,
-                         **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch}).to(dev)
+                         **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch}, seed=cfg.seed).to(dev)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     pools = [draw_pool(b, cfg, gen, progress=progress) for b in bases]
     hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",

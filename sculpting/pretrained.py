@@ -17,7 +17,7 @@ The molecule sets need the molecule data (``docs/molecules.md``).
 """
 from __future__ import annotations
 
-__all__ = ["pretrained_names", "load_pretrained", "load_model"]
+__all__ = ["pretrained_names", "load_pretrained", "load_bases", "load_model"]
 
 
 def pretrained_names() -> list[str]:
@@ -48,6 +48,16 @@ def load_pretrained(name: str, directory=None, base_directory=None):
             raise CheckpointError(f"{name}: the bases loaded{where} are not the ones its classifier was trained on "
                                   f"({e})") from e
     return bases, classifier
+
+
+def load_bases(name: str, directory=None) -> list:
+    """The bases of a named set, in label order, from ``directory`` (``<base>/model.pt`` as the
+    training CLI writes, or the shipped ``base_<base>.pt``; default: the shipped ones), without
+    its classifier (e.g. to fit a new classifier to freshly trained bases)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
+    from sculpting.registry import find_bases
+    return find_bases(name)(directory=directory)
 
 
 def load_model(path):

@@ -4,6 +4,8 @@ A :class:`Domain` lists, as data, everything the package-level entry points need
 
 * ``pretrained``: set name → ``loader(directory=None, base_directory=None) -> (bases, classifier)``
   (``sc.load_pretrained("<domain>/<set>")``);
+* ``bases`` (optional): set name → ``loader(directory=None) -> bases`` (``sc.load_bases``: the bases
+  alone, e.g. to train a classifier of them; default: the pretrained loader's bases);
 * ``env_kinds``: environment kind (``env.space["kind"]``) → class rebuilt as ``cls(**env.config)``
   when a checkpoint of a model on it is loaded (``sc.load_model``);
 * ``checkpoint_loaders``: checkpoint kind → ``loader(path)`` for the domain's own model kinds;
@@ -69,6 +71,7 @@ class Domain:
     name: str
     description: str = ""
     pretrained: dict = field(default_factory=dict)
+    bases: dict = field(default_factory=dict)
     env_kinds: dict = field(default_factory=dict)
     checkpoint_loaders: dict = field(default_factory=dict)
     commands: dict = field(default_factory=dict)
@@ -165,3 +168,12 @@ def find_pretrained(name: str):
     if d is None or key not in d.pretrained:
         raise ValueError(f"unknown pretrained set {name!r}; choose from {', '.join(valid)}")
     return d.pretrained[key]
+
+
+def find_bases(name: str):
+    """``loader(directory=None) -> bases`` of ``"<domain>/<set>"``: the domain's own ``bases``
+    loader, else its pretrained loader's bases (read from ``base_directory=directory``)."""
+    full = find_pretrained(name)
+    dom, key = name.split("/")
+    own = _REGISTERED[dom].bases.get(key)
+    return own if own is not None else (lambda directory=None: full(base_directory=directory)[0])

@@ -1,8 +1,8 @@
 """The training command line: one entry point for every model the package trains.
 
     python -m sculpting.train --help                      # every registered domain's commands
-    python -m sculpting.train grid-base --reward symmetric_shubert --out runs/shubert
-    python -m sculpting.train grid-classifier --set shubert_sigmoid --out runs/clf [--bases-dir DIR]
+    python -m sculpting.train grid-base --base shubert --out runs/grid/shubert   # or --reward NAME --temperature T
+    python -m sculpting.train grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/shubert_sigmoid
     python -m sculpting.train mnist-base --base M1 --out runs/m1 [--source torchvision --root DIR]
     python -m sculpting.train mnist-classifier --set M1_M2 --out runs/m12 [--bases-dir DIR]
     python -m sculpting.train molecule-base --objective seh --out runs/seh
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -54,7 +55,26 @@ def _apply(config, settings: dict):
     unknown = sorted(set(settings) - names)
     if unknown:
         raise SystemExit(f"unknown setting(s) {unknown} for {type(config).__name__}; known: {sorted(names)}")
-    return replace(config, **settings)
+    try:
+        return replace(config, **settings)
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"invalid setting: {e}") from None
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        settings = json.loads(path.read_text())
+    except OSError as e:
+        raise SystemExit(f"--config {path}: cannot read it ({e.strerror or e})") from None
+    except ValueError as e:
+        raise SystemExit(f"--config {path} is not JSON: {e}") from None
+    if not isinstance(settings, dict):
+        raise SystemExit(f"--config {path} must hold a JSON object of settings, got a {type(settings).__name__}")
+    return settings
+
+
+#: options that do not change a run's result (left out of its recorded invocation)
+_NOT_RESULT = ("out", "threads", "device", "checkpoint_every", "restart", "config")
 
 
 def _common(ap: argparse.ArgumentParser) -> None:
@@ -64,6 +84,8 @@ def _common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     ap.add_argument("--checkpoint-every", type=int, default=100, help="steps between resume checkpoints")
+    ap.add_argument("--restart", action="store_true",
+                    help="discard what OUT holds of an earlier run (its record, summary and resume files)")
 
 
 def commands() -> dict:
@@ -86,28 +108,65 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> dict:
+    """Run one command. The output folder is held for the whole run (:class:`sculpting.runs.RunFolder`):
+    one writer at a time, bound to this invocation; the exact command of a finished run returns
+    its summary without training."""
     args, rest = parser().parse_known_args(argv)
-    settings = json.loads(args.config.read_text()) if args.config else {}
+    settings = _read_config(args.config) if args.config else {}
     settings.update(_overrides(rest))
     _, cmd = commands()[args.command]
     config = _apply(cmd.preset(args.preset, args), settings)
-    torch.set_num_threads(args.threads)
+    if args.threads < 1 or args.checkpoint_every < 1:
+        raise SystemExit("--threads and --checkpoint-every must be ≥ 1")
+    import sculpting
     from sculpting.distributed import init_from_env, shutdown, world
+    from sculpting.runs import RunFolder, RunFolderError
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     init_from_env(device)
     if device.type == "cuda" and world()[1] > 1:
         device = torch.device("cuda", torch.cuda.current_device())
-    args.out.mkdir(parents=True, exist_ok=True)
     rank, size = world()
+    invocation = {"command": args.command, "arguments": {k: v for k, v in sorted(vars(args).items())
+                                                         if k not in _NOT_RESULT and k != "command"},
+                  "config": config.to_dict() if hasattr(config, "to_dict") else config,
+                  "world_size": size, "sculpting": sculpting.__version__}
+    folder = RunFolder(args.out, invocation, restart=args.restart) if rank == 0 else None
     try:
+        try:
+            if folder is not None:
+                folder.__enter__()
+        except RunFolderError as e:
+            raise SystemExit(f"error: {e}") from None
+        finished = _agree(folder.finished if folder is not None else None, size)
+        if finished is not None:
+            if rank == 0:
+                print(f"{args.out}: this exact run has finished; nothing to do. Its summary:", file=sys.stderr)
+                print(json.dumps(finished, default=str))
+            return finished
         result = cmd.run(args, config, args.out, device)
+        summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size,
+                   **result}
+        if rank == 0:
+            from sculpting.checkpoints import atomic_write
+            atomic_write(args.out / "summary.json",
+                         lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2, default=str)))
+            print(json.dumps(summary, default=str))
+        return summary
     finally:
+        if folder is not None:
+            folder.__exit__(None, None, None)
         shutdown()
-    summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size, **result}
-    if rank == 0:
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        print(json.dumps(summary, default=str))
-    return summary
+
+
+def _agree(value, size: int):
+    """Rank 0's ``value`` on every rank (a finished run is skipped by all of them)."""
+    if size <= 1:
+        return value
+    import torch.distributed as dist
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 if __name__ == "__main__":

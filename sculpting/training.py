@@ -20,8 +20,42 @@ from tqdm.auto import tqdm
 __all__ = ["TrainConfig", "seeded", "seeded_init", "frozen_copy", "ema_update", "progress", "Resumable"]
 
 
+#: config fields that must be ≥ 1 (integers) or > 0 (floats); every other number must be ≥ 0
+POSITIVE_FIELDS = {"steps", "batch_size", "batch_per_base", "pool_size", "pool_steps", "keep_every", "updates",
+                   "batch", "alpha_groups", "context_groups", "lr", "t_max"}
+#: config fields that are fractions in [0, 1]
+FRACTION_FIELDS = {"ema_decay", "sampler_ema", "epsilon", "final_lr_fraction"}
+
+
 class TrainConfig:
-    """Mixin for training-config dataclasses."""
+    """Mixin for training-config dataclasses: every field is checked when the config is built
+    (and by ``dataclasses.replace``): integers are ints (not bools or floats), numbers finite,
+    ``POSITIVE_FIELDS`` positive, the rest non-negative, ``FRACTION_FIELDS`` in [0, 1]."""
+
+    def __post_init__(self):
+        import math
+        from dataclasses import fields
+        name = type(self).__name__
+        for f in fields(self):
+            v, kind = getattr(self, f.name), f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            if kind == "int":
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise TypeError(f"{name}.{f.name} must be an integer, got {v!r}")
+                low = 1 if f.name in POSITIVE_FIELDS else 0
+                if v < low:
+                    raise ValueError(f"{name}.{f.name} must be ≥ {low}, got {v}")
+            elif kind == "float":
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise TypeError(f"{name}.{f.name} must be a number, got {v!r}")
+                if not math.isfinite(v) or v < 0 or (f.name in POSITIVE_FIELDS and v == 0):
+                    raise ValueError(f"{name}.{f.name} must be a finite number "
+                                     f"{'> 0' if f.name in POSITIVE_FIELDS else '≥ 0'}, got {v}")
+                if f.name in FRACTION_FIELDS and v > 1:
+                    raise ValueError(f"{name}.{f.name} must be in [0, 1], got {v}")
+            elif kind == "bool" and not isinstance(v, bool):
+                raise TypeError(f"{name}.{f.name} must be True or False, got {v!r}")
+            elif kind == "str" and not isinstance(v, str):
+                raise TypeError(f"{name}.{f.name} must be a string, got {v!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -29,9 +63,38 @@ class TrainConfig:
 
 def seeded(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """``torch.manual_seed(seed)`` and a fresh generator on ``device`` (the model's: random numbers
-    are drawn where they are used) seeded alike."""
+    are drawn where they are used) seeded alike. Called inside :func:`keeps_global_rng` trainers
+    only, so the caller's global generator is left as it was."""
+    check_seed(seed)
     torch.manual_seed(seed)
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def check_seed(seed, allow_none: bool = False):
+    """Seeds are integers (``None`` where allowed): bool, float and str are refused."""
+    if seed is None and allow_none:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer{' or None' if allow_none else ''}, got {seed!r}")
+    if seed < 0 or seed >= 2 ** 63:
+        raise ValueError(f"seed must be in [0, 2^63), got {seed}")
+    return seed
+
+
+def _rng_devices() -> list:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+
+
+def keeps_global_rng(fn):
+    """Decorator: ``fn`` may seed and draw from torch's global generator (its randomness is its
+    own, from its config's seed); the caller's generator state is restored afterwards."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng(devices=_rng_devices()):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -41,9 +104,8 @@ def seeded_init(seed):
     if seed is None:
         yield
         return
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    with torch.random.fork_rng(devices=[]):
+    check_seed(seed)
+    with torch.random.fork_rng(devices=_rng_devices()):
         torch.manual_seed(seed)
         yield
 

@@ -69,10 +69,19 @@ def test_one_parser_for_every_name():
                               sc.parse_composition(b, 2, 0.3).target_log_prob(lp))
     c = Composition.uniform(3, (1, 2, 3))
     assert sc.parse_composition(c, 3) is c and sc.parse_composition("y=123", 3) == c
-    for bad, err in [("harmonic3", "unknown composition"), ("y=1a", "unknown composition"), ((1.5,), "integers"),
-                     ("y=4", "outside 1..3")]:
+    for bad, err in [("harmonic3", "unknown composition"), ("y=1a", "unknown composition"), ("y=²", "unknown composition"),
+                     ("y=4", "outside 1..3"), ("y=123456789", "at most 8")]:
         with pytest.raises(ValueError, match=err):
             sc.parse_composition(bad, 3)
+    for bad, err in [((1.5,), "integers"), ((True, 2), "integers"), ({}, "a tuple of labels"), (None, "a tuple")]:
+        with pytest.raises(TypeError, match=err):
+            sc.parse_composition(bad, 3)
+    with pytest.raises(ValueError, match="2 to 16 bases"):  # refused before allocating (was a hang)
+        sc.parse_composition("y=12", 10 ** 9)
+    with pytest.raises(ValueError, match="leave it at 0.5"):  # alpha is not silently ignored with 3 bases
+        sc.parse_composition("y=123", 3, 0.3)
+    with pytest.raises(ValueError, match="alpha must lie"):
+        sc.parse_composition("y=123", 3, float("nan"))
     with pytest.raises(ValueError, match="two-base operation"):
         sc.parse_composition("contrast", 3)
     with pytest.raises(ValueError, match="composition is of 3 bases"):

@@ -86,9 +86,28 @@ def cli(smoke_args):
     return run
 
 
+def chain(folder, smoke_args, needs_data=False):
+    """Run the README's chain of commands writing under ``runs/<folder>/`` in order, as written, in a
+    temporary folder, with smoke settings appended to each training command."""
+    def run(tmp_path):
+        if needs_data and not os.environ.get("SCULPTING_DATA_DIR"):
+            pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+        steps = [c for c, _ in commands() if f"runs/{folder}/" in c]
+        assert len(steps) >= 3
+        for cmd in steps:
+            cmd = cmd.replace(f"runs/{folder}/", f"{tmp_path / folder}/")
+            if "-m sculpting.train" in cmd:
+                cmd = f"{cmd} {smoke_args}" + (" --horizon 8" if "grid-base" in cmd else "")
+            _sh(cmd, tmp_path)
+        assert list((tmp_path / folder).glob("*/model.pt"))
+    return run
+
+
 RUNS = {
-    "train grid-base --reward symmetric_shubert": cli("--preset smoke --horizon 8 --steps 30"),
-    "train grid-classifier": cli("--preset smoke --steps 5"),
+    "runs/grid/": chain("grid", "--preset smoke"),
+    "runs/mnist/": chain("mnist", "--preset smoke"),
+    "runs/mol/": chain("mol", "--preset smoke", needs_data=True),
+    "--temperature 0.5 --steps 3000": cli("--preset smoke --horizon 8 --steps 30"),
     "torchrun": cli("--preset smoke --horizon 8 --steps 30 --batch_size 16"),
     "bash scripts/lab.sh": run_lab,
     "bash scripts/test.sh": run_tests,

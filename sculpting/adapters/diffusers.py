@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from sculpting.diffusion.sde import VESDE, VPSDE
+from sculpting.training import keeps_global_rng
 
 __all__ = ["DiffusersScoreModel", "class_bases", "scheduler_sample", "is_scheduler", "fit_unet",
            "SculptingPipeline", "PipelineOutput"]
@@ -170,6 +171,7 @@ def scheduler_sample(model, n: int, scheduler, num_inference_steps: int = 50, ge
     return x
 
 
+@keeps_global_rng
 def fit_unet(unet, scheduler, images: torch.Tensor, labels: torch.Tensor | None = None, steps: int = 500,
              batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True) -> list:
     """Train a ``UNet2DModel`` in place by the DDPM ε-objective ‖ε̂(√ᾱ_k x_0 + √(1−ᾱ_k) ε, k[, y]) − ε‖²

@@ -32,6 +32,7 @@ from sculpting.training import Resumable, TrainConfig, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.diffusion.sampler import edm_sample, pc_sample
+from sculpting.training import keeps_global_rng
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
 
@@ -53,6 +54,7 @@ class DiffusionClassifierConfig(TrainConfig):
     seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if self.noising not in ("pool", "forward"):
             raise ValueError(f"noising must be 'pool' or 'forward', got {self.noising!r}")
         if self.pool_sampler not in ("pc", "edm"):
@@ -111,6 +113,7 @@ def _forward_noise(sde, x0, t_max: float, gen):
     return sde.mean_coef(t).to(x0).reshape(shape) * x0 + sde.marginal_std(t).to(x0).reshape(shape) * z, t
 
 
+@keeps_global_rng
 def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
                           desc: str = "classifier", checkpoint_path=None, checkpoint_every: int = 100, bases=None):
     """Train ``classifier`` on the trajectory ``pools`` (one per base); ``checkpoint_path``:

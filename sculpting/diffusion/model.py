@@ -19,18 +19,22 @@ from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, 
 from sculpting.training import progress as progress_bar
 from sculpting.diffusion.sde import VESDE
 from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
+from sculpting.training import keeps_global_rng
 
 __all__ = ["ScoreModel", "DiffusionTrainConfig", "train_score_model"]
 
 
 class ScoreModel(nn.Module):
-    def __init__(self, channels: int = 3, preset: str = "cpu", sde: VESDE | None = None, **unet_overrides):
+    def __init__(self, channels: int = 3, preset: str = "cpu", sde: VESDE | None = None, *,
+                 seed: int | None = None, **unet_overrides):
         super().__init__()
         if preset not in UNET_PRESETS:
             raise ValueError(f"unknown U-Net preset {preset!r}; choose from {sorted(UNET_PRESETS)}")
         cfg = {**UNET_PRESETS[preset], **unet_overrides}
         self.preset = preset
-        self.unet = ScoreUNet(channels=channels, **cfg)
+        from sculpting.training import seeded_init
+        with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
+            self.unet = ScoreUNet(channels=channels, **cfg)
         self.sde = sde or VESDE()
         self.image_shape = (channels, cfg["image_size"], cfg["image_size"])
 
@@ -61,6 +65,7 @@ class DiffusionTrainConfig(TrainConfig):
 
 
 
+@keeps_global_rng
 def train_score_model(model: ScoreModel, images: torch.Tensor, config: DiffusionTrainConfig,
                       progress: bool = True, desc: str = "score model", checkpoint_path=None,
                       checkpoint_every: int = 500):

@@ -127,8 +127,7 @@ def _train_base(a, cfg, out, device):
     from sculpting.gflownet.io import save_gflownet
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import exact_l1_to_reward, train_gflownet
-    torch.manual_seed(cfg.seed)
-    model = GFlowNet(BitStringEnv(a.length, a.reward), hidden=64).to(device)
+    model = GFlowNet(BitStringEnv(a.length, a.reward), hidden=64, seed=cfg.seed).to(device)
     hist = train_gflownet(model, cfg, desc=a.reward, checkpoint_path=out / "resume.pt",
                           checkpoint_every=a.checkpoint_every)
     l1 = exact_l1_to_reward(model)

@@ -46,6 +46,7 @@ from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.training import keeps_global_rng
 
 __all__ = ["ClassifierTrainConfig", "train_classifier"]
 
@@ -69,6 +70,7 @@ class ClassifierTrainConfig(TrainConfig):
     seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if self.steps < 0 or self.batch_per_base < 1 or self.lr <= 0 or self.alpha_groups < 1:
             raise ValueError(f"invalid classifier training config {self}")
         if not 0 <= self.ema_decay < 1:
@@ -219,6 +221,7 @@ class _ExactLosses:
         return l_term, l_nt
 
 
+@keeps_global_rng
 def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
                      callback=None, callback_every: int = 0, desc: str = "classifier", checkpoint_path=None,
                      checkpoint_every: int = 100, context=None):

@@ -27,6 +27,7 @@ from sculpting.gflownet.exact import reward_log_distribution, terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.training import keeps_global_rng
 
 __all__ = ["GFlowNetTrainConfig", "train_gflownet", "exact_l1_to_reward"]
 
@@ -48,6 +49,7 @@ class GFlowNetTrainConfig(TrainConfig):
     log_z_half_life: float = 0.0
 
     def __post_init__(self):
+        super().__post_init__()
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0 or self.lr_log_z <= 0:
             raise ValueError(f"invalid training config {self}")
         if not 0 <= self.epsilon <= 1:
@@ -133,6 +135,7 @@ def _update(model, loss, opt, sched, clip_per_param: float):
     sched.step()
 
 
+@keeps_global_rng
 def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet",
                    conditioning=None, callback=None, callback_every: int = 0, checkpoint_path=None,
                    checkpoint_every: int = 100):

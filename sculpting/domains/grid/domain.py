@@ -20,6 +20,14 @@ def _pair_loader(name):
     return load
 
 
+def _bases_loader(name):
+    def load(directory=None):
+        from sculpting.domains.grid.experiments import CLASSIFIER_SETS
+        from sculpting.domains.grid.io import load_grid_base
+        return [load_grid_base(n, directory) for n in CLASSIFIER_SETS[name]]
+    return load
+
+
 def _base_presets(name, args=None):
     from sculpting.domains.grid import build
     from sculpting.gflownet.training import GFlowNetTrainConfig
@@ -35,28 +43,40 @@ def _classifier_presets(name, args=None):
                              warmup_steps=3000, estimator="sampled")}[name]
 
 
+def _reward_of(a) -> tuple[str, float]:
+    """(reward, temperature) from ``--base NAME`` (a base of the shipped sets) or ``--reward`` / ``--temperature``."""
+    from sculpting.domains.grid.experiments import GRID_BASES
+    if a.base is None:
+        return a.reward or "symmetric_shubert", 1.0 if a.temperature is None else a.temperature
+    reward, temperature = GRID_BASES[a.base]
+    if (a.reward not in (None, reward)) or (a.temperature not in (None, temperature)):
+        raise SystemExit(f"--base {a.base} is reward {reward} at temperature {temperature:g}; leave out --reward "
+                         "and --temperature, or leave out --base")
+    return reward, temperature
+
+
 def _base(a, cfg, out, device):
     from sculpting.distributed import on_main
     from sculpting.gflownet.io import save_gflownet
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import exact_l1_to_reward, train_gflownet
-    torch.manual_seed(cfg.seed)
-    model = GFlowNet(GridEnv(a.horizon, a.ndim, a.reward, a.temperature)).to(device)
-    hist = train_gflownet(model, cfg, desc=a.reward, checkpoint_path=out / "resume.pt",
+    reward, temperature = _reward_of(a)
+    model = GFlowNet(GridEnv(a.horizon, a.ndim, reward, temperature), seed=cfg.seed).to(device)
+    hist = train_gflownet(model, cfg, desc=a.base or reward, checkpoint_path=out / "resume.pt",
                           checkpoint_every=a.checkpoint_every)
     l1 = exact_l1_to_reward(model)
-    on_main(save_gflownet)(model, out / "model.pt", train_config=cfg.to_dict(), seed=cfg.seed, exact_l1_to_reward=l1,
+    on_main(save_gflownet)(model, out / "model.pt", **({"name": a.base} if a.base else {}),
+                           train_config=cfg.to_dict(), seed=cfg.seed, exact_l1_to_reward=l1,
                            train_time_s=hist["train_time_s"], data_source="reward function (no data)")
     return {"exact_l1_to_reward": l1}
 
 
 def _classifier(a, cfg, out, device):
-    import sculpting as sc
     from sculpting.distributed import on_main
     from sculpting.domains.grid.experiments import make_classifier
     from sculpting.gflownet.classifier_training import train_classifier
     from sculpting.gflownet.io import save_classifier
-    bases, _ = sc.load_pretrained(f"grid/{a.set}", base_directory=a.bases_dir)
+    bases = _bases_loader(a.set)(a.bases_dir)
     clf = make_classifier(a.set, bases[0].env, cfg.seed)
     hist = train_classifier(clf, bases, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
                             checkpoint_every=a.checkpoint_every)
@@ -71,16 +91,20 @@ DOMAIN = Domain(
     name="grid",
     description="2-D hypergrid GFlowNets (exactly enumerable; docs/grid.md)",
     pretrained={s: _pair_loader(s) for s in _SETS},
+    bases={s: _bases_loader(s) for s in _SETS},
     env_kinds={"grid": GridEnv},
     commands={
         "grid-base": Command(_base, _base_presets, help="a base GFlowNet on a grid reward", arguments=[
-            (("--reward",), {"default": "symmetric_shubert", "help": "a grid reward name"}),
-            (("--temperature",), {"type": float, "default": 1.0, "help": "log R = log r / T"}),
+            (("--base",), {"default": None, "choices": ("shubert", "sigmoid", "circle1", "circle2", "circle3"),
+                           "help": "a base of the shipped sets (its reward and temperature); its folder then "
+                                   "serves grid-classifier --bases-dir"}),
+            (("--reward",), {"default": None, "help": "a grid reward name (default symmetric_shubert)"}),
+            (("--temperature",), {"type": float, "default": None, "help": "log R = log r / T (default 1)"}),
             (("--horizon",), {"type": int, "default": 32, "help": "grid side"}),
             (("--ndim",), {"type": int, "default": 2, "help": "grid dimension"})]),
         "grid-classifier": Command(_classifier, _classifier_presets, help="a classifier of a shipped grid set", arguments=[
             (("--set",), {"default": "shubert_sigmoid", "choices": _SETS, "help": "the classifier set"}),
             (("--bases-dir",), {"type": __import__("pathlib").Path, "default": None,
-                                "help": "folder of the bases (default: shipped)"})]),
+                                "help": "folder of the bases: DIR/<base>/model.pt (grid-base --base <base> --out DIR/<base>) or DIR/base_<base>.pt (default: shipped)"})]),
     },
 )

@@ -32,28 +32,25 @@ CLASSIFIER_SETS = {"shubert_sigmoid": ("shubert", "sigmoid"), "circles": ("circl
 TWO_BASE_OPS = ("harmonic", "contrast", "reverse_contrast")
 
 
-def make_base(name: str, horizon: int = 32) -> GFlowNet:
+def make_base(name: str, horizon: int = 32, seed: int | None = None) -> GFlowNet:
     if name not in GRID_BASES:
         raise ValueError(f"unknown grid base {name!r}; choose from {sorted(GRID_BASES)}")
     reward, temp = GRID_BASES[name]
-    return GFlowNet(GridEnv(horizon, 2, reward, temp))
+    return GFlowNet(GridEnv(horizon, 2, reward, temp), seed=seed)
 
 
 def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progress: bool = True,
                checkpoint_path=None):
     """Build (seeded with ``config.seed``: same seed, same weights) and train a named base."""
-    torch.manual_seed(config.seed)
-    model = make_base(name, horizon)
+    model = make_base(name, horizon, seed=config.seed)
     hist = train_gflownet(model, config, progress=progress, desc=name, checkpoint_path=checkpoint_path)
     return model, hist
 
 
 def make_classifier(pair: str, env, seed: int | None = None) -> SculptingClassifier:
-    """The classifier of a named set (initialised from ``torch.manual_seed(seed)`` when given)."""
-    if seed is not None:
-        torch.manual_seed(seed)
+    """The classifier of a named set (initial weights from ``seed`` when given)."""
     m = len(CLASSIFIER_SETS[pair])
-    return SculptingClassifier(env, n_bases=m, n_slots=2 if m == 2 else 3)
+    return SculptingClassifier(env, n_bases=m, n_slots=2 if m == 2 else 3, seed=seed)
 
 
 def two_base_compositions(alphas=(0.05, 0.5, 0.95), ops=TWO_BASE_OPS):

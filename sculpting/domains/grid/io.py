@@ -12,11 +12,26 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 def load_grid_base(name: str, directory=None):
-    return load_gflownet(Path(directory or PRETRAINED_DIR) / f"base_{name}.pt")
+    """The named grid base (:data:`~sculpting.domains.grid.experiments.GRID_BASES`) from ``directory``
+    (``name/model.pt`` or ``base_<name>.pt``; default: shipped), checked to be that base's reward
+    and temperature."""
+    from sculpting.checkpoints import CheckpointError, base_file
+    from sculpting.domains.grid.experiments import GRID_BASES
+    path = base_file(directory or PRETRAINED_DIR, name)
+    model = load_gflownet(path)
+    if name in GRID_BASES:
+        want = GRID_BASES[name]
+        got = (model.env.reward_name, model.env.temperature)
+        if got != want:
+            raise CheckpointError(f"{path} holds a base of reward {got[0]!r} at T = {got[1]:g}; base {name!r} is "
+                                  f"reward {want[0]!r} at T = {want[1]:g}")
+    return model
 
 
 def load_grid_classifier(pair: str, directory=None):
-    return load_classifier(Path(directory or PRETRAINED_DIR) / f"classifier_{pair}.pt")
+    """The classifier of a set from ``directory`` (``<set>/model.pt`` or ``classifier_<set>.pt``)."""
+    from sculpting.checkpoints import base_file
+    return load_classifier(base_file(directory or PRETRAINED_DIR, pair, "classifier"))
 
 
 def load_grid_pair(pair: str, directory=None, base_directory=None):

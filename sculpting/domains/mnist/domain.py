@@ -16,15 +16,33 @@ CLASSIFIER_SET_NAMES = ("M1_M2", "MN")
 BASE_NAMES = ("M1", "M2", "MN1", "MN2", "MN3")
 
 
+def _named(model, name, path):
+    """A loaded base, checked to be the base ``name`` its metadata records."""
+    from sculpting.checkpoints import CheckpointError
+    got = (getattr(model, "meta", None) or {}).get("name")
+    if got is not None and got != name:
+        raise CheckpointError(f"{path} holds base {got!r}, not {name!r}")
+    return model
+
+
+def load_set_bases(key: str, directory=None) -> list:
+    """The bases of a classifier set from ``directory`` (``<base>/model.pt`` or ``base_<base>.pt``;
+    default: shipped), each checked to be the base it is named after."""
+    from sculpting.checkpoints import base_file
+    from sculpting.diffusion.io import load_score_model
+    from sculpting.domains.mnist.experiments import CLASSIFIER_SETS
+    from sculpting.domains.mnist.io import PRETRAINED_DIR
+    d = Path(directory or PRETRAINED_DIR)
+    return [_named(load_score_model(base_file(d, n)), n, base_file(d, n)) for n in CLASSIFIER_SETS[key]]
+
+
 def _set_loader(key):
     def load(directory=None, base_directory=None):
-        from sculpting.diffusion.io import load_score_model, load_time_classifier
-        from sculpting.domains.mnist.experiments import CLASSIFIER_SETS
+        from sculpting.checkpoints import base_file
+        from sculpting.diffusion.io import load_time_classifier
         from sculpting.domains.mnist.io import PRETRAINED_DIR
         d = Path(directory or PRETRAINED_DIR)
-        db = Path(base_directory or d)
-        return ([load_score_model(db / f"base_{n}.pt") for n in CLASSIFIER_SETS[key]],
-                load_time_classifier(d / f"classifier_{key}.pt"))
+        return load_set_bases(key, base_directory or d), load_time_classifier(base_file(d, key, "classifier"))
     return load
 
 
@@ -59,9 +77,8 @@ def _base(a, cfg, out, device):
     from sculpting.domains.mnist.data import load_mnist, make_base_set
     digits = load_mnist(a.source, a.root)
     images, _ = make_base_set(a.base, digits, 28 if a.preset == "paper" else 16)
-    torch.manual_seed(cfg.seed)
     arch = BASE_ARCH if a.preset == "cpu" else {}  # the shipped bases' U-Net on the cpu preset
-    model = ScoreModel(images.shape[1], a.preset, image_size=images.shape[-1], **arch).to(device)
+    model = ScoreModel(images.shape[1], a.preset, image_size=images.shape[-1], seed=cfg.seed, **arch).to(device)
     hist = train_score_model(model, images.to(device), cfg, desc=a.base, checkpoint_path=out / "resume.pt",
                              checkpoint_every=a.checkpoint_every)
     on_main(save_score_model)(model, out / "model.pt", name=a.base, train_config=cfg.to_dict(), seed=cfg.seed,
@@ -70,17 +87,15 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-    import sculpting as sc
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
     from sculpting.diffusion.io import save_time_classifier
     from sculpting.distributed import on_main
     from sculpting.domains.mnist.build import CLASSIFIER_ARCH
-    bases, _ = sc.load_pretrained(f"mnist/{a.set}", base_directory=a.bases_dir)
+    bases = load_set_bases(a.set, a.bases_dir)
     bases = [b.to(device) for b in bases]
     m = len(bases)
-    torch.manual_seed(cfg.seed)
-    clf = TimeClassifier(tuple(bases[0].image_shape), n_bases=m, n_slots=2 if m == 2 else 3,
+    clf = TimeClassifier(tuple(bases[0].image_shape), n_bases=m, n_slots=2 if m == 2 else 3, seed=cfg.seed,
                          **CLASSIFIER_ARCH).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
     pools = [draw_pool(b, cfg, gen, progress=True) for b in bases]
@@ -97,6 +112,7 @@ DOMAIN = Domain(
     name="mnist",
     description="colored-MNIST score-based diffusion models (docs/mnist.md)",
     pretrained={s: _set_loader(s) for s in CLASSIFIER_SET_NAMES},
+    bases={s: (lambda directory=None, _s=s: load_set_bases(_s, directory)) for s in CLASSIFIER_SET_NAMES},
     checkpoint_loaders={"judge": _load_judge},
     commands={
         "mnist-base": Command(_base, _base_presets, help="a colored-MNIST score model", arguments=[

@@ -52,8 +52,7 @@ NESTED = {"name": "(MN y=12)◑MN3", "inner": (1, 2), "support": {(1, G)}}
 def train_base(name: str, digits, config: DiffusionTrainConfig, preset: str = "cpu", image_size: int | None = None,
                progress: bool = True, checkpoint_path=None, **unet_overrides):
     images, _ = make_base_set(name, digits, image_size or (28 if preset == "paper" else 16))
-    torch.manual_seed(config.seed)  # seed before building: same seed, same weights
-    model = ScoreModel(images.shape[1], preset, image_size=images.shape[-1], **unet_overrides)
+    model = ScoreModel(images.shape[1], preset, image_size=images.shape[-1], seed=config.seed, **unet_overrides)
     hist = train_score_model(model, images, config, progress=progress, desc=name, checkpoint_path=checkpoint_path)
     return model, hist
 
@@ -86,8 +85,8 @@ def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=Non
     """Draw a trajectory pool per base and train the joint classifier (α-conditioned for two bases,
     exchangeable for three). Returns (classifier, history)."""
     m = len(bases)
-    torch.manual_seed(config.seed)
-    clf = TimeClassifier(tuple(bases[0].image_shape), n_bases=m, n_slots=2 if m == 2 else 3, **arch)
+    clf = TimeClassifier(tuple(bases[0].image_shape), n_bases=m, n_slots=2 if m == 2 else 3, seed=config.seed,
+                         **arch)
     pools = [draw_pool(b, config, generator, progress) for b in bases]
     hist = train_time_classifier(clf, pools, config, progress=progress, desc=desc, checkpoint_path=checkpoint_path,
                                  bases=bases)

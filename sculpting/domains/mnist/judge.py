@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sculpting.domains.mnist.data import COLOURS, colour_digits, resize
+from sculpting.training import keeps_global_rng
 
 __all__ = ["DigitColourJudge", "judge_dataset", "train_judge", "support_rate", "EXPECTED_SUPPORT", "save_judge", "load_judge"]
 
@@ -74,6 +75,7 @@ def _augment(x, gen, max_shift=1, max_noise=0.15):
     return (x + scale * torch.randn(x.shape, generator=gen)).clamp(0, 1)
 
 
+@keeps_global_rng
 def train_judge(digits, image_size: int = 16, epochs: int = 20, batch: int = 128, lr: float = 3e-3,
                 holdout: float = 0.1, width: int = 48, seed: int = 0, progress: bool = True):
     """Train on real colored digits (every digit in red and green) with random 1-pixel shifts and

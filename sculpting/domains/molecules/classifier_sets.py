@@ -56,8 +56,8 @@ def train_classifier_set(bases, beta=CLASSIFIER_BETA, config: ClassifierTrainCon
     if not conditional and not isinstance(beta, (int, float)):
         raise ValueError(f"beta must be 'conditional' or a number, got {beta!r}")
     env = FragmentGraphEnv(bases[0].env.max_frags)
-    torch.manual_seed(config.seed)
-    clf = make_graph_classifier(env, len(bases), **(arch or CLASSIFIER_ARCH), beta_conditioned=conditional)
+    clf = make_graph_classifier(env, len(bases), **(arch or CLASSIFIER_ARCH), beta_conditioned=conditional,
+                                seed=config.seed)
     if conditional:
         hist = train_classifier(clf, list(bases), config, progress=progress, desc=desc,
                                 checkpoint_path=checkpoint_path, context=BetaRange(*beta_range))

@@ -19,12 +19,22 @@ BASE_STEPS = {"cpu": (800, 64), "paper": (20000, 64), "smoke": (3, 8)}
 CLASSIFIER_ARCHS = {"paper": {"width": 128, "n_layers": 4, "n_heads": 2}}
 
 
+def load_set_bases(key: str, directory=None) -> list:
+    """The β-conditional bases of a classifier set from ``directory`` (``<objective>/model.pt`` or
+    ``base_<objective>.pt``; default: shipped), in label order, each checked to be its objective."""
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+    from sculpting.domains.molecules.io import load_molecule_models
+    loaded = load_molecule_models(directory, objectives=CLASSIFIER_SETS[key])["bases"]
+    return [loaded[o] for o in CLASSIFIER_SETS[key]]
+
+
 def _set_loader(key):
     def load(directory=None, base_directory=None):
         from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
         from sculpting.domains.molecules.io import PRETRAINED_DIR, load_graph_classifier, load_molecule_models
         bases = load_molecule_models(base_directory or directory, objectives=CLASSIFIER_SETS[key])["bases"]
-        clf = load_graph_classifier(Path(directory or PRETRAINED_DIR) / f"classifier_{key}.pt")
+        from sculpting.checkpoints import base_file
+        clf = load_graph_classifier(base_file(directory or PRETRAINED_DIR, key, "classifier"))
         return [bases[o] for o in CLASSIFIER_SETS[key]], clf
     return load
 
@@ -56,8 +66,8 @@ def _base(a, cfg, out, device):
     from sculpting.domains.molecules.io import save_molecule_gflownet
     from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
     from sculpting.gflownet.training import train_gflownet
-    torch.manual_seed(cfg.seed)
-    model = MoleculeGFlowNet(FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset])
+    model = MoleculeGFlowNet(FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset],
+                             seed=cfg.seed)
     hist = train_gflownet(model.to(device), cfg, desc=a.objective, conditioning=BetaConditioning(),
                           checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every)
     on_main(save_molecule_gflownet)(model, out / "model.pt", objective=a.objective, preset=a.preset, seed=cfg.seed,
@@ -66,7 +76,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-    import sculpting as sc
     from sculpting.distributed import on_main
     from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
     from sculpting.domains.molecules.classifier_sets import (CLASSIFIER_ARCH, CLASSIFIER_BETA, CLASSIFIER_BETA_RANGE,
@@ -75,12 +84,11 @@ def _classifier(a, cfg, out, device):
     from sculpting.domains.molecules.io import save_graph_classifier
     from sculpting.gflownet.classifier_training import train_classifier
     arch = {"cpu": CLASSIFIER_ARCH, "smoke": SMOKE_ARCH, **CLASSIFIER_ARCHS}[a.preset]
-    bases, _ = sc.load_pretrained(f"molecules/{a.set}", base_directory=a.bases_dir)
+    bases = load_set_bases(a.set, a.bases_dir)
     beta = a.beta if a.beta is not None else CLASSIFIER_BETA  # default: β-conditional
     conditional = beta == "conditional"
-    torch.manual_seed(cfg.seed)
     clf = make_graph_classifier(FragmentGraphEnv(bases[0].env.max_frags), len(bases), **arch,
-                                beta_conditioned=conditional)
+                                beta_conditioned=conditional, seed=cfg.seed)
     members, context = (bases, BetaRange(*CLASSIFIER_BETA_RANGE)) if conditional else ([b.at_beta(beta) for b in bases], None)
     hist = train_classifier(clf, members, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
                             checkpoint_every=a.checkpoint_every, context=context)
@@ -94,6 +102,7 @@ DOMAIN = Domain(
     name="molecules",
     description="fragment-based molecule GFlowNets (RDKit; needs the molecule data, docs/molecules.md)",
     pretrained={s: _set_loader(s) for s in CLASSIFIER_SET_NAMES},
+    bases={s: (lambda directory=None, _s=s: load_set_bases(_s, directory)) for s in CLASSIFIER_SET_NAMES},
     checkpoint_loaders={"molecule_gflownet": _lazy_loader("load_molecule_gflownet"),
                         "graph_classifier": _lazy_loader("load_graph_classifier")},
     commands={

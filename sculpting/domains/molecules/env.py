@@ -61,6 +61,12 @@ class FragmentGraphEnv:
             if objective not in REWARDS:
                 raise ValueError(f"unknown objective {objective!r}; choose from {sorted(REWARDS)}")
 
+    def default_classifier(self, n_bases: int, n_slots: int, seed: int | None = None, **arch):
+        """The classifier ``sc.fit_classifier`` builds for bases on this env: a graph transformer
+        body (``arch``: ``width``, ``n_layers``, ``n_heads``), :func:`.classifier.make_graph_classifier`."""
+        from sculpting.domains.molecules.classifier import make_graph_classifier
+        return make_graph_classifier(self, n_bases, n_slots, seed=seed, **arch)
+
     @property
     def config(self) -> dict:
         return {"max_frags": self.max_frags, "objective": self.objective}

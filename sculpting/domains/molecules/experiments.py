@@ -38,8 +38,7 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
     """Train a β-conditional base for ``objective``; returns (model, history)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    torch.manual_seed(seed)
-    model = MoleculeGFlowNet(FragmentGraphEnv(max_frags, objective), **PRESETS[preset])
+    model = MoleculeGFlowNet(FragmentGraphEnv(max_frags, objective), **PRESETS[preset], seed=seed)
     cfg = base_train_config(objective, steps, batch_size, seed)
     hist = train_gflownet(model, cfg, progress=progress, desc=f"{objective} GFlowNet", conditioning=BetaConditioning(),
                           callback=callback, callback_every=callback_every, checkpoint_path=checkpoint_path)

@@ -52,7 +52,11 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
     Regenerate with ``python -m sculpting.domains.molecules.build`` (needs the molecule data)."""
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     d = Path(directory) if directory else PRETRAINED_DIR
-    out = {"bases": {o: load_molecule_gflownet(d / f"base_{o}.pt") for o in objectives}, "classifiers": {}}
+    from sculpting.checkpoints import base_file
+    out = {"bases": {o: load_molecule_gflownet(base_file(d, o)) for o in objectives}, "classifiers": {}}
+    for o, model in out["bases"].items():
+        if model.env.objective not in (None, o):
+            raise CheckpointError(f"{base_file(d, o)} holds a base of objective {model.env.objective!r}, not {o!r}")
     for name in CLASSIFIER_SETS:
         if (d / f"classifier_{name}.pt").is_file():
             out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")

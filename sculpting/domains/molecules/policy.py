@@ -38,17 +38,19 @@ def thermometer(beta, n_bins: int = N_BINS, max_beta: float = MAX_BETA) -> torch
 class MoleculeGFlowNet(nn.Module):
     """Forward policy π(a | s, β) and log Z(β) of a fragment GFlowNet on ``env``."""
 
-    def __init__(self, env, width: int = 64, n_layers: int = 2, n_heads: int = 2):
+    def __init__(self, env, width: int = 64, n_layers: int = 2, n_heads: int = 2, *, seed: int | None = None):
         super().__init__()
+        from sculpting.training import seeded_init
         self.env = env
         self.arch = {"width": width, "n_layers": n_layers, "n_heads": n_heads}
         w = width
-        self.trunk = GraphTransformer(env.n_frags + 1, N_BINS, w, n_layers, n_heads)
-        self.stop_head = nn.Linear(2 * w, 1)
-        self.add_head = nn.Linear(w, env.n_frags)
-        self.set_head = nn.Linear(2 * w, 12)
-        self.log_z_net = nn.Sequential(nn.Linear(N_BINS, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 2 * w),
-                                       nn.LeakyReLU(), nn.Linear(2 * w, 1))
+        with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
+            self.trunk = GraphTransformer(env.n_frags + 1, N_BINS, w, n_layers, n_heads)
+            self.stop_head = nn.Linear(2 * w, 1)
+            self.add_head = nn.Linear(w, env.n_frags)
+            self.set_head = nn.Linear(2 * w, 12)
+            self.log_z_net = nn.Sequential(nn.Linear(N_BINS, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 2 * w),
+                                           nn.LeakyReLU(), nn.Linear(2 * w, 1))
 
     def _beta(self, beta, n):
         if beta is None:
