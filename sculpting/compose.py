@@ -174,6 +174,8 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
             raise TypeError(f"{name} must be an integer, got {v!r}")
         if v < 1:
             raise ValueError(f"{name} must be ≥ 1, got {v}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     for k, v in sampler_options.items():

@@ -107,10 +107,16 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
         the classifier; ``classifier.meta`` holds its training config and history summary.
     """
     from sculpting.compose import _family_of
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    if isinstance(bases, (str, bytes)) or not hasattr(bases, "__iter__"):
+        raise TypeError(f"bases must be a list of models, got {type(bases).__name__}")
     bases = list(bases)
     family = _family_of(bases)
     m = len(bases)
     n_slots = n_slots_for(operation_family_or_n_slots, m)
+    if arch is not None and not isinstance(arch, dict):
+        raise TypeError(f"arch must be a dict of network options or None, got {type(arch).__name__}")
     arch = dict(arch or {})
     if family == "gflownet":
         from sculpting.compose import _at_beta

@@ -20,6 +20,16 @@ from __future__ import annotations
 __all__ = ["pretrained_names", "load_pretrained", "load_bases", "load_model"]
 
 
+def _check_dir(name: str, value) -> None:
+    import os
+    if value is None:
+        return
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path or None, got {type(value).__name__}")
+    if not str(value):
+        raise ValueError(f"{name} must be a folder path or None, got an empty string")
+
+
 def pretrained_names() -> list[str]:
     """Every ``"<domain>/<set>"`` name of the registered domains."""
     from sculpting.registry import domains
@@ -36,6 +46,8 @@ def load_pretrained(name: str, directory=None, base_directory=None):
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
+    _check_dir("directory", directory)
+    _check_dir("base_directory", base_directory)
     from sculpting.checkpoints import CheckpointError
     from sculpting.fingerprint import check_bases
     from sculpting.registry import find_pretrained
@@ -56,6 +68,7 @@ def load_bases(name: str, directory=None) -> list:
     its classifier (e.g. to fit a new classifier to freshly trained bases)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
+    _check_dir("directory", directory)
     from sculpting.registry import find_bases
     return find_bases(name)(directory=directory)
 

@@ -95,8 +95,12 @@ _ENV_ATTRS = ("n_actions", "stop_action", "max_trajectory_length", "feature_dim"
 _ENUM_ATTRS = ("n_states", "levels", "child_index", "parent_index", "state_log_n_parents", "all_states", "index")
 
 
-def check_env(env, enumerable: bool = False):
-    """Raise a ``TypeError`` naming every missing attribute of the protocol; return ``env``."""
+def check_env(env, enumerable: bool | None = None):
+    """Raise a ``TypeError`` naming every missing attribute of the protocol; return ``env``.
+    ``enumerable=None``: the enumerable attributes are required when the env declares the
+    capability (``is_enumerable = True``, or any attribute of :class:`EnumerableEnv`)."""
+    if enumerable is None:
+        enumerable = getattr(env, "is_enumerable", None) is True or any(hasattr(env, a) for a in _ENUM_ATTRS)
     need = _ENV_ATTRS + (_ENUM_ATTRS if enumerable else ())
     missing = [a for a in need if not hasattr(env, a)]
     if missing:
@@ -109,7 +113,13 @@ def check_env(env, enumerable: bool = False):
 
 
 def is_enumerable(env) -> bool:
-    return all(hasattr(env, a) for a in _ENUM_ATTRS)
+    """Whether ``env`` has every attribute of :class:`EnumerableEnv` (the one meaning of enumerable).
+    An env that declares ``is_enumerable = True`` but lacks some is an error naming them."""
+    missing = [a for a in _ENUM_ATTRS if not hasattr(env, a)]
+    if missing and getattr(env, "is_enumerable", None) is True:
+        raise TypeError(f"{type(env).__name__} declares is_enumerable = True but lacks "
+                        f"{', '.join(missing)} (sculpting.protocols.EnumerableEnv)")
+    return not missing
 
 
 def model_family(model) -> str:

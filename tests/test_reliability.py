@@ -171,6 +171,23 @@ def test_tampered_or_truncated_data_files_are_named(data_copy):
         load_fragments()
 
 
+@needs_data
+def test_a_same_size_edit_with_its_mtime_restored_is_verified_again(data_copy):
+    """The in-process checksum cache is keyed on the inode's change time too: restoring a file's
+    size and mtime after an edit does not skip the re-verification."""
+    from sculpting.domains.molecules.data import CorruptDataError, load_fragments
+    load_fragments()  # verified and cached
+    path = data_copy / "fragments_72.json"
+    st = path.stat()
+    data = path.read_bytes()
+    i = data.index(b"C")
+    path.write_bytes(data[:i] + b"N" + data[i + 1:])  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(CorruptDataError, match="fragments_72.json is not the pinned one"):
+        load_fragments()
+
+
 def test_fragment_attachment_indices_are_validated():
     from sculpting.domains.molecules.data import CorruptDataError, validate_fragments
     assert validate_fragments([("CO", [0, 1])]) == [("CO", [0, 1])]

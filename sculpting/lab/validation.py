@@ -65,10 +65,23 @@ def _check(rule: str, v):
     return None if ok(v) else reason
 
 
+#: names IPython puts in a notebook's globals (never parameters)
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
 def validate_parameters(values: dict, rules: dict) -> None:
     """Check ``values[name]`` against ``rules[name]`` for every rule; raise one
-    :class:`ParameterError` listing every invalid parameter with its value."""
+    :class:`ParameterError` listing every invalid parameter with its value. ``values`` is the
+    notebook's ``globals()`` right after its parameters cell: a name there that is no parameter
+    (papermill's ``-p stpes 10``, a misspelling) is reported too, with the closest parameter."""
+    import difflib
+    import inspect
     problems = []
+    for name, v in values.items():
+        if name.startswith("_") or name in rules or name in _IPYTHON_NAMES or callable(v) or inspect.ismodule(v):
+            continue
+        close = difflib.get_close_matches(name, list(rules), n=1)
+        problems.append(f"{name}: not a parameter of this notebook" + (f" (did you mean {close[0]!r}?)" if close else ""))
     for name, rule in rules.items():
         if name not in values:
             problems.append(f"{name}: missing")

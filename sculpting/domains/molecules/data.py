@@ -59,7 +59,10 @@ class CorruptDataError(ValueError):
     """A data file exists but is not the pinned one (checksum) or does not make sense."""
 
 
-_VERIFIED: set = set()  # (path, size, mtime) of files whose SHA-256 was checked in this process
+#: (path, inode, size, mtime, ctime) of files whose SHA-256 was checked in this process. Any write
+#: changes the ctime, which no user call can set back (utime restores only atime and mtime), so an
+#: edited file is hashed again even when its size and mtime are restored.
+_VERIFIED: set = set()
 
 
 def npz_arrays_sha256(path: Path) -> str:
@@ -77,7 +80,7 @@ def verify_file(path: Path, sha256: str, arrays_sha256: str | None = None) -> Pa
     """Check ``path``'s SHA-256 (or, for an ``.npz``, that of its arrays) once per process (again if
     the file changes); a mismatch raises a :class:`CorruptDataError` naming the file and the fix."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key in _VERIFIED:
         return path
     got = hashlib.sha256(path.read_bytes()).hexdigest()

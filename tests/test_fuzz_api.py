@@ -1,0 +1,265 @@
+"""A fuzz suite over the public API (hypothesis).
+
+Every argument of every public function is replaced, one at a time, by values drawn from a pool of
+wrong things: integers (0, negative, huge), floats (nan, ±inf), bools, strings, None, containers,
+tensors of the wrong dtype or shape. Each call must either return a correct result, or raise
+``TypeError``, ``ValueError`` or a package error (``CheckpointError``, ``RunFolderError``); never
+another exception type, and never a silent coercion: a call that succeeds had a valid value.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import pytest
+import torch
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import sculpting as sc  # noqa: E402
+from sculpting.checkpoints import CheckpointError  # noqa: E402
+from sculpting.runs import RunFolderError  # noqa: E402
+
+ALLOWED = (TypeError, ValueError, CheckpointError, RunFolderError)
+
+WRONG = st.one_of(
+    st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
+    st.sampled_from([0, -1, 1, 2, 3, 10 ** 12]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.5, 1.5, -0.0]),
+    st.booleans(),
+    st.text(max_size=6),
+    st.sampled_from(["harmonic", "y=12", "y=²", "", "grid/circles", "0.3"]),
+    st.none(),
+    st.sampled_from([[], {}, (1, 2), [1.5], {"steps": 1}, object()]),
+    st.sampled_from([torch.zeros(3), torch.zeros(2, 2, dtype=torch.int64), torch.tensor(float("nan")),
+                     torch.zeros(0), torch.ones(1, dtype=torch.bool)]),
+)
+
+
+def _int(lo=1, hi=None):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+
+
+def _real(pred):
+    return lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and pred(v)
+
+
+# --------------------------------------------------------------------- fixtures (small, shared)
+@pytest.fixture(scope="module")
+def world():
+    from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
+    from sculpting.diffusion.sde import VPSDE
+    from sculpting.domains.grid import GridEnv
+    from sculpting.gflownet.policy import GFlowNet
+    env = GridEnv(4, 2, "circle1")
+    bases = [GFlowNet(env, hidden=8, seed=0), GFlowNet(GridEnv(4, 2, "circle2"), hidden=8, seed=1)]
+    means = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    gm = [GaussianMixtureScore(means, [0.7, 0.3], s=0.3, sde=VPSDE()),
+          GaussianMixtureScore(means, [0.3, 0.7], s=0.3, sde=VPSDE())]
+    return {"bases": bases, "model": sc.compose(bases, None, "harmonic"), "gm": gm,
+            "gm_model": sc.compose(gm, ExactGaussianClassifier(gm), "harmonic")}
+
+
+COUNT = {"cases": 0}
+
+
+def _valid(pred, value) -> bool:
+    """``pred(value)``; a value the predicate cannot even compare (a tensor) is invalid."""
+    if isinstance(value, torch.Tensor):
+        return False
+    return bool(pred(value))
+
+
+def _probe(call, valid: bool, name: str, value):
+    """Run ``call()``: an allowed exception is fine; success with an invalid value is a silent coercion."""
+    COUNT["cases"] += 1
+    try:
+        call()
+    except ALLOWED:
+        return
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"{name}={value!r}: {type(e).__name__}: {e}")
+    assert valid, f"{name}={value!r} was accepted (a silent coercion)"
+
+
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+                derandomize=True)
+
+
+# --------------------------------------------------------------------- sample
+SAMPLE_ARGS = {
+    "n": (3, _int(1)),
+    "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
+    "steps": (5, _int(1)),
+    "batch_size": (None, lambda v: v is None or _int(1)(v)),
+    "workers": (1, lambda v: v == 1 or _int(2)(v)),
+    "progress": (False, lambda v: isinstance(v, bool)),
+}
+
+
+def _bounded(name, value):
+    """Valid values that would only make the call long (many samples, steps or processes) are skipped."""
+    return not (isinstance(value, int) and not isinstance(value, bool)
+                and ((name in ("n", "steps") and value > 200) or (name == "workers" and value > 1)))
+
+
+@FUZZ
+@given(arg=st.sampled_from(sorted(SAMPLE_ARGS)), value=WRONG, family=st.sampled_from(["gflownet", "diffusion"]))
+def test_sample_fuzz(world, arg, value, family):
+    hypothesis.assume(_bounded(arg, value))
+    kwargs = {k: v for k, (v, _) in SAMPLE_ARGS.items()}
+    kwargs[arg] = value
+    model = world["model"] if family == "gflownet" else world["gm_model"]
+
+    def call():
+        x = sc.sample(model, kwargs["n"], kwargs["seed"], steps=kwargs["steps"], batch_size=kwargs["batch_size"],
+                      workers=kwargs["workers"], progress=kwargs["progress"])
+        assert len(x) == kwargs["n"] and bool(torch.isfinite(x.double()).all())
+    _probe(call, _valid(SAMPLE_ARGS[arg][1], value), arg, value)
+
+
+# --------------------------------------------------------------------- compose
+COMPOSE_ARGS = {
+    "operation": ("harmonic", lambda v: v in ("harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2", "y=12",
+                                              "y=1", "y=2", "y=21", "y=11", "y=22", "y=", (1, 2), (1,), (2,), [1, 2],
+                                              [1], [2], (), [])),
+    "alpha": (0.5, _real(lambda v: 0 < v < 1)),
+    "form": ("anchored", lambda v: v in ("anchored", "paper")),
+    "gamma": (1.0, lambda v: v == 1),
+    "beta": (None, lambda v: v is None),
+    "check": (True, lambda v: isinstance(v, bool)),
+    "classifier": (None, lambda v: v is None),
+}
+
+
+@FUZZ
+@given(arg=st.sampled_from(sorted(COMPOSE_ARGS)), value=WRONG)
+def test_compose_fuzz(world, arg, value):
+    kwargs = {k: v for k, (v, _) in COMPOSE_ARGS.items()}
+    kwargs[arg] = value
+    bases = world["bases"]
+
+    def call():
+        m = sc.compose(bases, kwargs["classifier"], kwargs["operation"], alpha=kwargs["alpha"], form=kwargs["form"],
+                       gamma=kwargs["gamma"], beta=kwargs["beta"], check=kwargs["check"])
+        p = sc.exact_distribution(m).exp()
+        assert abs(float(p.sum()) - 1) < 1e-6
+    _probe(call, _valid(COMPOSE_ARGS[arg][1], value), arg, value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_compose_bases_fuzz(value):
+    _probe(lambda: sc.compose(value, None, "harmonic"), False, "bases", value)
+
+
+# --------------------------------------------------------------------- algebra
+@FUZZ
+@given(arg=st.sampled_from(["spec", "n_bases", "alpha"]), value=WRONG)
+def test_parse_composition_fuzz(arg, value):
+    kwargs = {"spec": "y=12", "n_bases": 2, "alpha": 0.5}
+    kwargs[arg] = value
+    valid = {"spec": lambda v: v in ("harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2", "y=12", "y=",
+                                     "y=1", "y=2", "y=11", "y=21", "y=22", (1, 2), (1,), (2,), (), [], [1], [2], [1, 2]),
+             "n_bases": _int(2, 16), "alpha": _real(lambda v: 0 < v < 1)}[arg]
+    _probe(lambda: sc.parse_composition(kwargs["spec"], kwargs["n_bases"], kwargs["alpha"]), _valid(valid, value), arg, value)
+
+
+@FUZZ
+@given(which=st.sampled_from([0, 1]), value=WRONG)
+def test_l1_distance_fuzz(which, value):
+    good = torch.log(torch.tensor([0.5, 0.5]))
+    args = [good, good]
+    args[which] = value
+    valid = isinstance(value, torch.Tensor) and value.shape == good.shape
+    _probe(lambda: sc.l1_distance(*args), valid, f"arg{which}", value)
+
+
+@FUZZ
+@given(arg=st.sampled_from(["operation", "alpha"]), value=WRONG)
+def test_target_distribution_fuzz(world, arg, value):
+    kwargs = {"operation": "harmonic", "alpha": 0.5}
+    kwargs[arg] = value
+    valid = _valid(COMPOSE_ARGS[arg][1], value)
+    _probe(lambda: sc.target_distribution(world["bases"], kwargs["operation"], alpha=kwargs["alpha"]), valid, arg, value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_exact_distribution_fuzz(value):
+    _probe(lambda: sc.exact_distribution(value), False, "model", value)
+
+
+# --------------------------------------------------------------------- loading, saving, fitting
+@FUZZ
+@given(arg=st.sampled_from(["name", "directory", "base_directory"]), value=WRONG)
+def test_load_pretrained_fuzz(arg, value):
+    hypothesis.assume(not (arg == "name" and value == "grid/circles"))
+    kwargs = {"name": "grid/shubert_sigmoid", "directory": None, "base_directory": None}
+    kwargs[arg] = value
+    valid = value is None if arg != "name" else False
+    _probe(lambda: sc.load_pretrained(**kwargs), valid, arg, value)
+
+
+@FUZZ
+@given(arg=st.sampled_from(["name", "directory"]), value=WRONG)
+def test_load_bases_fuzz(arg, value):
+    hypothesis.assume(not (arg == "name" and value == "grid/circles"))
+    kwargs = {"name": "grid/shubert_sigmoid", "directory": None}
+    kwargs[arg] = value
+    _probe(lambda: sc.load_bases(**kwargs), arg == "directory" and value is None, arg, value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_load_model_fuzz(value):
+    _probe(lambda: sc.load_model(value), False, "path", value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_save_fuzz(value, tmp_path_factory):
+    path = tmp_path_factory.mktemp("save") / "x.pt"
+    _probe(lambda: sc.save(value, path), False, "model", value)
+
+
+FIT_ARGS = {
+    "operation_family_or_n_slots": ("harmonic", lambda v: v in ("harmonic", "contrast", "reverse_contrast", "mixture",
+                                                                 "p1", "p2", "y=12", "y=1", "y=2", "y=21", "y=11", "y=22",
+                                                                 "y=", 1, 2, 3, (1, 2), [1, 2], (1,), [1], (), [])),
+    "config": ({"steps": 2}, lambda v: v is None or v == {"steps": 1}),
+    "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
+    "progress": (False, lambda v: isinstance(v, bool)),
+    "arch": ({"hidden": 8}, lambda v: v is None or v == {} or v == {"hidden": 8}),
+    "beta": (None, lambda v: v is None),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=True)
+@given(arg=st.sampled_from(sorted(FIT_ARGS)), value=WRONG)
+def test_fit_classifier_fuzz(world, arg, value):
+    hypothesis.assume(not (arg == "operation_family_or_n_slots" and isinstance(value, int)
+                           and not isinstance(value, bool) and 3 < value <= 8))  # valid, only slow
+    kwargs = {k: v for k, (v, _) in FIT_ARGS.items()}
+    kwargs[arg] = value
+    if arg == "config" and value is None:
+        hypothesis.assume(False)  # the default config trains for thousands of steps: valid, only slow
+
+    def call():
+        clf = sc.fit_classifier(world["bases"], kwargs["operation_family_or_n_slots"], kwargs["config"],
+                                progress=kwargs["progress"], seed=kwargs["seed"], arch=kwargs["arch"],
+                                beta=kwargs["beta"])
+        assert clf.n_bases == 2
+    _probe(call, _valid(FIT_ARGS[arg][1], value), arg, value)
+
+
+def test_fuzz_case_count_is_reported():
+    """Runs last in this module: the number of probed calls (see the closing note)."""
+    if COUNT["cases"] == 0:
+        pytest.skip("run with the whole module")
+    print(f"fuzz cases run: {COUNT['cases']}")
+    assert COUNT["cases"] >= 300
