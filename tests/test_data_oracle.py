@@ -1,0 +1,105 @@
+"""The data oracle: the exact time classifier of diffusion bases trained on finite sets, checked
+against brute force on a tiny image set and against the closed-form Gaussian check."""
+import pytest
+import torch
+
+import sculpting as sc
+from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
+from sculpting.diffusion.oracle import brute_force_log_joint
+from sculpting.diffusion.sde import VESDE, VPSDE
+
+
+def _tiny_sets(m):
+    g = torch.Generator().manual_seed(0)
+    pool = torch.randn(5, 1, 2, 2, generator=g)
+    picks = [[0, 1, 1, 2], [1, 2, 3], [3, 4, 4, 0, 2]][:m]  # shared images, duplicates, unequal sizes
+    return [pool[p] for p in picks]
+
+
+@pytest.mark.parametrize("sde", [VESDE(), VPSDE()], ids=["ve", "vp"])
+@pytest.mark.parametrize("m, n_slots, logit_alpha", [(2, 2, 0.0), (2, 2, 1.3), (2, 3, -0.4), (3, 2, None),
+                                                     (3, 3, None)])
+def test_matches_brute_force_on_a_tiny_image_set(sde, m, n_slots, logit_alpha):
+    sets = _tiny_sets(m)
+    oracle = sc.data_oracle(sets, sde, n_slots=n_slots)
+    assert oracle.n_images == (4 if m == 2 else 5)
+    g = torch.Generator().manual_seed(1)
+    t = torch.tensor([0.05, 0.3, 0.7, 1.0])
+    x = (sde.mean_coef(t)[:, None, None, None] * sets[0][:4] + 0.5 * torch.randn(4, 1, 2, 2, generator=g)).double()
+    got = oracle.log_joint(x, t, logit_alpha)
+    want = brute_force_log_joint(sets, sde, x, t, logit_alpha, n_slots)
+    assert got.shape == (4, m ** n_slots)
+    assert torch.allclose(got.exp(), want.exp(), atol=1e-9), (got.exp() - want.exp()).abs().max()
+    assert torch.allclose(got.exp().sum(1), torch.ones(4, dtype=torch.float64))
+
+
+def test_agrees_with_the_closed_form_gaussian_classifier():
+    """Point-mass data sets are Gaussian mixtures of vanishing width: the two exact classifiers agree."""
+    means = torch.tensor([[-1.5, 0.0], [0.0, 1.5], [1.5, 0.0]])
+    sde = VPSDE()
+    gm = [GaussianMixtureScore(means, [0.5, 0.5, 0], s=1e-4, sde=sde),
+          GaussianMixtureScore(means, [0, 0.5, 0.5], s=1e-4, sde=sde)]
+    oracle = sc.data_oracle([means[[0, 1]], means[[1, 2]]], gm)
+    exact = ExactGaussianClassifier(gm)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 2, generator=g)
+    t = torch.rand(64, generator=g) * 0.9 + 0.1
+    for la in (0.0, 1.0):
+        assert torch.allclose(oracle.log_joint(x, t, la).exp(), exact.log_joint(x, t, la).exp(), atol=1e-4)
+
+
+@pytest.mark.parametrize("op, want", [("harmonic", [0, 1, 0]), ("contrast", [2 / 3, 1 / 3, 0]),
+                                      ("reverse_contrast", [0, 1 / 3, 2 / 3])])
+def test_guides_the_composition_to_its_exact_masses(op, want):
+    means = torch.tensor([[-1.5, 0.0], [0.0, 1.5], [1.5, 0.0]])
+    gm = [GaussianMixtureScore(means, [0.5, 0.5, 0], s=0.25, sde=VPSDE()),
+          GaussianMixtureScore(means, [0, 0.5, 0.5], s=0.25, sde=VPSDE())]
+    # data sets of the same law: many points around each mean, the same points in both bases
+    g = torch.Generator().manual_seed(0)
+    clouds = [mu + 0.25 * torch.randn(200, 2, generator=g) for mu in means]
+    oracle = sc.data_oracle([torch.cat(clouds[:2]), torch.cat(clouds[1:])], gm)
+    x = sc.sample(sc.compose(gm, oracle, op), 1000, seed=0, steps=100)
+    got = torch.bincount(torch.cdist(x, means).argmin(1), minlength=3).double() / len(x)
+    assert (got - torch.tensor(want, dtype=torch.float64)).abs().max() < 0.06, got
+
+
+def test_refuses_what_it_cannot_use():
+    with pytest.raises(TypeError, match="list of"):
+        sc.data_oracle(torch.zeros(3, 2), VESDE())
+    with pytest.raises(ValueError, match="one image shape"):
+        sc.data_oracle([torch.zeros(3, 2), torch.zeros(3, 4)], VESDE())
+    with pytest.raises(ValueError, match="non-finite"):
+        sc.data_oracle([torch.zeros(3, 2), torch.full((3, 2), float("nan"))], VESDE())
+    with pytest.raises(TypeError, match="SDE"):
+        sc.data_oracle([torch.zeros(3, 2), torch.ones(3, 2)], "ve")
+    oracle = sc.data_oracle([torch.zeros(3, 2), torch.ones(3, 2)], VESDE())
+    with pytest.raises(ValueError, match="takes images"):
+        oracle.log_joint(torch.zeros(2, 3), torch.full((2,), 0.5))
+
+
+def test_empirical_scores_and_weighted_bases():
+    """The empirical score is the exact score of the diffused data (finite differences of log p);
+    an oracle from weights equals the one from data sets of the same shares."""
+    sets = _tiny_sets(2)
+    sde = VPSDE()
+    oracle = sc.data_oracle([s.double() for s in sets], sde)
+    x = torch.randn(3, 1, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)
+    score = oracle.empirical_scores()[0].score(x, t)
+
+    def log_p(z):
+        B = len(z)
+        m, v = sde.mean_coef(t).reshape(B, 1).double(), sde.marginal_std(t).reshape(B, 1).double() ** 2
+        d2 = ((z.reshape(B, 1, -1) - m[:, :, None] * sets[0].reshape(1, len(sets[0]), -1).double()) ** 2).sum(-1)
+        return torch.logsumexp(-d2 / (2 * v), dim=1)
+    eps, fd = 1e-6, torch.zeros_like(x)
+    for i in range(4):
+        e = torch.zeros_like(x).reshape(3, -1)
+        e[:, i] = eps
+        fd.reshape(3, -1)[:, i] = (log_p(x + e.reshape(x.shape)) - log_p(x - e.reshape(x.shape))) / (2 * eps)
+    assert torch.allclose(score, fd, atol=1e-5)
+    from sculpting.diffusion.oracle import DataOracle
+    again = DataOracle.from_weights(oracle.images.reshape(-1, 1, 2, 2), oracle.W, sde)
+    assert torch.allclose(again.log_joint(x, t, 0.3), oracle.log_joint(x, t, 0.3))
+    with pytest.raises(ValueError, match="distribution"):
+        DataOracle.from_weights(oracle.images, oracle.W * 2, sde)
