@@ -103,3 +103,16 @@ def test_empirical_scores_and_weighted_bases():
     assert torch.allclose(again.log_joint(x, t, 0.3), oracle.log_joint(x, t, 0.3))
     with pytest.raises(ValueError, match="distribution"):
         DataOracle.from_weights(oracle.images, oracle.W * 2, sde)
+
+
+def test_images_no_base_holds_are_dropped():
+    """Regression: an exact composition of data-set bases gives zero weight to some images; those
+    made 0/0 label posteriors (NaN guidance in the nested MNIST composition)."""
+    from sculpting.diffusion.oracle import DataOracle
+    images = torch.randn(4, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    W = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0]], dtype=torch.float64)
+    oracle = DataOracle.from_weights(images, W, VPSDE())
+    assert oracle.n_images == 3
+    x = torch.randn(5, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    q = oracle.log_joint(x, torch.full((5,), 0.3), 0.0)
+    assert bool(torch.isfinite(q).all()) and torch.allclose(q.exp().sum(1), torch.ones(5))

@@ -96,6 +96,20 @@ def test_06_mnist_sculpting_on_shipped_models(tmp_path):
         for cell in s[comp].values():
             assert 0 <= cell["support_rate"] <= 1 and cell["n"] == 4
     assert (tmp_path / "06" / "compositions_sharp.png").is_file()
+    rows = {r["composition"]: r for r in m["decomposition"]}
+    assert set(rows) == set(s) - {"M1", "M2"} and m["classifier"] == "learned"
+    for r in rows.values():  # the learned column is the γ = 1 run above; oracle and data drawn anew
+        assert r["tv_learned"] == s[r["composition"]]["gamma=1"]["tv"]
+        assert all(0 <= r[f"tv_{w}"] <= 1 and r["n"] == 4 for w in ("learned", "oracle", "data"))
+    assert set(m["classifier_deviation"]) == {"M1⊗M2", "M1◑M2", "M2◑M1", "MN y=123", "MN y=11", "MN y=22", "MN y=33"}
+    assert all(0 <= b["mean_abs_dQ"] <= 1 for rows in m["classifier_deviation"].values() for b in rows)
+
+
+def test_06_with_the_data_oracle_as_classifier(tmp_path):
+    m = run("06_mnist_sculpting", tmp_path / "06o", n_samples=4, sample_steps=6, classifier="oracle",
+            decomposition=False, include_nested=False)
+    assert m["classifier"] == "oracle" and m["decomposition"] == []
+    assert m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
 
 
 def _needs_molecule_data():

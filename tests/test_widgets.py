@@ -76,3 +76,16 @@ def test_molecule_panel_samples_and_draws():
     panel.operation.value = "SEH ◑ SA (contrast)"
     panel.beta_slider.value = 12.0  # one β-conditional classifier serves every β
     assert len(panel.sample()["mols"]) == 4 and "β=12" in panel.status.value
+
+
+def test_mnist_panel_offers_the_data_oracle():
+    from sculpting.domains.mnist.io import load_mnist_models
+    from sculpting.domains.mnist.panel import MnistSculptingPanel
+    panel = MnistSculptingPanel(load_mnist_models(), n_images=4, steps=10)
+    first = panel.draw()
+    assert first["n"] == 4 and panel._oracles is None  # the learned classifier by default
+    panel.classifier.value = "data oracle"  # redraws, guided by the exact classifier of the data sets
+    assert panel._oracles is not None and set(panel._oracles) == {"M1_M2", "MN", "nested"}
+    assert "M1⊗M2" in panel.status.value
+    with pytest.raises(ValueError, match="learned' or 'data oracle"):
+        MnistSculptingPanel(load_mnist_models(), classifier="oracle")

@@ -89,7 +89,8 @@ class DataOracle:
         self.alpha_conditioned = self.n_bases == 2
         self.image_shape = tuple(images.shape[1:])
         self.sde = sde
-        self._set_table(images.reshape(len(images), -1), W, dtype)
+        keep = W.sum(0) > 0  # images no base holds play no part
+        self._set_table(images.reshape(len(images), -1)[keep], W[:, keep], dtype)
         return self
 
     def empirical_scores(self) -> list:
@@ -132,7 +133,7 @@ class DataOracle:
         rhos = []
         for w in self._slot_priors(logit_alpha):
             r = w[:, None] * self.W
-            rhos.append(r / r.sum(0, keepdim=True))  # [m, K]
+            rhos.append(r / r.sum(0, keepdim=True).clamp_min(1e-300))  # [m, K]
         table = torch.ones(K, 1, dtype=self.W.dtype, device=self.W.device)
         for r in rhos:
             table = (table[:, :, None] * r.T[:, None, :]).reshape(K, -1)

@@ -5,6 +5,9 @@ and its steps, and press "new batch": the composed model draws images, shown as 
 the judge's support rate, beside the exact type masses and the batch's judged type frequencies.
 The default sampler is EDM with 50 steps (99 score calls; ``docs/diffusion.md``): a batch of 16 in
 a few seconds on one CPU thread; "pc" is the predictor–corrector sampler (2 calls per step).
+The classifier is the shipped learned one, or the **data oracle** (the exact classifier of the
+bases' finite training sets, :mod:`sculpting.domains.mnist.oracle`): the difference between the two
+is the classifier's share of a composition's error.
 """
 from __future__ import annotations
 
@@ -26,9 +29,12 @@ __all__ = ["MnistSculptingPanel"]
 
 class MnistSculptingPanel(SculptingPanel):
     def __init__(self, models: dict, n_images: int = 16, steps: int = 50, gamma: float = 1.0, seed: int = 0,
-                 sampler: str = "edm"):
+                 sampler: str = "edm", classifier: str = "learned", oracles: dict | None = None):
         super().__init__()
-        self.models = models
+        self.models, self._oracles = models, oracles
+        if classifier not in ("learned", "data oracle"):
+            raise ValueError(f"classifier must be 'learned' or 'data oracle', got {classifier!r}")
+        self.classifier = self.dropdown(["learned", "data oracle"], classifier, "classifier")
         options = list(COMPOSITIONS) + [f"base {n}" for n in models["bases"]]
         self.operation = self.dropdown(options, "M1⊗M2", "composition")
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
@@ -42,7 +48,8 @@ class MnistSculptingPanel(SculptingPanel):
         self.output = W.Output()
         self.button.on_click(lambda _: self.draw())
         self.operation.observe(self._toggle_alpha, names="value")
-        self.widget = W.VBox([W.HBox([self.operation, self.alpha, self.gamma]),
+        self.classifier.observe(lambda _: self.draw(), names="value")
+        self.widget = W.VBox([W.HBox([self.operation, self.alpha, self.gamma, self.classifier]),
                               W.HBox([self.n_images, self.sampler_name, self.steps, self.button]),
                               self.status, self.output])
         self.generator = torch.Generator().manual_seed(seed)
@@ -60,8 +67,15 @@ class MnistSculptingPanel(SculptingPanel):
             return self.models["bases"][name], BASE_SUPPORT[name]
         set_name, operation, support = COMPOSITIONS[op]
         bases = [self.models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
-        return compose(bases, self.models["classifiers"][set_name], operation, alpha=self.alpha.value,
-                       gamma=self.gamma.value), support
+        clf = self.models["classifiers"][set_name] if self.classifier.value == "learned" else self.oracles()[set_name]
+        return compose(bases, clf, operation, alpha=self.alpha.value, gamma=self.gamma.value), support
+
+    def oracles(self) -> dict:
+        """The data oracles of the classifier sets (built on first use: about a second)."""
+        if self._oracles is None:
+            from sculpting.domains.mnist.oracle import oracle_classifiers
+            self._oracles = oracle_classifiers(self.models)
+        return self._oracles
 
     def draw(self):
         return self.timed(self._draw)
