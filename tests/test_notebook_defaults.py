@@ -49,3 +49,11 @@ def test_other_pinned_settings():
     d8 = defaults("08_molecule_classifiers")
     assert d8["steps"] is None and d8["beta"] == classifier_sets.CLASSIFIER_BETA == "conditional"  # None: pinned steps
     assert {"width": d8["width"], "n_layers": d8["n_layers"], "n_heads": 2} == classifier_sets.CLASSIFIER_ARCH
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    """Regression: a comment holding "=" made papermill skip a parameter (it could not be set)."""
+    import papermill
+    names = [p for p in papermill.inspect_notebook(str(path))]
+    assert names == list(defaults(path.stem)), path.stem

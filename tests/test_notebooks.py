@@ -82,9 +82,10 @@ def test_04_mnist_base_diffusion(mnist_smoke):
 def test_05_mnist_classifiers(mnist_smoke):
     root, _ = mnist_smoke
     m = run("05_mnist_classifiers", root / "05", base_dir=str(root / "04" / "models"), judge_epochs=1,
-            pool_size=8, pool_steps=6, updates=6, batch=4)
+            pool_size=8, pool_steps=6, updates=6, batch=4, distill_updates=2)
     assert 0 <= m["judge_heldout_accuracy"] <= 1
     assert set(m["classifiers"]) == {"M1_M2", "MN"}
+    assert all(c["distill_config"]["updates"] == 2 and len(c["distill_kl"]) == 2 for c in m["classifiers"].values())
     assert (root / "05" / "models" / "classifier_MN.pt").is_file()
 
 

