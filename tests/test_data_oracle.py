@@ -116,3 +116,15 @@ def test_images_no_base_holds_are_dropped():
     x = torch.randn(5, 1, 2, 2, generator=torch.Generator().manual_seed(1))
     q = oracle.log_joint(x, torch.full((5,), 0.3), 0.0)
     assert bool(torch.isfinite(q).all()) and torch.allclose(q.exp().sum(1), torch.ones(5))
+
+
+def test_the_build_distill_stage_fine_tunes_each_classifier_once(tmp_path, capsys):
+    from sculpting.checkpoints import load_checkpoint
+    from sculpting.domains.mnist import build
+    build.main(["--smoke", "--out", str(tmp_path), "--stages", "bases", "classifiers", "nested", "distill"])
+    for name in ("M1_M2", "MN", "nested"):
+        _, meta = load_checkpoint(tmp_path / f"classifier_{name}.pt", "time_classifier")
+        assert meta["distill_config"]["updates"] == 3 and len(meta["distill_kl"]) == 2
+        assert meta["base_fingerprints"] if name != "nested" else True
+    build.main(["--smoke", "--out", str(tmp_path), "--stages", "distill"])
+    assert capsys.readouterr().out.count("already distilled") == 3
