@@ -128,3 +128,22 @@ def test_the_build_distill_stage_fine_tunes_each_classifier_once(tmp_path, capsy
         assert meta["base_fingerprints"] if name != "nested" else True
     build.main(["--smoke", "--out", str(tmp_path), "--stages", "distill"])
     assert capsys.readouterr().out.count("already distilled") == 3
+
+
+def test_sample_sets_and_the_decomposition_do_not_depend_on_workers():
+    """Notebook 06 draws its sample sets in forked workers: the same samples as one at a time."""
+    from sculpting.domains.mnist.experiments import draw_compositions
+    from sculpting.domains.mnist.io import load_mnist_models
+    from sculpting.domains.mnist.oracle import decompose, oracle_classifiers
+    models = load_mnist_models()
+    specs = [("M1", 1.0), ("M1◑M2", 1.0), ("MN y=11", 5.0), ("(MN y=12)◑MN3", 1.0)]
+    one = draw_compositions(models["bases"], models["classifiers"], specs, 3, seed=4, steps=3)
+    two = draw_compositions(models["bases"], models["classifiers"], specs, 3, seed=4, steps=3, workers=2)
+    assert all(torch.equal(a, b) and a.shape == (3, 3, 16, 16) for a, b in zip(one, two))
+    assert not torch.equal(one[1], one[2])
+    oracles = oracle_classifiers(models)
+    rows = [decompose(models, oracles, n=3, seed=1, steps=3, names=["M2◑M1", "(MN y=12)◑MN3"], workers=w)
+            for w in (1, 2)]
+    assert rows[0] == rows[1] and [r["composition"] for r in rows[0]] == ["M2◑M1", "(MN y=12)◑MN3"]
+    with pytest.raises(ValueError, match="unknown composition"):
+        draw_compositions(models["bases"], models["classifiers"], [("M3", 1.0)], 3)

@@ -26,7 +26,7 @@ from sculpting.domains.mnist.judge import support_rate
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 
 __all__ = ["MNIST_BASES", "CLASSIFIER_SETS", "COMPOSITIONS", "train_base", "train_bases", "train_classifier_set",
-           "judge_samples", "exact_masses"]
+           "judge_samples", "exact_masses", "composition_model", "draw_compositions", "support_of"]
 
 G, R = COLOURS["green"], COLOURS["red"]
 MNIST_BASES = ("M1", "M2", "MN1", "MN2", "MN3")
@@ -124,6 +124,48 @@ def judge_samples(judge, samples, support, masses: dict | None = None) -> dict:
         out["tv"] = type_tv(types, masses)
         out["exact_masses"] = masses
     return out
+
+
+def support_of(name: str) -> set:
+    """The judged (digit, colour) types a base, a composition or the nested one should produce."""
+    if name in MNIST_BASES:
+        return BASE_SUPPORT[name]
+    if name == NESTED["name"]:
+        return NESTED["support"]
+    if name not in COMPOSITIONS:
+        raise ValueError(f"unknown composition {name!r}; choose from {[*MNIST_BASES, *COMPOSITIONS, NESTED['name']]}")
+    return COMPOSITIONS[name][2]
+
+
+def composition_model(bases: dict, classifiers: dict, name: str, alpha: float = 0.5, gamma: float = 1.0):
+    """The model sampled for ``name``: a base of ``bases`` itself, a composition of
+    :data:`COMPOSITIONS` with ``classifiers[set]``, or the nested one ((MN y=12) ◑ MN3, its inner
+    composition at γ = 1 and the contrast at ``gamma``)."""
+    from sculpting.compose import compose
+    if name in MNIST_BASES:
+        return bases[name]
+    if name == NESTED["name"]:
+        inner = compose([bases[n] for n in CLASSIFIER_SETS["MN"]], classifiers["MN"], NESTED["inner"])
+        return compose([inner, bases["MN3"]], classifiers["nested"], "contrast", gamma=gamma)
+    if name not in COMPOSITIONS:
+        raise ValueError(f"unknown composition {name!r}; choose from {[*MNIST_BASES, *COMPOSITIONS, NESTED['name']]}")
+    set_name, op, _ = COMPOSITIONS[name]
+    return compose([bases[n] for n in CLASSIFIER_SETS[set_name]], classifiers[set_name], op, alpha=alpha, gamma=gamma)
+
+
+def draw_compositions(bases: dict, classifiers: dict, specs, n: int, seed: int = 0, steps: int = 50,
+                      sampler: str = "edm", alpha: float = 0.5, workers: int = 1) -> list:
+    """Samples ``[n, C, H, W]`` for every ``(name, γ)`` of ``specs`` (:func:`composition_model`),
+    each drawn with the same ``seed``; ``workers`` > 1 draws that many at a time in forked processes
+    of one torch thread each (:func:`sculpting.forked.fork_map`). The samples do not depend on
+    ``workers``: each job is seeded by ``seed`` alone."""
+    from sculpting.forked import fork_map
+
+    def one(spec):
+        name, gamma = spec
+        return sample(composition_model(bases, classifiers, name, alpha, gamma), n, seed=seed, steps=steps,
+                      sampler=sampler)
+    return fork_map(one, list(specs), workers)
 
 
 def draw(model, n: int, steps: int, seed: int = 0):

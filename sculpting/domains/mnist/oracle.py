@@ -22,11 +22,12 @@ from sculpting.compose import compose, sample
 from sculpting.diffusion.classifier import DiffusionQ
 from sculpting.diffusion.oracle import DataOracle
 from sculpting.domains.mnist.data import load_mnist, make_base_set
-from sculpting.domains.mnist.experiments import (CLASSIFIER_SETS, COMPOSITIONS, NESTED, exact_masses,
-                                                 judge_samples)
+from sculpting.domains.mnist.experiments import (CLASSIFIER_SETS, COMPOSITIONS, NESTED, composition_model,
+                                                 exact_masses, judge_samples, support_of)
 from sculpting.domains.mnist.types import binomial_se
 
-__all__ = ["set_data_oracle", "nested_data_oracle", "oracle_classifiers", "decompose", "classifier_deviation"]
+__all__ = ["set_data_oracle", "nested_data_oracle", "oracle_classifiers", "decompose", "classifier_deviation",
+           "fit_classifier_sets"]
 
 
 def set_data_oracle(set_name: str, sde, digits=None, image_size: int = 16) -> DataOracle:
@@ -60,52 +61,43 @@ def oracle_classifiers(models: dict, digits=None, image_size: int | None = None)
 
 def _composed(bases, classifiers, oracles, comp: str, which: str, alpha: float):
     """The composition ``comp`` with the learned classifier, the oracle, or the oracle on the data."""
-    if comp == NESTED["name"]:
-        mn = [bases[n] for n in CLASSIFIER_SETS["MN"]]
-        if which == "learned":
-            inner = compose(mn, classifiers["MN"], NESTED["inner"])
-            return compose([inner, bases["MN3"]], classifiers["nested"], "contrast")
-        if which == "oracle":
-            inner = compose(mn, oracles["MN"], NESTED["inner"])
-            return compose([inner, bases["MN3"]], oracles["nested"], "contrast")
-        empirical = oracles["nested"].empirical_scores()
-        return compose(empirical, oracles["nested"], "contrast")
-    set_name, op, _ = COMPOSITIONS[comp]
-    members = [bases[n] for n in CLASSIFIER_SETS[set_name]]
     if which == "learned":
-        return compose(members, classifiers[set_name], op, alpha=alpha)
+        return composition_model(bases, classifiers, comp, alpha)
     if which == "oracle":
-        return compose(members, oracles[set_name], op, alpha=alpha)
+        return composition_model(bases, oracles, comp, alpha)
+    if comp == NESTED["name"]:
+        return compose(oracles["nested"].empirical_scores(), oracles["nested"], "contrast")
+    set_name, op, _ = COMPOSITIONS[comp]
     return compose(oracles[set_name].empirical_scores(), oracles[set_name], op, alpha=alpha)
 
 
 def decompose(models: dict, oracles: dict, n: int = 256, seed: int = 0, steps: int = 50, sampler: str = "edm",
               alpha: float = 0.5, names=None, progress: bool = False, which=("learned", "oracle", "data"),
-              known: dict | None = None) -> list[dict]:
+              known: dict | None = None, workers: int = 1) -> list[dict]:
     """One row per composition: γ = 1 TV to the exact type masses and the support rate (± binomial
     s.e.) with the learned classifier, with the oracle on the same bases, and with the oracle on the
     data itself. ``known``: {composition: judged verdict} of samples already drawn with the learned
-    classifier (same n, seed and sampler), used instead of drawing them again."""
+    classifier (same n, seed and sampler), used instead of drawing them again. ``workers`` > 1
+    draws that many sample sets at a time in forked processes (same samples as one at a time)."""
+    from sculpting.forked import fork_map
     names = list(names or [*COMPOSITIONS, NESTED["name"]])
+    jobs = [(comp, w) for comp in names for w in which if not (known and comp in known and w == "learned")]
+
+    def one(job):
+        comp, w = job
+        model = _composed(models["bases"], models["classifiers"], oracles, comp, w, alpha)
+        support = support_of(comp)
+        x = sample(model, n, seed=seed, steps=steps, sampler=sampler, progress=progress and workers == 1)
+        return judge_samples(models["judge"], x, support, exact_masses(comp, alpha))
+    verdicts = dict(zip(jobs, fork_map(one, jobs, workers)))
     rows = []
     for comp in names:
-        support = NESTED["support"] if comp == NESTED["name"] else COMPOSITIONS[comp][2]
-        masses = exact_masses(comp, alpha)
         row = {"composition": comp, "n": n}
-        if known and comp in known:
-            v = known[comp]
-            row.update({"tv_learned": v["tv"], "support_learned": v["support_rate"],
-                        "support_se_learned": binomial_se(v["support_rate"], n)})
-        for which_one in which:
-            if known and comp in known and which_one == "learned":
-                continue
-            which_ = which_one
-            model = _composed(models["bases"], models["classifiers"], oracles, comp, which_, alpha)
-            x = sample(model, n, seed=seed, steps=steps, sampler=sampler, progress=progress)
-            v = judge_samples(models["judge"], x, support, masses)
-            row[f"tv_{which_}"] = v["tv"]
-            row[f"support_{which_}"] = v["support_rate"]
-            row[f"support_se_{which_}"] = binomial_se(v["support_rate"], n)
+        for w in which:
+            v = known[comp] if known and comp in known and w == "learned" else verdicts[(comp, w)]
+            row[f"tv_{w}"] = v["tv"]
+            row[f"support_{w}"] = v["support_rate"]
+            row[f"support_se_{w}"] = binomial_se(v["support_rate"], n)
         rows.append(row)
     return rows
 
@@ -132,4 +124,44 @@ def classifier_deviation(models: dict, oracles: dict, comp: str, samples: torch.
         out.append({"t": f"({lo:.2f}, {hi:.2f}]", "mean_abs_dQ": float(d.mean()),
                     "se": float(d.std() / len(d) ** 0.5)})
         lo = hi
+    return out
+
+
+def fit_classifier_sets(bases: dict, sets, config, digits, distill_updates: dict | None = None, seed: int = 0,
+                        workers: int = 1, progress: bool = True, **arch) -> dict:
+    """``{set: (classifier, history, distilled)}``: for each classifier set, the joint time
+    classifier trained on pools of its bases' samples (:func:`~.experiments.train_classifier_set`,
+    the paper's method), then — where ``distill_updates[set]`` > 0 — fine-tuned towards the set's
+    data oracle (:func:`sculpting.diffusion.distill.distill_time_classifier`, soft targets, lr 1e-3;
+    ``distilled`` holds its config, first/last KL and time). ``workers`` > 1 fits that many sets at a
+    time in forked processes of one thread each (the same weights: every set is seeded by ``seed``)."""
+    from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
+    from sculpting.domains.mnist.experiments import train_classifier_set
+    from sculpting.forked import fork_map
+    distill_updates = distill_updates or {}
+    sets = list(sets)
+    unknown = [s for s in sets if s not in CLASSIFIER_SETS]
+    if unknown:
+        raise ValueError(f"unknown classifier sets {unknown}; choose from {sorted(CLASSIFIER_SETS)}")
+    shown = progress and (workers == 1 or len(sets) == 1)
+
+    def one(set_name):
+        members = [bases[n] for n in CLASSIFIER_SETS[set_name]]
+        gen = torch.Generator().manual_seed(seed)   # per set: a set can be fitted alone
+        clf, hist = train_classifier_set(members, config, gen, shown, desc=set_name, **arch)
+        distilled = {}
+        if distill_updates.get(set_name, 0) > 0:
+            oracle = set_data_oracle(set_name, members[0].sde, digits, members[0].image_shape[-1])
+            dcfg = DistillConfig(updates=distill_updates[set_name], batch=config.batch, lr=1e-3, seed=seed)
+            dh = distill_time_classifier(clf, oracle, dcfg, shown, desc=f"distill {set_name}")
+            n = min(50, len(dh["kl"]))
+            distilled = {"distill_config": dcfg.to_dict(), "distill_kl": [sum(dh["kl"][:n]) / n, sum(dh["kl"][-n:]) / n],
+                         "distill_time_s": dh["train_time_s"]}
+        return clf, hist, distilled
+    out = dict(zip(sets, fork_map(one, sets, workers)))
+    for set_name, (_, hist, distilled) in out.items():
+        if progress and not shown:   # printed by the parent: a forked child's output may not reach a notebook
+            print(f"classifier {set_name}: {hist['train_time_s']:.0f} s of training"
+                  + (f", distilled in {distilled['distill_time_s']:.0f} s (KL {distilled['distill_kl'][0]:.3f} → "
+                     f"{distilled['distill_kl'][1]:.3f})" if distilled else ""), flush=True)
     return out
