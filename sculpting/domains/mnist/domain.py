@@ -55,7 +55,9 @@ def _base_presets(name, args=None):
     from sculpting.domains.mnist import build
     # paper: Adam 1e-2 decayed to 1e-4 over 200 epochs of batch 32 (≈ 75 000 steps on a 12 000-image
     # set), no EMA; here the decay is cosine instead of exponential
-    return {"cpu": build.BASE_CONFIG, "smoke": build.SMOKE["base"],
+    base = getattr(args, "base", None)
+    cpu = build.base_config(build.BASE_CONFIG, base) if base else build.BASE_CONFIG   # as the shipped base
+    return {"cpu": cpu, "smoke": build.SMOKE["base"],
             "paper": replace(build.BASE_CONFIG, steps=75000, batch_size=32, lr=1e-2, final_lr_fraction=0.01,
                              ema_decay=0.0)}[name]
 

@@ -62,7 +62,8 @@ def train_bases(names, digits, configs, preset: str = "cpu", workers: int = 1, p
     """{name: (model, history)} for every base of ``names`` with its ``configs[name]``
     (:func:`train_base`). ``workers`` > 1 trains that many bases at a time in forked processes of
     one torch thread each (:func:`sculpting.forked.fork_map`; the same weights as one at a time:
-    each base is seeded by its own config); their progress bars are off, one line is printed per base."""
+    each base is seeded by its own config); their progress bars are off, one line is printed per base.
+    The longest runs (most steps) start first, so that the workers finish close together."""
     from pathlib import Path
 
     from sculpting.forked import fork_map
@@ -72,12 +73,12 @@ def train_bases(names, digits, configs, preset: str = "cpu", workers: int = 1, p
         model, hist = train_base(name, digits, configs[name], preset, progress=progress and workers == 1,
                                  checkpoint_path=ckpt, **unet_overrides)
         return model, hist
-    out = {}
-    for name, res in zip(names, fork_map(one, list(names), workers)):
-        out[name] = res
+    order = sorted(names, key=lambda n: -configs[n].steps)   # stable: ties keep their order
+    trained = dict(zip(order, fork_map(one, order, workers)))
+    for name in order:
         if workers > 1 and progress:
-            print(f"base {name}: trained in {res[1]['train_time_s']:.0f} s", flush=True)
-    return out
+            print(f"base {name}: trained in {trained[name][1]['train_time_s']:.0f} s", flush=True)
+    return {name: trained[name] for name in names}
 
 
 def train_classifier_set(bases, config: DiffusionClassifierConfig, generator=None, progress: bool = True,
