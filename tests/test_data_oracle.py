@@ -128,6 +128,12 @@ def test_the_build_distill_stage_fine_tunes_each_classifier_once(tmp_path, capsy
         assert meta["base_fingerprints"] if name != "nested" else True
     build.main(["--smoke", "--out", str(tmp_path), "--stages", "distill"])
     assert capsys.readouterr().out.count("already distilled") == 3
+    # the nested classifier's first base is MN y=12 under the distilled MN classifier: it composes
+    from sculpting.diffusion.io import load_score_model, load_time_classifier
+    from sculpting.domains.mnist.experiments import NESTED
+    mn = [load_score_model(tmp_path / f"base_{n}.pt") for n in ("MN1", "MN2", "MN3")]
+    inner = sc.compose(mn, load_time_classifier(tmp_path / "classifier_MN.pt"), NESTED["inner"])
+    sc.compose([inner, mn[2]], load_time_classifier(tmp_path / "classifier_nested.pt"), "contrast")
 
 
 def test_sample_sets_and_the_decomposition_do_not_depend_on_workers():
