@@ -79,7 +79,7 @@ def _check_classifier(family: str, bases, classifier, check: bool, beta) -> None
 
 
 def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form: str = "anchored",
-            gamma: float = 1.0, beta: float | None = None, check: bool = True):
+            gamma: float = 1.0, beta: float | None = None, check: bool = True, successor_head=None):
     """The sculpted model of ``bases`` under ``operation``.
 
     Args:
@@ -95,6 +95,8 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
         beta: the inverse temperature of β-conditional GFlowNet bases (molecules).
         check: refuse a classifier that records other bases than ``bases`` (its training bases'
             weight fingerprints, :mod:`sculpting.fingerprint`); ``False`` composes anyway.
+        successor_head: an amortised successor head distilled from ``classifier`` (GFlowNets;
+            enables ``sample(..., sampler="amortised")``, see :mod:`sculpting.gflownet.amortised`).
     Returns:
         a :class:`~sculpting.gflownet.guidance.GuidedPolicy` or a
         :class:`~sculpting.diffusion.composition.ComposedScore`.
@@ -114,6 +116,8 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
     if not isinstance(check, bool):
         raise TypeError(f"check must be True or False, got {check!r}")
     _check_classifier(family, bases, classifier, check, beta)
+    if successor_head is not None and (family == "diffusion" or classifier is None):
+        raise ValueError("successor_head= is for GFlowNet compositions with a trained classifier")
     if family == "diffusion":
         if beta is not None:
             raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
@@ -137,7 +141,12 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
         return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, comp), form)
     from sculpting.gflownet.classifier import ClassifierQ
     context = beta if getattr(classifier, "context_conditioned", False) else None
-    return GuidedPolicy(bases, ClassifierQ(classifier, comp, context), form)
+    policy = GuidedPolicy(bases, ClassifierQ(classifier, comp, context), form)
+    if successor_head is not None:
+        if getattr(successor_head, "classifier", None) is not classifier:
+            raise ValueError("successor_head was built on another classifier than the one composed")
+        policy.successor_head = successor_head
+    return policy
 
 
 def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,

@@ -152,8 +152,13 @@ class ClassifierQ:
 
     @torch.no_grad()
     def nonterminal(self, states):
-        c, m, n = self.composition, self.n_bases, self.classifier.n_slots
         joint = self.classifier.nonterminal_log_joint(states, self.logit_alpha, **self._ctx())
+        return self.from_joint(joint)
+
+    def from_joint(self, joint: torch.Tensor):
+        """``[K, m^n]`` log joint over ordered label tuples → (log Q(y_1 = i | ·) ``[K, m]``,
+        log Q(y | ·) ``[K]``) for this composition (the other slots marginalised)."""
+        c, m, n = self.composition, self.n_bases, self.classifier.n_slots
         q_first = first_label(joint, m)
         if c.n_observations == 0:  # a weighted mixture: shift the slot-1 posterior to the prior ω
             q_first = torch.log_softmax(q_first + self._log_priors[0], dim=1)
@@ -162,8 +167,12 @@ class ClassifierQ:
 
     @torch.no_grad()
     def terminal(self, states):
+        return self.from_terminal(self.classifier.terminal_log_posterior(states, **self._ctx()))
+
+    def from_terminal(self, lt: torch.Tensor):
+        """``[K, m]`` log p(y = i | x) under the uniform prior → (log p(y_1 = i | x) with slot 1's
+        prior ``[K, m]``, Σ_k log p(y_k | x) ``[K]``)."""
         c = self.composition
-        lt = self.classifier.terminal_log_posterior(states, **self._ctx())
         post = lambda k: torch.log_softmax(lt + self._log_priors[k], dim=1)  # noqa: E731
         q_y = torch.zeros(len(lt), device=lt.device)
         for k, y in enumerate(c.observations):

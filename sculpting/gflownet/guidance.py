@@ -63,6 +63,8 @@ class GuidedPolicy:
     chunk_size = 4000
     #: rows of classifier outputs kept for states already scored (:mod:`.score_cache`); 0: none
     cache_size = 100_000
+    #: optional amortised successor scorer for ``sampler="amortised"`` (:mod:`.amortised`)
+    successor_head = None
 
     def __init__(self, bases, q, form: str = "anchored"):
         if form not in GUIDANCE_FORMS:
@@ -88,9 +90,19 @@ class GuidedPolicy:
         """``[B, A]``. The successors of all legal moves of all states are scored in batched
         classifier calls of at most ``chunk_size`` rows (:meth:`score_successors`) (illegal moves are never scored; the
         mixture, whose observation likelihood is 1, scores none)."""
-        base_lp = torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
+        base_lp = self.base_log_probs(states)
         pf, py = self.nonterminal(states)
         return self.log_probs_given(states, base_lp, self.env.action_mask(states), pf, py)
+
+    @torch.no_grad()
+    def base_log_probs(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B, m, A]`` log π_i(a | s) in float64 — of the bases the form reads: in the anchored
+        form with an observation only base y_1 is evaluated (the other rows are views of it and
+        are never read), which halves the base passes of a two-base composition."""
+        if self.form == "anchored" and self.anchor is not None:
+            lp = self.bases[self.anchor].log_probs(states).double()
+            return lp[:, None].expand(-1, len(self.bases), -1)
+        return torch.stack([b.log_probs(states).double() for b in self.bases], dim=1)
 
     def log_probs_given(self, states, base_lp, mask, pf, py) -> torch.Tensor:
         """:meth:`log_probs` from the parts that need no successor — ``base_lp`` ``[B, m, A]``,

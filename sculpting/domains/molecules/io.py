@@ -48,7 +48,8 @@ def _env(meta, path):
 
 def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dict:
     """The fragment-molecule models: {"bases": {objective: MoleculeGFlowNet},
-    "classifiers": {set: graph SculptingClassifier}} (classifiers present in the folder).
+    "classifiers": {set: graph SculptingClassifier}, "successor_heads": {set: SuccessorHead}}
+    (classifiers and heads present in the folder; ``sc.compose(..., successor_head=head)``).
     Regenerate with ``python -m sculpting.domains.molecules.build`` (needs the molecule data)."""
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     d = Path(directory) if directory else PRETRAINED_DIR
@@ -57,9 +58,13 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
     for o, model in out["bases"].items():
         if model.env.objective not in (None, o):
             raise CheckpointError(f"{base_file(d, o)} holds a base of objective {model.env.objective!r}, not {o!r}")
+    out["successor_heads"] = {}
     for name in CLASSIFIER_SETS:
         if (d / f"classifier_{name}.pt").is_file():
             out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")
+            if (d / f"successor_{name}.pt").is_file():
+                from sculpting.domains.molecules.successor_head import load_successor_head
+                out["successor_heads"][name] = load_successor_head(d / f"successor_{name}.pt", out["classifiers"][name])
     return out
 
 
