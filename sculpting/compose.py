@@ -161,7 +161,9 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     ``steps`` inference steps; :func:`sculpting.adapters.diffusers.scheduler_sample`). GFlowNets:
     ``sampler="full"`` scores every successor of a guided policy, ``"rejection"`` scores a few
     (exact, :mod:`sculpting.gflownet.rejection`), ``"auto"`` (default) picks rejection for guided
-    policies on non-enumerable environments.
+    policies on non-enumerable environments, ``"amortised"`` proposes from the policy's successor
+    head (``compose(..., successor_head=)``; exact where its envelope holds, deviation measured:
+    :mod:`sculpting.gflownet.amortised`).
     ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
     GFlowNets on the CPU: ``workers`` > 1 draws in that many forked processes of one torch thread
     each (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``), ≈ ``workers``× the throughput.

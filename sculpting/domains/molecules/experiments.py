@@ -48,11 +48,13 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
 
 @torch.no_grad()
 def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
-                     max_batches: int | None = None, desc: str = "sampling", sampler: str = "auto") -> dict:
+                     max_batches: int | None = None, desc: str = "sampling", sampler: str = "auto",
+                     **sampler_options) -> dict:
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
     :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy). ``sampler``:
-    "auto" / "rejection" (exact, scores a few successors per step) or "full" (scores them all) for
-    guided policies, see :mod:`sculpting.gflownet.rejection`.
+    "auto" / "rejection" (exact, scores a few successors per step), "full" (scores them all) or
+    "amortised" (successor-head proposal, the policy needs a head) for guided policies, see
+    :mod:`sculpting.gflownet.rejection`; ``sampler_options`` go to that sampler (e.g. ``envelope=``).
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
@@ -62,7 +64,7 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
     from sculpting.gflownet.rejection import action_sampler_for
     env = policy.env
-    act = action_sampler_for(policy, sampler)
+    act = action_sampler_for(policy, sampler, **sampler_options)
     gen = torch.Generator().manual_seed(seed)
     states, mols, n_sampled, n_valid_sampled, t0 = [], [], 0, 0, time.perf_counter()
     bar = tqdm(total=n_valid, desc=desc, disable=not progress)
