@@ -128,3 +128,16 @@ def test_amortised_sampler_is_reachable_and_checked(setup):
     other = type(clf)(env, 2, 2, body=type(clf.body)(env, 16, 1, 2), seed=1)
     with pytest.raises(ValueError, match="another classifier"):
         sc.compose(bases, other, "harmonic", successor_head=head, check=False)
+
+
+def test_shipped_heads_load_bound_to_their_classifiers_and_the_panel_choice_uses_alpha():
+    from sculpting.domains.molecules.experiments import composition_policy
+    from sculpting.domains.molecules.io import load_molecule_models
+    m = load_molecule_models()
+    assert set(m["successor_heads"]) == set(m["classifiers"]) == {"seh_sa", "seh_sa_qed"}
+    for name, head in m["successor_heads"].items():
+        assert head.classifier is m["classifiers"][name]
+    low = composition_policy(m, "contrast", alpha=0.05)
+    high = composition_policy(m, "contrast", alpha=0.5)
+    assert low.successor_head is m["successor_heads"]["seh_sa"]
+    assert low.q.logit_alpha != high.q.logit_alpha  # the panel's α reaches the composition

@@ -49,12 +49,15 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
 @torch.no_grad()
 def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
                      max_batches: int | None = None, desc: str = "sampling", sampler: str = "auto",
-                     **sampler_options) -> dict:
+                     workers: int = 1, **sampler_options) -> dict:
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
     :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy). ``sampler``:
     "auto" / "rejection" (exact, scores a few successors per step), "full" (scores them all) or
     "amortised" (successor-head proposal, the policy needs a head) for guided policies, see
     :mod:`sculpting.gflownet.rejection`; ``sampler_options`` go to that sampler (e.g. ``envelope=``).
+    ``workers`` > 1: each round draws ``workers`` batches in forked processes of one thread each
+    (:mod:`sculpting.gflownet.parallel`, round r seeded ``seed + r · 7919``; Linux, CPU models, no
+    sampler options); same seed and workers, same molecules.
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
@@ -62,6 +65,10 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     """
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if workers > 1 and sampler_options:
+        raise ValueError("workers > 1 takes no sampler options (the samplers' defaults are used)")
     from sculpting.gflownet.rejection import action_sampler_for
     env = policy.env
     act = action_sampler_for(policy, sampler, **sampler_options)
@@ -70,10 +77,16 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     bar = tqdm(total=n_valid, desc=desc, disable=not progress)
     batches = 0
     while len(mols) < n_valid and (max_batches is None or batches < max_batches):
-        traj = sample_trajectories(env, policy, batch_size, 0.0, gen, action_sampler=act)
+        if workers > 1:
+            from sculpting.gflownet.parallel import sample_terminal_parallel
+            terminal = sample_terminal_parallel(policy, batch_size * workers, seed + batches * 7919, workers, sampler,
+                                                batch_size)
+            n_sampled += batch_size * workers
+        else:
+            terminal = sample_trajectories(env, policy, batch_size, 0.0, gen, action_sampler=act).terminal
+            n_sampled += batch_size
         batches += 1
-        n_sampled += batch_size
-        for s, m in zip(traj.terminal, env.to_mols(traj.terminal)):
+        for s, m in zip(terminal, env.to_mols(terminal)):
             n_valid_sampled += m is not None
             if m is not None and len(mols) < n_valid:
                 states.append(s)
@@ -120,7 +133,8 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
         raise ValueError(f"unknown choice {choice!r}")
     bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
     from sculpting.compose import compose
-    return compose(bases, models["classifiers"][set_name], spec, beta=beta, form=form)
+    return compose(bases, models["classifiers"][set_name], spec, alpha=alpha, beta=beta, form=form,
+                   successor_head=models.get("successor_heads", {}).get(set_name))
 
 
 def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:

@@ -30,12 +30,16 @@ PANEL_CHOICES = {
 
 class MoleculeSculptingPanel(SculptingPanel):
     """``reference``: optional {label: reward dict} drawn behind each batch in the scatter;
-    ``form``: the guidance form ("anchored" or "paper")."""
+    ``form``: the guidance form ("anchored" or "paper"); ``sampler``: the GFlowNet sampler
+    ("auto" = exact rejection, "amortised" = the shipped successor heads' proposal, "full")."""
 
     def __init__(self, models: dict, n_molecules: int = 12, beta: float = 32.0, reference=None, seed: int = 0,
-                 form: str = "anchored"):
+                 form: str = "anchored", sampler: str = "auto"):
         super().__init__()
-        self.models, self.reference, self.seed, self.form = models, reference or {}, seed, form
+        from sculpting.gflownet.rejection import ACTION_SAMPLERS
+        if sampler not in ACTION_SAMPLERS:
+            raise ValueError(f"unknown GFlowNet sampler {sampler!r}; choose from {ACTION_SAMPLERS}")
+        self.models, self.reference, self.seed, self.form, self.sampler = models, reference or {}, seed, form, sampler
         self.operation = self.dropdown(list(PANEL_CHOICES), "SEH ⊗ SA (harmonic)", "composition", width="360px")
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
         self.beta_slider = self.slider(float(beta), 4.0, 96.0, 4.0, "β")
@@ -66,7 +70,7 @@ class MoleculeSculptingPanel(SculptingPanel):
         policy = composition_policy(self.models, choice, self.alpha.value, self.beta, self.form)
         self.seed += 1
         s = sample_molecules(policy, self.n.value, batch_size=self.n.value, seed=self.seed, progress=False,
-                             max_batches=4)
+                             max_batches=4, sampler=self.sampler if hasattr(policy, "composition") else "auto")
         if not s["mols"]:
             self.status.value = "<b>no valid molecule in 4 batches</b>"
             return {}
