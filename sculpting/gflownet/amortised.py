@@ -110,7 +110,7 @@ def step_deviation(policy, states: torch.Tensor, envelope: float = 2.0) -> dict:
 
 @torch.no_grad()
 def amortised_sample_actions(policy, states: torch.Tensor, generator=None, envelope: float = 2.0,
-                             proposals: int = 1, rounds: int = 8, acceptances: float = 1.5, min_actions: int = 4,
+                             proposals: int = 1, rounds: int = 8, acceptances: float = 1.0, min_actions: int = 4,
                              stats: RejectionStats | None = None) -> torch.Tensor:
     """``[B]`` actions from π_K (module docs) for a GuidedPolicy with a ``successor_head``."""
     if not envelope > 0:

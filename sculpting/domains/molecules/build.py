@@ -32,7 +32,7 @@ MAX_FRAGS = 9
 #: (α, β) pairs each successor head is distilled at: the compositions of notebook 09 and the benchmarks
 SUCCESSOR_CONDITIONS = {"seh_sa": [(a, b) for a in (0.05, 0.5, 0.95) for b in (16.0, 32.0)],
                         "seh_sa_qed": [(None, 16.0), (None, 32.0)]}
-SUCCESSOR_CONFIG = {"n_trajectories": 32, "epochs": 10, "hidden": 64, "seed": 0}
+SUCCESSOR_CONFIG = {"n_trajectories": 64, "epochs": 30, "hidden": 64, "seed": 0}
 
 
 def main(argv=None):
