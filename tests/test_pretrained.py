@@ -113,3 +113,9 @@ def test_molecule_build_script_smoke(tmp_path):
     states = load_molecule_gflownet(tmp_path / "base_seh.pt").env.initial_states(2)
     with torch.no_grad():  # β is an input: two β give two posteriors
         assert not torch.equal(clf.terminal_log_posterior(states, context=8.0), clf.terminal_log_posterior(states, context=64.0))
+    from sculpting.domains.molecules.io import load_molecule_models
+    from sculpting.domains.molecules.successor_head import load_successor_head
+    m = load_molecule_models(tmp_path)  # the successor heads load, each bound to its own classifier
+    assert set(m["successor_heads"]) == {"seh_sa", "seh_sa_qed"}
+    with pytest.raises(Exception, match="another classifier"):
+        load_successor_head(tmp_path / "successor_seh_sa.pt", m["classifiers"]["seh_sa_qed"])
