@@ -147,3 +147,26 @@ def test_sample_molecules_in_worker_processes_is_reproducible(env):
     assert torch.equal(a["states"], b["states"]) and not torch.equal(a["states"], c["states"])
     with pytest.raises(ValueError, match="workers"):
         sample_molecules(model, 2, progress=False, workers=0)
+
+
+def test_bases_and_classifier_sets_trained_in_worker_processes_equal_one_at_a_time():
+    """workers=2 trains bases / classifier sets in forked processes: the same weights, bit for bit."""
+    from dataclasses import replace
+    from sculpting.domains.molecules.classifier_sets import SMOKE_ARCH, SMOKE_CONFIG, train_classifier_sets
+    from sculpting.domains.molecules.experiments import train_molecule_bases
+    kw = dict(steps=3, preset="smoke", max_frags=3, batch_size=4, seed=1, progress=False)
+    one, two = (train_molecule_bases(["sa", "seh"], workers=w, **kw) for w in (1, 2))
+    assert list(two) == ["sa", "seh"]
+    for obj in one:
+        a, b = one[obj][0].state_dict(), two[obj][0].state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert one[obj][1]["loss"] == two[obj][1]["loss"]
+    bases = [one["seh"][0], one["sa"][0]]
+    jobs = {"a": (bases, SMOKE_CONFIG), "b": (bases, replace(SMOKE_CONFIG, seed=5))}
+    c1, c2 = (train_classifier_sets(jobs, "conditional", SMOKE_ARCH, workers=w, progress=False) for w in (1, 2))
+    for name in jobs:
+        a, b = c1[name][0].state_dict(), c2[name][0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(next(iter(c1["a"][0].parameters())), next(iter(c1["b"][0].parameters())))
+    with pytest.raises(ValueError, match="distinct"):
+        train_molecule_bases(["sa", "sa"], workers=2, **kw)

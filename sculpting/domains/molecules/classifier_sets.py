@@ -20,7 +20,7 @@ from sculpting.domains.molecules.env import FragmentGraphEnv
 from sculpting.domains.molecules.io import load_molecule_gflownet, save_graph_classifier
 
 __all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "CLASSIFIER_STEPS", "config_for",
-           "train_classifier_set", "build_classifier_sets"]
+           "train_classifier_set", "train_classifier_sets", "build_classifier_sets"]
 
 CLASSIFIER_SETS = {"seh_sa": ("seh", "sa"), "seh_sa_qed": ("seh", "sa", "qed")}
 CLASSIFIER_BETA = "conditional"  # β an input, drawn from CLASSIFIER_BETA_RANGE while training
@@ -65,6 +65,36 @@ def train_classifier_set(bases, beta=CLASSIFIER_BETA, config: ClassifierTrainCon
         hist = train_classifier(clf, [b.at_beta(beta) for b in bases], config, progress=progress, desc=desc,
                                 checkpoint_path=checkpoint_path)
     return clf.eval(), hist
+
+
+def train_classifier_sets(jobs: dict, beta=CLASSIFIER_BETA, arch: dict | None = None, workers: int = 1,
+                          progress: bool = True, beta_range=CLASSIFIER_BETA_RANGE) -> dict:
+    """{set name: (classifier, history)} for ``jobs`` = {set name: (bases, config)}
+    (:func:`train_classifier_set`, each seeded by its config). ``workers`` > 1 trains that many sets
+    at a time in forked processes of one torch thread each (:func:`sculpting.forked.fork_map`): the
+    same weights as one at a time, bit for bit; their progress bars are off and one line is printed
+    per set. The set with the most steps starts first."""
+    from sculpting.forked import fork_map
+    conditional = beta == "conditional"
+
+    def one(name):
+        bases, cfg = jobs[name]
+        clf, hist = train_classifier_set(bases, beta, cfg, arch, progress=progress and workers == 1, desc=name,
+                                         beta_range=beta_range)
+        return clf.state_dict(), hist   # the weights travel back; the classifier is rebuilt here
+    order = sorted(jobs, key=lambda n: -jobs[n][1].steps)   # stable: ties keep their order
+    trained = dict(zip(order, fork_map(one, order, workers)))
+    out = {}
+    for name in jobs:
+        bases, cfg = jobs[name]
+        state, hist = trained[name]
+        clf = make_graph_classifier(FragmentGraphEnv(bases[0].env.max_frags), len(bases), **(arch or CLASSIFIER_ARCH),
+                                    beta_conditioned=conditional, seed=cfg.seed)
+        clf.load_state_dict(state)
+        out[name] = (clf.eval(), hist)
+        if workers > 1 and progress:
+            print(f"classifier {name}: trained in {hist['wall_time_s']:.0f} s", flush=True)
+    return out
 
 
 def build_classifier_sets(out: Path, sets=None, smoke: bool = False):

@@ -16,7 +16,8 @@ from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 from sculpting.domains.molecules.env import FragmentGraphEnv
 from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
 
-__all__ = ["OBJECTIVES", "LEARNING_RATES", "base_train_config", "train_molecule_base", "sample_molecules"]
+__all__ = ["OBJECTIVES", "LEARNING_RATES", "base_train_config", "train_molecule_base", "train_molecule_bases",
+           "sample_molecules"]
 
 OBJECTIVES = ("seh", "sa", "qed")
 LEARNING_RATES = {"seh": (5e-4, 5e-4), "qed": (1e-4, 1e-3), "sa": (5e-4, 5e-4), "mw": (5e-4, 5e-4)}
@@ -44,6 +45,37 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
                           callback=callback, callback_every=callback_every, checkpoint_path=checkpoint_path)
     hist["config"] = cfg.to_dict()
     return model.eval(), hist
+
+
+def train_molecule_bases(objectives, steps: int, preset: str = "cpu", max_frags: int = 9, batch_size: int = 64,
+                         seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
+    """{objective: (model, history)} for every objective (:func:`train_molecule_base`, each seeded
+    by ``seed`` alone). ``workers`` > 1 trains that many bases at a time in forked processes of one
+    torch thread each (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for
+    bit; their progress bars are off and one line is printed per base. The costliest objective
+    (SEH: the proxy network's reward) starts first, so that the workers finish close together."""
+    from sculpting.forked import fork_map
+    objectives = list(objectives)
+    if len(set(objectives)) != len(objectives):
+        raise ValueError(f"objectives must be distinct, got {objectives}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+
+    def one(obj):
+        model, hist = train_molecule_base(obj, steps, preset=preset, max_frags=max_frags, batch_size=batch_size,
+                                          seed=seed, progress=progress and workers == 1)
+        return model.state_dict(), hist   # weights travel back, the model (env, RDKit objects) is rebuilt here
+    order = sorted(objectives, key=lambda o: o != "seh")   # stable: SEH first, the rest in the given order
+    trained = dict(zip(order, fork_map(one, order, workers)))
+    out = {}
+    for obj in objectives:
+        state, hist = trained[obj]
+        model = MoleculeGFlowNet(FragmentGraphEnv(max_frags, obj), **PRESETS[preset], seed=seed)
+        model.load_state_dict(state)
+        out[obj] = (model.eval(), hist)
+        if workers > 1 and progress:
+            print(f"base {obj}: trained in {hist['train_time_s']:.0f} s", flush=True)
+    return out
 
 
 @torch.no_grad()
