@@ -31,3 +31,16 @@ def test_bad_configs():
         GFlowNetTrainConfig(epsilon=1.5)
     with pytest.raises(ValueError):
         GFlowNetTrainConfig(batch_size=0)
+
+
+def test_grid_bases_trained_in_worker_processes_equal_one_at_a_time():
+    """train_bases(workers=2) forks one process per base: the same weights and losses, bit for bit."""
+    from sculpting.domains.grid.experiments import train_bases
+    configs = {n: GFlowNetTrainConfig(steps=5, batch_size=8, seed=i, eval_every=0)
+               for i, n in enumerate(["circle1", "sigmoid", "circle2"])}
+    one, two = (train_bases(configs, horizon=6, workers=w, progress=False) for w in (1, 2))
+    assert list(two) == list(configs)
+    for name in configs:
+        a, b = one[name][0].state_dict(), two[name][0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a) and one[name][1]["loss"] == two[name][1]["loss"]
+    assert not torch.equal(one["circle1"][0].state_dict()["log_z"], torch.zeros(()))

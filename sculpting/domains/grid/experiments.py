@@ -17,7 +17,7 @@ from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import GFlowNet, TabularPolicy
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
-__all__ = ["GRID_BASES", "CLASSIFIER_SETS", "TWO_BASE_OPS", "make_base", "train_base", "base_tables", "guided_distribution",
+__all__ = ["GRID_BASES", "CLASSIFIER_SETS", "TWO_BASE_OPS", "make_base", "train_base", "train_bases", "base_tables", "guided_distribution",
            "evaluate_compositions", "two_base_compositions", "three_base_compositions", "make_classifier"]
 
 #: name -> (reward, temperature)
@@ -45,6 +45,25 @@ def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progre
     model = make_base(name, horizon, seed=config.seed)
     hist = train_gflownet(model, config, progress=progress, desc=name, checkpoint_path=checkpoint_path)
     return model, hist
+
+
+def train_bases(configs: dict, horizon: int = 32, workers: int = 1, progress: bool = True) -> dict:
+    """{name: (model, history)} for ``configs`` = {name: GFlowNetTrainConfig} (:func:`train_base`).
+    ``workers`` > 1 trains that many bases at a time in forked processes of one torch thread each
+    (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for bit (each base is
+    seeded by its config); their progress bars are off."""
+    from sculpting.forked import fork_map
+    names = list(configs)
+
+    def one(name):
+        model, hist = train_base(name, configs[name], horizon, progress=progress and workers == 1)
+        return model.state_dict(), hist   # the weights travel back; the model is rebuilt here
+    out = {}
+    for name, (state, hist) in zip(names, fork_map(one, names, workers)):
+        model = make_base(name, horizon, seed=configs[name].seed)
+        model.load_state_dict(state)
+        out[name] = (model, hist)
+    return out
 
 
 def make_classifier(pair: str, env, seed: int | None = None) -> SculptingClassifier:
