@@ -16,7 +16,8 @@ Sections:
 * ``workers``: base and SEH⊗SA sampling in T forked worker processes of one thread each
   (``sc.sample(..., workers=T)``), molecules/s and their ratio, per sampler.
 * ``proxy``: sEH-proxy throughput with the cached edge network vs torch-geometric's NNConv.
-* ``panel``: the interactive panel's "sample" of 16 molecules (SEH⊗SA; median of 5 presses).
+* ``panel``: the interactive panel's "sample" of 16 molecules (harmonic, contrast, y=123; exact
+  rejection and amortised sampler; one and two worker processes; median of 7 presses).
 Uses the shipped CPU models when present (else freshly initialised networks of the same size: the
 cost then differs, the guidance being uninformative).
 """
@@ -137,18 +138,27 @@ def workers_section(m, args):
                 print(f"| {w} | {LABELS[op]} | {name} | {rate:.1f} | {rate / b_rate:.2f} |", flush=True)
 
 
-def panel_section(m):
+def panel_section(m, choices=("SEH ⊗ SA (harmonic)", "SEH ◑ SA (contrast)", "SEH⊗SA⊗QED (y=123)"),
+                  samplers=("auto", "amortised"), workers=(1, 2), presses: int = 7):
+    """The panel's "sample" of 16 molecules: median of ``presses`` presses (after one warm-up) per
+    composition, sampler and number of worker processes — sampling, RDKit drawing and the scatter."""
     from sculpting.domains.molecules.panel import MoleculeSculptingPanel
     torch.set_num_threads(1)
-    panel = MoleculeSculptingPanel(m, n_molecules=16)
-    panel.sample()  # warm-up
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        panel.sample()
-        times.append(time.perf_counter() - t0)
-    print(f"\npanel 'sample', 16 molecules, {panel.operation.value}: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f})", flush=True)
+    print("\n| composition | sampler | worker processes | median s | min s | max s |\n|---|---|---|---|---|---|")
+    for choice in choices:
+        for sampler in samplers:
+            for w in workers:
+                panel = MoleculeSculptingPanel(m, n_molecules=16, sampler=sampler, workers=w)
+                panel.operation.value = choice
+                panel.sample()  # warm-up
+                times = []
+                for _ in range(presses):
+                    t0 = time.perf_counter()
+                    panel.sample()
+                    times.append(time.perf_counter() - t0)
+                name = "rejection (exact)" if sampler == "auto" else sampler
+                print(f"| {choice} | {name} | {w} | {statistics.median(times):.2f} | {min(times):.2f} | "
+                      f"{max(times):.2f} |", flush=True)
 
 
 def training_section(args, dev):

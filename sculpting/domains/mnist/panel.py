@@ -95,6 +95,7 @@ class MnistSculptingPanel(SculptingPanel):
             show_image_grid(ax, images, title, nrow=int(len(images) ** 0.5 + 0.999))
             plot_type_bars(bx, masses, verdict["types"])
             plt.show()
+        plt.close(fig)   # shown: the figure is not kept open across presses
         self.status.value = f"<b>{title}</b> ({time.perf_counter() - t0:.1f} s; judge: {verdict['types']})"
         return {"images": images, **verdict}
 

@@ -96,6 +96,7 @@ class MoleculeSculptingPanel(SculptingPanel):
             plot_property_scatter({**self.reference, self.operation.value: rewards}, ax=ax, title="this batch vs bases",
                                   max_points=300)
             plt.show()
+        plt.close(fig)   # shown: the figure is not kept open across presses
         cell = summary["table_seh_sa"]["seh+ sa+"]
         self.status.value = (f"<b>{self.operation.value}</b>, β={self.beta:g}: {s['n_valid_sampled']} valid of {s['n_sampled']}, "
                              f"mean SEH {summary['mean']['seh']:.2f}, SA {summary['mean']['sa']:.2f}, "
