@@ -11,12 +11,12 @@ The public API::
 __version__ = "0.2.0"
 
 from sculpting.algebra import Composition, l1_distance, parse_composition  # noqa: E402,F401
-from sculpting.compose import compose, exact_distribution, sample, target_distribution  # noqa: E402,F401
+from sculpting.compose import compose, exact_distribution, sample, smc, target_distribution  # noqa: E402,F401
 from sculpting.pretrained import load_bases, load_model, load_pretrained, pretrained_names  # noqa: E402,F401
 from sculpting.registry import Command, Domain, register_domain  # noqa: E402,F401
 from sculpting.fit import fit_classifier, save  # noqa: E402,F401
 from sculpting.diffusion.oracle import data_oracle  # noqa: E402,F401
 
-__all__ = ["Composition", "parse_composition", "l1_distance", "compose", "sample", "exact_distribution",
+__all__ = ["Composition", "parse_composition", "l1_distance", "compose", "sample", "smc", "exact_distribution",
            "target_distribution", "load_pretrained", "load_bases", "load_model", "pretrained_names", "fit_classifier", "save",
            "Domain", "Command", "register_domain", "data_oracle"]

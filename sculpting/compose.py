@@ -20,7 +20,7 @@ import torch
 from sculpting.algebra import Composition, parse_composition
 from sculpting.protocols import is_enumerable, model_family
 
-__all__ = ["compose", "sample", "exact_distribution", "target_distribution"]
+__all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
 
 def _family_of(bases) -> str:
@@ -163,7 +163,10 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     (exact, :mod:`sculpting.gflownet.rejection`), ``"auto"`` (default) picks rejection for guided
     policies on non-enumerable environments, ``"amortised"`` proposes from the policy's successor
     head (``compose(..., successor_head=)``; exact where its envelope holds, deviation measured:
-    :mod:`sculpting.gflownet.amortised`).
+    :mod:`sculpting.gflownet.amortised`). ``sampler="smc"`` (both families; options ``particles``,
+    ``proposal``, ``resample_threshold``, GFlowNets also ``twist``) draws from ⌈n / N⌉ independent
+    sequential Monte Carlo runs (:func:`smc`), exact for the terminal classifier's composition as N
+    grows. Each sampler declares its options; an option it does not declare is refused (TypeError).
     ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
     GFlowNets on the CPU: ``workers`` > 1 draws in that many forked processes of one torch thread
     each (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``), ≈ ``workers``× the throughput.
@@ -251,25 +254,23 @@ def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler
         elif name not in SAMPLERS:
             raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
         else:
+            from sculpting.diffusion.sampler import check_sampler_options
+            check_sampler_options(name, sampler_options)
             draw = lambda k: SAMPLERS[name](model, k, steps, generator=gen, progress=progress,  # noqa: E731
                                             **sampler_options)
         bs = batch_size or n
         return torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
     if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
         raise ValueError("a β-conditional model: sample model.at_beta(beta)")
+    from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+    name = sampler_options.pop("sampler", "auto")
+    check_options(gflownet_sampler(name), sampler_options)
     if workers != 1:
-        if seed is None or sampler_options.keys() - {"sampler"}:
-            raise ValueError("workers > 1 needs an integer seed and takes no sampler option but sampler=")
+        if seed is None:
+            raise ValueError("workers > 1 needs an integer seed")
         from sculpting.gflownet.parallel import sample_terminal_parallel
-        return sample_terminal_parallel(model, n, seed, workers, sampler_options.get("sampler", "auto"),
-                                        batch_size)
-    from sculpting.gflownet.rejection import action_sampler_for
-    from sculpting.gflownet.sampler import sample_trajectories
-    act = action_sampler_for(model, sampler_options.pop("sampler", "auto"))
-    bs = batch_size or n
-    out = [sample_trajectories(model.env, model, min(bs, n - i), generator=gen, action_sampler=act,
-                               **sampler_options).terminal for i in range(0, n, bs)]
-    return torch.cat(out)
+        return sample_terminal_parallel(model, n, seed, workers, name, batch_size, options=sampler_options)
+    return draw_terminal(model, n, gen, name, batch_size, **sampler_options)
 
 
 def _device_of(model) -> torch.device:
@@ -281,6 +282,47 @@ def _device_of(model) -> torch.device:
     params = getattr(model, "parameters", None)
     first = next(iter(params()), None) if callable(params) else None
     return first.device if first is not None else torch.device("cpu")
+
+
+def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "auto",
+        resample_threshold: float = 0.5, twist: str = "classifier", steps: int = 200, progress: bool = False):
+    """One sequential Monte Carlo run of ``particles`` particles of a composition (``docs/smc.md``).
+
+    The particles target the composition that the classifier's *terminal* head defines (GFlowNets:
+    p_b(x) Π_{k≥2} p_T(y_k | x) anchored, p̄(x) Π_k p_T(y_k | x) in the paper form; diffusion:
+    p̄(x) Q_ε(y | x)^γ), exactly as the particles grow, whatever the errors of the intermediate
+    classifier or the proposal (they change the variance only).
+
+    Args:
+        model: a composition from :func:`compose` (GFlowNet or diffusion).
+        particles: N.
+        seed: seeds a private generator (torch's global one is left as it was); None: the global one.
+        proposal: GFlowNets "base", "guided" (every successor scored), "amortised" (the successor
+            head); diffusion "guided" or "base"; "auto": the best the model offers.
+        resample_threshold: resample when ESS < threshold · N (0: never, 1: every step).
+        twist: GFlowNets with a successor head: "classifier" (the chosen successor scored, one row
+            per particle per step) or "head" (the head's own prediction).
+        steps: diffusion grid points (steps − 1 Euler–Maruyama transitions).
+    Returns:
+        :class:`~sculpting.smc_core.SMCRun`: ``states`` ``[N, *S]``, normalised ``log_weights`` ``[N]``,
+        ``log_z`` (log Ẑ; exp(log Ẑ) is unbiased), ``ess`` after every step, ``resampled_at``,
+        ``stats``; ``run.draw(k)`` gives k equal-weight samples.
+    """
+    from sculpting.training import check_seed, keeps_global_rng
+    check_seed(seed, allow_none=True)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    family = model_family(model)
+    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
+    if family == "diffusion":
+        if twist != "classifier":
+            raise ValueError("twist= is for GFlowNet compositions with a successor head")
+        from sculpting.diffusion.smc import diffusion_smc
+        fn = lambda: diffusion_smc(model, particles, gen, proposal, resample_threshold, steps, progress)  # noqa: E731
+    else:
+        from sculpting.gflownet.smc import gflownet_smc
+        fn = lambda: gflownet_smc(model, particles, gen, proposal, resample_threshold, twist)  # noqa: E731
+    return fn() if seed is None else keeps_global_rng(fn)()
 
 
 def exact_distribution(model) -> torch.Tensor:

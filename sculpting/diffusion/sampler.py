@@ -164,5 +164,31 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
     return x
 
 
+def _smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
+                proposal: str = "auto", resample_threshold: float = 0.5):
+    """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`): compositions only."""
+    from sculpting.diffusion.smc import smc_sample
+    return smc_sample(model, n, steps, generator, progress, particles, proposal, resample_threshold)
+
+
 #: the diffusion samplers selectable by name (``sc.sample(..., sampler=...)``, the MNIST panel)
-SAMPLERS = {"pc": pc_sample, "ode": ode_sample, "edm": edm_sample}
+SAMPLERS = {"pc": pc_sample, "ode": ode_sample, "edm": edm_sample, "smc": _smc_sample}
+
+#: what the samplers take besides (model, n, steps, generator, progress): their declared options
+_COMMON = {"model", "n", "steps", "generator", "progress", "keep_every"}
+
+
+def sampler_options(name: str) -> dict:
+    """``{option: default}`` that the named diffusion sampler declares."""
+    import inspect
+    sig = inspect.signature(SAMPLERS[name])
+    return {k: p.default for k, p in sig.parameters.items() if k not in _COMMON}
+
+
+def check_sampler_options(name: str, options: dict) -> None:
+    """Refuse an option the named diffusion sampler does not declare."""
+    allowed = sampler_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(f"sampler={name!r} takes no option {', '.join(map(repr, unknown))} "
+                        f"(its options: {', '.join(sorted(allowed)) or 'none'})")

@@ -26,30 +26,32 @@ def split_counts(n: int, workers: int) -> list[int]:
     return [n // workers + (k < n % workers) for k in range(workers)]
 
 
-def _draw(model, sampler: str, n: int, seed: int, batch_size: int) -> torch.Tensor:
-    from sculpting.gflownet.rejection import action_sampler_for
-    from sculpting.gflownet.sampler import sample_trajectories
+def _draw(model, sampler: str, n: int, seed: int, batch_size: int, options: dict) -> torch.Tensor:
+    from sculpting.gflownet.samplers import draw_terminal
     gen = torch.Generator().manual_seed(seed)
-    act = action_sampler_for(model, sampler)
-    return torch.cat([sample_trajectories(model.env, model, min(batch_size, n - i), generator=gen,
-                                          action_sampler=act).terminal for i in range(0, n, batch_size)])
+    return draw_terminal(model, n, gen, sampler, batch_size, **options)
 
 
 def sample_terminal_parallel(model, n: int, seed: int, workers: int = 2, sampler: str = "auto",
-                             batch_size: int | None = None, threads_per_worker: int = 1) -> torch.Tensor:
+                             batch_size: int | None = None, threads_per_worker: int = 1,
+                             options: dict | None = None) -> torch.Tensor:
     """``[n, *S]`` terminal states of ``model`` (a base or guided policy) drawn by ``workers``
     forked processes (:mod:`module docs <sculpting.gflownet.parallel>`); ``batch_size``: trajectories
-    per sampling call within a worker (default: its whole share)."""
+    per sampling call within a worker (default: its whole share); ``options``: the sampler's
+    options (:mod:`sculpting.gflownet.samplers`), checked before any process starts."""
+    from sculpting.gflownet.samplers import check_options, gflownet_sampler
+    options = dict(options or {})
+    check_options(gflownet_sampler(sampler), options)
     if not (isinstance(workers, int) and workers >= 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     counts = split_counts(n, workers)
     bs = batch_size or max(counts)
     if workers == 1:
-        return _draw(model, sampler, n, seed, bs)
+        return _draw(model, sampler, n, seed, bs, options)
     dev = getattr(model.env, "device", torch.device("cpu"))
     if torch.device(dev).type != "cpu":
         raise ValueError(f"workers > 1 samples CPU models only (this one is on {dev}); use workers=1")
     jobs = [(k, c) for k, c in enumerate(counts) if c]
-    parts = fork_map(lambda job: _draw(model, sampler, job[1], int(seed) + job[0] * RANK_STRIDE, bs), jobs,
+    parts = fork_map(lambda job: _draw(model, sampler, job[1], int(seed) + job[0] * RANK_STRIDE, bs, options), jobs,
                      workers, threads_per_worker)
     return torch.cat(parts)

@@ -1,0 +1,99 @@
+"""The GFlowNet samplers behind ``sc.sample(model, n, sampler=...)``: one interface, a module each.
+
+Every sampler is a :class:`GFlowNetSampler`: a name, the options it declares (with defaults) and
+``draw(model, n, generator, batch_size, **options) → [n, *S]`` terminal states. An option a
+sampler does not declare is refused (:func:`check_options`), so a misspelt or foreign keyword
+never changes what is drawn silently.
+
+* ``"full"``: the guided policy with every successor scored (:mod:`.guidance`); exact for the
+  classifier's guided policy.
+* ``"rejection"``: the same law by rejection, scoring a few successors (:mod:`.rejection`).
+* ``"amortised"``: proposals from a successor head, corrected by the classifier (:mod:`.amortised`).
+* ``"smc"``: twisted sequential Monte Carlo (:mod:`.smc`): the composition the classifier's
+  terminal head defines, exact as the particles grow; ⌈n / N⌉ independent runs of N particles,
+  each ending with a multinomial draw of N from its final weights.
+* ``"auto"``: rejection for compositions with observations on non-enumerable environments, else full.
+
+A model that is not a composition (a base) is sampled from its own ``log_probs`` by every name
+but ``"smc"``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["GFlowNetSampler", "GFLOWNET_SAMPLERS", "gflownet_sampler", "check_options", "draw_terminal"]
+
+
+@dataclass(frozen=True)
+class GFlowNetSampler:
+    """A named sampler: ``options`` maps each accepted keyword to its default."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+    doc: str = ""
+
+    def draw(self, model, n: int, generator=None, batch_size: int | None = None, **options) -> torch.Tensor:
+        opts = check_options(self, options)
+        bs = batch_size or n
+        if self.name == "smc":
+            return _draw_smc(model, n, generator, opts)
+        from sculpting.gflownet.rejection import action_sampler_for
+        from sculpting.gflownet.sampler import sample_trajectories
+        act = action_sampler_for(model, self.name, **opts)
+        return torch.cat([sample_trajectories(model.env, model, min(bs, n - i), generator=generator,
+                                              action_sampler=act).terminal for i in range(0, n, bs)])
+
+
+def check_options(sampler: GFlowNetSampler, options: dict) -> dict:
+    """The sampler's defaults updated with ``options``; an undeclared option is an error."""
+    unknown = sorted(set(options) - set(sampler.options))
+    if unknown:
+        allowed = ", ".join(sorted(sampler.options)) or "none"
+        raise TypeError(f"sampler={sampler.name!r} takes no option {', '.join(map(repr, unknown))} "
+                        f"(its options: {allowed})")
+    return {**sampler.options, **options}
+
+
+def _draw_smc(model, n, generator, opts):
+    from sculpting.gflownet.smc import gflownet_smc
+    particles = opts.pop("particles")
+    out, left = [], n
+    while left > 0:
+        run = gflownet_smc(model, particles, generator, **opts)
+        k = min(particles, left)
+        out.append(run.draw(particles, generator)[:k])
+        left -= k
+    return torch.cat(out)
+
+
+_REJECTION = {"proposals": 1, "rounds": 8, "max_fraction": 1.0, "min_actions": 4, "acceptances": 1.5}
+_AMORTISED = {"envelope": 2.0, "proposals": 1, "rounds": 8, "acceptances": 1.0, "min_actions": 4}
+_SMC = {"particles": 64, "proposal": "auto", "resample_threshold": 0.5, "twist": "classifier"}
+
+GFLOWNET_SAMPLERS = {
+    "auto": GFlowNetSampler("auto", {}, "rejection on non-enumerable environments, else full"),
+    "full": GFlowNetSampler("full", {}, "every successor scored"),
+    "rejection": GFlowNetSampler("rejection", _REJECTION, "exact rejection sampling of guided actions"),
+    "amortised": GFlowNetSampler("amortised", _AMORTISED, "successor-head proposals, classifier correction"),
+    "smc": GFlowNetSampler("smc", _SMC, "twisted SMC: exact for the terminal-defined target as N grows"),
+}
+
+
+def gflownet_sampler(name) -> GFlowNetSampler:
+    if not isinstance(name, str) or name not in GFLOWNET_SAMPLERS:
+        raise ValueError(f"unknown GFlowNet sampler {name!r}; choose from {sorted(GFLOWNET_SAMPLERS)}")
+    return GFLOWNET_SAMPLERS[name]
+
+
+def draw_terminal(model, n: int, generator=None, sampler: str = "auto", batch_size: int | None = None,
+                  **options) -> torch.Tensor:
+    """``[n, *S]`` terminal states of ``model`` by the named sampler (module docs)."""
+    return gflownet_sampler(sampler).draw(model, n, generator, batch_size, **options)
+
+
+def runs_needed(n: int, particles: int) -> int:
+    """SMC runs for n samples of N particles each: ⌈n / N⌉."""
+    return math.ceil(n / particles)

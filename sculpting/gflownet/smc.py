@@ -1,0 +1,197 @@
+"""Twisted sequential Monte Carlo for guided GFlowNet policies (``docs/smc.md``).
+
+The target of a :class:`~sculpting.gflownet.guidance.GuidedPolicy` is the composition that its
+classifier's **terminal** head defines:
+
+* anchored form (anchor b = y_1):  target(x) ∝ p_b(x) · h_T(x),  h_T(x) = Π_{k≥2} p_T(y_k | x);
+  path measure p_base(τ) = Π_t π_b(a_t | s_t), twist ψ(s) = h(s) = Q(y | s) / Q(y_1 = b | s);
+* paper form:  target(x) ∝ p̄(x) · Π_k p_T(y_k | x),  p̄ = Σ_i ω_i p_i (ω = slot 1's prior);
+  p_base(τ) is the ω-mixture of the bases' path measures, whose next-action probability is
+  Σ_i softmax(ℓ)_i π_i(a | s) with ℓ_i = log ω_i + Σ_{k<t} log π_i(a_k | s_k) (the running
+  trajectory log-likelihoods); twist ψ(s) = Q(y | s);
+* the mixture (no observation): p̄ itself (ψ = 1).
+
+Each particle moves by a proposal q (``"base"``: p_base; ``"guided"``: the guided policy with every
+successor scored; ``"amortised"``: r(a) ∝ g(a) · w̃(a) from the policy's successor head in one
+pass) and its weight is multiplied by
+
+    p_base(a | s) · ψ(s') / ( q(a | s) · ψ(s) )      (at the stop: ψ(s') → the terminal potential),
+
+scoring only the chosen successor (``twist="classifier"``), or, with ``twist="head"``, using the
+successor head's own prediction at the chosen action as ψ(s') (no classifier call until the
+stop). The run starts with log-weight log ψ(s_0), so Ẑ estimates the exact normaliser
+Z = Σ_x p_base(x) · potential(x) (:func:`terminal_target`). Particles that stop keep their weight
+and wait; resampling draws among all particles (a copied stopped particle stays stopped).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options
+
+__all__ = ["PROPOSALS", "TWISTS", "gflownet_smc", "default_proposal", "terminal_target"]
+
+PROPOSALS = ("base", "guided", "amortised")
+TWISTS = ("classifier", "head")
+#: "auto" proposes from the guided policy (every successor scored) up to this many actions
+GUIDED_MAX_ACTIONS = 32
+
+
+def _uses_mixture(policy) -> bool:
+    return policy.form == "paper" or policy.anchor is None
+
+
+def default_proposal(policy) -> str:
+    """The best proposal ``policy`` offers: its successor head where it has one, else the guided
+    policy where the action space is small (≤ 32 actions), else the base."""
+    if getattr(policy, "successor_head", None) is not None:
+        return "amortised"
+    return "guided" if policy.env.n_actions <= GUIDED_MAX_ACTIONS else "base"
+
+
+def _log_twist(policy, f, y):
+    """log ψ from (log Q(y_1 = i | ·) ``[K, m]``, log Q(y | ·) ``[K]``): h = Q(y)/Q(y_1 = b) anchored,
+    Q(y) in the paper form, 0 for the mixture."""
+    if policy.composition.n_observations == 0:
+        return torch.zeros_like(y, dtype=torch.float64)
+    return (y if policy.form == "paper" else y - f[..., policy.anchor]).double()
+
+
+@torch.no_grad()
+def terminal_target(policy):
+    """(log target ``[N]`` normalised, log Z) of the composition the classifier's terminal head
+    defines, on an enumerable environment, exactly (DP for p_b / p̄, the terminal head on every
+    state): what :func:`gflownet_smc` converges to, and the normaliser Ẑ estimates."""
+    from sculpting.gflownet.exact import terminal_log_probs
+    from sculpting.gflownet.policy import policy_table
+    from sculpting.protocols import is_enumerable
+    env = policy.env
+    if not is_enumerable(env):
+        raise ValueError(f"terminal_target needs an enumerable environment, not {type(env).__name__}")
+    states = env.all_states()
+    c = policy.composition
+    if _uses_mixture(policy):
+        tables = torch.stack([policy_table(env, b) for b in policy.bases])
+        log_w = c.log_priors(torch.float64, tables.device)[0]
+        log_base = torch.logsumexp(terminal_log_probs(env, tables) + log_w[:, None], 0)
+    else:
+        log_base = terminal_log_probs(env, policy_table(env, policy.bases[policy.anchor]))
+    f, y = policy.q.terminal(states)
+    log_pot = _log_twist(policy, f.double(), y.double())
+    can_stop = env.action_mask(states)[:, env.stop_action]
+    joint = torch.where(can_stop & torch.isfinite(log_base), log_base + log_pot, torch.full_like(log_base, -math.inf))
+    log_z = torch.logsumexp(joint, 0)
+    return joint - log_z, float(log_z)
+
+
+def _head_log_weights(policy, states, mask):
+    from sculpting.gflownet.amortised import head_log_weights
+    return head_log_weights(policy, states, mask)
+
+
+@torch.no_grad()
+def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto", resample_threshold: float = 0.5,
+                 twist: str = "classifier") -> SMCRun:
+    """One SMC run of ``particles`` particles for a GuidedPolicy (module docs).
+
+    Returns an :class:`~sculpting.smc_core.SMCRun` with ``states`` ``[N, *S]`` (terminal), the normalised
+    log-weights, log Ẑ, the ESS after every step and the resampling steps; ``stats`` counts the
+    classifier rows scored for the twist and for the proposal (score-cache hits included).
+    """
+    from sculpting.gflownet.guidance import GuidedPolicy
+    if not isinstance(policy, GuidedPolicy):
+        raise TypeError(f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
+                        "sampled exactly by sc.sample")
+    n, threshold = check_smc_options(particles, resample_threshold)
+    if proposal == "auto":
+        proposal = default_proposal(policy)
+    if proposal not in PROPOSALS:
+        raise ValueError(f"unknown SMC proposal {proposal!r}; choose from {('auto',) + PROPOSALS}")
+    if twist not in TWISTS:
+        raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS}")
+    head = getattr(policy, "successor_head", None)
+    if (proposal == "amortised" or twist == "head") and head is None:
+        raise ValueError(f"proposal={proposal!r}, twist={twist!r} needs a successor head "
+                         "(compose(..., successor_head=))")
+    if twist == "head" and proposal != "amortised":
+        raise ValueError("twist='head' reads the successor head's prediction at the chosen action: use it with "
+                         "proposal='amortised'")
+    env, comp = policy.env, policy.composition
+    mix = _uses_mixture(policy)
+    states = env.initial_states(n)
+    dev = states.device
+    stats = {"steps": 0, "twist_rows": 0, "proposal_rows": 0, "particle_steps": 0}
+    if comp.n_observations:
+        f0, y0 = policy.nonterminal(states[:1])
+        stats["twist_rows"] += 1
+        log_psi0 = float(_log_twist(policy, f0, y0)[0])
+    else:
+        log_psi0 = 0.0
+    log_psi = torch.full((n,), log_psi0, dtype=torch.float64, device=dev)
+    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_psi0)
+    m = comp.n_bases
+    ell = comp.log_priors(torch.float64, dev)[0].expand(n, m).clone() if mix else None  # running log ω_i p_i(τ)
+    done = torch.zeros(n, dtype=torch.bool, device=dev)
+    stop = env.stop_action
+    for t in range(env.max_trajectory_length):
+        active = (~done).nonzero().squeeze(1)
+        if len(active) == 0:
+            break
+        cur = states[active]
+        k = len(active)
+        mask = env.action_mask(cur)
+        if mix:
+            each = torch.stack([b.log_probs(cur).double() for b in policy.bases], dim=1)  # [K, m, A]
+            post = torch.log_softmax(ell[active], dim=1)
+            log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
+        else:
+            log_p = policy.bases[policy.anchor].log_probs(cur).double()
+        log_p = masked_log_softmax(torch.nan_to_num(log_p, nan=-math.inf), mask & torch.isfinite(log_p))
+        head_lw = None
+        if proposal == "base" or comp.n_observations == 0:
+            log_q = log_p
+        elif proposal == "guided":
+            log_q = policy.log_probs(cur).double()
+            stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
+        else:
+            head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
+            log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
+        a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
+        nxt = env.step(cur, a)
+        is_stop = a == stop
+        new_psi = torch.zeros(k, dtype=torch.float64, device=dev)
+        if comp.n_observations:
+            if is_stop.any():
+                f, y = policy.q.terminal(cur[is_stop])
+                new_psi[is_stop] = _log_twist(policy, f.double(), y.double())
+                stats["twist_rows"] += int(is_stop.sum())
+            go = ~is_stop
+            if go.any():
+                if twist == "head":
+                    new_psi[go] = head_lw[go, a[go]]
+                else:
+                    f, y = policy.nonterminal(nxt[go])
+                    new_psi[go] = _log_twist(policy, f, y)
+                    stats["twist_rows"] += int(go.sum())
+        ar = torch.arange(k, device=dev)
+        inc = log_p[ar, a] - log_q[ar, a] + new_psi - log_psi[active]
+        tracker.add(torch.nan_to_num(inc, nan=-math.inf), active)
+        if mix:
+            ell[active] += each[ar, :, a]
+        log_psi[active] = new_psi
+        states[active] = nxt
+        done[active[is_stop]] = True
+        stats["steps"] += 1
+        stats["particle_steps"] += k
+        idx = tracker.maybe_resample(t, allow=not bool(done.all()))
+        if idx is not None:
+            states, log_psi, done = states[idx], log_psi[idx], done[idx]
+            if mix:
+                ell = ell[idx]
+    if not bool(done.all()):
+        raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
+    log_w, log_z = tracker.finish()
+    return SMCRun(states, log_w, log_z, tracker.ess, tracker.resampled_at, stats)
