@@ -20,6 +20,20 @@ from sculpting.protocols import is_enumerable
 FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
 
 
+def sharpen(model, seed, factor=4.0, tilt=3.0):
+    """Multiply the output layers of a random policy by ``factor`` and add N(0, ``tilt``²) to their
+    biases (from ``seed``): peaked bases with different preferred actions, so that the composed
+    target is far (> 0.5 in L1) from each base and a sampler that ignores the guidance fails."""
+    heads = [getattr(model, h) for h in ("stop_head", "add_head", "set_head") if hasattr(model, h)]
+    heads = heads or [[m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]]
+    g = torch.Generator().manual_seed(1000 + seed)
+    with torch.no_grad():
+        for layer in heads:
+            layer.weight.mul_(factor)
+            layer.bias.mul_(factor).add_(torch.randn(layer.bias.shape, generator=g) * tilt)
+    return model
+
+
 def _torchgfn_bases(gfn_env, pre, seeds=(0, 1)):
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.utils.modules import MLP
@@ -30,7 +44,7 @@ def _torchgfn_bases(gfn_env, pre, seeds=(0, 1)):
         torch.manual_seed(s)
         pf = DiscretePolicyEstimator(MLP(pre.output_dim, gfn_env.n_actions, hidden_dim=16), gfn_env.n_actions,
                                      preprocessor=pre)
-        out.append(TorchGFNPolicy(pf, env))
+        out.append(sharpen(TorchGFNPolicy(pf, env), s))
     return out
 
 
@@ -39,11 +53,11 @@ def _case(name):
     if name == "grid":
         from sculpting.domains.grid import GridEnv
         env = GridEnv(6, 2, "symmetric_shubert")
-        return [GFlowNet(env, hidden=16, seed=s) for s in (0, 1)], env
+        return [sharpen(GFlowNet(env, hidden=16, seed=s), s) for s in (0, 1)], env
     if name == "bitstrings":
         from sculpting.domains.bitstrings import BitStringEnv
         env = BitStringEnv(4)
-        return [GFlowNet(env, hidden=16, seed=s) for s in (0, 1)], env
+        return [sharpen(GFlowNet(env, hidden=16, seed=s), s + 10) for s in (0, 1)], env
     if name in ("fragments_enumerated", "molecules"):
         pytest.importorskip("rdkit")
         from sculpting.domains.molecules.enumerated import EnumeratedFragmentEnv
@@ -54,7 +68,7 @@ def _case(name):
         bases = []
         for s, beta in ((0, 10.0), (1, 60.0)):
             torch.manual_seed(s)
-            b = MoleculeGFlowNet(env, width=16, n_layers=1).at_beta(beta)
+            b = sharpen(MoleculeGFlowNet(env, width=16, n_layers=1), s).at_beta(beta)
             if name == "fragments_enumerated":
                 b.env = E
             bases.append(b)
@@ -77,7 +91,7 @@ def _case(name):
 
 ENVS = ["grid", "bitstrings", "fragments_enumerated", "molecules", "torchgfn_hypergrid", "torchgfn_ebm",
         "torchgfn_set_addition", "torchgfn_bitsequence"]
-GFN_SAMPLERS = ["full", "rejection", "tabular"]
+GFN_SAMPLERS = ["full", "rejection", "smc", "tabular"]
 _CACHE = {}
 
 
@@ -98,9 +112,12 @@ def _frequencies(env, x):
     return counts / counts.sum()
 
 
-def _noise_bound(p, n):
-    """≈ 4 × the expected L1 of n multinomial draws from p (plus a little slack)."""
-    return 4 * float((p * (1 - p) / n).sqrt().sum()) * math.sqrt(2 / math.pi) + 0.02
+def _noise_bound(p, n, draws=200):
+    """E[L1] + 4 s.d. of the empirical law of n i.i.d. draws from p (simulated binomial noise)."""
+    g = torch.Generator().manual_seed(0)
+    l1 = torch.tensor([float((torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g),
+                                             minlength=len(p)).double() / n - p).abs().sum()) for _ in range(draws)])
+    return float(l1.mean() + 4 * l1.std())
 
 
 @pytest.mark.parametrize("sampler", GFN_SAMPLERS)
@@ -129,12 +146,23 @@ def test_gflownet_contract(env_name, sampler):
         assert torch.allclose(table.exp().sum(1)[table.isfinite().any(1)].double(),
                               torch.ones(1, dtype=torch.float64), atol=1e-5)  # normalised rows
         draw = lambda seed: sample_trajectories_tabular(env, table, n, 0.0, torch.Generator().manual_seed(seed)).terminal
+    elif sampler == "smc":
+        if exact_model is None:
+            pytest.skip("SMC samples compositions (a base is sampled exactly by the other samplers)")
+        draw = lambda seed: sc.sample(model, n, seed=seed, sampler="smc", particles=64)
     else:
         draw = lambda seed: sc.sample(model, n, seed=seed, sampler=sampler)
     x = draw(0)
     assert x.device == torch.device("cpu")
     p = want.exp()
-    assert sc.l1_distance(_frequencies(env, x).clamp_min(1e-300).log(), want) < _noise_bound(p, n)
+    # SMC samples repeat particles (the final multinomial draw and the resamplings): n / 4 i.i.d.
+    bound = _noise_bound(p, n // 4 if sampler == "smc" else n)
+    assert sc.l1_distance(_frequencies(env, x).clamp_min(1e-300).log(), want) < bound
+    if exact_model is not None:  # the control: sampling base 1 (ignoring the guidance) fails the bound
+        for b in comp_bases:
+            assert sc.l1_distance(sc.exact_distribution(_with_env(b, env)), want) > 0.5
+        base1 = sc.sample(_with_env(comp_bases[0], env), n, seed=0)
+        assert sc.l1_distance(_frequencies(env, base1).clamp_min(1e-300).log(), want) > bound
     assert torch.equal(x, draw(0)), "same seed, same bytes"
     assert not torch.equal(x, draw(1))
 
@@ -160,8 +188,8 @@ def _scheduler(name):
             "euler": lambda: diffusers.EulerDiscreteScheduler(**kw)}[name]()
 
 
-DIFFUSION_CASES = [("ve", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40))] + \
-                  [("vp", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("ddpm", 100), ("ddim", 50),
+DIFFUSION_CASES = [("ve", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("smc", 100))] + \
+                  [("vp", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("smc", 100), ("ddpm", 100), ("ddim", 50),
                                                ("dpm_multistep", 25), ("euler", 50))]
 
 
@@ -175,6 +203,8 @@ def test_diffusion_contract(sde_kind, sampler, steps):
     clf = ExactGaussianClassifier([p1, p2])
     opt = (lambda: {"sampler": _scheduler(sampler)}) if sampler in ("ddpm", "ddim", "dpm_multistep", "euler") \
         else (lambda: {"sampler": sampler})
+    if sampler == "smc":  # 3 runs of 500 particles
+        opt = lambda: {"sampler": "smc", "particles": 500}  # noqa: E731
     for op, want in TARGETS.items():
         model = sc.compose([p1, p2], clf, op)
         x = sc.sample(model, 1500, seed=0, steps=steps, **opt())

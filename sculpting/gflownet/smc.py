@@ -36,8 +36,9 @@ __all__ = ["PROPOSALS", "TWISTS", "gflownet_smc", "default_proposal", "terminal_
 
 PROPOSALS = ("base", "guided", "amortised")
 TWISTS = ("classifier", "head")
-#: "auto" proposes from the guided policy (every successor scored) up to this many actions
-GUIDED_MAX_ACTIONS = 32
+#: "auto" proposes from the guided policy (every successor scored) up to this many actions (the
+#: enumerated fragment world has 34; the base proposal there collapses on rare harmonic targets)
+GUIDED_MAX_ACTIONS = 64
 
 
 def _uses_mixture(policy) -> bool:
@@ -46,7 +47,7 @@ def _uses_mixture(policy) -> bool:
 
 def default_proposal(policy) -> str:
     """The best proposal ``policy`` offers: its successor head where it has one, else the guided
-    policy where the action space is small (≤ 32 actions), else the base."""
+    policy where the action space is small (≤ 64 actions), else the base."""
     if getattr(policy, "successor_head", None) is not None:
         return "amortised"
     return "guided" if policy.env.n_actions <= GUIDED_MAX_ACTIONS else "base"
