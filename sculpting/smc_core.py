@@ -26,32 +26,45 @@ from dataclasses import dataclass, field
 import torch
 
 __all__ = ["SMCRun", "WeightTracker", "systematic_resample", "effective_sample_size", "multinomial_pick",
-           "check_smc_options"]
+           "draw_from_runs", "check_smc_options"]
 
 
-def effective_sample_size(log_w: torch.Tensor) -> float:
-    """ESS = (Σ w)² / Σ w² of ``[N]`` log-weights (N where they are equal, 1 where one dominates)."""
+def effective_sample_size(log_w: torch.Tensor):
+    """ESS = (Σ w)² / Σ w² of ``[N]`` log-weights (a float: N where they are equal, 1 where one
+    dominates), or of ``[R, N]`` (a ``[R]`` tensor, one per run)."""
     lw = log_w.double()
-    return float(torch.exp(2 * torch.logsumexp(lw, 0) - torch.logsumexp(2 * lw, 0)))
+    ess = torch.exp(2 * torch.logsumexp(lw, -1) - torch.logsumexp(2 * lw, -1))
+    return float(ess) if lw.dim() == 1 else ess
 
 
 def systematic_resample(log_w: torch.Tensor, generator=None) -> torch.Tensor:
-    """``[N]`` ancestor indices by systematic resampling of ``[N]`` log-weights: one uniform
-    u ~ U[0, 1/N), positions u + k/N, each ancestor i taken ⌊N w_i⌋ or ⌈N w_i⌉ times."""
-    n = len(log_w)
-    w = torch.softmax(log_w.double(), 0)
+    """Ancestor indices by systematic resampling: ``[N]`` log-weights → ``[N]`` indices, or
+    ``[R, N]`` → ``[R, N]`` (each row on its own). One uniform u ~ U[0, 1/N) per row, positions
+    u + k/N; ancestor i is taken ⌊N w_i⌋ or ⌈N w_i⌉ times."""
+    rows = log_w.reshape(-1, log_w.shape[-1])
+    r, n = rows.shape
+    w = torch.softmax(rows.double(), -1)
     gdev = generator.device if generator is not None else w.device
-    u = torch.rand(1, generator=generator, dtype=torch.float64, device=gdev).to(w.device)
+    u = torch.rand(r, 1, generator=generator, dtype=torch.float64, device=gdev).to(w.device)
     pos = (u + torch.arange(n, dtype=torch.float64, device=w.device)) / n
-    cdf = torch.cumsum(w, 0)
-    cdf[-1] = 1.0 + 1e-12  # round-off: the last position always finds an ancestor
-    return torch.searchsorted(cdf, pos).clamp(max=n - 1)
+    cdf = torch.cumsum(w, -1)
+    cdf[:, -1] = 1.0 + 1e-12  # round-off: the last position always finds an ancestor
+    return torch.searchsorted(cdf, pos).clamp(max=n - 1).reshape(log_w.shape)
 
 
 def multinomial_pick(log_w: torch.Tensor, k: int, generator=None) -> torch.Tensor:
     """``[k]`` indices drawn i.i.d. from the normalised ``[N]`` log-weights."""
     w = torch.softmax(log_w.double(), 0).float()
     return torch.multinomial(w, k, replacement=True, generator=generator)
+
+
+def draw_from_runs(log_w: torch.Tensor, generator=None) -> torch.Tensor:
+    """``[R·N]`` flat particle indices: for each of R runs, a multinomial draw of N from its
+    ``[R, N]`` log-weights (equal-weight samples, run by run)."""
+    r, n = log_w.shape
+    w = torch.softmax(log_w.double(), -1).float()
+    pick = torch.multinomial(w, n, replacement=True, generator=generator)  # [R, N]
+    return (pick + torch.arange(r, device=pick.device)[:, None] * n).reshape(-1)
 
 
 def check_smc_options(particles, resample_threshold) -> tuple[int, float]:
@@ -68,53 +81,67 @@ def check_smc_options(particles, resample_threshold) -> tuple[int, float]:
 
 
 class WeightTracker:
-    """Accumulates log-weights of N particles, resamples by ESS and keeps log Ẑ.
+    """Accumulates the log-weights of R independent runs of N particles each (particle j of run r
+    is row r·N + j of the caller's tensors), resamples each run by its own ESS and keeps its log Ẑ.
 
-    ``add(increment, rows)`` adds ``[K]`` log-increments to the particles ``rows`` (the others,
-    e.g. finished GFlowNet trajectories, keep theirs); ``maybe_resample(step)`` returns ancestor
-    indices ``[N]`` (the caller reorders its particle state with them) or ``None``.
+    ``add(increment, rows)`` adds ``[K]`` log-increments to the particles ``rows`` (flat indices;
+    the others, e.g. finished GFlowNet trajectories, keep theirs); ``maybe_resample(step)`` returns
+    flat ancestor indices ``[R·N]`` (identity in the runs that did not resample; the caller
+    reorders its particle state with them) or ``None``.
     """
 
-    def __init__(self, n: int, threshold: float, generator=None, device="cpu", log_w0: float = 0.0):
-        self.n, self.threshold, self.generator = n, threshold, generator
-        self.log_w = torch.full((n,), float(log_w0), dtype=torch.float64, device=device)
-        self.log_z = 0.0
-        self.ess: list[float] = []
-        self.resampled_at: list[int] = []
+    def __init__(self, n: int, threshold: float, generator=None, device="cpu", log_w0=0.0, runs: int = 1):
+        self.n, self.runs, self.threshold, self.generator = n, runs, threshold, generator
+        self.log_w = torch.zeros(runs, n, dtype=torch.float64, device=device)
+        self.log_w += torch.as_tensor(log_w0, dtype=torch.float64, device=device).reshape(-1, 1) \
+            if isinstance(log_w0, torch.Tensor) else float(log_w0)
+        self.log_z = torch.zeros(runs, dtype=torch.float64, device=device)
+        self.ess: list = []          # per step: [R] tensor
+        self.resampled: list = []    # per step: [R] bool tensor
 
     def add(self, increment: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         inc = increment.double().to(self.log_w.device)
+        flat = self.log_w.view(-1)
         if rows is None:
-            self.log_w += inc
+            flat += inc
         else:
-            self.log_w[rows] += inc
+            flat[rows] += inc
 
-    def _close_epoch(self) -> None:
-        if bool(torch.isneginf(self.log_w).all()):
-            self.log_z = -math.inf
-        else:
-            self.log_z += float(torch.logsumexp(self.log_w, 0)) - math.log(self.n)
+    def _log_mean(self, which) -> torch.Tensor:
+        lw = self.log_w[which]
+        return torch.logsumexp(lw, -1) - math.log(self.n)
 
     def maybe_resample(self, step: int, allow: bool = True) -> torch.Tensor | None:
-        """Record the ESS after ``step``; resample (and return the ancestors) when it is below
-        ``threshold · N`` and ``allow``."""
-        if bool(torch.isneginf(self.log_w).all()):
-            raise FloatingPointError("every particle has weight 0: the proposal put all particles where the "
-                                     "target has no mass (a classifier or proposal with the wrong support)")
+        """Record each run's ESS after ``step``; resample the runs whose ESS is below
+        ``threshold · N`` (when ``allow``) and return the flat ancestors, or None."""
+        dead = torch.isneginf(self.log_w).all(-1)
+        if bool(dead.any()):
+            raise FloatingPointError("every particle of a run has weight 0: the proposal put all particles where "
+                                     "the target has no mass (a classifier or proposal with the wrong support)")
         ess = effective_sample_size(self.log_w)
         self.ess.append(ess)
-        if not allow or ess >= self.threshold * self.n:
+        which = (ess < self.threshold * self.n) if allow else torch.zeros_like(ess, dtype=torch.bool)
+        self.resampled.append(which)
+        if not bool(which.any()):
             return None
-        self._close_epoch()
-        idx = systematic_resample(self.log_w, self.generator)
-        self.log_w = torch.zeros_like(self.log_w)
-        self.resampled_at.append(step)
-        return idx
+        self.log_z[which] += self._log_mean(which)
+        idx = systematic_resample(self.log_w[which], self.generator)  # [G, N]
+        base = torch.arange(self.runs * self.n, device=self.log_w.device).reshape(self.runs, self.n)
+        ranks = which.nonzero().squeeze(1)
+        base[ranks] = idx + (ranks * self.n)[:, None]
+        self.log_w[which] = 0.0
+        return base.reshape(-1)
 
-    def finish(self) -> tuple[torch.Tensor, float]:
-        """(normalised log-weights ``[N]``, log Ẑ) at the end of the run."""
-        self._close_epoch()
-        return self.log_w - torch.logsumexp(self.log_w, 0), self.log_z
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised log-weights ``[R, N]``, log Ẑ ``[R]``) at the end of the runs."""
+        self.log_z = self.log_z + self._log_mean(slice(None))
+        return self.log_w - torch.logsumexp(self.log_w, -1, keepdim=True), self.log_z
+
+    def run(self, r: int, states: torch.Tensor, stats: dict) -> "SMCRun":
+        """Run ``r``'s :class:`SMCRun` (after :meth:`finish`), its particles ``states[r·N:(r+1)·N]``."""
+        log_w = self.log_w[r] - torch.logsumexp(self.log_w[r], 0)
+        return SMCRun(states[r * self.n:(r + 1) * self.n], log_w, float(self.log_z[r]),
+                      [float(e[r]) for e in self.ess], [t for t, w in enumerate(self.resampled) if bool(w[r])], stats)
 
 
 @dataclass

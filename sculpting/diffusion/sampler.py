@@ -166,7 +166,8 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
 
 def _smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
                 proposal: str = "auto", resample_threshold: float = 0.5):
-    """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`): compositions only."""
+    """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`): compositions only; ``sc.sample``'s
+    ``batch_size`` bounds the images per batch of runs."""
     from sculpting.diffusion.smc import smc_sample
     return smc_sample(model, n, steps, generator, progress, particles, proposal, resample_threshold)
 

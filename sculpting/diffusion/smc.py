@@ -28,9 +28,9 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
 
-__all__ = ["diffusion_smc", "DIFFUSION_PROPOSALS"]
+__all__ = ["diffusion_smc", "diffusion_smc_runs", "smc_sample", "DIFFUSION_PROPOSALS"]
 
 DIFFUSION_PROPOSALS = ("guided", "base")
 
@@ -55,11 +55,20 @@ def _gauss(x, mu, var):
     return -0.5 * (r * r).sum(1) / var - 0.5 * d * math.log(2 * math.pi * var)
 
 
-@torch.no_grad()
 def diffusion_smc(model, particles: int, generator=None, proposal: str = "guided", resample_threshold: float = 0.5,
                   steps: int = 200, progress: bool = False) -> SMCRun:
     """One SMC run of ``particles`` particles of a :class:`~sculpting.diffusion.composition.ComposedScore`
     (module docs). ``states`` ``[N, *image_shape]``: the outputs (the last step's mean)."""
+    tracker, out, stats = diffusion_smc_runs(model, particles, 1, generator, proposal, resample_threshold, steps,
+                                             progress)
+    return tracker.run(0, out, stats)
+
+
+@torch.no_grad()
+def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, proposal: str = "guided",
+                       resample_threshold: float = 0.5, steps: int = 200, progress: bool = False):
+    """``runs`` independent SMC runs advanced together (one batch of runs·N images): (the finished
+    :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
     from sculpting.diffusion.composition import ComposedScore
     if not isinstance(model, ComposedScore):
         raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")
@@ -73,21 +82,22 @@ def diffusion_smc(model, particles: int, generator=None, proposal: str = "guided
     sde, q, gamma = model.sde, model.q, model.gamma
     dev = model.device
     gdev = generator.device if generator is not None else dev
-    x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev)
+    total = n * runs
+    x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev)
     shape = (-1,) + (1,) * (x.dim() - 1)
     ts = torch.linspace(1.0, sde.eps, steps, device=dev)
     dt = (1.0 - sde.eps) / (steps - 1)
     comp = model.composition
-    ell = comp.log_priors(torch.float64, dev)[0].expand(n, comp.n_bases).clone()
-    tracker = WeightTracker(n, threshold, generator, dev)
-    log_psi = torch.zeros(n, dtype=torch.float64, device=dev)
+    ell = comp.log_priors(torch.float64, dev)[0].expand(total, comp.n_bases).clone()
+    tracker = WeightTracker(n, threshold, generator, dev, runs=runs)
+    log_psi = torch.zeros(total, dtype=torch.float64, device=dev)
     stats = {"steps": 0, "score_calls": 0, "classifier_rows": 0}
     out = x
     for k in tqdm(range(steps), disable=not progress, desc="SMC"):
         t = ts[k]
-        tb = t.expand(n)
+        tb = t.expand(total)
         lq, grad = _log_q_and_grad(q, x, tb, need_grad=proposal == "guided" and k < steps - 1 and gamma > 0)
-        stats["classifier_rows"] += n if comp.n_observations else 0
+        stats["classifier_rows"] += total if comp.n_observations else 0
         new_psi = gamma * lq
         tracker.add(new_psi - log_psi)
         log_psi = new_psi
@@ -115,18 +125,23 @@ def diffusion_smc(model, particles: int, generator=None, proposal: str = "guided
         ell = ell + each
         x = x_new
         stats["steps"] += 1
-    log_w, log_z = tracker.finish()
-    return SMCRun(out, log_w, log_z, tracker.ess, tracker.resampled_at, stats)
+    tracker.finish()
+    return tracker, out, stats
 
 
 def smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
-               proposal: str = "auto", resample_threshold: float = 0.5) -> torch.Tensor:
+               proposal: str = "auto", resample_threshold: float = 0.5, batch_size: int | None = None) -> torch.Tensor:
     """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N = ``particles``
-    (:func:`diffusion_smc`), each ending with a multinomial draw of N from its final weights."""
-    out, left = [], n
+    (:func:`diffusion_smc`), each ending with a multinomial draw of N from its final weights; the
+    runs advance together, ``batch_size`` images at a time (default: all runs at once)."""
+    check_smc_options(particles, resample_threshold)
+    n_runs = math.ceil(n / particles)
+    per = n_runs if batch_size is None else max(1, batch_size // particles)
+    out, left = [], n_runs
     while left > 0:
-        run = diffusion_smc(model, particles, generator, proposal, resample_threshold, steps, progress)
-        k = min(particles, left)
-        out.append(run.draw(particles, generator)[:k])
-        left -= k
-    return torch.cat(out)
+        r = min(per, left)
+        tracker, x, _ = diffusion_smc_runs(model, particles, r, generator, proposal, resample_threshold, steps,
+                                           progress)
+        out.append(x[draw_from_runs(tracker.log_w, generator).to(x.device)])
+        left -= r
+    return torch.cat(out)[:n]

@@ -11,7 +11,8 @@ never changes what is drawn silently.
 * ``"amortised"``: proposals from a successor head, corrected by the classifier (:mod:`.amortised`).
 * ``"smc"``: twisted sequential Monte Carlo (:mod:`.smc`): the composition the classifier's
   terminal head defines, exact as the particles grow; ⌈n / N⌉ independent runs of N particles,
-  each ending with a multinomial draw of N from its final weights.
+  each ending with a multinomial draw of N from its final weights (runs advance together,
+  ``batch_size`` particles at a time, default 4 096).
 * ``"auto"``: rejection for compositions with observations on non-enumerable environments, else full.
 
 A model that is not a composition (a base) is sampled from its own ``log_probs`` by every name
@@ -19,7 +20,6 @@ but ``"smc"``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -39,7 +39,8 @@ class GFlowNetSampler:
         opts = check_options(self, options)
         bs = batch_size or n
         if self.name == "smc":
-            return _draw_smc(model, n, generator, opts)
+            from sculpting.gflownet.smc import smc_sample
+            return smc_sample(model, n, generator, batch_size=batch_size, **opts)
         from sculpting.gflownet.rejection import action_sampler_for
         from sculpting.gflownet.sampler import sample_trajectories
         act = action_sampler_for(model, self.name, **opts)
@@ -55,18 +56,6 @@ def check_options(sampler: GFlowNetSampler, options: dict) -> dict:
         raise TypeError(f"sampler={sampler.name!r} takes no option {', '.join(map(repr, unknown))} "
                         f"(its options: {allowed})")
     return {**sampler.options, **options}
-
-
-def _draw_smc(model, n, generator, opts):
-    from sculpting.gflownet.smc import gflownet_smc
-    particles = opts.pop("particles")
-    out, left = [], n
-    while left > 0:
-        run = gflownet_smc(model, particles, generator, **opts)
-        k = min(particles, left)
-        out.append(run.draw(particles, generator)[:k])
-        left -= k
-    return torch.cat(out)
 
 
 _REJECTION = {"proposals": 1, "rounds": 8, "max_fraction": 1.0, "min_actions": 4, "acceptances": 1.5}
@@ -92,8 +81,3 @@ def draw_terminal(model, n: int, generator=None, sampler: str = "auto", batch_si
                   **options) -> torch.Tensor:
     """``[n, *S]`` terminal states of ``model`` by the named sampler (module docs)."""
     return gflownet_sampler(sampler).draw(model, n, generator, batch_size, **options)
-
-
-def runs_needed(n: int, particles: int) -> int:
-    """SMC runs for n samples of N particles each: ⌈n / N⌉."""
-    return math.ceil(n / particles)

@@ -30,9 +30,10 @@ import math
 import torch
 
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
 
-__all__ = ["PROPOSALS", "TWISTS", "gflownet_smc", "default_proposal", "terminal_target"]
+__all__ = ["PROPOSALS", "TWISTS", "gflownet_smc", "gflownet_smc_runs", "smc_sample", "default_proposal",
+           "terminal_target"]
 
 PROPOSALS = ("base", "guided", "amortised")
 TWISTS = ("classifier", "head")
@@ -93,7 +94,6 @@ def _head_log_weights(policy, states, mask):
     return head_log_weights(policy, states, mask)
 
 
-@torch.no_grad()
 def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto", resample_threshold: float = 0.5,
                  twist: str = "classifier") -> SMCRun:
     """One SMC run of ``particles`` particles for a GuidedPolicy (module docs).
@@ -102,6 +102,31 @@ def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto",
     log-weights, log Ẑ, the ESS after every step and the resampling steps; ``stats`` counts the
     classifier rows scored for the twist and for the proposal (score-cache hits included).
     """
+    tracker, states, stats = gflownet_smc_runs(policy, particles, 1, generator, proposal, resample_threshold, twist)
+    return tracker.run(0, states, stats)
+
+
+def smc_sample(policy, n: int, generator=None, particles: int = 64, proposal: str = "auto",
+               resample_threshold: float = 0.5, twist: str = "classifier", batch_size: int | None = None):
+    """``[n, *S]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each ending
+    with a multinomial draw of N from its final weights; runs advance together, ``batch_size``
+    particles at a time (default 4 096, at least one run)."""
+    check_smc_options(particles, resample_threshold)
+    runs_per_batch = max(1, (batch_size or 4096) // particles)
+    out, left = [], math.ceil(n / particles)
+    while left > 0:
+        r = min(runs_per_batch, left)
+        tracker, states, _ = gflownet_smc_runs(policy, particles, r, generator, proposal, resample_threshold, twist)
+        out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
+        left -= r
+    return torch.cat(out)[:n]
+
+
+@torch.no_grad()
+def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, proposal: str = "auto",
+                      resample_threshold: float = 0.5, twist: str = "classifier"):
+    """``runs`` independent SMC runs advanced together: (the finished
+    :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats)."""
     from sculpting.gflownet.guidance import GuidedPolicy
     if not isinstance(policy, GuidedPolicy):
         raise TypeError(f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
@@ -122,7 +147,8 @@ def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto",
                          "proposal='amortised'")
     env, comp = policy.env, policy.composition
     mix = _uses_mixture(policy)
-    states = env.initial_states(n)
+    total = n * runs
+    states = env.initial_states(total)
     dev = states.device
     stats = {"steps": 0, "twist_rows": 0, "proposal_rows": 0, "particle_steps": 0}
     if comp.n_observations:
@@ -131,11 +157,11 @@ def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto",
         log_psi0 = float(_log_twist(policy, f0, y0)[0])
     else:
         log_psi0 = 0.0
-    log_psi = torch.full((n,), log_psi0, dtype=torch.float64, device=dev)
-    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_psi0)
+    log_psi = torch.full((total,), log_psi0, dtype=torch.float64, device=dev)
+    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_psi0, runs=runs)
     m = comp.n_bases
-    ell = comp.log_priors(torch.float64, dev)[0].expand(n, m).clone() if mix else None  # running log ω_i p_i(τ)
-    done = torch.zeros(n, dtype=torch.bool, device=dev)
+    ell = comp.log_priors(torch.float64, dev)[0].expand(total, m).clone() if mix else None  # running log ω_i p_i(τ)
+    done = torch.zeros(total, dtype=torch.bool, device=dev)
     stop = env.stop_action
     for t in range(env.max_trajectory_length):
         active = (~done).nonzero().squeeze(1)
@@ -159,6 +185,7 @@ def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto",
             stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
         else:
             head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
+            stats["head_rows"] = stats.get("head_rows", 0) + k
             log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
         a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
         nxt = env.step(cur, a)
@@ -194,5 +221,5 @@ def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto",
                 ell = ell[idx]
     if not bool(done.all()):
         raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
-    log_w, log_z = tracker.finish()
-    return SMCRun(states, log_w, log_z, tracker.ess, tracker.resampled_at, stats)
+    tracker.finish()
+    return tracker, states, stats
