@@ -1,0 +1,303 @@
+"""Sequential Monte Carlo benchmark (docs/smc.md): one table per family, measured in one run.
+
+    SCULPTING_DATA_DIR=DIR .venv/bin/python benchmarks/smc.py [--sections grid molecules mnist]
+        [--grid-samples 65536] [--particles 16 64 256] [--mol-samples 1000] [--seeds 0 1 2]
+        [--mnist-samples 512] [--mnist-steps 200] [--device cpu|cuda] [--quick]
+
+* ``grid``: the shipped grid bases and classifiers, every composition of notebook 03 (anchored
+  form): the L1 of the pooled SMC histogram at N = 16 / 64 / 256 (the same total samples each) to
+  the composition the classifier's terminal head defines (exact, by DP), beside the noise floor
+  (the mean L1 of as many i.i.d. samples from that target), the guided policy's exact L1 and the
+  terminal target's own L1 to the true target. Check: at N = 256, L1 ≤ 2 × floor + 0.005.
+* ``molecules``: SEH⊗SA and y=123 at β = 32, amortised proposal, twist from the classifier or
+  from the successor head: molecules/s against base sampling in the same process (alternating,
+  median of 3), SEH⊗SA with two worker processes, mean ESS, unique fraction, and on three seeds
+  the chi-square test of a 1 000-molecule high/low table against the importance-weighted target
+  of the same form (base samples re-weighted by the terminal classifier); exact rejection (the
+  guided policy, which carries the non-terminal head's bias) beside it on the first seed.
+* ``mnist``: notebook 06's compositions at γ = 1: TV of the judged types to the exact type masses,
+  guided (EDM, 50 steps) vs SMC (N = 64, Euler–Maruyama), learned classifier and data oracle,
+  three seeds, ± s.e. over the seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import sculpting as sc
+
+
+def _table(header, rows):
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print(flush=True)
+
+
+def _mean_se(xs):
+    m = statistics.fmean(xs)
+    return m, (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan"))
+
+
+# ---------------------------------------------------------------------------------------- grid
+def _floor(log_p, n, draws=50, seed=0):
+    p = log_p.exp().double()
+    g = torch.Generator().manual_seed(seed)
+    return statistics.fmean(float((torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g),
+                                                  minlength=len(p)).double() / n - p).abs().sum()) for _ in range(draws))
+
+
+def _noisy_head(clf, scale, seed=0):
+    """A copy of ``clf`` whose non-terminal head's weights carry N(0, scale²) noise (its terminal
+    head, hence the composition it defines, unchanged)."""
+    import copy
+    c = copy.deepcopy(clf)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in c.nonterminal_head.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+    return c
+
+
+def grid_section(args, results):
+    for noise in args.grid_noise:
+        _grid_table(args, results, noise)
+
+
+def _grid_table(args, results, noise):
+    from sculpting.domains.grid.experiments import three_base_compositions, two_base_compositions
+    from sculpting.gflownet.smc import terminal_target
+    n = args.grid_samples
+    what = "shipped classifiers" if noise == 0 else f"shipped classifiers, non-terminal head weights + N(0, {noise:g}²)"
+    print(f"## Grid: pooled SMC histogram, {n} samples per cell, anchored form, shipped bases, {what}\n")
+    rows, out = [], []
+    for pair, comps in (("shubert_sigmoid", two_base_compositions((0.05, 0.5, 0.95))),
+                        ("circles", three_base_compositions())):
+        bases, clf = sc.load_pretrained(f"grid/{pair}")
+        clf = _noisy_head(clf, noise) if noise else clf
+        env = bases[0].env
+        for c in comps:
+            model = sc.compose(bases, clf, c, check=not noise)
+            target, _ = terminal_target(model)
+            true_l1 = sc.l1_distance(target, sc.target_distribution(bases, c))
+            guided = sc.l1_distance(sc.exact_distribution(model), target)
+            floor = _floor(target, n)
+            cell = {"composition": f"{pair} {c.label()}", "floor": floor, "guided": guided, "terminal_vs_true": true_l1}
+            t0 = time.perf_counter()
+            for N in args.particles:
+                x = sc.sample(model, n, seed=args.seeds[0], sampler="smc", particles=N)
+                h = torch.bincount(env.index(x), minlength=env.n_states).double() / n
+                cell[f"N={N}"] = sc.l1_distance(h.clamp_min(1e-300).log(), target)
+            cell["seconds"] = time.perf_counter() - t0
+            top = max(args.particles)
+            cell["ok"] = cell[f"N={top}"] <= 2 * floor + 0.005
+            out.append(cell)
+            rows.append([cell["composition"], *(f"{cell[f'N={N}']:.4f}" for N in args.particles), f"{floor:.4f}",
+                         f"{2 * floor + 0.005:.4f}", "yes" if cell["ok"] else "NO", f"{guided:.4f}", f"{true_l1:.4f}",
+                         f"{cell['seconds']:.0f}"])
+            print(" ", rows[-1], flush=True, file=sys.stderr)
+    _table(["composition", *(f"SMC N={N}" for N in args.particles), "floor", "2·floor+0.005", "within",
+            "guided exact", "terminal vs true", "s"], rows)
+    print(f"within the bound at N = {max(args.particles)}: {sum(c['ok'] for c in out)} of {len(out)}\n")
+    results[f"grid noise={noise:g}"] = out
+
+
+# ----------------------------------------------------------------------------------- molecules
+def _table_counts(mols, names):
+    from sculpting.domains.molecules.experiments import reward_table
+    from sculpting.domains.molecules.metrics import high_low_table
+    r = reward_table(mols, names)
+    cells = high_low_table(r, names)
+    return {k: v * len(mols) / 100.0 for k, v in cells.items()}
+
+
+def _chi2(counts: dict, probs: dict, ess: float) -> float:
+    """Homogeneity test of the sampled table against the importance-weighted table taken at its
+    effective sample size (both tables carry sampling noise)."""
+    from scipy.stats import chi2_contingency
+    import numpy as np
+    keys = sorted(set(counts) | set(probs))
+    a = np.array([counts.get(k, 0.0) for k in keys])
+    b = np.array([probs.get(k, 0.0) / 100.0 * ess for k in keys])
+    keep = (a + b) > 0
+    return float(chi2_contingency(np.stack([a[keep], b[keep]]))[1])
+
+
+def molecules_section(args, results):
+    from sculpting.domains.molecules.experiments import importance_target_table, sample_molecules
+    from sculpting.domains.molecules.io import load_molecule_models
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+    torch.set_num_threads(1)
+    m = load_molecule_models()
+    beta, n = 32.0, args.mol_samples
+    print(f"## Molecules: SMC with the amortised proposal, β = {beta:g}, one thread\n")
+    speed_rows, chi_rows, out = [], [], {}
+    for label, op, set_name in (("SEH⊗SA", "harmonic", "seh_sa"), ("y=123", "y=123", "seh_sa_qed")):
+        names = CLASSIFIER_SETS[set_name]
+        bases = [m["bases"][k] for k in names]
+        clf = m["classifiers"][set_name]
+        pol = sc.compose(bases, clf, op, beta=beta, successor_head=m["successor_heads"][set_name])
+        anchor = bases[0].at_beta(beta)
+        sc.sample(anchor, 64, seed=99)  # warm up
+        for twist in ("classifier", "head"):
+            opts = dict(sampler="smc", particles=args.mol_particles, proposal="amortised", twist=twist)
+            sc.sample(pol, 64, seed=99, **opts)
+            tb, ts = [], []
+            for r in range(3):
+                t0 = time.perf_counter(); sc.sample(anchor, n, seed=r); tb.append(time.perf_counter() - t0)
+                t0 = time.perf_counter(); sc.sample(pol, n, seed=r, **opts); ts.append(time.perf_counter() - t0)
+            rb, rs = n / statistics.median(tb), n / statistics.median(ts)
+            run = sc.smc(pol, args.mol_particles, seed=0, proposal="amortised", twist=twist)
+            runs = [sc.smc(pol, args.mol_particles, seed=s, proposal="amortised", twist=twist) for s in range(4)]
+            ess = statistics.fmean(statistics.fmean(r.ess) for r in runs)
+            x = sc.sample(pol, n, seed=0, **opts)
+            uniq = len({tuple(v.tolist()) for v in x}) / n
+            cell = {"base_per_s": rb, "smc_per_s": rs, "ratio": rs / rb, "mean_ess": ess,
+                    "ess_fraction": ess / args.mol_particles, "unique": uniq, "classifier_rows_per_molecule":
+                    run.stats["twist_rows"] / args.mol_particles}
+            if label == "SEH⊗SA" and twist == "head":
+                t0 = time.perf_counter()
+                sc.sample(pol, 2 * n, seed=0, workers=2, **opts)
+                cell["two_workers_per_s"] = 2 * n / (time.perf_counter() - t0)
+            out[f"{label} twist={twist}"] = cell
+            speed_rows.append([label, twist, f"{rb:.1f}", f"{rs:.1f}", f"{rs / rb:.2f}",
+                               f"{cell.get('two_workers_per_s', float('nan')):.1f}", f"{ess:.1f} / {args.mol_particles}",
+                               f"{uniq:.2f}", f"{cell['classifier_rows_per_molecule']:.1f}"])
+            print(" ", speed_rows[-1], flush=True, file=sys.stderr)
+        # the importance-weighted target of the anchored form: base-b samples re-weighted by h_T(x)
+        base_sample = sample_molecules(anchor, args.mol_base_samples, seed=1234, batch_size=256)
+        comp = pol.composition
+        with torch.no_grad():
+            lt = clf.terminal_log_posterior(base_sample["states"], context=beta).double()
+        log_pri = comp.log_priors(torch.float64)
+        log_h = sum(torch.log_softmax(lt + log_pri[k], 1)[:, y - 1] for k, y in enumerate(comp.observations) if k > 0)
+        w = torch.softmax(log_h, 0)
+        from sculpting.domains.molecules.experiments import reward_table
+        from sculpting.domains.molecules.metrics import high_low_table
+        r = reward_table(base_sample["mols"], names)
+        cells = high_low_table(r, names)
+        import numpy as np
+        probs = {}
+        for cellname in cells:
+            mask = np.ones(len(w), dtype=bool)
+            for part, k in zip(cellname.split(), names):
+                hi = r[k] >= {"seh": 0.5, "sa": 0.6, "qed": 0.25}[k]
+                mask &= hi if part.endswith("+") else ~hi
+            probs[cellname] = 100.0 * float(w.numpy()[mask].sum())
+        is_ess = float(1.0 / (w ** 2).sum())
+        paper = importance_target_table(base_sample, 0, clf, comp, names, beta=beta)
+        for twist in ("classifier", "head"):
+            ps = []
+            for seed in args.seeds:
+                x = sc.sample(pol, n, seed=100 + seed, sampler="smc", particles=args.mol_particles, proposal="amortised",
+                              twist=twist)
+                mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
+                ps.append(_chi2(_table_counts(mols, names), probs, is_ess))
+            out[f"{label} twist={twist}"]["chi2_p"] = ps
+            chi_rows.append([label, f"smc twist={twist}", *(f"{p:.3f}" for p in ps), f"{is_ess:.0f}"])
+            print(" ", chi_rows[-1], flush=True, file=sys.stderr)
+        t0 = time.perf_counter()
+        x = sc.sample(pol, n, seed=100, sampler="rejection")
+        mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
+        p_rej = _chi2(_table_counts(mols, names), probs, is_ess)
+        out[label + " rejection"] = {"chi2_p": p_rej, "seconds": time.perf_counter() - t0,
+                                     "importance_ess": is_ess, "importance_table": probs, "paper_table": paper}
+        chi_rows.append([label, "exact rejection (guided policy)", f"{p_rej:.3f}", "–", "–", f"{is_ess:.0f}"])
+    _table(["composition", "twist", "base mol/s", "SMC mol/s", "SMC/base", "SMC mol/s, 2 workers", "mean ESS",
+            "unique", "classifier rows / molecule"], speed_rows)
+    _table(["composition", "sampler", *(f"χ² p seed {s}" for s in args.seeds), "IS target ESS"], chi_rows)
+    results["molecules"] = out
+
+
+# --------------------------------------------------------------------------------------- MNIST
+def mnist_section(args, results):
+    from sculpting.domains.mnist.experiments import COMPOSITIONS, composition_model, exact_masses, judge_samples, \
+        support_of
+    from sculpting.domains.mnist.io import load_mnist_models
+    from sculpting.domains.mnist.oracle import oracle_classifiers
+    dev = torch.device(args.device)
+    models = load_mnist_models()
+    oracles = oracle_classifiers(models)
+    B = {k: v.to(dev) for k, v in models["bases"].items()}
+    learned = {k: v.to(dev).eval() for k, v in models["classifiers"].items()}
+    oracle = {k: v.to(dev) for k, v in oracles.items() if k in models["classifiers"]}
+    judge = models["judge"].to(dev).eval()
+    n = args.mnist_samples
+    print(f"## MNIST: TV to the exact type masses at γ = 1, {n} samples, seeds {args.seeds}, {dev}\n")
+    rows, out = [], []
+    names = list(COMPOSITIONS) if not args.quick else ["M1⊗M2", "MN y=123"]
+    for name in names:
+        masses = exact_masses(name)
+        cell = {"composition": name}
+        for cname, C in (("learned", learned), ("oracle", oracle)):
+            model = composition_model(B, C, name)
+            for sampler in ("guided", "smc"):
+                tvs, t0 = [], time.perf_counter()
+                for seed in args.seeds:
+                    if sampler == "guided":
+                        x = sc.sample(model, n, seed=seed, steps=50, sampler="edm")
+                    else:
+                        x = sc.sample(model, n, seed=seed, steps=args.mnist_steps, sampler="smc",
+                                      particles=args.mnist_particles)
+                    tvs.append(judge_samples(judge, x, support_of(name), masses)["tv"])
+                cell[f"{cname} {sampler}"] = tvs
+                cell[f"{cname} {sampler} s"] = time.perf_counter() - t0
+                print(" ", name, cname, sampler, [round(t, 3) for t in tvs], f"{time.perf_counter() - t0:.1f}s",
+                      flush=True, file=sys.stderr)
+        out.append(cell)
+        fmt = lambda xs: "{:.3f} ± {:.3f}".format(*_mean_se(xs))  # noqa: E731
+        rows.append([name, fmt(cell["learned guided"]), fmt(cell["learned smc"]), fmt(cell["oracle guided"]),
+                     fmt(cell["oracle smc"])])
+    _table(["composition", "learned guided", "learned SMC", "oracle guided", "oracle SMC"], rows)
+    lg = statistics.fmean(statistics.fmean(c["learned guided"]) for c in out)
+    ls = statistics.fmean(statistics.fmean(c["learned smc"]) for c in out)
+    print(f"mean TV, learned classifier: guided {lg:.3f}, SMC {ls:.3f}")
+    worse = [c["composition"] for c in out
+             if _mean_se(c["oracle smc"])[0] - _mean_se(c["oracle guided"])[0]
+             > 2 * math.hypot(_mean_se(c["oracle smc"])[1], _mean_se(c["oracle guided"])[1])]
+    print(f"oracle SMC worse than oracle guided beyond 2 s.e.: {worse or 'none'}\n")
+    results["mnist"] = {"cells": out, "mean_learned_guided": lg, "mean_learned_smc": ls, "oracle_smc_worse": worse,
+                        "device": str(dev), "steps_smc": args.mnist_steps, "particles": args.mnist_particles}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sections", nargs="+", default=["grid", "molecules", "mnist"],
+                   choices=["grid", "molecules", "mnist"])
+    p.add_argument("--grid-samples", type=int, default=65536)
+    p.add_argument("--particles", type=int, nargs="+", default=[16, 64, 256])
+    p.add_argument("--grid-noise", type=float, nargs="+", default=[0.0, 0.3],
+                   help="noise on the classifier's non-terminal head weights, one table each")
+    p.add_argument("--mol-samples", type=int, default=1000)
+    p.add_argument("--mol-base-samples", type=int, default=20000)
+    p.add_argument("--mol-particles", type=int, default=64)
+    p.add_argument("--mnist-samples", type=int, default=512)
+    p.add_argument("--mnist-steps", type=int, default=200)
+    p.add_argument("--mnist-particles", type=int, default=64)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="a small run of every section (minutes on a CPU)")
+    p.add_argument("--json", default=None, help="write the measured numbers here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.grid_samples, args.particles, args.mol_samples, args.mol_base_samples = 4096, [16, 64], 128, 1000
+        args.mnist_samples, args.mnist_steps, args.seeds = 32, 60, args.seeds[:2]
+    results = {"argv": sys.argv[1:], "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+    for s in args.sections:
+        {"grid": grid_section, "molecules": molecules_section, "mnist": mnist_section}[s](args, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
