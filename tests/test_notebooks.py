@@ -89,6 +89,16 @@ def test_05_mnist_classifiers(mnist_smoke):
     assert (root / "05" / "models" / "classifier_MN.pt").is_file()
 
 
+def test_03_with_sequential_monte_carlo(tmp_path):
+    m = run("03_grid_sculpting", tmp_path / "03s", alphas=[0.5], latency_repeats=2, sampler="smc", particles=16,
+            smc_samples=512)
+    cells = [*m["shubert_sigmoid"]["harmonic"].values(), *m["circles"].values()]
+    assert len(cells) == 11
+    for cell in cells:  # SMC L1 to the terminal-defined target, its i.i.d. floor and the guided law's L1
+        assert 0 <= cell["l1_smc_floor"] <= cell["l1_smc"] + 0.2 and 0 <= cell["l1_smc"] <= 2
+        assert 0 <= cell["l1_guided_terminal"] <= 2
+
+
 def test_06_mnist_sculpting_on_shipped_models(tmp_path):
     m = run("06_mnist_sculpting", tmp_path / "06", n_samples=4, sample_steps=6)
     s = m["support"]
@@ -111,6 +121,12 @@ def test_06_with_the_data_oracle_as_classifier(tmp_path):
             decomposition=False, include_nested=False)
     assert m["classifier"] == "oracle" and m["decomposition"] == []
     assert m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
+
+
+def test_06_with_sequential_monte_carlo(tmp_path):
+    m = run("06_mnist_sculpting", tmp_path / "06s", n_samples=4, sample_steps=6, sampler="smc", particles=4,
+            decomposition=False, include_nested=False)
+    assert m["sampler"] == "smc" and m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
 
 
 def _needs_molecule_data():
@@ -162,6 +178,14 @@ def test_09_molecule_sculpting_on_shipped_models(tmp_path):
     assert m["sampler"] == "rejection" and len(m["importance_targets"]) == 6  # (sampled + 2 targets) × 2 compositions
     assert len(m["emd"]["names"]) == 5
     assert (tmp_path / "09" / "seh_sa_plane.png").is_file() and (tmp_path / "09" / "emd_embedding.png").is_file()
+
+
+def test_09_with_sequential_monte_carlo(tmp_path):
+    _needs_molecule_data()
+    m = run("09_molecule_sculpting", tmp_path / "09s", n_molecules=4, n_contrast=4, batch_size=4,
+            two_way=[["harmonic", 0.5]], three_way=["123"], contrasts=[["contrast", 0.05]], sampler="smc",
+            particles=4)
+    assert m["sampler"] == "smc" and m["sets"]["SEH⊗SA (α=0.5)"]["n"] == 4
 
 
 def test_10_sculpt_your_own(tmp_path):

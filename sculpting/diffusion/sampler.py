@@ -166,9 +166,14 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
 
 def _smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
                 proposal: str = "auto", resample_threshold: float = 0.5):
-    """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`): compositions only; ``sc.sample``'s
-    ``batch_size`` bounds the images per batch of runs."""
-    from sculpting.diffusion.smc import smc_sample
+    """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`); ``sc.sample``'s ``batch_size`` bounds
+    the images per batch of runs. A base (no observation, every weight 1) is the Euler–Maruyama chain
+    itself: :func:`pc_sample` without corrector."""
+    from sculpting.diffusion.composition import ComposedScore
+    from sculpting.diffusion.smc import check_smc_options, smc_sample
+    if not isinstance(model, ComposedScore):
+        check_smc_options(particles, resample_threshold)
+        return pc_sample(model, n, steps, generator=generator, progress=progress, corrector=False)
     return smc_sample(model, n, steps, generator, progress, particles, proposal, resample_threshold)
 
 

@@ -16,7 +16,7 @@ never changes what is drawn silently.
 * ``"auto"``: rejection for compositions with observations on non-enumerable environments, else full.
 
 A model that is not a composition (a base) is sampled from its own ``log_probs`` by every name
-but ``"smc"``.
+(for ``"smc"`` too: with no observation, every particle weight is 1 and SMC is the base itself).
 """
 from __future__ import annotations
 
@@ -38,12 +38,15 @@ class GFlowNetSampler:
     def draw(self, model, n: int, generator=None, batch_size: int | None = None, **options) -> torch.Tensor:
         opts = check_options(self, options)
         bs = batch_size or n
-        if self.name == "smc":
+        if self.name == "smc" and hasattr(model, "composition"):
             from sculpting.gflownet.smc import smc_sample
             return smc_sample(model, n, generator, batch_size=batch_size, **opts)
+        name = self.name
+        if name == "smc":  # a base: SMC without observation is the base itself, sampled exactly
+            name, opts = "full", {}
         from sculpting.gflownet.rejection import action_sampler_for
         from sculpting.gflownet.sampler import sample_trajectories
-        act = action_sampler_for(model, self.name, **opts)
+        act = action_sampler_for(model, name, **opts)
         return torch.cat([sample_trajectories(model.env, model, min(bs, n - i), generator=generator,
                                               action_sampler=act).terminal for i in range(0, n, bs)])
 

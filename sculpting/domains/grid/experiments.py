@@ -111,3 +111,24 @@ def evaluate_compositions(bases, compositions, classifier=None, forms=GUIDANCE_F
                 row[f"l1_{form}_oracle"] = l1_distance(g, t)
         rows.append(row)
     return rows
+
+
+def smc_l1(bases, classifier, composition: Composition, particles: int = 64, n: int = 16384, form: str = "anchored",
+           seed: int = 0) -> dict:
+    """Sequential Monte Carlo on one learned composition (``docs/smc.md``): {l1_smc: L1 of n SMC
+    samples (N = ``particles`` per run) to the composition the classifier's terminal head defines,
+    l1_smc_floor: the mean L1 of n i.i.d. samples from that target, l1_guided_terminal: the guided
+    policy's exact L1 to it}."""
+    from sculpting.compose import compose, exact_distribution, sample
+    from sculpting.gflownet.smc import terminal_target
+    model = compose(bases, classifier, composition, form=form)
+    target, _ = terminal_target(model)
+    env = bases[0].env
+    x = sample(model, n, seed=seed, sampler="smc", particles=particles)
+    hist = torch.bincount(env.index(x), minlength=env.n_states).double() / n
+    g = torch.Generator().manual_seed(seed + 1)
+    p = target.exp()
+    floor = sum(float((torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g),
+                                      minlength=len(p)).double() / n - p).abs().sum()) for _ in range(20)) / 20
+    return {"l1_smc": l1_distance(hist.clamp_min(1e-300).log(), target), "l1_smc_floor": floor,
+            "l1_guided_terminal": l1_distance(exact_distribution(model), target)}

@@ -3,7 +3,9 @@
 :class:`GridSculptingPanel`: pick the operation (two bases) or the observations (three bases),
 the weight α, the guidance form and the classifier (learned / oracle); the exact guided
 distribution and its exact target are recomputed and redrawn on every change, with the L1
-between them in the title.
+between them in the title. With the sampler set to "SMC", the left panel shows instead the
+histogram of ``smc_samples`` sequential Monte Carlo samples (N = ``particles`` per run) and its L1
+to the composition the classifier's terminal head defines (``docs/smc.md``).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class GridSculptingPanel(SculptingPanel):
     """
 
     def __init__(self, bases, classifier, base_names=None, operation: str | None = None, alpha: float = 0.5,
-                 form: str = "anchored"):
+                 form: str = "anchored", sampler: str = "exact", particles: int = 64, smc_samples: int = 1024):
         super().__init__()
         if classifier.space != bases[0].env.space:
             raise ValueError(f"classifier was built for {classifier.space}, the bases for {bases[0].env.space}")
@@ -55,6 +57,12 @@ class GridSculptingPanel(SculptingPanel):
         self.form = W.ToggleButtons(options=list(GUIDANCE_FORMS), value=form, description="guidance", style=style)
         self.source = W.ToggleButtons(options=["learned", "oracle"], value="learned", description="classifier",
                                       style=style)
+        if sampler not in ("exact", "smc"):
+            raise ValueError(f"sampler must be 'exact' (the guided policy's law) or 'smc', got {sampler!r}")
+        self.sampler = W.ToggleButtons(options=["exact", "smc"], value=sampler, description="sampler", style=style)
+        self.particles = W.IntSlider(value=particles, min=4, max=1024, step=4, description="particles",
+                                     continuous_update=False, style=style)
+        self.smc_samples = smc_samples
         self.figure = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("guided", "target"),
                                                     horizontal_spacing=0.08))
         z = self.env.as_image(self.base_lp[0].exp()).numpy()
@@ -62,7 +70,8 @@ class GridSculptingPanel(SculptingPanel):
             self.figure.add_trace(go.Heatmap(z=z, colorscale="Viridis", showscale=col == 2), row=1, col=col)
         self.figure.update_layout(width=760, height=380, margin=dict(l=20, r=20, t=60, b=20))
         self.figure.update_yaxes(scaleanchor="x", constrain="domain")
-        controls = [c for c in [self.operation, *self.pickers, self.alpha, self.form, self.source] if c is not None]
+        controls = [c for c in [self.operation, *self.pickers, self.alpha, self.form, self.source, self.sampler,
+                                self.particles] if c is not None]
         for c in controls:
             c.observe(self.update, names="value")
         top = [self.operation, self.alpha] if self.m == 2 else self.pickers
@@ -84,15 +93,25 @@ class GridSculptingPanel(SculptingPanel):
         c = self.composition()
         clf = None if self.source.value == "oracle" else self.classifier
         guided, target = guided_distribution(self.bases, c, clf, self.form.value, self.tables)
+        what = "guided"
+        if self.sampler.value == "smc":
+            import torch
+            from sculpting.compose import compose, sample
+            from sculpting.gflownet.smc import terminal_target
+            model = compose(self.bases, clf, c, form=self.form.value)
+            target, _ = terminal_target(model)  # the oracle's is the true target
+            x = sample(model, self.smc_samples, seed=0, sampler="smc", particles=self.particles.value)
+            h = torch.bincount(self.env.index(x), minlength=self.env.n_states).double() / len(x)
+            guided, what = h.clamp_min(1e-300).log(), f"SMC N={self.particles.value}"
         l1 = l1_distance(guided, target)
         label = c.label(self.names)
         with self.figure.batch_update():
             self.figure.data[0].z = self.env.as_image(guided.exp()).numpy()
             self.figure.data[1].z = self.env.as_image(target.exp()).numpy()
             self.figure.layout.title = f"{label} — {self.form.value} guidance, {self.source.value} classifier"
-            self.figure.layout.annotations[0].text = f"guided (L1 = {l1:.4f})"
+            self.figure.layout.annotations[0].text = f"{what} (L1 = {l1:.4f})"
         self.updates = getattr(self, "updates", 0) + 1
         # written after the figure's batch update: "update N" tells a watcher (the browser test) that
         # redraw N has been sent
-        self.status.value = f"<b>{label}</b>: L1(guided, target) = {l1:.4f} <small>(update {self.updates})</small>"
-        return {"label": label, "l1": l1, "guided": guided, "target": target}
+        self.status.value = f"<b>{label}</b>: L1({what}, target) = {l1:.4f} <small>(update {self.updates})</small>"
+        return {"label": label, "l1": l1, "guided": guided, "target": target, "sampler": self.sampler.value}

@@ -155,17 +155,18 @@ def composition_model(bases: dict, classifiers: dict, name: str, alpha: float = 
 
 
 def draw_compositions(bases: dict, classifiers: dict, specs, n: int, seed: int = 0, steps: int = 50,
-                      sampler: str = "edm", alpha: float = 0.5, workers: int = 1) -> list:
+                      sampler: str = "edm", alpha: float = 0.5, workers: int = 1, **sampler_options) -> list:
     """Samples ``[n, C, H, W]`` for every ``(name, γ)`` of ``specs`` (:func:`composition_model`),
     each drawn with the same ``seed``; ``workers`` > 1 draws that many at a time in forked processes
     of one torch thread each (:func:`sculpting.forked.fork_map`). The samples do not depend on
-    ``workers``: each job is seeded by ``seed`` alone."""
+    ``workers``: each job is seeded by ``seed`` alone. ``sampler_options`` go to the sampler (e.g.
+    ``particles=`` of ``sampler="smc"``)."""
     from sculpting.forked import fork_map
 
     def one(spec):
         name, gamma = spec
         return sample(composition_model(bases, classifiers, name, alpha, gamma), n, seed=seed, steps=steps,
-                      sampler=sampler)
+                      sampler=sampler, **sampler_options)
     return fork_map(one, list(specs), workers)
 
 

@@ -83,7 +83,12 @@ class MnistSculptingPanel(SculptingPanel):
     def _draw(self):
         t0 = time.perf_counter()
         model, support = self.sampler()
-        images = SAMPLERS[self.sampler_name.value](model, self.n_images.value, self.steps.value, generator=self.generator)
+        name = self.sampler_name.value
+        if name == "smc" and not hasattr(model, "composition"):
+            name = "edm"  # a base is sampled exactly; SMC weighs compositions
+        # SMC moves by Euler–Maruyama steps, which need ≥ 100 on the shipped VE models
+        steps = max(self.steps.value, 100) if name == "smc" else self.steps.value
+        images = SAMPLERS[name](model, self.n_images.value, steps, generator=self.generator)
         op = self.operation.value
         masses = exact_masses(op[5:] if op.startswith("base ") else op, self.alpha.value)
         verdict = judge_samples(self.models["judge"], images, support, masses)

@@ -85,11 +85,12 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
     :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy). ``sampler``:
     "auto" / "rejection" (exact, scores a few successors per step), "full" (scores them all) or
-    "amortised" (successor-head proposal, the policy needs a head) for guided policies, see
-    :mod:`sculpting.gflownet.rejection`; ``sampler_options`` go to that sampler (e.g. ``envelope=``).
+    "amortised" (successor-head proposal, the policy needs a head) or "smc" (sequential Monte
+    Carlo, options ``particles``, ``proposal``, ``twist``) for guided policies, see
+    :mod:`sculpting.gflownet.samplers`; ``sampler_options`` go to that sampler (e.g. ``envelope=``).
     ``workers`` > 1: each round draws ``workers`` batches in forked processes of one thread each
-    (:mod:`sculpting.gflownet.parallel`, round r seeded ``seed + r · 7919``; Linux, CPU models, no
-    sampler options); same seed and workers, same molecules.
+    (:mod:`sculpting.gflownet.parallel`, round r seeded ``seed + r · 7919``; Linux, CPU models);
+    same seed and workers, same molecules.
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
@@ -99,11 +100,9 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if workers > 1 and sampler_options:
-        raise ValueError("workers > 1 takes no sampler options (the samplers' defaults are used)")
-    from sculpting.gflownet.rejection import action_sampler_for
+    from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+    check_options(gflownet_sampler(sampler), sampler_options)
     env = policy.env
-    act = action_sampler_for(policy, sampler, **sampler_options)
     gen = torch.Generator().manual_seed(seed)
     states, mols, n_sampled, n_valid_sampled, t0 = [], [], 0, 0, time.perf_counter()
     bar = tqdm(total=n_valid, desc=desc, disable=not progress)
@@ -112,10 +111,10 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
         if workers > 1:
             from sculpting.gflownet.parallel import sample_terminal_parallel
             terminal = sample_terminal_parallel(policy, batch_size * workers, seed + batches * 7919, workers, sampler,
-                                                batch_size)
+                                                batch_size, options=sampler_options)
             n_sampled += batch_size * workers
         else:
-            terminal = sample_trajectories(env, policy, batch_size, 0.0, gen, action_sampler=act).terminal
+            terminal = draw_terminal(policy, batch_size, gen, sampler, **sampler_options)
             n_sampled += batch_size
         batches += 1
         for s, m in zip(terminal, env.to_mols(terminal)):

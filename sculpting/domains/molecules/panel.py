@@ -31,23 +31,26 @@ PANEL_CHOICES = {
 class MoleculeSculptingPanel(SculptingPanel):
     """``reference``: optional {label: reward dict} drawn behind each batch in the scatter;
     ``form``: the guidance form ("anchored" or "paper"); ``sampler``: the GFlowNet sampler
-    ("auto" = exact rejection, "amortised" = the shipped successor heads' proposal, "full");
+    ("auto" = exact rejection, "amortised" = the shipped successor heads' proposal, "full", "smc" =
+    sequential Monte Carlo with the amortised proposal, ``particles`` per run; a dropdown in the panel);
     ``workers``: forked sampling processes of one thread each per press (default: 2 where the
     platform can fork, each drawing ⌈1.25·n / workers⌉ trajectories a round; 1: in this process)."""
 
     def __init__(self, models: dict, n_molecules: int = 12, beta: float = 32.0, reference=None, seed: int = 0,
-                 form: str = "anchored", sampler: str = "auto", workers: int | None = None):
+                 form: str = "anchored", sampler: str = "auto", workers: int | None = None, particles: int = 32):
         super().__init__()
         from sculpting.forked import can_fork
-        from sculpting.gflownet.rejection import ACTION_SAMPLERS
-        if sampler not in ACTION_SAMPLERS:
-            raise ValueError(f"unknown GFlowNet sampler {sampler!r}; choose from {ACTION_SAMPLERS}")
+        from sculpting.gflownet.samplers import GFLOWNET_SAMPLERS
+        if sampler not in GFLOWNET_SAMPLERS:
+            raise ValueError(f"unknown GFlowNet sampler {sampler!r}; choose from {sorted(GFLOWNET_SAMPLERS)}")
         if workers is None:
             workers = 2 if can_fork() else 1
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
-        self.models, self.reference, self.seed, self.form, self.sampler = models, reference or {}, seed, form, sampler
+        self.models, self.reference, self.seed, self.form = models, reference or {}, seed, form
+        self.sampler_choice = self.dropdown(sorted(GFLOWNET_SAMPLERS), sampler, "sampler", width="200px")
+        self.particles = self.slider(particles, 4, 128, 4, "particles", integer=True)
         self.operation = self.dropdown(list(PANEL_CHOICES), "SEH ⊗ SA (harmonic)", "composition", width="360px")
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
         self.beta_slider = self.slider(float(beta), 4.0, 96.0, 4.0, "β")
@@ -57,9 +60,14 @@ class MoleculeSculptingPanel(SculptingPanel):
         self.plot = W.Output()
         self.button.on_click(lambda _: self.sample())
         self.operation.observe(self._toggle_alpha, names="value")
-        self.widget = W.VBox([W.HBox([self.operation, self.alpha]), W.HBox([self.beta_slider, self.n, self.button]), self.status,
+        self.widget = W.VBox([W.HBox([self.operation, self.alpha]), W.HBox([self.beta_slider, self.n, self.button]),
+                              W.HBox([self.sampler_choice, self.particles]), self.status,
                               W.HBox([self.image, self.plot])])
         self._toggle_alpha()
+
+    @property
+    def sampler(self) -> str:
+        return self.sampler_choice.value
 
     @property
     def beta(self) -> float:
@@ -78,9 +86,11 @@ class MoleculeSculptingPanel(SculptingPanel):
         policy = composition_policy(self.models, choice, self.alpha.value, self.beta, self.form)
         self.seed += 1
         n, w = self.n.value, self.workers
+        composed = hasattr(policy, "composition")
+        sampler = self.sampler if composed else "auto"
+        opts = {"particles": self.particles.value} if sampler == "smc" else {}
         s = sample_molecules(policy, n, batch_size=-(-5 * n // (4 * w)) if w > 1 else n, seed=self.seed,
-                             progress=False, max_batches=4, workers=w,
-                             sampler=self.sampler if hasattr(policy, "composition") else "auto")
+                             progress=False, max_batches=4, workers=w, sampler=sampler, **opts)
         if not s["mols"]:
             self.status.value = "<b>no valid molecule in 4 rounds</b>"
             return {}
