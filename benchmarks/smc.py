@@ -16,7 +16,7 @@
   of the same form (base samples re-weighted by the terminal classifier); exact rejection (the
   guided policy, which carries the non-terminal head's bias) beside it on the first seed.
 * ``mnist``: notebook 06's compositions at γ = 1: TV of the judged types to the exact type masses,
-  guided (EDM, 50 steps) vs SMC (N = 64, Euler–Maruyama), learned classifier and data oracle,
+  guided (EDM, 50 steps) vs SMC (N = 64, ancestral steps on the EDM noise levels), learned classifier and data oracle,
   three seeds, ± s.e. over the seeds.
 """
 from __future__ import annotations
@@ -232,7 +232,7 @@ def mnist_section(args, results):
     judge = models["judge"].to(dev).eval()
     n = args.mnist_samples
     print(f"## MNIST: TV to the exact type masses at γ = 1, {n} samples, seeds {args.seeds}, {dev}; guided: EDM 50 "
-          f"steps; SMC: N = {args.mnist_particles}, {args.mnist_steps} Euler–Maruyama steps\n")
+          f"steps; SMC: N = {args.mnist_particles}, {args.mnist_steps} ancestral steps\n")
     rows, out = [], []
     names = list(COMPOSITIONS) if not args.quick else ["M1⊗M2", "MN y=123"]
     for name in names:
@@ -281,7 +281,7 @@ def main(argv=None):
     p.add_argument("--mol-base-samples", type=int, default=20000)
     p.add_argument("--mol-particles", type=int, default=64)
     p.add_argument("--mnist-samples", type=int, default=512)
-    p.add_argument("--mnist-steps", type=int, default=200)
+    p.add_argument("--mnist-steps", type=int, default=100)
     p.add_argument("--mnist-particles", type=int, default=64)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--device", default="cpu")

@@ -167,8 +167,8 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
 def _smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
                 proposal: str = "auto", resample_threshold: float = 0.5):
     """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`); ``sc.sample``'s ``batch_size`` bounds
-    the images per batch of runs. A base (no observation, every weight 1) is the Euler–Maruyama chain
-    itself: :func:`pc_sample` without corrector."""
+    the images per batch of runs. A base (no observation, every weight 1) is sampled by its own
+    reverse chain: :func:`pc_sample` without corrector."""
     from sculpting.diffusion.composition import ComposedScore
     from sculpting.diffusion.smc import check_smc_options, smc_sample
     if not isinstance(model, ComposedScore):

@@ -1,25 +1,31 @@
 """Twisted sequential Monte Carlo for composed diffusion models (``docs/smc.md``).
 
-The target is the composition that the time classifier defines at the last grid time ε,
+The target is the composition that the time classifier defines at the last noise level,
 
     target(x) ∝ p̄(x) · Q_ε(y | x)^γ,     p̄ = Σ_i ω_i p_i under the discretised reverse processes,
 
-with ω slot 1's prior (the mixture weights). The grid is t_k = linspace(1, ε, steps); steps − 1
-Euler–Maruyama transitions of the reverse SDE move x_{t_k} to x_{t_{k+1}}, and the output is
-the mean of the last step from x_ε (as the predictor–corrector sampler without corrector does).
+with ω slot 1's prior (the mixture weights). The chain runs in the scaled variable x̃ = x / m_t,
+whose forward process is a pure noising with level σ̃_t = σ_t / m_t (VE: m_t = 1), on the noise
+levels σ̃_0 > … > σ̃_{K−1} of the EDM sampler (ρ = 7, from σ̃_1 to σ̃_ε; ``steps`` = K levels).
+Each step is the ancestral ("reverse diffusion") Gaussian transition
 
-* Base transition: the mixture of the bases' own discretised reverse processes. Each particle
-  carries running log-likelihoods ℓ_i = log ω_i + Σ log N(x_{k+1}; μ_i(x_k), σ_k² I) with
-  μ_i = x − f dt + g² s_i(x, t) dt, σ_k² = g(t_k)² dt, so its next-step density is the Gaussian
-  mixture Σ_i softmax(ℓ)_i N(μ_i, σ_k² I) (exactly the path mixture, whatever the classifier).
-* Proposal ``"guided"``: N(μ̄ + γ g² dt ∇ log Q_t(y | x), σ_k² I), μ̄ = Σ_i softmax(ℓ)_i μ_i (the
-  guided step); ``"base"``: N(μ̄, σ_k² I).
-* Twist ψ_k(x) = Q_{t_k}(y | x)^γ; the classifier value at the new point is the next step's call.
+    x̃' = x̃ + Δ s̃(x̃) + √Δ z,   Δ = σ̃_k² − σ̃_{k+1}²,   s̃(x̃) = m_t s(m_t x̃, t)
 
-Weight increment: p_base(x_{k+1} | x_k) ψ_{k+1}(x_{k+1}) / (q(x_{k+1} | x_k) ψ_k(x_k)); the first
-weight is ψ_0(x_0) (x_0 from the prior), so Ẑ estimates E_p̄[Q_ε(y | x)^γ]. Langevin correctors
+(exact for Gaussian data; far more accurate per step than Euler–Maruyama on a uniform time grid),
+and the output is the Tweedie mean x̃ + σ̃² s̃ at the last level, times m_t.
+
+* Base transition: the mixture of the bases' own chains. Each particle carries running
+  log-likelihoods ℓ_i = log ω_i + Σ log N(x̃_{k+1}; μ_i(x̃_k), Δ_k I) with μ_i = x̃ + Δ s̃_i, so its
+  next-step density is the Gaussian mixture Σ_i softmax(ℓ)_i N(μ_i, Δ_k I) (exactly the path
+  mixture, whatever the classifier).
+* Proposal ``"guided"``: N(μ̄ + γ Δ ∇_x̃ log Q_t(y | m_t x̃), Δ_k I), μ̄ = Σ_i softmax(ℓ)_i μ_i (the guided
+  step); ``"base"``: N(μ̄, Δ_k I).
+* Twist ψ_k(x̃) = Q_{t_k}(y | m_{t_k} x̃)^γ; the classifier value at the new point is the next step's call.
+
+Weight increment: p_base(x̃_{k+1} | x̃_k) ψ_{k+1}(x̃_{k+1}) / (q(x̃_{k+1} | x̃_k) ψ_k(x̃_k)); the first
+weight is ψ_0(x̃_0) (x̃_0 from the prior), so Ẑ estimates E_p̄[Q_ε(y | x)^γ]. Langevin correctors
 have no transition density and are left out. Costs per step: the m base scores and one classifier
-forward–backward pass, as guided sampling.
+forward–backward pass, as a guided step.
 """
 from __future__ import annotations
 
@@ -46,6 +52,21 @@ def _log_q_and_grad(q, x, t, need_grad: bool):
         lq = q.log_q_y(xg, t)
         grad, = torch.autograd.grad(lq.sum(), xg)
     return lq.detach().double(), grad
+
+
+def _noise_grid(sde, steps: int, rho: float = 7.0):
+    """(σ̃_k, t_k, m_{t_k}) for k < ``steps``: the EDM levels from σ̃_1 down to σ̃_ε (Python floats)."""
+    from sculpting.diffusion.sampler import _noise_level_table
+    t_tab, s_tab = _noise_level_table(sde)
+    s_min, s_max = float(s_tab[0]), float(s_tab[-1])
+    k = torch.arange(steps, dtype=torch.float64)
+    sig = (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
+    sig[0], sig[-1] = s_max, s_min
+    i = torch.searchsorted(s_tab, sig).clamp(1, len(s_tab) - 1)
+    w = (sig - s_tab[i - 1]) / (s_tab[i] - s_tab[i - 1])
+    t = t_tab[i - 1] + w * (t_tab[i] - t_tab[i - 1])
+    m = sde.mean_coef(t.float()).double()
+    return sig.tolist(), t.tolist(), m.tolist()
 
 
 def _gauss(x, mu, var):
@@ -83,10 +104,9 @@ def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, pro
     dev = model.device
     gdev = generator.device if generator is not None else dev
     total = n * runs
-    x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev)
+    sig, times, means = _noise_grid(sde, steps)
+    x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
     shape = (-1,) + (1,) * (x.dim() - 1)
-    ts = torch.linspace(1.0, sde.eps, steps, device=dev)
-    dt = (1.0 - sde.eps) / (steps - 1)
     comp = model.composition
     ell = comp.log_priors(torch.float64, dev)[0].expand(total, comp.n_bases).clone()
     tracker = WeightTracker(n, threshold, generator, dev, runs=runs)
@@ -94,30 +114,29 @@ def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, pro
     stats = {"steps": 0, "score_calls": 0, "classifier_rows": 0}
     out = x
     for k in tqdm(range(steps), disable=not progress, desc="SMC"):
-        t = ts[k]
-        tb = t.expand(total)
-        lq, grad = _log_q_and_grad(q, x, tb, need_grad=proposal == "guided" and k < steps - 1 and gamma > 0)
+        tb = torch.full((total,), times[k], device=dev)
+        m_t = means[k]
+        last = k == steps - 1
+        lq, grad = _log_q_and_grad(q, m_t * x, tb, need_grad=proposal == "guided" and not last and gamma > 0)
         stats["classifier_rows"] += total if comp.n_observations else 0
         new_psi = gamma * lq
         tracker.add(new_psi - log_psi)
         log_psi = new_psi
-        last = k == steps - 1
         idx = tracker.maybe_resample(k, allow=not last)
         if idx is not None:
             x, ell, log_psi = x[idx], ell[idx], log_psi[idx]
             grad = grad[idx] if grad is not None else None
-        scores = torch.stack([b.score(x, tb) for b in model.bases])  # [m, N, *D]
+        scores = torch.stack([b.score(m_t * x, tb) for b in model.bases]) * m_t  # [m, N, *D] s̃_i(x̃)
         stats["score_calls"] += len(model.bases)
-        g2 = sde.diffusion(t) ** 2
-        f = sde.drift(x, tb) if hasattr(sde, "drift") else None
-        mus = x[None] + g2 * scores * dt - (0 if f is None else f[None] * dt)  # [m, N, *D]
         post = torch.softmax(ell, dim=1).to(x.dtype)  # [N, m]
-        mu_bar = (post.T.reshape(comp.n_bases, *shape) * mus).sum(0)
+        s_bar = (post.T.reshape(comp.n_bases, *shape) * scores).sum(0)
         if last:
-            out = mu_bar
+            out = m_t * (x + sig[k] ** 2 * s_bar)  # the Tweedie mean at the last level
             break
-        var = float(g2 * dt)
-        mu_q = mu_bar if grad is None else mu_bar + gamma * g2 * dt * grad
+        var = sig[k] ** 2 - sig[k + 1] ** 2
+        mus = x[None] + var * scores
+        mu_bar = x + var * s_bar
+        mu_q = mu_bar if grad is None else mu_bar + gamma * var * m_t * grad
         x_new = mu_q + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=gdev).to(dev)
         each = torch.stack([_gauss(x_new, mus[i], var) for i in range(comp.n_bases)], dim=1)  # [N, m]
         log_p = torch.logsumexp(torch.log_softmax(ell, dim=1) + each, dim=1)
