@@ -2,7 +2,8 @@
 
     SCULPTING_DATA_DIR=DIR .venv/bin/python benchmarks/smc.py [--sections grid molecules mnist]
         [--grid-samples 65536] [--particles 16 64 256] [--mol-samples 1000] [--seeds 0 1 2]
-        [--mnist-samples 512] [--mnist-steps 200] [--device cpu|cuda] [--quick]
+        [--mnist-samples 512] [--mnist-steps 100] [--device cpu|cuda] [--quick]
+    .venv/bin/python benchmarks/smc_figures.py   # figures/smc/*.png from the JSON files it wrote
 
 * ``grid``: the shipped grid bases and classifiers, every composition of notebook 03 (anchored
   form): the L1 of the pooled SMC histogram at N = 16 / 64 / 256 (the same total samples each) to
@@ -217,6 +218,37 @@ def molecules_section(args, results):
     results["molecules"] = out
 
 
+def molecules_sweep_section(args, results):
+    """SEH⊗SA and y=123, twist from the head: ESS fraction, unique fraction and the chi-square p
+    (first seed) against particles, using the importance-weighted tables of ``--mol-json``."""
+    from sculpting.domains.molecules.io import load_molecule_models
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+    torch.set_num_threads(1)
+    prior = json.loads(Path(args.mol_json).read_text())["molecules"]
+    m = load_molecule_models()
+    beta, n = 32.0, args.mol_samples
+    print(f"## Molecules: SMC against particles (amortised proposal, head twist, β = {beta:g}, {n} molecules)\n")
+    rows, out = [], {}
+    for label, op, set_name in (("SEH⊗SA", "harmonic", "seh_sa"), ("y=123", "y=123", "seh_sa_qed")):
+        names = CLASSIFIER_SETS[set_name]
+        pol = sc.compose([m["bases"][k] for k in names], m["classifiers"][set_name], op, beta=beta,
+                         successor_head=m["successor_heads"][set_name])
+        ref = prior[label + " rejection"]
+        for N in args.particles:
+            runs = [sc.smc(pol, N, seed=s, proposal="amortised", twist="head") for s in range(max(2, 256 // N))]
+            ess = statistics.fmean(statistics.fmean(r.ess) for r in runs) / N
+            x = sc.sample(pol, n, seed=100 + args.seeds[0], sampler="smc", particles=N, proposal="amortised",
+                          twist="head")
+            mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
+            p = _chi2(_table_counts(mols, names), ref["importance_table"], ref["importance_ess"])
+            uniq = len({tuple(v.tolist()) for v in x}) / n
+            out[f"{label} N={N}"] = {"ess_fraction": ess, "chi2_p": p, "unique": uniq}
+            rows.append([label, str(N), f"{ess:.2f}", f"{uniq:.2f}", f"{p:.3f}"])
+            print(" ", rows[-1], flush=True, file=sys.stderr)
+    _table(["composition", "N", "mean ESS / N", "unique", "χ² p"], rows)
+    results["molecules_sweep"] = out
+
+
 # --------------------------------------------------------------------------------------- MNIST
 def mnist_section(args, results):
     from sculpting.domains.mnist.experiments import COMPOSITIONS, composition_model, exact_masses, judge_samples, \
@@ -272,7 +304,9 @@ def mnist_section(args, results):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sections", nargs="+", default=["grid", "molecules", "mnist"],
-                   choices=["grid", "molecules", "mnist"])
+                   choices=["grid", "molecules", "molecules_sweep", "mnist"])
+    p.add_argument("--mol-json", default="benchmarks/smc_molecules.json",
+                   help="molecules_sweep: the molecules section's JSON (its importance-weighted tables)")
     p.add_argument("--grid-samples", type=int, default=65536)
     p.add_argument("--particles", type=int, nargs="+", default=[16, 64, 256])
     p.add_argument("--grid-noise", type=float, nargs="+", default=[0.0, 0.3],
@@ -295,7 +329,8 @@ def main(argv=None):
         args.mnist_samples, args.mnist_steps, args.seeds = 32, 100, args.seeds[:2]
     results = {"argv": sys.argv[1:], "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     for s in args.sections:
-        {"grid": grid_section, "molecules": molecules_section, "mnist": mnist_section}[s](args, results)
+        {"grid": grid_section, "molecules": molecules_section, "molecules_sweep": molecules_sweep_section,
+         "mnist": mnist_section}[s](args, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
