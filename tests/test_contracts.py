@@ -7,13 +7,12 @@ GFlowNet environments: the grid, bit strings (a user-style env), the enumerated 
 the molecule env itself, and torchgfn's HyperGrid, DiscreteEBM, SetAddition and BitSequence through
 the adapter. Bases are random policies (the oracle composition is exact for any bases).
 """
-import math
 
 import pytest
 import torch
 
 import sculpting as sc
-from sculpting.gflownet.policy import GFlowNet, TabularPolicy, policy_table
+from sculpting.gflownet.policy import GFlowNet, policy_table
 from sculpting.gflownet.sampler import sample_trajectories_tabular
 from sculpting.protocols import is_enumerable
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 import torch
 
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.gflownet.rejection import RejectionStats, _log_weights
+from sculpting.gflownet.acceptance import SamplerStats as RejectionStats, accept_rounds
+from sculpting.gflownet.acceptance import log_weights as _log_weights
 
 __all__ = ["amortised_sample_actions", "head_log_weights", "sampler_law", "step_deviation"]
 
@@ -116,7 +117,7 @@ def amortised_sample_actions(policy, states: torch.Tensor, generator=None, envel
     if not envelope > 0:
         raise ValueError(f"envelope must be > 0, got {envelope}")
     env, comp = policy.env, policy.composition
-    B, A, dev = len(states), env.n_actions, states.device
+    B, dev = len(states), states.device
     stats = stats if stats is not None else RejectionStats()
     stats.states += B
     actions = torch.full((B,), -1, dtype=torch.long, device=dev)
@@ -145,38 +146,7 @@ def amortised_sample_actions(policy, states: torch.Tensor, generator=None, envel
                - torch.logsumexp(torch.nan_to_num(log_g + log_env, nan=-float("inf")), 1)).exp()
     k_row = (acceptances / acc_hat.clamp(min=1e-3)).ceil().long().clamp(min=proposals, max=64)
     pending = torch.nonzero(~small).squeeze(1)
-    stop = env.stop_action
-    for _ in range(rounds):
-        if len(pending) == 0:
-            break
-        k = k_row[pending]
-        prop = torch.multinomial(r[pending], int(k.max()), replacement=True, generator=generator)
-        u = torch.rand(prop.shape, generator=generator, dtype=torch.float64,
-                       device=generator.device if generator is not None else dev).to(dev)
-        live = torch.arange(prop.shape[1], device=dev)[None] < k[:, None]
-        u = u.masked_fill(~live, 2.0)
-        key = (pending[:, None] * A + prop)[live]
-        uniq, inv_live = torch.unique(key, return_inverse=True)
-        inv = torch.zeros(prop.shape, dtype=torch.long, device=dev)
-        inv[live] = inv_live
-        rows, acts = uniq // A, uniq % A
-        log_w = torch.empty(len(uniq), dtype=torch.float64, device=dev)
-        is_stop = acts == stop
-        if is_stop.any():
-            f, y = policy.q.terminal(states[rows[is_stop]])
-            log_w[is_stop] = _log_weights(policy, f.double(), y.double())
-        if (~is_stop).any():
-            f, y = policy.score_successors(states[rows[~is_stop]], acts[~is_stop])
-            log_w[~is_stop] = _log_weights(policy, f, y)
-        stats.scored_rows += len(uniq)
-        stats.proposals += int(live.sum())
-        log_e = log_env[rows, acts]
-        stats.envelope_violations = getattr(stats, "envelope_violations", 0) + int((log_w > log_e + 1e-9).sum())
-        accept = torch.log(u) < (log_w - log_e)[inv].reshape(prop.shape)
-        any_acc = accept.any(1)
-        first = accept.float().argmax(1)
-        actions[pending[any_acc]] = prop[any_acc, first[any_acc]]
-        pending = pending[~any_acc]
+    pending = accept_rounds(policy, states, actions, pending, r, k_row, rounds, generator, stats, log_env=log_env)
     stats.fallback_states += len(pending)
     full(pending, (base_lp, pf, py))
     return actions

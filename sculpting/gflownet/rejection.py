@@ -35,26 +35,15 @@ import torch
 
 from sculpting.protocols import is_enumerable
 
+from sculpting.gflownet.acceptance import SamplerStats, accept_rounds, log_weights
 from sculpting.gflownet.policy import masked_log_softmax
 
 __all__ = ["RejectionStats", "rejection_sample_actions", "ACTION_SAMPLERS", "action_sampler_for"]
 
 
-class RejectionStats:
-    """Counters of a sampling run: states, states fully scored (up front / after the rounds),
-    classifier rows scored (successors), proposals made."""
-
-    def __init__(self):
-        self.states = self.full_states = self.fallback_states = self.scored_rows = self.proposals = 0
-        self.envelope_violations = 0  # the amortised sampler's scored proposals with w > ŵ
-
-    def as_dict(self) -> dict:
-        return dict(vars(self))
-
-
-def _log_weights(policy, f, y):
-    """log w from (log Q(y_1 = i | ·) ``[..., m]``, log Q(y | ·) ``[...]``)."""
-    return y if policy.form == "paper" else y - f[..., policy.anchor]
+#: the counters of a sampling run (kept under this name for existing callers)
+RejectionStats = SamplerStats
+_log_weights = log_weights
 
 
 @torch.no_grad()
@@ -67,8 +56,8 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
     ``min_actions`` valid actions or an expected 1/Ẑ above ``max_fraction`` × #valid are fully
     scored at once. ``stats`` (a :class:`RejectionStats`) accumulates what was scored.
     """
-    env, q, comp = policy.env, policy.q, policy.composition
-    B, A = len(states), env.n_actions
+    env, comp = policy.env, policy.composition
+    B = len(states)
     dev = states.device
     stats = stats if stats is not None else RejectionStats()
     stats.states += B
@@ -99,43 +88,11 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
     use_rej = (n_valid >= min_actions) & (-log_z_hat <= torch.log(max_fraction * n_valid.double()))
     full(torch.nonzero(~use_rej).squeeze(1))
     pending = torch.nonzero(use_rej).squeeze(1)
-    stop = env.stop_action
     # proposals per round: enough for ≈ 2 expected acceptances, within the state's budget
     budget = (max_fraction * n_valid.double()).clamp(max=1e6).ceil().long().clamp(min=proposals)
     k_row = torch.minimum((acceptances / log_z_hat.exp().clamp(min=1e-6)).ceil().long().clamp(min=proposals), budget)
-    for _ in range(rounds):
-        if len(pending) == 0:
-            break
-        k = k_row[pending]
-        prop = torch.multinomial(g[pending].float(), int(k.max()), replacement=True, generator=generator)  # [P, K]
-        u = torch.rand(prop.shape, generator=generator, dtype=torch.float64,
-                       device=generator.device if generator is not None else dev).to(dev)
-        live = torch.arange(prop.shape[1], device=dev)[None] < k[:, None]  # [P, K] proposals made
-        u = u.masked_fill(~live, 2.0)  # never accepted
-        key = (pending[:, None] * A + prop)[live]
-        uniq, inv_live = torch.unique(key, return_inverse=True)
-        inv = torch.zeros(prop.shape, dtype=torch.long, device=dev)
-        inv[live] = inv_live
-        rows, acts = uniq // A, uniq % A
-        log_w = torch.empty(len(uniq), dtype=torch.float64, device=dev)
-        is_stop = acts == stop
-        if is_stop.any():
-            f, y = q.terminal(states[rows[is_stop]])
-            log_w[is_stop] = _log_weights(policy, f.double(), y.double())
-        if (~is_stop).any():
-            f, y = policy.score_successors(states[rows[~is_stop]], acts[~is_stop])
-            log_w[~is_stop] = _log_weights(policy, f, y)
-        stats.scored_rows += len(uniq)
-        stats.proposals += int(live.sum())
-        if bool((log_w > 1e-5).any()):
-            raise ValueError(f"guidance weight w = {float(log_w.max().exp()):.6f} > 1: the classifier's joint is "
-                             "not a probability, rejection sampling would be biased (use sampler='full')")
-        accept = torch.log(u) < log_w[inv].reshape(prop.shape)  # [P, K]
-        any_acc = accept.any(1)
-        first = accept.float().argmax(1)
-        done = pending[any_acc]
-        actions[done] = prop[any_acc, first[any_acc]]
-        pending = pending[~any_acc]
+    pending = accept_rounds(policy, states, actions, pending, g.float(), k_row, rounds, generator, stats,
+                            max_log_w=1e-5)
     stats.fallback_states += len(pending)
     full(pending)
     return actions

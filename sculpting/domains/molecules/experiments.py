@@ -11,7 +11,6 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from sculpting.gflownet.sampler import sample_trajectories
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 from sculpting.domains.molecules.env import FragmentGraphEnv
 from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
