@@ -71,6 +71,8 @@ def _noisy_head(clf, scale, seed=0):
 def grid_section(args, results):
     for noise in args.grid_noise:
         _grid_table(args, results, noise)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
 
 def _grid_table(args, results, noise):
@@ -331,8 +333,8 @@ def main(argv=None):
     for s in args.sections:
         {"grid": grid_section, "molecules": molecules_section, "molecules_sweep": molecules_sweep_section,
          "mnist": mnist_section}[s](args, results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        if args.json:  # after every section: a long run keeps what it measured
+            Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
 
 if __name__ == "__main__":
