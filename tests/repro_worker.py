@@ -60,7 +60,10 @@ def api_script() -> dict:
             train_gflownet(b, GFlowNetTrainConfig(steps=20, batch_size=8, eval_every=0, seed=i), progress=False)
         clf = sc.fit_classifier(bases, "harmonic", {"steps": 20}, progress=False, seed=7)
         x = sc.sample(sc.compose(bases, clf, "harmonic"), 16, seed=3)
-        res[name] = [digest(b) for b in bases] + [digest(clf), hashlib.sha256(x.numpy().tobytes()).hexdigest()]
+        smc = sc.smc(sc.compose(bases, clf, "contrast"), 32, seed=4, resample_threshold=1.0)
+        res[name] = [digest(b) for b in bases] + [digest(clf), hashlib.sha256(x.numpy().tobytes()).hexdigest(),
+                                                   hashlib.sha256(smc.states.numpy().tobytes()
+                                                                  + smc.log_weights.numpy().tobytes()).hexdigest()]
     images = torch.linspace(-1, 1, 8 * 3 * 8 * 8).reshape(8, 3, 8, 8)
     dbases = []
     for i in range(2):
@@ -71,7 +74,9 @@ def api_script() -> dict:
     clf = sc.fit_classifier(dbases, "harmonic", {"pool_size": 8, "pool_steps": 3, "updates": 3, "batch": 4},
                             progress=False, seed=5, arch={"trunk": (4, 8), "hidden": 8, "embed_dim": 8})
     x = sc.sample(sc.compose(dbases, clf, "harmonic"), 2, seed=1, steps=3)
-    res["diffusion"] = [digest(b) for b in dbases] + [digest(clf), hashlib.sha256(x.numpy().tobytes()).hexdigest()]
+    xs = sc.sample(sc.compose(dbases, clf, "harmonic"), 4, seed=1, steps=3, sampler="smc", particles=2)
+    res["diffusion"] = [digest(b) for b in dbases] + [digest(clf), hashlib.sha256(x.numpy().tobytes()).hexdigest(),
+                                                       hashlib.sha256(xs.numpy().tobytes()).hexdigest()]
     if os.environ.get("SCULPTING_DATA_DIR"):
         from sculpting.domains.molecules.env import FragmentGraphEnv
         from sculpting.domains.molecules.policy import BetaConditioning, MoleculeGFlowNet
