@@ -220,6 +220,86 @@ def molecules_section(args, results):
     results["molecules"] = out
 
 
+def _cells_of(mols, names):
+    """High/low cell name of every valid molecule."""
+    from sculpting.domains.molecules.experiments import reward_table
+    r = reward_table(mols, names)
+    cut = {"seh": 0.5, "sa": 0.6, "qed": 0.25}
+    out = []
+    for i in range(len(mols)):
+        out.append(" ".join(f"{k}{'+' if r[k][i] >= cut[k] else '-'}" for k in names))
+    return out
+
+
+def chi2_clustered(runs_of_cells: list, probs: dict, ess: float) -> tuple[float, float, float]:
+    """(p, p corrected for clustering, design effect) of the homogeneity test of an SMC table
+    against the importance-weighted table taken at its ESS. SMC draws within one run repeat
+    particles, so the table's variance is larger than a multinomial's: the Rao–Scott first-order
+    correction divides the Pearson statistic by f = (d / n_a + 1 / n_b) / (1 / n_a + 1 / n_b), with d
+    the mean over cells of the between-run variance of the cell share over its binomial variance."""
+    import numpy as np
+    from scipy.stats import chi2 as chi2_dist
+    from scipy.stats import chi2_contingency
+    keys = sorted(probs)
+    counts = np.array([[sum(c == k for c in run) for k in keys] for run in runs_of_cells], dtype=float)  # [R, K]
+    sizes = counts.sum(1)
+    a = counts.sum(0)
+    n_a, n_b = a.sum(), ess
+    b = np.array([probs[k] / 100.0 * ess for k in keys])
+    keep = (a + b) > 0
+    stat, p, dof, _ = chi2_contingency(np.stack([a[keep], b[keep]]))
+    share = a / n_a
+    R = len(sizes)
+    # ratio-estimator variance of each cell share across runs (clusters of unequal size)
+    resid = counts - share[None] * sizes[:, None]
+    var_cluster = (resid ** 2).sum(0) * R / (R - 1) / n_a ** 2
+    var_binom = share * (1 - share) / n_a
+    ok = var_binom > 0
+    d = float(max(1.0, (var_cluster[ok] / var_binom[ok]).mean())) if ok.any() else 1.0
+    f = (d / n_a + 1 / n_b) / (1 / n_a + 1 / n_b)
+    return float(p), float(chi2_dist.sf(stat / f, dof)), d
+
+
+def molecules_chi2_section(args, results):
+    """SEH⊗SA and y=123 at N = ``--mol-particles``: the chi-square of 1 000-molecule SMC tables (both
+    twists, every seed) against the importance-weighted tables of ``--mol-json``, raw and corrected
+    for the repeats within runs; exact rejection (the guided policy) beside it."""
+    from sculpting.domains.molecules.io import load_molecule_models
+    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+    torch.set_num_threads(1)
+    prior = json.loads(Path(args.mol_json).read_text())["molecules"]
+    m = load_molecule_models()
+    beta, n, N = 32.0, args.mol_samples, args.mol_particles
+    print(f"## Molecules: χ² of {n}-molecule SMC tables vs the importance-weighted target (N = {N}, β = {beta:g})\n")
+    rows, out = [], {}
+    for label, op, set_name in (("SEH⊗SA", "harmonic", "seh_sa"), ("y=123", "y=123", "seh_sa_qed")):
+        names = CLASSIFIER_SETS[set_name]
+        pol = sc.compose([m["bases"][k] for k in names], m["classifiers"][set_name], op, beta=beta,
+                         successor_head=m["successor_heads"][set_name])
+        ref = prior[label + " rejection"]
+        for twist in ("classifier", "head"):
+            cells = []
+            for seed in args.seeds:
+                x = sc.sample(pol, n, seed=100 + seed, sampler="smc", particles=N, proposal="amortised", twist=twist)
+                runs = []
+                for r in range(0, n, N):
+                    mols = [mm for mm in pol.env.to_mols(x[r:r + N]) if mm is not None]
+                    runs.append(_cells_of(mols, names))
+                cells.append(chi2_clustered(runs, ref["importance_table"], ref["importance_ess"]))
+            out[f"{label} twist={twist}"] = [{"p": c[0], "p_corrected": c[1], "design_effect": c[2]} for c in cells]
+            rows.append([label, f"SMC twist={twist}", *(f"{c[0]:.3f} / {c[1]:.3f} (d {c[2]:.1f})" for c in cells),
+                         f"{ref['importance_ess']:.0f}"])
+            print(" ", rows[-1], flush=True, file=sys.stderr)
+        x = sc.sample(pol, n, seed=100 + args.seeds[0], sampler="rejection")
+        mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
+        c = chi2_clustered([_cells_of(mols, names)], ref["importance_table"], ref["importance_ess"])
+        out[f"{label} rejection"] = {"p": c[0]}
+        rows.append([label, "exact rejection (guided policy)", f"{c[0]:.3f}", *["–"] * (len(args.seeds) - 1),
+                     f"{ref['importance_ess']:.0f}"])
+    _table(["composition", "sampler", *(f"χ² p raw / corrected, seed {s}" for s in args.seeds), "IS target ESS"], rows)
+    results["molecules_chi2"] = out
+
+
 def molecules_sweep_section(args, results):
     """SEH⊗SA and y=123, twist from the head: ESS fraction, unique fraction and the chi-square p
     (first seed) against particles, using the importance-weighted tables of ``--mol-json``."""
@@ -241,13 +321,15 @@ def molecules_sweep_section(args, results):
             ess = statistics.fmean(statistics.fmean(r.ess) for r in runs) / N
             x = sc.sample(pol, n, seed=100 + args.seeds[0], sampler="smc", particles=N, proposal="amortised",
                           twist="head")
-            mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
-            p = _chi2(_table_counts(mols, names), ref["importance_table"], ref["importance_ess"])
+            runs_cells = [_cells_of([mm for mm in pol.env.to_mols(x[r:r + N]) if mm is not None], names)
+                          for r in range(0, n, N)]
+            p, pc, d = chi2_clustered(runs_cells, ref["importance_table"], ref["importance_ess"])
             uniq = len({tuple(v.tolist()) for v in x}) / n
-            out[f"{label} N={N}"] = {"ess_fraction": ess, "chi2_p": p, "unique": uniq}
-            rows.append([label, str(N), f"{ess:.2f}", f"{uniq:.2f}", f"{p:.3f}"])
+            out[f"{label} N={N}"] = {"ess_fraction": ess, "chi2_p": pc, "chi2_p_raw": p, "design_effect": d,
+                                     "unique": uniq}
+            rows.append([label, str(N), f"{ess:.2f}", f"{uniq:.2f}", f"{p:.3f}", f"{pc:.3f}", f"{d:.1f}"])
             print(" ", rows[-1], flush=True, file=sys.stderr)
-    _table(["composition", "N", "mean ESS / N", "unique", "χ² p"], rows)
+    _table(["composition", "N", "mean ESS / N", "unique", "χ² p raw", "χ² p corrected", "design effect"], rows)
     results["molecules_sweep"] = out
 
 
@@ -306,7 +388,7 @@ def mnist_section(args, results):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sections", nargs="+", default=["grid", "molecules", "mnist"],
-                   choices=["grid", "molecules", "molecules_sweep", "mnist"])
+                   choices=["grid", "molecules", "molecules_chi2", "molecules_sweep", "mnist"])
     p.add_argument("--mol-json", default="benchmarks/smc_molecules.json",
                    help="molecules_sweep: the molecules section's JSON (its importance-weighted tables)")
     p.add_argument("--grid-samples", type=int, default=65536)
@@ -331,8 +413,8 @@ def main(argv=None):
         args.mnist_samples, args.mnist_steps, args.seeds = 32, 100, args.seeds[:2]
     results = {"argv": sys.argv[1:], "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     for s in args.sections:
-        {"grid": grid_section, "molecules": molecules_section, "molecules_sweep": molecules_sweep_section,
-         "mnist": mnist_section}[s](args, results)
+        {"grid": grid_section, "molecules": molecules_section, "molecules_chi2": molecules_chi2_section,
+         "molecules_sweep": molecules_sweep_section, "mnist": mnist_section}[s](args, results)
         if args.json:  # after every section: a long run keeps what it measured
             Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
