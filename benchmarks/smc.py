@@ -150,7 +150,7 @@ def molecules_section(args, results):
         pol = sc.compose(bases, clf, op, beta=beta, successor_head=m["successor_heads"][set_name])
         anchor = bases[0].at_beta(beta)
         sc.sample(anchor, 64, seed=99)  # warm up
-        for twist in ("classifier", "head"):
+        for twist in (("classifier", "head") if "speed" in args.mol_parts else ()):
             opts = dict(sampler="smc", particles=args.mol_particles, proposal="amortised", twist=twist)
             sc.sample(pol, 64, seed=99, **opts)
             tb, ts = [], []
@@ -175,6 +175,8 @@ def molecules_section(args, results):
                                f"{cell.get('two_workers_per_s', float('nan')):.1f}", f"{ess:.1f} / {args.mol_particles}",
                                f"{uniq:.2f}", f"{cell['classifier_rows_per_molecule']:.1f}"])
             print(" ", speed_rows[-1], flush=True, file=sys.stderr)
+        if "tables" not in args.mol_parts:
+            continue
         # the importance-weighted target of the anchored form: base-b samples re-weighted by h_T(x)
         base_sample = sample_molecules(anchor, args.mol_base_samples, seed=1234, batch_size=256)
         comp = pol.composition
@@ -214,10 +216,12 @@ def molecules_section(args, results):
         out[label + " rejection"] = {"chi2_p": p_rej, "seconds": time.perf_counter() - t0,
                                      "importance_ess": is_ess, "importance_table": probs, "paper_table": paper}
         chi_rows.append([label, "exact rejection (guided policy)", f"{p_rej:.3f}", "–", "–", f"{is_ess:.0f}"])
-    _table(["composition", "twist", "base mol/s", "SMC mol/s", "SMC/base", "SMC mol/s, 2 workers", "mean ESS",
-            "unique", "classifier rows / molecule"], speed_rows)
-    _table(["composition", "sampler", *(f"χ² p seed {s}" for s in args.seeds), "IS target ESS"], chi_rows)
-    results["molecules"] = out
+    if speed_rows:
+        _table(["composition", "twist", "base mol/s", "SMC mol/s", "SMC/base", "SMC mol/s, 2 workers", "mean ESS",
+                "unique", "classifier rows / molecule"], speed_rows)
+    if chi_rows:
+        _table(["composition", "sampler", *(f"χ² p seed {s}" for s in args.seeds), "IS target ESS"], chi_rows)
+    results["molecules" if "tables" in args.mol_parts else "molecules_speed"] = out
 
 
 def _cells_of(mols, names):
@@ -398,6 +402,8 @@ def main(argv=None):
     p.add_argument("--mol-samples", type=int, default=1000)
     p.add_argument("--mol-base-samples", type=int, default=20000)
     p.add_argument("--mol-particles", type=int, default=64)
+    p.add_argument("--mol-parts", nargs="+", default=["speed", "tables"], choices=["speed", "tables"],
+                   help="molecules: throughput / ESS, and the importance-weighted tables with their χ² tests")
     p.add_argument("--mnist-samples", type=int, default=512)
     p.add_argument("--mnist-steps", type=int, default=100)
     p.add_argument("--mnist-particles", type=int, default=64)
