@@ -206,7 +206,7 @@ def molecules_section(args, results):
                               twist=twist)
                 mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
                 ps.append(_chi2(_table_counts(mols, names), probs, is_ess))
-            out[f"{label} twist={twist}"]["chi2_p"] = ps
+            out.setdefault(f"{label} twist={twist}", {})["chi2_p"] = ps
             chi_rows.append([label, f"smc twist={twist}", *(f"{p:.3f}" for p in ps), f"{is_ess:.0f}"])
             print(" ", chi_rows[-1], flush=True, file=sys.stderr)
         t0 = time.perf_counter()
