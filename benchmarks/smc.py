@@ -114,6 +114,9 @@ def _grid_table(args, results, noise):
 
 
 # ----------------------------------------------------------------------------------- molecules
+#: (proposal, twist) of the molecule rows: the successor head proposing every action, or the base
+#: proposing and the twist read at the chosen successor only (classifier or head)
+MOL_CONFIGS = (("amortised", "classifier"), ("amortised", "head"), ("base", "classifier"), ("base", "head"))
 def _table_counts(mols, names):
     from sculpting.domains.molecules.experiments import reward_table
     from sculpting.domains.molecules.metrics import high_low_table
@@ -150,28 +153,28 @@ def molecules_section(args, results):
         pol = sc.compose(bases, clf, op, beta=beta, successor_head=m["successor_heads"][set_name])
         anchor = bases[0].at_beta(beta)
         sc.sample(anchor, 64, seed=99)  # warm up
-        for twist in (("classifier", "head") if "speed" in args.mol_parts else ()):
-            opts = dict(sampler="smc", particles=args.mol_particles, proposal="amortised", twist=twist)
+        for proposal, twist in (MOL_CONFIGS if "speed" in args.mol_parts else ()):
+            opts = dict(sampler="smc", particles=args.mol_particles, proposal=proposal, twist=twist)
             sc.sample(pol, 64, seed=99, **opts)
             tb, ts = [], []
             for r in range(3):
                 t0 = time.perf_counter(); sc.sample(anchor, n, seed=r); tb.append(time.perf_counter() - t0)
                 t0 = time.perf_counter(); sc.sample(pol, n, seed=r, **opts); ts.append(time.perf_counter() - t0)
             rb, rs = n / statistics.median(tb), n / statistics.median(ts)
-            run = sc.smc(pol, args.mol_particles, seed=0, proposal="amortised", twist=twist)
-            runs = [sc.smc(pol, args.mol_particles, seed=s, proposal="amortised", twist=twist) for s in range(4)]
+            run = sc.smc(pol, args.mol_particles, seed=0, proposal=proposal, twist=twist)
+            runs = [sc.smc(pol, args.mol_particles, seed=s, proposal=proposal, twist=twist) for s in range(4)]
             ess = statistics.fmean(statistics.fmean(r.ess) for r in runs)
             x = sc.sample(pol, n, seed=0, **opts)
             uniq = len({tuple(v.tolist()) for v in x}) / n
             cell = {"base_per_s": rb, "smc_per_s": rs, "ratio": rs / rb, "mean_ess": ess,
                     "ess_fraction": ess / args.mol_particles, "unique": uniq, "classifier_rows_per_molecule":
                     run.stats["twist_rows"] / args.mol_particles}
-            if label == "SEH⊗SA" and twist == "head":
+            if label == "SEH⊗SA" and twist == "head":  # both proposals
                 t0 = time.perf_counter()
                 sc.sample(pol, 2 * n, seed=0, workers=2, **opts)
                 cell["two_workers_per_s"] = 2 * n / (time.perf_counter() - t0)
-            out[f"{label} twist={twist}"] = cell
-            speed_rows.append([label, twist, f"{rb:.1f}", f"{rs:.1f}", f"{rs / rb:.2f}",
+            out[f"{label} {proposal} twist={twist}"] = cell
+            speed_rows.append([label, f"{proposal} / {twist}", f"{rb:.1f}", f"{rs:.1f}", f"{rs / rb:.2f}",
                                f"{cell.get('two_workers_per_s', float('nan')):.1f}", f"{ess:.1f} / {args.mol_particles}",
                                f"{uniq:.2f}", f"{cell['classifier_rows_per_molecule']:.1f}"])
             print(" ", speed_rows[-1], flush=True, file=sys.stderr)
@@ -199,16 +202,6 @@ def molecules_section(args, results):
             probs[cellname] = 100.0 * float(w.numpy()[mask].sum())
         is_ess = float(1.0 / (w ** 2).sum())
         paper = importance_target_table(base_sample, 0, clf, comp, names, beta=beta)
-        for twist in ("classifier", "head"):
-            ps = []
-            for seed in args.seeds:
-                x = sc.sample(pol, n, seed=100 + seed, sampler="smc", particles=args.mol_particles, proposal="amortised",
-                              twist=twist)
-                mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
-                ps.append(_chi2(_table_counts(mols, names), probs, is_ess))
-            out.setdefault(f"{label} twist={twist}", {})["chi2_p"] = ps
-            chi_rows.append([label, f"smc twist={twist}", *(f"{p:.3f}" for p in ps), f"{is_ess:.0f}"])
-            print(" ", chi_rows[-1], flush=True, file=sys.stderr)
         t0 = time.perf_counter()
         x = sc.sample(pol, n, seed=100, sampler="rejection")
         mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
@@ -217,7 +210,7 @@ def molecules_section(args, results):
                                      "importance_ess": is_ess, "importance_table": probs, "paper_table": paper}
         chi_rows.append([label, "exact rejection (guided policy)", f"{p_rej:.3f}", "–", "–", f"{is_ess:.0f}"])
     if speed_rows:
-        _table(["composition", "twist", "base mol/s", "SMC mol/s", "SMC/base", "SMC mol/s, 2 workers", "mean ESS",
+        _table(["composition", "proposal / twist", "base mol/s", "SMC mol/s", "SMC/base", "SMC mol/s, 2 workers", "mean ESS",
                 "unique", "classifier rows / molecule"], speed_rows)
     if chi_rows:
         _table(["composition", "sampler", *(f"χ² p seed {s}" for s in args.seeds), "IS target ESS"], chi_rows)
@@ -281,17 +274,18 @@ def molecules_chi2_section(args, results):
         pol = sc.compose([m["bases"][k] for k in names], m["classifiers"][set_name], op, beta=beta,
                          successor_head=m["successor_heads"][set_name])
         ref = prior[label + " rejection"]
-        for twist in ("classifier", "head"):
+        for proposal, twist in MOL_CONFIGS:
             cells = []
             for seed in args.seeds:
-                x = sc.sample(pol, n, seed=100 + seed, sampler="smc", particles=N, proposal="amortised", twist=twist)
+                x = sc.sample(pol, n, seed=100 + seed, sampler="smc", particles=N, proposal=proposal, twist=twist)
                 runs = []
                 for r in range(0, n, N):
                     mols = [mm for mm in pol.env.to_mols(x[r:r + N]) if mm is not None]
                     runs.append(_cells_of(mols, names))
                 cells.append(chi2_clustered(runs, ref["importance_table"], ref["importance_ess"]))
-            out[f"{label} twist={twist}"] = [{"p": c[0], "p_corrected": c[1], "design_effect": c[2]} for c in cells]
-            rows.append([label, f"SMC twist={twist}", *(f"{c[0]:.3f} / {c[1]:.3f} (d {c[2]:.1f})" for c in cells),
+            out[f"{label} {proposal} twist={twist}"] = [{"p": c[0], "p_corrected": c[1], "design_effect": c[2]}
+                                                        for c in cells]
+            rows.append([label, f"SMC {proposal} / {twist}", *(f"{c[0]:.3f} / {c[1]:.3f} (d {c[2]:.1f})" for c in cells),
                          f"{ref['importance_ess']:.0f}"])
             print(" ", rows[-1], flush=True, file=sys.stderr)
         x = sc.sample(pol, n, seed=100 + args.seeds[0], sampler="rejection")

@@ -280,3 +280,25 @@ def test_diffusion_sampler_options_are_checked():
         sc.smc(bases[0], 4, steps=5)
     x = sc.sample(model, 10, seed=0, steps=5, sampler="smc", particles=4)
     assert x.shape == (10, 2) and torch.equal(x, sc.sample(model, 10, seed=0, steps=5, sampler="smc", particles=4))
+
+
+# ------------------------------------------------------------------ molecules (shipped models)
+@pytest.mark.parametrize("proposal,twist", [("amortised", "classifier"), ("amortised", "head"), ("base", "head")])
+def test_molecule_smc_with_the_shipped_successor_head(proposal, twist):
+    from sculpting.domains.molecules import data as mdata
+    if not (mdata.data_dir() / "fragments_72.json").is_file():
+        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from sculpting.domains.molecules.io import load_molecule_models
+    m = load_molecule_models()
+    pol = sc.compose([m["bases"]["seh"], m["bases"]["sa"]], m["classifiers"]["seh_sa"], "harmonic", beta=32.0,
+                     successor_head=m["successor_heads"]["seh_sa"])
+    run = sc.smc(pol, 16, seed=0, proposal=proposal, twist=twist)
+    assert run.states.shape[0] == 16 and torch.isfinite(run.log_weights).any() and math.isfinite(run.log_z)
+    assert all(1 - 1e-9 <= e <= 16 + 1e-9 for e in run.ess)
+    mols = pol.env.to_mols(run.draw(16, torch.Generator().manual_seed(0)))
+    assert sum(x is not None for x in mols) >= 12
+    if twist == "head":  # the classifier runs once per particle, at the stop (and once at the root)
+        assert run.stats["twist_rows"] == 16 + 1
+    else:
+        assert run.stats["twist_rows"] == run.stats["particle_steps"] + 1
+    assert sc.smc(pol, 16, seed=0, proposal=proposal, twist=twist).states.equal(run.states)

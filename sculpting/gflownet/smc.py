@@ -19,7 +19,7 @@ pass) and its weight is multiplied by
 
 scoring only the chosen successor (``twist="classifier"``), or, with ``twist="head"``, using the
 successor head's own prediction at the chosen action as ψ(s') (no classifier call until the
-stop). The run starts with log-weight log ψ(s_0), so Ẑ estimates the exact normaliser
+stop; with ``proposal="base"`` the head is evaluated at the chosen action only). The run starts with log-weight log ψ(s_0), so Ẑ estimates the exact normaliser
 Z = Σ_x p_base(x) · potential(x) (:func:`terminal_target`). Particles that stop keep their weight
 and wait; resampling draws among all particles (a copied stopped particle stays stopped).
 """
@@ -142,9 +142,6 @@ def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, pro
     if (proposal == "amortised" or twist == "head") and head is None:
         raise ValueError(f"proposal={proposal!r}, twist={twist!r} needs a successor head "
                          "(compose(..., successor_head=))")
-    if twist == "head" and proposal != "amortised":
-        raise ValueError("twist='head' reads the successor head's prediction at the chosen action: use it with "
-                         "proposal='amortised'")
     env, comp = policy.env, policy.composition
     mix = _uses_mixture(policy)
     total = n * runs
@@ -198,8 +195,14 @@ def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, pro
                 stats["twist_rows"] += int(is_stop.sum())
             go = ~is_stop
             if go.any():
-                if twist == "head":
+                if twist == "head" and head_lw is not None:
                     new_psi[go] = head_lw[go, a[go]]
+                elif twist == "head":  # the head at the chosen successor only (a one-action mask)
+                    one = torch.zeros_like(mask)
+                    one[go.nonzero().squeeze(1), a[go]] = True
+                    new_psi[go] = _head_log_weights(policy, cur[go], one[go])[torch.arange(int(go.sum()), device=dev),
+                                                                              a[go]]
+                    stats["head_rows"] = stats.get("head_rows", 0) + int(go.sum())
                 else:
                     f, y = policy.nonterminal(nxt[go])
                     new_psi[go] = _log_twist(policy, f, y)
