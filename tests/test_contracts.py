@@ -19,10 +19,15 @@ from sculpting.protocols import is_enumerable
 FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
 
 
-def sharpen(model, seed, factor=4.0, tilt=3.0):
+SHARP = {"factor": 4.0, "tilt": 3.0}  # _case(..., sharp=False): the plain random bases
+
+
+def sharpen(model, seed, factor=None, tilt=None):
     """Multiply the output layers of a random policy by ``factor`` and add N(0, ``tilt``²) to their
     biases (from ``seed``): peaked bases with different preferred actions, so that the composed
     target is far (> 0.5 in L1) from each base and a sampler that ignores the guidance fails."""
+    factor = SHARP["factor"] if factor is None else factor
+    tilt = SHARP["tilt"] if tilt is None else tilt
     heads = [getattr(model, h) for h in ("stop_head", "add_head", "set_head") if hasattr(model, h)]
     heads = heads or [[m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]]
     g = torch.Generator().manual_seed(1000 + seed)
@@ -47,8 +52,16 @@ def _torchgfn_bases(gfn_env, pre, seeds=(0, 1)):
     return out
 
 
-def _case(name):
-    """(bases, enumerable env or None for exactness) of one environment kind."""
+def _case(name, sharp: bool = True):
+    """(bases, enumerable env or None for exactness) of one environment kind; ``sharp=False``: the
+    plain random bases (no :func:`sharpen`), e.g. for fitting a classifier quickly."""
+    if not sharp:
+        saved = dict(SHARP)
+        SHARP.update(factor=1.0, tilt=0.0)
+        try:
+            return _case(name)
+        finally:
+            SHARP.update(saved)
     if name == "grid":
         from sculpting.domains.grid import GridEnv
         env = GridEnv(6, 2, "symmetric_shubert")

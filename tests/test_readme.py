@@ -129,7 +129,7 @@ def test_every_readme_command_is_run_here_or_marked_illustrative():
     assert len(cmds) >= 10
     for cmd, marked in cmds:
         assert _runner(cmd) is not None or marked, f"README command neither tested nor marked illustrative: {cmd}"
-    assert sum(m for _, m in cmds) == 7  # the download, a GPU run and the five benchmarks
+    assert sum(m for _, m in cmds) == 8  # the download, a GPU run and the six benchmarks
 
 
 @pytest.mark.parametrize("key", list(RUNS))
