@@ -18,18 +18,15 @@ import os
 import torch
 
 from sculpting.algebra import Composition, parse_composition
-from sculpting.protocols import is_enumerable, model_family
+from sculpting.protocols import is_enumerable
 
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
 
 def _family_of(bases) -> str:
-    if len(bases) < 2:
-        raise ValueError(f"a composition needs at least 2 bases, got {len(bases)}")
-    fams = {model_family(b) for b in bases}
-    if len(fams) != 1:
-        raise TypeError(f"cannot compose GFlowNets with diffusion models (got {sorted(fams)})")
-    return fams.pop()
+    """The name of the one family of ``bases`` (:func:`sculpting.families.family_of_bases`)."""
+    from sculpting.families import family_of_bases
+    return family_of_bases(bases).name
 
 
 def _at_beta(bases, beta):
@@ -43,29 +40,17 @@ def _at_beta(bases, beta):
     return [b.at_beta(beta) for b in bases]
 
 
-def _check_classifier(family: str, bases, classifier, check: bool, beta) -> None:
+def _check_classifier(family, bases, classifier, check: bool, beta) -> None:
     """Refuse a classifier of another family, base count, space or image shape, or (``check``)
-    one trained on other bases, before anything is built."""
+    one trained on other bases, before anything is built (``family``: a
+    :class:`~sculpting.families.ModelFamily`)."""
     if classifier is None:
         return
     n_bases = getattr(classifier, "n_bases", None)
     if not isinstance(n_bases, int) or not hasattr(classifier, "n_slots"):
         raise TypeError(f"classifier must be a trained sculpting classifier (sc.fit_classifier) or None, got "
                         f"{type(classifier).__name__}")
-    if family == "diffusion":
-        if not hasattr(classifier, "log_joint") or not hasattr(classifier, "image_shape"):
-            raise TypeError(f"a {type(classifier).__name__} is a GFlowNet classifier; diffusion bases need a time "
-                            "classifier (sc.fit_classifier on these bases)")
-        shape, want = tuple(classifier.image_shape), tuple(bases[0].image_shape)
-        if shape != want:
-            raise ValueError(f"the classifier takes images {shape}, the bases make {want}")
-    else:
-        if not hasattr(classifier, "nonterminal_log_joint"):
-            raise TypeError(f"a {type(classifier).__name__} is a diffusion classifier; GFlowNet bases need a "
-                            "GFlowNet classifier (sc.fit_classifier on these bases)")
-        space, want = getattr(classifier, "space", None), getattr(bases[0].env, "space", None)
-        if space is not None and want is not None and space != want:
-            raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
+    family.check_classifier(bases, classifier)
     if n_bases != len(bases):
         raise ValueError(f"the classifier was trained on {n_bases} bases, got {len(bases)}")
     if check:
@@ -103,12 +88,11 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
     """
     if isinstance(bases, (str, bytes)) or not hasattr(bases, "__len__"):
         raise TypeError(f"bases must be a list of models, got {type(bases).__name__}")
-    family = _family_of(bases)
+    from sculpting.families import family_of_bases
+    family = family_of_bases(bases)
     comp = parse_composition(operation, len(bases), alpha)
     if form not in ("anchored", "paper"):
         raise ValueError(f"unknown guidance form {form!r}; choose 'anchored' or 'paper'")
-    if family == "diffusion" and form != "anchored":
-        raise ValueError("form= is the GFlowNet guidance form; diffusion compositions take gamma=")
     for name, v in (("gamma", gamma), ("beta", beta)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise (TypeError if not isinstance(v, (int, float)) or isinstance(v, bool) else ValueError)(
@@ -116,37 +100,10 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
     if not isinstance(check, bool):
         raise TypeError(f"check must be True or False, got {check!r}")
     _check_classifier(family, bases, classifier, check, beta)
-    if successor_head is not None and (family == "diffusion" or classifier is None):
+    if successor_head is not None and classifier is None:
         raise ValueError("successor_head= is for GFlowNet compositions with a trained classifier")
-    if family == "diffusion":
-        if beta is not None:
-            raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
-        if classifier is None:
-            raise ValueError("diffusion bases need a trained classifier (no exact oracle exists)")
-        from sculpting.diffusion.composition import ComposedScore
-        return ComposedScore(bases, classifier, comp, gamma)
-    if gamma != 1.0:
-        raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
-    from sculpting.gflownet.guidance import GuidedPolicy
-    bases = _at_beta(bases, beta)
-    if classifier is None:
-        from sculpting.gflownet.exact import base_tables
-        from sculpting.gflownet.oracle import OracleQ
-        from sculpting.gflownet.policy import TabularPolicy
-        env = bases[0].env
-        if not is_enumerable(env):
-            raise ValueError(f"{type(env).__name__} is not enumerable: pass a trained classifier "
-                             "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)")
-        tables = base_tables(bases)
-        return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, comp), form)
-    from sculpting.gflownet.classifier import ClassifierQ
-    context = beta if getattr(classifier, "context_conditioned", False) else None
-    policy = GuidedPolicy(bases, ClassifierQ(classifier, comp, context), form)
-    if successor_head is not None:
-        if getattr(successor_head, "classifier", None) is not classifier:
-            raise ValueError("successor_head was built on another classifier than the one composed")
-        policy.successor_head = successor_head
-    return policy
+    return family.compose(list(bases), classifier, comp, form=form, gamma=gamma, beta=beta,
+                          successor_head=successor_head)
 
 
 def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,
@@ -195,7 +152,8 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     for k, v in sampler_options.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{k} must be finite, got {v}")
-    family = model_family(model)
+    from sculpting.families import family_of
+    family = family_of(model)
     _check_memory(model, family, n)
     if seed is None:
         out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
@@ -222,16 +180,11 @@ def _memory_limit() -> int:
         return 8 * 2 ** 30
 
 
-def _check_memory(model, family: str, n: int) -> None:
+def _check_memory(model, family, n: int) -> None:
     """Refuse, before allocating, a draw whose samples alone would take more than a quarter of memory."""
-    if family == "diffusion":
-        per = 4 * 4 * math.prod(tuple(model.image_shape))  # float32 state, score, noise, output
-    else:
-        try:
-            s0 = model.env.initial_states(1)
-            per = 8 * s0.numel() * s0.element_size()  # a trajectory's states and tables, per sample
-        except Exception:  # noqa: BLE001 (an env without initial_states: no estimate)
-            return
+    per = family.bytes_per_sample(model)
+    if per is None:
+        return
     need, limit = n * per, _memory_limit()
     if need > limit:
         raise ValueError(f"sample(n={n}) would need about {need / 2 ** 30:.1f} GB, more than the "
@@ -240,37 +193,7 @@ def _check_memory(model, family: str, n: int) -> None:
 
 
 def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed=None):
-    sampler_options = dict(sampler_options)
-    if family == "diffusion":
-        if workers != 1:
-            raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
-        from sculpting.diffusion.sampler import SAMPLERS
-        name = sampler_options.pop("sampler", "pc")
-        if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
-            from sculpting.adapters.diffusers import is_scheduler, scheduler_sample
-            if not is_scheduler(name) or sampler_options:
-                raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
-            draw = lambda k: scheduler_sample(model, k, name, steps, generator=gen, progress=progress)  # noqa: E731
-        elif name not in SAMPLERS:
-            raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
-        else:
-            from sculpting.diffusion.sampler import check_sampler_options
-            check_sampler_options(name, sampler_options)
-            draw = lambda k: SAMPLERS[name](model, k, steps, generator=gen, progress=progress,  # noqa: E731
-                                            **sampler_options)
-        bs = batch_size or n
-        return torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
-    if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
-        raise ValueError("a β-conditional model: sample model.at_beta(beta)")
-    from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
-    name = sampler_options.pop("sampler", "auto")
-    check_options(gflownet_sampler(name), sampler_options)
-    if workers != 1:
-        if seed is None:
-            raise ValueError("workers > 1 needs an integer seed")
-        from sculpting.gflownet.parallel import sample_terminal_parallel
-        return sample_terminal_parallel(model, n, seed, workers, name, batch_size, options=sampler_options)
-    return draw_terminal(model, n, gen, name, batch_size, **sampler_options)
+    return family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
 
 
 def _device_of(model) -> torch.device:
@@ -312,16 +235,10 @@ def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "au
     check_seed(seed, allow_none=True)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
-    family = model_family(model)
+    from sculpting.families import family_of
+    family = family_of(model)
     gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
-    if family == "diffusion":
-        if twist != "classifier":
-            raise ValueError("twist= is for GFlowNet compositions with a successor head")
-        from sculpting.diffusion.smc import diffusion_smc
-        fn = lambda: diffusion_smc(model, particles, gen, proposal, resample_threshold, steps, progress)  # noqa: E731
-    else:
-        from sculpting.gflownet.smc import gflownet_smc
-        fn = lambda: gflownet_smc(model, particles, gen, proposal, resample_threshold, twist)  # noqa: E731
+    fn = lambda: family.smc(model, particles, gen, proposal, resample_threshold, twist, steps, progress)  # noqa: E731
     return fn() if seed is None else keeps_global_rng(fn)()
 
 
@@ -330,7 +247,8 @@ def exact_distribution(model) -> torch.Tensor:
     (index order of ``env.all_states()``), by dynamic programming."""
     from sculpting.gflownet.exact import terminal_log_probs
     from sculpting.gflownet.policy import policy_table
-    if model_family(model) != "gflownet" or not is_enumerable(model.env):
+    from sculpting.families import GFlowNetFamily, family_of
+    if not isinstance(family_of(model), GFlowNetFamily) or not is_enumerable(model.env):
         raise ValueError("exact_distribution needs a GFlowNet policy on an enumerable environment")
     return terminal_log_probs(model.env, policy_table(model.env, model))
 

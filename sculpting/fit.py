@@ -27,7 +27,6 @@ from numbers import Integral
 import torch
 
 from sculpting.algebra import Composition, parse_composition
-from sculpting.protocols import is_enumerable, model_family
 
 __all__ = ["fit_classifier", "save", "n_slots_for", "default_config"]
 
@@ -47,16 +46,18 @@ def n_slots_for(spec, n_bases: int) -> int:
     return max(n, 2) if n_bases == 2 else n
 
 
-def default_config(family: str, enumerable: bool = False):
-    """The training config ``fit_classifier`` uses when given none (a dict updates it)."""
-    if family == "gflownet":
-        from sculpting.gflownet.classifier_training import ClassifierTrainConfig
-        if enumerable:  # expected losses by DP: one pass over every state per step
-            return ClassifierTrainConfig(steps=1500, lr=3e-3, warmup_steps=300, alpha_groups=4, estimator="exact")
-        return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
-    from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
-    return DiffusionClassifierConfig(pool_size=512, pool_steps=50, pool_sampler="edm", noising="forward",
-                                     updates=1500, batch=64, lr=1e-3, terminal_only=100)
+def default_config(family, enumerable: bool = False):
+    """The training config ``fit_classifier`` uses when given none (a dict updates it); ``family``:
+    "gflownet", "diffusion" or a :class:`~sculpting.families.ModelFamily`."""
+    from sculpting.families import FAMILIES
+    if isinstance(family, str):
+        family = next((f for f in FAMILIES if f.name == family), None) or _unknown_family(family)
+    return family.default_config(enumerable)
+
+
+def _unknown_family(name):
+    from sculpting.families import FAMILIES
+    raise ValueError(f"unknown model family {name!r}; known: {[f.name for f in FAMILIES]}")
 
 
 def _resolve_config(config, family: str, enumerable: bool, seed):
@@ -72,7 +73,8 @@ def _resolve_config(config, family: str, enumerable: bool, seed):
     elif type(config) is type(base):
         cfg = config
     else:
-        raise TypeError(f"config for {family} bases is a {type(base).__name__} or a dict, got {type(config).__name__}")
+        name = family if isinstance(family, str) else family.name
+        raise TypeError(f"config for {name} bases is a {type(base).__name__} or a dict, got {type(config).__name__}")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, Integral):
             raise TypeError(f"seed must be an integer, got {seed!r}")
@@ -106,35 +108,21 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
     Returns:
         the classifier; ``classifier.meta`` holds its training config and history summary.
     """
-    from sculpting.compose import _family_of
+    from sculpting.families import family_of_bases
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     if isinstance(bases, (str, bytes)) or not hasattr(bases, "__iter__"):
         raise TypeError(f"bases must be a list of models, got {type(bases).__name__}")
     bases = list(bases)
-    family = _family_of(bases)
+    family = family_of_bases(bases)
     m = len(bases)
     n_slots = n_slots_for(operation_family_or_n_slots, m)
     if arch is not None and not isinstance(arch, dict):
         raise TypeError(f"arch must be a dict of network options or None, got {type(arch).__name__}")
     arch = dict(arch or {})
-    if family == "gflownet":
-        from sculpting.compose import _at_beta
-        bases = _at_beta(bases, beta)
-        spaces = {repr(b.env.space) for b in bases}
-        if len(spaces) != 1:
-            raise ValueError(f"the bases live on different spaces: {sorted(spaces)}")
-        env = bases[0].env
-        cfg = _resolve_config(config, family, is_enumerable(env), seed)
-        fit = _fit_gflownet
-    else:
-        if beta is not None:
-            raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
-        shapes = {tuple(b.image_shape) for b in bases}
-        if len(shapes) != 1:
-            raise ValueError(f"the bases have different image shapes: {sorted(shapes)}")
-        cfg = _resolve_config(config, family, False, seed)
-        fit = _fit_diffusion
+    bases, enumerable = family.prepare_fit(bases, beta)
+    cfg = _resolve_config(config, family, enumerable, seed)
+    fit = family.fit
     dev = _device(bases[0])
     devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # the trainers seed torch's generator: keep the caller's
@@ -143,34 +131,6 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
                 "train_time_s": hist.get("wall_time_s", hist.get("train_time_s")),
                 "fitted_by": "sculpting.fit_classifier"}
     return clf.eval()
-
-
-def _fit_gflownet(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
-    from sculpting.gflownet.classifier import SculptingClassifier
-    from sculpting.gflownet.classifier_training import train_classifier
-    env = bases[0].env
-    if hasattr(env, "default_classifier"):  # an env with its own classifier body (molecules: a graph transformer)
-        clf = env.default_classifier(len(bases), n_slots, seed=cfg.seed, **arch).to(dev)
-    else:
-        clf = SculptingClassifier(env, len(bases), n_slots, **{"hidden": 128, **arch}, seed=cfg.seed).to(dev)
-    hist = train_classifier(clf, bases, cfg, progress=progress, desc="classifier", checkpoint_path=checkpoint_path,
-                            checkpoint_every=checkpoint_every)
-    return clf, hist
-
-
-def _fit_diffusion(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
-    from sculpting.diffusion.classifier import TimeClassifier
-    from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
-    shape = tuple(bases[0].image_shape)
-    if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
-        raise ValueError(f"the time classifier takes square images [C, S, S] with S ≥ 6, got {shape}")
-    clf = TimeClassifier(shape, len(bases), n_slots, sde=bases[0].sde.config,
-                         **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch}, seed=cfg.seed).to(dev)
-    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
-    pools = [draw_pool(b, cfg, gen, progress=progress) for b in bases]
-    hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",
-                                 checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, bases=bases)
-    return clf, hist
 
 
 def save(model, path, **meta):

@@ -123,10 +123,7 @@ def is_enumerable(env) -> bool:
 
 
 def model_family(model) -> str:
-    """"gflownet" (``env`` + ``log_probs``), "diffusion" (``sde`` + ``score``), else a TypeError."""
-    if hasattr(model, "score") and hasattr(model, "sde"):
-        return "diffusion"
-    if hasattr(model, "env") and (hasattr(model, "log_probs") or hasattr(model, "at_beta")):
-        return "gflownet"
-    raise TypeError(f"{type(model).__name__} is neither a GFlowNet base (env, log_probs) nor a diffusion "
-                    "base (sde, score); see sculpting.protocols")
+    """"gflownet" (``env`` + ``log_probs``), "diffusion" (``sde`` + ``score``), else a TypeError: the
+    name of :func:`sculpting.families.family_of`."""
+    from sculpting.families import family_of
+    return family_of(model).name

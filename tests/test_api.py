@@ -10,7 +10,8 @@ import sculpting as sc
 from sculpting.algebra import Composition
 
 ROOT = Path(__file__).resolve().parents[1] / "sculpting"
-CORE = ["algebra.py", "compose.py", "protocols.py", "checkpoints.py", "fit.py", "gflownet", "diffusion", "lab"]
+CORE = ["algebra.py", "compose.py", "families.py", "smc_core.py", "protocols.py", "checkpoints.py", "fit.py", "gflownet",
+        "diffusion", "lab"]
 
 
 def _imports(path: Path):

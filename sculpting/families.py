@@ -1,0 +1,265 @@
+"""Model families: one interface per family of iterative generative models.
+
+``sc.compose``, ``sc.sample`` and ``sc.fit_classifier`` find the family of their bases with
+:func:`family_of` and call its methods; nothing else in the API branches on the family. A family
+says which models it owns and how to
+
+* ``check_classifier(bases, classifier)``: refuse a classifier of another kind, space or shape;
+* ``compose(bases, classifier, composition, options)``: the composed model;
+* ``sample(model, n, generator, steps, batch_size, progress, workers, options, seed)``: samples;
+* ``smc(model, particles, ...)``: one sequential Monte Carlo run (``sc.smc``);
+* ``bytes_per_sample(model)``: what one sample needs in memory (for ``sample``'s pre-check);
+* ``default_config(bases)`` / ``prepare_fit(bases, beta)`` / ``fit(...)``: train a classifier.
+
+The two families here are :class:`GFlowNetFamily` (``env`` + ``log_probs``) and
+:class:`DiffusionFamily` (``sde`` + ``score``); a third is a new subclass passed to
+:func:`register_family`.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["ModelFamily", "GFlowNetFamily", "DiffusionFamily", "FAMILIES", "family_of", "family_of_bases",
+           "register_family"]
+
+
+class ModelFamily:
+    """The interface (module docs). ``name`` is what error messages and configs call the family."""
+
+    name = "model"
+
+    def owns(self, model) -> bool:
+        raise NotImplementedError
+
+    def check_classifier(self, bases, classifier) -> None:
+        raise NotImplementedError
+
+    def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
+        raise NotImplementedError
+
+    def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
+        raise NotImplementedError
+
+    def bytes_per_sample(self, model):
+        return None
+
+    def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+        """One sequential Monte Carlo run (:class:`~sculpting.smc_core.SMCRun`) of a composition."""
+        raise NotImplementedError
+
+    def default_config(self, enumerable: bool = False):
+        raise NotImplementedError
+
+    def prepare_fit(self, bases, beta):
+        """(bases as trained, whether the exact estimator applies) — or an error for bad input."""
+        raise NotImplementedError
+
+    def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
+        raise NotImplementedError
+
+
+class GFlowNetFamily(ModelFamily):
+    name = "gflownet"
+
+    def owns(self, model) -> bool:
+        return hasattr(model, "env") and (hasattr(model, "log_probs") or hasattr(model, "at_beta"))
+
+    def check_classifier(self, bases, classifier) -> None:
+        if not hasattr(classifier, "nonterminal_log_joint"):
+            raise TypeError(f"a {type(classifier).__name__} is a diffusion classifier; GFlowNet bases need a "
+                            "GFlowNet classifier (sc.fit_classifier on these bases)")
+        space, want = getattr(classifier, "space", None), getattr(bases[0].env, "space", None)
+        if space is not None and want is not None and space != want:
+            raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
+
+    def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
+        from sculpting.compose import _at_beta
+        from sculpting.gflownet.guidance import GuidedPolicy
+        from sculpting.protocols import is_enumerable
+        if gamma != 1.0:
+            raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
+        bases = _at_beta(bases, beta)
+        if classifier is None:
+            from sculpting.gflownet.exact import base_tables
+            from sculpting.gflownet.oracle import OracleQ
+            from sculpting.gflownet.policy import TabularPolicy
+            env = bases[0].env
+            if not is_enumerable(env):
+                raise ValueError(f"{type(env).__name__} is not enumerable: pass a trained classifier "
+                                 "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)")
+            tables = base_tables(bases)
+            return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, composition), form)
+        from sculpting.gflownet.classifier import ClassifierQ
+        context = beta if getattr(classifier, "context_conditioned", False) else None
+        policy = GuidedPolicy(bases, ClassifierQ(classifier, composition, context), form)
+        if successor_head is not None:
+            if getattr(successor_head, "classifier", None) is not classifier:
+                raise ValueError("successor_head was built on another classifier than the one composed")
+            policy.successor_head = successor_head
+        return policy
+
+    def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
+        if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
+            raise ValueError("a β-conditional model: sample model.at_beta(beta)")
+        from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+        options = dict(options)
+        name = options.pop("sampler", "auto")
+        check_options(gflownet_sampler(name), options)
+        if workers != 1:
+            if seed is None:
+                raise ValueError("workers > 1 needs an integer seed")
+            from sculpting.gflownet.parallel import sample_terminal_parallel
+            return sample_terminal_parallel(model, n, seed, workers, name, batch_size, options=options)
+        return draw_terminal(model, n, generator, name, batch_size, **options)
+
+    def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+        from sculpting.gflownet.smc import gflownet_smc
+        return gflownet_smc(model, particles, generator, proposal, resample_threshold, twist)
+
+    def bytes_per_sample(self, model):
+        try:
+            s0 = model.env.initial_states(1)
+        except Exception:  # noqa: BLE001 (an env without initial_states: no estimate)
+            return None
+        return 8 * s0.numel() * s0.element_size()  # a trajectory's states and tables, per sample
+
+    def default_config(self, enumerable: bool = False):
+        from sculpting.gflownet.classifier_training import ClassifierTrainConfig
+        if enumerable:  # expected losses by DP: one pass over every state per step
+            return ClassifierTrainConfig(steps=1500, lr=3e-3, warmup_steps=300, alpha_groups=4, estimator="exact")
+        return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
+
+    def prepare_fit(self, bases, beta):
+        from sculpting.compose import _at_beta
+        from sculpting.protocols import is_enumerable
+        bases = _at_beta(bases, beta)
+        spaces = {repr(b.env.space) for b in bases}
+        if len(spaces) != 1:
+            raise ValueError(f"the bases live on different spaces: {sorted(spaces)}")
+        return bases, is_enumerable(bases[0].env)
+
+    def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
+        from sculpting.gflownet.classifier import SculptingClassifier
+        from sculpting.gflownet.classifier_training import train_classifier
+        env = bases[0].env
+        if hasattr(env, "default_classifier"):  # an env with its own classifier body (molecules: a graph transformer)
+            clf = env.default_classifier(len(bases), n_slots, seed=cfg.seed, **arch).to(dev)
+        else:
+            clf = SculptingClassifier(env, len(bases), n_slots, **{"hidden": 128, **arch}, seed=cfg.seed).to(dev)
+        hist = train_classifier(clf, bases, cfg, progress=progress, desc="classifier", checkpoint_path=checkpoint_path,
+                                checkpoint_every=checkpoint_every)
+        return clf, hist
+
+
+class DiffusionFamily(ModelFamily):
+    name = "diffusion"
+
+    def owns(self, model) -> bool:
+        return hasattr(model, "score") and hasattr(model, "sde")
+
+    def check_classifier(self, bases, classifier) -> None:
+        if not hasattr(classifier, "log_joint") or not hasattr(classifier, "image_shape"):
+            raise TypeError(f"a {type(classifier).__name__} is a GFlowNet classifier; diffusion bases need a time "
+                            "classifier (sc.fit_classifier on these bases)")
+        shape, want = tuple(classifier.image_shape), tuple(bases[0].image_shape)
+        if shape != want:
+            raise ValueError(f"the classifier takes images {shape}, the bases make {want}")
+
+    def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
+        if form != "anchored":
+            raise ValueError("form= is the GFlowNet guidance form; diffusion compositions take gamma=")
+        if successor_head is not None:
+            raise ValueError("successor_head= is for GFlowNet compositions with a trained classifier")
+        if beta is not None:
+            raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
+        if classifier is None:
+            raise ValueError("diffusion bases need a trained classifier (no exact oracle exists)")
+        from sculpting.diffusion.composition import ComposedScore
+        return ComposedScore(bases, classifier, composition, gamma)
+
+    def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
+        if workers != 1:
+            raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
+        from sculpting.diffusion.sampler import SAMPLERS, check_sampler_options
+        options = dict(options)
+        name = options.pop("sampler", "pc")
+        if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
+            from sculpting.adapters.diffusers import is_scheduler, scheduler_sample
+            if not is_scheduler(name) or options:
+                raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
+            draw = lambda k: scheduler_sample(model, k, name, steps, generator=generator, progress=progress)  # noqa: E731
+        elif name not in SAMPLERS:
+            raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
+        else:
+            check_sampler_options(name, options)
+            draw = lambda k: SAMPLERS[name](model, k, steps, generator=generator, progress=progress,  # noqa: E731
+                                            **options)
+        bs = batch_size or n
+        return torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
+
+    def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+        if twist != "classifier":
+            raise ValueError("twist= is for GFlowNet compositions with a successor head")
+        from sculpting.diffusion.smc import diffusion_smc
+        return diffusion_smc(model, particles, generator, proposal, resample_threshold, steps, progress)
+
+    def bytes_per_sample(self, model):
+        import math
+        return 4 * 4 * math.prod(tuple(model.image_shape))  # float32 state, score, noise, output
+
+    def default_config(self, enumerable: bool = False):
+        from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
+        return DiffusionClassifierConfig(pool_size=512, pool_steps=50, pool_sampler="edm", noising="forward",
+                                         updates=1500, batch=64, lr=1e-3, terminal_only=100)
+
+    def prepare_fit(self, bases, beta):
+        if beta is not None:
+            raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
+        shapes = {tuple(b.image_shape) for b in bases}
+        if len(shapes) != 1:
+            raise ValueError(f"the bases have different image shapes: {sorted(shapes)}")
+        return bases, False
+
+    def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
+        from sculpting.diffusion.classifier import TimeClassifier
+        from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
+        shape = tuple(bases[0].image_shape)
+        if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
+            raise ValueError(f"the time classifier takes square images [C, S, S] with S ≥ 6, got {shape}")
+        clf = TimeClassifier(shape, len(bases), n_slots, sde=bases[0].sde.config,
+                             **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch}, seed=cfg.seed).to(dev)
+        gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+        pools = [draw_pool(b, cfg, gen, progress=progress) for b in bases]
+        hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",
+                                     checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, bases=bases)
+        return clf, hist
+
+
+#: the families, asked in order (diffusion first: a score model that also had ``env`` is diffusion)
+FAMILIES: list = [DiffusionFamily(), GFlowNetFamily()]
+
+
+def register_family(family: ModelFamily) -> None:
+    """Add a family (asked before the built-in ones)."""
+    if not isinstance(family, ModelFamily):
+        raise TypeError(f"a family is a sculpting.families.ModelFamily, got {type(family).__name__}")
+    FAMILIES.insert(0, family)
+
+
+def family_of(model) -> ModelFamily:
+    """The family that owns ``model`` (a TypeError naming the protocols otherwise)."""
+    for fam in FAMILIES:
+        if fam.owns(model):
+            return fam
+    raise TypeError(f"{type(model).__name__} is neither a GFlowNet base (env, log_probs) nor a diffusion "
+                    "base (sde, score); see sculpting.protocols")
+
+
+def family_of_bases(bases) -> ModelFamily:
+    """The one family of ≥ 2 bases (errors for fewer bases or mixed families)."""
+    if len(bases) < 2:
+        raise ValueError(f"a composition needs at least 2 bases, got {len(bases)}")
+    fams = {family_of(b).name: family_of(b) for b in bases}
+    if len(fams) != 1:
+        raise TypeError(f"cannot compose GFlowNets with diffusion models (got {sorted(fams)})")
+    return next(iter(fams.values()))
