@@ -351,6 +351,9 @@ def molecules_sweep_section(args, results):
         pol = sc.compose([m["bases"][k] for k in names], m["classifiers"][set_name], op, beta=beta,
                          successor_head=m["successor_heads"][set_name])
         ref = prior[label + " rejection"]
+        imp = results.get("molecules_chi2", {}).get(f"{label} importance")  # the every-base table, if measured
+        if imp is not None:
+            ref = {"importance_table": imp["table"], "importance_ess": imp["ess"]}
         for N in args.particles:
             runs = [sc.smc(pol, N, seed=s, proposal="amortised", twist="head") for s in range(max(2, 256 // N))]
             ess = statistics.fmean(statistics.fmean(r.ess) for r in runs) / N
