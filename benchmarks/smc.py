@@ -425,10 +425,55 @@ def mnist_section(args, results):
                         "device": str(dev), "steps_smc": args.mnist_steps, "particles": args.mnist_particles}
 
 
+def mnist_weighted_section(args, results):
+    """Where the SMC TV comes from: per composition with several exact types, the TV of the drawn
+    samples (one multinomial draw of N per run: repeats) against the TV of the weighted particles
+    themselves (Σ w_i δ(type_i), no repeats), beside the i.i.d. noise floor of as many samples."""
+    from sculpting.diffusion.smc import diffusion_smc_runs
+    from sculpting.domains.mnist.experiments import composition_model, exact_masses
+    from sculpting.domains.mnist.io import load_mnist_models
+    from sculpting.domains.mnist.oracle import oracle_classifiers
+    from sculpting.domains.mnist.types import type_tv
+    from sculpting.domains.mnist.judge import R
+    from sculpting.smc_core import draw_from_runs
+    models = load_mnist_models()
+    oracles = oracle_classifiers(models)
+    n, N = args.mnist_samples, args.mnist_particles
+    print(f"## MNIST: drawn vs weighted SMC types ({n} particles in runs of {N}, seed {args.seeds[0]})\n")
+    rows, out = [], {}
+    for name in ("M1◑M2", "MN y=11", "MN y=22", "MN y=33"):
+        masses = exact_masses(name)
+        p = torch.tensor(list(masses.values()), dtype=torch.float64)
+        g = torch.Generator().manual_seed(0)
+        floor = statistics.fmean(0.5 * float((torch.bincount(torch.multinomial(p.float(), n, replacement=True,
+                                                                                generator=g), minlength=len(p)).double()
+                                              / n - p).abs().sum()) for _ in range(200))
+        for cname, C in (("learned", models["classifiers"]), ("oracle", oracles)):
+            model = composition_model(models["bases"], C, name)
+            gen = torch.Generator().manual_seed(args.seeds[0])
+            tracker, x, _ = diffusion_smc_runs(model, N, n // N, gen, "guided", 0.5, args.mnist_steps)
+            pred = models["judge"].predict(x).tolist()
+            keys = [f"{'red' if c == R else 'green'} {d}" for d, c in pred]
+            w = torch.softmax(tracker.log_w, -1).reshape(-1) / (n // N)
+            weighted = {}
+            for k, wi in zip(keys, w.tolist()):
+                weighted[k] = weighted.get(k, 0.0) + wi
+            drawn = {}
+            for i in draw_from_runs(tracker.log_w, gen).tolist():
+                drawn[keys[i]] = drawn.get(keys[i], 0) + 1
+            tv_w = type_tv({k: v * n for k, v in weighted.items()}, masses)
+            tv_d = type_tv(drawn, masses)
+            out[f"{name} {cname}"] = {"tv_drawn": tv_d, "tv_weighted": tv_w, "floor": floor}
+            rows.append([name, cname, f"{tv_d:.3f}", f"{tv_w:.3f}", f"{floor:.3f}"])
+            print(" ", rows[-1], flush=True, file=sys.stderr)
+    _table(["composition", "classifier", "TV drawn", "TV weighted", "i.i.d. floor"], rows)
+    results["mnist_weighted"] = out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sections", nargs="+", default=["grid", "molecules", "mnist"],
-                   choices=["grid", "molecules", "molecules_chi2", "molecules_sweep", "mnist"])
+                   choices=["grid", "molecules", "molecules_chi2", "molecules_sweep", "mnist", "mnist_weighted"])
     p.add_argument("--mol-json", default="benchmarks/smc_molecules.json",
                    help="molecules_sweep: the molecules section's JSON (its importance-weighted tables)")
     p.add_argument("--grid-samples", type=int, default=65536)
@@ -461,7 +506,8 @@ def main(argv=None):
     results = {"argv": sys.argv[1:], "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     for s in args.sections:
         {"grid": grid_section, "molecules": molecules_section, "molecules_chi2": molecules_chi2_section,
-         "molecules_sweep": molecules_sweep_section, "mnist": mnist_section}[s](args, results)
+         "molecules_sweep": molecules_sweep_section, "mnist": mnist_section,
+         "mnist_weighted": mnist_weighted_section}[s](args, results)
         if args.json:  # after every section: a long run keeps what it measured
             Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
