@@ -119,7 +119,14 @@ class Composition:
         m = _as_int(self.n_bases, "n_bases")
         if m < 2:
             raise ValueError(f"a composition needs at least 2 bases, got {m}")
+        if m > MAX_BASES:
+            raise ValueError(f"a composition takes 2 to {MAX_BASES} bases (its joint classifier has m^n outputs), "
+                             f"got {m}")
         object.__setattr__(self, "n_bases", m)
+        if not isinstance(self.observations, (tuple, list)):
+            raise TypeError(f"observations must be a tuple of labels, got {self.observations!r}")
+        if len(self.observations) > 8:
+            raise ValueError(f"at most 8 observed labels, got {len(self.observations)}")
         obs = tuple(_as_int(y, "an observation label") for y in self.observations)
         for y in obs:
             if not 1 <= y <= m:
@@ -127,8 +134,20 @@ class Composition:
         object.__setattr__(self, "observations", obs)
         n_slots = max(len(obs), 1)
         priors = self.priors
+        alpha = None if self.alpha is None else _check_alpha(self.alpha)
+        alpha_slot = 1 if obs else 0  # the two-base weight is slot 2's prior (slot 1's for the mixture)
+        if alpha is not None and m != 2:
+            raise ValueError(f"alpha is the weight of two-base compositions; with {m} bases give priors instead")
         if priors is None:
-            priors = tuple((1.0 / m,) * m for _ in range(n_slots))
+            priors = tuple((1.0 / m,) * m for _ in range(max(n_slots, alpha_slot + 1 if alpha is not None else 0)))
+            if alpha is not None:  # α lives in the priors, once
+                priors = priors[:alpha_slot] + ((alpha, 1 - alpha),) + priors[alpha_slot + 1:]
+        elif alpha is not None:
+            rows = tuple(priors)
+            if len(rows) <= alpha_slot or len(rows[alpha_slot]) != 2 or abs(float(rows[alpha_slot][0]) - alpha) > 1e-9:
+                said = rows[alpha_slot][0] if len(rows) > alpha_slot and len(rows[alpha_slot]) else None
+                raise ValueError(f"alpha={alpha:g} disagrees with the priors (slot {alpha_slot + 1} gives weight "
+                                 f"{said}): α is the first weight of that slot's prior; pass one of the two")
         priors = tuple(tuple(float(p) for p in row) for row in priors)
         if len(priors) < n_slots:
             raise ValueError(f"{len(priors)} priors given for {n_slots} observations")
@@ -136,8 +155,7 @@ class Composition:
             if len(row) != m or not all(math.isfinite(p) and p > 0 for p in row) or abs(sum(row) - 1) > 1e-6:
                 raise ValueError(f"each prior must be {m} positive weights summing to 1, got {row}")
         object.__setattr__(self, "priors", priors)
-        if self.alpha is not None:
-            object.__setattr__(self, "alpha", _check_alpha(self.alpha))
+        object.__setattr__(self, "alpha", alpha)
 
     # ------------------------------------------------------------------ constructors
     @classmethod

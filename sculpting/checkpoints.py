@@ -248,10 +248,38 @@ def fingerprint_meta(module) -> dict:
     return {"base_fingerprints": fp} if fp else {}
 
 
+#: checkpoint kinds whose loaders live in optional adapters (imported on demand)
+ADAPTER_KINDS = {"torchgfn_policy": "sculpting.adapters.torchgfn", "diffusers_base": "sculpting.adapters.diffusers"}
+
+#: metadata keys a checkpoint's writer sets; extras passed to ``sc.save`` may not overwrite them
+RESERVED_META = frozenset({"kind", "versions", "stored_as", "sha256", "format", "env", "arch", "base_fingerprints",
+                           "sde", "unet", "preset", "channels", "recipe", "unet_class", "unet_config", "prediction",
+                           "num_train_timesteps", "class_label", "state_dict", "meta_json"})
+
+
+def check_extra_meta(meta: dict) -> dict:
+    """Refuse extras that would overwrite what a checkpoint needs to load (:data:`RESERVED_META`)."""
+    clash = sorted(set(meta) & RESERVED_META)
+    if clash:
+        raise ValueError(f"metadata keys {clash} are the checkpoint's own (they describe how to rebuild the model); "
+                         "name your extras otherwise, e.g. note_env=...")
+    return meta
+
+
 def load(path):
     """Any registered kind of checkpoint, rebuilt by its loader (see :data:`LOADERS`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; pass the checkpoint file in it "
+                              f"({', '.join(p.name for p in sorted(path.glob('*.pt'))[:5]) or 'it holds no .pt'})")
+    if path.suffix == ".json" and path.with_suffix(".pt").is_file():
+        raise CheckpointError(f"{path} is the human-readable metadata beside a checkpoint; load "
+                              f"{path.with_suffix('.pt')}")
     _, meta = load_checkpoint(path, None)
     kind = meta.get("kind")
+    if kind not in LOADERS and kind in ADAPTER_KINDS:
+        import importlib
+        importlib.import_module(ADAPTER_KINDS[kind])
     if kind not in LOADERS:
         raise CheckpointError(f"{path}: no loader registered for checkpoint kind {kind!r} (known: {sorted(LOADERS)}); "
                               "import the module that defines it")

@@ -154,7 +154,7 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
             raise ValueError(f"{k} must be finite, got {v}")
     from sculpting.families import family_of
     family = family_of(model)
-    _check_memory(model, family, n)
+    _check_memory(model, family, n, batch_size)
     if seed is None:
         out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
     else:
@@ -180,12 +180,12 @@ def _memory_limit() -> int:
         return 8 * 2 ** 30
 
 
-def _check_memory(model, family, n: int) -> None:
-    """Refuse, before allocating, a draw whose samples alone would take more than a quarter of memory."""
-    per = family.bytes_per_sample(model)
-    if per is None:
+def _check_memory(model, family, n: int, batch_size=None) -> None:
+    """Refuse, before allocating, a draw that would take more than a quarter of memory at its peak
+    (the family's estimate: :meth:`~sculpting.families.ModelFamily.memory_need`)."""
+    need, limit = family.memory_need(model, n, batch_size), _memory_limit()
+    if need is None:
         return
-    need, limit = n * per, _memory_limit()
     if need > limit:
         raise ValueError(f"sample(n={n}) would need about {need / 2 ** 30:.1f} GB, more than the "
                          f"{limit / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); draw it in "

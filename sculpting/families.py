@@ -43,6 +43,11 @@ class ModelFamily:
     def bytes_per_sample(self, model):
         return None
 
+    def memory_need(self, model, n: int, batch_size) -> int | None:
+        """Bytes a draw of ``n`` samples needs at its peak (None: no estimate)."""
+        per = self.bytes_per_sample(model)
+        return None if per is None else n * per
+
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
         """One sequential Monte Carlo run (:class:`~sculpting.smc_core.SMCRun`) of a composition."""
         raise NotImplementedError
@@ -121,7 +126,15 @@ class GFlowNetFamily(ModelFamily):
             s0 = model.env.initial_states(1)
         except Exception:  # noqa: BLE001 (an env without initial_states: no estimate)
             return None
-        return 8 * s0.numel() * s0.element_size()  # a trajectory's states and tables, per sample
+        return s0.numel() * s0.element_size()  # one terminal state
+
+    def memory_need(self, model, n: int, batch_size) -> int | None:
+        """The output twice (the batches and their concatenation) plus the trajectories in flight."""
+        from sculpting.gflownet.samplers import DEFAULT_BATCH, trajectory_bytes
+        out, traj = self.bytes_per_sample(model), trajectory_bytes(model.env)
+        if out is None or traj is None:
+            return None
+        return 2 * n * out + min(n, batch_size or DEFAULT_BATCH) * traj
 
     def default_config(self, enumerable: bool = False):
         from sculpting.gflownet.classifier_training import ClassifierTrainConfig
@@ -195,7 +208,9 @@ class DiffusionFamily(ModelFamily):
             draw = lambda k: SAMPLERS[name](model, k, steps, generator=generator, progress=progress,  # noqa: E731
                                             **options)
         bs = batch_size or n
-        return torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
+        x = torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
+        _report_out_of_range(x)
+        return x
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
         if twist != "classifier":
@@ -233,6 +248,21 @@ class DiffusionFamily(ModelFamily):
         hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",
                                      checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, bases=bases)
         return clf, hist
+
+
+#: diffusion samples live in [−1, 1]; beyond this many times that range a sampler has diverged
+OUT_OF_RANGE_FACTOR = 100.0
+
+
+def _report_out_of_range(x: torch.Tensor) -> None:
+    """Warn (``RuntimeWarning``) when samples leave the data range [−1, 1] by orders of magnitude
+    (too strong a guidance for too few steps)."""
+    if x.numel() and bool((x.abs() > OUT_OF_RANGE_FACTOR).any()):
+        import warnings
+        share = float((x.abs() > OUT_OF_RANGE_FACTOR).float().mean())
+        warnings.warn(f"{share:.1%} of the sampled values lie beyond ±{OUT_OF_RANGE_FACTOR:g} (the data range is "
+                      f"[−1, 1], largest |x| = {float(x.abs().max()):.3g}): the sampler diverged; lower gamma or "
+                      "take more steps", RuntimeWarning, stacklevel=3)
 
 
 #: the families, asked in order (diffusion first: a score model that also had ``env`` is diffusion)

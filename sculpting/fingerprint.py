@@ -58,9 +58,13 @@ def _tensors(obj, prefix: str, out: dict, depth: int = 0) -> None:
 def weights_sha256(model) -> str:
     """SHA-256 over the tensors defining ``model`` (a module's state_dict; for a wrapper such as a
     β-fixed molecule policy, those of its attributes), in key order. Floating-point tensors are
-    hashed as float16, so a model and its float16-stored checkpoint (shipped models) agree."""
+    hashed as float16, so a model and its float16-stored checkpoint (shipped models) agree. A model's
+    ``fingerprint_extra()`` (a JSON-able dict: a class label, a schedule) is hashed too."""
     tensors: dict = {}
     _tensors(model, "", tensors)
+    extra = getattr(model, "fingerprint_extra", None)
+    if callable(extra):  # what else decides the model (a class-conditional base's label, its schedule)
+        tensors["<fingerprint_extra>"] = json.dumps(_plain(extra()), sort_keys=True).encode()
     h = hashlib.sha256(type(model).__qualname__.encode())
     for k in sorted(tensors):
         t = tensors[k]

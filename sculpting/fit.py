@@ -141,8 +141,17 @@ def save(model, path, **meta):
     from sculpting.diffusion.model import ScoreModel
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.policy import GFlowNet
+    from sculpting.checkpoints import check_extra_meta
+    check_extra_meta(meta)
     meta = {**{k: v for k, v in (getattr(model, "meta", None) or {}).items()
                if k in ("train_config", "seed", "n_slots", "train_time_s", "fitted_by")}, **meta}
+    kind = type(model).__module__
+    if kind == "sculpting.adapters.torchgfn" and type(model).__name__ == "TorchGFNPolicy":
+        from sculpting.adapters.torchgfn import save_torchgfn_policy
+        return save_torchgfn_policy(model, path, **meta)
+    if kind == "sculpting.adapters.diffusers" and type(model).__name__ == "DiffusersScoreModel":
+        from sculpting.adapters.diffusers import save_diffusers_base
+        return save_diffusers_base(model, path, **meta)
     if isinstance(model, GFlowNet) and type(model).__module__.startswith("sculpting.gflownet"):
         from sculpting.gflownet.io import save_gflownet
         return save_gflownet(model, path, **meta)
@@ -155,6 +164,7 @@ def save(model, path, **meta):
     if isinstance(model, TimeClassifier):
         from sculpting.diffusion.io import save_time_classifier
         return save_time_classifier(model, path, **meta)
-    raise TypeError(f"sc.save takes a GFlowNet, a SculptingClassifier (MLP body), a ScoreModel or a TimeClassifier, "
+    raise TypeError(f"sc.save takes a GFlowNet, a SculptingClassifier (MLP body), a ScoreModel, a TimeClassifier, "
+                    f"a TorchGFNPolicy (built by sculpting.adapters.torchgfn.build) or a DiffusersScoreModel, "
                     f"got {type(model).__name__}; domain models have their domain's save functions "
                     "(e.g. sculpting.domains.molecules.io), diffusers models their save_pretrained")

@@ -33,7 +33,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Domain", "Command", "register_domain", "domains", "get_domain", "find_pretrained", "PRESETS"]
+__all__ = ["Domain", "Command", "DomainError", "register_domain", "domains", "get_domain", "find_pretrained", "PRESETS"]
 
 #: the preset names every command offers
 PRESETS = ("cpu", "smoke", "paper")
@@ -51,12 +51,48 @@ class Command:
             callable ``preset(name, args) -> config`` when the preset depends on the arguments.
         arguments: ``[(flags, argparse kwargs), ...]``, the command's own options.
         help: one line for ``--help``.
+        inputs: optional ``inputs(args) -> models`` the command reads (a classifier command: its
+            bases); their fingerprints are part of the recorded invocation, so a folder whose
+            inputs changed since is another run, not a finished one.
+        normalise: optional ``normalise(args)`` resolving defaults in place before the invocation is
+            recorded (an explicit flag equal to its default is the same run); it raises
+            ``ValueError`` for arguments that do not go together, before the folder is bound.
+
+    Every field is checked when the command is built (a ``TypeError`` / ``ValueError`` naming it).
     """
 
     run: Callable
     presets: dict | Callable
     arguments: list = field(default_factory=list)
     help: str = ""
+    inputs: Callable | None = None
+    normalise: Callable | None = None
+
+    def __post_init__(self):
+        if not callable(self.run):
+            raise TypeError(f"Command.run must be callable (run(args, config, out, device) -> dict), got {self.run!r}")
+        if not callable(self.presets):
+            if not isinstance(self.presets, dict):
+                raise TypeError("Command.presets must be a dict {'cpu': config, 'smoke': config, 'paper': config} or "
+                                f"a callable preset(name, args), got {type(self.presets).__name__}")
+            missing = [p for p in PRESETS if p not in self.presets]
+            if missing:
+                raise ValueError(f"Command.presets lacks the preset(s) {missing} (every command offers {PRESETS})")
+        if not isinstance(self.arguments, (list, tuple)) or not all(
+                isinstance(a, (list, tuple)) and len(a) == 2 and isinstance(a[0], (list, tuple)) and a[0]
+                and all(isinstance(f, str) and f.startswith("-") for f in a[0]) and isinstance(a[1], dict)
+                for a in self.arguments):
+            raise TypeError("Command.arguments must be a list of ((flags, ...), argparse kwargs) pairs, flags "
+                            f"starting with '-', got {self.arguments!r}")
+        reserved = {"--out", "--preset", "--config", "--device", "--threads", "--checkpoint-every", "--restart"}
+        taken = sorted(reserved & {f for flags, _ in self.arguments for f in flags})
+        if taken:
+            raise ValueError(f"Command.arguments redefine the common option(s) {taken}")
+        if not isinstance(self.help, str):
+            raise TypeError(f"Command.help must be a string, got {type(self.help).__name__}")
+        for hook in ("inputs", "normalise"):
+            if getattr(self, hook) is not None and not callable(getattr(self, hook)):
+                raise TypeError(f"Command.{hook} must be callable or None, got {getattr(self, hook)!r}")
 
     def preset(self, name: str, args=None):
         if name not in PRESETS:
@@ -79,10 +115,42 @@ class Domain:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise ValueError(f"a domain name is a non-empty string without '/', got {self.name!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(f"domain {self.name!r}: description must be a string")
+        for what in ("pretrained", "bases", "env_kinds", "checkpoint_loaders", "commands"):
+            table = getattr(self, what)
+            if not isinstance(table, dict):
+                raise TypeError(f"domain {self.name!r}: {what} must be a dict, got {type(table).__name__}")
+            for key, value in table.items():
+                if not isinstance(key, str) or not key or (what in ("pretrained", "bases") and "/" in key):
+                    raise ValueError(f"domain {self.name!r}: the {what} key {key!r} must be a non-empty string"
+                                     + (" without '/'" if what in ("pretrained", "bases") else ""))
+                if what == "commands":
+                    if not isinstance(value, Command):
+                        raise TypeError(f"domain {self.name!r}: command {key!r} must be a sculpting.registry.Command, "
+                                        f"got {type(value).__name__}")
+                    if key.startswith("-") or " " in key:
+                        raise ValueError(f"domain {self.name!r}: command name {key!r} cannot start with '-' or hold spaces")
+                elif not callable(value):
+                    raise TypeError(f"domain {self.name!r}: {what}[{key!r}] must be callable (a loader or a class), "
+                                    f"got {value!r}")
+        unknown = sorted(set(self.bases) - set(self.pretrained))
+        if unknown:
+            raise ValueError(f"domain {self.name!r}: bases {unknown} have no pretrained set of that name")
 
 
 _REGISTERED: dict[str, Domain] = {}
-_DISCOVERED = False
+_DISCOVERED: bool | str = False  # False, or the $SCULPTING_DOMAINS value the last complete discovery read
+_discovering = False
+
+
+def _discovery_for_check() -> None:
+    global _discovering
+    _discovering = True
+    try:
+        discover()
+    finally:
+        _discovering = False
 
 
 def register_domain(domain: Domain) -> Domain:
@@ -91,6 +159,8 @@ def register_domain(domain: Domain) -> Domain:
     ``sc.load_model`` and ``python -m sculpting.train``."""
     if not isinstance(domain, Domain):
         raise TypeError(f"register_domain takes a sculpting.registry.Domain, got {type(domain).__name__}")
+    if _DISCOVERED is False and not _discovering:  # clashes are judged against every domain, the built-in ones too
+        _discovery_for_check()
     for other in _REGISTERED.values():
         clash = set(other.commands) & set(domain.commands) if other.name != domain.name else set()
         if clash:
@@ -107,21 +177,44 @@ def register_domain(domain: Domain) -> Domain:
     return domain
 
 
+class DomainError(ImportError):
+    """A domain named by ``$SCULPTING_DOMAINS`` (or found otherwise) cannot be registered."""
+
+
 def _import_declaring(module_name: str):
-    mod = importlib.import_module(module_name)
+    try:
+        mod = importlib.import_module(module_name)
+    except ImportError as e:
+        raise DomainError(f"$SCULPTING_DOMAINS names the module {module_name!r}, which cannot be imported "
+                          f"({type(e).__name__}: {e}); fix or unset the variable") from None
     dom = getattr(mod, "DOMAIN", None)
-    if dom is None:
-        raise ImportError(f"module {module_name} declares no DOMAIN")
+    if not isinstance(dom, Domain):
+        raise DomainError(f"$SCULPTING_DOMAINS names the module {module_name!r}, which declares no DOMAIN "
+                          "(a sculpting.registry.Domain); fix or unset the variable")
     if dom.name not in _REGISTERED:
-        register_domain(dom)
+        try:
+            register_domain(dom)
+        except (TypeError, ValueError) as e:
+            raise DomainError(f"$SCULPTING_DOMAINS: the domain of {module_name!r} cannot be registered: {e}") from None
 
 
 def discover() -> None:
-    """Find the built-in, installed and ``$SCULPTING_DOMAINS`` domains (once per process)."""
-    global _DISCOVERED
-    if _DISCOVERED:
+    """Find the built-in, installed and ``$SCULPTING_DOMAINS`` domains. Discovery is complete or
+    raises: a failing domain names itself (the others stay registered) and the next call tries
+    again, so the error is raised every time until it is fixed."""
+    global _DISCOVERED, _discovering
+    wanted = os.environ.get("SCULPTING_DOMAINS", "")
+    if _DISCOVERED is not False and _DISCOVERED == wanted:
         return
-    _DISCOVERED = True
+    was, _discovering = _discovering, True
+    try:
+        _discover()
+    finally:
+        _discovering = was
+    _DISCOVERED = wanted  # the value of $SCULPTING_DOMAINS this discovery read (a change is read again)
+
+
+def _discover() -> None:
     import sculpting.domains as pkg
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         name = f"{pkg.__name__}.{info.name}"
@@ -143,6 +236,12 @@ def discover() -> None:
         warnings.warn(f"sculpting.domains entry points could not be loaded: {e}", stacklevel=2)
     for name in filter(None, (s.strip() for s in os.environ.get("SCULPTING_DOMAINS", "").split(","))):
         _import_declaring(name)
+
+
+def _forget_discovery() -> None:
+    """Make the next :func:`discover` look again (after ``$SCULPTING_DOMAINS`` changed)."""
+    global _DISCOVERED
+    _DISCOVERED = False
 
 
 def domains() -> dict[str, Domain]:

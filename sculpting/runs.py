@@ -9,7 +9,9 @@
 * ``OUT/run.json`` records the invocation (command, arguments, preset, resolved config, world
   size, package version). Another invocation on the folder is refused, naming what differs and
   the ways out (``--restart``, another ``--out``). The exact command of a finished run is a no-op
-  that returns its summary.
+  that returns its summary, once the outputs the summary lists (with their SHA-256) are verified;
+  a missing or changed output is rewritten from the resume file (the run resumes at its end) or,
+  without one, refused.
 """
 from __future__ import annotations
 
@@ -23,10 +25,47 @@ from pathlib import Path
 from sculpting.checkpoints import atomic_write
 from sculpting.fingerprint import diff_fields
 
-__all__ = ["RunFolder", "RunFolderError", "MIN_FREE_BYTES"]
+__all__ = ["RunFolder", "RunFolderError", "MIN_FREE_BYTES", "output_checksums", "verify_outputs"]
 
 #: free space an output folder needs before training starts
 MIN_FREE_BYTES = 64 * 2 ** 20
+
+
+_NOT_OUTPUTS = ("run.json", "summary.json", ".lock")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def output_checksums(out) -> dict:
+    """``{relative path: SHA-256}`` of what a finished run wrote (not its record, summary, lock,
+    resume files or hidden temporaries)."""
+    out = Path(out)
+    return {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name not in _NOT_OUTPUTS and not p.name.startswith(".")
+            and not p.name.startswith("resume")}
+
+
+def verify_outputs(out, recorded) -> list[str]:
+    """The recorded outputs that are missing or changed (``recorded``: :func:`output_checksums`;
+    a summary without the record is checked for ``model.pt`` only)."""
+    out = Path(out)
+    if not isinstance(recorded, dict):
+        return [] if (out / "model.pt").is_file() else ["model.pt (missing)"]
+    bad = []
+    for name, digest in sorted(recorded.items()):
+        p = out / name
+        if not p.is_file():
+            bad.append(f"{name} (missing)")
+        elif _sha256(p) != digest:
+            bad.append(f"{name} (changed)")
+    return bad
 
 
 class RunFolderError(RuntimeError):
@@ -107,14 +146,33 @@ class RunFolder:
                     f"--out {self.out} holds {state} of another invocation; these differ: {'; '.join(differ[:8])}. "
                     "Nothing was changed. Use another --out, or --restart to discard that run")
             if summary.is_file():
-                self.finished = json.loads(summary.read_text())
+                finished = json.loads(summary.read_text())
+                broken = verify_outputs(self.out, finished.get("outputs"))
+                if not broken:
+                    self.finished = finished
+                    return
+                if not any(self.out.glob("resume*.pt")):
+                    raise RunFolderError(f"--out {self.out} holds a finished run whose outputs are missing or changed "
+                                         f"({', '.join(broken)}) and no resume file to rewrite them from; pass "
+                                         "--restart to train again")
+                print(f"{self.out}: the finished run's outputs are missing or changed ({', '.join(broken)}); "
+                      "rewriting them from the resume file", file=sys.stderr)
+                summary.unlink()
                 return
         elif any(self.out.glob("resume*.pt")) or summary.is_file():
             raise RunFolderError(f"--out {self.out} holds files of a run without its record (run.json); "
                                  "use another --out, or --restart to discard them")
+        self._created_record = True
         atomic_write(record, lambda tmp: Path(tmp).write_text(json.dumps(
             {"invocation": self.invocation, "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")},
             indent=2, sort_keys=True)))
+
+    def discard_if_untouched(self) -> None:
+        """Remove the record this run wrote when the run failed before writing anything else (an
+        input error): the folder is left as it was found."""
+        if getattr(self, "_created_record", False) and not any(
+                p.name not in ("run.json", ".lock") for p in self.out.iterdir()):
+            (self.out / "run.json").unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ context
     def __enter__(self) -> "RunFolder":

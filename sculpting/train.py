@@ -77,8 +77,14 @@ def _read_config(path: Path) -> dict:
 _NOT_RESULT = ("out", "threads", "device", "checkpoint_every", "restart", "config")
 
 
+def _out_folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out needs a folder name (an empty one would write into the current folder)")
+    return Path(text)
+
+
 def _common(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--out", type=Path, required=True, help="output folder (model.pt, resume.pt, summary.json)")
+    ap.add_argument("--out", type=_out_folder, required=True, help="output folder (model.pt, resume.pt, summary.json)")
     ap.add_argument("--preset", choices=PRESETS, default="cpu")
     ap.add_argument("--config", type=Path, help="JSON file of settings (applied before --key value pairs)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -127,10 +133,17 @@ def main(argv=None) -> dict:
     if device.type == "cuda" and world()[1] > 1:
         device = torch.device("cuda", torch.cuda.current_device())
     rank, size = world()
-    invocation = {"command": args.command, "arguments": {k: v for k, v in sorted(vars(args).items())
-                                                         if k not in _NOT_RESULT and k != "command"},
+    invocation = {"command": args.command, "arguments": _recorded_arguments(args, cmd),
                   "config": config.to_dict() if hasattr(config, "to_dict") else config,
                   "world_size": size, "sculpting": sculpting.__version__}
+    if cmd.inputs is not None:  # what the command reads, by content (input errors surface here, before --out is bound)
+        from sculpting.fingerprint import base_fingerprints
+        from sculpting.checkpoints import CheckpointError
+        try:
+            read = cmd.inputs(args)
+        except (CheckpointError, ValueError, OSError) as e:
+            raise SystemExit(f"error: {e}") from None
+        invocation["inputs"] = [f["sha256"] for f in base_fingerprints(read)]
     folder = RunFolder(args.out, invocation, restart=args.restart) if rank == 0 else None
     try:
         try:
@@ -144,11 +157,18 @@ def main(argv=None) -> dict:
                 print(f"{args.out}: this exact run has finished; nothing to do. Its summary:", file=sys.stderr)
                 print(json.dumps(finished, default=str))
             return finished
-        result = cmd.run(args, config, args.out, device)
+        try:
+            result = cmd.run(args, config, args.out, device)
+        except BaseException:
+            if folder is not None:
+                folder.discard_if_untouched()  # an input error leaves no record of a run that never started
+            raise
         summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size,
                    **result}
         if rank == 0:
             from sculpting.checkpoints import atomic_write
+            from sculpting.runs import output_checksums
+            summary["outputs"] = output_checksums(args.out)
             atomic_write(args.out / "summary.json",
                          lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2, default=str)))
             print(json.dumps(summary, default=str))
@@ -157,6 +177,18 @@ def main(argv=None) -> dict:
         if folder is not None:
             folder.__exit__(None, None, None)
         shutdown()
+
+
+def _recorded_arguments(args, cmd) -> dict:
+    """The command's arguments as the invocation records them: the command's ``normalise`` applied
+    (e.g. ``--temperature 1`` and no ``--temperature`` are one run) and the options that do not
+    change the result left out."""
+    if cmd.normalise is not None:
+        try:
+            cmd.normalise(args)
+        except (ValueError, TypeError) as e:
+            raise SystemExit(f"error: {e}") from None
+    return {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_RESULT and k != "command"}
 
 
 def _agree(value, size: int):

@@ -35,7 +35,7 @@ import torch
 from sculpting.diffusion.sde import VESDE, VPSDE
 from sculpting.training import keeps_global_rng
 
-__all__ = ["DiffusersScoreModel", "class_bases", "scheduler_sample", "is_scheduler", "fit_unet",
+__all__ = ["DiffusersScoreModel", "class_bases", "scheduler_sample", "is_scheduler", "check_schedule", "fit_unet",
            "SculptingPipeline", "PipelineOutput"]
 
 
@@ -53,8 +53,41 @@ def _is_class_conditional(unet) -> bool:
 
 
 def is_scheduler(obj) -> bool:
-    """A diffusers scheduler (what ``sc.sample(..., sampler=)`` hands to :func:`scheduler_sample`)."""
+    """A diffusers scheduler (what ``sc.sample(..., sampler=)`` hands to :func:`scheduler_sample`);
+    a scheduler *class* is refused with a message (build an instance)."""
+    if isinstance(obj, type) and all(hasattr(obj, a) for a in ("set_timesteps", "step")):
+        raise TypeError(f"got the scheduler class {obj.__name__}, not a scheduler: build one, e.g. "
+                        f"{obj.__name__}(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)")
     return all(hasattr(obj, a) for a in ("set_timesteps", "step", "config")) and not isinstance(obj, str)
+
+
+def _close(a, b, rel=1e-6) -> bool:
+    return abs(float(a) - float(b)) <= rel * max(abs(float(a)), abs(float(b)), 1e-12)
+
+
+def check_schedule(model, scheduler) -> None:
+    """Refuse a ``scheduler`` of another schedule than ``model`` (a VP score model, or a composition of
+    them) was trained with: ``num_train_timesteps`` N (of every diffusers base), a linear β schedule with
+    N·β_start = β_min and N·β_end = β_max of the model's VP-SDE, ε prediction, no trained betas."""
+    c = scheduler.config
+    name = type(scheduler).__name__
+    n = int(c.get("num_train_timesteps", 1000))
+    bases = list(getattr(model, "bases", None) or [model])
+    for i, b in enumerate(bases):
+        want = getattr(b, "num_train_timesteps", None)
+        if want is not None and int(want) != n:
+            raise ValueError(f"{name} has num_train_timesteps={n}, base {i + 1} was trained with {want}: build the "
+                             f"scheduler from the training scheduler's config ({name}.from_config(train_sched.config))")
+    if c.get("trained_betas") is not None:
+        raise ValueError(f"{name} has trained_betas: only a linear β schedule maps to the VP-SDE here")
+    if c.get("beta_schedule", "linear") != "linear":
+        raise ValueError(f"{name} has beta_schedule={c.get('beta_schedule')!r}; the models follow a linear one")
+    sde = model.sde
+    lo, hi = float(c.get("beta_start", 1e-4)) * n, float(c.get("beta_end", 0.02)) * n
+    if not (_close(lo, sde.beta_min) and _close(hi, sde.beta_max)):
+        raise ValueError(f"{name} has the β schedule {c.get('beta_start')} .. {c.get('beta_end')} over {n} steps "
+                         f"(VP-SDE β {lo:g} .. {hi:g}); the models were trained with β {sde.beta_min:g} .. "
+                         f"{sde.beta_max:g}, i.e. beta_start={sde.beta_min / n:g}, beta_end={sde.beta_max / n:g}")
 
 
 class DiffusersScoreModel(torch.nn.Module):
@@ -99,6 +132,21 @@ class DiffusersScoreModel(torch.nn.Module):
             raise ValueError(f"only ε-prediction is supported, got {c['prediction_type']!r}")
         n = int(c["num_train_timesteps"])
         return cls(unet, VPSDE(c["beta_start"] * n, c["beta_end"] * n), "epsilon", n, class_label)
+
+    @property
+    def schedule(self) -> dict:
+        """The schedule this base was trained with (what a sampler's scheduler must match)."""
+        out = {"num_train_timesteps": self.num_train_timesteps, "prediction_type": self.prediction,
+               "sde": self.sde.config}
+        if isinstance(self.sde, VPSDE):
+            out.update(beta_schedule="linear", beta_start=self.sde.beta_min / self.num_train_timesteps,
+                       beta_end=self.sde.beta_max / self.num_train_timesteps)
+        return out
+
+    def fingerprint_extra(self) -> dict:
+        """What besides the UNet's weights decides this base (hashed by ``weights_sha256``): its class
+        label (bases of one class-conditional UNet differ only there) and its schedule."""
+        return {"class_label": self.class_label, **self.schedule}
 
     @property
     def device(self) -> torch.device:
@@ -149,6 +197,12 @@ def scheduler_sample(model, n: int, scheduler, num_inference_steps: int = 50, ge
         raise TypeError(f"expected a diffusers scheduler, got {type(scheduler).__name__}")
     if scheduler.config.get("prediction_type", "epsilon") != "epsilon":
         raise ValueError("configure the scheduler with prediction_type='epsilon'")
+    check_schedule(model, scheduler)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of samples must be a positive int, got {n!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__} "
+                        "(e.g. torch.Generator().manual_seed(5))")
     if hasattr(model, "classifier") and (scheduler.config.get("clip_sample") or scheduler.config.get("thresholding")):
         raise ValueError(f"{type(scheduler).__name__} has clip_sample / thresholding on: it re-derives the noise from "
                          "the clipped x0 prediction, which undoes classifier guidance (measured: a harmonic mean "
@@ -224,8 +278,13 @@ class SculptingPipeline:
         if not is_scheduler(scheduler):
             raise TypeError(f"scheduler must be a diffusers scheduler, got {type(scheduler).__name__}")
         self.bases, self.classifier, self.scheduler = list(bases), classifier, scheduler
+        self.composition = {"operation": operation, "alpha": alpha, "gamma": gamma}
+        model = self.compose(operation, alpha, gamma)  # checks the parts belong together now, not at the first call
         self.composition = {"operation": operation, "alpha": float(alpha), "gamma": float(gamma)}
-        self.compose(operation, alpha, gamma)  # checks the parts belong together now, not at the first call
+        if not isinstance(model.sde, VPSDE):
+            raise ValueError("a diffusers scheduler samples variance-preserving bases; these diffuse under "
+                             f"{type(model.sde).__name__}")
+        check_schedule(model, scheduler)
 
     def compose(self, operation=None, alpha=None, gamma=None):
         """The composed score model (``sc.compose``) for these settings."""
@@ -238,7 +297,15 @@ class SculptingPipeline:
                  batch_size: int = 1, output_type: str = "pt", progress: bool = False) -> PipelineOutput:
         if output_type not in ("pt", "np"):
             raise ValueError(f"output_type must be 'pt' or 'np', got {output_type!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                            "(for a seed: torch.Generator().manual_seed(5))")
         model = self.compose(operation, alpha, gamma)
+        from sculpting.compose import _check_memory
+        from sculpting.families import family_of
+        _check_memory(model, family_of(model), batch_size)
         x = scheduler_sample(model, batch_size, self.scheduler, num_inference_steps, generator, progress)
         images = (x / 2 + 0.5).clamp(0, 1)
         if output_type == "np":
@@ -252,10 +319,36 @@ class SculptingPipeline:
         d.mkdir(parents=True, exist_ok=True)
         save(self.classifier, d / "classifier.pt")
         self.scheduler.save_pretrained(d / "scheduler")
+        from sculpting.fingerprint import base_fingerprints
         info = {**self.composition, "n_bases": len(self.bases), "image_shape": list(self.bases[0].image_shape),
-                "class_labels": [getattr(b, "class_label", None) for b in self.bases]}
+                "class_labels": [getattr(b, "class_label", None) for b in self.bases],
+                "base_fingerprints": base_fingerprints(self.bases)}
         (d / "composition.json").write_text(json.dumps(info, indent=2))
         return d
+
+    @staticmethod
+    def _read_composition(d: Path) -> dict:
+        """``composition.json``, every field checked (a clear error for a garbage or partial file)."""
+        path = d / "composition.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{d} holds no composition.json: not a folder written by save_pretrained")
+        try:
+            info = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); write it again with pipe.save_pretrained") from None
+        if not isinstance(info, dict):
+            raise ValueError(f"{path} must hold a JSON object, got {type(info).__name__}")
+        need = {"operation": str, "alpha": (int, float), "gamma": (int, float), "n_bases": int,
+                "image_shape": list, "class_labels": list}
+        missing = sorted(k for k in need if k not in info)
+        if missing:
+            raise ValueError(f"{path} lacks {missing}; write it again with pipe.save_pretrained")
+        bad = sorted(k for k, t in need.items() if isinstance(info[k], bool) or not isinstance(info[k], t))
+        if bad:
+            raise ValueError(f"{path} has fields of the wrong type: {bad}")
+        if len(info["class_labels"]) != info["n_bases"]:
+            raise ValueError(f"{path} lists {len(info['class_labels'])} class labels for {info['n_bases']} bases")
+        return info
 
     @classmethod
     def from_pretrained(cls, directory, bases, **overrides) -> "SculptingPipeline":
@@ -263,12 +356,69 @@ class SculptingPipeline:
         import diffusers
         from sculpting.pretrained import load_model
         d = Path(directory)
-        info = json.loads((d / "composition.json").read_text())
+        info = cls._read_composition(d)
         bases = list(bases)
-        if len(bases) != info["n_bases"] or list(bases[0].image_shape) != info["image_shape"]:
+        if not bases or len(bases) != info["n_bases"] or list(bases[0].image_shape) != info["image_shape"]:
             raise ValueError(f"{d} was saved for {info['n_bases']} bases of shape {info['image_shape']}, got "
-                             f"{len(bases)} of shape {list(bases[0].image_shape)}")
-        sched_cfg = json.loads((d / "scheduler" / "scheduler_config.json").read_text())
-        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(d / "scheduler")
+                             f"{len(bases)}" + (f" of shape {list(bases[0].image_shape)}" if bases else ""))
+        labels = [getattr(b, "class_label", None) for b in bases]
+        if labels != info["class_labels"]:
+            raise ValueError(f"{d} was saved for bases of class labels {info['class_labels']} (in this order), got "
+                             f"{labels}: pass the bases in the stored order")
+        if "base_fingerprints" in info:
+            from sculpting.fingerprint import base_fingerprints
+            got = [f["sha256"] for f in base_fingerprints(bases)]
+            want = [f.get("sha256") if isinstance(f, dict) else f for f in info["base_fingerprints"]]
+            if got != want:
+                bad = [i + 1 for i, (a, b) in enumerate(zip(want, got)) if a != b] or "count"
+                raise ValueError(f"{d} was saved with other bases: base(s) {bad} differ (weights, class label or "
+                                 "schedule)")
+        unknown = sorted(set(overrides) - {"operation", "alpha", "gamma"})
+        if unknown:
+            raise TypeError(f"from_pretrained takes the overrides operation, alpha, gamma; got {unknown}")
+        cfg_path = d / "scheduler" / "scheduler_config.json"
+        try:
+            sched_cfg = json.loads(cfg_path.read_text())
+            scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(d / "scheduler")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{d} holds no scheduler/scheduler_config.json; save it with "
+                                    "pipe.save_pretrained") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{cfg_path} does not describe a diffusers scheduler ({type(e).__name__}: {e}); "
+                             "save it again with pipe.save_pretrained") from None
         comp = {k: overrides.get(k, info[k]) for k in ("operation", "alpha", "gamma")}
         return cls(bases, load_model(d / "classifier.pt"), scheduler, **comp)
+
+
+# ------------------------------------------------------------------ saving a diffusers base
+def save_diffusers_base(model: DiffusersScoreModel, path, **meta):
+    """Save a :class:`DiffusersScoreModel`: the UNet's weights, its class and config, and what makes
+    the base (class label, prediction type, ``num_train_timesteps``, SDE)."""
+    from sculpting.checkpoints import save_checkpoint
+    unet_cfg = {k: v for k, v in dict(model.unet.config).items() if not k.startswith("_")}
+    info = {"unet_class": type(model.unet).__name__, "unet_config": json.loads(json.dumps(unet_cfg, default=list)),
+            "prediction": model.prediction, "num_train_timesteps": model.num_train_timesteps,
+            "class_label": model.class_label, "sde": model.sde.config}
+    return save_checkpoint(path, "diffusers_base", model.state_dict(), {**info, **meta})
+
+
+def load_diffusers_base(path) -> DiffusersScoreModel:
+    import diffusers
+    from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild
+    from sculpting.diffusion.sde import sde_from_config
+    sd, meta = load_checkpoint(path, "diffusers_base")
+    try:
+        unet_cls = getattr(diffusers, meta["unet_class"])
+        cfg, sde = dict(meta["unet_config"]), sde_from_config(meta["sde"])
+    except (KeyError, AttributeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable diffusers-base metadata ({type(e).__name__}: {e})") from e
+    return rebuild(lambda: DiffusersScoreModel(unet_cls.from_config(cfg), sde, meta["prediction"],
+                                               meta["num_train_timesteps"], meta["class_label"]), sd, meta, path)
+
+
+def _register() -> None:
+    from sculpting.checkpoints import register_loader
+    register_loader("diffusers_base", load_diffusers_base)
+
+
+_register()

@@ -36,7 +36,8 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 
 from sculpting.gflownet.policy import masked_log_softmax  # noqa: E402
 
-__all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES"]
+__all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES", "build", "stamp", "save_torchgfn_policy",
+           "load_torchgfn_policy"]
 
 #: environments with more states than this are treated as not enumerable (torchgfn's own
 #: enumeration / a breadth-first search from s0 where torchgfn has none)
@@ -247,3 +248,94 @@ class TorchGFNPolicy(torch.nn.Module):
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
         logits = self.estimator(self.env.wrap(states)).to(states.device).float()
         return masked_log_softmax(logits, self.env.action_mask(states))
+
+
+# ------------------------------------------------------------------ saving: models built by a recipe
+def _import(target: str):
+    import importlib
+    if not isinstance(target, str) or target.count(":") != 1:
+        raise ValueError(f"a recipe is 'package.module:function', got {target!r}")
+    mod, name = target.split(":")
+    try:
+        fn = importlib.import_module(mod)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import the recipe {target!r} ({type(e).__name__}: {e}); it must be importable "
+                         "where the model is loaded") from None
+    return fn
+
+
+def build(recipe: str, **kwargs) -> "TorchGFNPolicy":
+    """``recipe(**kwargs)`` — an importable ``"package.module:function"`` returning a (fresh or trained)
+    :class:`TorchGFNPolicy` — stamped with the recipe, so that ``sc.save`` can store the model and
+    ``sc.load_model`` rebuild it: the recipe is called again with ``kwargs`` (JSON-able) for the
+    estimator's architecture and the environment, and the saved weights are loaded into it. A
+    classifier fitted on such bases saves and loads too (its environment is rebuilt the same way)."""
+    import json
+    json.dumps(kwargs)  # the recipe's arguments are stored as JSON: refuse anything else now
+    policy = _import(recipe)(**kwargs)
+    if not isinstance(policy, TorchGFNPolicy):
+        raise TypeError(f"the recipe {recipe!r} must return a TorchGFNPolicy, got {type(policy).__name__}")
+    stamp(policy, recipe, kwargs)
+    return policy
+
+
+def stamp(policy: "TorchGFNPolicy", recipe: str, kwargs: dict) -> "TorchGFNPolicy":
+    """Record on ``policy`` (and its environment) the recipe that rebuilds it (see :func:`build`)."""
+    spec = {"recipe": recipe, "kwargs": dict(kwargs)}
+    policy.recipe = spec
+    policy.env.config = {**policy.env.config, "recipe": spec}
+    return policy
+
+
+def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
+    from sculpting.checkpoints import CheckpointError
+    if not isinstance(spec, dict) or not isinstance(spec.get("kwargs"), dict):
+        raise CheckpointError(f"{path}: its torchgfn recipe is malformed: {spec!r}")
+    try:
+        return build(spec["recipe"], **spec["kwargs"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild its torchgfn model: {e}") from e
+
+
+def env_from_recipe(name: str, recipe: dict | None = None) -> TorchGFNEnv:
+    """The :class:`TorchGFNEnv` a checkpoint describes (``env.config``): its recipe's environment."""
+    from sculpting.checkpoints import CheckpointError
+    if recipe is None:
+        raise CheckpointError(f"this checkpoint's torchgfn environment {name!r} was not built by a recipe, so it "
+                              "cannot be rebuilt: build the bases with sculpting.adapters.torchgfn.build("
+                              "'package.module:function', **kwargs) before fitting and saving (docs/own_models.md)")
+    return _rebuild_policy(recipe).env
+
+
+def save_torchgfn_policy(policy: "TorchGFNPolicy", path, **meta):
+    """Save a :class:`TorchGFNPolicy` built by :func:`build` (its weights and its recipe)."""
+    from sculpting.checkpoints import save_checkpoint
+    spec = getattr(policy, "recipe", None)
+    if spec is None:
+        raise TypeError("this TorchGFNPolicy was not built by a recipe: build it with "
+                        "sculpting.adapters.torchgfn.build('package.module:function', **kwargs) (a function "
+                        "returning the policy), so that sc.load_model can rebuild it (docs/own_models.md)")
+    return save_checkpoint(path, "torchgfn_policy", policy.state_dict(), {"recipe": spec, **meta})
+
+
+def load_torchgfn_policy(path) -> "TorchGFNPolicy":
+    from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into
+    sd, meta = load_checkpoint(path, "torchgfn_policy")
+    policy = _rebuild_policy(meta.get("recipe"), path)
+    want = {k: tuple(v.shape) for k, v in policy.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in sd.items()}
+    if want != got:
+        raise CheckpointError(f"{path}: its recipe builds a model of other shapes than the saved weights")
+    return load_into(policy, sd, meta, path)
+
+
+def _register() -> None:
+    from sculpting.checkpoints import register_loader
+    from sculpting.gflownet.io import register_env
+    register_loader("torchgfn_policy", load_torchgfn_policy)
+    register_env("torchgfn", env_from_recipe)
+
+
+_register()

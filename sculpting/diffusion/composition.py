@@ -19,10 +19,34 @@ from sculpting.diffusion.classifier import DiffusionQ
 __all__ = ["ComposedScore"]
 
 
+#: the strongest guidance a composition takes (γ = 1 is exact; the MNIST panel's slider stops at 30;
+#: beyond 100 a few sampling steps leave the data range by orders of magnitude)
+MAX_GAMMA = 100.0
+
+
+def _sde_of(model):
+    sde = getattr(model, "sde", None)
+    return getattr(sde, "config", repr(sde))
+
+
 class ComposedScore:
+    """The composed score of ``bases`` (one SDE, one image shape) with ``classifier`` (trained
+    under that SDE) for ``composition`` at guidance strength 0 ≤ γ ≤ :data:`MAX_GAMMA`."""
+
     def __init__(self, bases, classifier, composition: Composition, gamma: float = 1.0):
-        if not (math.isfinite(gamma) and gamma >= 0):
-            raise ValueError(f"gamma must be a finite number ≥ 0, got {gamma}")
+        import numbers
+        if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not math.isfinite(gamma) \
+                or not 0 <= gamma <= MAX_GAMMA:
+            raise ValueError(f"gamma must be a number in [0, {MAX_GAMMA:g}] (1 is the exact composition, "
+                             f"larger sharpens), got {gamma!r}")
+        sdes = [_sde_of(b) for b in bases]
+        if any(s != sdes[0] for s in sdes):
+            raise ValueError(f"the bases diffuse under different SDEs ({sdes}): a composition needs one forward "
+                             "process (a VP and a VE base have different noisy marginals at the same t)")
+        clf_sde = _sde_of(classifier) if getattr(classifier, "sde", None) is not None else None
+        if clf_sde is not None and clf_sde != sdes[0]:
+            raise ValueError(f"the classifier was trained under the SDE {clf_sde}, the bases diffuse under "
+                             f"{sdes[0]}: refit it on these bases (sc.fit_classifier)")
         if len(bases) != composition.n_bases:
             raise ValueError(f"composition of {composition.n_bases} bases got {len(bases)} base models")
         shapes = {tuple(b.image_shape) for b in bases}

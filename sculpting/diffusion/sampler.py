@@ -16,12 +16,20 @@ from tqdm.auto import tqdm
 __all__ = ["pc_sample", "ode_sample", "edm_sample", "SAMPLERS"]
 
 
+#: the largest corrector signal-to-noise ratio pc_sample takes (Song et al. use 0.01 .. 0.3)
+MAX_SNR = 1.0
+
+
 def pc_sample(model, n: int, steps: int = 300, snr: float = 0.16, generator=None, keep_every: int = 0,
               progress: bool = False, corrector: bool = True):
     """Draw ``n`` images ``[n, C, S, S]``; with ``keep_every`` > 0 also return the trajectory
     as (states ``[K, n, C, S, S]``, times ``[K]``) of every ``keep_every``-th step (noisy x)."""
     if steps < 2:
         raise ValueError(f"need at least 2 sampling steps, got {steps}")
+    import numbers
+    if isinstance(snr, bool) or not isinstance(snr, numbers.Real) or not 0 <= snr <= MAX_SNR:
+        raise ValueError(f"snr is the corrector's signal-to-noise ratio, a number in [0, {MAX_SNR}] "
+                         f"(0.16 is the usual value), got {snr!r}")
     sde = model.sde
     dev = getattr(model, "device", torch.device("cpu"))
     gdev = generator.device if generator is not None else dev  # a CPU generator with a GPU model: drawn, then moved

@@ -24,6 +24,11 @@ def _env_meta(env) -> dict:
 def make_env(meta: dict, path=None):
     meta = dict(meta)
     kind = meta.pop("kind", None)
+    if kind == "torchgfn" and kind not in ENVS:  # the torchgfn adapter registers it (optional extra)
+        try:
+            import sculpting.adapters.torchgfn  # noqa: F401
+        except ImportError as e:
+            raise CheckpointError(f"{path}: its environment is a torchgfn one; install torchgfn ({e})") from e
     if kind not in ENVS:  # the registered domains declare their environment kinds: find them
         from sculpting.registry import discover
         discover()

@@ -13,6 +13,8 @@ never changes what is drawn silently.
   terminal head defines, exact as the particles grow; ⌈n / N⌉ independent runs of N particles,
   each ending with a multinomial draw of N from its final weights (runs advance together,
   ``batch_size`` particles at a time, default 4 096).
+
+Without ``batch_size`` the other samplers draw :data:`DEFAULT_BATCH` trajectories at a time.
 * ``"auto"``: rejection for compositions with observations on non-enumerable environments, else full.
 
 A model that is not a composition (a base) is sampled from its own ``log_probs`` by every name
@@ -37,7 +39,7 @@ class GFlowNetSampler:
 
     def draw(self, model, n: int, generator=None, batch_size: int | None = None, **options) -> torch.Tensor:
         opts = check_options(self, options)
-        bs = batch_size or n
+        bs = batch_size or min(n, DEFAULT_BATCH)
         if self.name == "smc" and hasattr(model, "composition"):
             from sculpting.gflownet.smc import smc_sample
             return smc_sample(model, n, generator, batch_size=batch_size, **opts)
@@ -49,6 +51,23 @@ class GFlowNetSampler:
         act = action_sampler_for(model, name, **opts)
         return torch.cat([sample_trajectories(model.env, model, min(bs, n - i), generator=generator,
                                               action_sampler=act).terminal for i in range(0, n, bs)])
+
+
+#: trajectories drawn at once when no batch_size is given (bounds the working memory of a large draw)
+DEFAULT_BATCH = 65536
+
+
+def trajectory_bytes(env) -> int | None:
+    """An upper bound on the working memory of one trajectory in flight (measured on the grid:
+    4–5 kB per trajectory for 63 steps of 16-byte states, base or guided; this gives 6.2 kB):
+    its states, 4 copies (features, masks, successors), plus features and per-action tables."""
+    try:
+        s0 = env.initial_states(1)
+        length = int(env.max_trajectory_length)
+    except Exception:  # noqa: BLE001 (an env without these: no estimate)
+        return None
+    feat, acts = int(getattr(env, "feature_dim", 0) or 0), int(getattr(env, "n_actions", 0) or 0)
+    return 4 * length * s0.numel() * s0.element_size() + 32 * feat + 32 * acts
 
 
 def check_options(sampler: GFlowNetSampler, options: dict) -> dict:

@@ -55,6 +55,15 @@ def _reward_of(a) -> tuple[str, float]:
     return reward, temperature
 
 
+def _normalise_base(a) -> None:
+    """Resolve --reward / --temperature (their defaults, or the values of --base) in place: an
+    explicit default is the same run as none."""
+    try:
+        a.reward, a.temperature = _reward_of(a)
+    except SystemExit as e:
+        raise ValueError(str(e)) from None
+
+
 def _base(a, cfg, out, device):
     from sculpting.distributed import on_main
     from sculpting.gflownet.io import save_gflownet
@@ -94,7 +103,8 @@ DOMAIN = Domain(
     bases={s: _bases_loader(s) for s in _SETS},
     env_kinds={"grid": GridEnv},
     commands={
-        "grid-base": Command(_base, _base_presets, help="a base GFlowNet on a grid reward", arguments=[
+        "grid-base": Command(_base, _base_presets, help="a base GFlowNet on a grid reward", normalise=_normalise_base,
+                             arguments=[
             (("--base",), {"default": None, "choices": ("shubert", "sigmoid", "circle1", "circle2", "circle3"),
                            "help": "a base of the shipped sets (its reward and temperature); its folder then "
                                    "serves grid-classifier --bases-dir"}),
@@ -102,7 +112,8 @@ DOMAIN = Domain(
             (("--temperature",), {"type": float, "default": None, "help": "log R = log r / T (default 1)"}),
             (("--horizon",), {"type": int, "default": 32, "help": "grid side"}),
             (("--ndim",), {"type": int, "default": 2, "help": "grid dimension"})]),
-        "grid-classifier": Command(_classifier, _classifier_presets, help="a classifier of a shipped grid set", arguments=[
+        "grid-classifier": Command(_classifier, _classifier_presets, help="a classifier of a shipped grid set",
+                                   inputs=lambda a: _bases_loader(a.set)(a.bases_dir), arguments=[
             (("--set",), {"default": "shubert_sigmoid", "choices": _SETS, "help": "the classifier set"}),
             (("--bases-dir",), {"type": __import__("pathlib").Path, "default": None,
                                 "help": "folder of the bases: DIR/<base>/model.pt (grid-base --base <base> --out DIR/<base>) or DIR/base_<base>.pt (default: shipped)"})]),

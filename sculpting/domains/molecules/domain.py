@@ -108,7 +108,8 @@ DOMAIN = Domain(
     commands={
         "molecule-base": Command(_base, _base_presets, help="a β-conditional fragment GFlowNet", arguments=[
             (("--objective",), {"default": "seh", "choices": ("seh", "sa", "qed", "mw"), "help": "the reward"})]),
-        "molecule-classifier": Command(_classifier, _classifier_presets, help="a graph classifier of a shipped set",
+        "molecule-classifier": Command(_classifier, _classifier_presets,
+                                    inputs=lambda a: load_set_bases(a.set, a.bases_dir), help="a graph classifier of a shipped set",
                                        arguments=[
             (("--set",), {"default": "seh_sa", "choices": CLASSIFIER_SET_NAMES, "help": "the classifier set"}),
             (("--beta",), {"type": float, "default": None,
