@@ -25,10 +25,20 @@ from pathlib import Path
 import torch
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_into", "atomic_write", "environment_versions",
-           "LOADERS", "register_loader", "load", "rebuild", "state_digest"]
+           "LOADERS", "register_loader", "SAVERS", "register_saver", "load", "rebuild", "state_digest"]
 
 #: checkpoint kind -> ``loader(path)`` rebuilding the model (registered by the modules that save the kind)
 LOADERS: dict = {}
+
+
+#: model class -> ``saver(model, path, **meta)`` (registered by the modules defining models that ``sc.save``
+#: stores beyond the package's own, e.g. the adapters)
+SAVERS: dict = {}
+
+
+def register_saver(cls, saver) -> None:
+    """Make ``sc.save`` store instances of ``cls`` with ``saver(model, path, **meta)``."""
+    SAVERS[cls] = saver
 
 
 def register_loader(kind: str, loader) -> None:

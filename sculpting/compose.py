@@ -13,7 +13,6 @@ The maths is in ``docs/algebra.md`` and ``docs/guidance.md``.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
@@ -29,15 +28,7 @@ def _family_of(bases) -> str:
     return family_of_bases(bases).name
 
 
-def _at_beta(bases, beta):
-    conditional = [hasattr(b, "at_beta") for b in bases]
-    if beta is None:
-        if any(conditional):
-            raise ValueError("these bases are β-conditional: pass beta= (e.g. beta=32)")
-        return list(bases)
-    if not all(conditional):
-        raise ValueError("beta= is only for β-conditional bases (models with at_beta)")
-    return [b.at_beta(beta) for b in bases]
+from sculpting.families import at_beta as _at_beta  # noqa: E402
 
 
 def _check_classifier(family, bases, classifier, check: bool, beta) -> None:
@@ -172,39 +163,12 @@ class NonFiniteSampleError(ValueError):
     """A sampler produced NaN or infinite values."""
 
 
-#: the most memory (bytes) one ``sample`` call's output may take: a quarter of the machine's
-def _memory_limit() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2 ** 30
-
-
-def _check_memory(model, family, n: int, batch_size=None) -> None:
-    """Refuse, before allocating, a draw that would take more than a quarter of memory at its peak
-    (the family's estimate: :meth:`~sculpting.families.ModelFamily.memory_need`)."""
-    need, limit = family.memory_need(model, n, batch_size), _memory_limit()
-    if need is None:
-        return
-    if need > limit:
-        raise ValueError(f"sample(n={n}) would need about {need / 2 ** 30:.1f} GB, more than the "
-                         f"{limit / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); draw it in "
-                         "several calls")
+from sculpting.bounds import check_memory as _check_memory  # noqa: E402
+from sculpting.runtime import device_of as _device_of  # noqa: E402
 
 
 def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed=None):
     return family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
-
-
-def _device_of(model) -> torch.device:
-    """Where a model computes: its ``device``, its environment's, or its parameters' (else CPU)."""
-    for obj in (model, getattr(model, "env", None)):
-        dev = getattr(obj, "device", None)
-        if isinstance(dev, torch.device):
-            return dev
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    return first.device if first is not None else torch.device("cpu")
 
 
 def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "auto",
@@ -257,5 +221,9 @@ def target_distribution(bases, operation="harmonic", *, alpha: float = 0.5) -> t
     """``[N]`` the exact sculpted target p(x | y) of enumerable GFlowNet ``bases`` (computed from
     their exact terminal distributions; see ``docs/algebra.md``)."""
     comp: Composition = parse_composition(operation, len(bases), alpha)
+    spaces = [getattr(getattr(b, "env", None), "space", None) for b in bases]
+    if any(sp != spaces[0] for sp in spaces):
+        raise ValueError(f"the bases live on different spaces ({', '.join(sorted({repr(sp) for sp in spaces}))}): "
+                         "a target needs one space")
     base_lp = torch.stack([exact_distribution(b) for b in bases])
     return comp.target_log_prob(base_lp)

@@ -19,8 +19,20 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ModelFamily", "GFlowNetFamily", "DiffusionFamily", "FAMILIES", "family_of", "family_of_bases",
+__all__ = ["at_beta", "ModelFamily", "GFlowNetFamily", "DiffusionFamily", "FAMILIES", "family_of", "family_of_bases",
            "register_family"]
+
+
+def at_beta(bases, beta):
+    """The bases as composed: β-conditional ones fixed at ``beta`` (required for them, refused otherwise)."""
+    conditional = [hasattr(b, "at_beta") for b in bases]
+    if beta is None:
+        if any(conditional):
+            raise ValueError("these bases are β-conditional: pass beta= (e.g. beta=32)")
+        return list(bases)
+    if not all(conditional):
+        raise ValueError("beta= is only for β-conditional bases (models with at_beta)")
+    return [b.at_beta(beta) for b in bases]
 
 
 class ModelFamily:
@@ -78,12 +90,11 @@ class GFlowNetFamily(ModelFamily):
             raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
 
     def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
-        from sculpting.compose import _at_beta
         from sculpting.gflownet.guidance import GuidedPolicy
         from sculpting.protocols import is_enumerable
         if gamma != 1.0:
             raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
-        bases = _at_beta(bases, beta)
+        bases = at_beta(bases, beta)
         if classifier is None:
             from sculpting.gflownet.exact import base_tables
             from sculpting.gflownet.oracle import OracleQ
@@ -98,8 +109,12 @@ class GFlowNetFamily(ModelFamily):
         context = beta if getattr(classifier, "context_conditioned", False) else None
         policy = GuidedPolicy(bases, ClassifierQ(classifier, composition, context), form)
         if successor_head is not None:
-            if getattr(successor_head, "classifier", None) is not classifier:
-                raise ValueError("successor_head was built on another classifier than the one composed")
+            own = getattr(successor_head, "classifier", None)
+            if own is not classifier:  # the same classifier loaded again is the same: compare by content
+                from sculpting.fingerprint import weights_sha256
+                if own is None or weights_sha256(own) != weights_sha256(classifier):
+                    raise ValueError("successor_head was built on another classifier than the one composed "
+                                     "(other weights): build the head on this classifier")
             policy.successor_head = successor_head
         return policy
 
@@ -143,9 +158,8 @@ class GFlowNetFamily(ModelFamily):
         return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
 
     def prepare_fit(self, bases, beta):
-        from sculpting.compose import _at_beta
         from sculpting.protocols import is_enumerable
-        bases = _at_beta(bases, beta)
+        bases = at_beta(bases, beta)
         spaces = {repr(b.env.space) for b in bases}
         if len(spaces) != 1:
             raise ValueError(f"the bases live on different spaces: {sorted(spaces)}")
@@ -197,7 +211,7 @@ class DiffusionFamily(ModelFamily):
         options = dict(options)
         name = options.pop("sampler", "pc")
         if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
-            from sculpting.adapters.diffusers import is_scheduler, scheduler_sample
+            from sculpting.diffusion.schedulers import is_scheduler, scheduler_sample
             if not is_scheduler(name) or options:
                 raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
             draw = lambda k: scheduler_sample(model, k, name, steps, generator=generator, progress=progress)  # noqa: E731
@@ -287,8 +301,10 @@ def family_of(model) -> ModelFamily:
 
 def family_of_bases(bases) -> ModelFamily:
     """The one family of ≥ 2 bases (errors for fewer bases or mixed families)."""
-    if len(bases) < 2:
-        raise ValueError(f"a composition needs at least 2 bases, got {len(bases)}")
+    from sculpting.algebra import MAX_BASES
+    if not 2 <= len(bases) <= MAX_BASES:
+        raise ValueError(f"a composition takes 2 to {MAX_BASES} bases (its joint classifier has m^n outputs), "
+                         f"got {len(bases)}")
     fams = {family_of(b).name: family_of(b) for b in bases}
     if len(fams) != 1:
         raise TypeError(f"cannot compose GFlowNets with diffusion models (got {sorted(fams)})")

@@ -83,8 +83,8 @@ def _resolve_config(config, family: str, enumerable: bool, seed):
 
 
 def _device(model) -> torch.device:
-    from sculpting.compose import _device_of
-    return _device_of(model)
+    from sculpting.runtime import device_of
+    return device_of(model)
 
 
 def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress: bool = True, seed: int | None = None,
@@ -145,13 +145,10 @@ def save(model, path, **meta):
     check_extra_meta(meta)
     meta = {**{k: v for k, v in (getattr(model, "meta", None) or {}).items()
                if k in ("train_config", "seed", "n_slots", "train_time_s", "fitted_by")}, **meta}
-    kind = type(model).__module__
-    if kind == "sculpting.adapters.torchgfn" and type(model).__name__ == "TorchGFNPolicy":
-        from sculpting.adapters.torchgfn import save_torchgfn_policy
-        return save_torchgfn_policy(model, path, **meta)
-    if kind == "sculpting.adapters.diffusers" and type(model).__name__ == "DiffusersScoreModel":
-        from sculpting.adapters.diffusers import save_diffusers_base
-        return save_diffusers_base(model, path, **meta)
+    from sculpting.checkpoints import SAVERS
+    for cls, saver in SAVERS.items():  # the adapters' models (TorchGFNPolicy, DiffusersScoreModel)
+        if isinstance(model, cls):
+            return saver(model, path, **meta)
     if isinstance(model, GFlowNet) and type(model).__module__.startswith("sculpting.gflownet"):
         from sculpting.gflownet.io import save_gflownet
         return save_gflownet(model, path, **meta)

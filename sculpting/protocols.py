@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["GFlowNetEnv", "EnumerableEnv", "GFlowNetBase", "DiffusionBase", "SDE", "check_env", "model_family"]
+__all__ = ["GFlowNetEnv", "EnumerableEnv", "GFlowNetBase", "DiffusionBase", "SDE", "check_env"]
 
 
 @runtime_checkable
@@ -120,10 +120,3 @@ def is_enumerable(env) -> bool:
         raise TypeError(f"{type(env).__name__} declares is_enumerable = True but lacks "
                         f"{', '.join(missing)} (sculpting.protocols.EnumerableEnv)")
     return not missing
-
-
-def model_family(model) -> str:
-    """"gflownet" (``env`` + ``log_probs``), "diffusion" (``sde`` + ``score``), else a TypeError: the
-    name of :func:`sculpting.families.family_of`."""
-    from sculpting.families import family_of
-    return family_of(model).name

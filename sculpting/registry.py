@@ -167,7 +167,7 @@ def register_domain(domain: Domain) -> Domain:
             raise ValueError(f"domain {domain.name!r}: command(s) {sorted(clash)} already belong to {other.name!r}")
     _REGISTERED[domain.name] = domain
     if domain.env_kinds:
-        from sculpting.gflownet.io import register_env
+        from sculpting.gflownet.env_kinds import register_env
         for kind, cls in domain.env_kinds.items():
             register_env(kind, cls)
     if domain.checkpoint_loaders:

@@ -77,7 +77,8 @@ def api_script() -> dict:
     xs = sc.sample(sc.compose(dbases, clf, "harmonic"), 4, seed=1, steps=3, sampler="smc", particles=2)
     res["diffusion"] = [digest(b) for b in dbases] + [digest(clf), hashlib.sha256(x.numpy().tobytes()).hexdigest(),
                                                        hashlib.sha256(xs.numpy().tobytes()).hexdigest()]
-    if os.environ.get("SCULPTING_DATA_DIR"):
+    from molecule_data import HAVE_DATA
+    if HAVE_DATA:
         from sculpting.domains.molecules.env import FragmentGraphEnv
         from sculpting.domains.molecules.policy import BetaConditioning, MoleculeGFlowNet
         mbases = []

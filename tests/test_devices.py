@@ -91,8 +91,8 @@ def test_the_strict_mode_catches_a_stray_tensor():
 @pytest.mark.parametrize("device", DEVICES)
 def test_molecule_paths_create_no_stray_tensors(device):
     import os
-    if not os.environ.get("SCULPTING_DATA_DIR"):
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from molecule_data import require_data
+    require_data()
     from sculpting.domains.molecules.classifier import make_graph_classifier
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.experiments import base_train_config

@@ -54,8 +54,9 @@ def test_two_ranks_match_one_rank_and_are_reproducible(tmp_path):
     ["molecule-base", "--objective", "qed", "--preset", "smoke", "--steps", "20", "--batch_size", "8"],
 ])
 def test_mnist_and_molecule_trainers_run_on_two_ranks(args, tmp_path):
-    if args[0].startswith("molecule") and not os.environ.get("SCULPTING_DATA_DIR"):
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    if args[0].startswith("molecule"):
+        from molecule_data import require_data
+        require_data()
     s = train(args, tmp_path, ranks=2)
     assert s["world_size"] == 2 and (tmp_path / "model.pt").is_file()
 

@@ -96,7 +96,8 @@ def test_a_domain_registered_here_appears_everywhere(tmp_path, capsys):
 def test_a_domain_module_named_in_the_environment_appears_in_a_new_process(tmp_path):
     (tmp_path / "my_domain.py").write_text(textwrap.dedent("""
         import sculpting as sc
-        DOMAIN = sc.Domain(name="mine", commands={"mine-base": sc.Command(lambda *a: {}, {}, help="my command")})
+        DOMAIN = sc.Domain(name="mine", commands={"mine-base": sc.Command(lambda *a: {}, lambda name, args=None: None,
+                                                                          help="my command")})
     """))
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "SCULPTING_DOMAINS": "my_domain"}
     out = subprocess.run([sys.executable, "-m", "sculpting.train", "--help"], capture_output=True, text=True,

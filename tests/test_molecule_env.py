@@ -8,8 +8,8 @@ import torch
 from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
-pytestmark = pytest.mark.skipif(not (mdata.data_dir() / "fragments_72.json").is_file(),
-                                reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+from molecule_data import needs_data  # noqa: E402
+pytestmark = needs_data
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from sculpting.domains.molecules import data as mdata
 rdkit = pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
 
-HAVE_DATA = (mdata.data_dir() / "seh_proxy" / "best_params.npz").is_file()
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+from molecule_data import HAVE_DATA, needs_data  # noqa: E402,F401  (the one rule)
 
 
 def test_missing_data_names_the_variable_and_command(tmp_path, monkeypatch):

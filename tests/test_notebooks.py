@@ -131,8 +131,8 @@ def test_06_with_sequential_monte_carlo(tmp_path):
 
 def _needs_molecule_data():
     from sculpting.domains.molecules import data as mdata
-    if not (mdata.data_dir() / "fragments_72.json").is_file():
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from molecule_data import require_data
+    require_data()
 
 
 @pytest.fixture(scope="module")

@@ -61,8 +61,9 @@ def run_papermill(tmp_path):
 
 def builder(domain):
     def run(tmp_path):
-        if domain == "molecules" and not os.environ.get("SCULPTING_DATA_DIR"):
-            pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+        if domain == "molecules":
+            from molecule_data import require_data
+            require_data()
         _sh(f"{PY} -m sculpting.domains.{domain}.build --smoke --out {tmp_path}", tmp_path)
         assert list(tmp_path.glob("classifier_*.pt"))
     return run
@@ -90,8 +91,9 @@ def chain(folder, smoke_args, needs_data=False):
     """Run the README's chain of commands writing under ``runs/<folder>/`` in order, as written, in a
     temporary folder, with smoke settings appended to each training command."""
     def run(tmp_path):
-        if needs_data and not os.environ.get("SCULPTING_DATA_DIR"):
-            pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+        if needs_data:
+            from molecule_data import require_data
+            require_data()
         steps = [c for c, _ in commands() if f"runs/{folder}/" in c]
         assert len(steps) >= 3
         for cmd in steps:

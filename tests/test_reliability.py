@@ -135,13 +135,13 @@ def test_shipped_checkpoints_carry_a_checksum():
 
 
 # ------------------------------------------------------------------ molecule data and rewards
-needs_data = pytest.mark.skipif(not os.environ.get("SCULPTING_DATA_DIR"),
-                                reason="set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+from molecule_data import needs_data  # noqa: E402  (the one rule)
 
 
 @pytest.fixture
 def data_copy(tmp_path, monkeypatch):
-    src = Path(os.environ["SCULPTING_DATA_DIR"])
+    from sculpting.domains.molecules import data as mdata
+    src = mdata.data_dir()
     dst = tmp_path / "data"
     shutil.copytree(src, dst)
     monkeypatch.setenv("SCULPTING_DATA_DIR", str(dst))

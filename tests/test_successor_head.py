@@ -131,9 +131,8 @@ def test_amortised_sampler_is_reachable_and_checked(setup):
 
 
 def test_shipped_heads_load_bound_to_their_classifiers_and_the_panel_choice_uses_alpha():
-    from sculpting.domains.molecules import data as mdata
-    if not (mdata.data_dir() / "fragments_72.json").is_file():
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from molecule_data import require_data
+    require_data()
     from sculpting.domains.molecules.experiments import composition_policy
     from sculpting.domains.molecules.io import load_molecule_models
     m = load_molecule_models()

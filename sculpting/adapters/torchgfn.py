@@ -37,7 +37,7 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 from sculpting.gflownet.policy import masked_log_softmax  # noqa: E402
 
 __all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES", "build", "stamp", "save_torchgfn_policy",
-           "load_torchgfn_policy"]
+           "load_torchgfn_policy", "hypergrid_policy"]
 
 #: environments with more states than this are treated as not enumerable (torchgfn's own
 #: enumeration / a breadth-first search from s0 where torchgfn has none)
@@ -331,10 +331,32 @@ def load_torchgfn_policy(path) -> "TorchGFNPolicy":
     return load_into(policy, sd, meta, path)
 
 
+def hypergrid_policy(ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float = 0.5, R2: float = 2.0,
+                     hidden: int = 64, seed: int = 0) -> "TorchGFNPolicy":
+    """A recipe (for :func:`build`): torchgfn's ``HyperGrid(ndim, height)`` with its "original" reward
+    (R0, R1, R2) and a fresh forward ``DiscretePolicyEstimator`` (an MLP of width ``hidden`` on the
+    K-hot state, initial weights from ``seed``), wrapped as a :class:`TorchGFNPolicy`. Train its
+    ``estimator`` with torchgfn, then ``sc.save`` it; ``sc.load_model`` calls this again and loads
+    the weights."""
+    from gfn import gym
+    from gfn.estimators import DiscretePolicyEstimator
+    from gfn.preprocessors import KHotPreprocessor
+    from gfn.utils.modules import MLP
+    from sculpting.training import seeded_init
+    env = gym.HyperGrid(ndim=ndim, height=height, reward_fn_str="original",
+                        reward_fn_kwargs={"R0": R0, "R1": R1, "R2": R2}, validate_modes=False)
+    pre = KHotPreprocessor(env.height, env.ndim)
+    with seeded_init(seed):
+        pf = DiscretePolicyEstimator(MLP(pre.output_dim, env.n_actions, hidden_dim=hidden), env.n_actions,
+                                     preprocessor=pre)
+    return TorchGFNPolicy(pf, env)
+
+
 def _register() -> None:
-    from sculpting.checkpoints import register_loader
-    from sculpting.gflownet.io import register_env
+    from sculpting.checkpoints import register_loader, register_saver
+    from sculpting.gflownet.env_kinds import register_env
     register_loader("torchgfn_policy", load_torchgfn_policy)
+    register_saver(TorchGFNPolicy, save_torchgfn_policy)
     register_env("torchgfn", env_from_recipe)
 
 

@@ -34,6 +34,22 @@ class TimeClassifier(nn.Module):
                  trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5), sde: dict | None = None,
                  seed: int | None = None):
         super().__init__()
+        from sculpting.algebra import MAX_BASES
+        from sculpting.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
+        check_count("n_bases", n_bases, 2, MAX_BASES)
+        check_count("n_slots", n_slots, 1, MAX_SLOTS)
+        check_width("hidden", hidden)
+        check_width("embed_dim", embed_dim)
+        if not isinstance(trunk, (tuple, list)) or len(trunk) != 2:
+            raise TypeError(f"trunk must be two channel counts (c1, c2), got {trunk!r}")
+        for w in trunk:
+            check_width("a trunk width", w)
+        if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
+            raise TypeError(f"image_shape must be (C, S, S), got {image_shape!r}")
+        side = image_shape[1]
+        check_parameter_memory("this time classifier", 9 * image_shape[0] * trunk[0] + 9 * trunk[0] * trunk[1]
+                               + (trunk[1] * max((side - 4) // 2, 1) ** 2 + 2 * embed_dim) * hidden
+                               + hidden * n_bases ** n_slots)
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
             c, s, _ = image_shape

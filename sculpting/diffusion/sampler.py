@@ -107,11 +107,7 @@ def ode_sample(model, n: int, steps: int = 40, generator=None, progress: bool = 
     return x
 
 
-def _noise_level_table(sde, n: int = 4001):
-    """(t ``[n]``, σ̃_t = σ_t / m_t ``[n]``) on [ε, 1] in float64, σ̃ increasing in t."""
-    t = torch.linspace(sde.eps, 1.0, n, dtype=torch.float64, device="cpu")
-    sigma = sde.marginal_std(t.float()).double() / sde.mean_coef(t.float()).double()
-    return t, sigma
+from sculpting.diffusion.sde import noise_level_table as _noise_level_table  # noqa: E402
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-__all__ = ["VESDE", "VPSDE", "sde_from_config"]
+__all__ = ["VESDE", "VPSDE", "sde_from_config", "noise_level_table"]
 
 
 def _tensor(t) -> torch.Tensor:
@@ -101,3 +101,11 @@ def sde_from_config(config: dict | None):
     if kind == "vp":
         return VPSDE(**cfg)
     raise ValueError(f"unknown SDE kind {kind!r}; choose 've' or 'vp'")
+
+
+def noise_level_table(sde, n: int = 4001):
+    """(t ``[n]``, σ̃_t = σ_t / m_t ``[n]``) on [ε, 1] in float64, σ̃ increasing in t (the EDM noise
+    levels of the scaled variable x / m_t)."""
+    t = torch.linspace(sde.eps, 1.0, n, dtype=torch.float64, device="cpu")
+    sigma = sde.marginal_std(t.float()).double() / sde.mean_coef(t.float()).double()
+    return t, sigma

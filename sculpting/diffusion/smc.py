@@ -56,7 +56,7 @@ def _log_q_and_grad(q, x, t, need_grad: bool):
 
 def _noise_grid(sde, steps: int, rho: float = 7.0):
     """(σ̃_k, t_k, m_{t_k}) for k < ``steps``: the EDM levels from σ̃_1 down to σ̃_ε (Python floats)."""
-    from sculpting.diffusion.sampler import _noise_level_table
+    from sculpting.diffusion.sde import noise_level_table as _noise_level_table
     t_tab, s_tab = _noise_level_table(sde)
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
     k = torch.arange(steps, dtype=torch.float64)

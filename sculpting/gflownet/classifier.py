@@ -51,6 +51,16 @@ class SculptingClassifier(nn.Module):
                  exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None,
                  context_conditioned: bool = False, seed: int | None = None):
         super().__init__()
+        from sculpting.algebra import MAX_BASES
+        from sculpting.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
+        check_count("n_bases", n_bases, 2, MAX_BASES)
+        check_count("n_slots", n_slots, 1, MAX_SLOTS)
+        if body is None:
+            check_width("hidden", hidden)
+            check_count("n_layers", n_layers, 1, MAX_LAYERS)
+        width = hidden if body is None else int(getattr(body, "out_dim", hidden))
+        check_parameter_memory("this classifier", (width + 1) * n_bases ** n_slots
+                               + (0 if body is not None else width * (env.feature_dim + 2 + (n_layers - 1) * width)))
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
             self.env, self.space = env, dict(env.space)

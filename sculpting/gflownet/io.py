@@ -8,13 +8,7 @@ from sculpting.gflownet.policy import GFlowNet
 
 __all__ = ["save_gflownet", "load_gflownet", "save_classifier", "load_classifier", "make_env", "register_env"]
 
-#: environment kind (``env.space["kind"]``) -> class built from ``env.config``; domains register theirs
-ENVS: dict = {}
-
-
-def register_env(kind: str, cls) -> None:
-    """Make checkpoints of environment ``kind`` loadable: ``cls(**env.config)`` rebuilds the env."""
-    ENVS[kind] = cls
+from sculpting.gflownet.env_kinds import ENVS, register_env  # noqa: E402  (re-exported)
 
 
 def _env_meta(env) -> dict:

@@ -23,6 +23,10 @@ class MLP(nn.Sequential):
     """``in_dim → hidden × n_layers (LeakyReLU) → out_dim``."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, n_layers: int = 2):
+        from sculpting.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
+        check_width("hidden", hidden)
+        check_count("n_layers", n_layers, 1, MAX_LAYERS)
+        check_parameter_memory("this MLP", in_dim * hidden + (n_layers - 1) * hidden * hidden + hidden * out_dim)
         layers, d = [], in_dim
         for _ in range(n_layers):
             layers += [nn.Linear(d, hidden), nn.LeakyReLU()]

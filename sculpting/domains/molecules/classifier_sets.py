@@ -22,7 +22,7 @@ from sculpting.domains.molecules.io import load_molecule_gflownet, save_graph_cl
 __all__ = ["CLASSIFIER_SETS", "CLASSIFIER_BETA", "CLASSIFIER_CONFIG", "CLASSIFIER_STEPS", "config_for",
            "train_classifier_set", "train_classifier_sets", "build_classifier_sets"]
 
-CLASSIFIER_SETS = {"seh_sa": ("seh", "sa"), "seh_sa_qed": ("seh", "sa", "qed")}
+from sculpting.domains.molecules.constants import CLASSIFIER_SETS  # noqa: E402  (the sets, re-exported)
 CLASSIFIER_BETA = "conditional"  # β an input, drawn from CLASSIFIER_BETA_RANGE while training
 CLASSIFIER_BETA_RANGE = (0.0, 96.0)
 CLASSIFIER_CONFIG = ClassifierTrainConfig(steps=1500, batch_per_base=32, lr=1e-3, warmup_steps=300,

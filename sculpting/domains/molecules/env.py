@@ -24,9 +24,10 @@ import torch
 
 from sculpting.domains.molecules.fragments import FragmentEnv, FragTree
 
+from sculpting.domains.molecules.constants import INVALID_LOG_REWARD  # (re-exported)
+
 __all__ = ["FragmentGraphEnv", "INVALID_LOG_REWARD"]
 
-INVALID_LOG_REWARD = -75.0
 N_STEM_SLOTS = 6
 
 

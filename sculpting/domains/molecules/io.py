@@ -51,7 +51,7 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
     "classifiers": {set: graph SculptingClassifier}, "successor_heads": {set: SuccessorHead}}
     (classifiers and heads present in the folder; ``sc.compose(..., successor_head=head)``).
     Regenerate with ``python -m sculpting.domains.molecules.build`` (needs the molecule data)."""
-    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+    from sculpting.domains.molecules.constants import CLASSIFIER_SETS
     d = Path(directory) if directory else PRETRAINED_DIR
     from sculpting.checkpoints import base_file
     out = {"bases": {o: load_molecule_gflownet(base_file(d, o)) for o in objectives}, "classifiers": {}}

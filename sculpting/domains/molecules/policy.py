@@ -137,7 +137,7 @@ class BetaConditioning:
         return torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu") * self.max_beta
 
     def log_reward(self, env, terminal: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        from sculpting.domains.molecules.env import INVALID_LOG_REWARD
+        from sculpting.domains.molecules.constants import INVALID_LOG_REWARD
         log_r, valid = env.log_reward_parts(terminal)
         lr = cond.double() * log_r
         return torch.where(valid, lr.clamp(min=INVALID_LOG_REWARD), torch.full_like(lr, INVALID_LOG_REWARD))
