@@ -289,7 +289,7 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
             if m != 2:
                 raise ValueError(f"{s!r} is a two-base operation; for {m} bases use observed labels like 'y=123'")
             return Composition.two_base(s, alpha)
-        if not s.startswith("y=") or not (s[2:].isascii() and s[2:].isdigit()):
+        if not s.startswith("y=") or not (s[2:] == "" or (s[2:].isascii() and s[2:].isdigit())):
             raise ValueError(f"unknown composition {spec!r}; use one of {sorted(TWO_BASE_OPERATIONS)}, "
                              "'y=<labels>' (e.g. 'y=12') or a tuple of labels")
         obs = tuple(int(c) for c in s[2:])

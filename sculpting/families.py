@@ -92,7 +92,7 @@ class GFlowNetFamily(ModelFamily):
     def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
         from sculpting.gflownet.guidance import GuidedPolicy
         from sculpting.protocols import is_enumerable
-        if gamma != 1.0:
+        if isinstance(gamma, bool) or gamma != 1.0:
             raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
         bases = at_beta(bases, beta)
         if classifier is None:

@@ -4,7 +4,8 @@ Every argument of every public function is replaced, one at a time, by values dr
 wrong things: integers (0, negative, huge), floats (nan, ±inf), bools, strings, None, containers,
 tensors of the wrong dtype or shape. Each call must either return a correct result, or raise
 ``TypeError``, ``ValueError`` or a package error (``CheckpointError``, ``RunFolderError``); never
-another exception type, and never a silent coercion: a call that succeeds had a valid value.
+another exception type, never a silent coercion (a call that succeeds had a valid value), and
+never a refusal of a value the suite lists as valid.
 """
 from __future__ import annotations
 
@@ -66,9 +67,17 @@ def world():
 COUNT = {"cases": 0}
 
 
+def BOOL_OK(v) -> bool:
+    """The predicate of flags: only True and False."""
+    return isinstance(v, bool)
+
+
 def _valid(pred, value) -> bool:
-    """``pred(value)``; a value the predicate cannot even compare (a tensor) is invalid."""
+    """``pred(value)``; a value the predicate cannot even compare (a tensor) is invalid, and so is a
+    bool anywhere but a flag (``True == 1`` must not make ``True`` a valid count)."""
     if isinstance(value, torch.Tensor):
+        return False
+    if isinstance(value, bool) and pred is not BOOL_OK:
         return False
     return bool(pred(value))
 
@@ -78,7 +87,8 @@ def _probe(call, valid: bool, name: str, value):
     COUNT["cases"] += 1
     try:
         call()
-    except ALLOWED:
+    except ALLOWED as e:
+        assert not valid, f"{name}={value!r} is valid but was refused: {type(e).__name__}: {e}"
         return
     except Exception as e:  # noqa: BLE001
         pytest.fail(f"{name}={value!r}: {type(e).__name__}: {e}")
@@ -96,7 +106,7 @@ SAMPLE_ARGS = {
     "steps": (5, _int(1)),
     "batch_size": (None, lambda v: v is None or _int(1)(v)),
     "workers": (1, lambda v: v == 1 or _int(2)(v)),
-    "progress": (False, lambda v: isinstance(v, bool)),
+    "progress": (False, BOOL_OK),
 }
 
 
@@ -130,7 +140,7 @@ COMPOSE_ARGS = {
     "form": ("anchored", lambda v: v in ("anchored", "paper")),
     "gamma": (1.0, lambda v: v == 1),
     "beta": (None, lambda v: v is None),
-    "check": (True, lambda v: isinstance(v, bool)),
+    "check": (True, BOOL_OK),
     "classifier": (None, lambda v: v is None),
 }
 
@@ -232,7 +242,7 @@ FIT_ARGS = {
                                                                  "y=", 1, 2, 3, (1, 2), [1, 2], (1,), [1], (), [])),
     "config": ({"steps": 2}, lambda v: v is None or v == {"steps": 1}),
     "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
-    "progress": (False, lambda v: isinstance(v, bool)),
+    "progress": (False, BOOL_OK),
     "arch": ({"hidden": 8}, lambda v: v is None or v == {} or v == {"hidden": 8}),
     "beta": (None, lambda v: v is None),
 }
@@ -255,6 +265,182 @@ def test_fit_classifier_fuzz(world, arg, value):
                                 beta=kwargs["beta"])
         assert clf.n_bases == 2
     _probe(call, _valid(FIT_ARGS[arg][1], value), arg, value)
+
+
+# --------------------------------------------------------------------- the registry: Domain, Command, register_domain
+DOMAIN_FIELDS = {
+    "name": ("d", lambda v: isinstance(v, str) and v != "" and "/" not in v),
+    "description": ("", lambda v: isinstance(v, str)),
+    "pretrained": ({}, lambda v: v == {}),
+    "bases": ({}, lambda v: v == {}),
+    "env_kinds": ({}, lambda v: v == {}),
+    "checkpoint_loaders": ({}, lambda v: v == {}),
+    "commands": ({}, lambda v: v == {}),
+}
+
+
+@FUZZ
+@given(arg=st.sampled_from(sorted(DOMAIN_FIELDS)), value=WRONG)
+def test_domain_fuzz(arg, value):
+    from sculpting.registry import Domain
+    kwargs = {k: v for k, (v, _) in DOMAIN_FIELDS.items()}
+    kwargs[arg] = value
+    _probe(lambda: Domain(**kwargs), _valid(DOMAIN_FIELDS[arg][1], value), arg, value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_register_domain_fuzz(value):
+    _probe(lambda: sc.register_domain(value), False, "domain", value)
+
+
+COMMAND_FIELDS = {
+    "run": (lambda *a: {}, lambda v: False),  # no value of the pool is a callable
+    "presets": ({"cpu": 1, "smoke": 1, "paper": 1}, lambda v: False),
+    "arguments": ([], lambda v: v in ([], ())),
+    "help": ("", lambda v: isinstance(v, str)),
+    "inputs": (None, lambda v: v is None),
+    "normalise": (None, lambda v: v is None),
+}
+
+
+@FUZZ
+@given(arg=st.sampled_from(sorted(COMMAND_FIELDS)), value=WRONG)
+def test_command_fuzz(arg, value):
+    from sculpting.registry import Command
+    kwargs = {k: v for k, (v, _) in COMMAND_FIELDS.items()}
+    kwargs[arg] = value
+    _probe(lambda: Command(**kwargs), _valid(COMMAND_FIELDS[arg][1], value), arg, value)
+
+
+# --------------------------------------------------------------------- sc.save metadata
+def _json_able(v) -> bool:
+    import json
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+@FUZZ
+@given(key=st.sampled_from(["note", "kind", "env", "sha256", "base_fingerprints", "arch", "versions", "seed_note"]),
+       value=WRONG)
+def test_save_metadata_fuzz(world, key, value, tmp_path_factory):
+    from sculpting.checkpoints import RESERVED_META
+    path = tmp_path_factory.mktemp("meta") / "b.pt"
+
+    def call():
+        sc.save(world["bases"][0], path, **{key: value})
+        back = sc.load_model(path)  # what was saved loads, with the extra kept
+        assert key in back.meta and torch.equal(next(back.parameters()), next(world["bases"][0].parameters()))
+    valid = key not in RESERVED_META and not isinstance(value, torch.Tensor) and _json_able(value)
+    _probe(call, valid, key, value)
+
+
+# --------------------------------------------------------------------- SculptingPipeline
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    diffusers = pytest.importorskip("diffusers")
+    from sculpting.adapters.diffusers import SculptingPipeline, class_bases
+    from sculpting.diffusion.classifier import TimeClassifier
+    from sculpting.fingerprint import base_fingerprints
+    kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
+                                 block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, num_class_embeds=2)
+    bases = class_bases(unet, diffusers.DDPMScheduler(**kw))
+    clf = TimeClassifier((1, 8, 8), 2, 2, trunk=(4, 8), hidden=16, embed_dim=8, sde=bases[0].sde.config, seed=0)
+    clf.base_fingerprints = base_fingerprints(bases)
+    pipe = SculptingPipeline(bases, clf, diffusers.DDIMScheduler(**kw, clip_sample=False))
+    d = pipe.save_pretrained(tmp_path_factory.mktemp("pipe") / "p")
+    return pipe, bases, d
+
+
+PIPE_ARGS = {
+    "operation": (None, lambda v: v is None or v in ("harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2",
+                                                     "y=12", "y=1", "y=2", "y=21", "y=11", "y=22", "y=", (1, 2), (1,),
+                                                     (2,), [1, 2], [1], [2], (), [])),
+    "alpha": (None, lambda v: v is None or _real(lambda a: 0 < a < 1)(v)),
+    "gamma": (None, lambda v: v is None or _real(lambda g: 0 <= g <= 100)(v)),
+    "num_inference_steps": (2, _int(1, 1000)),
+    "generator": (None, lambda v: v is None),
+    "batch_size": (1, _int(1, 10 ** 6)),
+    "output_type": ("pt", lambda v: v in ("pt", "np")),
+    "progress": (False, BOOL_OK),
+}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=True)
+@given(arg=st.sampled_from(sorted(PIPE_ARGS)), value=WRONG)
+def test_pipeline_call_fuzz(pipeline, arg, value):
+    hypothesis.assume(not (arg in ("num_inference_steps", "batch_size") and isinstance(value, int)
+                           and not isinstance(value, bool) and 4 < value <= 10 ** 6))  # valid, only slow
+    pipe = pipeline[0]
+    kwargs = {k: v for k, (v, _) in PIPE_ARGS.items()}
+    kwargs[arg] = value
+
+    def call():
+        out = pipe(**kwargs)
+        imgs = torch.as_tensor(out.images)
+        assert len(imgs) == kwargs["batch_size"] and float(imgs.min()) >= 0 and float(imgs.max()) <= 1
+    _probe(call, _valid(PIPE_ARGS[arg][1], value), arg, value)
+
+
+@FUZZ
+@given(arg=st.sampled_from(["directory", "bases", "operation", "gamma"]), value=WRONG)
+def test_pipeline_from_pretrained_fuzz(pipeline, arg, value):
+    from sculpting.adapters.diffusers import SculptingPipeline
+    _, bases, d = pipeline
+    kwargs = {"directory": d, "bases": bases}
+    if arg in ("operation", "gamma"):
+        kwargs[arg] = value
+    else:
+        kwargs[arg] = value
+    valid = {"directory": lambda v: False, "bases": lambda v: False,
+             "operation": PIPE_ARGS["operation"][1], "gamma": PIPE_ARGS["gamma"][1]}[arg]
+    _probe(lambda: SculptingPipeline.from_pretrained(**kwargs), _valid(valid, value) and value is not None, arg, value)
+
+
+# --------------------------------------------------------------------- the training CLI: arguments and folders
+CLI_FLAGS = ["--horizon", "--steps", "--lr", "--temperature", "--threads", "--checkpoint-every", "--preset", "--reward",
+             "--base", "--out", "--batch_size", "--seed"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=True)
+@given(flag=st.sampled_from(CLI_FLAGS), value=WRONG)
+def test_train_cli_fuzz(flag, value, tmp_path_factory):
+    """Any value of any flag: a finished run, or an exit with a message (SystemExit) / a clear
+    ValueError or TypeError; never another exception, and an error leaves no run record behind."""
+    from sculpting.train import main
+    text = str(value)
+    if flag in ("--steps", "--horizon", "--batch_size", "--threads"):
+        try:  # valid large sizes only make the run long
+            hypothesis.assume(not (float(text) > 12))
+        except ValueError:
+            pass
+    root = tmp_path_factory.mktemp("cli")
+    out = root / "o"
+    args = {"--preset": "smoke", "--horizon": "4", "--steps": "2", "--checkpoint-every": "1", "--out": str(out)}
+    if flag == "--out":
+        out = root / text if text and "\x00" not in text else out
+        args["--out"] = str(root / text) if text else ""
+    else:
+        args[flag] = text
+    argv = ["grid-base"] + [x for k, v in args.items() for x in (k, v)]
+    COUNT["cases"] += 1
+    try:
+        main(argv)
+    except SystemExit as e:
+        assert e.code not in (0, None) or isinstance(e.code, str)
+    except (ValueError, TypeError, RunFolderError):
+        pass
+    else:
+        assert (out / "model.pt").is_file() and (out / "summary.json").is_file()
+        return
+    assert not (out / "run.json").is_file() or (out / "resume.pt").is_file(), "an input error left a run record"
 
 
 def test_fuzz_case_count_is_reported():

@@ -219,6 +219,8 @@ class SculptingPipeline:
             raise ValueError(f"output_type must be 'pt' or 'np', got {output_type!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True or False, got {progress!r}")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
                             "(for a seed: torch.Generator().manual_seed(5))")
@@ -251,7 +253,7 @@ class SculptingPipeline:
         """``composition.json``, every field checked (a clear error for a garbage or partial file)."""
         path = d / "composition.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{d} holds no composition.json: not a folder written by save_pretrained")
+            raise ValueError(f"{d} holds no composition.json: not a folder written by save_pretrained")
         try:
             info = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError) as e:
@@ -275,9 +277,18 @@ class SculptingPipeline:
         """Rebuild with your ``bases`` (in the stored order; their count and image shape are checked)."""
         import diffusers
         from sculpting.pretrained import load_model
+        import os
+        if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+            raise TypeError(f"directory must be a folder path (str or Path), got {directory!r}")
         d = Path(directory)
+        if not d.is_dir():
+            raise ValueError(f"{d} is not a folder (SculptingPipeline.save_pretrained writes one)")
         info = cls._read_composition(d)
+        if isinstance(bases, (str, bytes)) or not hasattr(bases, "__iter__"):
+            raise TypeError(f"bases must be a list of base models, got {type(bases).__name__}")
         bases = list(bases)
+        if not all(hasattr(b, "image_shape") and hasattr(b, "score") for b in bases):
+            raise TypeError("bases must be diffusion base models (image_shape, score)")
         if not bases or len(bases) != info["n_bases"] or list(bases[0].image_shape) != info["image_shape"]:
             raise ValueError(f"{d} was saved for {info['n_bases']} bases of shape {info['image_shape']}, got "
                              f"{len(bases)}" + (f" of shape {list(bases[0].image_shape)}" if bases else ""))
@@ -301,8 +312,8 @@ class SculptingPipeline:
             sched_cfg = json.loads(cfg_path.read_text())
             scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(d / "scheduler")
         except FileNotFoundError:
-            raise FileNotFoundError(f"{d} holds no scheduler/scheduler_config.json; save it with "
-                                    "pipe.save_pretrained") from None
+            raise ValueError(f"{d} holds no scheduler/scheduler_config.json; save it with "
+                             "pipe.save_pretrained") from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"{cfg_path} does not describe a diffusers scheduler ({type(e).__name__}: {e}); "
                              "save it again with pipe.save_pretrained") from None

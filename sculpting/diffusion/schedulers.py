@@ -79,8 +79,11 @@ def scheduler_sample(model, n: int, scheduler, num_inference_steps: int = 50, ge
         raise ValueError(f"{type(scheduler).__name__} has clip_sample / thresholding on: it re-derives the noise from "
                          "the clipped x0 prediction, which undoes classifier guidance (measured: a harmonic mean "
                          "sampled as its opposite). Build it with clip_sample=False, thresholding=False")
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-        raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
+    n_train = int(scheduler.config.get("num_train_timesteps", 1000))
+    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) \
+            or not 1 <= num_inference_steps <= n_train:
+        raise ValueError(f"num_inference_steps must be an int in [1, {n_train}] (the scheduler's "
+                         f"num_train_timesteps), got {num_inference_steps!r}")
     from sculpting.runtime import device_of
     dev = device_of(model)
     N = int(scheduler.config["num_train_timesteps"])
