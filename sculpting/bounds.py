@@ -6,13 +6,17 @@
   gradients and Adam's two moments (16 bytes per parameter), in a quarter of this machine's memory.
 
 The documented bounds: hidden widths 1 .. :data:`MAX_WIDTH`, layers 1 .. :data:`MAX_LAYERS`, bases
-2 .. 16 (:data:`sculpting.algebra.MAX_BASES`), observation slots 1 .. 8.
+2 .. 16 (:data:`sculpting.algebra.MAX_BASES`), observation slots 1 .. 8, sampling steps 1 ..
+:data:`MAX_STEPS`, workers 1 .. :data:`MAX_WORKERS`, SMC particles 1 .. 2^22
+(:data:`sculpting.smc_core.MAX_PARTICLES`), guidance γ in [0, 100]
+(:data:`sculpting.diffusion.composition.MAX_GAMMA`), corrector SNR in [0, 1]; the samples of one
+``sample`` call (and a pipeline batch) must fit in :func:`memory_limit`.
 """
 from __future__ import annotations
 
 import os
 
-__all__ = ["MAX_WIDTH", "MAX_LAYERS", "MAX_SLOTS", "check_width", "check_count", "check_parameter_memory", "check_memory",
+__all__ = ["MAX_WIDTH", "MAX_LAYERS", "MAX_SLOTS", "MAX_STEPS", "MAX_WORKERS", "check_width", "check_count", "check_parameter_memory", "check_memory",
            "memory_limit"]
 
 #: the widest hidden layer a network of this package takes
@@ -21,6 +25,10 @@ MAX_WIDTH = 16384
 MAX_LAYERS = 64
 #: the most observation slots of a classifier (m^n joint outputs)
 MAX_SLOTS = 8
+#: the most sampling steps (diffusion grids are allocated up front)
+MAX_STEPS = 100_000
+#: the most worker processes of one ``sample`` call
+MAX_WORKERS = 64
 
 
 def check_count(name: str, value, low: int, high: int) -> int:

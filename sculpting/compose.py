@@ -131,11 +131,14 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     if n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     check_seed(seed, allow_none=True)
-    for name, v in (("steps", steps), ("workers", workers)):
+    from sculpting.bounds import MAX_STEPS, MAX_WORKERS
+    for name, v, high in (("steps", steps, MAX_STEPS), ("workers", workers, MAX_WORKERS)):
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"{name} must be an integer, got {v!r}")
         if v < 1:
             raise ValueError(f"{name} must be ≥ 1, got {v}")
+        if v > high:
+            raise ValueError(f"{name} must be at most {high} (sculpting.bounds), got {v}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -201,6 +204,9 @@ def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "au
         raise TypeError(f"progress must be True or False, got {progress!r}")
     from sculpting.families import family_of
     family = family_of(model)
+    from sculpting.smc_core import check_smc_options
+    check_smc_options(particles, resample_threshold)
+    _check_memory(model, family, particles, particles)  # the particles' states, before any is drawn
     gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
     fn = lambda: family.smc(model, particles, gen, proposal, resample_threshold, twist, steps, progress)  # noqa: E731
     return fn() if seed is None else keeps_global_rng(fn)()

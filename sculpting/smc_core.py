@@ -67,12 +67,16 @@ def draw_from_runs(log_w: torch.Tensor, generator=None) -> torch.Tensor:
     return (pick + torch.arange(r, device=pick.device)[:, None] * n).reshape(-1)
 
 
+#: the most particles one SMC run takes (its weights alone: 8 bytes each per run)
+MAX_PARTICLES = 2 ** 22
+
+
 def check_smc_options(particles, resample_threshold) -> tuple[int, float]:
     """Validated (particles, resample_threshold): an integer ≥ 1 and a number in [0, 1]."""
     if isinstance(particles, bool) or not isinstance(particles, int):
         raise TypeError(f"particles must be a positive integer, got {particles!r}")
-    if particles < 1:
-        raise ValueError(f"particles must be ≥ 1, got {particles}")
+    if not 1 <= particles <= MAX_PARTICLES:
+        raise ValueError(f"particles must lie in [1, {MAX_PARTICLES}], got {particles}")
     if isinstance(resample_threshold, bool) or not isinstance(resample_threshold, (int, float)):
         raise TypeError(f"resample_threshold must be a number in [0, 1], got {resample_threshold!r}")
     if not 0.0 <= float(resample_threshold) <= 1.0:

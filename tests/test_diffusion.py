@@ -104,12 +104,30 @@ def test_sharpening_and_composed_score_equals_autograd():
 
 
 def test_composition_of_a_composition_is_a_base():
+    """(p1 ⊗ p2) as a base of a reverse contrast with p3: sampled masses match the exact target.
+
+    p1 = (½, ½, 0), p2 = (0, ½, ½) over three well-separated components: p1 ⊗ p2 keeps the middle
+    one, q = (0, 1, 0). With p3 uniform, q ◐ p3 ∝ p3² / (q + p3) has masses (4/9, 1/9, 4/9). The
+    outer classifier is the exact one of (q, p3); the control uses the classifier of (p1, p2), the
+    wrong bases, and misses the target by ≈ 0.44."""
+    import sculpting as sc
     ps = [GaussianMixtureScore(MEANS, w) for w in ([0.5, 0.5, 0], [0, 0.5, 0.5], [1 / 3] * 3)]
     inner = ComposedScore(ps[:2], ExactGaussianClassifier(ps[:2]), Composition.two_base("harmonic"))
     clf = TimeClassifier((2,) * 0 + (1, 8, 8), n_bases=2, n_slots=2, trunk=(4, 4), hidden=8, embed_dim=8)
     with pytest.raises(ValueError, match="classifier expects images"):
         ComposedScore([inner, ps[2]], clf, Composition.two_base("contrast"))
-    outer = ComposedScore([inner, ps[2]], ExactGaussianClassifier(ps[:2]), Composition.two_base("contrast"))
+    q = GaussianMixtureScore(MEANS, [0, 1, 0])  # the law of the inner composition
+    target = torch.tensor([4 / 9, 1 / 9, 4 / 9], dtype=torch.float64)
+
+    def deviation(outer_classifier):
+        outer = ComposedScore([inner, ps[2]], outer_classifier, Composition.two_base("reverse_contrast"))
+        x = sc.sample(outer, 512, seed=7, steps=40, sampler="edm")
+        share = torch.bincount(torch.cdist(x, MEANS).argmin(1), minlength=3).double() / len(x)
+        return float((share - target).abs().max())
+
+    assert deviation(ExactGaussianClassifier([q, ps[2]])) < 0.08  # SE of a 4/9 share at n = 512: 0.022
+    assert deviation(ExactGaussianClassifier(ps[:2])) > 0.08  # control: the classifier of other bases
+    outer = ComposedScore([inner, ps[2]], ExactGaussianClassifier([q, ps[2]]), Composition.two_base("contrast"))
     with torch.no_grad():  # works inside no_grad (the gradient is enabled locally)
         s = outer.score(torch.randn(5, 2), torch.full((5,), 0.5))
     assert s.shape == (5, 2) and torch.isfinite(s).all()

@@ -61,6 +61,11 @@ def test_mnist_and_molecule_trainers_run_on_two_ranks(args, tmp_path):
     assert s["world_size"] == 2 and (tmp_path / "model.pt").is_file()
 
 
-def test_batches_must_split_evenly():
+def test_batches_must_split_evenly(monkeypatch):
     from sculpting import distributed
     assert distributed.local_batch(128) == 128 and distributed.rank_seed(5) == 5  # one process: unchanged
+    monkeypatch.setattr(distributed, "world", lambda: (1, 3))  # three ranks
+    assert distributed.local_batch(96) == 32  # control: an even split
+    for uneven in (128, 97, 1):
+        with pytest.raises(ValueError, match="does not split evenly over 3 ranks"):
+            distributed.local_batch(uneven)

@@ -168,7 +168,10 @@ def test_fit_classifier_on_user_and_torchgfn_envs(env_name):
     clf = sc.fit_classifier(bases, "harmonic", progress=False)
     want = sc.target_distribution(bases, "harmonic", alpha=0.4)
     learned = sc.l1_distance(sc.exact_distribution(sc.compose(bases, clf, "harmonic", alpha=0.4)), want)
-    assert learned < 0.1, learned
+    assert learned < 0.01, learned  # measured 0.0011 .. 0.0018
+    # control: a classifier after one step is 0.07 .. 0.08 away (the bound tells training from none)
+    early = sc.fit_classifier(bases, "harmonic", {"steps": 1, "warmup_steps": 0}, progress=False)
+    assert sc.l1_distance(sc.exact_distribution(sc.compose(bases, early, "harmonic", alpha=0.4)), want) > 0.01
     assert sc.sample(sc.compose(bases, clf, "harmonic", alpha=0.4), 8, seed=0).shape[0] == 8
 
 

@@ -95,8 +95,9 @@ def test_03_with_sequential_monte_carlo(tmp_path):
     cells = [*m["shubert_sigmoid"]["harmonic"].values(), *m["circles"].values()]
     assert len(cells) == 11
     for cell in cells:  # SMC L1 to the terminal-defined target, its i.i.d. floor and the guided law's L1
-        assert 0 <= cell["l1_smc_floor"] <= cell["l1_smc"] + 0.2 and 0 <= cell["l1_smc"] <= 2
-        assert 0 <= cell["l1_guided_terminal"] <= 2
+        # SMC repeats particles: ≈ 1.4 × the i.i.d. floor (benchmarks/smc_results.md); a wrong target is ≫ 2×
+        assert 0 < cell["l1_smc_floor"] and cell["l1_smc"] <= 2 * cell["l1_smc_floor"] + 0.05
+        assert cell["l1_guided_terminal"] < 0.06  # exact: at most 0.041 on the shipped models
 
 
 def test_06_mnist_sculpting_on_shipped_models(tmp_path):

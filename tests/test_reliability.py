@@ -40,7 +40,7 @@ def test_mixture_of_disjoint_bases_is_fine():
 def test_infinite_gamma_is_refused():
     bases, clf = sc.load_pretrained("mnist/M1_M2")
     for g in (math.inf, math.nan, -1.0):
-        with pytest.raises(ValueError, match="gamma must be a finite number"):
+        with pytest.raises(ValueError, match=r"gamma must be a (finite number|number in \[0, 100\])"):
             sc.compose(bases, clf, "contrast", gamma=g)
 
 
@@ -69,7 +69,7 @@ def _resave(tmp_path, edit_meta):
 def test_metadata_asking_for_a_huge_network_is_refused_without_allocating(tmp_path):
     p = _resave(tmp_path, lambda m: m["arch"].update(hidden=100000))
     t0 = time.perf_counter()
-    with pytest.raises(CheckpointError, match=r"edited\.pt does not match the model its metadata describes"):
+    with pytest.raises(CheckpointError, match=r"edited\.pt: its metadata does not describe a valid model .*hidden must lie in \[1, 16384\]"):
         load_gflownet(p)
     assert time.perf_counter() - t0 < 5
 
