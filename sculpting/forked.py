@@ -1,66 +1,176 @@
-"""Run independent jobs in forked worker processes, one CPU core each.
+"""Run independent jobs in worker processes, one CPU core each, that die with their parent.
 
 Small networks on a CPU gain little from PyTorch's intra-op threads (on a 2-core machine two
 threads run a guided-sampling step or a 16×16 U-Net training step only ≈ 1.1–1.3× faster than
 one), while independent jobs — the trajectories of a sample, the base models of a domain —
 parallelise perfectly. :func:`fork_map` runs ``fn(item)`` for every item in at most ``workers``
-forked processes of ``threads`` torch threads each and returns the results in item order.
+processes of ``threads`` torch threads each and returns the results in item order.
 
-Forking shares the parent's objects (models, data) copy-on-write, so nothing but the items'
-indices and the results is pickled; results travel back by pickle (tensors included). Needs the
-``fork`` start method (Linux) and CPU tensors. An exception in a job is raised in the parent.
+**Start method** (:func:`start_method`): ``fork`` where it is safe — Linux, and no CUDA device
+visible — so the children share the parent's objects copy-on-write and only indices and results
+are pickled. Where CUDA is visible, a forked child cannot use autograd once the parent has
+(torch refuses: "Unable to handle autograd's threading in combination with fork-based
+multiprocessing"), so the jobs go to ``forkserver`` children (``spawn`` where there is no
+forkserver): the job (``fn`` and its item) is serialised with ``cloudpickle``, which carries
+closures and the models they hold. ``$SCULPTING_START_METHOD`` (``fork`` / ``forkserver`` /
+``spawn``) overrides the choice. Every method gives the same results: a job's randomness comes
+from its own seed, never from the process.
+
+**Parent death.** A worker watches its parent (Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread
+polling the parent's PID) and exits at once when the parent dies — even ``kill -9`` — instead of
+blocking on a full result pipe. An exception in a job is raised in the parent. CPU tensors only.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
+import threading
 import traceback
 from queue import Empty
 
 import torch
 
-__all__ = ["fork_map", "can_fork"]
+__all__ = ["fork_map", "can_fork", "start_method", "START_METHODS"]
 
-_JOB = None  # (fn, items, threads): read by the forked children
+START_METHODS = ("fork", "forkserver", "spawn")
+_JOB = None  # (fn, items, threads): read by forked children
 
 
 def can_fork() -> bool:
-    return "fork" in mp.get_all_start_methods()
+    """Whether worker processes are available here (any start method; the name is historical)."""
+    return bool(set(START_METHODS) & set(mp.get_all_start_methods()))
 
 
-def _child(i: int, queue):
-    fn, items, threads = _JOB
+def start_method() -> str:
+    """The start method of the workers (module docs): ``$SCULPTING_START_METHOD``, else ``fork``
+    without CUDA, else ``forkserver`` (or ``spawn``)."""
+    available = mp.get_all_start_methods()
+    wanted = os.environ.get("SCULPTING_START_METHOD", "").strip()
+    if wanted:
+        if wanted not in START_METHODS or wanted not in available:
+            raise ValueError(f"$SCULPTING_START_METHOD={wanted!r}: choose one of "
+                             f"{[m for m in START_METHODS if m in available]}")
+        return wanted
+    if "fork" in available and not torch.cuda.is_available():  # (is_available does not initialise CUDA)
+        return "fork"
+    return "forkserver" if "forkserver" in available else "spawn"
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker as soon as ``parent`` is gone."""
+    try:  # Linux: the kernel sends SIGKILL when the parent dies (fork children only: their parent is ours)
+        if os.getppid() == parent:
+            import ctypes
+            import signal
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before the call
+                os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+    def poll():
+        import time
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(0.5)
+    threading.Thread(target=poll, daemon=True).start()
+
+
+def _run(fn, item, threads, i, queue):
     try:
         torch.set_num_threads(threads)
-        queue.put((i, pickle.dumps(fn(items[i])), None))  # plain pickle: the data itself, not a shared handle
+        queue.put((i, pickle.dumps(fn(item)), None))  # plain pickle: the data itself, not a shared handle
     except BaseException as e:  # reported to the parent
         queue.put((i, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"))
 
 
+def _forked_child(i: int, queue, parent: int):
+    _watch_parent(parent)
+    fn, items, threads = _JOB
+    _run(fn, items[i], threads, i, queue)
+
+
+def _spawned_child(i: int, payload: bytes, queue, parent: int):
+    _watch_parent(parent)
+    import cloudpickle
+    try:
+        fn, item, threads = cloudpickle.loads(payload)
+    except BaseException as e:  # noqa: BLE001
+        queue.put((i, None, f"the job could not be unpickled: {type(e).__name__}: {e}"))
+        return
+    _run(fn, item, threads, i, queue)
+
+
+class _MainHidden:
+    """While starting a forkserver / spawn worker, hide ``__main__`` from multiprocessing: the job is
+    self-contained (cloudpickle carries functions of ``__main__`` by value), so the worker need not
+    import the caller's script — which would run it again where it has no ``__main__`` guard."""
+
+    def __enter__(self):
+        import sys
+        self.main = sys.modules.get("__main__")
+        self.saved = {k: getattr(self.main, k) for k in ("__spec__", "__file__") if hasattr(self.main, k)}
+        for k in self.saved:
+            if k == "__spec__":
+                self.main.__spec__ = None
+            else:
+                delattr(self.main, k)
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            setattr(self.main, k, v)
+
+
 def fork_map(fn, items, workers: int = 2, threads: int = 1) -> list:
-    """``[fn(item) for item in items]``, each call in a forked process (at most ``workers`` at a
-    time, ``threads`` torch threads each). ``workers=1`` runs them in this process."""
+    """``[fn(item) for item in items]``, each call in a worker process (at most ``workers`` at a
+    time, ``threads`` torch threads each; start method: :func:`start_method`). ``workers=1`` runs
+    them in this process."""
     global _JOB
-    if not (isinstance(workers, int) and workers >= 1):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if not (isinstance(threads, int) and threads >= 1):
+    from sculpting.bounds import MAX_WORKERS
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be an integer in [1, {MAX_WORKERS}], got {workers!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     items = list(items)
     if workers == 1 or len(items) <= 1:
         return [fn(x) for x in items]
     if not can_fork():
-        raise RuntimeError("workers > 1 needs the 'fork' start method (Linux); use workers=1 here")
-    ctx = mp.get_context("fork")
+        raise RuntimeError("workers > 1 needs worker processes, which this platform lacks; use workers=1")
+    method = start_method()
+    ctx = mp.get_context(method)
     queue = ctx.Queue()
-    _JOB = (fn, items, threads)
+    parent = os.getpid()
+    if method == "fork":
+        _JOB = (fn, items, threads)
+        make = lambda i: ctx.Process(target=_forked_child, args=(i, queue, parent), daemon=True)  # noqa: E731
+    else:
+        import cloudpickle
+        try:
+            payloads = [cloudpickle.dumps((fn, x, threads)) for x in items]
+        except Exception as e:  # noqa: BLE001
+            raise RuntimeError(f"the jobs cannot be sent to {method} workers ({type(e).__name__}: {e}); "
+                               "use workers=1") from e
+        make = lambda i: ctx.Process(target=_spawned_child, args=(i, payloads[i], queue, parent),  # noqa: E731
+                                     daemon=True)
     results, errors, running = {}, [], {}
     try:
         todo = list(range(len(items)))
         while todo or running:
             while todo and len(running) < workers:
                 i = todo.pop(0)
-                running[i] = ctx.Process(target=_child, args=(i, queue), daemon=True)
-                running[i].start()
+                proc = make(i)
+                if method == "fork":
+                    proc.start()
+                else:
+                    with _MainHidden():
+                        proc.start()
+                running[i] = proc
             try:
                 i, res, err = queue.get(timeout=2.0)
             except Empty:  # a child that died without reporting (killed, crashed)
@@ -78,5 +188,5 @@ def fork_map(fn, items, workers: int = 2, threads: int = 1) -> list:
             p.terminate()
         _JOB = None
     if errors:
-        raise RuntimeError("forked jobs failed:\n" + "\n".join(errors))
+        raise RuntimeError(f"worker jobs ({method}) failed:\n" + "\n".join(errors))
     return [results[i] for i in range(len(items))]

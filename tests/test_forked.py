@@ -1,5 +1,11 @@
-"""fork_map: independent jobs in forked processes (sculpting.forked)."""
+"""fork_map: independent jobs in worker processes (sculpting.forked), under every start method,
+and workers that die with their parent."""
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,8 +13,17 @@ import torch
 from sculpting.forked import fork_map
 
 
-def test_results_come_back_in_item_order_from_other_processes():
-    big = torch.arange(10.0)  # shared with the children by fork, not pickled
+METHODS = ["fork", "forkserver", "spawn"]
+
+
+@pytest.fixture(params=METHODS)
+def method(request, monkeypatch):
+    monkeypatch.setenv("SCULPTING_START_METHOD", request.param)
+    return request.param
+
+
+def test_results_come_back_in_item_order_from_other_processes(method):
+    big = torch.arange(10.0)  # fork: shared with the children; forkserver / spawn: sent with the job
 
     def job(i):
         return i, os.getpid(), big * i, torch.get_num_threads()
@@ -20,12 +35,12 @@ def test_results_come_back_in_item_order_from_other_processes():
     assert fork_map(job, range(3), workers=1)[2][1] == os.getpid()  # one worker: in this process
 
 
-def test_a_failing_or_dying_job_is_reported():
+def test_a_failing_or_dying_job_is_reported(method):
     def job(i):
         if i == 1:
             raise ValueError("bad item")
         return i
-    with pytest.raises(RuntimeError, match="job 1: ValueError: bad item"):
+    with pytest.raises(RuntimeError, match=f"\\({method}\\) failed:\\njob 1: ValueError: bad item"):
         fork_map(job, range(3), workers=2)
 
     def dies(i):
@@ -36,3 +51,101 @@ def test_a_failing_or_dying_job_is_reported():
         fork_map(dies, range(2), workers=2)
     with pytest.raises(ValueError, match="workers must be"):
         fork_map(dies, range(2), workers=0)
+
+
+def test_the_start_method_follows_the_machine(monkeypatch):
+    from sculpting.forked import start_method
+    monkeypatch.delenv("SCULPTING_START_METHOD", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert start_method() == "fork"  # CPU only: fork, sharing the parent's objects
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert start_method() == "forkserver"  # CUDA visible: no fork after autograd
+    monkeypatch.setenv("SCULPTING_START_METHOD", "spawn")
+    assert start_method() == "spawn"
+    monkeypatch.setenv("SCULPTING_START_METHOD", "thread")
+    with pytest.raises(ValueError, match="SCULPTING_START_METHOD"):
+        start_method()
+
+
+def test_grid_sampling_in_workers_gives_the_same_bytes_under_every_start_method(monkeypatch):
+    import sculpting as sc
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    model = sc.compose(bases, clf, "harmonic")
+    out = {}
+    for m in METHODS:
+        monkeypatch.setenv("SCULPTING_START_METHOD", m)
+        out[m] = sc.sample(model, 600, seed=4, workers=2)
+    assert torch.equal(out["fork"], out["forkserver"]) and torch.equal(out["fork"], out["spawn"])
+    assert not torch.equal(out["fork"], sc.sample(model, 600, seed=5, workers=2))  # control: another seed
+
+
+def test_grid_bases_trained_in_forkserver_workers_equal_one_at_a_time(monkeypatch):
+    """What failed on the GPU machine (fork after autograd): training in workers, now forkserver."""
+    from sculpting.domains.grid.experiments import train_bases
+    from sculpting.gflownet.training import GFlowNetTrainConfig
+    configs = {n: GFlowNetTrainConfig(steps=4, batch_size=8, seed=i, eval_every=0)
+               for i, n in enumerate(["circle1", "sigmoid"])}
+    loss = torch.zeros(3, requires_grad=True)
+    loss.sum().backward()  # autograd has run in the parent
+    monkeypatch.setenv("SCULPTING_START_METHOD", "forkserver")
+    one, two = (train_bases(configs, horizon=5, workers=w, progress=False) for w in (1, 2))
+    for name in configs:
+        a, b = one[name][0].state_dict(), two[name][0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a) and one[name][1]["loss"] == two[name][1]["loss"]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for c in _children(pid):
+        out += [c, *_descendants(c)]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "Z" not in state  # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_workers_die_with_a_parent_killed_by_sigkill(start):
+    """kill -9 of the parent of sc.sample(..., workers=2): no worker is left after a few seconds."""
+    code = ("import torch, sculpting as sc\n"
+            "bases, clf = sc.load_pretrained('grid/shubert_sigmoid')\n"
+            "sc.sample(bases[0], 3_000_000, seed=0, workers=2)\n")
+    env = {**os.environ, "SCULPTING_START_METHOD": start, "OMP_NUM_THREADS": "1"}
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1])
+    workers, deadline = [], time.time() + 120
+    try:
+        while time.time() < deadline and parent.poll() is None:  # until the jobs run (forkserver: grandchildren)
+            workers = _descendants(parent.pid)
+            if len(workers) >= 2:
+                time.sleep(3.0)  # the jobs are running and filling their pipes
+                workers = _descendants(parent.pid)
+                break
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the workers did not start"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        t0 = time.time()
+        while time.time() - t0 < 8 and any(_alive(w) for w in workers):
+            time.sleep(0.2)
+        left = [w for w in workers if _alive(w)]
+        assert not left, f"workers still alive {time.time() - t0:.1f} s after the parent was killed: {left}"
+    finally:
+        for w in workers:
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass
