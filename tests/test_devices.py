@@ -1,11 +1,20 @@
 """Device discipline: samplers, trainers, the oracle and guided policies create every tensor on the
-device of the model or input they work with. Without a GPU this is checked by making the *default*
-device ``meta`` while the models live on the CPU: any tensor created without an explicit device
-lands on ``meta`` and the computation fails. Where CUDA exists the same paths also run there."""
+device of the model or input they work with.
+
+How it is checked, on any torch release: a ``TorchFunctionMode`` (public API) sees every call of a
+tensor factory (``torch.zeros``, ``torch.randn``, ``torch.tensor``, ...). A call made *from the
+package's own code* (the first frame outside torch lies in ``sculpting/``) without a ``device``
+argument is a violation: that tensor lands on torch's default device, not necessarily its inputs'.
+Nothing else is changed: torch's own internals (e.g. Adam's step counters) create their tensors as
+they always do, so the check does not depend on how a release implements them. Where CUDA exists
+the same paths also run there."""
 import contextlib
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 import sculpting as sc
 from sculpting.diffusion.classifier import TimeClassifier
@@ -20,15 +29,44 @@ from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
+#: the tensor factories of torch's public API that take ``device=``
+FACTORIES = {getattr(torch, n) for n in (
+    "zeros", "ones", "empty", "full", "arange", "range", "linspace", "logspace", "eye", "rand", "randn", "randint",
+    "randperm", "tensor", "as_tensor", "scalar_tensor", "empty_strided", "normal", "tril_indices", "triu_indices",
+    "sparse_coo_tensor") if hasattr(torch, n)}
+PACKAGE = str(Path(sc.__file__).resolve().parent)
+TORCH = str(Path(torch.__file__).resolve().parent)
+
+
+class FactoryWatch(TorchFunctionMode):
+    """Record the package's device-less factory calls as ``(file:line, factory)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.violations = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in FACTORIES and kwargs.get("device") is None and not (
+                func is torch.as_tensor and args and isinstance(args[0], torch.Tensor)):  # as_tensor(t) keeps t's device
+            frame = sys._getframe(1)  # the caller of the factory (torch.nn's own calls are torch's business)
+            while frame is not None and Path(frame.f_code.co_filename).name in ("overrides.py", "_device.py") \
+                    and frame.f_code.co_filename.startswith(TORCH):
+                frame = frame.f_back
+            if frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(PACKAGE):
+                where = f"{Path(frame.f_code.co_filename).relative_to(PACKAGE)}:{frame.f_lineno}"
+                self.violations.append((where, func.__name__))
+        return func(*args, **kwargs)
+
 
 @contextlib.contextmanager
 def strict_device():
-    """Tensors created without a device go to ``meta`` (and then fail against real ones)."""
-    torch.set_default_device("meta")
-    try:
-        yield
-    finally:
-        torch.set_default_device(None)
+    """Fail if the package calls a tensor factory without a device inside the block."""
+    watch = FactoryWatch()
+    with watch:
+        yield watch
+    stray = sorted(set(watch.violations))
+    assert not stray, f"tensor factories called without a device in the package: {stray}"
 
 
 def _gflownet_paths(env, device):
@@ -82,10 +120,22 @@ def _diffusion_work(bases, clf, x, gen, device):
     assert images.device.type == torch.device(device).type and bool(torch.isfinite(images).all())
 
 
-def test_the_strict_mode_catches_a_stray_tensor():
-    x = torch.ones(3, device="cpu")
-    with strict_device(), pytest.raises(RuntimeError):
-        x + torch.zeros(3)  # no device given: meta
+def test_the_strict_mode_catches_a_stray_tensor(monkeypatch):
+    """Control: a package function that calls a factory without a device is caught by name and line;
+    the same call with a device, and device-less calls outside the package, pass."""
+    import sculpting.runtime as runtime
+
+    def stray(x):
+        return x + torch.zeros(3)  # no device
+    monkeypatch.setattr(runtime, "stray", stray, raising=False)
+    stray.__code__ = stray.__code__.replace(co_filename=runtime.__file__)  # as if written in the package
+    with pytest.raises(AssertionError, match=r"runtime.py:\d+', 'zeros'"):
+        with strict_device():
+            runtime.stray(torch.ones(3, device="cpu"))
+    bases = [GFlowNet(GridEnv(4, 2), hidden=8, seed=0), GFlowNet(GridEnv(4, 2), hidden=8, seed=1)]  # built on the CPU
+    with strict_device():
+        torch.zeros(3) + torch.ones(3, device="cpu")  # outside the package: not the package's business
+        sc.sample(sc.compose(bases, None, "harmonic"), 3, seed=0)
 
 
 @pytest.mark.parametrize("device", DEVICES)
