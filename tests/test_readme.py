@@ -118,6 +118,8 @@ RUNS = {
     "sculpting.domains.grid.build": builder("grid"),
     "sculpting.domains.mnist.build": builder("mnist"),
     "sculpting.domains.molecules.build": builder("molecules"),
+    "benchmarks/gpu.py --device cpu --quick": lambda tmp_path: _sh(
+        f"{PY} benchmarks/gpu.py --device cpu --quick --sections sampling --json {tmp_path / 'gpu.json'}", tmp_path),
 }
 
 
@@ -131,7 +133,7 @@ def test_every_readme_command_is_run_here_or_marked_illustrative():
     assert len(cmds) >= 10
     for cmd, marked in cmds:
         assert _runner(cmd) is not None or marked, f"README command neither tested nor marked illustrative: {cmd}"
-    assert sum(m for _, m in cmds) == 8  # the download, a GPU run and the six benchmarks
+    assert sum(m for _, m in cmds) == 11  # the download, four GPU runs and the six benchmarks
 
 
 @pytest.mark.parametrize("key", list(RUNS))
