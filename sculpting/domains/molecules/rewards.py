@@ -37,18 +37,18 @@ def _safe(f, default):
 
 def qed_reward(mols) -> torch.Tensor:
     mols = as_mols(mols)
-    return torch.tensor([0.0 if m is None else _safe(lambda: QED.qed(m), 0.0) for m in mols])
+    return torch.tensor([0.0 if m is None else _safe(lambda: QED.qed(m), 0.0) for m in mols], device="cpu")  # RDKit: on the host
 
 
 def sa_reward(mols) -> torch.Tensor:
     sa, mols = _sascorer(), as_mols(mols)
     scores = [10.0 if m is None else _safe(lambda: sa.calculateScore(m), 10.0) for m in mols]
-    return (10.0 - torch.tensor(scores)) / 9.0
+    return (10.0 - torch.tensor(scores, device="cpu")) / 9.0
 
 
 def mw_reward(mols) -> torch.Tensor:
     mols = as_mols(mols)
-    mw = torch.tensor([1000.0 if m is None else _safe(lambda: Descriptors.MolWt(m), 1000.0) for m in mols])
+    mw = torch.tensor([1000.0 if m is None else _safe(lambda: Descriptors.MolWt(m), 1000.0) for m in mols], device="cpu")
     return ((300.0 - mw) / 700.0 + 1.0).clamp(0.0, 1.0)
 
 
