@@ -33,23 +33,34 @@ SYNC_METHODS = {torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__, 
                 torch.Tensor.tolist, torch.Tensor.nonzero, torch.nonzero, torch.Tensor.cpu, torch.Tensor.numpy}
 
 
+PACKAGE = str(Path(__file__).resolve().parents[1] / "sculpting")
+
+
 class SyncCounter(TorchFunctionMode):
-    """Counts the calls that read a tensor's value on the host (a device synchronisation on a GPU)."""
+    """Counts the package's own calls that read a tensor's value on the host (a device
+    synchronisation when the tensor lives on a GPU): the caller of the read is in ``sculpting/``
+    (torch's internals, e.g. the optimiser's CPU step counters, are not counted)."""
 
     def __init__(self):
         super().__init__()
         self.count = 0
+        self.sites: dict = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in SYNC_METHODS:
-            self.count += 1
+            caller = sys._getframe(1)
+            name = caller.f_code.co_filename
+            if str(Path(name).resolve()).startswith(PACKAGE):
+                self.count += 1
+                site = f"{Path(name).relative_to(PACKAGE)}:{caller.f_lineno}"
+                self.sites[site] = self.sites.get(site, 0) + 1
         return func(*args, **(kwargs or {}))
 
 
 def _train(command: str, steps: int, device: str, extra=(), count_syncs=False):
     """Seconds (and synchronisations) of one in-process training run of ``steps`` steps."""
     from sculpting.train import main
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as out:  # noqa: SIM117
         argv = [command, "--preset", "paper", "--steps", str(steps), "--device", device, "--checkpoint-every",
                 str(10 ** 6), "--out", out, *extra]
         counter = SyncCounter() if count_syncs else None
