@@ -146,20 +146,21 @@ class FragmentGraphEnv:
         """Apply ``[B]`` flat actions (legality is the caller's job; see ``action_mask``)."""
         M, F = self.max_frags, self.n_frags
         out = states.clone()
-        rows = torch.arange(len(states), device=states.device)
         n = self.n_nodes(states)
-        add = actions < self.n_add
-        if add.any():
-            r, a, nn_ = rows[add], actions[add], n[add]
-            out[r, nn_.clamp(max=M - 1)] = a % F
-            grow = nn_ > 0
-            out[r[grow], M + nn_[grow] - 1] = a[grow] // F
-        st = (actions >= self.n_add) & (actions < self.stop_action)
-        if st.any():
-            r, a = rows[st], actions[st] - self.n_add
-            k, c = a // 12, a % 12
-            col = torch.where(c < 6, 2 * M - 1 + k, 3 * M - 2 + k)
-            out[r, col] = c % 6
+        a = actions.long()
+
+        def put(where, col, value):  # out[r, col[r]] = value[r] where ``where[r]``; no host read
+            col = torch.where(where, col, torch.zeros_like(col))
+            keep = out.gather(1, col[:, None]).squeeze(1)
+            out.scatter_(1, col[:, None], torch.where(where, value, keep)[:, None])
+
+        add = a < self.n_add
+        put(add, n.clamp(max=M - 1), a % F)  # the new fragment
+        put(add & (n > 0), M + n - 1, a // F)  # its parent
+        st = (a >= self.n_add) & (a < self.stop_action)
+        s = (a - self.n_add).clamp(min=0)
+        k, c = s // 12, s % 12
+        put(st, torch.where(c < 6, 2 * M - 1 + k, 3 * M - 2 + k), c % 6)  # a stem
         return out
 
     def children(self, states: torch.Tensor) -> torch.Tensor:
@@ -183,9 +184,11 @@ class FragmentGraphEnv:
         return nb.clamp(min=1).double().log()
 
     # ---------------------------------------------------------------- chemistry
-    def to_tree(self, state: torch.Tensor) -> FragTree:
-        nodes, parent, su, sv = (t.tolist() for t in self.split(state[None]))
-        nodes, parent, su, sv = nodes[0], parent[0], su[0], sv[0]
+    def to_tree(self, state) -> FragTree:
+        """The fragment tree of one state (a ``[S]`` tensor or its list of ints)."""
+        row = state.tolist() if isinstance(state, torch.Tensor) else list(state)
+        M = self.max_frags
+        nodes, parent, su, sv = row[:M], row[M:2 * M - 1], row[2 * M - 1:3 * M - 2], row[3 * M - 2:]
         n = sum(f >= 0 for f in nodes)
         edges = tuple((parent[k], k + 1, su[k], sv[k]) for k in range(n - 1))
         return FragTree(tuple(nodes[:n]), edges)
@@ -202,7 +205,7 @@ class FragmentGraphEnv:
 
     def to_mols(self, states: torch.Tensor) -> list:
         """RDKit molecules (None where sanitisation fails)."""
-        return [self.ref.to_mol(self.to_tree(s)) for s in states.cpu()]  # RDKit: on the CPU
+        return [self.ref.to_mol(self.to_tree(row)) for row in states.tolist()]  # RDKit: one read of the batch
 
     def log_reward(self, states: torch.Tensor) -> torch.Tensor:
         """``[B]`` log r(x) of the env's objective (β = 1); invalid → −75 (never rewarded)."""

@@ -49,12 +49,11 @@ def featurize(env, states: torch.Tensor) -> GraphBatch:
     row_mask[:, 0] |= empty
     dev = states.device
     node_index = torch.full((B, M), -1, dtype=torch.long, device=dev)
-    node_index[row_mask] = torch.arange(int(row_mask.sum()), device=dev)
-    x = torch.zeros(int(row_mask.sum()), Fn + 1, device=dev)
+    k = int(row_mask.sum())  # the graph's size decides the allocation: the one host read
+    node_index[row_mask] = torch.arange(k, device=dev)
+    x = torch.zeros(k, Fn + 1, device=dev)
     f = nodes[row_mask]
-    is_real = f >= 0
-    x[is_real.nonzero().squeeze(1), f[is_real]] = 1.0
-    x[(~is_real).nonzero().squeeze(1), Fn] = 1.0
+    x[torch.arange(k, device=dev), torch.where(f >= 0, f, Fn)] = 1.0  # a fragment, or the "empty" column
     batch = torch.arange(B, device=dev)[:, None].expand(B, M)[row_mask]
     e_mask = parent >= 0
     src = node_index.gather(1, parent.clamp(min=0))[e_mask]

@@ -60,7 +60,10 @@ class MoleculeGFlowNet(nn.Module):
             b = b.expand(n)
         if len(b) != n:
             raise ValueError(f"got {len(b)} β values for {n} states")
-        if (b < 0).any() or (b > MAX_BETA).any():
+        if isinstance(beta, (int, float)):  # a number: checked without reading the device
+            if not 0 <= beta <= MAX_BETA:
+                raise ValueError(f"β must lie in [0, {MAX_BETA}]")
+        elif bool(((b < 0) | (b > MAX_BETA)).any()):  # one read for a tensor of β
             raise ValueError(f"β must lie in [0, {MAX_BETA}]")
         return b
 
