@@ -27,8 +27,9 @@ def test_one_user_script_over_every_domain_repeats_in_two_processes(tmp_path):
 
 @pytest.mark.parametrize("what", ["grid", "mnist", "molecules"])
 def test_training_twice_in_two_processes_gives_the_same_weights(what, tmp_path):
-    if what == "molecules" and not os.environ.get("SCULPTING_DATA_DIR"):
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    if what == "molecules":
+        from molecule_data import require_data
+        require_data()
     a, b = _run(what, tmp_path / "a"), _run(what, tmp_path / "b")
     assert a and a == b
     if what == "grid":  # five bases and two classifiers

@@ -285,9 +285,8 @@ def test_diffusion_sampler_options_are_checked():
 # ------------------------------------------------------------------ molecules (shipped models)
 @pytest.mark.parametrize("proposal,twist", [("amortised", "classifier"), ("amortised", "head"), ("base", "head")])
 def test_molecule_smc_with_the_shipped_successor_head(proposal, twist):
-    from sculpting.domains.molecules import data as mdata
-    if not (mdata.data_dir() / "fragments_72.json").is_file():
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from molecule_data import require_data
+    require_data()
     from sculpting.domains.molecules.io import load_molecule_models
     m = load_molecule_models()
     pol = sc.compose([m["bases"]["seh"], m["bases"]["sa"]], m["classifiers"]["seh_sa"], "harmonic", beta=32.0,

@@ -13,8 +13,9 @@ from sculpting import train
     ["molecule-classifier", "--set", "seh_sa", "--preset", "smoke", "--steps", "2"],
 ])
 def test_classifier_commands_run(args, tmp_path):
-    if args[0].startswith("molecule") and not os.environ.get("SCULPTING_DATA_DIR"):
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    if args[0].startswith("molecule"):
+        from molecule_data import require_data
+        require_data()
     s = train.main(args + ["--out", str(tmp_path), "--checkpoint-every", "2"])
     assert (tmp_path / "model.pt").is_file() and json.loads((tmp_path / "summary.json").read_text()) == json.loads(
         json.dumps(s, default=str))

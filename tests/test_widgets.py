@@ -60,9 +60,8 @@ def test_grid_panel_shows_each_control_once():
 
 
 def test_molecule_panel_samples_and_draws():
-    from sculpting.domains.molecules import data as mdata
-    if not (mdata.data_dir() / "fragments_72.json").is_file():
-        pytest.skip("set SCULPTING_DATA_DIR to the molecule data (docs/molecules.md §13)")
+    from molecule_data import require_data
+    require_data()
     from sculpting.domains.molecules.io import load_molecule_models
     from sculpting.domains.molecules.panel import MoleculeSculptingPanel
     panel = MoleculeSculptingPanel(load_molecule_models(), n_molecules=4)
