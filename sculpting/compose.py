@@ -98,7 +98,7 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
 
 
 def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,
-           progress: bool = False, workers: int = 1, **sampler_options) -> torch.Tensor:
+           progress: bool = False, workers: int | str = 1, **sampler_options) -> torch.Tensor:
     """Draw ``n`` samples of a base or composed model.
 
     GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
@@ -116,8 +116,11 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     sequential Monte Carlo runs (:func:`smc`), exact for the terminal classifier's composition as N
     grows. Each sampler declares its options; an option it does not declare is refused (TypeError).
     ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
-    GFlowNets on the CPU: ``workers`` > 1 draws in that many forked processes of one torch thread
-    each (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``), ≈ ``workers``× the throughput.
+    GFlowNets: ``workers`` > 1 draws in that many worker processes of one torch thread each, pinned
+    to the GPUs in turn for CUDA models (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``),
+    ≈ ``workers``× the throughput; ``"auto"``: one per usable core for CPU models, one per GPU for
+    CUDA models (:func:`sculpting.forked.default_workers`; 1 for diffusion models or ``seed=None``).
+    The samples depend on the number of workers (each draws its own share with its own seed).
     ``batch_size`` draws diffusion samples that many at a time too.
 
     Checked first: ``n``, ``seed`` (an int or None), ``steps``, ``workers`` are integers, sampler
@@ -132,9 +135,13 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
         raise ValueError(f"n must be a positive integer, got {n}")
     check_seed(seed, allow_none=True)
     from sculpting.bounds import MAX_STEPS, MAX_WORKERS
+    auto_workers = workers == "auto"
+    if auto_workers:
+        workers = 1  # resolved below, once the model's family and device are known
     for name, v, high in (("steps", steps, MAX_STEPS), ("workers", workers, MAX_WORKERS)):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name} must be an integer, got {v!r}")
+            what = "an integer or 'auto'" if name == "workers" else "an integer"
+            raise TypeError(f"{name} must be {what}, got {v!r}")
         if v < 1:
             raise ValueError(f"{name} must be ≥ 1, got {v}")
         if v > high:
@@ -148,6 +155,9 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
             raise ValueError(f"{k} must be finite, got {v}")
     from sculpting.families import family_of
     family = family_of(model)
+    if auto_workers and family.name == "gflownet" and seed is not None:
+        from sculpting.forked import default_workers
+        workers = min(default_workers(_device_of(model)), n)
     _check_memory(model, family, n, batch_size)
     if seed is None:
         out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)

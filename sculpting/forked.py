@@ -18,7 +18,13 @@ from its own seed, never from the process.
 
 **Parent death.** A worker watches its parent (Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread
 polling the parent's PID) and exits at once when the parent dies — even ``kill -9`` — instead of
-blocking on a full result pipe. An exception in a job is raised in the parent. CPU tensors only.
+blocking on a full result pipe. An exception in a job is raised in the parent.
+
+**Devices.** ``fork_map(..., devices=[...])`` pins worker slot k to ``devices[k]`` (a CUDA device is
+made the worker's current one, so ``"cuda"`` means it); a job asks :func:`worker_device` where to
+compute. :func:`default_workers` follows where the models live: one process per GPU for CUDA
+models (:func:`worker_devices` gives ``cuda:0 … cuda:{n−1}``), one per usable core on the CPU;
+``workers="auto"`` (:func:`resolve_workers`) asks it. Results come back as CPU tensors.
 """
 from __future__ import annotations
 
@@ -31,10 +37,56 @@ from queue import Empty
 
 import torch
 
-__all__ = ["fork_map", "can_fork", "start_method", "START_METHODS"]
+__all__ = ["fork_map", "can_fork", "start_method", "START_METHODS", "default_workers", "resolve_workers",
+           "worker_devices", "worker_device"]
 
 START_METHODS = ("fork", "forkserver", "spawn")
 _JOB = None  # (fn, items, threads): read by forked children
+_DEVICE = None  # the device this worker is pinned to (None: not a pinned worker)
+
+
+def default_workers(device=None) -> int:
+    """How many worker processes suit models on ``device``: CUDA → one per visible GPU
+    (``torch.cuda.device_count()``, at least 1); otherwise one per core this process may use
+    (``os.sched_getaffinity``, else ``os.cpu_count()``). At most :data:`sculpting.bounds.MAX_WORKERS`;
+    1 where worker processes are unavailable."""
+    from sculpting.bounds import MAX_WORKERS
+    if not can_fork():
+        return 1
+    if device is not None and torch.device(device).type == "cuda":
+        n = torch.cuda.device_count()
+    else:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            n = os.cpu_count() or 1
+    return max(1, min(n, MAX_WORKERS))
+
+
+def resolve_workers(workers, device=None) -> int:
+    """``workers`` checked (an int in [1, MAX_WORKERS]), or ``"auto"`` → :func:`default_workers`."""
+    from sculpting.bounds import MAX_WORKERS
+    if workers == "auto":
+        return default_workers(device)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be \"auto\" or an integer in [1, {MAX_WORKERS}], got {workers!r}")
+    return workers
+
+
+def worker_devices(device, workers: int) -> list:
+    """The device of each of ``workers`` worker slots for models on ``device``: CUDA → the visible
+    GPUs in turn (``cuda:k mod count``); any other device → that device for every slot."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return [device] * workers
+    count = max(1, torch.cuda.device_count())
+    return [torch.device("cuda", k % count) for k in range(workers)]
+
+
+def worker_device(default=None):
+    """Inside a job: the device its worker is pinned to (``fork_map(devices=)``); in this process
+    (``workers=1``, or no devices given): ``default``."""
+    return _DEVICE if _DEVICE is not None else default
 
 
 def can_fork() -> bool:
@@ -82,21 +134,26 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=poll, daemon=True).start()
 
 
-def _run(fn, item, threads, i, queue):
+def _run(fn, item, threads, i, queue, device=None):
+    global _DEVICE
     try:
         torch.set_num_threads(threads)
+        if device is not None:
+            _DEVICE = torch.device(device)
+            if _DEVICE.type == "cuda":
+                torch.cuda.set_device(_DEVICE)
         queue.put((i, pickle.dumps(fn(item)), None))  # plain pickle: the data itself, not a shared handle
     except BaseException as e:  # reported to the parent
         queue.put((i, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"))
 
 
-def _forked_child(i: int, queue, parent: int):
+def _forked_child(i: int, queue, parent: int, device=None):
     _watch_parent(parent)
     fn, items, threads = _JOB
-    _run(fn, items[i], threads, i, queue)
+    _run(fn, items[i], threads, i, queue, device)
 
 
-def _spawned_child(i: int, payload: bytes, queue, parent: int):
+def _spawned_child(i: int, payload: bytes, queue, parent: int, device=None):
     _watch_parent(parent)
     import cloudpickle
     try:
@@ -104,7 +161,7 @@ def _spawned_child(i: int, payload: bytes, queue, parent: int):
     except BaseException as e:  # noqa: BLE001
         queue.put((i, None, f"the job could not be unpickled: {type(e).__name__}: {e}"))
         return
-    _run(fn, item, threads, i, queue)
+    _run(fn, item, threads, i, queue, device)
 
 
 class _MainHidden:
@@ -127,16 +184,20 @@ class _MainHidden:
             setattr(self.main, k, v)
 
 
-def fork_map(fn, items, workers: int = 2, threads: int = 1) -> list:
+def fork_map(fn, items, workers=2, threads: int = 1, devices=None) -> list:
     """``[fn(item) for item in items]``, each call in a worker process (at most ``workers`` at a
     time, ``threads`` torch threads each; start method: :func:`start_method`). ``workers=1`` runs
-    them in this process."""
+    them in this process; ``"auto"``: :func:`default_workers` of ``devices[0]`` (else the CPU).
+    ``devices``: one device per worker slot (at least ``workers``); a job runs pinned to the
+    device of a free slot (:func:`worker_device`), so that no two running jobs share one."""
     global _JOB
-    from sculpting.bounds import MAX_WORKERS
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise ValueError(f"workers must be an integer in [1, {MAX_WORKERS}], got {workers!r}")
+    workers = resolve_workers(workers, devices[0] if devices else None)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    if devices is not None:
+        devices = [torch.device(d) for d in devices]
+        if len(devices) < workers:
+            raise ValueError(f"devices: one per worker slot, got {len(devices)} for {workers} workers")
     items = list(items)
     if workers == 1 or len(items) <= 1:
         return [fn(x) for x in items]
@@ -148,7 +209,7 @@ def fork_map(fn, items, workers: int = 2, threads: int = 1) -> list:
     parent = os.getpid()
     if method == "fork":
         _JOB = (fn, items, threads)
-        make = lambda i: ctx.Process(target=_forked_child, args=(i, queue, parent), daemon=True)  # noqa: E731
+        make = lambda i, d: ctx.Process(target=_forked_child, args=(i, queue, parent, d), daemon=True)  # noqa: E731
     else:
         import cloudpickle
         try:
@@ -156,15 +217,18 @@ def fork_map(fn, items, workers: int = 2, threads: int = 1) -> list:
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"the jobs cannot be sent to {method} workers ({type(e).__name__}: {e}); "
                                "use workers=1") from e
-        make = lambda i: ctx.Process(target=_spawned_child, args=(i, payloads[i], queue, parent),  # noqa: E731
-                                     daemon=True)
-    results, errors, running = {}, [], {}
+        make = lambda i, d: ctx.Process(target=_spawned_child, args=(i, payloads[i], queue, parent, d),  # noqa: E731
+                                        daemon=True)
+    results, errors, running, slots = {}, [], {}, {}
+    free = list(range(workers))
     try:
         todo = list(range(len(items)))
         while todo or running:
             while todo and len(running) < workers:
                 i = todo.pop(0)
-                proc = make(i)
+                slots[i] = min(free)  # the lowest free slot: the same pinning on every run
+                free.remove(slots[i])
+                proc = make(i, devices[slots[i]] if devices is not None else None)
                 if method == "fork":
                     proc.start()
                 else:
@@ -177,8 +241,10 @@ def fork_map(fn, items, workers: int = 2, threads: int = 1) -> list:
                 dead = [j for j, p in running.items() if p.exitcode is not None and p.exitcode != 0]
                 for j in dead:
                     errors.append(f"job {j}: the worker process died (exit code {running.pop(j).exitcode})")
+                    free.append(slots[j])
                 continue
             running.pop(i).join()
+            free.append(slots[i])
             if err is not None:
                 errors.append(f"job {i}: {err}")
             else:

@@ -117,8 +117,13 @@ def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
 
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """θ_ema ← decay · θ_ema + (1 − decay) · θ, parameter by parameter."""
-    for pe, p in zip(ema.parameters(), model.parameters()):
+    """θ_ema ← decay · θ_ema + (1 − decay) · θ (``lerp``, all parameters in one foreach call where
+    torch has it: a few kernel launches on a GPU instead of one per parameter; the same values)."""
+    ema_params, params = list(ema.parameters()), list(model.parameters())
+    if hasattr(torch, "_foreach_lerp_"):
+        torch._foreach_lerp_(ema_params, params, 1 - decay)
+        return
+    for pe, p in zip(ema_params, params):
         pe.lerp_(p, 1 - decay)
 
 
@@ -190,6 +195,10 @@ class Resumable:
         import sys
         print(f"resuming from {self.path} after step {int(s['step'])} (delete it to start over)", file=sys.stderr)
         return int(s["step"]) + 1
+
+    def due(self, step: int) -> bool:
+        """Whether :meth:`save` writes after ``step``."""
+        return self.path is not None and step % self.every == 0
 
     def save(self, step: int, hist: dict, force: bool = False) -> None:
         """Write the state after ``step`` (every ``every`` steps, or now with ``force``)."""

@@ -149,3 +149,53 @@ def test_workers_die_with_a_parent_killed_by_sigkill(start):
                 os.kill(w, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_the_default_number_of_workers_follows_the_device(monkeypatch):
+    """One process per GPU for CUDA models, one per usable core on the CPU; "auto" asks it."""
+    from sculpting.bounds import MAX_WORKERS
+    from sculpting.forked import default_workers, resolve_workers, worker_devices
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert default_workers("cuda") == 3 and default_workers(torch.device("cuda", 1)) == 3
+    assert default_workers("cpu") == default_workers(None) == min(cores, MAX_WORKERS)
+    assert resolve_workers("auto", "cuda") == 3 and resolve_workers("auto") == min(cores, MAX_WORKERS)
+    assert resolve_workers(5) == 5
+    assert worker_devices("cuda", 5) == [torch.device("cuda", k) for k in (0, 1, 2, 0, 1)]
+    assert worker_devices("cpu", 2) == [torch.device("cpu")] * 2
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert default_workers("cuda") == 1  # CUDA named but none visible: one process
+    for bad in ("many", 0, True, 2.0, MAX_WORKERS + 1):
+        with pytest.raises(ValueError, match="workers must be"):
+            resolve_workers(bad)
+
+
+def test_running_jobs_are_pinned_to_distinct_slot_devices(method):
+    """fork_map(devices=): a job computes on its worker's device (the meta device stands in for a
+    second GPU here); two jobs running at once never share a slot; in-process: the default."""
+    from sculpting.forked import worker_device
+
+    def job(i):
+        t0 = time.time()
+        time.sleep(0.6)
+        return str(worker_device("here")), t0, time.time()
+    out = fork_map(job, range(4), workers=2, devices=["cpu", "meta"])
+    assert [o[0] for o in out[:2]] == ["cpu", "meta"]  # started together: slots 0 and 1
+    assert {o[0] for o in out} == {"cpu", "meta"}
+    for a in range(4):
+        for b in range(a + 1, 4):
+            overlap = out[a][1] < out[b][2] and out[b][1] < out[a][2]
+            assert not (overlap and out[a][0] == out[b][0]), (a, b, out)
+    assert fork_map(job, range(2), workers=1, devices=["meta"])[0][0] == "here"
+    with pytest.raises(ValueError, match="one per worker slot"):
+        fork_map(job, range(4), workers=2, devices=["cpu"])
+
+
+def test_auto_workers_sample_as_the_resolved_count():
+    import sculpting as sc
+    from sculpting.forked import default_workers
+    bases, _ = sc.load_pretrained("grid/shubert_sigmoid")
+    w = default_workers("cpu")
+    assert torch.equal(sc.sample(bases[0], 300, seed=2, workers="auto"), sc.sample(bases[0], 300, seed=2, workers=w))
+    with pytest.raises(TypeError, match="workers must be an integer or 'auto'"):
+        sc.sample(bases[0], 30, seed=2, workers="all")

@@ -8,15 +8,17 @@ the trajectories with its own generator seeded ``seed + k · RANK_STRIDE`` (work
 itself, so ``workers=1`` is the single-process result) and sends back the terminal states; they
 are concatenated in worker order: same seed and workers, same result.
 
-The models reach the workers by ``fork`` (no pickling, copy-on-write memory), so this needs a
-platform with the ``fork`` start method (Linux) and models on the CPU.
+The models reach the workers by ``fork`` on CPU-only machines (no pickling, copy-on-write memory),
+else serialised (:mod:`sculpting.forked`). CUDA models: worker k computes on GPU ``k mod
+device_count`` (one process per GPU is :func:`sculpting.forked.default_workers`), with a generator on
+that GPU; the terminal states come back through the host and are concatenated on the model's device.
 """
 from __future__ import annotations
 
 import torch
 
 from sculpting.distributed import RANK_STRIDE
-from sculpting.forked import fork_map
+from sculpting.forked import fork_map, worker_device, worker_devices
 
 __all__ = ["sample_terminal_parallel", "split_counts"]
 
@@ -27,8 +29,15 @@ def split_counts(n: int, workers: int) -> list[int]:
 
 
 def _draw(model, sampler: str, n: int, seed: int, batch_size: int, options: dict) -> torch.Tensor:
+    """``[n, *S]`` terminal states drawn with a generator seeded ``seed`` on the model's device (the
+    worker's device, :func:`sculpting.forked.worker_device`, where it is pinned to another)."""
     from sculpting.gflownet.samplers import draw_terminal
-    gen = torch.Generator().manual_seed(seed)
+    from sculpting.runtime import device_of
+    here = device_of(model)
+    dev = torch.device(worker_device(here))
+    if dev != here:
+        model = model.to(dev)
+    gen = torch.Generator(device=dev).manual_seed(seed)
     return draw_terminal(model, n, gen, sampler, batch_size, **options)
 
 
@@ -42,16 +51,15 @@ def sample_terminal_parallel(model, n: int, seed: int, workers: int = 2, sampler
     from sculpting.gflownet.samplers import check_options, gflownet_sampler
     options = dict(options or {})
     check_options(gflownet_sampler(sampler), options)
-    if not (isinstance(workers, int) and workers >= 1):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    from sculpting.forked import resolve_workers
+    from sculpting.runtime import device_of
+    dev = device_of(model)
+    workers = resolve_workers(workers, dev)
     counts = split_counts(n, workers)
     bs = batch_size or max(counts)
     if workers == 1:
         return _draw(model, sampler, n, seed, bs, options)
-    dev = getattr(model.env, "device", torch.device("cpu"))
-    if torch.device(dev).type != "cpu":
-        raise ValueError(f"workers > 1 samples CPU models only (this one is on {dev}); use workers=1")
     jobs = [(k, c) for k, c in enumerate(counts) if c]
-    parts = fork_map(lambda job: _draw(model, sampler, job[1], int(seed) + job[0] * RANK_STRIDE, bs, options), jobs,
-                     workers, threads_per_worker)
-    return torch.cat(parts)
+    parts = fork_map(lambda job: _draw(model, sampler, job[1], int(seed) + job[0] * RANK_STRIDE, bs, options).cpu(), jobs,
+                     workers, threads_per_worker, devices=worker_devices(dev, workers))
+    return torch.cat(parts).to(dev)

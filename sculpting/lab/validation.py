@@ -4,7 +4,7 @@ cell so that a bad value fails within seconds, not after an hour of training.
     validate_parameters(globals(), {"steps": "int>0", "lr": "float>0", "form": "one of anchored|paper"})
 
 Rules: ``int>0``, ``int>=0``, ``float>0``, ``float>=0``, ``alpha`` (0 < x < 1), ``prob`` (0 ≤ x ≤ 1),
-``beta`` (0 ≤ x ≤ 96), ``bool``, ``str``, ``dir?`` (None or an existing folder), ``one of a|b|c``,
+``beta`` (0 ≤ x ≤ 96), ``workers`` (an integer > 0 or "auto"), ``bool``, ``str``, ``dir?`` (None or an existing folder), ``one of a|b|c``,
 ``list of <rule>`` (non-empty), ``<rule>?`` (None allowed), and ``two_way`` / ``labels:m``
 (composition specs of the molecule notebook). Every problem is collected and reported at once.
 """
@@ -55,6 +55,8 @@ def _check(rule: str, v):
         "beta": (lambda x: _number(x) and 0 <= x <= 96, "must lie in [0, 96]"),
         "beta|conditional": (lambda x: x == "conditional" or (_number(x) and 0 <= x <= 96),
                              "must be 'conditional' or lie in [0, 96]"),
+        "workers": (lambda x: x == "auto" or (isinstance(x, int) and not isinstance(x, bool) and x > 0),
+                    "must be 'auto' or an integer > 0"),
         "bool": (lambda x: isinstance(x, bool), "must be True or False"),
         "str": (lambda x: isinstance(x, str) and bool(x), "must be a non-empty string"),
         "dir": (lambda x: isinstance(x, (str, Path)) and Path(x).is_dir(), "must be an existing folder"),

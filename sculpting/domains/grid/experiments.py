@@ -47,11 +47,13 @@ def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progre
     return model, hist
 
 
-def train_bases(configs: dict, horizon: int = 32, workers: int = 1, progress: bool = True) -> dict:
+def train_bases(configs: dict, horizon: int = 32, workers: int | str = 1, progress: bool = True) -> dict:
     """{name: (model, history)} for ``configs`` = {name: GFlowNetTrainConfig} (:func:`train_base`).
     ``workers`` > 1 trains that many bases at a time in forked processes of one torch thread each
     (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for bit (each base is
     seeded by its config); their progress bars are off."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from sculpting.forked import fork_map
     names = list(configs)
 

@@ -56,6 +56,11 @@ SMOKE = {"base": DiffusionTrainConfig(steps=30, batch_size=16),
          "judge_epochs": 1, "distill": DistillConfig(updates=3, batch=8)}
 
 
+def _workers(text: str):
+    """``--workers``: an integer or ``auto`` (:func:`sculpting.forked.resolve_workers`)."""
+    return text if text == "auto" else int(text)
+
+
 def base_config(config: DiffusionTrainConfig, name: str) -> DiffusionTrainConfig:
     """``config`` for base ``name``: its own seed (``config.seed`` + the base's index) and steps
     (× :data:`BASE_STEP_FACTORS`)."""
@@ -87,7 +92,8 @@ def main(argv=None):
     ap.add_argument("--root", default=None, help="torchvision MNIST root (with --source torchvision)")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (for testing the script)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=2, help="bases trained at a time (forked, one thread each)")
+    ap.add_argument("--workers", type=_workers, default=2,
+                    help="bases trained at a time (worker processes of one thread each); auto: one per core")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out

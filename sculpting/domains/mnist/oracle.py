@@ -73,12 +73,14 @@ def _composed(bases, classifiers, oracles, comp: str, which: str, alpha: float):
 
 def decompose(models: dict, oracles: dict, n: int = 256, seed: int = 0, steps: int = 50, sampler: str = "edm",
               alpha: float = 0.5, names=None, progress: bool = False, which=("learned", "oracle", "data"),
-              known: dict | None = None, workers: int = 1) -> list[dict]:
+              known: dict | None = None, workers: int | str = 1) -> list[dict]:
     """One row per composition: γ = 1 TV to the exact type masses and the support rate (± binomial
     s.e.) with the learned classifier, with the oracle on the same bases, and with the oracle on the
     data itself. ``known``: {composition: judged verdict} of samples already drawn with the learned
     classifier (same n, seed and sampler), used instead of drawing them again. ``workers`` > 1
     draws that many sample sets at a time in forked processes (same samples as one at a time)."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from sculpting.forked import fork_map
     names = list(names or [*COMPOSITIONS, NESTED["name"]])
     jobs = [(comp, w) for comp in names for w in which if not (known and comp in known and w == "learned")]
@@ -128,13 +130,15 @@ def classifier_deviation(models: dict, oracles: dict, comp: str, samples: torch.
 
 
 def fit_classifier_sets(bases: dict, sets, config, digits, distill_updates: dict | None = None, seed: int = 0,
-                        workers: int = 1, progress: bool = True, **arch) -> dict:
+                        workers: int | str = 1, progress: bool = True, **arch) -> dict:
     """``{set: (classifier, history, distilled)}``: for each classifier set, the joint time
     classifier trained on pools of its bases' samples (:func:`~.experiments.train_classifier_set`,
     the paper's method), then — where ``distill_updates[set]`` > 0 — fine-tuned towards the set's
     data oracle (:func:`sculpting.diffusion.distill.distill_time_classifier`, soft targets, lr 1e-3;
     ``distilled`` holds its config, first/last KL and time). ``workers`` > 1 fits that many sets at a
     time in forked processes of one thread each (the same weights: every set is seeded by ``seed``)."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
     from sculpting.domains.mnist.experiments import train_classifier_set
     from sculpting.forked import fork_map

@@ -67,13 +67,15 @@ def train_classifier_set(bases, beta=CLASSIFIER_BETA, config: ClassifierTrainCon
     return clf.eval(), hist
 
 
-def train_classifier_sets(jobs: dict, beta=CLASSIFIER_BETA, arch: dict | None = None, workers: int = 1,
+def train_classifier_sets(jobs: dict, beta=CLASSIFIER_BETA, arch: dict | None = None, workers: int | str = 1,
                           progress: bool = True, beta_range=CLASSIFIER_BETA_RANGE) -> dict:
     """{set name: (classifier, history)} for ``jobs`` = {set name: (bases, config)}
     (:func:`train_classifier_set`, each seeded by its config). ``workers`` > 1 trains that many sets
     at a time in forked processes of one torch thread each (:func:`sculpting.forked.fork_map`): the
     same weights as one at a time, bit for bit; their progress bars are off and one line is printed
     per set. The set with the most steps starts first."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from sculpting.forked import fork_map
     conditional = beta == "conditional"
 

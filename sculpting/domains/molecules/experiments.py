@@ -47,12 +47,14 @@ def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_fra
 
 
 def train_molecule_bases(objectives, steps: int, preset: str = "cpu", max_frags: int = 9, batch_size: int = 64,
-                         seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
+                         seed: int = 0, workers: int | str = 1, progress: bool = True) -> dict:
     """{objective: (model, history)} for every objective (:func:`train_molecule_base`, each seeded
     by ``seed`` alone). ``workers`` > 1 trains that many bases at a time in forked processes of one
     torch thread each (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for
     bit; their progress bars are off and one line is printed per base. The costliest objective
     (SEH: the proxy network's reward) starts first, so that the workers finish close together."""
+    from sculpting.forked import resolve_workers
+    workers = resolve_workers(workers)
     from sculpting.forked import fork_map
     objectives = list(objectives)
     if len(set(objectives)) != len(objectives):
@@ -80,7 +82,7 @@ def train_molecule_bases(objectives, steps: int, preset: str = "cpu", max_frags:
 @torch.no_grad()
 def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
                      max_batches: int | None = None, desc: str = "sampling", sampler: str = "auto",
-                     workers: int = 1, **sampler_options) -> dict:
+                     workers: int | str = 1, **sampler_options) -> dict:
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
     :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy). ``sampler``:
     "auto" / "rejection" (exact, scores a few successors per step), "full" (scores them all) or
@@ -88,21 +90,23 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     Carlo, options ``particles``, ``proposal``, ``twist``) for guided policies, see
     :mod:`sculpting.gflownet.samplers`; ``sampler_options`` go to that sampler (e.g. ``envelope=``).
     ``workers`` > 1: each round draws ``workers`` batches in forked processes of one thread each
-    (:mod:`sculpting.gflownet.parallel`, round r seeded ``seed + r · 7919``; Linux, CPU models);
-    same seed and workers, same molecules.
+    (:mod:`sculpting.gflownet.parallel`, round r seeded ``seed + r · 7919``; CUDA models: one
+    process per GPU); ``"auto"``: :func:`sculpting.forked.default_workers`; same seed and workers,
+    same molecules.
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
     surplus counts for validity), "seconds": wall time}.
     """
+    from sculpting.forked import resolve_workers
+    from sculpting.runtime import device_of
+    workers = resolve_workers(workers, device_of(policy))
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
     check_options(gflownet_sampler(sampler), sampler_options)
     env = policy.env
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device_of(policy)).manual_seed(seed)
     states, mols, n_sampled, n_valid_sampled, t0 = [], [], 0, 0, time.perf_counter()
     bar = tqdm(total=n_valid, desc=desc, disable=not progress)
     batches = 0

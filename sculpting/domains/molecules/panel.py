@@ -33,21 +33,22 @@ class MoleculeSculptingPanel(SculptingPanel):
     ``form``: the guidance form ("anchored" or "paper"); ``sampler``: the GFlowNet sampler
     ("auto" = exact rejection, "amortised" = the shipped successor heads' proposal, "full", "smc" =
     sequential Monte Carlo with the amortised proposal, ``particles`` per run; a dropdown in the panel);
-    ``workers``: forked sampling processes of one thread each per press (default: 2 where the
-    platform can fork, each drawing ⌈1.25·n / workers⌉ trajectories a round; 1: in this process)."""
+    ``workers``: sampling processes of one thread each per press (default: at most 2, following the
+    models' device — :func:`sculpting.forked.default_workers`: cores for CPU models, one per GPU for
+    CUDA models; each draws ⌈1.25·n / workers⌉ trajectories a round; 1: in this process)."""
 
     def __init__(self, models: dict, n_molecules: int = 12, beta: float = 32.0, reference=None, seed: int = 0,
                  form: str = "anchored", sampler: str = "auto", workers: int | None = None, particles: int = 32):
         super().__init__()
-        from sculpting.forked import can_fork
+        from sculpting.forked import default_workers, resolve_workers
         from sculpting.gflownet.samplers import GFLOWNET_SAMPLERS
         if sampler not in GFLOWNET_SAMPLERS:
             raise ValueError(f"unknown GFlowNet sampler {sampler!r}; choose from {sorted(GFLOWNET_SAMPLERS)}")
         if workers is None:
-            workers = 2 if can_fork() else 1
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
-        self.workers = workers
+            from sculpting.runtime import device_of
+            bases = list((models.get("bases") or {}).values()) if isinstance(models, dict) else []
+            workers = min(2, default_workers(device_of(bases[0]) if bases else None))
+        self.workers = resolve_workers(workers)
         self.models, self.reference, self.seed, self.form = models, reference or {}, seed, form
         self.sampler_choice = self.dropdown(sorted(GFLOWNET_SAMPLERS), sampler, "sampler", width="200px")
         self.particles = self.slider(particles, 4, 128, 4, "particles", integer=True)

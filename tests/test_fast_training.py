@@ -1,0 +1,86 @@
+"""The diffusion trainer's fast path (sculpting.diffusion.fast) and its host reads: every switch
+trains the same model within noise, the default path is unchanged bit for bit, and the losses read
+on the host in batches are the floats a per-step read gives."""
+import json
+
+import pytest
+import torch
+
+from sculpting.diffusion import model as model_module
+from sculpting.diffusion.fast import FastPath
+from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
+
+
+def _train(fast=None, steps=60, seed=3, **kw):
+    images = torch.rand(48, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    model = ScoreModel(3, "smoke", seed=1)
+    hist = train_score_model(model, images, DiffusionTrainConfig(steps=steps, batch_size=8, seed=seed, ema_decay=0.9),
+                             progress=False, fast=fast, **kw)
+    return model, hist
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_losses_read_in_batches_are_the_per_step_floats(monkeypatch, tmp_path):
+    """One host read per LOSS_READ_EVERY steps (and at checkpoints) records what one read per step does."""
+    monkeypatch.setattr(model_module, "LOSS_READ_EVERY", 1)
+    m1, h1 = _train(steps=57)
+    monkeypatch.setattr(model_module, "LOSS_READ_EVERY", 50)
+    m50, h50 = _train(steps=57, checkpoint_path=tmp_path / "r.pt", checkpoint_every=20)
+    assert h1["loss"] == h50["loss"] and len(h50["loss"]) == 57 and _same_weights(m1, m50)
+    saved = torch.load(tmp_path / "r.pt", weights_only=True)
+    assert len(json.loads(saved["hist"])["loss"]) == 57  # the last checkpoint holds every loss
+    _, other = _train(steps=57, seed=4)
+    assert other["loss"] != h1["loss"]  # control: another seed, other losses
+
+
+@pytest.mark.parametrize("switches, bound", [("channels_last", 1e-4), ("bf16", 0.03), ("channels_last,bf16", 0.03)])
+def test_each_switch_trains_the_same_model_within_noise(switches, bound):
+    """Same randomness, per-step losses within ``bound`` (relative) of float32 contiguous training; a
+    run with other randomness (the control) differs by far more than that."""
+    _, ref = _train(steps=80)
+    model, hist = _train(switches, steps=80)
+    _, other = _train(steps=80, seed=4)
+    rel = lambda h: max(abs(a - b) / b for a, b in zip(h["loss"], ref["loss"]))  # noqa: E731
+    assert rel(hist) < bound < rel(other), (rel(hist), rel(other))
+    assert hist["fast"] == switches
+    assert all(p.is_contiguous() for p in model.parameters())  # handed back in the usual layout
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_compiled_training_matches_eager_and_keeps_the_state_dict():
+    """torch.compile (the GPU path's fused kernels; here on the CPU) trains the same weights as eager
+    within floating-point reassociation; the state dict has the usual keys (no wrapper)."""
+    eager, he = _train(steps=12)
+    compiled, hc = _train("compile", steps=12)
+    assert compiled.state_dict().keys() == eager.state_dict().keys()
+    assert max(abs(a - b) / b for a, b in zip(hc["loss"], he["loss"])) < 1e-4
+    assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in
+               zip(compiled.state_dict().values(), eager.state_dict().values()))
+
+
+def test_the_fast_path_is_parsed_and_refused_clearly():
+    assert FastPath.parse("auto", "cuda") == FastPath(True, True, "reduce-overhead")
+    assert FastPath.parse("auto", "cpu") == FastPath() == FastPath.parse(None) == FastPath.parse("off")
+    assert not FastPath.parse("auto", "cpu").on and FastPath().label == "off"
+    for spec in ("channels_last", "bf16", "compile", "cudagraphs", "channels_last,bf16,cudagraphs"):
+        assert FastPath.parse(spec).label == spec
+    with pytest.raises(ValueError, match="unknown fast-path switch"):
+        FastPath.parse("channels_last,fp8")
+    with pytest.raises(TypeError, match="fast must be"):
+        FastPath.parse(3)
+
+
+def test_the_cli_records_and_checks_the_fast_switches(tmp_path, capsys):
+    from sculpting import train
+    with pytest.raises(SystemExit):
+        train.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "turbo", "--out", str(tmp_path / "a")])
+    assert "unknown fast-path switch" in capsys.readouterr().err
+    summary = train.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "channels_last",
+                          "--out", str(tmp_path / "b")])
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["final_loss"] == summary["final_loss"]
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["invocation"]["arguments"]["fast"] == "channels_last"  # it changes the floats: part of the run
