@@ -5,9 +5,11 @@ memory, and host–device synchronisations per step.
     python benchmarks/gpu.py --device cpu --quick     # the same table on the CPU (< 3 minutes, 2 cores)
 
 * **Training** (``python -m sculpting.train <command> --preset paper``, in process): ms per step
-  from two run lengths, so start-up, evaluation and saving cancel: (t(k₂) − t(k₁)) / (k₂ − k₁).
+  from two run lengths, so start-up, compilation, evaluation and saving cancel:
+  (t(k₂) − t(k₁)) / (k₂ − k₁). The MNIST base twice: plain, and on the fast path (``--fast auto``
+  on CUDA: channels-last, bf16 autocast, CUDA graphs; on the CPU ``channels_last,bf16``).
 * **Sampling**: M1 ⊗ M2 (the shipped MNIST bases and classifier), EDM, images per second at
-  several batch sizes; peak device memory per batch.
+  several batch sizes, plain and ``fast=`` (CUDA: ``auto``; CPU: ``bf16``); peak device memory.
 * **Molecules**: base SEH and SEH ⊗ SA harmonic (β 32), molecules per second.
 * **Synchronisations**: calls that make the host wait for the device (``Tensor.item``, ``bool``,
   ``int`` / ``float`` of a tensor, ``tolist``, ``nonzero``, ``cpu()``) counted per training step by a
@@ -76,8 +78,11 @@ def _train(command: str, steps: int, device: str, extra=(), count_syncs=False):
 
 def training_rows(device: str, quick: bool) -> list[dict]:
     rows = []
+    fast = _fast(device)
     for label, command, extra, lengths in (("grid base", "grid-base", ["--base", "shubert"], (20, 120)),
                                            ("MNIST base (28×28)", "mnist-base", ["--base", "M1"], (2, 6)),
+                                           (f"MNIST base (28×28), --fast {fast}", "mnist-base",
+                                            ["--base", "M1", "--fast", fast], (2, 6)),
                                            ("molecule base (SEH)", "molecule-base", ["--objective", "seh"], (2, 6))):
         k1, k2 = lengths if quick else (lengths[0] * 10, lengths[1] * 10)
         try:
@@ -90,6 +95,12 @@ def training_rows(device: str, quick: bool) -> list[dict]:
         rows.append({"what": f"{label}, paper preset", "ms_per_step": 1000 * (t2 - t1) / (k2 - k1),
                      "syncs_per_step": (s2 - s1) / (k2 - k1), "steps": [k1, k2]})
     return rows
+
+
+def _fast(device: str) -> str:
+    """The fast path measured: ``auto`` on CUDA (channels_last, bf16, CUDA graphs); on the CPU, where
+    ``auto`` is the plain path, channels_last and bf16."""
+    return "auto" if device.startswith("cuda") else "channels_last,bf16"
 
 
 def _memory_mb(device: str) -> float:
@@ -106,16 +117,17 @@ def sampling_rows(device: str, quick: bool) -> list[dict]:
     steps = 10 if quick else 50
     rows = []
     for batch in ((8, 64) if quick else (64, 1024, 8192)):
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        sc.sample(model, min(batch, 8), seed=0, steps=2, sampler="edm")  # warm-up
-        t0 = time.perf_counter()
-        sc.sample(model, batch, seed=0, steps=steps, sampler="edm")
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        rows.append({"what": f"M1⊗M2 sampling, EDM {steps} steps, batch {batch}", "images_per_s": batch / dt,
-                     "peak_memory_mb": _memory_mb(device)})
+        for fast in ("off", "auto" if device.startswith("cuda") else "bf16"):
+            if device.startswith("cuda"):
+                torch.cuda.reset_peak_memory_stats()
+            sc.sample(model, min(batch, 8), seed=0, steps=2, sampler="edm", fast=fast)  # warm-up
+            t0 = time.perf_counter()
+            sc.sample(model, batch, seed=0, steps=steps, sampler="edm", fast=fast)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            rows.append({"what": f"M1⊗M2 sampling, EDM {steps} steps, batch {batch}, fast {fast}",
+                         "images_per_s": batch / dt, "peak_memory_mb": _memory_mb(device)})
     return rows
 
 

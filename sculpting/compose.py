@@ -121,7 +121,9 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     ≈ ``workers``× the throughput; ``"auto"``: one per usable core for CPU models, one per GPU for
     CUDA models (:func:`sculpting.forked.default_workers`; 1 for diffusion models or ``seed=None``).
     The samples depend on the number of workers (each draws its own share with its own seed).
-    ``batch_size`` draws diffusion samples that many at a time too.
+    ``batch_size`` draws diffusion samples that many at a time too. Diffusion models also take
+    ``fast=`` (``"auto"``: channels-last and bf16 autocast on CUDA, nothing on the CPU; or
+    ``"channels_last"``, ``"bf16"``, both comma-separated): :mod:`sculpting.diffusion.fast`.
 
     Checked first: ``n``, ``seed`` (an int or None), ``steps``, ``workers`` are integers, sampler
     options finite, and the samples fit in a quarter of memory; the output must be finite

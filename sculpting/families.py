@@ -207,9 +207,16 @@ class DiffusionFamily(ModelFamily):
     def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
         if workers != 1:
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
+        from sculpting.diffusion.fast import FastPath
         from sculpting.diffusion.sampler import SAMPLERS, check_sampler_options
+        from sculpting.runtime import device_of
         options = dict(options)
         name = options.pop("sampler", "pc")
+        spec = options.pop("fast", None)
+        fast = FastPath.parse(spec, device_of(model))
+        if fast.compile is not None:
+            raise ValueError("fast= for sampling takes channels_last and bf16 (compile / cudagraphs are training "
+                             "switches)")
         if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
             from sculpting.diffusion.schedulers import is_scheduler, scheduler_sample
             if not is_scheduler(name) or options:
@@ -222,7 +229,8 @@ class DiffusionFamily(ModelFamily):
             draw = lambda k: SAMPLERS[name](model, k, steps, generator=generator, progress=progress,  # noqa: E731
                                             **options)
         bs = batch_size or n
-        x = torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)])
+        with fast.sampling(model):
+            x = torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)]).float()
         _report_out_of_range(x)
         return x
 

@@ -84,3 +84,26 @@ def test_the_cli_records_and_checks_the_fast_switches(tmp_path, capsys):
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["final_loss"] == summary["final_loss"]
     run = json.loads((tmp_path / "b" / "run.json").read_text())
     assert run["invocation"]["arguments"]["fast"] == "channels_last"  # it changes the floats: part of the run
+
+
+def test_composed_sampling_on_the_fast_path_draws_the_same_images_within_noise():
+    """sc.sample(fast=): the same noise gives images within a few per cent of the float32 ones (by
+    mean absolute difference, against what another seed changes); the networks are handed back
+    contiguous; compile is a training switch; GFlowNets take no fast=."""
+    import sculpting as sc
+    bases, clf = sc.load_pretrained("mnist/M1_M2")
+    model = sc.compose(bases, clf, "harmonic")
+    draw = lambda seed=0, **kw: sc.sample(model, 16, seed=seed, steps=6, sampler="edm", **kw)  # noqa: E731
+    ref = draw()
+    seed_change = float((draw(seed=1) - ref).abs().mean())
+    for fast, bound in (("channels_last", 1e-4), ("bf16", 0.05), ("channels_last,bf16", 0.05)):
+        x = draw(fast=fast)
+        assert x.dtype == torch.float32 and torch.isfinite(x).all()
+        assert float((x - ref).abs().mean()) < bound * seed_change, fast
+    assert torch.equal(draw(fast="auto"), ref)  # auto on the CPU: the plain path
+    assert all(p.is_contiguous() for m in (*bases, clf) for p in m.parameters())
+    with pytest.raises(ValueError, match="training switches"):
+        draw(fast="cudagraphs")
+    grid, _ = sc.load_pretrained("grid/shubert_sigmoid")
+    with pytest.raises(TypeError, match="fast"):
+        sc.sample(grid[0], 4, seed=0, fast="bf16")

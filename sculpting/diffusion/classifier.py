@@ -117,3 +117,12 @@ class DiffusionQ:
         if c.n_observations == 0:
             return torch.zeros(len(x), device=x.device)
         return observed_labels(self.classifier.log_joint(x, t, self.logit_alpha), c.observations, m, n)
+
+    def first_and_log_q_y(self, x, t):
+        """``(first(x, t), log_q_y(x, t))`` from one classifier pass (a composition with observations;
+        the same values as the two calls)."""
+        c, m, n = self.composition, self.classifier.n_bases, self.classifier.n_slots
+        if c.n_observations == 0:
+            raise ValueError("first_and_log_q_y is for compositions with observations")
+        joint = self.classifier.log_joint(x, t, self.logit_alpha)
+        return first_label(joint, m), observed_labels(joint, c.observations, m, n)

@@ -62,12 +62,25 @@ class ComposedScore:
         self.device = getattr(bases[0], "device", torch.device("cpu"))
 
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x ``[B, C, S, S]``, t ``[B]`` → the composed score ``[B, C, S, S]``. With observations and
+        γ > 0, one classifier pass gives both the weights and the guidance gradient."""
+        guided = self.composition.n_observations > 0 and self.gamma != 0
+        one_pass = guided and hasattr(self.q, "first_and_log_q_y")
+        if one_pass:
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                log_w, log_q = self.q.first_and_log_q_y(xg, t)
+                grad, = torch.autograd.grad(log_q.sum(), xg)
+            w = log_w.detach().exp()  # [B, m]
+        else:
+            with torch.no_grad():
+                w = self.q.first(x, t).exp()
         with torch.no_grad():
-            w = self.q.first(x, t).exp()  # [B, m]
             s = sum(w[:, i].reshape(-1, *[1] * (x.dim() - 1)) * b.score(x, t) for i, b in enumerate(self.bases))
-        if self.composition.n_observations == 0 or self.gamma == 0:
+        if not guided:
             return s
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            grad, = torch.autograd.grad(self.q.log_q_y(xg, t).sum(), xg)
+        if not one_pass:
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                grad, = torch.autograd.grad(self.q.log_q_y(xg, t).sum(), xg)
         return s + self.gamma * grad

@@ -15,6 +15,12 @@ what it is (the random t, z and batch indices are drawn as before, from the run'
 
 ``FastPath.parse("auto", device)`` turns on all three on CUDA (graphs included) and none on the
 CPU. The state dict is untouched (the module is not wrapped), so checkpoints load anywhere.
+
+Sampling (``sc.sample(model, n, fast=...)``, diffusion models) takes ``channels_last`` and ``bf16``
+(``"auto"``: both on CUDA): :meth:`FastPath.sampling` puts every network of the model (bases, nested
+compositions, classifier) in channels-last for the call and back afterwards, and runs the score
+calls under bf16 autocast; the sampler's state, the noise and the guidance gradient's leaf stay
+float32, and so do the samples.
 """
 from __future__ import annotations
 
@@ -86,8 +92,46 @@ class FastPath:
             return contextlib.nullcontext()
         return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
+    def for_sampling(self) -> "FastPath":
+        """This path without ``compile`` (a training switch)."""
+        return FastPath(self.channels_last, self.bf16, None)
+
+    @contextlib.contextmanager
+    def sampling(self, model):
+        """Run a sampler of ``model`` (a score model or a composition) on this path (module docs)."""
+        modules = _networks(model)
+        if self.channels_last:
+            for m in modules:
+                m.to(memory_format=torch.channels_last)
+        try:
+            with self.autocast(_device(model)):
+                yield
+        finally:
+            if self.channels_last:
+                for m in modules:
+                    m.to(memory_format=torch.contiguous_format)
+
     def wrap(self, fn):
         """``fn`` compiled with this path's mode (or ``fn`` itself)."""
         if self.compile is None:
             return fn
         return torch.compile(fn, mode=self.compile, dynamic=False)
+
+
+def _device(model) -> torch.device:
+    from sculpting.runtime import device_of
+    return device_of(model)
+
+
+def _networks(model) -> list:
+    """The ``nn.Module`` s a (composed) score model computes with: itself, or its bases' (recursively)
+    and its classifier's."""
+    if isinstance(model, torch.nn.Module):
+        return [model]
+    out = []
+    for b in getattr(model, "bases", []):
+        out += _networks(b)
+    clf = getattr(model, "classifier", None)
+    if isinstance(clf, torch.nn.Module):
+        out.append(clf)
+    return out
