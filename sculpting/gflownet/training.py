@@ -177,11 +177,12 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
         if sampler is not model:
             ema_update(sampler, model, config.sampler_ema)
         train_time += time.perf_counter() - ts
-        for k, v in (("step", step), ("loss", loss.item()), ("log_z", float(log_z.detach().mean())),
-                     ("mean_log_reward", float(log_r.mean()))):
+        # one host read for the three numbers (the same floats as three reads: stacking promotes exactly)
+        loss_v, log_z_v, log_r_v = torch.stack([loss.detach(), log_z.detach().mean(), log_r.detach().mean()]).tolist()
+        for k, v in (("step", step), ("loss", loss_v), ("log_z", log_z_v), ("mean_log_reward", log_r_v)):
             hist[k].append(v)
         if not enumerable and step % 10 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}", logZ=f"{float(log_z.detach().mean()):.2f}")
+            bar.set_postfix(loss=f"{loss_v:.3f}", logZ=f"{log_z_v:.2f}")
         if callback is not None and callback_every and (step % callback_every == 0 or step == config.steps):
             hist["callback"].append({"step": step, **callback(step, model)})
         if enumerable and config.eval_every and (step % config.eval_every == 0 or step == config.steps):
@@ -189,7 +190,7 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
             hist["eval_step"].append(step)
             hist["l1"].append(l1)
             hist["eval_time"].append(train_time)
-            bar.set_postfix(loss=f"{loss.item():.3f}", l1=f"{l1:.3f}")
+            bar.set_postfix(loss=f"{loss_v:.3f}", l1=f"{l1:.3f}")
             if config.target_l1 is not None and l1 <= config.target_l1:
                 break
         hist["train_time_s"] = train_time
