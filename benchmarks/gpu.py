@@ -10,7 +10,9 @@ memory, and host–device synchronisations per step.
   on CUDA: channels-last, bf16 autocast, CUDA graphs; on the CPU ``channels_last,bf16``).
 * **Sampling**: M1 ⊗ M2 (the shipped MNIST bases and classifier), EDM, images per second at
   several batch sizes, plain and ``fast=`` (CUDA: ``auto``; CPU: ``bf16``); peak device memory.
-* **Molecules**: base SEH and SEH ⊗ SA harmonic (β 32), molecules per second.
+* **Molecules**: base training also with ``--trajectory-workers`` (CPU processes drawing each batch
+  one step ahead while the device trains); sampling base SEH and SEH ⊗ SA harmonic (β 32),
+  molecules per second.
 * **Synchronisations**: calls that make the host wait for the device (``Tensor.item``, ``bool``,
   ``int`` / ``float`` of a tensor, ``tolist``, ``nonzero``, ``cpu()``) counted per training step by a
   ``TorchFunctionMode`` — measurable on a CPU too.
@@ -83,7 +85,10 @@ def training_rows(device: str, quick: bool) -> list[dict]:
                                            ("MNIST base (28×28)", "mnist-base", ["--base", "M1"], (2, 6)),
                                            (f"MNIST base (28×28), --fast {fast}", "mnist-base",
                                             ["--base", "M1", "--fast", fast], (2, 6)),
-                                           ("molecule base (SEH)", "molecule-base", ["--objective", "seh"], (2, 6))):
+                                           ("molecule base (SEH)", "molecule-base", ["--objective", "seh"], (2, 6)),
+                                           (f"molecule base (SEH), {_trajectory_workers(device)} trajectory workers",
+                                            "molecule-base", ["--objective", "seh", "--trajectory-workers",
+                                                              str(_trajectory_workers(device))], (2, 6))):
         k1, k2 = lengths if quick else (lengths[0] * 10, lengths[1] * 10)
         try:
             _train(command, 1, device, extra)  # warm-up: imports, data, kernels
@@ -95,6 +100,14 @@ def training_rows(device: str, quick: bool) -> list[dict]:
         rows.append({"what": f"{label}, paper preset", "ms_per_step": 1000 * (t2 - t1) / (k2 - k1),
                      "syncs_per_step": (s2 - s1) / (k2 - k1), "steps": [k1, k2]})
     return rows
+
+
+def _trajectory_workers(device: str) -> int:
+    """CPU processes drawing the molecule batches: on a GPU machine all cores but the trainer's (at
+    most 8); on the CPU one (the other core trains)."""
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores - 1)) if device.startswith("cuda") else 1
 
 
 def _fast(device: str) -> str:

@@ -10,9 +10,14 @@ Options used by the molecule domain (docs/molecules.md §8), all off by default:
 object (per-trajectory condition c, e.g. β, with log R(x | c) and log Z(c)), an EMA copy of the
 model as the sampler (θ_s ← d·θ_s + (1 − d)·θ after every step), weight decay, per-tensor
 gradient clipping, and exponential learning-rate decay lr·2^(−t / half-life).
+
+``trajectory_workers=W`` (non-enumerable environments; off by default): the batches are drawn by
+W CPU processes one step ahead of the update, while the model's device trains
+(:mod:`sculpting.gflownet.pipeline`; each batch drawn by the sampler one update older).
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -100,12 +105,34 @@ def _tb_loss(model, sampler, all_states, conditioning, batch: int, epsilon: floa
     else:
         cond = None if conditioning is None else conditioning.sample(batch, gen)
         traj = sample_trajectories(env, sampler, batch, epsilon, gen, cond=cond)
-        log_pf = _step_log_pf(model, traj, cond=cond)
-    if conditioning is None:
-        log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
-    else:
-        log_z, log_r = model.log_partition(cond), conditioning.log_reward(env, traj.terminal, cond).float()
+        log_r = env.log_reward(traj.terminal) if conditioning is None else \
+            conditioning.log_reward(env, traj.terminal, cond)
+        return _tb_loss_of(model, traj, cond, log_r)
+    log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
     return trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r), log_z, log_r
+
+
+def _tb_loss_of(model, traj, cond, log_r):
+    """The trajectory-balance loss (and log Z, log R) of drawn trajectories with their conditions
+    (or None) and log-rewards, the log-probabilities re-scored by ``model`` with gradients."""
+    env = model.env
+    log_pf = _step_log_pf(model, traj, cond=cond)
+    log_z = model.log_partition() if cond is None else model.log_partition(cond)
+    log_r = log_r.float()
+    return trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r), log_z, log_r
+
+
+class _PendingBatch:
+    """The trajectory workers' batch in flight, as a resumable object (sculpting.training.Resumable)."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+
+    def state_dict(self) -> dict:
+        return self.pipe.pending_state()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pipe.load_pending_state(state)
 
 
 def _optimizer(model, config: GFlowNetTrainConfig):
@@ -138,7 +165,7 @@ def _update(model, loss, opt, sched, clip_per_param: float):
 @keeps_global_rng
 def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet",
                    conditioning=None, callback=None, callback_every: int = 0, checkpoint_path=None,
-                   checkpoint_every: int = 100):
+                   checkpoint_every: int = 100, trajectory_workers: int = 0):
     """Train ``model`` in place; returns a history dict (loss, exact L1 per eval, wall time).
 
     ``conditioning`` (optional): ``sample(B, generator)`` → ``[B]`` conditions and
@@ -148,9 +175,17 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     into ``model`` at the end (the EMA model is what docs/molecules.md §8 samples from).
     ``checkpoint_path``: a resume file written every ``checkpoint_every`` steps; rerunning after a
     kill continues from it and ends with the weights of an uninterrupted run
-    (:class:`sculpting.training.Resumable`).
+    (:class:`sculpting.training.Resumable`). ``trajectory_workers`` > 0: that many CPU processes draw
+    each batch one step ahead (module docs; the same seed and W, the same run — resumed ones too).
     """
     env = model.env
+    from sculpting.bounds import MAX_WORKERS
+    if isinstance(trajectory_workers, bool) or not isinstance(trajectory_workers, int) \
+            or not 0 <= trajectory_workers <= MAX_WORKERS:
+        raise ValueError(f"trajectory_workers must be an integer in [0, {MAX_WORKERS}], got {trajectory_workers!r}")
+    if trajectory_workers and is_enumerable(env):
+        raise ValueError("trajectory_workers are for non-enumerable environments (an enumerable one samples "
+                         "from its policy table, one network call per step)")
     gen = seeded(rank_seed(config.seed), _device(model))
     broadcast_module(model)
     B = local_batch(config.batch_size)
@@ -160,8 +195,22 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
             "mean_log_reward": [], "callback": []}
     objects = {"model": model, "opt": opt, "sched": sched, **({"sampler": sampler} if sampler is not model else {})}
+    pipe = None
+    if trajectory_workers:
+        from sculpting.gflownet.pipeline import TrajectoryWorkers
+        pipe = TrajectoryWorkers(sampler, conditioning, trajectory_workers, B, config.epsilon, rank_seed(config.seed))
+        objects["pending_batch"] = _PendingBatch(pipe)
+    record = {"kind": "gflownet", **config.to_dict(), **({"trajectory_workers": trajectory_workers} if pipe else {})}
+    with pipe if pipe is not None else contextlib.nullcontext():  # the workers stop with the run
+        return _train(model, config, progress, desc, conditioning, callback, callback_every, checkpoint_path,
+                      checkpoint_every, env, gen, B, opt, sched, sampler, hist, objects, record, pipe)
+
+
+def _train(model, config, progress, desc, conditioning, callback, callback_every, checkpoint_path,
+           checkpoint_every, env, gen, B, opt, sched, sampler, hist, objects, record, pipe):
+    """The loop of :func:`train_gflownet` (its arguments and the objects it built)."""
     from sculpting.fingerprint import describe
-    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "gflownet", **config.to_dict()}, objects, gen,
+    resume = Resumable(checkpoint_path, checkpoint_every, record, objects, gen,
                        what={"model": describe(model), "conditioning": None if conditioning is None
                              else describe(conditioning)} if checkpoint_path is not None else None)
     start = resume.start(hist)
@@ -170,9 +219,17 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     all_states = env.all_states() if enumerable else None
     t0, train_time = time.perf_counter(), hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, start=start)
+    if pipe is not None and start <= config.steps:
+        pipe.submit(start)
     for step in bar:
         ts = time.perf_counter()
-        loss, log_z, log_r = _tb_loss(model, sampler, all_states, conditioning, B, config.epsilon, gen)
+        if pipe is not None:
+            traj, cond, log_r = pipe.collect()
+            if step < config.steps:
+                pipe.submit(step + 1)  # drawn by the workers while this step trains
+            loss, log_z, log_r = _tb_loss_of(model, traj, cond, log_r)
+        else:
+            loss, log_z, log_r = _tb_loss(model, sampler, all_states, conditioning, B, config.epsilon, gen)
         _update(model, loss, opt, sched, config.clip_grad_per_param)
         if sampler is not model:
             ema_update(sampler, model, config.sampler_ema)

@@ -69,7 +69,8 @@ def _base(a, cfg, out, device):
     model = MoleculeGFlowNet(FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset],
                              seed=cfg.seed)
     hist = train_gflownet(model.to(device), cfg, desc=a.objective, conditioning=BetaConditioning(),
-                          checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every)
+                          checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every,
+                          trajectory_workers=a.trajectory_workers)
     on_main(save_molecule_gflownet)(model, out / "model.pt", objective=a.objective, preset=a.preset, seed=cfg.seed,
                                     train_config=cfg.to_dict(), train_time_s=hist["train_time_s"])
     return {"final_loss": hist["loss"][-1]}
@@ -107,7 +108,10 @@ DOMAIN = Domain(
                         "graph_classifier": _lazy_loader("load_graph_classifier")},
     commands={
         "molecule-base": Command(_base, _base_presets, help="a β-conditional fragment GFlowNet", arguments=[
-            (("--objective",), {"default": "seh", "choices": ("seh", "sa", "qed", "mw"), "help": "the reward"})]),
+            (("--objective",), {"default": "seh", "choices": ("seh", "sa", "qed", "mw"), "help": "the reward"}),
+            (("--trajectory-workers",), {"type": int, "default": 0, "metavar": "W",
+                                         "help": "CPU processes drawing each batch one step ahead while the device "
+                                                 "trains (0: in this process; sculpting.gflownet.pipeline)"})]),
         "molecule-classifier": Command(_classifier, _classifier_presets,
                                     inputs=lambda a: load_set_bases(a.set, a.bases_dir), help="a graph classifier of a shipped set",
                                        arguments=[
