@@ -112,3 +112,45 @@ def test_bad_settings_and_worker_failures_are_reported():
             raise ArithmeticError("no β today")
     with pytest.raises(RuntimeError, match="trajectory worker 0: ArithmeticError: no β today"):
         train_gflownet(model, _config(), progress=False, conditioning=Broken(), trajectory_workers=2)
+
+
+def test_workers_die_with_a_parent_killed_by_sigkill():
+    """kill -9 of a trainer with trajectory workers: no worker is left after a few seconds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from test_forked import _alive, _descendants
+    code = ("import time\n"
+            "from sculpting.domains.molecules.env import FragmentGraphEnv\n"
+            "from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet\n"
+            "from sculpting.gflownet.pipeline import TrajectoryWorkers\n"
+            "m = MoleculeGFlowNet(FragmentGraphEnv(3, 'seh'), **PRESETS['smoke'], seed=0)\n"
+            "pipe = TrajectoryWorkers(m, BetaConditioning(), 2, batch=4, epsilon=0.0, seed=0)\n"
+            "pipe.submit(1)\n"
+            "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              cwd=Path(__file__).resolve().parents[1])
+    workers, deadline = [], time.time() + 120
+    try:
+        while time.time() < deadline and parent.poll() is None and len(workers) < 2:
+            workers = _descendants(parent.pid)
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the workers did not start"
+        time.sleep(1.0)
+        workers = _descendants(parent.pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        t0 = time.time()
+        while time.time() - t0 < 8 and any(_alive(w) for w in workers):
+            time.sleep(0.2)
+        assert not [w for w in workers if _alive(w)], "trajectory workers outlived their parent"
+    finally:
+        for w in workers:
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass

@@ -194,7 +194,7 @@ class TrajectoryWorkers:
         if self._pending_loaded is None:
             self._pending_loaded = (self.step, self._receive())
         step, parts = self._pending_loaded
-        out = {"step": torch.tensor(step)}
+        out = {"step": torch.tensor(step, device="cpu")}
         for j, p in enumerate(parts):
             for k, v in p.items():
                 if v is not None:
