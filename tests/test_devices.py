@@ -118,6 +118,12 @@ def _diffusion_work(bases, clf, x, gen, device):
     train_time_classifier(clf, pools, cfg, progress=False)
     images = sc.sample(sc.compose(bases, clf.eval(), "contrast", gamma=2.0), 2, seed=0, steps=3)
     assert images.device.type == torch.device(device).type and bool(torch.isfinite(images).all())
+    train_score_model(bases[0], x, DiffusionTrainConfig(steps=2, batch_size=4), progress=False,
+                      fast="channels_last,bf16")  # the fast path (sculpting.diffusion.fast)
+    for sampler, options in (("ode", {}), ("smc", {"particles": 2})):  # every sampler (pc above, edm below)
+        sc.sample(sc.compose(bases, clf, "harmonic"), 2, seed=0, steps=3, sampler=sampler, **options)
+    fast = sc.sample(sc.compose(bases, clf, "harmonic"), 2, seed=0, steps=3, sampler="edm", fast="channels_last,bf16")
+    assert fast.device.type == torch.device(device).type and fast.dtype == torch.float32
 
 
 def test_the_strict_mode_catches_a_stray_tensor(monkeypatch):
@@ -153,6 +159,8 @@ def test_molecule_paths_create_no_stray_tensors(device):
     with strict_device():
         for b in bases:
             train_gflownet(b, base_train_config(b.env.objective, 2, 4), progress=False, conditioning=BetaConditioning())
+        train_gflownet(bases[0], base_train_config("qed", 2, 4), progress=False, conditioning=BetaConditioning(),
+                       trajectory_workers=1)  # batches from a CPU worker, trained on the device
         train_classifier(clf, [b.at_beta(8.0) for b in bases], ClassifierTrainConfig(steps=2, batch_per_base=2,
                                                                                      warmup_steps=1), progress=False)
         x = sc.sample(sc.compose(bases, clf.eval(), "harmonic", beta=8.0), 3, seed=0)

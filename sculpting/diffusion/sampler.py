@@ -138,7 +138,7 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
 
     def time_of(sig: float) -> float:
-        i = int(torch.searchsorted(s_tab, torch.tensor([sig], dtype=torch.float64)).clamp(1, len(s_tab) - 1))
+        i = int(torch.searchsorted(s_tab, torch.tensor([sig], dtype=torch.float64, device="cpu")).clamp(1, len(s_tab) - 1))
         w = (sig - float(s_tab[i - 1])) / float(s_tab[i] - s_tab[i - 1])
         return float(t_tab[i - 1] + w * (t_tab[i] - t_tab[i - 1]))
 
@@ -147,9 +147,9 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
         m = float(sde.mean_coef(torch.tensor(t, device="cpu")))
         return x + sig * sig * m * model.score(m * x, torch.full((n,), t, device=dev))
 
-    k = torch.arange(steps, dtype=torch.float64)
+    k = torch.arange(steps, dtype=torch.float64, device="cpu")
     sig = (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
-    sig = torch.cat([sig, torch.zeros(1, dtype=torch.float64)]).tolist()
+    sig = torch.cat([sig, torch.zeros(1, dtype=torch.float64, device="cpu")]).tolist()
     m1 = float(sde.mean_coef(torch.tensor(1.0, device="cpu")))
     x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev) / m1
     gamma = min(churn / steps, 2 ** 0.5 - 1)
