@@ -44,3 +44,23 @@ def test_grid_bases_trained_in_worker_processes_equal_one_at_a_time():
         a, b = one[name][0].state_dict(), two[name][0].state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a) and one[name][1]["loss"] == two[name][1]["loss"]
     assert not torch.equal(one["circle1"][0].state_dict()["log_z"], torch.zeros(()))
+
+
+def test_the_tabular_sampler_tests_for_exit_every_few_steps_with_the_same_result(monkeypatch):
+    """Fewer host reads (one "all stopped?" per EXIT_TEST_EVERY steps): the same trajectories as a
+    test after every step, bit for bit; another seed (control) gives others."""
+    import torch
+
+    from sculpting.domains.grid import GridEnv
+    from sculpting.gflownet import sampler as sampler_module
+    from sculpting.gflownet.policy import GFlowNet, policy_table
+    env = GridEnv(7, 2, "circle1")
+    table = policy_table(env, GFlowNet(env, hidden=16, seed=0))
+
+    def draw(every, seed=0):
+        monkeypatch.setattr(sampler_module, "EXIT_TEST_EVERY", every)
+        t = sampler_module.sample_trajectories_tabular(env, table, 50, 0.1, torch.Generator().manual_seed(seed))
+        return t.states, t.actions, t.lengths
+    one, four, seven = draw(1), draw(4), draw(7)
+    assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(one, four, seven))
+    assert not torch.equal(draw(4, seed=1)[0], four[0])

@@ -87,6 +87,10 @@ def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
     return Trajectories(all_states, actions, lengths)
 
 
+#: trajectory steps between the tabular sampler's host reads of "all stopped?"
+EXIT_TEST_EVERY = 4
+
+
 @torch.no_grad()
 def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsilon: float = 0.0,
                                 generator: torch.Generator | None = None) -> Trajectories:
@@ -120,11 +124,13 @@ def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsi
         a = torch.where(done, torch.full_like(a, -1), a)
         actions[:, t] = a
         stop_now = (a == n_moves) & ~done
-        lengths[stop_now] = t + 1
+        lengths = torch.where(stop_now, t + 1, lengths)
         done = done | stop_now
         cur = child[cur, a.clamp(min=0)].where(~done, cur)
         idx[:, t + 1] = cur
-        if bool(done.all()):
+        # the exit test reads the device: every EXIT_TEST_EVERY steps (the steps after the last
+        # stop change nothing: every action −1, every state kept — the same result as testing each step)
+        if (t + 1) % EXIT_TEST_EVERY == 0 and bool(done.all()):
             idx[:, t + 2:] = cur[:, None]
             break
     if not bool(done.all()):
