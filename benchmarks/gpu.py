@@ -15,7 +15,8 @@ memory, and host–device synchronisations per step.
   molecules per second.
 * **Synchronisations**: calls that make the host wait for the device (``Tensor.item``, ``bool``,
   ``int`` / ``float`` of a tensor, ``tolist``, ``nonzero``, ``cpu()``) counted per training step by a
-  ``TorchFunctionMode`` — measurable on a CPU too.
+  ``TorchFunctionMode`` — measurable on a CPU too — and, apart, the implicit ones (boolean-mask
+  indexing, ``masked_select``, ``unique``, … whose output size torch reads from the data).
 
 Prints a markdown table and writes ``--json``. Molecule rows need the molecule data
 (``SCULPTING_DATA_DIR``) and RDKit; where missing they are reported as such.
@@ -40,22 +41,46 @@ SYNC_METHODS = {torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__, 
 PACKAGE = str(Path(__file__).resolve().parents[1] / "sculpting")
 
 
+def _bool_index(args) -> bool:
+    """Whether a ``__getitem__`` / ``__setitem__`` index holds a boolean tensor (its result's size is
+    the mask's count: read on the host)."""
+    index = args[1] if len(args) > 1 else None
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in parts)
+
+
+#: calls whose output size depends on tensor values: torch reads them on the host (implicitly)
+IMPLICIT = {torch.masked_select, torch.Tensor.masked_select, torch.unique, torch.Tensor.unique,
+            torch.repeat_interleave, torch.Tensor.repeat_interleave}
+
+
 class SyncCounter(TorchFunctionMode):
     """Counts the package's own calls that read a tensor's value on the host (a device
     synchronisation when the tensor lives on a GPU): the caller of the read is in ``sculpting/``
-    (torch's internals, e.g. the optimiser's CPU step counters, are not counted)."""
+    (torch's internals, e.g. the optimiser's CPU step counters, are not counted). ``count``: the
+    explicit reads (``item``, ``bool``, ``tolist``, …); ``implicit``: the calls whose output size is
+    read from the data (boolean-mask indexing, ``masked_select``, ``unique``, ``repeat_interleave``,
+    one-argument ``where``)."""
 
     def __init__(self):
         super().__init__()
         self.count = 0
+        self.implicit = 0
         self.sites: dict = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in SYNC_METHODS:
+        explicit = func in SYNC_METHODS
+        implicit = (func in IMPLICIT or (func in (torch.Tensor.__getitem__, torch.Tensor.__setitem__)
+                                         and _bool_index(args))
+                    or (func is torch.where and len(args) + len(kwargs or {}) == 1))
+        if explicit or implicit:
             caller = sys._getframe(1)
             name = caller.f_code.co_filename
             if str(Path(name).resolve()).startswith(PACKAGE):
-                self.count += 1
+                if explicit:
+                    self.count += 1
+                else:
+                    self.implicit += 1
                 site = f"{Path(name).relative_to(PACKAGE)}:{caller.f_lineno}"
                 self.sites[site] = self.sites.get(site, 0) + 1
         return func(*args, **(kwargs or {}))
@@ -75,7 +100,7 @@ def _train(command: str, steps: int, device: str, extra=(), count_syncs=False):
             main(argv)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        return time.perf_counter() - t0, (counter.count if counter else None)
+        return time.perf_counter() - t0, ((counter.count, counter.implicit) if counter else None)
 
 
 def training_rows(device: str, quick: bool) -> list[dict]:
@@ -98,7 +123,8 @@ def training_rows(device: str, quick: bool) -> list[dict]:
             rows.append({"what": f"{label}, paper preset", "error": f"{type(e).__name__}: {e}"[:120]})
             continue
         rows.append({"what": f"{label}, paper preset", "ms_per_step": 1000 * (t2 - t1) / (k2 - k1),
-                     "syncs_per_step": (s2 - s1) / (k2 - k1), "steps": [k1, k2]})
+                     "syncs_per_step": (s2[0] - s1[0]) / (k2 - k1),
+                     "implicit_syncs_per_step": (s2[1] - s1[1]) / (k2 - k1), "steps": [k1, k2]})
     return rows
 
 
@@ -163,7 +189,7 @@ def molecule_rows(device: str, quick: bool) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    cols = ["what", "ms_per_step", "syncs_per_step", "images_per_s", "molecules_per_s", "peak_memory_mb", "error"]
+    cols = ["what", "ms_per_step", "syncs_per_step", "implicit_syncs_per_step", "images_per_s", "molecules_per_s", "peak_memory_mb", "error"]
     used = [c for c in cols if any(c in r for r in rows)]
     fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
