@@ -75,15 +75,15 @@ def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
         nxt = env.step(cur, a)
         states[active] = nxt
         all_states[active, t + 1] = nxt
-        lengths[active[stop]] = t + 1
-        active = active[~stop]
+        lengths[active] = torch.where(stop, t + 1, lengths[active])
+        active = active[(~stop).nonzero().squeeze(1)]  # the unfinished ones: the step's one host read
     if len(active):
         raise RuntimeError("trajectories exceeded env.max_trajectory_length without stopping")
     # repeat the terminal state after the stop so that ``states`` is dense
     t_idx = torch.arange(t_max + 1, device=dev)
-    after = t_idx[None] >= lengths[:, None]
+    after = (t_idx[None] >= lengths[:, None]).reshape(batch_size, t_max + 1, *[1] * (all_states.dim() - 2))
     last = all_states[torch.arange(batch_size, device=dev), lengths - 1]
-    all_states[after] = last[:, None].expand_as(all_states)[after]
+    all_states = torch.where(after, last[:, None].expand_as(all_states), all_states)
     return Trajectories(all_states, actions, lengths)
 
 

@@ -80,12 +80,12 @@ def _step_log_pf(model, traj, table=None, cond=None):
         src = traj.states[:, :-1].reshape(b * t, *traj.states.shape[2:])
         lp = table[env.index(src), traj.actions.clamp(min=0).reshape(-1)].reshape(b, t)
         return lp.masked_fill(~traj.valid, 0.0).sum(1)
-    valid = traj.valid
-    src = traj.states[:, :-1][valid]
-    c = None if cond is None else cond[:, None].expand(b, t)[valid]
+    flat = traj.valid.reshape(-1).nonzero().squeeze(1)  # the visited transitions (one host read), row-major
+    row = torch.div(flat, t, rounding_mode="floor")      # their trajectory
+    src = traj.states[:, :-1].reshape(b * t, *traj.states.shape[2:])[flat]
+    c = None if cond is None else cond[row]
     lp = model.log_probs(src) if c is None else model.log_probs(src, c)
-    lp = lp.gather(1, traj.actions[valid][:, None]).squeeze(1)
-    row = torch.arange(b, device=lp.device)[:, None].expand(b, t)[valid]
+    lp = lp.gather(1, traj.actions.reshape(-1)[flat][:, None]).squeeze(1)
     return torch.zeros(b, dtype=lp.dtype, device=lp.device).index_add(0, row, lp)
 
 

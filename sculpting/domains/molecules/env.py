@@ -111,13 +111,16 @@ class FragmentGraphEnv:
         deg = torch.zeros(B, M, dtype=torch.long, device=dev)
         deg.scatter_add_(1, parent.clamp(min=0), present.long())
         deg[:, 1:] += present.long()
-        used = torch.zeros(B, M, N_STEM_SLOTS, dtype=torch.bool, device=dev)
-        rows = torch.arange(B, device=dev)[:, None].expand_as(parent)
+        # used stems by a scatter into [B, M·6 + 1] (column M·6: where absent edges go, dropped):
+        # no host read, unlike boolean-mask indexing
+        S = N_STEM_SLOTS
+        trash = M * S
         child = torch.arange(1, M, device=dev)[None].expand_as(parent)
-        m_u, m_v = present & (su >= 0), present & (sv >= 0)
-        used[rows[m_u], parent[m_u], su[m_u]] = True
-        used[rows[m_v], child[m_v], sv[m_v]] = True
-        return deg, used
+        at_u = torch.where(present & (su >= 0), parent.clamp(min=0) * S + su, trash)
+        at_v = torch.where(present & (sv >= 0), child * S + sv, trash)
+        used = torch.zeros(B, trash + 1, dtype=torch.bool, device=dev)
+        used.scatter_(1, torch.cat([at_u, at_v], 1), True)
+        return deg, used[:, :trash].reshape(B, M, S)
 
     # ---------------------------------------------------------------- dynamics
     def action_mask(self, states: torch.Tensor) -> torch.Tensor:

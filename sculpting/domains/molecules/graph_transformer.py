@@ -31,15 +31,21 @@ class GraphBatch:
     """Plain tensors of a batch of fragment trees.
 
     x ``[N, F+1]``, edge_index ``[2, E]``, edge_attr ``[E, 14]``, batch ``[N]`` (graph of each
-    node), node_index ``[B, M]`` (row of node u of graph b in x, −1 if absent), n_graphs B.
+    node), node_index ``[B, M]`` (row of node u of graph b in x, −1 if absent), n_graphs B;
+    rows ``[N]``: the flat position b·M + u of each node row, edges ``[E / 2]``: the flat position
+    b·(M − 1) + (v − 1) of each tree edge (its child v); ``edge_index[:, :E/2]`` are the tree edges
+    parent → child, the rest the same reversed.
     """
 
-    def __init__(self, x, edge_index, edge_attr, batch, node_index, n_graphs):
+    def __init__(self, x, edge_index, edge_attr, batch, node_index, n_graphs, rows=None, edges=None):
         self.x, self.edge_index, self.edge_attr = x, edge_index, edge_attr
         self.batch, self.node_index, self.n_graphs = batch, node_index, n_graphs
+        self.rows, self.edges = rows, edges
 
 
 def featurize(env, states: torch.Tensor) -> GraphBatch:
+    """The :class:`GraphBatch` of ``states`` ``[B, S]``: the nodes and the edges are found by one
+    ``nonzero`` each (two host reads: their counts size the batch), then gathered by index."""
     nodes, parent, su, sv = env.split(states)
     B, M = nodes.shape
     Fn = env.n_frags
@@ -48,21 +54,23 @@ def featurize(env, states: torch.Tensor) -> GraphBatch:
     row_mask = present.clone()
     row_mask[:, 0] |= empty
     dev = states.device
-    node_index = torch.full((B, M), -1, dtype=torch.long, device=dev)
-    k = int(row_mask.sum())  # the graph's size decides the allocation: the one host read
-    node_index[row_mask] = torch.arange(k, device=dev)
+    rows = row_mask.reshape(-1).nonzero().squeeze(1)  # flat b·M + u, row-major: the order of x
+    k = len(rows)
+    node_index = torch.full((B * M,), -1, dtype=torch.long, device=dev)
+    node_index[rows] = torch.arange(k, device=dev)
+    node_index = node_index.reshape(B, M)
     x = torch.zeros(k, Fn + 1, device=dev)
-    f = nodes[row_mask]
+    f = nodes.reshape(-1)[rows]
     x[torch.arange(k, device=dev), torch.where(f >= 0, f, Fn)] = 1.0  # a fragment, or the "empty" column
-    batch = torch.arange(B, device=dev)[:, None].expand(B, M)[row_mask]
-    e_mask = parent >= 0
-    src = node_index.gather(1, parent.clamp(min=0))[e_mask]
-    dst = node_index[:, 1:][e_mask]
-    a, b = su[e_mask] + 1, sv[e_mask] + 1
+    batch = torch.div(rows, M, rounding_mode="floor")
+    edges = (parent >= 0).reshape(-1).nonzero().squeeze(1)  # flat b·(M − 1) + (v − 1)
+    src = node_index.gather(1, parent.clamp(min=0)).reshape(-1)[edges]
+    dst = node_index[:, 1:].reshape(-1)[edges]
+    a, b = su.reshape(-1)[edges] + 1, sv.reshape(-1)[edges] + 1
     oh = lambda i: F.one_hot(i, 7).float()  # noqa: E731
     edge_index = torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
     edge_attr = torch.cat([torch.cat([oh(a), oh(b)], 1), torch.cat([oh(b), oh(a)], 1)])
-    return GraphBatch(x, edge_index, edge_attr, batch, node_index, B)
+    return GraphBatch(x, edge_index, edge_attr, batch, node_index, B, rows, edges)
 
 
 def mlp3(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:

@@ -75,17 +75,13 @@ class MoleculeGFlowNet(nn.Module):
         nodes, graph = self.trunk(g, thermometer(self._beta(beta, B)))
         dev = states.device
         out = torch.zeros(B, env.n_actions, device=dev)
-        ni = g.node_index
-        has = ni >= 0
-        add = torch.zeros(B, M, Fn, device=dev)
-        add[has] = self.add_head(nodes[ni[has]])
+        add = torch.zeros(B * M, Fn, device=dev)
+        add[g.rows] = self.add_head(nodes)  # node row i sits at flat position rows[i]
         out[:, :env.n_add] = add.reshape(B, -1)
-        _, parent, _, _ = env.split(states)
-        e = parent >= 0
-        hu = nodes[ni.gather(1, parent.clamp(min=0))[e]]
-        hv = nodes[ni[:, 1:][e]]
-        st = torch.zeros(B, M - 1, 12, device=dev)
-        st[e] = self.set_head(torch.cat([hu, hv], 1))
+        n_tree = len(g.edges)  # the first n_tree edges: parent → child, in the order of g.edges
+        hu, hv = nodes[g.edge_index[0, :n_tree]], nodes[g.edge_index[1, :n_tree]]
+        st = torch.zeros(B * (M - 1), 12, device=dev)
+        st[g.edges] = self.set_head(torch.cat([hu, hv], 1))
         out[:, env.n_add:env.stop_action] = st.reshape(B, -1)
         out[:, env.stop_action] = self.stop_head(graph).squeeze(1)
         return out
