@@ -280,6 +280,10 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
     if isinstance(spec, Composition):
         if spec.n_bases != m:
             raise ValueError(f"composition is of {spec.n_bases} bases, got {m}")
+        if m == 2 and _check_alpha(alpha) != 0.5:
+            raise ValueError(f"alpha={alpha} with a Composition: a Composition carries its own priors (weights), "
+                             "so alpha would be ignored; build the Composition with the weights you want, or pass "
+                             "an operation name with alpha=")
         return spec
     if isinstance(spec, str):
         s = spec.strip()

@@ -62,14 +62,14 @@ def check_parameter_memory(what: str, n_params: int) -> None:
                          "memory); choose a smaller width or fewer bases / slots")
 
 
-def check_memory(model, family, n: int, batch_size=None) -> None:
-    """Refuse, before allocating, a draw of ``n`` samples that would take more than
-    :func:`memory_limit` at its peak (the family's estimate:
-    :meth:`~sculpting.families.ModelFamily.memory_need`)."""
-    need, limit = family.memory_need(model, n, batch_size), memory_limit()
+def check_memory(model, family, n: int, batch_size=None, in_flight: int | None = None, what: str = "sample") -> None:
+    """Refuse, before allocating, a draw of ``n`` samples (``in_flight`` of them, or of the SMC
+    particles, worked on at once) that would take more than :func:`memory_limit` at its peak (the
+    family's estimate: :meth:`~sculpting.families.ModelFamily.memory_need`)."""
+    need, limit = family.memory_need(model, n, batch_size, in_flight), memory_limit()
     if need is None:
         return
     if need > limit:
-        raise ValueError(f"sample(n={n}) would need about {need / 2 ** 30:.1f} GB, more than the "
-                         f"{limit / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); draw it in "
-                         "several calls")
+        raise ValueError(f"{what}(n={n}{'' if in_flight is None else f', {in_flight} in flight'}) would need about "
+                         f"{need / 2 ** 30:.1f} GB, more than the {limit / 2 ** 30:.1f} GB allowed (a quarter of this "
+                         "machine's memory); draw it in several calls, or with fewer particles / a smaller batch_size")

@@ -14,10 +14,14 @@ an allocation. Every failure is a :class:`CheckpointError` naming the file.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno
 import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -84,19 +88,93 @@ def atomic_write(path: Path, write, stale_after_s: float = 60.0):
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, (OSError, RuntimeError)) and _disk_nearly_full(path.parent):
+            raise OSError(errno.ENOSPC, f"writing {path} failed: the disk holding {path.parent} is full "
+                          f"({type(e).__name__}: {e}); free some space and run again (any earlier {path.name} "
+                          "is untouched)") from e
         raise
 
 
-def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = False) -> Path:
-    """Save ``state_dict`` (tensors) with JSON-able ``meta`` to ``path`` (+ ``.json`` beside it).
+def _disk_nearly_full(folder, margin: int = 64 * 2 ** 20) -> bool:
+    """Whether ``folder``'s file system has less than ``margin`` bytes free (a failed write's likely cause)."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def written_by_sculpting(path) -> bool:
+    """Whether the file at ``path`` is one :func:`save_checkpoint` wrote: a checkpoint whose format
+    tag is this package's, or a metadata sidecar (a JSON object with this package's ``kind`` and
+    ``versions.sculpting`` entries). Anything else is the user's file."""
+    path = Path(path)
+    if path.suffix == ".json":
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False
+        return isinstance(meta, dict) and isinstance(meta.get("kind"), str) \
+            and isinstance(meta.get("versions"), dict) and "sculpting" in meta["versions"]
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 (not a torch file, unsafe content, ...: not ours)
+        return False
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    return isinstance(fmt, str) and fmt.startswith(FORMAT_PREFIX)
+
+
+#: set by ``sc.save(..., overwrite=True)`` for the one save it makes (:func:`replacing`)
+_REPLACING: contextvars.ContextVar = contextvars.ContextVar("sculpting_replacing", default=False)
+
+
+@contextlib.contextmanager
+def replacing(overwrite: bool):
+    """Within the block, :func:`save_checkpoint` may replace files it did not write (``overwrite``)."""
+    token = _REPLACING.set(bool(overwrite))
+    try:
+        yield
+    finally:
+        _REPLACING.reset(token)
+
+
+def check_destination(path, overwrite: bool = False) -> Path:
+    """The checkpoint path ``path`` as a :class:`Path`, after refusing what :func:`save_checkpoint`
+    must not do: a folder or an empty path, a ``.json`` path (its sidecar would be the checkpoint
+    itself), and — unless ``overwrite`` — replacing a checkpoint or a sidecar it did not write."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a checkpoint path is a str or a Path, got {type(path).__name__}")
+    if str(path) in ("", ".", "..") or str(path).endswith(os.sep):
+        raise ValueError(f"a checkpoint path names a file, e.g. 'model.pt'; got {str(path)!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; a checkpoint path names a file in it, e.g. {path / 'model.pt'}")
+    if path.suffix == ".json":
+        raise ValueError(f"{path}: a checkpoint's metadata is written beside it as <name>.json, so the checkpoint "
+                         f"itself cannot end in .json; use {path.with_suffix('.pt')}")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    if not overwrite:
+        for target in (path, path.with_suffix(".json")):
+            if target.exists() and not written_by_sculpting(target):
+                raise FileExistsError(f"{target} exists and was not written by sculpting; saving would replace it. "
+                                      "Choose another path, or pass overwrite=True to replace it")
+    return path
+
+
+def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = False,
+                    overwrite: bool = False) -> Path:
+    """Save ``state_dict`` (tensors) with JSON-able ``meta`` to ``path`` (+ ``.json`` beside it),
+    the two files and nothing else; ``path`` is checked first (:func:`check_destination`: a file
+    path not ending in ``.json``; a file there or its sidecar is replaced only where this package
+    wrote it, or with ``overwrite=True``).
 
     ``half=True`` stores floating-point tensors as float16 (shipped models: half the size;
     ``load_state_dict`` casts them back to the model's float32 parameters).
     """
-    path = Path(path)
+    path = check_destination(path, overwrite or _REPLACING.get())
     if half:
         state_dict = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
         meta = {**meta, "stored_as": "float16"}

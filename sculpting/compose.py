@@ -91,6 +91,10 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
     if not isinstance(check, bool):
         raise TypeError(f"check must be True or False, got {check!r}")
     _check_classifier(family, bases, classifier, check, beta)
+    if isinstance(successor_head, (str, bytes, int, float)) or (
+            successor_head is not None and not callable(successor_head) and not hasattr(successor_head, "forward")):
+        raise TypeError(f"successor_head= takes a successor head module (sculpting.gflownet.amortised), got "
+                        f"{successor_head!r}")
     if successor_head is not None and classifier is None:
         raise ValueError("successor_head= is for GFlowNet compositions with a trained classifier")
     return family.compose(list(bases), classifier, comp, form=form, gamma=gamma, beta=beta,
@@ -160,7 +164,8 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     if auto_workers and family.name == "gflownet" and seed is not None:
         from sculpting.forked import default_workers
         workers = min(default_workers(_device_of(model)), n)
-    _check_memory(model, family, n, batch_size)
+    _check_memory(model, family, n, batch_size, _smc_in_flight(family, n, batch_size, sampler_options))
+    forget_cached_scores(model)
     if seed is None:
         out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
     else:
@@ -182,12 +187,39 @@ from sculpting.bounds import check_memory as _check_memory  # noqa: E402
 from sculpting.runtime import device_of as _device_of  # noqa: E402
 
 
+def _smc_in_flight(family, n: int, batch_size, options: dict) -> int | None:
+    """The particles an SMC draw of ``n`` samples advances at once (None for other samplers)."""
+    if options.get("sampler") != "smc":
+        return None
+    from sculpting.smc_core import check_smc_options
+    particles, _ = check_smc_options(options.get("particles", 64), options.get("resample_threshold", 0.5))
+    runs = math.ceil(n / particles)
+    if family.name == "gflownet":
+        per = max(1, (batch_size or 4096) // particles)
+    else:
+        per = runs if batch_size is None else max(1, batch_size // particles)
+    return min(per, runs) * particles
+
+
+def forget_cached_scores(model) -> None:
+    """Empty the classifier-score caches of ``model`` and of its bases (recursively), so that a call
+    depends on its seed alone, not on what earlier calls scored (values computed in other batches
+    differ by float rounding)."""
+    cache = getattr(model, "cache", None)
+    if hasattr(cache, "clear"):
+        cache.clear()
+    for b in getattr(model, "bases", None) or ():
+        if b is not model:
+            forget_cached_scores(b)
+
+
 def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed=None):
     return family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
 
 
 def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "auto",
-        resample_threshold: float = 0.5, twist: str = "classifier", steps: int = 200, progress: bool = False):
+        resample_threshold: float = 0.5, twist: str = "classifier", steps: int | None = None,
+        progress: bool = False):
     """One sequential Monte Carlo run of ``particles`` particles of a composition (``docs/smc.md``).
 
     The particles target the composition that the classifier's *terminal* head defines (GFlowNets:
@@ -204,7 +236,10 @@ def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "au
         resample_threshold: resample when ESS < threshold · N (0: never, 1: every step).
         twist: GFlowNets with a successor head: "classifier" (the chosen successor scored, one row
             per particle per step) or "head" (the head's own prediction).
-        steps: diffusion grid points (steps − 1 Euler–Maruyama transitions).
+        steps: diffusion grid points (steps − 1 Euler–Maruyama transitions; default 200, at most
+            :data:`~sculpting.bounds.MAX_STEPS`). GFlowNets take none (a trajectory ends when it
+            stops): passing ``steps`` there is refused, as is a ``twist`` other than "classifier" for
+            diffusion models.
     Returns:
         :class:`~sculpting.smc_core.SMCRun`: ``states`` ``[N, *S]``, normalised ``log_weights`` ``[N]``,
         ``log_z`` (log Ẑ; exp(log Ẑ) is unbiased), ``ess`` after every step, ``resampled_at``,
@@ -218,7 +253,23 @@ def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "au
     family = family_of(model)
     from sculpting.smc_core import check_smc_options
     check_smc_options(particles, resample_threshold)
-    _check_memory(model, family, particles, particles)  # the particles' states, before any is drawn
+    from sculpting.bounds import MAX_STEPS
+    if family.name == "gflownet":
+        if steps is not None:
+            raise TypeError("steps= is for diffusion SMC (its grid points); a GFlowNet trajectory ends when it stops")
+    else:
+        steps = 200 if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise TypeError(f"steps must be an integer, got {steps!r}")
+        if not 2 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must lie in [2, {MAX_STEPS}] (sculpting.bounds), got {steps}")
+        if twist != "classifier":
+            raise ValueError(f"twist={twist!r}: diffusion SMC has one twist, the classifier's (twist='classifier')")
+    for name, v in (("proposal", proposal), ("twist", twist)):
+        if not isinstance(v, str):
+            raise TypeError(f"{name} must be a string, got {v!r}")
+    _check_memory(model, family, particles, particles, particles, what="smc")  # before any particle is drawn
+    forget_cached_scores(model)
     gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
     fn = lambda: family.smc(model, particles, gen, proposal, resample_threshold, twist, steps, progress)  # noqa: E731
     return fn() if seed is None else keeps_global_rng(fn)()

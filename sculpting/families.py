@@ -55,8 +55,9 @@ class ModelFamily:
     def bytes_per_sample(self, model):
         return None
 
-    def memory_need(self, model, n: int, batch_size) -> int | None:
-        """Bytes a draw of ``n`` samples needs at its peak (None: no estimate)."""
+    def memory_need(self, model, n: int, batch_size, in_flight: int | None = None) -> int | None:
+        """Bytes a draw of ``n`` samples needs at its peak (None: no estimate); ``in_flight``: the
+        samples (or SMC particles) worked on at once, where the sampler knows it."""
         per = self.bytes_per_sample(model)
         return None if per is None else n * per
 
@@ -73,6 +74,26 @@ class ModelFamily:
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
         raise NotImplementedError
+
+
+def _layer_output_bytes(net, call) -> int:
+    """Bytes of every leaf module's tensor outputs during ``call()`` (0 for a model that is not a
+    module: no estimate of its layers)."""
+    if not isinstance(net, torch.nn.Module):
+        return 0
+    total = [0]
+
+    def count(_mod, _inp, out):
+        for o in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(o, torch.Tensor):
+                total[0] += o.numel() * o.element_size()
+    hooks = [m.register_forward_hook(count) for m in net.modules() if next(m.children(), None) is None]
+    try:
+        call()
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
 
 
 class GFlowNetFamily(ModelFamily):
@@ -143,13 +164,15 @@ class GFlowNetFamily(ModelFamily):
             return None
         return s0.numel() * s0.element_size()  # one terminal state
 
-    def memory_need(self, model, n: int, batch_size) -> int | None:
-        """The output twice (the batches and their concatenation) plus the trajectories in flight."""
+    def memory_need(self, model, n: int, batch_size, in_flight: int | None = None) -> int | None:
+        """The output twice (the batches and their concatenation) plus the trajectories in flight
+        (the batch, or the SMC particles of the runs advanced together)."""
         from sculpting.gflownet.samplers import DEFAULT_BATCH, trajectory_bytes
         out, traj = self.bytes_per_sample(model), trajectory_bytes(model.env)
         if out is None or traj is None:
             return None
-        return 2 * n * out + min(n, batch_size or DEFAULT_BATCH) * traj
+        k = in_flight if in_flight is not None else min(n, batch_size or DEFAULT_BATCH)
+        return 2 * n * out + k * traj
 
     def default_config(self, enumerable: bool = False):
         from sculpting.gflownet.classifier_training import ClassifierTrainConfig
@@ -244,6 +267,32 @@ class DiffusionFamily(ModelFamily):
         import math
         return 4 * 4 * math.prod(tuple(model.image_shape))  # float32 state, score, noise, output
 
+    def working_bytes_per_image(self, model) -> int:
+        """Bytes one image in flight takes at the peak of a sampler step (SMC's included), measured
+        on a probe of one image: the step's float32 tensors, (7 + 2m)·D (state, proposal, noise,
+        mean, mixed score, guidance gradient and output; per base a score and a mean), plus the
+        largest network pass: a base's score (the sum of its layers' outputs, no gradient kept) or
+        the classifier's forward and backward (twice its layers' outputs)."""
+        import math
+        bases = list(getattr(model, "bases", None) or [model])
+        d = math.prod(tuple(model.image_shape))
+        dev = getattr(bases[0], "device", None) or torch.device("cpu")
+        x, t = torch.zeros(1, *model.image_shape, device=dev), torch.full((1,), 0.5, device=dev)
+        with torch.no_grad():
+            net = max(_layer_output_bytes(b, lambda b=b: b.score(x, t)) for b in bases)
+        q = getattr(model, "q", None)
+        if q is not None and model.composition.n_observations:
+            xg = x.clone().requires_grad_(True)
+            with torch.enable_grad():
+                net = max(net, 2 * _layer_output_bytes(model.classifier, lambda: q.log_q_y(xg, t)))
+        return 4 * (7 + 2 * len(bases)) * d + net
+
+    def memory_need(self, model, n: int, batch_size, in_flight: int | None = None) -> int | None:
+        """The output twice (the batches and their concatenation) plus the images in flight (the
+        batch, or the SMC particles of the runs advanced together) × :meth:`working_bytes_per_image`."""
+        k = in_flight if in_flight is not None else min(n, batch_size or n)
+        return 2 * n * self.bytes_per_sample(model) // 4 + k * self.working_bytes_per_image(model)
+
     def default_config(self, enumerable: bool = False):
         from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
         return DiffusionClassifierConfig(pool_size=512, pool_steps=50, pool_sampler="edm", noising="forward",
@@ -255,6 +304,11 @@ class DiffusionFamily(ModelFamily):
         shapes = {tuple(b.image_shape) for b in bases}
         if len(shapes) != 1:
             raise ValueError(f"the bases have different image shapes: {sorted(shapes)}")
+        sdes = [getattr(getattr(b, "sde", None), "config", repr(getattr(b, "sde", None))) for b in bases]
+        if any(s != sdes[0] for s in sdes):
+            raise ValueError(f"the bases diffuse under different SDEs ({sdes}): a classifier (and a composition) "
+                             "needs one forward process; a VP and a VE base have different noisy marginals at the "
+                             "same t")
         return bases, False
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):

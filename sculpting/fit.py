@@ -133,10 +133,21 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
     return clf.eval()
 
 
-def save(model, path, **meta):
+def save(model, path, *, overwrite: bool = False, **meta):
     """Save a base or a classifier of this package's families to ``path`` (+ ``.json`` metadata),
     atomically; ``sc.load_model(path)`` rebuilds it (a model on your own environment: register its
-    domain with ``env_kinds`` first, :mod:`sculpting.registry`). ``meta``: JSON-able extras."""
+    domain with ``env_kinds`` first, :mod:`sculpting.registry`). ``meta``: JSON-able extras.
+
+    Writes exactly those two files. Refused before anything is written: a folder or an empty path,
+    a path ending in ``.json`` (the sidecar would be the checkpoint itself), and replacing a file
+    (``path`` or its ``.json``) that sculpting did not write, unless ``overwrite=True``."""
+    from sculpting.checkpoints import check_destination, replacing
+    check_destination(path, overwrite)
+    with replacing(overwrite):
+        return _save(model, path, **meta)
+
+
+def _save(model, path, **meta):
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.diffusion.model import ScoreModel
     from sculpting.gflownet.classifier import SculptingClassifier

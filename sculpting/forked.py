@@ -184,6 +184,29 @@ class _MainHidden:
             setattr(self.main, k, v)
 
 
+def _receive(i, res, err, running, slots, free, results, errors) -> None:
+    """Book a worker's report: its result (or error) and its slot freed."""
+    proc = running.pop(i, None)
+    if proc is not None:
+        proc.join()
+        free.append(slots[i])
+    if err is not None:
+        errors.append(f"job {i}: {err}")
+    else:
+        results[i] = pickle.loads(res)
+
+
+def _drain(queue, running, slots, free, results, errors, wait_s: float = 1.0) -> None:
+    """Read every report still in ``queue`` (waiting up to ``wait_s`` for the first)."""
+    while True:
+        try:
+            i, res, err = queue.get(timeout=wait_s)
+        except Empty:
+            return
+        _receive(i, res, err, running, slots, free, results, errors)
+        wait_s = 0.05
+
+
 def fork_map(fn, items, workers=2, threads: int = 1, devices=None) -> list:
     """``[fn(item) for item in items]``, each call in a worker process (at most ``workers`` at a
     time, ``threads`` torch threads each; start method: :func:`start_method`). ``workers=1`` runs
@@ -237,18 +260,18 @@ def fork_map(fn, items, workers=2, threads: int = 1, devices=None) -> list:
                 running[i] = proc
             try:
                 i, res, err = queue.get(timeout=2.0)
-            except Empty:  # a child that died without reporting (killed, crashed)
-                dead = [j for j, p in running.items() if p.exitcode is not None and p.exitcode != 0]
-                for j in dead:
-                    errors.append(f"job {j}: the worker process died (exit code {running.pop(j).exitcode})")
+            except Empty:  # a child that exited without reporting (killed, crashed, or exited early)
+                ended = [j for j, p in running.items() if p.exitcode is not None]
+                if ended:  # its report may still be in the pipe: read what is there before calling it lost
+                    _drain(queue, running, slots, free, results, errors)
+                for j in [j for j in ended if j in running]:
+                    code = running.pop(j).exitcode
+                    why = "died" if code != 0 else "exited"
+                    errors.append(f"job {j}: the worker process {why} (exit code {code}) without returning a "
+                                  "result (did the job call os._exit or sys.exit, or was it killed?)")
                     free.append(slots[j])
                 continue
-            running.pop(i).join()
-            free.append(slots[i])
-            if err is not None:
-                errors.append(f"job {i}: {err}")
-            else:
-                results[i] = pickle.loads(res)
+            _receive(i, res, err, running, slots, free, results, errors)
     finally:
         for p in running.values():
             p.terminate()

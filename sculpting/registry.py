@@ -165,6 +165,7 @@ def register_domain(domain: Domain) -> Domain:
         clash = set(other.commands) & set(domain.commands) if other.name != domain.name else set()
         if clash:
             raise ValueError(f"domain {domain.name!r}: command(s) {sorted(clash)} already belong to {other.name!r}")
+    _check_kinds(domain)
     _REGISTERED[domain.name] = domain
     if domain.env_kinds:
         from sculpting.gflownet.env_kinds import register_env
@@ -177,6 +178,28 @@ def register_domain(domain: Domain) -> Domain:
     return domain
 
 
+def _check_kinds(domain: Domain) -> None:
+    """Refuse environment or checkpoint kinds that another domain, or the package itself, already
+    serves with something else: replacing them would silently break those checkpoints (or never
+    take effect, for the package's own checkpoint kinds)."""
+    from sculpting.checkpoints import ADAPTER_KINDS, LOADERS
+    from sculpting.gflownet.env_kinds import ENVS
+    previous = _REGISTERED.get(domain.name)
+    for what, table, taken in (("env_kinds", domain.env_kinds, ENVS), ("checkpoint_loaders", domain.checkpoint_loaders,
+                                                                       LOADERS)):
+        mine = getattr(previous, what, {}) if previous is not None else {}
+        for kind, value in table.items():
+            reserved = what == "checkpoint_loaders" and (kind in ADAPTER_KINDS or kind in _BUILT_IN_CHECKPOINT_KINDS)
+            if reserved or (kind in taken and taken[kind] is not value and mine.get(kind) is not taken[kind]):
+                raise ValueError(f"domain {domain.name!r}: {what} key {kind!r} is already served by "
+                                 f"{'the package' if reserved else repr(taken[kind])}; replacing it would break every "
+                                 f"checkpoint of that kind — name your kind otherwise")
+
+
+#: checkpoint kinds the package loads itself (sc.load_model dispatches them before any domain's loader)
+_BUILT_IN_CHECKPOINT_KINDS = frozenset({"gflownet", "classifier", "score_model", "time_classifier"})
+
+
 class DomainError(ImportError):
     """A domain named by ``$SCULPTING_DOMAINS`` (or found otherwise) cannot be registered."""
 
@@ -184,7 +207,7 @@ class DomainError(ImportError):
 def _import_declaring(module_name: str):
     try:
         mod = importlib.import_module(module_name)
-    except ImportError as e:
+    except Exception as e:  # noqa: BLE001 (whatever the module raises while it is imported)
         raise DomainError(f"$SCULPTING_DOMAINS names the module {module_name!r}, which cannot be imported "
                           f"({type(e).__name__}: {e}); fix or unset the variable") from None
     dom = getattr(mod, "DOMAIN", None)
@@ -266,7 +289,19 @@ def find_pretrained(name: str):
     d = _REGISTERED.get(dom)
     if d is None or key not in d.pretrained:
         raise ValueError(f"unknown pretrained set {name!r}; choose from {', '.join(valid)}")
-    return d.pretrained[key]
+    return _checked_loader(name, d.pretrained[key])
+
+
+def _checked_loader(name: str, loader):
+    """``loader`` whose result is checked: a pair (bases, classifier), bases a list of ≥ 2 models."""
+    def load(*args, **kwargs):
+        out = loader(*args, **kwargs)
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (list, tuple)) and len(out[0]) >= 2):
+            raise TypeError(f"the pretrained loader of {name!r} ({getattr(loader, '__qualname__', loader)!r}) returned "
+                            f"{type(out).__name__}, not (bases, classifier) with a list of ≥ 2 bases; fix the "
+                            "domain's loader")
+        return out
+    return load
 
 
 def find_bases(name: str):

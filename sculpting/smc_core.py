@@ -178,4 +178,12 @@ class SMCRun:
     def draw(self, k: int | None = None, generator=None) -> torch.Tensor:
         """``[k, *S]`` equal-weight samples: a multinomial draw from the final weights (k = N by default)."""
         k = self.particles if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"draw(k): k must be a positive integer, got {k!r}")
+        from sculpting.bounds import memory_limit
+        need = 2 * k * (self.states[0].numel() * self.states[0].element_size() + 8)
+        if need > memory_limit():
+            raise ValueError(f"draw({k}) would take about {need / 2 ** 30:.1f} GB, more than the "
+                             f"{memory_limit() / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); draw "
+                             "fewer samples at a time")
         return self.states[multinomial_pick(self.log_weights, k, generator).to(self.states.device)]

@@ -80,6 +80,9 @@ class DiffusersScoreModel(torch.nn.Module):
             n = getattr(unet.config, "num_class_embeds", None)
             if n is not None and class_label >= n:
                 raise ValueError(f"class_label {class_label} ≥ num_class_embeds {n}")
+        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) \
+                or not 2 <= num_train_timesteps <= 100_000:
+            raise ValueError(f"num_train_timesteps must be an integer in [2, 100000], got {num_train_timesteps!r}")
         self.unet, self.prediction, self.num_train_timesteps = unet, prediction, int(num_train_timesteps)
         self.class_label = class_label
         self.sde = sde or (VPSDE() if prediction == "epsilon" else VESDE())
@@ -310,13 +313,18 @@ class SculptingPipeline:
         cfg_path = d / "scheduler" / "scheduler_config.json"
         try:
             sched_cfg = json.loads(cfg_path.read_text())
-            scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(d / "scheduler")
+            scheduler = diffusers_class(sched_cfg["_class_name"], diffusers.SchedulerMixin,
+                                        cfg_path).from_pretrained(d / "scheduler")
         except FileNotFoundError:
             raise ValueError(f"{d} holds no scheduler/scheduler_config.json; save it with "
                              "pipe.save_pretrained") from None
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except Exception as e:  # noqa: BLE001 (diffusers raises what its constructors raise on bad values)
             raise ValueError(f"{cfg_path} does not describe a diffusers scheduler ({type(e).__name__}: {e}); "
                              "save it again with pipe.save_pretrained") from None
+        n_train = scheduler.config.get("num_train_timesteps")
+        if isinstance(n_train, bool) or not isinstance(n_train, int) or not 2 <= n_train <= 100_000:
+            raise ValueError(f"{cfg_path}: num_train_timesteps must be an integer in [2, 100000], got {n_train!r}; "
+                             "save the scheduler again with pipe.save_pretrained")
         comp = {k: overrides.get(k, info[k]) for k in ("operation", "alpha", "gamma")}
         return cls(bases, load_model(d / "classifier.pt"), scheduler, **comp)
 
@@ -333,13 +341,24 @@ def save_diffusers_base(model: DiffusersScoreModel, path, **meta):
     return save_checkpoint(path, "diffusers_base", model.state_dict(), {**info, **meta})
 
 
+def diffusers_class(name, base: type, where) -> type:
+    """The diffusers class ``name`` that a file names, if it is a subclass of ``base`` exported by
+    diffusers (a scheduler, a model); anything else a file names is refused, never called."""
+    import diffusers
+    cls = getattr(diffusers, name, None) if isinstance(name, str) and name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"{where} names {name!r}, which is not a diffusers {base.__name__} class; files select "
+                         f"only such classes (e.g. {'DDPMScheduler' if base.__name__ == 'SchedulerMixin' else 'UNet2DModel'})")
+    return cls
+
+
 def load_diffusers_base(path) -> DiffusersScoreModel:
     import diffusers
     from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild
     from sculpting.diffusion.sde import sde_from_config
     sd, meta = load_checkpoint(path, "diffusers_base")
     try:
-        unet_cls = getattr(diffusers, meta["unet_class"])
+        unet_cls = diffusers_class(meta["unet_class"], diffusers.ModelMixin, path)
         cfg, sde = dict(meta["unet_config"]), sde_from_config(meta["sde"])
     except (KeyError, AttributeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: unreadable diffusers-base metadata ({type(e).__name__}: {e})") from e

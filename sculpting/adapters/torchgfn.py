@@ -36,7 +36,7 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 
 from sculpting.gflownet.policy import masked_log_softmax  # noqa: E402
 
-__all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES", "build", "stamp", "save_torchgfn_policy",
+__all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES", "RECIPES", "register_recipe", "build", "stamp", "save_torchgfn_policy",
            "load_torchgfn_policy", "hypergrid_policy"]
 
 #: environments with more states than this are treated as not enumerable (torchgfn's own
@@ -251,30 +251,62 @@ class TorchGFNPolicy(torch.nn.Module):
 
 
 # ------------------------------------------------------------------ saving: models built by a recipe
-def _import(target: str):
-    import importlib
-    if not isinstance(target, str) or target.count(":") != 1:
-        raise ValueError(f"a recipe is 'package.module:function', got {target!r}")
-    mod, name = target.split(":")
-    try:
-        fn = importlib.import_module(mod)
-        for part in name.split("."):
-            fn = getattr(fn, part)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import the recipe {target!r} ({type(e).__name__}: {e}); it must be importable "
-                         "where the model is loaded") from None
-    return fn
+#: recipe name -> function returning a TorchGFNPolicy. Filled by this module (the built-in
+#: recipes) and by the user, explicitly, in their own process (:func:`register_recipe`, or
+#: :func:`build` given a function). A checkpoint names a recipe by its key here: loading a file
+#: never imports or calls anything the file names that is not in this table.
+RECIPES: dict = {}
 
 
-def build(recipe: str, **kwargs) -> "TorchGFNPolicy":
-    """``recipe(**kwargs)`` — an importable ``"package.module:function"`` returning a (fresh or trained)
-    :class:`TorchGFNPolicy` — stamped with the recipe, so that ``sc.save`` can store the model and
-    ``sc.load_model`` rebuild it: the recipe is called again with ``kwargs`` (JSON-able) for the
-    estimator's architecture and the environment, and the saved weights are loaded into it. A
-    classifier fitted on such bases saves and loads too (its environment is rebuilt the same way)."""
+def register_recipe(name: str, fn) -> str:
+    """Make ``fn(**kwargs) -> TorchGFNPolicy`` the recipe called ``name`` in this process, so that
+    :func:`build` and ``sc.load_model`` can use it (a checkpoint stores only the name). Registering
+    another function under a taken name is refused (re-registering the same one is a no-op)."""
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise ValueError(f"a recipe name is a non-empty string (at most 200 characters), got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"register_recipe({name!r}, fn): fn must be a function returning a TorchGFNPolicy, got {fn!r}")
+    if RECIPES.get(name, fn) is not fn:
+        raise ValueError(f"the recipe name {name!r} is taken by {RECIPES[name]!r}; pick another name")
+    RECIPES[name] = fn
+    return name
+
+
+def recipe_name(fn) -> str:
+    """The name :func:`build` registers a recipe function under: ``"module:qualname"``."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def _registered(name, path=None):
+    if not isinstance(name, str) or name not in RECIPES:
+        where = f"{path}: " if path is not None else ""
+        raise LookupError(f"{where}the torchgfn recipe {name!r} is not registered in this process (known: "
+                          f"{sorted(RECIPES)}). Loading never imports or runs code a file names: call "
+                          f"sculpting.adapters.torchgfn.register_recipe({name!r}, your_function) first "
+                          "(docs/own_models.md)")
+    return RECIPES[name]
+
+
+def build(recipe, **kwargs) -> "TorchGFNPolicy":
+    """``recipe(**kwargs)``: a (fresh or trained) :class:`TorchGFNPolicy` from a registered recipe,
+    stamped with the recipe's name and ``kwargs``, so that ``sc.save`` can store the model and
+    ``sc.load_model`` rebuild it (the recipe is looked up by name in :data:`RECIPES`, called again
+    with ``kwargs`` (JSON-able) for the estimator's architecture and the environment, and the saved
+    weights are loaded into it). ``recipe``: a registered name (built in:
+    ``"sculpting.adapters.torchgfn:hypergrid_policy"``) or a function, which is registered under
+    :func:`recipe_name` first. A classifier fitted on such bases saves and loads too (its
+    environment is rebuilt the same way). In another process, register your function again before
+    ``sc.load_model``."""
     import json
+    if callable(recipe):
+        fn, recipe = recipe, register_recipe(recipe_name(recipe), recipe)
+    else:
+        try:
+            fn = _registered(recipe)
+        except LookupError as e:
+            raise ValueError(str(e)) from None
     json.dumps(kwargs)  # the recipe's arguments are stored as JSON: refuse anything else now
-    policy = _import(recipe)(**kwargs)
+    policy = fn(**kwargs)
     if not isinstance(policy, TorchGFNPolicy):
         raise TypeError(f"the recipe {recipe!r} must return a TorchGFNPolicy, got {type(policy).__name__}")
     stamp(policy, recipe, kwargs)
@@ -293,6 +325,10 @@ def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
     from sculpting.checkpoints import CheckpointError
     if not isinstance(spec, dict) or not isinstance(spec.get("kwargs"), dict):
         raise CheckpointError(f"{path}: its torchgfn recipe is malformed: {spec!r}")
+    try:
+        _registered(spec.get("recipe"), path)  # before anything is called: only what this process registered
+    except LookupError as e:
+        raise CheckpointError(str(e)) from None
     try:
         return build(spec["recipe"], **spec["kwargs"])
     except (ValueError, TypeError) as e:
@@ -337,7 +373,18 @@ def hypergrid_policy(ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float 
     (R0, R1, R2) and a fresh forward ``DiscretePolicyEstimator`` (an MLP of width ``hidden`` on the
     K-hot state, initial weights from ``seed``), wrapped as a :class:`TorchGFNPolicy`. Train its
     ``estimator`` with torchgfn, then ``sc.save`` it; ``sc.load_model`` calls this again and loads
-    the weights."""
+    the weights. Its arguments are checked first (they may come from a file): ``ndim`` 1 .. 16,
+    ``height`` 2 .. 1024, ``hidden`` 1 .. ``MAX_WIDTH``, finite rewards, an integer seed."""
+    import math
+    from sculpting.bounds import check_count, check_width
+    from sculpting.training import check_seed
+    check_count("ndim", ndim, 1, 16)
+    check_count("height", height, 2, 1024)
+    check_width("hidden", hidden)
+    check_seed(seed)
+    for k, v in (("R0", R0), ("R1", R1), ("R2", R2)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{k} must be a finite number, got {v!r}")
     from gfn import gym
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.preprocessors import KHotPreprocessor
@@ -354,6 +401,7 @@ def hypergrid_policy(ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float 
 
 def _register() -> None:
     from sculpting.checkpoints import register_loader, register_saver
+    register_recipe(recipe_name(hypergrid_policy), hypergrid_policy)
     from sculpting.gflownet.env_kinds import register_env
     register_loader("torchgfn_policy", load_torchgfn_policy)
     register_saver(TorchGFNPolicy, save_torchgfn_policy)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sculpting.algebra import Composition, classifier_logit_alpha
+from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
 from sculpting.diffusion.sde import sde_from_config
 from sculpting.diffusion.unet import GaussianFourierEmbedding
@@ -107,7 +108,7 @@ class DiffusionQ:
         self._log_prior0 = composition.log_priors(torch.float32)[0]
 
     def first(self, x, t):
-        q = self.classifier.log_first(x, t, self.logit_alpha)
+        q = check_log_probs(self.classifier.log_first(x, t, self.logit_alpha), self.classifier, "log Q(y_1 | x_t)")
         if self.composition.n_observations == 0:
             q = torch.log_softmax(q + self._log_prior0.to(q.device), dim=1)
         return q
@@ -116,7 +117,8 @@ class DiffusionQ:
         c, m, n = self.composition, self.classifier.n_bases, self.classifier.n_slots
         if c.n_observations == 0:
             return torch.zeros(len(x), device=x.device)
-        return observed_labels(self.classifier.log_joint(x, t, self.logit_alpha), c.observations, m, n)
+        joint = check_log_probs(self.classifier.log_joint(x, t, self.logit_alpha), self.classifier, "log Q(y | x_t)")
+        return observed_labels(joint, c.observations, m, n)
 
     def first_and_log_q_y(self, x, t):
         """``(first(x, t), log_q_y(x, t))`` from one classifier pass (a composition with observations;
@@ -124,5 +126,5 @@ class DiffusionQ:
         c, m, n = self.composition, self.classifier.n_bases, self.classifier.n_slots
         if c.n_observations == 0:
             raise ValueError("first_and_log_q_y is for compositions with observations")
-        joint = self.classifier.log_joint(x, t, self.logit_alpha)
+        joint = check_log_probs(self.classifier.log_joint(x, t, self.logit_alpha), self.classifier, "log Q(y | x_t)")
         return first_label(joint, m), observed_labels(joint, c.observations, m, n)

@@ -27,6 +27,8 @@ import math
 
 import torch
 
+from sculpting.bounds import check_count
+
 __all__ = ["DataOracle", "EmpiricalScore", "data_oracle"]
 
 
@@ -50,9 +52,15 @@ class DataOracle:
         if not all(bool(torch.isfinite(d).all()) for d in datasets):
             raise ValueError("the data sets hold non-finite values")
         self.n_bases = len(datasets)
-        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else int(n_slots)
-        if not 1 <= self.n_slots <= 4:
-            raise ValueError(f"n_slots must be 1..4, got {self.n_slots}")
+        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else \
+            check_count("n_slots", n_slots, 1, 4)
+        from sculpting.bounds import memory_limit
+        n_images, d = sum(len(x) for x in datasets), math.prod(shapes.copy().pop())
+        need = 4 * n_images * d * torch.tensor([], dtype=dtype).element_size()  # the stacked sets, sorted, unique
+        if need > memory_limit():
+            raise ValueError(f"a data oracle of {n_images} images would need about {need / 2 ** 30:.1f} GB, more than "
+                             f"the {memory_limit() / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); "
+                             "use fewer images (a subset of each set)")
         self.alpha_conditioned = self.n_bases == 2
         self.image_shape = shapes.pop()
         self.sde = sde
@@ -85,7 +93,8 @@ class DataOracle:
             raise ValueError("each row of weights must be a distribution (non-negative, summing to 1)")
         self = cls.__new__(cls)
         self.n_bases = len(W)
-        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else int(n_slots)
+        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else \
+            check_count("n_slots", n_slots, 1, 4)
         self.alpha_conditioned = self.n_bases == 2
         self.image_shape = tuple(images.shape[1:])
         self.sde = sde

@@ -174,9 +174,11 @@ def _smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool 
     the images per batch of runs. A base (no observation, every weight 1) is sampled by its own
     reverse chain: :func:`pc_sample` without corrector."""
     from sculpting.diffusion.composition import ComposedScore
-    from sculpting.diffusion.smc import check_smc_options, smc_sample
+    from sculpting.diffusion.smc import DIFFUSION_PROPOSALS, check_smc_options, smc_sample
     if not isinstance(model, ComposedScore):
         check_smc_options(particles, resample_threshold)
+        if proposal not in ("auto",) + DIFFUSION_PROPOSALS:
+            raise ValueError(f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}")
         return pc_sample(model, n, steps, generator=generator, progress=progress, corrector=False)
     return smc_sample(model, n, steps, generator, progress, particles, proposal, resample_threshold)
 

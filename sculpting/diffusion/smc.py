@@ -34,6 +34,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from sculpting.finite import check_finite
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
 
 __all__ = ["diffusion_smc", "diffusion_smc_runs", "smc_sample", "DIFFUSION_PROPOSALS"]
@@ -118,6 +119,8 @@ def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, pro
         m_t = means[k]
         last = k == steps - 1
         lq, grad = _log_q_and_grad(q, m_t * x, tb, need_grad=proposal == "guided" and not last and gamma > 0)
+        if grad is not None:
+            check_finite(grad, model.classifier, "guidance gradients ∇ log Q(y | x_t)")
         stats["classifier_rows"] += total if comp.n_observations else 0
         new_psi = gamma * lq
         tracker.add(new_psi - log_psi)
@@ -126,7 +129,7 @@ def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, pro
         if idx is not None:
             x, ell, log_psi = x[idx], ell[idx], log_psi[idx]
             grad = grad[idx] if grad is not None else None
-        scores = torch.stack([b.score(m_t * x, tb) for b in model.bases]) * m_t  # [m, N, *D] s̃_i(x̃)
+        scores = torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in model.bases]) * m_t  # s̃_i(x̃)
         stats["score_calls"] += len(model.bases)
         post = torch.softmax(ell, dim=1).to(x.dtype)  # [N, m]
         s_bar = (post.T.reshape(comp.n_bases, *shape) * scores).sum(0)

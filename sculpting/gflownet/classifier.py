@@ -22,6 +22,7 @@ from sculpting.training import seeded_init
 from torch import nn
 
 from sculpting.algebra import Composition, classifier_logit_alpha
+from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
@@ -169,6 +170,7 @@ class ClassifierQ:
         """``[K, m^n]`` log joint over ordered label tuples → (log Q(y_1 = i | ·) ``[K, m]``,
         log Q(y | ·) ``[K]``) for this composition (the other slots marginalised)."""
         c, m, n = self.composition, self.n_bases, self.classifier.n_slots
+        check_log_probs(joint, self.classifier, "log Q(y_1..y_n | s)")
         q_first = first_label(joint, m)
         if c.n_observations == 0:  # a weighted mixture: shift the slot-1 posterior to the prior ω
             q_first = torch.log_softmax(q_first + self._log_priors[0], dim=1)
@@ -183,6 +185,7 @@ class ClassifierQ:
         """``[K, m]`` log p(y = i | x) under the uniform prior → (log p(y_1 = i | x) with slot 1's
         prior ``[K, m]``, Σ_k log p(y_k | x) ``[K]``)."""
         c = self.composition
+        check_log_probs(lt, self.classifier, "terminal log p(y | x)")
         post = lambda k: torch.log_softmax(lt + self._log_priors[k], dim=1)  # noqa: E731
         q_y = torch.zeros(len(lt), device=lt.device)
         for k, y in enumerate(c.observations):

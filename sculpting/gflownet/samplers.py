@@ -45,6 +45,16 @@ class GFlowNetSampler:
             return smc_sample(model, n, generator, batch_size=batch_size, **opts)
         name = self.name
         if name == "smc":  # a base: SMC without observation is the base itself, sampled exactly
+            from sculpting.gflownet.smc import PROPOSALS, TWISTS
+            from sculpting.smc_core import check_smc_options
+            check_smc_options(opts["particles"], opts["resample_threshold"])
+            if opts["proposal"] not in ("auto",) + PROPOSALS:
+                raise ValueError(f"unknown SMC proposal {opts['proposal']!r}; choose from {('auto',) + PROPOSALS}")
+            if opts["twist"] not in TWISTS:
+                raise ValueError(f"unknown SMC twist {opts['twist']!r}; choose from {TWISTS}")
+            if opts["proposal"] == "amortised" or opts["twist"] == "head":
+                raise ValueError(f"proposal={opts['proposal']!r}, twist={opts['twist']!r} needs a composition with a "
+                                 "successor head (compose(..., successor_head=)); this is a base")
             name, opts = "full", {}
         from sculpting.gflownet.rejection import action_sampler_for
         from sculpting.gflownet.sampler import sample_trajectories
@@ -77,7 +87,28 @@ def check_options(sampler: GFlowNetSampler, options: dict) -> dict:
         allowed = ", ".join(sorted(sampler.options)) or "none"
         raise TypeError(f"sampler={sampler.name!r} takes no option {', '.join(map(repr, unknown))} "
                         f"(its options: {allowed})")
+    for k, v in options.items():
+        _check_option(k, v)
     return {**sampler.options, **options}
+
+
+#: the type and range of each numeric sampler option: (integer?, low, high, low inclusive?)
+_OPTION_RANGES = {"proposals": (True, 1, 4096, True), "rounds": (True, 1, 10_000, True),
+                  "min_actions": (True, 0, 10 ** 9, True), "acceptances": (False, 0.0, 1e6, False),
+                  "max_fraction": (False, 0.0, 1.0, False), "envelope": (False, 1.0, 1e6, True)}
+
+
+def _check_option(name: str, value) -> None:
+    """Refuse a sampler option of the wrong type or outside its range (never coerced)."""
+    import math
+    if name not in _OPTION_RANGES:
+        return
+    integer, low, high, closed = _OPTION_RANGES[name]
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise TypeError(f"{name} must be {kind}, got {value!r}")
+    if not math.isfinite(value) or not (low <= value if closed else low < value) or value > high:
+        raise ValueError(f"{name} must be {kind} in {'[' if closed else '('}{low}, {high}], got {value!r}")
 
 
 _REJECTION = {"proposals": 1, "rounds": 8, "max_fraction": 1.0, "min_actions": 4, "acceptances": 1.5}

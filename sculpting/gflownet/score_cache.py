@@ -32,6 +32,10 @@ class ScoreCache:
         self.hits = self.misses = 0
         self._clear()
 
+    def clear(self) -> None:
+        """Forget every stored row (each public sampling call starts so: same seed, same bytes)."""
+        self._clear()
+
     def _clear(self):
         self._slot: dict[int, int] = {}
         self._states = self._first = self._y = None

@@ -29,6 +29,7 @@ import math
 
 import torch
 
+from sculpting.finite import NonFiniteError
 from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
 
@@ -87,6 +88,21 @@ def terminal_target(policy):
     joint = torch.where(can_stop & torch.isfinite(log_base), log_base + log_pot, torch.full_like(log_base, -math.inf))
     log_z = torch.logsumexp(joint, 0)
     return joint - log_z, float(log_z)
+
+
+def _check_policy_rows(values, mask, source, what="action log-probabilities", need_mass=True) -> None:
+    """Refuse NaN or +inf at allowed actions, and (``need_mass``) rows with no finite allowed action:
+    they would otherwise become weights of exactly 0 without a word."""
+    allowed = values.masked_fill(~mask, -math.inf)
+    bad = (torch.isnan(allowed) | torch.isposinf(allowed)).any(1)
+    if need_mass:
+        bad = bad | ~torch.isfinite(allowed).any(1)
+    n_bad = int(bad.sum())
+    if n_bad:
+        name = source if isinstance(source, str) else (
+            "the base policies" if isinstance(source, list) else f"the {type(source).__name__}")
+        raise NonFiniteError(f"{name} returned non-finite {what} (NaN or +inf, or no finite allowed action) in "
+                             f"{n_bad} of {len(values)} states; sculpting does not turn them into zero weights")
 
 
 def _head_log_weights(policy, states, mask):
@@ -173,7 +189,8 @@ def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, pro
             log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
         else:
             log_p = policy.bases[policy.anchor].log_probs(cur).double()
-        log_p = masked_log_softmax(torch.nan_to_num(log_p, nan=-math.inf), mask & torch.isfinite(log_p))
+        _check_policy_rows(log_p, mask, policy.bases if mix else policy.bases[policy.anchor])
+        log_p = masked_log_softmax(log_p, mask & torch.isfinite(log_p))
         head_lw = None
         if proposal == "base" or comp.n_observations == 0:
             log_q = log_p
@@ -182,6 +199,7 @@ def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, pro
             stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
         else:
             head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
+            _check_policy_rows(head_lw, mask, policy.successor_head, "successor-head log-weights", need_mass=False)
             stats["head_rows"] = stats.get("head_rows", 0) + k
             log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
         a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
