@@ -201,9 +201,16 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quick", action="store_true", help="short runs and small batches (a CPU smoke of the table)")
-    p.add_argument("--sections", nargs="+", default=["training", "sampling", "molecules"])
+    p.add_argument("--sections", nargs="+", default=["training", "sampling", "molecules"],
+                   choices=["training", "sampling", "molecules"])
     p.add_argument("--json", default=None, help="write the rows here (default: benchmarks/gpu_<device>.json)")
     a = p.parse_args(argv)
+    try:
+        dev = torch.device(a.device)
+    except RuntimeError as e:
+        p.error(f"--device {a.device!r} is not a torch device ({e}); use cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {a.device}: this machine has no CUDA device; use --device cpu")
     torch.set_num_threads(1 if a.device == "cpu" else torch.get_num_threads())
     t0 = time.perf_counter()
     rows = []

@@ -76,24 +76,28 @@ class ModelFamily:
         raise NotImplementedError
 
 
-def _layer_output_bytes(net, call) -> int:
-    """Bytes of every leaf module's tensor outputs during ``call()`` (0 for a model that is not a
-    module: no estimate of its layers)."""
-    if not isinstance(net, torch.nn.Module):
-        return 0
-    total = [0]
+class _OutputBytes(torch.overrides.TorchFunctionMode):
+    """Sums the bytes of the tensors every torch function returns while active (an upper bound of
+    what is alive at once in a pass without gradients: nothing is counted as freed, and a view or
+    an in-place result counts as a new tensor)."""
 
-    def count(_mod, _inp, out):
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
         for o in (out if isinstance(out, (tuple, list)) else (out,)):
             if isinstance(o, torch.Tensor):
-                total[0] += o.numel() * o.element_size()
-    hooks = [m.register_forward_hook(count) for m in net.modules() if next(m.children(), None) is None]
-    try:
+                self.total += o.numel() * o.element_size()
+        return out
+
+
+def _layer_output_bytes(net, call) -> int:
+    """Bytes of the tensors computed during ``call()`` (every torch function's output but views)."""
+    with _OutputBytes() as mode:
         call()
-    finally:
-        for h in hooks:
-            h.remove()
-    return total[0]
+    return mode.total
 
 
 class GFlowNetFamily(ModelFamily):

@@ -78,6 +78,13 @@ class Command:
             missing = [p for p in PRESETS if p not in self.presets]
             if missing:
                 raise ValueError(f"Command.presets lacks the preset(s) {missing} (every command offers {PRESETS})")
+            import dataclasses
+            plain = [p for p in PRESETS if not (dataclasses.is_dataclass(self.presets[p])
+                                                 and not isinstance(self.presets[p], type))]
+            if plain:
+                raise TypeError(f"Command.presets[{plain[0]!r}] is a {type(self.presets[plain[0]]).__name__}; a preset is "
+                                "a dataclass config instance (its fields are the --key options), e.g. "
+                                "TrainConfig(steps=100)")
         if not isinstance(self.arguments, (list, tuple)) or not all(
                 isinstance(a, (list, tuple)) and len(a) == 2 and isinstance(a[0], (list, tuple)) and a[0]
                 and all(isinstance(f, str) and f.startswith("-") for f in a[0]) and isinstance(a[1], dict)

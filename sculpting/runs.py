@@ -187,3 +187,7 @@ class RunFolder:
 
     def __exit__(self, *exc) -> None:
         self._unlock()
+        if not (self.out / "summary.json").exists():  # no run is held here any more: no lock file left behind
+            self.discard_if_untouched()
+            if not any(p.name not in (".lock",) for p in self.out.iterdir()):
+                (self.out / ".lock").unlink(missing_ok=True)

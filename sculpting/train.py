@@ -159,6 +159,9 @@ def main(argv=None) -> dict:
             return finished
         try:
             result = cmd.run(args, config, args.out, device)
+            if not isinstance(result, dict):
+                raise TypeError(f"the command {args.command!r} returned {type(result).__name__}, not a dict of its "
+                                "summary's numbers: its Command.run must return a dict (e.g. {} when it has none)")
         except BaseException:
             if folder is not None:
                 folder.discard_if_untouched()  # an input error leaves no record of a run that never started

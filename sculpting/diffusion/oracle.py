@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from sculpting.bounds import check_count
+from sculpting.bounds import check_count, memory_limit
 
 __all__ = ["DataOracle", "EmpiricalScore", "data_oracle"]
 
@@ -49,18 +49,17 @@ class DataOracle:
         shapes = {tuple(d.shape[1:]) for d in datasets if isinstance(d, torch.Tensor)}
         if len(shapes) != 1 or any(not isinstance(d, torch.Tensor) or len(d) == 0 for d in datasets):
             raise ValueError(f"every data set must be a non-empty tensor of one image shape, got shapes {sorted(shapes)}")
-        if not all(bool(torch.isfinite(d).all()) for d in datasets):
-            raise ValueError("the data sets hold non-finite values")
-        self.n_bases = len(datasets)
-        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else \
-            check_count("n_slots", n_slots, 1, 4)
-        from sculpting.bounds import memory_limit
-        n_images, d = sum(len(x) for x in datasets), math.prod(shapes.copy().pop())
+        n_images, d = sum(len(x) for x in datasets), math.prod(next(iter(shapes)))
         need = 4 * n_images * d * torch.tensor([], dtype=dtype).element_size()  # the stacked sets, sorted, unique
         if need > memory_limit():
             raise ValueError(f"a data oracle of {n_images} images would need about {need / 2 ** 30:.1f} GB, more than "
                              f"the {memory_limit() / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); "
                              "use fewer images (a subset of each set)")
+        if not all(bool(torch.isfinite(d).all()) for d in datasets):
+            raise ValueError("the data sets hold non-finite values")
+        self.n_bases = len(datasets)
+        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else \
+            check_count("n_slots", n_slots, 1, 4)
         self.alpha_conditioned = self.n_bases == 2
         self.image_shape = shapes.pop()
         self.sde = sde

@@ -35,8 +35,15 @@ __all__ = ["TrajectoryWorkers", "batch_seed", "draw_share"]
 
 def batch_seed(seed: int, step: int, worker: int) -> int:
     """The seed of worker ``worker``'s share of batch ``step`` (distinct for distinct triples of
-    seeds < 2^31, steps < 2^20 and workers < 2^6)."""
-    return (int(seed) * (1 << 20) + int(step)) * 64 + int(worker)
+    seeds < 2^31, steps < 2^20 and workers < 2^6). Where that packing would not fit a generator's
+    seed (< 2^63: seeds from 2^37 on), the seed is a hash of the triple instead (every seed the
+    trainer accepts works with workers as without)."""
+    packed = (int(seed) * (1 << 20) + int(step)) * 64 + int(worker)
+    if packed < 1 << 63:
+        return packed
+    import hashlib
+    digest = hashlib.sha256(f"{int(seed)},{int(step)},{int(worker)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ W CPU processes one step ahead of the update, while the model's device trains
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -112,7 +113,16 @@ def _tb_loss(model, sampler, all_states, conditioning, batch: int, epsilon: floa
     return trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r), log_z, log_r
 
 
-def _tb_loss_of(model, traj, cond, log_r):
+def _non_finite_step(step: int, loss: float, log_r: torch.Tensor) -> None:
+    """Raise the error of a training step whose loss or log-rewards are not finite (named)."""
+    from sculpting.finite import NonFiniteError
+    bad = int((~torch.isfinite(log_r.detach())).sum())
+    if bad:
+        raise NonFiniteError(f"training step {step}: the reward returned non-finite log-rewards (NaN or ±inf) for {bad} "
+                             f"of {len(log_r)} terminal states; fix the reward (a zero reward needs a floor, e.g. "
+                             "log(max(R, 1e-8)))")
+    raise NonFiniteError(f"training step {step}: the loss is {loss} (the policy or log Z diverged); lower the learning "
+                         "rate or clip the gradients")
     """The trajectory-balance loss (and log Z, log R) of drawn trajectories with their conditions
     (or None) and log-rewards, the log-probabilities re-scored by ``model`` with gradients."""
     env = model.env
@@ -236,6 +246,8 @@ def _train(model, config, progress, desc, conditioning, callback, callback_every
         train_time += time.perf_counter() - ts
         # one host read for the three numbers (the same floats as three reads: stacking promotes exactly)
         loss_v, log_z_v, log_r_v = torch.stack([loss.detach(), log_z.detach().mean(), log_r.detach().mean()]).tolist()
+        if not math.isfinite(log_r_v) or not math.isfinite(loss_v):
+            _non_finite_step(step, loss_v, log_r)
         for k, v in (("step", step), ("loss", loss_v), ("log_z", log_z_v), ("mean_log_reward", log_r_v)):
             hist[k].append(v)
         if not enumerable and step % 10 == 0:
