@@ -67,6 +67,9 @@ class DiffusersScoreModel(torch.nn.Module):
     def __init__(self, unet, sde=None, prediction: str = "epsilon", num_train_timesteps: int = 1000,
                  class_label: int | None = None):
         super().__init__()
+        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) \
+                or not 2 <= num_train_timesteps <= 100_000:
+            raise ValueError(f"num_train_timesteps must be an integer in [2, 100000], got {num_train_timesteps!r}")
         if is_scheduler(sde):
             raise TypeError(f"sde= takes an SDE, got a {type(sde).__name__}: for a DDPM scheduler use "
                             "DiffusersScoreModel.from_ddpm(unet, scheduler)")
@@ -80,9 +83,6 @@ class DiffusersScoreModel(torch.nn.Module):
             n = getattr(unet.config, "num_class_embeds", None)
             if n is not None and class_label >= n:
                 raise ValueError(f"class_label {class_label} ≥ num_class_embeds {n}")
-        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) \
-                or not 2 <= num_train_timesteps <= 100_000:
-            raise ValueError(f"num_train_timesteps must be an integer in [2, 100000], got {num_train_timesteps!r}")
         self.unet, self.prediction, self.num_train_timesteps = unet, prediction, int(num_train_timesteps)
         self.class_label = class_label
         self.sde = sde or (VPSDE() if prediction == "epsilon" else VESDE())
