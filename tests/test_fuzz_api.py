@@ -9,6 +9,7 @@ never a refusal of a value the suite lists as valid.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
@@ -129,6 +130,88 @@ def test_sample_fuzz(world, arg, value, family):
                       workers=kwargs["workers"], progress=kwargs["progress"])
         assert len(x) == kwargs["n"] and bool(torch.isfinite(x.double()).all())
     _probe(call, _valid(SAMPLE_ARGS[arg][1], value), arg, value)
+
+
+# --------------------------------------------------------------------- smc (and its draws)
+SMC_ARGS = {
+    "particles": (4, _int(1, 2 ** 22)),
+    "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
+    "proposal": ("auto", lambda v: v in ("auto", "base", "guided")),
+    "resample_threshold": (0.5, _real(lambda v: 0 <= v <= 1)),
+    "twist": ("classifier", lambda v: v == "classifier"),
+    "steps": (None, None),  # per family below
+    "progress": (False, BOOL_OK),
+}
+
+
+@FUZZ
+@given(arg=st.sampled_from(sorted(SMC_ARGS)), value=WRONG, family=st.sampled_from(["gflownet", "diffusion"]))
+def test_smc_fuzz(world, arg, value, family):
+    """sc.smc: every option checked on both families (GFlowNets take no steps); a run that succeeds
+    has N particles, normalised weights and a finite log Ẑ."""
+    hypothesis.assume(not (isinstance(value, int) and not isinstance(value, bool) and arg in ("particles", "steps")
+                           and value > 200))
+    kwargs = {k: v for k, (v, _) in SMC_ARGS.items()}
+    kwargs[arg] = value
+    model = world["model"] if family == "gflownet" else world["gm_model"]
+    pred = SMC_ARGS[arg][1]
+    if arg == "steps":
+        pred = (lambda v: v is None) if family == "gflownet" else (lambda v: v is None or _int(2, 100_000)(v))
+    if family == "diffusion" and kwargs["steps"] is None:
+        kwargs["steps"] = 4 if arg != "steps" else None
+
+    def call():
+        run = sc.smc(model, kwargs["particles"], kwargs["seed"], proposal=kwargs["proposal"],
+                     resample_threshold=kwargs["resample_threshold"], twist=kwargs["twist"], steps=kwargs["steps"],
+                     progress=kwargs["progress"])
+        assert run.particles == kwargs["particles"] and math.isfinite(run.log_z)
+        assert abs(float(torch.logsumexp(run.log_weights, 0))) < 1e-9
+    _probe(call, _valid(pred, value), arg, value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_smc_draw_fuzz(world, value):
+    run = sc.smc(world["model"], 4, seed=0)
+    hypothesis.assume(not (isinstance(value, int) and not isinstance(value, bool) and 200 < value < 2 ** 40))
+
+    def call():
+        assert len(run.draw(value)) == (run.particles if value is None else value)
+    _probe(call, value is None or (_valid(_int(1), value) and value <= 200), "k", value)
+
+
+REJECTION_ARGS = {"proposals": _int(1, 4096), "rounds": _int(1, 10_000), "min_actions": _int(0, 10 ** 9),
+                  "acceptances": _real(lambda v: 0 < v <= 1e6), "max_fraction": _real(lambda v: 0 < v <= 1)}
+
+
+@FUZZ
+@given(arg=st.sampled_from(sorted(REJECTION_ARGS)), value=WRONG)
+def test_rejection_options_fuzz(world, arg, value):
+    """The rejection sampler's options: typed, ranged, never coerced (the model is the oracle
+    composition, whose exact sampler ignores none of them)."""
+    hypothesis.assume(not (arg == "rounds" and isinstance(value, int) and not isinstance(value, bool) and value > 64))
+
+    def call():
+        x = sc.sample(world["model"], 3, seed=0, sampler="rejection", **{arg: value})
+        assert x.shape == (3, 2)
+    _probe(call, _valid(REJECTION_ARGS[arg], value), arg, value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_data_oracle_slots_fuzz(world, value):
+    x = torch.zeros(3, 2)
+
+    def call():
+        assert sc.data_oracle([x, x + 1], world["gm"], n_slots=value).n_slots == (2 if value is None else value)
+    _probe(call, value is None or _valid(_int(1, 4), value), "n_slots", value)
+
+
+@FUZZ
+@given(value=WRONG)
+def test_save_overwrite_fuzz(world, value, tmp_path_factory):
+    path = tmp_path_factory.mktemp("overwrite") / "x.pt"
+    _probe(lambda: sc.save(world["bases"][0], path, overwrite=value), _valid(BOOL_OK, value), "overwrite", value)
 
 
 # --------------------------------------------------------------------- compose
@@ -294,9 +377,14 @@ def test_register_domain_fuzz(value):
     _probe(lambda: sc.register_domain(value), False, "domain", value)
 
 
+@dataclasses.dataclass
+class _Preset:
+    steps: int = 1
+
+
 COMMAND_FIELDS = {
     "run": (lambda *a: {}, lambda v: False),  # no value of the pool is a callable
-    "presets": ({"cpu": 1, "smoke": 1, "paper": 1}, lambda v: False),
+    "presets": ({"cpu": _Preset(), "smoke": _Preset(), "paper": _Preset()}, lambda v: False),
     "arguments": ([], lambda v: v in ([], ())),
     "help": ("", lambda v: isinstance(v, str)),
     "inputs": (None, lambda v: v is None),

@@ -365,12 +365,15 @@ def test_a_domain_is_checked_when_built(kwargs, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"run": 3}, "run must be callable"), ({"presets": {"cpu": 1}}, "lacks the preset"),
+    ({"presets": {"cpu": {"steps": 1}, "smoke": {}, "paper": {}}}, r"presets\['cpu'\] is a dict"),
     ({"presets": 5}, "presets must be a dict"), ({"arguments": [("x", {})]}, "arguments must be"),
     ({"arguments": [(("--out",), {})]}, "redefine the common"), ({"help": 1}, "help must be a string"),
 ])
 def test_a_command_is_checked_when_built(kwargs, message):
     from sculpting.registry import Command
-    good = {"run": lambda *a: {}, "presets": {"cpu": 1, "smoke": 1, "paper": 1}}
+    from dataclasses import make_dataclass
+    preset = make_dataclass("Preset", [("steps", int, 1)])()
+    good = {"run": lambda *a: {}, "presets": {"cpu": preset, "smoke": preset, "paper": preset}}
     with pytest.raises((TypeError, ValueError), match=message):
         Command(**{**good, **kwargs})
     Command(**good, arguments=[(("--x",), {"type": int})])  # control

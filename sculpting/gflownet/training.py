@@ -123,6 +123,9 @@ def _non_finite_step(step: int, loss: float, log_r: torch.Tensor) -> None:
                              "log(max(R, 1e-8)))")
     raise NonFiniteError(f"training step {step}: the loss is {loss} (the policy or log Z diverged); lower the learning "
                          "rate or clip the gradients")
+
+
+def _tb_loss_of(model, traj, cond, log_r):
     """The trajectory-balance loss (and log Z, log R) of drawn trajectories with their conditions
     (or None) and log-rewards, the log-probabilities re-scored by ``model`` with gradients."""
     env = model.env
