@@ -8,6 +8,7 @@ needs) for a batch of B images of 3 × 16 × 16 = 768 pixels, with ``--images`` 
 images in the oracle (two bases sharing a third of them), and for the shipped learned classifier's
 architecture; then the seconds to draw 16 composed MNIST images (EDM, 50 steps, M1⊗M2) with each.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ from sculpting.diffusion.sde import VESDE
 def per_call(q, x, t, repeats):
     def once():
         xg = x.detach().requires_grad_(True)
-        g, = torch.autograd.grad(q.log_q_y(xg, t).sum(), xg)
+        (g,) = torch.autograd.grad(q.log_q_y(xg, t).sum(), xg)
         return g
+
     once()
     t0 = time.perf_counter()
     for _ in range(repeats):
@@ -51,8 +53,13 @@ def main(argv=None):
     for B in (16, 64, 256):
         x = torch.randn(B, 3, 16, 16, generator=g)
         t = torch.rand(B, generator=g) * 0.9 + 0.05
-        rows.append((B, per_call(DiffusionQ(oracle, comp), x, t, a.repeats),
-                     per_call(DiffusionQ(learned, comp), x, t, a.repeats)))
+        rows.append(
+            (
+                B,
+                per_call(DiffusionQ(oracle, comp), x, t, a.repeats),
+                per_call(DiffusionQ(learned, comp), x, t, a.repeats),
+            )
+        )
     print(f"guidance call (log Q and its gradient), {oracle.n_images} images × 768 pixels, {a.threads} thread(s)")
     print("| batch | data oracle (s) | learned classifier (s) | ratio |")
     print("|---|---|---|---|")

@@ -11,6 +11,7 @@ With the shipped models, a sampler comparison: seconds for 16 composed images (t
 with PC and with the EDM sampler, and the judged support of ``--judge-n`` images of each, for
 compositions at γ = 1 and sharpened, the nested one included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,6 +58,7 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {dev}\n")
     print("| what | preset | value |\n|---|---|---|")
     from sculpting.domains.mnist.build import BASE_ARCH
+
     for preset, n, arch in (("cpu", 40, {}), ("cpu", 40, BASE_ARCH), ("paper", 6, {})):
         m = ScoreModel(3, preset, **arch).to(dev)
         sps = train_steps_per_s(m, n)
@@ -65,6 +67,7 @@ def main():
         print(f"| training steps/s (batch 64, {params / 1e6:.2f} M params), {dev} | {label} | {sps:.2f} |", flush=True)
     try:
         from sculpting.domains.mnist.io import load_mnist_models
+
         models = load_mnist_models()
         bases, clf, src = [models["bases"]["M1"], models["bases"]["M2"]], models["classifiers"]["M1_M2"], "shipped"
     except Exception:
@@ -93,30 +96,40 @@ def compare_samplers(models, args, dev):
     from sculpting.compose import compose
     from sculpting.diffusion.sampler import edm_sample
     from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, COMPOSITIONS, NESTED, judge_samples
-    print(f"\n| composition | γ | 16 images, PC {args.sample_steps} steps ({2 * args.sample_steps} calls) "
-          f"| 16 images, EDM {args.edm_steps} steps ({2 * args.edm_steps - 1} calls) "
-          f"| support, PC (n = {args.judge_n}) | support, EDM (n = {args.judge_n}) |\n|---|---|---|---|---|---|")
+
+    print(
+        f"\n| composition | γ | 16 images, PC {args.sample_steps} steps ({2 * args.sample_steps} calls) "
+        f"| 16 images, EDM {args.edm_steps} steps ({2 * args.edm_steps - 1} calls) "
+        f"| support, PC (n = {args.judge_n}) | support, EDM (n = {args.judge_n}) |\n|---|---|---|---|---|---|"
+    )
     B, C = models["bases"], models["classifiers"]
     cases = [("M1⊗M2", 1.0), ("M1◑M2", 20.0), ("MN y=123", 1.0), (NESTED["name"], 20.0)]
     for name, gamma in cases:
         if name == NESTED["name"]:
             mn = [B[n].to(dev) for n in CLASSIFIER_SETS["MN"]]
             inner = compose(mn, C["MN"].to(dev), NESTED["inner"])
-            model, support = compose([inner, B["MN3"].to(dev)], C["nested"].to(dev), "contrast", gamma=gamma), NESTED["support"]
+            model, support = (
+                compose([inner, B["MN3"].to(dev)], C["nested"].to(dev), "contrast", gamma=gamma),
+                NESTED["support"],
+            )
         else:
             set_name, op, support = COMPOSITIONS[name]
             bases = [B[n].to(dev) for n in CLASSIFIER_SETS[set_name]]
             model = compose(bases, C[set_name].to(dev), op, gamma=gamma)
         row = []
-        for fn in (lambda n, g: pc_sample(model, n, args.sample_steps, generator=g),
-                   lambda n, g: edm_sample(model, n, args.edm_steps, generator=g)):
+        for fn in (
+            lambda n, g: pc_sample(model, n, args.sample_steps, generator=g),
+            lambda n, g: edm_sample(model, n, args.edm_steps, generator=g),
+        ):
             g = torch.Generator(device=dev).manual_seed(1)
             t0 = time.perf_counter()
             fn(16, g)
             _sync(dev)
             row.append(f"{time.perf_counter() - t0:.1f} s")
-        for fn in (lambda n, g: pc_sample(model, n, args.sample_steps, generator=g),
-                   lambda n, g: edm_sample(model, n, args.edm_steps, generator=g)):
+        for fn in (
+            lambda n, g: pc_sample(model, n, args.sample_steps, generator=g),
+            lambda n, g: edm_sample(model, n, args.edm_steps, generator=g),
+        ):
             x = fn(args.judge_n, torch.Generator(device=dev).manual_seed(2))
             v = judge_samples(models["judge"], x.cpu(), support)
             row.append(f"{v['support_rate']:.1%} ± {v['support_se']:.1%}")

@@ -21,6 +21,7 @@ memory, and host–device synchronisations per step.
 Prints a markdown table and writes ``--json``. Molecule rows need the molecule data
 (``SCULPTING_DATA_DIR``) and RDKit; where missing they are reported as such.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,17 @@ from pathlib import Path
 import torch
 from torch.overrides import TorchFunctionMode
 
-SYNC_METHODS = {torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__int__, torch.Tensor.__float__,
-                torch.Tensor.tolist, torch.Tensor.nonzero, torch.nonzero, torch.Tensor.cpu, torch.Tensor.numpy}
+SYNC_METHODS = {
+    torch.Tensor.item,
+    torch.Tensor.__bool__,
+    torch.Tensor.__int__,
+    torch.Tensor.__float__,
+    torch.Tensor.tolist,
+    torch.Tensor.nonzero,
+    torch.nonzero,
+    torch.Tensor.cpu,
+    torch.Tensor.numpy,
+}
 
 
 PACKAGE = str(Path(__file__).resolve().parents[1] / "sculpting")
@@ -50,8 +60,14 @@ def _bool_index(args) -> bool:
 
 
 #: calls whose output size depends on tensor values: torch reads them on the host (implicitly)
-IMPLICIT = {torch.masked_select, torch.Tensor.masked_select, torch.unique, torch.Tensor.unique,
-            torch.repeat_interleave, torch.Tensor.repeat_interleave}
+IMPLICIT = {
+    torch.masked_select,
+    torch.Tensor.masked_select,
+    torch.unique,
+    torch.Tensor.unique,
+    torch.repeat_interleave,
+    torch.Tensor.repeat_interleave,
+}
 
 
 class SyncCounter(TorchFunctionMode):
@@ -70,9 +86,11 @@ class SyncCounter(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         explicit = func in SYNC_METHODS
-        implicit = (func in IMPLICIT or (func in (torch.Tensor.__getitem__, torch.Tensor.__setitem__)
-                                         and _bool_index(args))
-                    or (func is torch.where and len(args) + len(kwargs or {}) == 1))
+        implicit = (
+            func in IMPLICIT
+            or (func in (torch.Tensor.__getitem__, torch.Tensor.__setitem__) and _bool_index(args))
+            or (func is torch.where and len(args) + len(kwargs or {}) == 1)
+        )
         if explicit or implicit:
             caller = sys._getframe(1)
             name = caller.f_code.co_filename
@@ -89,14 +107,28 @@ class SyncCounter(TorchFunctionMode):
 def _train(command: str, steps: int, device: str, extra=(), count_syncs=False):
     """Seconds (and synchronisations) of one in-process training run of ``steps`` steps."""
     from sculpting.train import main
+
     with tempfile.TemporaryDirectory() as out:  # noqa: SIM117
-        argv = [command, "--preset", "paper", "--steps", str(steps), "--device", device, "--checkpoint-every",
-                str(10 ** 6), "--out", out, *extra]
+        argv = [
+            command,
+            "--preset",
+            "paper",
+            "--steps",
+            str(steps),
+            "--device",
+            device,
+            "--checkpoint-every",
+            str(10**6),
+            "--out",
+            out,
+            *extra,
+        ]
         counter = SyncCounter() if count_syncs else None
         import contextlib
         import io
+
         t0 = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()), (counter or contextlib.nullcontext()):
+        with contextlib.redirect_stdout(io.StringIO()), counter or contextlib.nullcontext():
             main(argv)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -106,14 +138,18 @@ def _train(command: str, steps: int, device: str, extra=(), count_syncs=False):
 def training_rows(device: str, quick: bool) -> list[dict]:
     rows = []
     fast = _fast(device)
-    for label, command, extra, lengths in (("grid base", "grid-base", ["--base", "shubert"], (20, 120)),
-                                           ("MNIST base (28×28)", "mnist-base", ["--base", "M1"], (2, 6)),
-                                           (f"MNIST base (28×28), --fast {fast}", "mnist-base",
-                                            ["--base", "M1", "--fast", fast], (2, 6)),
-                                           ("molecule base (SEH)", "molecule-base", ["--objective", "seh"], (2, 6)),
-                                           (f"molecule base (SEH), {_trajectory_workers(device)} trajectory workers",
-                                            "molecule-base", ["--objective", "seh", "--trajectory-workers",
-                                                              str(_trajectory_workers(device))], (2, 6))):
+    for label, command, extra, lengths in (
+        ("grid base", "grid-base", ["--base", "shubert"], (20, 120)),
+        ("MNIST base (28×28)", "mnist-base", ["--base", "M1"], (2, 6)),
+        (f"MNIST base (28×28), --fast {fast}", "mnist-base", ["--base", "M1", "--fast", fast], (2, 6)),
+        ("molecule base (SEH)", "molecule-base", ["--objective", "seh"], (2, 6)),
+        (
+            f"molecule base (SEH), {_trajectory_workers(device)} trajectory workers",
+            "molecule-base",
+            ["--objective", "seh", "--trajectory-workers", str(_trajectory_workers(device))],
+            (2, 6),
+        ),
+    ):
         k1, k2 = lengths if quick else (lengths[0] * 10, lengths[1] * 10)
         try:
             _train(command, 1, device, extra)  # warm-up: imports, data, kernels
@@ -122,9 +158,15 @@ def training_rows(device: str, quick: bool) -> list[dict]:
         except Exception as e:  # noqa: BLE001 (missing data: reported, the other rows still run)
             rows.append({"what": f"{label}, paper preset", "error": f"{type(e).__name__}: {e}"[:120]})
             continue
-        rows.append({"what": f"{label}, paper preset", "ms_per_step": 1000 * (t2 - t1) / (k2 - k1),
-                     "syncs_per_step": (s2[0] - s1[0]) / (k2 - k1),
-                     "implicit_syncs_per_step": (s2[1] - s1[1]) / (k2 - k1), "steps": [k1, k2]})
+        rows.append(
+            {
+                "what": f"{label}, paper preset",
+                "ms_per_step": 1000 * (t2 - t1) / (k2 - k1),
+                "syncs_per_step": (s2[0] - s1[0]) / (k2 - k1),
+                "implicit_syncs_per_step": (s2[1] - s1[1]) / (k2 - k1),
+                "steps": [k1, k2],
+            }
+        )
     return rows
 
 
@@ -132,6 +174,7 @@ def _trajectory_workers(device: str) -> int:
     """CPU processes drawing the molecule batches: on a GPU machine all cores but the trainer's (at
     most 8); on the CPU one (the other core trains)."""
     import os
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(8, cores - 1)) if device.startswith("cuda") else 1
 
@@ -144,18 +187,19 @@ def _fast(device: str) -> str:
 
 def _memory_mb(device: str) -> float:
     if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2 ** 20
+        return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sampling_rows(device: str, quick: bool) -> list[dict]:
     import sculpting as sc
+
     bases, clf = sc.load_pretrained("mnist/M1_M2")
     bases, clf = [b.to(device) for b in bases], clf.to(device)
     model = sc.compose(bases, clf, "harmonic")
     steps = 10 if quick else 50
     rows = []
-    for batch in ((8, 64) if quick else (64, 1024, 8192)):
+    for batch in (8, 64) if quick else (64, 1024, 8192):
         for fast in ("off", "auto" if device.startswith("cuda") else "bf16"):
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
@@ -165,13 +209,19 @@ def sampling_rows(device: str, quick: bool) -> list[dict]:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             dt = time.perf_counter() - t0
-            rows.append({"what": f"M1⊗M2 sampling, EDM {steps} steps, batch {batch}, fast {fast}",
-                         "images_per_s": batch / dt, "peak_memory_mb": _memory_mb(device)})
+            rows.append(
+                {
+                    "what": f"M1⊗M2 sampling, EDM {steps} steps, batch {batch}, fast {fast}",
+                    "images_per_s": batch / dt,
+                    "peak_memory_mb": _memory_mb(device),
+                }
+            )
     return rows
 
 
 def molecule_rows(device: str, quick: bool) -> list[dict]:
     import sculpting as sc
+
     n = 8 if quick else 32
     try:
         bases, clf = sc.load_pretrained("molecules/seh_sa")
@@ -179,8 +229,10 @@ def molecule_rows(device: str, quick: bool) -> list[dict]:
         return [{"what": "molecules", "error": f"{type(e).__name__}: {e}"[:120]}]
     bases, clf = [b.to(device) for b in bases], clf.to(device)
     rows = []
-    for label, model in (("molecules, base SEH (β 32)", bases[0].at_beta(32.0)),
-                         ("molecules, SEH⊗SA harmonic (β 32)", sc.compose(bases, clf, "harmonic", beta=32.0))):
+    for label, model in (
+        ("molecules, base SEH (β 32)", bases[0].at_beta(32.0)),
+        ("molecules, SEH⊗SA harmonic (β 32)", sc.compose(bases, clf, "harmonic", beta=32.0)),
+    ):
         sc.sample(model, 2, seed=0)  # warm-up
         t0 = time.perf_counter()
         sc.sample(model, n, seed=1)
@@ -189,7 +241,16 @@ def molecule_rows(device: str, quick: bool) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    cols = ["what", "ms_per_step", "syncs_per_step", "implicit_syncs_per_step", "images_per_s", "molecules_per_s", "peak_memory_mb", "error"]
+    cols = [
+        "what",
+        "ms_per_step",
+        "syncs_per_step",
+        "implicit_syncs_per_step",
+        "images_per_s",
+        "molecules_per_s",
+        "peak_memory_mb",
+        "error",
+    ]
     used = [c for c in cols if any(c in r for r in rows)]
     fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
@@ -201,8 +262,12 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quick", action="store_true", help="short runs and small batches (a CPU smoke of the table)")
-    p.add_argument("--sections", nargs="+", default=["training", "sampling", "molecules"],
-                   choices=["training", "sampling", "molecules"])
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        default=["training", "sampling", "molecules"],
+        choices=["training", "sampling", "molecules"],
+    )
     p.add_argument("--json", default=None, help="write the rows here (default: benchmarks/gpu_<device>.json)")
     a = p.parse_args(argv)
     try:
@@ -217,8 +282,14 @@ def main(argv=None) -> list[dict]:
     for section, fn in (("training", training_rows), ("sampling", sampling_rows), ("molecules", molecule_rows)):
         if section in a.sections:
             rows += fn(a.device, a.quick)
-    info = {"device": a.device, "name": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
-            "torch": torch.__version__, "quick": a.quick, "wall_s": time.perf_counter() - t0, "rows": rows}
+    info = {
+        "device": a.device,
+        "name": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "quick": a.quick,
+        "wall_s": time.perf_counter() - t0,
+        "rows": rows,
+    }
     out = Path(a.json or f"benchmarks/gpu_{a.device.split(':')[0]}{'_quick' if a.quick else ''}.json")
     out.write_text(json.dumps(info, indent=2))
     print(f"device {info['name']}, torch {info['torch']}, {info['wall_s']:.0f} s" + (" (quick)" if a.quick else ""))

@@ -18,6 +18,7 @@ Prints Markdown tables:
 3. the latency of one slider update of notebook 03 (exact guided distribution + redraw).
 Evaluation time (exact DP) is excluded from all training times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ def reference_tb_step(model, opt, batch_size=16, epsilon=0.05):
         log_pb.append(pb)
         states[active] = nxt
         done[active[stop]] = True
-    loss = trajectory_balance_loss(model.log_z, torch.stack(log_pf).sum(0), torch.stack(log_pb).sum(0),
-                                   env.log_reward(states).float())
+    loss = trajectory_balance_loss(
+        model.log_z, torch.stack(log_pf).sum(0), torch.stack(log_pb).sum(0), env.log_reward(states).float()
+    )
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -70,8 +72,7 @@ def reference_tb_step(model, opt, batch_size=16, epsilon=0.05):
 def time_reference_base(env, cap_s, eval_every=50, seed=0):
     torch.manual_seed(seed)
     model = GFlowNet(env)
-    opt = torch.optim.Adam([{"params": model.net.parameters(), "lr": 1e-3},
-                            {"params": [model.log_z], "lr": 0.1}])
+    opt = torch.optim.Adam([{"params": model.net.parameters(), "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
     train, steps, l1 = 0.0, 0, float("nan")
     while train < cap_s:
         t0 = time.perf_counter()
@@ -98,8 +99,12 @@ def time_ours_base(env, cap_s, threads=1):
     torch.set_num_threads(1)
     reached = [t for t, l in zip(h["eval_time"], h["l1"]) if l <= TARGET]
     n = h["step"][-1]
-    return {"steps": n, "traj_per_s": 128 * n / h["train_time_s"],
-            "time_to_target_s": reached[0] if reached else None, "l1": h["l1"][-1]}
+    return {
+        "steps": n,
+        "traj_per_s": 128 * n / h["train_time_s"],
+        "time_to_target_s": reached[0] if reached else None,
+        "l1": h["l1"][-1],
+    }
 
 
 def classifier_time_to_target(bases, config, cap_s, eval_every):
@@ -121,9 +126,13 @@ def classifier_time_to_target(bases, config, cap_s, eval_every):
     train_classifier(clf, bases, config, progress=False, callback=cb, callback_every=eval_every)
     state["train"] += time.perf_counter() - state["t"]
     n_traj = 2 * config.batch_per_base * steps
-    return {"steps": steps, "traj_per_s": n_traj / state["train"], "train_s": state["train"],
-            "time_to_target_s": state["reached"][1] if state["reached"] else None,
-            "worst_final": state["worst"]}
+    return {
+        "steps": steps,
+        "traj_per_s": n_traj / state["train"],
+        "train_s": state["train"],
+        "time_to_target_s": state["reached"][1] if state["reached"] else None,
+        "worst_final": state["worst"],
+    }
 
 
 def fmt(v, f="{:.1f}"):
@@ -134,16 +143,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cap-s", type=float, default=600, help="training-time cap per reference run")
     ap.add_argument("--quick", action="store_true", help="small caps (a smoke run of this script)")
-    ap.add_argument("--only", choices=["bases", "classifier", "slider"], nargs="*",
-                    default=["bases", "classifier", "slider"], help="parts to run")
+    ap.add_argument(
+        "--only",
+        choices=["bases", "classifier", "slider"],
+        nargs="*",
+        default=["bases", "classifier", "slider"],
+        help="parts to run",
+    )
     ap.add_argument("--device", default="cpu", help="where our trainers run")
     args = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
     cap = 20 if args.quick else args.cap_s
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) unless stated; our trainers on {DEVICE}; "
-          f"target L1 ≤ {TARGET}\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) unless stated; our trainers on {DEVICE}; "
+        f"target L1 ≤ {TARGET}\n"
+    )
 
     if "bases" in args.only:
         bench_bases(cap)
@@ -161,12 +177,18 @@ def bench_bases(cap):
     for reward, temp in [("symmetric_shubert", 0.5), ("diag_sigmoid", 1.0)]:
         env = GridEnv(32, 2, reward, temp)
         ref = time_reference_base(env, cap)
-        print(f"| {reward} T={temp:g} | reference (batch 16) | 1 | {ref['traj_per_s']:.0f} | {ref['steps']} | "
-              f"{fmt(ref['time_to_target_s'])} | {ref['l1']:.3f} |", flush=True)
+        print(
+            f"| {reward} T={temp:g} | reference (batch 16) | 1 | {ref['traj_per_s']:.0f} | {ref['steps']} | "
+            f"{fmt(ref['time_to_target_s'])} | {ref['l1']:.3f} |",
+            flush=True,
+        )
         for threads in (1, 2):
             ours = time_ours_base(env, cap, threads)
-            print(f"| {reward} T={temp:g} | ours (batch 128) | {threads} | {ours['traj_per_s']:.0f} | {ours['steps']} | "
-                  f"{fmt(ours['time_to_target_s'])} | {ours['l1']:.3f} |", flush=True)
+            print(
+                f"| {reward} T={temp:g} | ours (batch 128) | {threads} | {ours['traj_per_s']:.0f} | {ours['steps']} | "
+                f"{fmt(ours['time_to_target_s'])} | {ours['l1']:.3f} |",
+                flush=True,
+            )
             if threads == 1:
                 speedups[reward] = (ref["time_to_target_s"] or float("inf"), ours["time_to_target_s"])
     for k, (r, o) in speedups.items():
@@ -178,29 +200,47 @@ def bench_bases(cap):
 def bench_classifier(cap, quick):
     print("\n## Classifier training (Shubert/sigmoid, α-conditioned, shipped bases)\n")
     bases, _ = load_grid_pair("shubert_sigmoid")
-    print("| trainer | trajectories/s | steps | train time (s) | time until all 9 compositions ≤ 0.1 (s) | worst final L1 |")
+    print(
+        "| trainer | trajectories/s | steps | train time (s) | time until all 9 compositions ≤ 0.1 (s) | worst final L1 |"
+    )
     print("|---|---|---|---|---|---|")
     ref_steps = 400 if quick else 15000
-    ref_cfg = ClassifierTrainConfig(steps=ref_steps, batch_per_base=64, warmup_steps=min(3000, ref_steps // 5),
-                                    lr_schedule="constant", fast_path=False)
+    ref_cfg = ClassifierTrainConfig(
+        steps=ref_steps,
+        batch_per_base=64,
+        warmup_steps=min(3000, ref_steps // 5),
+        lr_schedule="constant",
+        fast_path=False,
+    )
     # the reference runs until the cap: estimate its steps/s first
     probe = classifier_time_to_target(bases, ClassifierTrainConfig(**{**ref_cfg.to_dict(), "steps": 20}), 1e9, 20)
     ref_steps = max(20, min(ref_steps, int(cap * probe["steps"] / probe["train_s"])))
-    ref = classifier_time_to_target(bases, ClassifierTrainConfig(**{**ref_cfg.to_dict(), "steps": ref_steps,
-                                                                  "warmup_steps": min(3000, ref_steps // 5)}),
-                                    cap, max(20, ref_steps // 10))
-    print(f"| reference (per-visit rows, network sampling) | {ref['traj_per_s']:.0f} | {ref['steps']} | "
-          f"{ref['train_s']:.0f} | {fmt(ref['time_to_target_s'])} | {ref['worst_final']:.3f} |", flush=True)
+    ref = classifier_time_to_target(
+        bases,
+        ClassifierTrainConfig(**{**ref_cfg.to_dict(), "steps": ref_steps, "warmup_steps": min(3000, ref_steps // 5)}),
+        cap,
+        max(20, ref_steps // 10),
+    )
+    print(
+        f"| reference (per-visit rows, network sampling) | {ref['traj_per_s']:.0f} | {ref['steps']} | "
+        f"{ref['train_s']:.0f} | {fmt(ref['time_to_target_s'])} | {ref['worst_final']:.3f} |",
+        flush=True,
+    )
     from sculpting.domains.grid.build import CLASSIFIER_CONFIG
+
     ours_cfg = CLASSIFIER_CONFIG if not quick else ClassifierTrainConfig(steps=200, warmup_steps=50)
     ours = classifier_time_to_target(bases, ours_cfg, cap, 250 if not quick else 50)
-    print(f"| ours (shipped settings) | {ours['traj_per_s']:.0f} | {ours['steps']} | {ours['train_s']:.0f} | "
-          f"{fmt(ours['time_to_target_s'])} | {ours['worst_final']:.3f} |", flush=True)
+    print(
+        f"| ours (shipped settings) | {ours['traj_per_s']:.0f} | {ours['steps']} | {ours['train_s']:.0f} | "
+        f"{fmt(ours['time_to_target_s'])} | {ours['worst_final']:.3f} |",
+        flush=True,
+    )
 
 
 def bench_slider():
     print("\n## Slider update in notebook 03 (exact guided distribution recomputed + figure redrawn)\n")
     from sculpting.domains.grid.panel import GridSculptingPanel
+
     bases, clf = load_grid_pair("shubert_sigmoid")
     panel = GridSculptingPanel(bases, clf)
     times = []

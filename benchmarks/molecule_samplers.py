@@ -10,6 +10,7 @@ deviation KL(π ‖ π_K) computed exactly on visited states (sculpting.gflownet
 Shipped models; SEH⊗SA at β = 32 and SEH◑SA (α = 0.05) at β = 16 (notebook 09's settings);
 different seeds per sampler, so the samples are independent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,15 @@ def visited_states(model, n_traj: int, seed: int) -> torch.Tensor:
     """The states of ``n_traj`` exact (rejection) guided trajectories."""
     from sculpting.gflownet.rejection import action_sampler_for
     from sculpting.gflownet.sampler import sample_trajectories
-    tr = sample_trajectories(model.env, model, n_traj, 0.0, torch.Generator().manual_seed(seed),
-                             action_sampler=action_sampler_for(model, "rejection"))
+
+    tr = sample_trajectories(
+        model.env,
+        model,
+        n_traj,
+        0.0,
+        torch.Generator().manual_seed(seed),
+        action_sampler=action_sampler_for(model, "rejection"),
+    )
     return tr.states[:, :-1][tr.valid]
 
 
@@ -48,8 +56,10 @@ def main():
     m = load_molecule_models()
     bases, clf = [m["bases"]["seh"], m["bases"]["sa"]], m["classifiers"]["seh_sa"]
     head = m["successor_heads"].get("seh_sa")
-    print(f"{args.n} valid molecules per sample, {args.form} form, {args.threads} thread(s), "
-          f"amortised envelope K = {args.envelope:g}\n")
+    print(
+        f"{args.n} valid molecules per sample, {args.form} form, {args.threads} thread(s), "
+        f"amortised envelope K = {args.envelope:g}\n"
+    )
     print("| composition | β | sampler | " + " | ".join(CELLS) + " | seconds | chi² p-value vs full |")
     print("|---|---|---|" + "---|" * len(CELLS) + "---|---|")
     deviations = []
@@ -72,19 +82,28 @@ def main():
                 p = f"{chi2_contingency(c[:, c.sum(0) > 0])[1]:.2f}"
             else:
                 p = "–"
-            print(f"| {label} | {beta:g} | {sampler} | " + " | ".join(f"{table[c]:.1f}" for c in CELLS)
-                  + f" | {dt:.0f} | {p} |", flush=True)
+            print(
+                f"| {label} | {beta:g} | {sampler} | "
+                + " | ".join(f"{table[c]:.1f}" for c in CELLS)
+                + f" | {dt:.0f} | {p} |",
+                flush=True,
+            )
         if head is not None:
             from sculpting.gflownet.amortised import step_deviation
+
             states = visited_states(model, 24, seed=7)
             for k in (1.0, 2.0, 4.0):
                 deviations.append((label, beta, k, step_deviation(model, states, k)))
     if deviations:
-        print("\n| composition | β | envelope K | states | KL(π ‖ π_K) per step | states where the envelope fails | "
-              "KL(π ‖ π̃), head as guidance |\n|---|---|---|---|---|---|---|")
+        print(
+            "\n| composition | β | envelope K | states | KL(π ‖ π_K) per step | states where the envelope fails | "
+            "KL(π ‖ π̃), head as guidance |\n|---|---|---|---|---|---|---|"
+        )
         for label, beta, k, d in deviations:
-            print(f"| {label} | {beta:g} | {k:g} | {d['states']} | {d['kl_sampler']:.2e} | "
-                  f"{100 * d['envelope_fails']:.1f} % | {d['kl_head_as_guidance']:.3f} |")
+            print(
+                f"| {label} | {beta:g} | {k:g} | {d['states']} | {d['kl_sampler']:.2e} | "
+                f"{100 * d['envelope_fails']:.1f} % | {d['kl_head_as_guidance']:.3f} |"
+            )
 
 
 if __name__ == "__main__":

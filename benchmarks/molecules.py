@@ -21,6 +21,7 @@ Sections:
 Uses the shipped CPU models when present (else freshly initialised networks of the same size: the
 cost then differs, the guidance being uninformative).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph
 def _models():
     try:
         from sculpting.domains.molecules.io import load_molecule_models
+
         m = load_molecule_models()
         if "seh_sa" in m["classifiers"]:
             return m, "shipped"
@@ -51,14 +53,21 @@ def _models():
         pass
     torch.manual_seed(0)
     bases = {o: MoleculeGFlowNet(FragmentGraphEnv(9, o), **PRESETS["cpu"]) for o in ("seh", "sa", "qed")}
-    clfs = {"seh_sa": make_graph_classifier(FragmentGraphEnv(9), 2),
-            "seh_sa_qed": make_graph_classifier(FragmentGraphEnv(9), 3)}
+    clfs = {
+        "seh_sa": make_graph_classifier(FragmentGraphEnv(9), 2),
+        "seh_sa_qed": make_graph_classifier(FragmentGraphEnv(9), 3),
+    }
     return {"bases": bases, "classifiers": clfs, "successor_heads": {}}, "untrained"
 
 
 COMPOSITIONS = (("mixture", 0.5), ("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95), ("y=123", None))
-LABELS = {"mixture": "SEH+SA", "harmonic": "SEH⊗SA", "contrast": "SEH◑SA", "reverse_contrast": "SA◑SEH",
-          "y=123": "y=123 (SEH,SA,QED)"}
+LABELS = {
+    "mixture": "SEH+SA",
+    "harmonic": "SEH⊗SA",
+    "contrast": "SEH◑SA",
+    "reverse_contrast": "SA◑SEH",
+    "y=123": "y=123 (SEH,SA,QED)",
+}
 
 
 def _policy(m, op, alpha, beta, form, dev):
@@ -66,8 +75,15 @@ def _policy(m, op, alpha, beta, form, dev):
     names = ("seh", "sa", "qed") if three else ("seh", "sa")
     clf_name = "seh_sa_qed" if three else "seh_sa"
     clf = m["classifiers"][clf_name]
-    return compose([m["bases"][n] for n in names], clf, op, alpha=alpha if alpha is not None else 0.5, beta=beta,
-                   form=form, successor_head=m["successor_heads"].get(clf_name))
+    return compose(
+        [m["bases"][n] for n in names],
+        clf,
+        op,
+        alpha=alpha if alpha is not None else 0.5,
+        beta=beta,
+        form=form,
+        successor_head=m["successor_heads"].get(clf_name),
+    )
 
 
 def _full_rows(env, traj) -> int:
@@ -85,15 +101,19 @@ def _rate(fn, n_of):
 def guided_section(m, args, gen, dev):
     seh = m["bases"]["seh"]
     env = seh.env
-    print("| threads | composition | sampler | valid molecules/s | base trajectories/s | guided/base | "
-          "classifier rows per molecule | envelope violations per molecule |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "| threads | composition | sampler | valid molecules/s | base trajectories/s | guided/base | "
+        "classifier rows per molecule | envelope violations per molecule |\n|---|---|---|---|---|---|---|---|"
+    )
     for th in args.threads:
         torch.set_num_threads(th)
 
         def base_rate():
             with torch.no_grad():
-                return _rate(lambda: sample_trajectories(env, seh.at_beta(args.beta), args.guided_batch, 0.0, gen),
-                             lambda t: len(t.terminal))[0]
+                return _rate(
+                    lambda: sample_trajectories(env, seh.at_beta(args.beta), args.guided_batch, 0.0, gen),
+                    lambda t: len(t.terminal),
+                )[0]
 
         base_rate()  # warm-up
         for op, alpha in COMPOSITIONS:
@@ -108,15 +128,20 @@ def guided_section(m, args, gen, dev):
                     stats = RejectionStats()
                     act = action_sampler_for(pol, name, stats=stats)
                     before = base_rate()
-                    rate, traj = _rate(lambda: sample_trajectories(env, pol, args.guided_batch, 0.0, gen, action_sampler=act),
-                                       lambda t: int(env.is_valid_terminal(t.terminal).sum()))
+                    rate, traj = _rate(
+                        lambda: sample_trajectories(env, pol, args.guided_batch, 0.0, gen, action_sampler=act),
+                        lambda t: int(env.is_valid_terminal(t.terminal).sum()),
+                    )
                     after = base_rate()
                     n_valid = max(1, int(env.is_valid_terminal(traj.terminal).sum()))
-                    rows = (stats.scored_rows if name != "full" else 0 if op == "mixture" else _full_rows(env, traj))
+                    rows = stats.scored_rows if name != "full" else 0 if op == "mixture" else _full_rows(env, traj)
                     base = (before + after) / 2
                     viol = f"{stats.envelope_violations / n_valid:.2f}" if name == "amortised" else "–"
-                    print(f"| {th} | {LABELS[op]} ({form}, β={args.beta:g}) | {name} | {rate:.1f} | {base:.1f} | "
-                          f"{rate / base:.2f} | {rows / n_valid:.0f} | {viol} |", flush=True)
+                    print(
+                        f"| {th} | {LABELS[op]} ({form}, β={args.beta:g}) | {name} | {rate:.1f} | {base:.1f} | "
+                        f"{rate / base:.2f} | {rows / n_valid:.0f} | {viol} |",
+                        flush=True,
+                    )
 
 
 def workers_section(m, args):
@@ -133,16 +158,24 @@ def workers_section(m, args):
             for name in args.samplers:
                 if name == "full" or (name == "amortised" and pol.successor_head is None):
                     continue
-                rate, _ = _rate(lambda: sample(pol, n, seed=1, workers=w, sampler=name),
-                                lambda x: int(env.is_valid_terminal(x).sum()))
+                rate, _ = _rate(
+                    lambda: sample(pol, n, seed=1, workers=w, sampler=name),
+                    lambda x: int(env.is_valid_terminal(x).sum()),
+                )
                 print(f"| {w} | {LABELS[op]} | {name} | {rate:.1f} | {rate / b_rate:.2f} |", flush=True)
 
 
-def panel_section(m, choices=("SEH ⊗ SA (harmonic)", "SEH ◑ SA (contrast)", "SEH⊗SA⊗QED (y=123)"),
-                  samplers=("auto", "amortised"), workers=(1, 2), presses: int = 7):
+def panel_section(
+    m,
+    choices=("SEH ⊗ SA (harmonic)", "SEH ◑ SA (contrast)", "SEH⊗SA⊗QED (y=123)"),
+    samplers=("auto", "amortised"),
+    workers=(1, 2),
+    presses: int = 7,
+):
     """The panel's "sample" of 16 molecules: median of ``presses`` presses (after one warm-up) per
     composition, sampler and number of worker processes — sampling, RDKit drawing and the scatter."""
     from sculpting.domains.molecules.panel import MoleculeSculptingPanel
+
     torch.set_num_threads(1)
     print("\n| composition | sampler | worker processes | median s | min s | max s |\n|---|---|---|---|---|---|")
     for choice in choices:
@@ -157,8 +190,11 @@ def panel_section(m, choices=("SEH ⊗ SA (harmonic)", "SEH ◑ SA (contrast)", 
                     panel.sample()
                     times.append(time.perf_counter() - t0)
                 name = "rejection (exact)" if sampler == "auto" else sampler
-                print(f"| {choice} | {name} | {w} | {statistics.median(times):.2f} | {min(times):.2f} | "
-                      f"{max(times):.2f} |", flush=True)
+                print(
+                    f"| {choice} | {name} | {w} | {statistics.median(times):.2f} | {min(times):.2f} | "
+                    f"{max(times):.2f} |",
+                    flush=True,
+                )
 
 
 def training_section(args, dev):
@@ -188,7 +224,9 @@ def proxy_section(m, args, gen):
                 proxy(batch, cache_edge_net=cache)
                 t0 = time.perf_counter()
                 proxy(batch, cache_edge_net=cache)
-                print(f"| {th} | {label}, batch {len(mols)} | {len(mols) / (time.perf_counter() - t0):.0f} |", flush=True)
+                print(
+                    f"| {th} | {label}, batch {len(mols)} | {len(mols) / (time.perf_counter() - t0):.0f} |", flush=True
+                )
 
 
 def main():
@@ -207,8 +245,10 @@ def main():
     for group in ("bases", "classifiers", "successor_heads"):
         for v in m[group].values():
             v.to(dev)
-    print(f"torch {torch.__version__}; models: {source} (cpu preset, at most {m['bases']['seh'].env.max_frags} "
-          f"fragments); successor heads: {sorted(m['successor_heads']) or 'none'}; device {dev}\n")
+    print(
+        f"torch {torch.__version__}; models: {source} (cpu preset, at most {m['bases']['seh'].env.max_frags} "
+        f"fragments); successor heads: {sorted(m['successor_heads']) or 'none'}; device {dev}\n"
+    )
     gen = torch.Generator(device=dev).manual_seed(0)
     if "training" in args.sections:
         training_section(args, dev)

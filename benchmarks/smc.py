@@ -20,6 +20,7 @@
   guided (EDM, 50 steps) vs SMC (N = 64, ancestral steps on the EDM noise levels), learned classifier and data oracle,
   three seeds, ± s.e. over the seeds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,14 +53,27 @@ def _mean_se(xs):
 def _floor(log_p, n, draws=50, seed=0):
     p = log_p.exp().double()
     g = torch.Generator().manual_seed(seed)
-    return statistics.fmean(float((torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g),
-                                                  minlength=len(p)).double() / n - p).abs().sum()) for _ in range(draws))
+    return statistics.fmean(
+        float(
+            (
+                torch.bincount(
+                    torch.multinomial(p.float(), n, replacement=True, generator=g), minlength=len(p)
+                ).double()
+                / n
+                - p
+            )
+            .abs()
+            .sum()
+        )
+        for _ in range(draws)
+    )
 
 
 def _noisy_head(clf, scale, seed=0):
     """A copy of ``clf`` whose non-terminal head's weights carry N(0, scale²) noise (its terminal
     head, hence the composition it defines, unchanged)."""
     import copy
+
     c = copy.deepcopy(clf)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -78,12 +92,15 @@ def grid_section(args, results):
 def _grid_table(args, results, noise):
     from sculpting.domains.grid.experiments import three_base_compositions, two_base_compositions
     from sculpting.gflownet.smc import terminal_target
+
     n = args.grid_samples
     what = "shipped classifiers" if noise == 0 else f"shipped classifiers, non-terminal head weights + N(0, {noise:g}²)"
     print(f"## Grid: pooled SMC histogram, {n} samples per cell, anchored form, shipped bases, {what}\n")
     rows, out = [], []
-    for pair, comps in (("shubert_sigmoid", two_base_compositions((0.05, 0.5, 0.95))),
-                        ("circles", three_base_compositions())):
+    for pair, comps in (
+        ("shubert_sigmoid", two_base_compositions((0.05, 0.5, 0.95))),
+        ("circles", three_base_compositions()),
+    ):
         bases, clf = sc.load_pretrained(f"grid/{pair}")
         clf = _noisy_head(clf, noise) if noise else clf
         env = bases[0].env
@@ -103,12 +120,32 @@ def _grid_table(args, results, noise):
             top = max(args.particles)
             cell["ok"] = cell[f"N={top}"] <= 2 * floor + 0.005
             out.append(cell)
-            rows.append([cell["composition"], *(f"{cell[f'N={N}']:.4f}" for N in args.particles), f"{floor:.4f}",
-                         f"{2 * floor + 0.005:.4f}", "yes" if cell["ok"] else "NO", f"{guided:.4f}", f"{true_l1:.4f}",
-                         f"{cell['seconds']:.0f}"])
+            rows.append(
+                [
+                    cell["composition"],
+                    *(f"{cell[f'N={N}']:.4f}" for N in args.particles),
+                    f"{floor:.4f}",
+                    f"{2 * floor + 0.005:.4f}",
+                    "yes" if cell["ok"] else "NO",
+                    f"{guided:.4f}",
+                    f"{true_l1:.4f}",
+                    f"{cell['seconds']:.0f}",
+                ]
+            )
             print(" ", rows[-1], flush=True, file=sys.stderr)
-    _table(["composition", *(f"SMC N={N}" for N in args.particles), "floor", "2·floor+0.005", "within",
-            "guided exact", "terminal vs true", "s"], rows)
+    _table(
+        [
+            "composition",
+            *(f"SMC N={N}" for N in args.particles),
+            "floor",
+            "2·floor+0.005",
+            "within",
+            "guided exact",
+            "terminal vs true",
+            "s",
+        ],
+        rows,
+    )
     print(f"within the bound at N = {max(args.particles)}: {sum(c['ok'] for c in out)} of {len(out)}\n")
     results[f"grid noise={noise:g}"] = out
 
@@ -117,9 +154,12 @@ def _grid_table(args, results, noise):
 #: (proposal, twist) of the molecule rows: the successor head proposing every action, or the base
 #: proposing and the twist read at the chosen successor only (classifier or head)
 MOL_CONFIGS = (("amortised", "classifier"), ("amortised", "head"), ("base", "classifier"), ("base", "head"))
+
+
 def _table_counts(mols, names):
     from sculpting.domains.molecules.experiments import reward_table
     from sculpting.domains.molecules.metrics import high_low_table
+
     r = reward_table(mols, names)
     cells = high_low_table(r, names)
     return {k: v * len(mols) / 100.0 for k, v in cells.items()}
@@ -130,6 +170,7 @@ def _chi2(counts: dict, probs: dict, ess: float) -> float:
     effective sample size (both tables carry sampling noise)."""
     from scipy.stats import chi2_contingency
     import numpy as np
+
     keys = sorted(set(counts) | set(probs))
     a = np.array([counts.get(k, 0.0) for k in keys])
     b = np.array([probs.get(k, 0.0) / 100.0 * ess for k in keys])
@@ -141,6 +182,7 @@ def molecules_section(args, results):
     from sculpting.domains.molecules.experiments import importance_target_table, sample_molecules
     from sculpting.domains.molecules.io import load_molecule_models
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+
     torch.set_num_threads(1)
     m = load_molecule_models()
     beta, n = 32.0, args.mol_samples
@@ -153,30 +195,50 @@ def molecules_section(args, results):
         pol = sc.compose(bases, clf, op, beta=beta, successor_head=m["successor_heads"][set_name])
         anchor = bases[0].at_beta(beta)
         sc.sample(anchor, 64, seed=99)  # warm up
-        for proposal, twist in (MOL_CONFIGS if "speed" in args.mol_parts else ()):
+        for proposal, twist in MOL_CONFIGS if "speed" in args.mol_parts else ():
             opts = dict(sampler="smc", particles=args.mol_particles, proposal=proposal, twist=twist)
             sc.sample(pol, 64, seed=99, **opts)
             tb, ts = [], []
             for r in range(3):
-                t0 = time.perf_counter(); sc.sample(anchor, n, seed=r); tb.append(time.perf_counter() - t0)
-                t0 = time.perf_counter(); sc.sample(pol, n, seed=r, **opts); ts.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                sc.sample(anchor, n, seed=r)
+                tb.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                sc.sample(pol, n, seed=r, **opts)
+                ts.append(time.perf_counter() - t0)
             rb, rs = n / statistics.median(tb), n / statistics.median(ts)
             run = sc.smc(pol, args.mol_particles, seed=0, proposal=proposal, twist=twist)
             runs = [sc.smc(pol, args.mol_particles, seed=s, proposal=proposal, twist=twist) for s in range(4)]
             ess = statistics.fmean(statistics.fmean(r.ess) for r in runs)
             x = sc.sample(pol, n, seed=0, **opts)
             uniq = len({tuple(v.tolist()) for v in x}) / n
-            cell = {"base_per_s": rb, "smc_per_s": rs, "ratio": rs / rb, "mean_ess": ess,
-                    "ess_fraction": ess / args.mol_particles, "unique": uniq, "classifier_rows_per_molecule":
-                    run.stats["twist_rows"] / args.mol_particles}
+            cell = {
+                "base_per_s": rb,
+                "smc_per_s": rs,
+                "ratio": rs / rb,
+                "mean_ess": ess,
+                "ess_fraction": ess / args.mol_particles,
+                "unique": uniq,
+                "classifier_rows_per_molecule": run.stats["twist_rows"] / args.mol_particles,
+            }
             if label == "SEH⊗SA" and twist == "head":  # both proposals
                 t0 = time.perf_counter()
                 sc.sample(pol, 2 * n, seed=0, workers=2, **opts)
                 cell["two_workers_per_s"] = 2 * n / (time.perf_counter() - t0)
             out[f"{label} {proposal} twist={twist}"] = cell
-            speed_rows.append([label, f"{proposal} / {twist}", f"{rb:.1f}", f"{rs:.1f}", f"{rs / rb:.2f}",
-                               f"{cell.get('two_workers_per_s', float('nan')):.1f}", f"{ess:.1f} / {args.mol_particles}",
-                               f"{uniq:.2f}", f"{cell['classifier_rows_per_molecule']:.1f}"])
+            speed_rows.append(
+                [
+                    label,
+                    f"{proposal} / {twist}",
+                    f"{rb:.1f}",
+                    f"{rs:.1f}",
+                    f"{rs / rb:.2f}",
+                    f"{cell.get('two_workers_per_s', float('nan')):.1f}",
+                    f"{ess:.1f} / {args.mol_particles}",
+                    f"{uniq:.2f}",
+                    f"{cell['classifier_rows_per_molecule']:.1f}",
+                ]
+            )
             print(" ", speed_rows[-1], flush=True, file=sys.stderr)
         if "tables" not in args.mol_parts:
             continue
@@ -190,9 +252,11 @@ def molecules_section(args, results):
         w = torch.softmax(log_h, 0)
         from sculpting.domains.molecules.experiments import reward_table
         from sculpting.domains.molecules.metrics import high_low_table
+
         r = reward_table(base_sample["mols"], names)
         cells = high_low_table(r, names)
         import numpy as np
+
         probs = {}
         for cellname in cells:
             mask = np.ones(len(w), dtype=bool)
@@ -200,18 +264,35 @@ def molecules_section(args, results):
                 hi = r[k] >= {"seh": 0.5, "sa": 0.6, "qed": 0.25}[k]
                 mask &= hi if part.endswith("+") else ~hi
             probs[cellname] = 100.0 * float(w.numpy()[mask].sum())
-        is_ess = float(1.0 / (w ** 2).sum())
+        is_ess = float(1.0 / (w**2).sum())
         paper = importance_target_table(base_sample, 0, clf, comp, names, beta=beta)
         t0 = time.perf_counter()
         x = sc.sample(pol, n, seed=100, sampler="rejection")
         mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
         p_rej = _chi2(_table_counts(mols, names), probs, is_ess)
-        out[label + " rejection"] = {"chi2_p": p_rej, "seconds": time.perf_counter() - t0,
-                                     "importance_ess": is_ess, "importance_table": probs, "paper_table": paper}
+        out[label + " rejection"] = {
+            "chi2_p": p_rej,
+            "seconds": time.perf_counter() - t0,
+            "importance_ess": is_ess,
+            "importance_table": probs,
+            "paper_table": paper,
+        }
         chi_rows.append([label, "exact rejection (guided policy)", f"{p_rej:.3f}", "–", "–", f"{is_ess:.0f}"])
     if speed_rows:
-        _table(["composition", "proposal / twist", "base mol/s", "SMC mol/s", "SMC/base", "SMC mol/s, 2 workers", "mean ESS",
-                "unique", "classifier rows / molecule"], speed_rows)
+        _table(
+            [
+                "composition",
+                "proposal / twist",
+                "base mol/s",
+                "SMC mol/s",
+                "SMC/base",
+                "SMC mol/s, 2 workers",
+                "mean ESS",
+                "unique",
+                "classifier rows / molecule",
+            ],
+            speed_rows,
+        )
     if chi_rows:
         _table(["composition", "sampler", *(f"χ² p seed {s}" for s in args.seeds), "IS target ESS"], chi_rows)
     results["molecules" if "tables" in args.mol_parts else "molecules_speed"] = out
@@ -220,6 +301,7 @@ def molecules_section(args, results):
 def _cells_of(mols, names):
     """High/low cell name of every valid molecule."""
     from sculpting.domains.molecules.experiments import reward_table
+
     r = reward_table(mols, names)
     cut = {"seh": 0.5, "sa": 0.6, "qed": 0.25}
     out = []
@@ -237,6 +319,7 @@ def chi2_clustered(runs_of_cells: list, probs: dict, ess: float) -> tuple[float,
     import numpy as np
     from scipy.stats import chi2 as chi2_dist
     from scipy.stats import chi2_contingency
+
     keys = sorted(probs)
     counts = np.array([[sum(c == k for c in run) for k in keys] for run in runs_of_cells], dtype=float)  # [R, K]
     sizes = counts.sum(1)
@@ -249,7 +332,7 @@ def chi2_clustered(runs_of_cells: list, probs: dict, ess: float) -> tuple[float,
     R = len(sizes)
     # ratio-estimator variance of each cell share across runs (clusters of unequal size)
     resid = counts - share[None] * sizes[:, None]
-    var_cluster = (resid ** 2).sum(0) * R / (R - 1) / n_a ** 2
+    var_cluster = (resid**2).sum(0) * R / (R - 1) / n_a**2
     var_binom = share * (1 - share) / n_a
     ok = var_binom > 0
     d = float(max(1.0, (var_cluster[ok] / var_binom[ok]).mean())) if ok.any() else 1.0
@@ -264,6 +347,7 @@ def mixture_importance_table(m, names, clf, comp, beta, n_each, seed=1234):
     p_b / p̄ = post_b(x) / ω_b from the terminal head (self-normalised importance sampling)."""
     import numpy as np
     from sculpting.domains.molecules.experiments import reward_table, sample_molecules
+
     states, mols = [], []
     for i, k in enumerate(names):
         smp = sample_molecules(m["bases"][k].at_beta(beta), n_each, seed=seed + i, batch_size=256, progress=False)
@@ -294,6 +378,7 @@ def molecules_chi2_section(args, results):
     for the repeats within runs; exact rejection (the guided policy) beside it."""
     from sculpting.domains.molecules.io import load_molecule_models
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+
     torch.set_num_threads(1)
     prior = json.loads(Path(args.mol_json).read_text())["molecules"] if Path(args.mol_json).is_file() else {}
     if not prior and args.mol_is != "mixture":
@@ -304,14 +389,23 @@ def molecules_chi2_section(args, results):
     rows, out = [], {}
     for label, op, set_name in (("SEH⊗SA", "harmonic", "seh_sa"), ("y=123", "y=123", "seh_sa_qed")):
         names = CLASSIFIER_SETS[set_name]
-        pol = sc.compose([m["bases"][k] for k in names], m["classifiers"][set_name], op, beta=beta,
-                         successor_head=m["successor_heads"][set_name])
+        pol = sc.compose(
+            [m["bases"][k] for k in names],
+            m["classifiers"][set_name],
+            op,
+            beta=beta,
+            successor_head=m["successor_heads"][set_name],
+        )
         ref = dict(prior.get(label + " rejection", {}))
         if args.mol_is == "mixture":
             ref["importance_table"], ref["importance_ess"] = mixture_importance_table(
-                m, names, m["classifiers"][set_name], pol.composition, beta, args.mol_base_samples)
-            print(f"  {label}: importance-weighted target from every base, ESS {ref['importance_ess']:.0f}",
-                  flush=True, file=sys.stderr)
+                m, names, m["classifiers"][set_name], pol.composition, beta, args.mol_base_samples
+            )
+            print(
+                f"  {label}: importance-weighted target from every base, ESS {ref['importance_ess']:.0f}",
+                flush=True,
+                file=sys.stderr,
+            )
             out[f"{label} importance"] = {"table": ref["importance_table"], "ess": ref["importance_ess"]}
         for proposal, twist in MOL_CONFIGS:
             cells = []
@@ -319,20 +413,34 @@ def molecules_chi2_section(args, results):
                 x = sc.sample(pol, n, seed=100 + seed, sampler="smc", particles=N, proposal=proposal, twist=twist)
                 runs = []
                 for r in range(0, n, N):
-                    mols = [mm for mm in pol.env.to_mols(x[r:r + N]) if mm is not None]
+                    mols = [mm for mm in pol.env.to_mols(x[r : r + N]) if mm is not None]
                     runs.append(_cells_of(mols, names))
                 cells.append(chi2_clustered(runs, ref["importance_table"], ref["importance_ess"]))
-            out[f"{label} {proposal} twist={twist}"] = [{"p": c[0], "p_corrected": c[1], "design_effect": c[2]}
-                                                        for c in cells]
-            rows.append([label, f"SMC {proposal} / {twist}", *(f"{c[0]:.3f} / {c[1]:.3f} (d {c[2]:.1f})" for c in cells),
-                         f"{ref['importance_ess']:.0f}"])
+            out[f"{label} {proposal} twist={twist}"] = [
+                {"p": c[0], "p_corrected": c[1], "design_effect": c[2]} for c in cells
+            ]
+            rows.append(
+                [
+                    label,
+                    f"SMC {proposal} / {twist}",
+                    *(f"{c[0]:.3f} / {c[1]:.3f} (d {c[2]:.1f})" for c in cells),
+                    f"{ref['importance_ess']:.0f}",
+                ]
+            )
             print(" ", rows[-1], flush=True, file=sys.stderr)
         x = sc.sample(pol, args.mol_rejection_samples, seed=100 + args.seeds[0], sampler="rejection")
         mols = [mm for mm in pol.env.to_mols(x) if mm is not None]
         c = chi2_clustered([_cells_of(mols, names)], ref["importance_table"], ref["importance_ess"])
         out[f"{label} rejection"] = {"p": c[0]}
-        rows.append([label, f"exact rejection (guided policy), {args.mol_rejection_samples} molecules", f"{c[0]:.3f}", *["–"] * (len(args.seeds) - 1),
-                     f"{ref['importance_ess']:.0f}"])
+        rows.append(
+            [
+                label,
+                f"exact rejection (guided policy), {args.mol_rejection_samples} molecules",
+                f"{c[0]:.3f}",
+                *["–"] * (len(args.seeds) - 1),
+                f"{ref['importance_ess']:.0f}",
+            ]
+        )
     _table(["composition", "sampler", *(f"χ² p raw / corrected, seed {s}" for s in args.seeds), "IS target ESS"], rows)
     results["molecules_chi2"] = out
 
@@ -342,6 +450,7 @@ def molecules_sweep_section(args, results):
     (first seed) against particles, using the importance-weighted tables of ``--mol-json``."""
     from sculpting.domains.molecules.io import load_molecule_models
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+
     torch.set_num_threads(1)
     prior = json.loads(Path(args.mol_json).read_text())["molecules"] if Path(args.mol_json).is_file() else {}
     m = load_molecule_models()
@@ -350,8 +459,13 @@ def molecules_sweep_section(args, results):
     rows, out = [], {}
     for label, op, set_name in (("SEH⊗SA", "harmonic", "seh_sa"), ("y=123", "y=123", "seh_sa_qed")):
         names = CLASSIFIER_SETS[set_name]
-        pol = sc.compose([m["bases"][k] for k in names], m["classifiers"][set_name], op, beta=beta,
-                         successor_head=m["successor_heads"][set_name])
+        pol = sc.compose(
+            [m["bases"][k] for k in names],
+            m["classifiers"][set_name],
+            op,
+            beta=beta,
+            successor_head=m["successor_heads"][set_name],
+        )
         ref = prior.get(label + " rejection", {})
         imp = results.get("molecules_chi2", {}).get(f"{label} importance")  # the every-base table, if measured
         if imp is not None:
@@ -359,14 +473,21 @@ def molecules_sweep_section(args, results):
         for N in args.particles:
             runs = [sc.smc(pol, N, seed=s, proposal="amortised", twist="head") for s in range(max(2, 256 // N))]
             ess = statistics.fmean(statistics.fmean(r.ess) for r in runs) / N
-            x = sc.sample(pol, n, seed=100 + args.seeds[0], sampler="smc", particles=N, proposal="amortised",
-                          twist="head")
-            runs_cells = [_cells_of([mm for mm in pol.env.to_mols(x[r:r + N]) if mm is not None], names)
-                          for r in range(0, n, N)]
+            x = sc.sample(
+                pol, n, seed=100 + args.seeds[0], sampler="smc", particles=N, proposal="amortised", twist="head"
+            )
+            runs_cells = [
+                _cells_of([mm for mm in pol.env.to_mols(x[r : r + N]) if mm is not None], names) for r in range(0, n, N)
+            ]
             p, pc, d = chi2_clustered(runs_cells, ref["importance_table"], ref["importance_ess"])
             uniq = len({tuple(v.tolist()) for v in x}) / n
-            out[f"{label} N={N}"] = {"ess_fraction": ess, "chi2_p": pc, "chi2_p_raw": p, "design_effect": d,
-                                     "unique": uniq}
+            out[f"{label} N={N}"] = {
+                "ess_fraction": ess,
+                "chi2_p": pc,
+                "chi2_p_raw": p,
+                "design_effect": d,
+                "unique": uniq,
+            }
             rows.append([label, str(N), f"{ess:.2f}", f"{uniq:.2f}", f"{p:.3f}", f"{pc:.3f}", f"{d:.1f}"])
             print(" ", rows[-1], flush=True, file=sys.stderr)
     _table(["composition", "N", "mean ESS / N", "unique", "χ² p raw", "χ² p corrected", "design effect"], rows)
@@ -375,10 +496,16 @@ def molecules_sweep_section(args, results):
 
 # --------------------------------------------------------------------------------------- MNIST
 def mnist_section(args, results):
-    from sculpting.domains.mnist.experiments import COMPOSITIONS, composition_model, exact_masses, judge_samples, \
-        support_of
+    from sculpting.domains.mnist.experiments import (
+        COMPOSITIONS,
+        composition_model,
+        exact_masses,
+        judge_samples,
+        support_of,
+    )
     from sculpting.domains.mnist.io import load_mnist_models
     from sculpting.domains.mnist.oracle import oracle_classifiers
+
     dev = torch.device(args.device)
     models = load_mnist_models()
     oracles = oracle_classifiers(models)
@@ -387,8 +514,10 @@ def mnist_section(args, results):
     oracle = {k: oracles[k].to(dev) for k in ("M1_M2", "MN")}
     judge = models["judge"].to(dev).eval()
     n = args.mnist_samples
-    print(f"## MNIST: TV to the exact type masses at γ = 1, {n} samples, seeds {args.seeds}, {dev}; guided: EDM 50 "
-          f"steps; SMC: N = {args.mnist_particles}, {args.mnist_steps} ancestral steps\n")
+    print(
+        f"## MNIST: TV to the exact type masses at γ = 1, {n} samples, seeds {args.seeds}, {dev}; guided: EDM 50 "
+        f"steps; SMC: N = {args.mnist_particles}, {args.mnist_steps} ancestral steps\n"
+    )
     rows, out = [], []
     names = list(COMPOSITIONS) if not args.quick else ["M1⊗M2", "MN y=123"]
     for name in names:
@@ -402,27 +531,53 @@ def mnist_section(args, results):
                     if sampler == "guided":
                         x = sc.sample(model, n, seed=seed, steps=50, sampler="edm")
                     else:
-                        x = sc.sample(model, n, seed=seed, steps=args.mnist_steps, sampler="smc",
-                                      particles=args.mnist_particles)
+                        x = sc.sample(
+                            model, n, seed=seed, steps=args.mnist_steps, sampler="smc", particles=args.mnist_particles
+                        )
                     tvs.append(judge_samples(judge, x, support_of(name), masses)["tv"])
                 cell[f"{cname} {sampler}"] = tvs
                 cell[f"{cname} {sampler} s"] = time.perf_counter() - t0
-                print(" ", name, cname, sampler, [round(t, 3) for t in tvs], f"{time.perf_counter() - t0:.1f}s",
-                      flush=True, file=sys.stderr)
+                print(
+                    " ",
+                    name,
+                    cname,
+                    sampler,
+                    [round(t, 3) for t in tvs],
+                    f"{time.perf_counter() - t0:.1f}s",
+                    flush=True,
+                    file=sys.stderr,
+                )
         out.append(cell)
         fmt = lambda xs: "{:.3f} ± {:.3f}".format(*_mean_se(xs))  # noqa: E731
-        rows.append([name, fmt(cell["learned guided"]), fmt(cell["learned smc"]), fmt(cell["oracle guided"]),
-                     fmt(cell["oracle smc"])])
+        rows.append(
+            [
+                name,
+                fmt(cell["learned guided"]),
+                fmt(cell["learned smc"]),
+                fmt(cell["oracle guided"]),
+                fmt(cell["oracle smc"]),
+            ]
+        )
     _table(["composition", "learned guided", "learned SMC", "oracle guided", "oracle SMC"], rows)
     lg = statistics.fmean(statistics.fmean(c["learned guided"]) for c in out)
     ls = statistics.fmean(statistics.fmean(c["learned smc"]) for c in out)
     print(f"mean TV, learned classifier: guided {lg:.3f}, SMC {ls:.3f}")
-    worse = [c["composition"] for c in out
-             if _mean_se(c["oracle smc"])[0] - _mean_se(c["oracle guided"])[0]
-             > 2 * math.hypot(_mean_se(c["oracle smc"])[1], _mean_se(c["oracle guided"])[1])]
+    worse = [
+        c["composition"]
+        for c in out
+        if _mean_se(c["oracle smc"])[0] - _mean_se(c["oracle guided"])[0]
+        > 2 * math.hypot(_mean_se(c["oracle smc"])[1], _mean_se(c["oracle guided"])[1])
+    ]
     print(f"oracle SMC worse than oracle guided beyond 2 s.e.: {worse or 'none'}\n")
-    results["mnist"] = {"cells": out, "mean_learned_guided": lg, "mean_learned_smc": ls, "oracle_smc_worse": worse,
-                        "device": str(dev), "steps_smc": args.mnist_steps, "particles": args.mnist_particles}
+    results["mnist"] = {
+        "cells": out,
+        "mean_learned_guided": lg,
+        "mean_learned_smc": ls,
+        "oracle_smc_worse": worse,
+        "device": str(dev),
+        "steps_smc": args.mnist_steps,
+        "particles": args.mnist_particles,
+    }
 
 
 def mnist_weighted_section(args, results):
@@ -436,6 +591,7 @@ def mnist_weighted_section(args, results):
     from sculpting.domains.mnist.types import type_tv
     from sculpting.domains.mnist.judge import R
     from sculpting.smc_core import draw_from_runs
+
     models = load_mnist_models()
     oracles = oracle_classifiers(models)
     n, N = args.mnist_samples, args.mnist_particles
@@ -445,9 +601,21 @@ def mnist_weighted_section(args, results):
         masses = exact_masses(name)
         p = torch.tensor(list(masses.values()), dtype=torch.float64)
         g = torch.Generator().manual_seed(0)
-        floor = statistics.fmean(0.5 * float((torch.bincount(torch.multinomial(p.float(), n, replacement=True,
-                                                                                generator=g), minlength=len(p)).double()
-                                              / n - p).abs().sum()) for _ in range(200))
+        floor = statistics.fmean(
+            0.5
+            * float(
+                (
+                    torch.bincount(
+                        torch.multinomial(p.float(), n, replacement=True, generator=g), minlength=len(p)
+                    ).double()
+                    / n
+                    - p
+                )
+                .abs()
+                .sum()
+            )
+            for _ in range(200)
+        )
         for cname, C in (("learned", models["classifiers"]), ("oracle", oracles)):
             model = composition_model(models["bases"], C, name)
             gen = torch.Generator().manual_seed(args.seeds[0])
@@ -472,24 +640,49 @@ def mnist_weighted_section(args, results):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sections", nargs="+", default=["grid", "molecules", "mnist"],
-                   choices=["grid", "molecules", "molecules_chi2", "molecules_sweep", "mnist", "mnist_weighted"])
-    p.add_argument("--mol-json", default="benchmarks/smc_molecules.json",
-                   help="molecules_sweep: the molecules section's JSON (its importance-weighted tables)")
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        default=["grid", "molecules", "mnist"],
+        choices=["grid", "molecules", "molecules_chi2", "molecules_sweep", "mnist", "mnist_weighted"],
+    )
+    p.add_argument(
+        "--mol-json",
+        default="benchmarks/smc_molecules.json",
+        help="molecules_sweep: the molecules section's JSON (its importance-weighted tables)",
+    )
     p.add_argument("--grid-samples", type=int, default=65536)
     p.add_argument("--particles", type=int, nargs="+", default=[16, 64, 256])
-    p.add_argument("--grid-noise", type=float, nargs="+", default=[0.0, 0.3],
-                   help="noise on the classifier's non-terminal head weights, one table each")
+    p.add_argument(
+        "--grid-noise",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.3],
+        help="noise on the classifier's non-terminal head weights, one table each",
+    )
     p.add_argument("--mol-samples", type=int, default=1000)
     p.add_argument("--mol-base-samples", type=int, default=20000)
     p.add_argument("--mol-particles", type=int, default=64)
-    p.add_argument("--mol-rejection-samples", type=int, default=400,
-                   help="molecules_chi2: molecules of the exact rejection reference (y=123 runs at ~0.01 of base)")
-    p.add_argument("--mol-is", default="mixture", choices=["mixture", "anchor"],
-                   help="molecules_chi2: the importance-weighted target from samples of every base (mixture) or "
-                        "of the anchor base (the molecules section's tables)")
-    p.add_argument("--mol-parts", nargs="+", default=["speed", "tables"], choices=["speed", "tables"],
-                   help="molecules: throughput / ESS, and the importance-weighted tables with their χ² tests")
+    p.add_argument(
+        "--mol-rejection-samples",
+        type=int,
+        default=400,
+        help="molecules_chi2: molecules of the exact rejection reference (y=123 runs at ~0.01 of base)",
+    )
+    p.add_argument(
+        "--mol-is",
+        default="mixture",
+        choices=["mixture", "anchor"],
+        help="molecules_chi2: the importance-weighted target from samples of every base (mixture) or "
+        "of the anchor base (the molecules section's tables)",
+    )
+    p.add_argument(
+        "--mol-parts",
+        nargs="+",
+        default=["speed", "tables"],
+        choices=["speed", "tables"],
+        help="molecules: throughput / ESS, and the importance-weighted tables with their χ² tests",
+    )
     p.add_argument("--mnist-samples", type=int, default=512)
     p.add_argument("--mnist-steps", type=int, default=100)
     p.add_argument("--mnist-particles", type=int, default=64)
@@ -505,9 +698,14 @@ def main(argv=None):
         args.mnist_samples, args.mnist_steps, args.seeds = 32, 100, args.seeds[:2]
     results = {"argv": sys.argv[1:], "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     for s in args.sections:
-        {"grid": grid_section, "molecules": molecules_section, "molecules_chi2": molecules_chi2_section,
-         "molecules_sweep": molecules_sweep_section, "mnist": mnist_section,
-         "mnist_weighted": mnist_weighted_section}[s](args, results)
+        {
+            "grid": grid_section,
+            "molecules": molecules_section,
+            "molecules_chi2": molecules_chi2_section,
+            "molecules_sweep": molecules_sweep_section,
+            "mnist": mnist_section,
+            "mnist_weighted": mnist_weighted_section,
+        }[s](args, results)
         if args.json:  # after every section: a long run keeps what it measured
             Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 

@@ -9,6 +9,7 @@
 * ``mnist.png``: TV to the exact type masses per composition, guided vs SMC, learned and oracle
   classifier, mean ± s.e. over the seeds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ def grid_figure(data, out):
     for ax, (name, rows) in zip(axes[0], sorted(tables.items())):
         ns = sorted(int(k[2:]) for k in rows[0] if k.startswith("N="))
         for r in rows:
-            line, = ax.plot(ns, [r[f"N={n}"] / r["floor"] for n in ns], marker="o", lw=1, alpha=0.8)
+            (line,) = ax.plot(ns, [r[f"N={n}"] / r["floor"] for n in ns], marker="o", lw=1, alpha=0.8)
             ax.scatter([ns[-1] * 1.6], [r["guided"] / r["floor"]], marker="x", color=line.get_color())
         ax.axhline(1.0, color="k", lw=0.8, ls="--", label="i.i.d. noise floor")
         ax.axhline(2.0, color="r", lw=0.8, ls=":", label="2 × floor")
@@ -85,7 +86,9 @@ def mnist_figure(data, out):
         ax.bar([i + (j - 1.5) * w for i in range(len(cells))], means, w, yerr=ses, label=k, capsize=2)
     ax.set_xticks(range(len(cells)), [c["composition"] for c in cells])
     ax.set_ylabel("TV to the exact type masses (γ = 1)")
-    ax.set_title(f"MNIST: guided (EDM 50) vs SMC (N = {data['mnist']['particles']}, {data['mnist']['steps_smc']} steps)")
+    ax.set_title(
+        f"MNIST: guided (EDM 50) vs SMC (N = {data['mnist']['particles']}, {data['mnist']['steps_smc']} steps)"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "mnist.png", dpi=120)
@@ -96,8 +99,11 @@ def main():
     p.add_argument("--out", default=str(HERE.parent / "figures" / "smc"))
     out = Path(p.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, fn in (("smc_grid.json", grid_figure), ("smc_molecules_sweep.json", molecules_figure),
-                     ("smc_mnist.json", mnist_figure)):
+    for name, fn in (
+        ("smc_grid.json", grid_figure),
+        ("smc_molecules_sweep.json", molecules_figure),
+        ("smc_mnist.json", mnist_figure),
+    ):
         data = _load(name)
         if data is not None:
             fn(data, out)

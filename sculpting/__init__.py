@@ -8,6 +8,7 @@ The public API::
     x = sc.sample(model, 64, seed=0)
     sc.exact_distribution(model), sc.target_distribution(bases, "harmonic", alpha=0.3)
 """
+
 __version__ = "0.2.0"
 
 from sculpting.algebra import Composition, l1_distance, parse_composition  # noqa: E402,F401
@@ -17,6 +18,23 @@ from sculpting.registry import Command, Domain, register_domain  # noqa: E402,F4
 from sculpting.fit import fit_classifier, save  # noqa: E402,F401
 from sculpting.diffusion.oracle import data_oracle  # noqa: E402,F401
 
-__all__ = ["Composition", "parse_composition", "l1_distance", "compose", "sample", "smc", "exact_distribution",
-           "target_distribution", "load_pretrained", "load_bases", "load_model", "pretrained_names", "fit_classifier", "save",
-           "Domain", "Command", "register_domain", "data_oracle"]
+__all__ = [
+    "Composition",
+    "parse_composition",
+    "l1_distance",
+    "compose",
+    "sample",
+    "smc",
+    "exact_distribution",
+    "target_distribution",
+    "load_pretrained",
+    "load_bases",
+    "load_model",
+    "pretrained_names",
+    "fit_classifier",
+    "save",
+    "Domain",
+    "Command",
+    "register_domain",
+    "data_oracle",
+]

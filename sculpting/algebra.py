@@ -25,6 +25,7 @@ Conventions fixed here (and used in every plot label):
 Everything is computed in log space (``torch.logsumexp``); tensors of base log-probabilities
 have shape ``[m, N]`` (m bases, N points) or ``[..., m]`` where stated.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -56,8 +57,7 @@ TWO_BASE_OPERATIONS = {
 }
 
 #: The three-base observation sets of the paper's figure (``docs/algebra.md``).
-THREE_BASE_OBSERVATIONS = [(1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3),
-                           (1, 1, 1), (2, 2, 2), (3, 3, 3)]
+THREE_BASE_OBSERVATIONS = [(1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1), (2, 2, 2), (3, 3, 3)]
 
 
 def _as_int(v, what: str) -> int:
@@ -87,6 +87,7 @@ def _check_n_bases(n_bases) -> int:
 
 def _check_alpha(alpha: float) -> float:
     import numbers
+
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
     alpha = float(alpha)
@@ -120,8 +121,9 @@ class Composition:
         if m < 2:
             raise ValueError(f"a composition needs at least 2 bases, got {m}")
         if m > MAX_BASES:
-            raise ValueError(f"a composition takes 2 to {MAX_BASES} bases (its joint classifier has m^n outputs), "
-                             f"got {m}")
+            raise ValueError(
+                f"a composition takes 2 to {MAX_BASES} bases (its joint classifier has m^n outputs), got {m}"
+            )
         object.__setattr__(self, "n_bases", m)
         if not isinstance(self.observations, (tuple, list)):
             raise TypeError(f"observations must be a tuple of labels, got {self.observations!r}")
@@ -141,13 +143,15 @@ class Composition:
         if priors is None:
             priors = tuple((1.0 / m,) * m for _ in range(max(n_slots, alpha_slot + 1 if alpha is not None else 0)))
             if alpha is not None:  # α lives in the priors, once
-                priors = priors[:alpha_slot] + ((alpha, 1 - alpha),) + priors[alpha_slot + 1:]
+                priors = priors[:alpha_slot] + ((alpha, 1 - alpha),) + priors[alpha_slot + 1 :]
         elif alpha is not None:
             rows = tuple(priors)
             if len(rows) <= alpha_slot or len(rows[alpha_slot]) != 2 or abs(float(rows[alpha_slot][0]) - alpha) > 1e-9:
                 said = rows[alpha_slot][0] if len(rows) > alpha_slot and len(rows[alpha_slot]) else None
-                raise ValueError(f"alpha={alpha:g} disagrees with the priors (slot {alpha_slot + 1} gives weight "
-                                 f"{said}): α is the first weight of that slot's prior; pass one of the two")
+                raise ValueError(
+                    f"alpha={alpha:g} disagrees with the priors (slot {alpha_slot + 1} gives weight "
+                    f"{said}): α is the first weight of that slot's prior; pass one of the two"
+                )
         priors = tuple(tuple(float(p) for p in row) for row in priors)
         if len(priors) < n_slots:
             raise ValueError(f"{len(priors)} priors given for {n_slots} observations")
@@ -203,8 +207,10 @@ class Composition:
         out = out.masked_fill(torch.isneginf(log_mix), -float("inf"))  # points no base can produce
         z = torch.logsumexp(out, dim=0)
         if not torch.isfinite(z):
-            raise ValueError(f"{self.label()} has no support: the bases it multiplies share no point "
-                             "(every x has p_i(x) = 0 for some observed base)")
+            raise ValueError(
+                f"{self.label()} has no support: the bases it multiplies share no point "
+                "(every x has p_i(x) = 0 for some observed base)"
+            )
         return out - z
 
     def observation_log_likelihood(self, base_log_probs: torch.Tensor, skip_first: bool = False) -> torch.Tensor:
@@ -229,7 +235,9 @@ class Composition:
             raise ValueError("base log-probabilities contain NaN or +inf")
         dead = torch.isneginf(lp).all(dim=1)
         if dead.any():
-            raise ValueError(f"base(s) {(dead.nonzero().flatten() + 1).tolist()} have no mass (all log-probabilities −inf)")
+            raise ValueError(
+                f"base(s) {(dead.nonzero().flatten() + 1).tolist()} have no mass (all log-probabilities −inf)"
+            )
         return lp
 
     # ------------------------------------------------------------------ labels
@@ -240,7 +248,8 @@ class Composition:
         if self.n_bases == 2 and self.name in TWO_BASE_OPERATIONS:
             a, b = names
             return {
-                "p1": a, "p2": b,
+                "p1": a,
+                "p2": b,
                 "mixture": f"{self.alpha:g}·{a} + {1 - self.alpha:g}·{b}" if self.alpha is not None else f"{a} + {b}",
                 "harmonic": f"{a} ⊗ {b}{sub}",
                 "contrast": f"{a} ◑ {b}{sub}",
@@ -275,15 +284,19 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
     if m > 2:
         a = _check_alpha(alpha)
         if a != 0.5:
-            raise ValueError(f"alpha is the weight of two-base compositions; with {m} bases leave it at 0.5 "
-                             "(or pass a Composition with its own priors)")
+            raise ValueError(
+                f"alpha is the weight of two-base compositions; with {m} bases leave it at 0.5 "
+                "(or pass a Composition with its own priors)"
+            )
     if isinstance(spec, Composition):
         if spec.n_bases != m:
             raise ValueError(f"composition is of {spec.n_bases} bases, got {m}")
         if m == 2 and _check_alpha(alpha) != 0.5:
-            raise ValueError(f"alpha={alpha} with a Composition: a Composition carries its own priors (weights), "
-                             "so alpha would be ignored; build the Composition with the weights you want, or pass "
-                             "an operation name with alpha=")
+            raise ValueError(
+                f"alpha={alpha} with a Composition: a Composition carries its own priors (weights), "
+                "so alpha would be ignored; build the Composition with the weights you want, or pass "
+                "an operation name with alpha="
+            )
         return spec
     if isinstance(spec, str):
         s = spec.strip()
@@ -294,8 +307,10 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
                 raise ValueError(f"{s!r} is a two-base operation; for {m} bases use observed labels like 'y=123'")
             return Composition.two_base(s, alpha)
         if not s.startswith("y=") or not (s[2:] == "" or (s[2:].isascii() and s[2:].isdigit())):
-            raise ValueError(f"unknown composition {spec!r}; use one of {sorted(TWO_BASE_OPERATIONS)}, "
-                             "'y=<labels>' (e.g. 'y=12') or a tuple of labels")
+            raise ValueError(
+                f"unknown composition {spec!r}; use one of {sorted(TWO_BASE_OPERATIONS)}, "
+                "'y=<labels>' (e.g. 'y=12') or a tuple of labels"
+            )
         obs = tuple(int(c) for c in s[2:])
     else:
         if not isinstance(spec, (tuple, list)):
@@ -313,14 +328,14 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
     return Composition.uniform(m, obs)
 
 
-
 def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:
     """Σ_x |p(x) − q(x)| between two distributions given as log-probabilities (range [0, 2])."""
     if not (isinstance(p_log, torch.Tensor) and isinstance(q_log, torch.Tensor)):
         raise TypeError("l1_distance takes two tensors of log-probabilities")
     if p_log.shape != q_log.shape:
-        raise ValueError(f"l1_distance of distributions of different shapes {tuple(p_log.shape)} and "
-                         f"{tuple(q_log.shape)}")
+        raise ValueError(
+            f"l1_distance of distributions of different shapes {tuple(p_log.shape)} and {tuple(q_log.shape)}"
+        )
     return float((p_log.double().exp() - q_log.double().exp()).abs().sum())
 
 

@@ -12,12 +12,23 @@ The documented bounds: hidden widths 1 .. :data:`MAX_WIDTH`, layers 1 .. :data:`
 (:data:`sculpting.diffusion.composition.MAX_GAMMA`), corrector SNR in [0, 1]; the samples of one
 ``sample`` call (and a pipeline batch) must fit in :func:`memory_limit`.
 """
+
 from __future__ import annotations
 
 import os
 
-__all__ = ["MAX_WIDTH", "MAX_LAYERS", "MAX_SLOTS", "MAX_STEPS", "MAX_WORKERS", "check_width", "check_count", "check_parameter_memory", "check_memory",
-           "memory_limit"]
+__all__ = [
+    "MAX_WIDTH",
+    "MAX_LAYERS",
+    "MAX_SLOTS",
+    "MAX_STEPS",
+    "MAX_WORKERS",
+    "check_width",
+    "check_count",
+    "check_parameter_memory",
+    "check_memory",
+    "memory_limit",
+]
 
 #: the widest hidden layer a network of this package takes
 MAX_WIDTH = 16384
@@ -50,16 +61,18 @@ def memory_limit() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     except (ValueError, OSError, AttributeError):
-        return 8 * 2 ** 30
+        return 8 * 2**30
 
 
 def check_parameter_memory(what: str, n_params: int) -> None:
     """Refuse a network whose training state (16 bytes per parameter) exceeds :func:`memory_limit`."""
     need, limit = 16 * int(n_params), memory_limit()
     if need > limit:
-        raise ValueError(f"{what} would have {n_params:.3g} parameters, about {need / 2 ** 30:.1f} GB to train with "
-                         f"Adam, more than the {limit / 2 ** 30:.1f} GB allowed (a quarter of this machine's "
-                         "memory); choose a smaller width or fewer bases / slots")
+        raise ValueError(
+            f"{what} would have {n_params:.3g} parameters, about {need / 2**30:.1f} GB to train with "
+            f"Adam, more than the {limit / 2**30:.1f} GB allowed (a quarter of this machine's "
+            "memory); choose a smaller width or fewer bases / slots"
+        )
 
 
 def check_memory(model, family, n: int, batch_size=None, in_flight: int | None = None, what: str = "sample") -> None:
@@ -70,6 +83,8 @@ def check_memory(model, family, n: int, batch_size=None, in_flight: int | None =
     if need is None:
         return
     if need > limit:
-        raise ValueError(f"{what}(n={n}{'' if in_flight is None else f', {in_flight} in flight'}) would need about "
-                         f"{need / 2 ** 30:.1f} GB, more than the {limit / 2 ** 30:.1f} GB allowed (a quarter of this "
-                         "machine's memory); draw it in several calls, or with fewer particles / a smaller batch_size")
+        raise ValueError(
+            f"{what}(n={n}{'' if in_flight is None else f', {in_flight} in flight'}) would need about "
+            f"{need / 2**30:.1f} GB, more than the {limit / 2**30:.1f} GB allowed (a quarter of this "
+            "machine's memory); draw it in several calls, or with fewer particles / a smaller batch_size"
+        )

@@ -12,6 +12,7 @@ Loading (:func:`rebuild`) builds the model its metadata describes on the ``meta`
 real, so metadata that does not match the weights (or asks for a huge network) is an error, not
 an allocation. Every failure is a :class:`CheckpointError` naming the file.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,21 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_into", "atomic_write", "environment_versions",
-           "LOADERS", "register_loader", "SAVERS", "register_saver", "load", "rebuild", "state_digest"]
+__all__ = [
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_into",
+    "atomic_write",
+    "environment_versions",
+    "LOADERS",
+    "register_loader",
+    "SAVERS",
+    "register_saver",
+    "load",
+    "rebuild",
+    "state_digest",
+]
 
 #: checkpoint kind -> ``loader(path)`` rebuilding the model (registered by the modules that save the kind)
 LOADERS: dict = {}
@@ -49,6 +63,7 @@ def register_loader(kind: str, loader) -> None:
     """Make :func:`load` dispatch checkpoints of ``kind`` to ``loader(path)``."""
     LOADERS[kind] = loader
 
+
 FORMAT_PREFIX = "sculpting-checkpoint-v"
 FORMAT_VERSION = 2
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
@@ -61,8 +76,13 @@ class CheckpointError(RuntimeError):
 def environment_versions() -> dict:
     import numpy
     import sculpting
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "sculpting": sculpting.__version__}
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "sculpting": sculpting.__version__,
+    }
 
 
 def _umask() -> int:
@@ -92,13 +112,16 @@ def atomic_write(path: Path, write, stale_after_s: float = 60.0):
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, (OSError, RuntimeError)) and _disk_nearly_full(path.parent):
-            raise OSError(errno.ENOSPC, f"writing {path} failed: the disk holding {path.parent} is full "
-                          f"({type(e).__name__}: {e}); free some space and run again (any earlier {path.name} "
-                          "is untouched)") from e
+            raise OSError(
+                errno.ENOSPC,
+                f"writing {path} failed: the disk holding {path.parent} is full "
+                f"({type(e).__name__}: {e}); free some space and run again (any earlier {path.name} "
+                "is untouched)",
+            ) from e
         raise
 
 
-def _disk_nearly_full(folder, margin: int = 64 * 2 ** 20) -> bool:
+def _disk_nearly_full(folder, margin: int = 64 * 2**20) -> bool:
     """Whether ``folder``'s file system has less than ``margin`` bytes free (a failed write's likely cause)."""
     try:
         return shutil.disk_usage(folder).free < margin
@@ -116,8 +139,12 @@ def written_by_sculpting(path) -> bool:
             meta = json.loads(path.read_text())
         except (OSError, ValueError, UnicodeDecodeError):
             return False
-        return isinstance(meta, dict) and isinstance(meta.get("kind"), str) \
-            and isinstance(meta.get("versions"), dict) and "sculpting" in meta["versions"]
+        return (
+            isinstance(meta, dict)
+            and isinstance(meta.get("kind"), str)
+            and isinstance(meta.get("versions"), dict)
+            and "sculpting" in meta["versions"]
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 (not a torch file, unsafe content, ...: not ours)
@@ -152,20 +179,23 @@ def check_destination(path, overwrite: bool = False) -> Path:
     if path.is_dir():
         raise ValueError(f"{path} is a folder; a checkpoint path names a file in it, e.g. {path / 'model.pt'}")
     if path.suffix == ".json":
-        raise ValueError(f"{path}: a checkpoint's metadata is written beside it as <name>.json, so the checkpoint "
-                         f"itself cannot end in .json; use {path.with_suffix('.pt')}")
+        raise ValueError(
+            f"{path}: a checkpoint's metadata is written beside it as <name>.json, so the checkpoint "
+            f"itself cannot end in .json; use {path.with_suffix('.pt')}"
+        )
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     if not overwrite:
         for target in (path, path.with_suffix(".json")):
             if target.exists() and not written_by_sculpting(target):
-                raise FileExistsError(f"{target} exists and was not written by sculpting; saving would replace it. "
-                                      "Choose another path, or pass overwrite=True to replace it")
+                raise FileExistsError(
+                    f"{target} exists and was not written by sculpting; saving would replace it. "
+                    "Choose another path, or pass overwrite=True to replace it"
+                )
     return path
 
 
-def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = False,
-                    overwrite: bool = False) -> Path:
+def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = False, overwrite: bool = False) -> Path:
     """Save ``state_dict`` (tensors) with JSON-able ``meta`` to ``path`` (+ ``.json`` beside it),
     the two files and nothing else; ``path`` is checked first (:func:`check_destination`: a file
     path not ending in ``.json``; a file there or its sidecar is replaced only where this package
@@ -181,11 +211,17 @@ def save_checkpoint(path, kind: str, state_dict: dict, meta: dict, half: bool = 
     meta = {**meta, "kind": kind, "versions": environment_versions()}
     meta_json = json.dumps(meta)  # fails early on metadata that is not plain data
     sd = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
-    payload = {"format": FORMAT, "kind": kind, "meta_json": meta_json, "state_dict": sd,
-               "sha256": state_digest(sd, meta_json)}
+    payload = {
+        "format": FORMAT,
+        "kind": kind,
+        "meta_json": meta_json,
+        "state_dict": sd,
+        "sha256": state_digest(sd, meta_json),
+    }
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
-    atomic_write(path.with_suffix(".json"),
-                  lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    atomic_write(
+        path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    )
     return path
 
 
@@ -201,8 +237,11 @@ def load_checkpoint(path, kind: str | None) -> tuple[dict, dict]:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {type(e).__name__}: {e}") from e
     _check_format(payload, path)
     sd = payload.get("state_dict")
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()) \
-            or not isinstance(payload.get("meta_json"), str):
+    if (
+        not isinstance(sd, dict)
+        or not all(isinstance(v, torch.Tensor) for v in sd.values())
+        or not isinstance(payload.get("meta_json"), str)
+    ):
         raise CheckpointError(f"{path} is malformed: it lacks a state_dict of tensors or its metadata")
     if payload.get("sha256") != state_digest(sd, payload["meta_json"]):
         raise CheckpointError(f"{path} is corrupt: its SHA-256 does not match its weights and metadata")
@@ -222,16 +261,19 @@ def _check_format(payload, path) -> None:
     """The format tag is checked before anything else is read: only ``FORMAT`` loads; an older
     or newer format is named as such (no format skips the checksum)."""
     fmt = payload.get("format") if isinstance(payload, dict) else None
-    if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX) \
-            or not fmt[len(FORMAT_PREFIX):].isdigit():
+    if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX) or not fmt[len(FORMAT_PREFIX) :].isdigit():
         raise CheckpointError(f"{path} is not a sculpting checkpoint (format {FORMAT})")
-    version = int(fmt[len(FORMAT_PREFIX):])
+    version = int(fmt[len(FORMAT_PREFIX) :])
     if version < FORMAT_VERSION:
-        raise CheckpointError(f"{path} uses the retired checkpoint format v{version} (this sculpting reads "
-                              f"v{FORMAT_VERSION} only); retrain it or regenerate it with the documented command")
+        raise CheckpointError(
+            f"{path} uses the retired checkpoint format v{version} (this sculpting reads "
+            f"v{FORMAT_VERSION} only); retrain it or regenerate it with the documented command"
+        )
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path} was written in checkpoint format v{version} by a newer sculpting; this "
-                              f"one reads v{FORMAT_VERSION}: upgrade sculpting to load it")
+        raise CheckpointError(
+            f"{path} was written in checkpoint format v{version} by a newer sculpting; this "
+            f"one reads v{FORMAT_VERSION}: upgrade sculpting to load it"
+        )
 
 
 def _version_tuple(text: str):
@@ -247,13 +289,16 @@ def _version_tuple(text: str):
 def _check_writer_version(meta: dict, path) -> None:
     """A checkpoint written by a newer ``sculpting`` (``meta["versions"]["sculpting"]``) is refused."""
     import sculpting
+
     versions = meta.get("versions")
     writer = versions.get("sculpting") if isinstance(versions, dict) else None
     if writer is None:
         return
     if _version_tuple(writer) > _version_tuple(sculpting.__version__):
-        raise CheckpointError(f"{path} was written by sculpting {writer}, newer than this {sculpting.__version__}; "
-                              f"upgrade sculpting to load it")
+        raise CheckpointError(
+            f"{path} was written by sculpting {writer}, newer than this {sculpting.__version__}; "
+            f"upgrade sculpting to load it"
+        )
 
 
 def base_file(directory, name: str, prefix: str = "base") -> Path:
@@ -276,11 +321,17 @@ def annotate_checkpoint(path, **extra) -> Path:
     sd, meta = load_checkpoint(path, None)
     meta = {**meta, **extra}
     meta_json = json.dumps(meta)
-    payload = {"format": FORMAT, "kind": meta["kind"], "meta_json": meta_json, "state_dict": sd,
-               "sha256": state_digest(sd, meta_json)}
+    payload = {
+        "format": FORMAT,
+        "kind": meta["kind"],
+        "meta_json": meta_json,
+        "state_dict": sd,
+        "sha256": state_digest(sd, meta_json),
+    }
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
-    atomic_write(path.with_suffix(".json"),
-                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    atomic_write(
+        path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True))
+    )
     return path
 
 
@@ -340,17 +391,40 @@ def fingerprint_meta(module) -> dict:
 ADAPTER_KINDS = {"torchgfn_policy": "sculpting.adapters.torchgfn", "diffusers_base": "sculpting.adapters.diffusers"}
 
 #: metadata keys a checkpoint's writer sets; extras passed to ``sc.save`` may not overwrite them
-RESERVED_META = frozenset({"kind", "versions", "stored_as", "sha256", "format", "env", "arch", "base_fingerprints",
-                           "sde", "unet", "preset", "channels", "recipe", "unet_class", "unet_config", "prediction",
-                           "num_train_timesteps", "class_label", "state_dict", "meta_json"})
+RESERVED_META = frozenset(
+    {
+        "kind",
+        "versions",
+        "stored_as",
+        "sha256",
+        "format",
+        "env",
+        "arch",
+        "base_fingerprints",
+        "sde",
+        "unet",
+        "preset",
+        "channels",
+        "recipe",
+        "unet_class",
+        "unet_config",
+        "prediction",
+        "num_train_timesteps",
+        "class_label",
+        "state_dict",
+        "meta_json",
+    }
+)
 
 
 def check_extra_meta(meta: dict) -> dict:
     """Refuse extras that would overwrite what a checkpoint needs to load (:data:`RESERVED_META`)."""
     clash = sorted(set(meta) & RESERVED_META)
     if clash:
-        raise ValueError(f"metadata keys {clash} are the checkpoint's own (they describe how to rebuild the model); "
-                         "name your extras otherwise, e.g. note_env=...")
+        raise ValueError(
+            f"metadata keys {clash} are the checkpoint's own (they describe how to rebuild the model); "
+            "name your extras otherwise, e.g. note_env=..."
+        )
     return meta
 
 
@@ -358,17 +432,23 @@ def load(path):
     """Any registered kind of checkpoint, rebuilt by its loader (see :data:`LOADERS`)."""
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder; pass the checkpoint file in it "
-                              f"({', '.join(p.name for p in sorted(path.glob('*.pt'))[:5]) or 'it holds no .pt'})")
+        raise CheckpointError(
+            f"{path} is a folder; pass the checkpoint file in it "
+            f"({', '.join(p.name for p in sorted(path.glob('*.pt'))[:5]) or 'it holds no .pt'})"
+        )
     if path.suffix == ".json" and path.with_suffix(".pt").is_file():
-        raise CheckpointError(f"{path} is the human-readable metadata beside a checkpoint; load "
-                              f"{path.with_suffix('.pt')}")
+        raise CheckpointError(
+            f"{path} is the human-readable metadata beside a checkpoint; load {path.with_suffix('.pt')}"
+        )
     _, meta = load_checkpoint(path, None)
     kind = meta.get("kind")
     if kind not in LOADERS and kind in ADAPTER_KINDS:
         import importlib
+
         importlib.import_module(ADAPTER_KINDS[kind])
     if kind not in LOADERS:
-        raise CheckpointError(f"{path}: no loader registered for checkpoint kind {kind!r} (known: {sorted(LOADERS)}); "
-                              "import the module that defines it")
+        raise CheckpointError(
+            f"{path}: no loader registered for checkpoint kind {kind!r} (known: {sorted(LOADERS)}); "
+            "import the module that defines it"
+        )
     return LOADERS[kind](path)

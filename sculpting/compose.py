@@ -10,6 +10,7 @@ A composed model has the interface of its family (GFlowNet: ``env`` + ``log_prob
 ``sde`` + ``image_shape`` + ``score``), so it can be sampled, solved exactly, or composed again.
 The maths is in ``docs/algebra.md`` and ``docs/guidance.md``.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,6 +26,7 @@ __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distributio
 def _family_of(bases) -> str:
     """The name of the one family of ``bases`` (:func:`sculpting.families.family_of_bases`)."""
     from sculpting.families import family_of_bases
+
     return family_of_bases(bases).name
 
 
@@ -39,13 +41,16 @@ def _check_classifier(family, bases, classifier, check: bool, beta) -> None:
         return
     n_bases = getattr(classifier, "n_bases", None)
     if not isinstance(n_bases, int) or not hasattr(classifier, "n_slots"):
-        raise TypeError(f"classifier must be a trained sculpting classifier (sc.fit_classifier) or None, got "
-                        f"{type(classifier).__name__}")
+        raise TypeError(
+            f"classifier must be a trained sculpting classifier (sc.fit_classifier) or None, got "
+            f"{type(classifier).__name__}"
+        )
     family.check_classifier(bases, classifier)
     if n_bases != len(bases):
         raise ValueError(f"the classifier was trained on {n_bases} bases, got {len(bases)}")
     if check:
         from sculpting.fingerprint import check_bases
+
         try:
             check_bases(classifier, bases)
         except ValueError:
@@ -54,8 +59,18 @@ def _check_classifier(family, bases, classifier, check: bool, beta) -> None:
             check_bases(classifier, [b.at_beta(beta) for b in bases])  # trained at one fixed β
 
 
-def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form: str = "anchored",
-            gamma: float = 1.0, beta: float | None = None, check: bool = True, successor_head=None):
+def compose(
+    bases,
+    classifier,
+    operation="harmonic",
+    *,
+    alpha: float = 0.5,
+    form: str = "anchored",
+    gamma: float = 1.0,
+    beta: float | None = None,
+    check: bool = True,
+    successor_head=None,
+):
     """The sculpted model of ``bases`` under ``operation``.
 
     Args:
@@ -80,6 +95,7 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
     if isinstance(bases, (str, bytes)) or not hasattr(bases, "__len__"):
         raise TypeError(f"bases must be a list of models, got {type(bases).__name__}")
     from sculpting.families import family_of_bases
+
     family = family_of_bases(bases)
     comp = parse_composition(operation, len(bases), alpha)
     if form not in ("anchored", "paper"):
@@ -87,22 +103,35 @@ def compose(bases, classifier, operation="harmonic", *, alpha: float = 0.5, form
     for name, v in (("gamma", gamma), ("beta", beta)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise (TypeError if not isinstance(v, (int, float)) or isinstance(v, bool) else ValueError)(
-                f"{name} must be a finite number, got {v!r}")
+                f"{name} must be a finite number, got {v!r}"
+            )
     if not isinstance(check, bool):
         raise TypeError(f"check must be True or False, got {check!r}")
     _check_classifier(family, bases, classifier, check, beta)
     if isinstance(successor_head, (str, bytes, int, float)) or (
-            successor_head is not None and not callable(successor_head) and not hasattr(successor_head, "forward")):
-        raise TypeError(f"successor_head= takes a successor head module (sculpting.gflownet.amortised), got "
-                        f"{successor_head!r}")
+        successor_head is not None and not callable(successor_head) and not hasattr(successor_head, "forward")
+    ):
+        raise TypeError(
+            f"successor_head= takes a successor head module (sculpting.gflownet.amortised), got {successor_head!r}"
+        )
     if successor_head is not None and classifier is None:
         raise ValueError("successor_head= is for GFlowNet compositions with a trained classifier")
-    return family.compose(list(bases), classifier, comp, form=form, gamma=gamma, beta=beta,
-                          successor_head=successor_head)
+    return family.compose(
+        list(bases), classifier, comp, form=form, gamma=gamma, beta=beta, successor_head=successor_head
+    )
 
 
-def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size: int | None = None,
-           progress: bool = False, workers: int | str = 1, **sampler_options) -> torch.Tensor:
+def sample(
+    model,
+    n: int,
+    seed: int | None = 0,
+    *,
+    steps: int = 300,
+    batch_size: int | None = None,
+    progress: bool = False,
+    workers: int | str = 1,
+    **sampler_options,
+) -> torch.Tensor:
     """Draw ``n`` samples of a base or composed model.
 
     GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
@@ -135,12 +164,14 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
     ``seed`` is given.
     """
     from sculpting.training import check_seed
+
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be a positive integer, got {n!r}")
     if n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     check_seed(seed, allow_none=True)
     from sculpting.bounds import MAX_STEPS, MAX_WORKERS
+
     auto_workers = workers == "auto"
     if auto_workers:
         workers = 1  # resolved below, once the model's family and device are known
@@ -160,9 +191,11 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{k} must be finite, got {v}")
     from sculpting.families import family_of
+
     family = family_of(model)
     if auto_workers and family.name == "gflownet" and seed is not None:
         from sculpting.forked import default_workers
+
         workers = min(default_workers(_device_of(model)), n)
     _check_memory(model, family, n, batch_size, _smc_in_flight(family, n, batch_size, sampler_options))
     forget_cached_scores(model)
@@ -170,12 +203,16 @@ def sample(model, n: int, seed: int | None = 0, *, steps: int = 300, batch_size:
         out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
     else:
         from sculpting.training import keeps_global_rng
+
         gen = torch.Generator(device=_device_of(model)).manual_seed(seed)
-        out = keeps_global_rng(_sample)(model, family, n, gen, steps, batch_size, progress, workers, sampler_options,
-                                        seed)
+        out = keeps_global_rng(_sample)(
+            model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed
+        )
     if out.is_floating_point() and not bool(torch.isfinite(out).all()):
-        raise NonFiniteSampleError(f"the sampler produced non-finite values ({int((~torch.isfinite(out)).sum())} "
-                                  "entries): a guidance scale (gamma) or a sampler option too large for this model")
+        raise NonFiniteSampleError(
+            f"the sampler produced non-finite values ({int((~torch.isfinite(out)).sum())} "
+            "entries): a guidance scale (gamma) or a sampler option too large for this model"
+        )
     return out
 
 
@@ -192,6 +229,7 @@ def _smc_in_flight(family, n: int, batch_size, options: dict) -> int | None:
     if options.get("sampler") != "smc":
         return None
     from sculpting.smc_core import check_smc_options
+
     particles, _ = check_smc_options(options.get("particles", 64), options.get("resample_threshold", 0.5))
     runs = math.ceil(n / particles)
     if family.name == "gflownet":
@@ -217,9 +255,17 @@ def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler
     return family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
 
 
-def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "auto",
-        resample_threshold: float = 0.5, twist: str = "classifier", steps: int | None = None,
-        progress: bool = False):
+def smc(
+    model,
+    particles: int = 64,
+    seed: int | None = 0,
+    *,
+    proposal: str = "auto",
+    resample_threshold: float = 0.5,
+    twist: str = "classifier",
+    steps: int | None = None,
+    progress: bool = False,
+):
     """One sequential Monte Carlo run of ``particles`` particles of a composition (``docs/smc.md``).
 
     The particles target the composition that the classifier's *terminal* head defines (GFlowNets:
@@ -246,14 +292,18 @@ def smc(model, particles: int = 64, seed: int | None = 0, *, proposal: str = "au
         ``stats``; ``run.draw(k)`` gives k equal-weight samples.
     """
     from sculpting.training import check_seed, keeps_global_rng
+
     check_seed(seed, allow_none=True)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     from sculpting.families import family_of
+
     family = family_of(model)
     from sculpting.smc_core import check_smc_options
+
     check_smc_options(particles, resample_threshold)
     from sculpting.bounds import MAX_STEPS
+
     if family.name == "gflownet":
         if steps is not None:
             raise TypeError("steps= is for diffusion SMC (its grid points); a GFlowNet trajectory ends when it stops")
@@ -281,6 +331,7 @@ def exact_distribution(model) -> torch.Tensor:
     from sculpting.gflownet.exact import terminal_log_probs
     from sculpting.gflownet.policy import policy_table
     from sculpting.families import GFlowNetFamily, family_of
+
     if not isinstance(family_of(model), GFlowNetFamily) or not is_enumerable(model.env):
         raise ValueError("exact_distribution needs a GFlowNet policy on an enumerable environment")
     return terminal_log_probs(model.env, policy_table(model.env, model))
@@ -292,7 +343,9 @@ def target_distribution(bases, operation="harmonic", *, alpha: float = 0.5) -> t
     comp: Composition = parse_composition(operation, len(bases), alpha)
     spaces = [getattr(getattr(b, "env", None), "space", None) for b in bases]
     if any(sp != spaces[0] for sp in spaces):
-        raise ValueError(f"the bases live on different spaces ({', '.join(sorted({repr(sp) for sp in spaces}))}): "
-                         "a target needs one space")
+        raise ValueError(
+            f"the bases live on different spaces ({', '.join(sorted({repr(sp) for sp in spaces}))}): "
+            "a target needs one space"
+        )
     base_lp = torch.stack([exact_distribution(b) for b in bases])
     return comp.target_log_prob(base_lp)

@@ -9,6 +9,7 @@ methods such as ``log_probs`` rather than ``forward``, so the all-reduce is expl
 broadcast from rank 0 at the start. Only rank 0 shows progress and writes models; every rank keeps
 its own resume file (its RNG streams differ). Backend: NCCL on CUDA, gloo on CPU.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,17 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["world", "on_main", "init_from_env", "shutdown", "rank_seed", "local_batch", "average_gradients", "broadcast_module",
-           "is_main"]
+__all__ = [
+    "world",
+    "on_main",
+    "init_from_env",
+    "shutdown",
+    "rank_seed",
+    "local_batch",
+    "average_gradients",
+    "broadcast_module",
+    "is_main",
+]
 
 RANK_STRIDE = 104729  # a prime: rank streams never coincide with the seeds of neighbouring runs
 

@@ -15,12 +15,21 @@ The two families here are :class:`GFlowNetFamily` (``env`` + ``log_probs``) and
 :class:`DiffusionFamily` (``sde`` + ``score``); a third is a new subclass passed to
 :func:`register_family`.
 """
+
 from __future__ import annotations
 
 import torch
 
-__all__ = ["at_beta", "ModelFamily", "GFlowNetFamily", "DiffusionFamily", "FAMILIES", "family_of", "family_of_bases",
-           "register_family"]
+__all__ = [
+    "at_beta",
+    "ModelFamily",
+    "GFlowNetFamily",
+    "DiffusionFamily",
+    "FAMILIES",
+    "family_of",
+    "family_of_bases",
+    "register_family",
+]
 
 
 def at_beta(bases, beta):
@@ -87,7 +96,7 @@ class _OutputBytes(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for o in (out if isinstance(out, (tuple, list)) else (out,)):
+        for o in out if isinstance(out, (tuple, list)) else (out,):
             if isinstance(o, torch.Tensor):
                 self.total += o.numel() * o.element_size()
         return out
@@ -108,8 +117,10 @@ class GFlowNetFamily(ModelFamily):
 
     def check_classifier(self, bases, classifier) -> None:
         if not hasattr(classifier, "nonterminal_log_joint"):
-            raise TypeError(f"a {type(classifier).__name__} is a diffusion classifier; GFlowNet bases need a "
-                            "GFlowNet classifier (sc.fit_classifier on these bases)")
+            raise TypeError(
+                f"a {type(classifier).__name__} is a diffusion classifier; GFlowNet bases need a "
+                "GFlowNet classifier (sc.fit_classifier on these bases)"
+            )
         space, want = getattr(classifier, "space", None), getattr(bases[0].env, "space", None)
         if space is not None and want is not None and space != want:
             raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
@@ -117,6 +128,7 @@ class GFlowNetFamily(ModelFamily):
     def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
         from sculpting.gflownet.guidance import GuidedPolicy
         from sculpting.protocols import is_enumerable
+
         if isinstance(gamma, bool) or gamma != 1.0:
             raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
         bases = at_beta(bases, beta)
@@ -124,22 +136,29 @@ class GFlowNetFamily(ModelFamily):
             from sculpting.gflownet.exact import base_tables
             from sculpting.gflownet.oracle import OracleQ
             from sculpting.gflownet.policy import TabularPolicy
+
             env = bases[0].env
             if not is_enumerable(env):
-                raise ValueError(f"{type(env).__name__} is not enumerable: pass a trained classifier "
-                                 "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)")
+                raise ValueError(
+                    f"{type(env).__name__} is not enumerable: pass a trained classifier "
+                    "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)"
+                )
             tables = base_tables(bases)
             return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, composition), form)
         from sculpting.gflownet.classifier import ClassifierQ
+
         context = beta if getattr(classifier, "context_conditioned", False) else None
         policy = GuidedPolicy(bases, ClassifierQ(classifier, composition, context), form)
         if successor_head is not None:
             own = getattr(successor_head, "classifier", None)
             if own is not classifier:  # the same classifier loaded again is the same: compare by content
                 from sculpting.fingerprint import weights_sha256
+
                 if own is None or weights_sha256(own) != weights_sha256(classifier):
-                    raise ValueError("successor_head was built on another classifier than the one composed "
-                                     "(other weights): build the head on this classifier")
+                    raise ValueError(
+                        "successor_head was built on another classifier than the one composed "
+                        "(other weights): build the head on this classifier"
+                    )
             policy.successor_head = successor_head
         return policy
 
@@ -147,6 +166,7 @@ class GFlowNetFamily(ModelFamily):
         if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
             raise ValueError("a β-conditional model: sample model.at_beta(beta)")
         from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+
         options = dict(options)
         name = options.pop("sampler", "auto")
         check_options(gflownet_sampler(name), options)
@@ -154,11 +174,13 @@ class GFlowNetFamily(ModelFamily):
             if seed is None:
                 raise ValueError("workers > 1 needs an integer seed")
             from sculpting.gflownet.parallel import sample_terminal_parallel
+
             return sample_terminal_parallel(model, n, seed, workers, name, batch_size, options=options)
         return draw_terminal(model, n, generator, name, batch_size, **options)
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
         from sculpting.gflownet.smc import gflownet_smc
+
         return gflownet_smc(model, particles, generator, proposal, resample_threshold, twist)
 
     def bytes_per_sample(self, model):
@@ -172,6 +194,7 @@ class GFlowNetFamily(ModelFamily):
         """The output twice (the batches and their concatenation) plus the trajectories in flight
         (the batch, or the SMC particles of the runs advanced together)."""
         from sculpting.gflownet.samplers import DEFAULT_BATCH, trajectory_bytes
+
         out, traj = self.bytes_per_sample(model), trajectory_bytes(model.env)
         if out is None or traj is None:
             return None
@@ -180,12 +203,14 @@ class GFlowNetFamily(ModelFamily):
 
     def default_config(self, enumerable: bool = False):
         from sculpting.gflownet.classifier_training import ClassifierTrainConfig
+
         if enumerable:  # expected losses by DP: one pass over every state per step
             return ClassifierTrainConfig(steps=1500, lr=3e-3, warmup_steps=300, alpha_groups=4, estimator="exact")
         return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
 
     def prepare_fit(self, bases, beta):
         from sculpting.protocols import is_enumerable
+
         bases = at_beta(bases, beta)
         spaces = {repr(b.env.space) for b in bases}
         if len(spaces) != 1:
@@ -195,13 +220,21 @@ class GFlowNetFamily(ModelFamily):
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
         from sculpting.gflownet.classifier import SculptingClassifier
         from sculpting.gflownet.classifier_training import train_classifier
+
         env = bases[0].env
         if hasattr(env, "default_classifier"):  # an env with its own classifier body (molecules: a graph transformer)
             clf = env.default_classifier(len(bases), n_slots, seed=cfg.seed, **arch).to(dev)
         else:
             clf = SculptingClassifier(env, len(bases), n_slots, **{"hidden": 128, **arch}, seed=cfg.seed).to(dev)
-        hist = train_classifier(clf, bases, cfg, progress=progress, desc="classifier", checkpoint_path=checkpoint_path,
-                                checkpoint_every=checkpoint_every)
+        hist = train_classifier(
+            clf,
+            bases,
+            cfg,
+            progress=progress,
+            desc="classifier",
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+        )
         return clf, hist
 
 
@@ -213,8 +246,10 @@ class DiffusionFamily(ModelFamily):
 
     def check_classifier(self, bases, classifier) -> None:
         if not hasattr(classifier, "log_joint") or not hasattr(classifier, "image_shape"):
-            raise TypeError(f"a {type(classifier).__name__} is a GFlowNet classifier; diffusion bases need a time "
-                            "classifier (sc.fit_classifier on these bases)")
+            raise TypeError(
+                f"a {type(classifier).__name__} is a GFlowNet classifier; diffusion bases need a time "
+                "classifier (sc.fit_classifier on these bases)"
+            )
         shape, want = tuple(classifier.image_shape), tuple(bases[0].image_shape)
         if shape != want:
             raise ValueError(f"the classifier takes images {shape}, the bases make {want}")
@@ -229,6 +264,7 @@ class DiffusionFamily(ModelFamily):
         if classifier is None:
             raise ValueError("diffusion bases need a trained classifier (no exact oracle exists)")
         from sculpting.diffusion.composition import ComposedScore
+
         return ComposedScore(bases, classifier, composition, gamma)
 
     def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
@@ -237,15 +273,18 @@ class DiffusionFamily(ModelFamily):
         from sculpting.diffusion.fast import FastPath
         from sculpting.diffusion.sampler import SAMPLERS, check_sampler_options
         from sculpting.runtime import device_of
+
         options = dict(options)
         name = options.pop("sampler", "pc")
         spec = options.pop("fast", None)
         fast = FastPath.parse(spec, device_of(model))
         if fast.compile is not None:
-            raise ValueError("fast= for sampling takes channels_last and bf16 (compile / cudagraphs are training "
-                             "switches)")
+            raise ValueError(
+                "fast= for sampling takes channels_last and bf16 (compile / cudagraphs are training switches)"
+            )
         if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
             from sculpting.diffusion.schedulers import is_scheduler, scheduler_sample
+
             if not is_scheduler(name) or options:
                 raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
             draw = lambda k: scheduler_sample(model, k, name, steps, generator=generator, progress=progress)  # noqa: E731
@@ -253,8 +292,14 @@ class DiffusionFamily(ModelFamily):
             raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
         else:
             check_sampler_options(name, options)
-            draw = lambda k: SAMPLERS[name](model, k, steps, generator=generator, progress=progress,  # noqa: E731
-                                            **options)
+            draw = lambda k: SAMPLERS[name](
+                model,
+                k,
+                steps,
+                generator=generator,
+                progress=progress,  # noqa: E731
+                **options,
+            )
         bs = batch_size or n
         with fast.sampling(model):
             x = torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)]).float()
@@ -265,10 +310,12 @@ class DiffusionFamily(ModelFamily):
         if twist != "classifier":
             raise ValueError("twist= is for GFlowNet compositions with a successor head")
         from sculpting.diffusion.smc import diffusion_smc
+
         return diffusion_smc(model, particles, generator, proposal, resample_threshold, steps, progress)
 
     def bytes_per_sample(self, model):
         import math
+
         return 4 * 4 * math.prod(tuple(model.image_shape))  # float32 state, score, noise, output
 
     def working_bytes_per_image(self, model) -> int:
@@ -278,6 +325,7 @@ class DiffusionFamily(ModelFamily):
         largest network pass: a base's score (the sum of its layers' outputs, no gradient kept) or
         the classifier's forward and backward (twice its layers' outputs)."""
         import math
+
         bases = list(getattr(model, "bases", None) or [model])
         d = math.prod(tuple(model.image_shape))
         dev = getattr(bases[0], "device", None) or torch.device("cpu")
@@ -299,8 +347,17 @@ class DiffusionFamily(ModelFamily):
 
     def default_config(self, enumerable: bool = False):
         from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
-        return DiffusionClassifierConfig(pool_size=512, pool_steps=50, pool_sampler="edm", noising="forward",
-                                         updates=1500, batch=64, lr=1e-3, terminal_only=100)
+
+        return DiffusionClassifierConfig(
+            pool_size=512,
+            pool_steps=50,
+            pool_sampler="edm",
+            noising="forward",
+            updates=1500,
+            batch=64,
+            lr=1e-3,
+            terminal_only=100,
+        )
 
     def prepare_fit(self, bases, beta):
         if beta is not None:
@@ -310,23 +367,40 @@ class DiffusionFamily(ModelFamily):
             raise ValueError(f"the bases have different image shapes: {sorted(shapes)}")
         sdes = [getattr(getattr(b, "sde", None), "config", repr(getattr(b, "sde", None))) for b in bases]
         if any(s != sdes[0] for s in sdes):
-            raise ValueError(f"the bases diffuse under different SDEs ({sdes}): a classifier (and a composition) "
-                             "needs one forward process; a VP and a VE base have different noisy marginals at the "
-                             "same t")
+            raise ValueError(
+                f"the bases diffuse under different SDEs ({sdes}): a classifier (and a composition) "
+                "needs one forward process; a VP and a VE base have different noisy marginals at the "
+                "same t"
+            )
         return bases, False
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
         from sculpting.diffusion.classifier import TimeClassifier
         from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
+
         shape = tuple(bases[0].image_shape)
         if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
             raise ValueError(f"the time classifier takes square images [C, S, S] with S ≥ 6, got {shape}")
-        clf = TimeClassifier(shape, len(bases), n_slots, sde=bases[0].sde.config,
-                             **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch}, seed=cfg.seed).to(dev)
+        clf = TimeClassifier(
+            shape,
+            len(bases),
+            n_slots,
+            sde=bases[0].sde.config,
+            **{"trunk": (32, 64), "hidden": 128, "embed_dim": 64, **arch},
+            seed=cfg.seed,
+        ).to(dev)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
         pools = [draw_pool(b, cfg, gen, progress=progress) for b in bases]
-        hist = train_time_classifier(clf, pools, cfg, progress=progress, desc="classifier",
-                                     checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, bases=bases)
+        hist = train_time_classifier(
+            clf,
+            pools,
+            cfg,
+            progress=progress,
+            desc="classifier",
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            bases=bases,
+        )
         return clf, hist
 
 
@@ -339,10 +413,15 @@ def _report_out_of_range(x: torch.Tensor) -> None:
     (too strong a guidance for too few steps)."""
     if x.numel() and bool((x.abs() > OUT_OF_RANGE_FACTOR).any()):
         import warnings
+
         share = float((x.abs() > OUT_OF_RANGE_FACTOR).float().mean())
-        warnings.warn(f"{share:.1%} of the sampled values lie beyond ±{OUT_OF_RANGE_FACTOR:g} (the data range is "
-                      f"[−1, 1], largest |x| = {float(x.abs().max()):.3g}): the sampler diverged; lower gamma or "
-                      "take more steps", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{share:.1%} of the sampled values lie beyond ±{OUT_OF_RANGE_FACTOR:g} (the data range is "
+            f"[−1, 1], largest |x| = {float(x.abs().max()):.3g}): the sampler diverged; lower gamma or "
+            "take more steps",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 #: the families, asked in order (diffusion first: a score model that also had ``env`` is diffusion)
@@ -361,16 +440,20 @@ def family_of(model) -> ModelFamily:
     for fam in FAMILIES:
         if fam.owns(model):
             return fam
-    raise TypeError(f"{type(model).__name__} is neither a GFlowNet base (env, log_probs) nor a diffusion "
-                    "base (sde, score); see sculpting.protocols")
+    raise TypeError(
+        f"{type(model).__name__} is neither a GFlowNet base (env, log_probs) nor a diffusion "
+        "base (sde, score); see sculpting.protocols"
+    )
 
 
 def family_of_bases(bases) -> ModelFamily:
     """The one family of ≥ 2 bases (errors for fewer bases or mixed families)."""
     from sculpting.algebra import MAX_BASES
+
     if not 2 <= len(bases) <= MAX_BASES:
-        raise ValueError(f"a composition takes 2 to {MAX_BASES} bases (its joint classifier has m^n outputs), "
-                         f"got {len(bases)}")
+        raise ValueError(
+            f"a composition takes 2 to {MAX_BASES} bases (its joint classifier has m^n outputs), got {len(bases)}"
+        )
     fams = {family_of(b).name: family_of(b) for b in bases}
     if len(fams) != 1:
         raise TypeError(f"cannot compose GFlowNets with diffusion models (got {sorted(fams)})")

@@ -10,6 +10,7 @@
 A user reward function is described by its qualified name and, where Python can read it, the
 SHA-256 of its source (else of its bytecode).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,15 @@ import json
 
 import torch
 
-__all__ = ["weights_sha256", "describe", "base_fingerprints", "check_bases", "function_fingerprint",
-           "tensor_sha256", "diff_fields"]
+__all__ = [
+    "weights_sha256",
+    "describe",
+    "base_fingerprints",
+    "check_bases",
+    "function_fingerprint",
+    "tensor_sha256",
+    "diff_fields",
+]
 
 
 def tensor_sha256(t: torch.Tensor) -> str:
@@ -122,8 +130,10 @@ def describe(obj) -> dict:
         return _plain(own())
     if isinstance(obj, torch.nn.Module):
         arch = {k: [str(v.dtype), list(v.shape)] for k, v in obj.state_dict().items()}
-        out = {"class": type(obj).__qualname__,
-               "architecture": hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()}
+        out = {
+            "class": type(obj).__qualname__,
+            "architecture": hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest(),
+        }
         env = getattr(obj, "env", None)
         if env is not None:
             out["env"] = describe(env)
@@ -152,9 +162,11 @@ def check_bases(classifier, bases) -> None:
         raise ValueError(f"this classifier was trained on {len(want)} bases, got {len(got)}")
     bad = [i + 1 for i, (w, g) in enumerate(zip(want, got)) if w.get("sha256") != g["sha256"]]
     if bad:
-        raise ValueError(f"this classifier was trained on other bases: base(s) {bad} (label order) have other "
-                         "weights than the ones it was fitted to. Pass the bases it was trained with (in label "
-                         "order), refit it with sc.fit_classifier, or pass check=False to compose anyway")
+        raise ValueError(
+            f"this classifier was trained on other bases: base(s) {bad} (label order) have other "
+            "weights than the ones it was fitted to. Pass the bases it was trained with (in label "
+            "order), refit it with sc.fit_classifier, or pass check=False to compose anyway"
+        )
 
 
 def diff_fields(old: dict, new: dict, prefix: str = "") -> list[str]:

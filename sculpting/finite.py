@@ -11,6 +11,7 @@ weight 0) or images. Each entry point makes one check per call (one reduction an
 
 Both raise :class:`NonFiniteError` naming what returned the values and how many rows are bad.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,9 +38,11 @@ def check_log_probs(values: torch.Tensor, source, what: str = "log-probabilities
         bad = (torch.isnan(flat) | torch.isposinf(flat)).any(1) | ~torch.isfinite(flat).any(1)
     n_bad = int(bad.sum())
     if n_bad:
-        raise NonFiniteError(f"{_name(source)} returned non-finite {what} for {n_bad} of {len(values)} rows (NaN, "
-                             "+inf, or no finite entry in a row); check its inputs and weights — sculpting does "
-                             "not turn them into samples or zero weights")
+        raise NonFiniteError(
+            f"{_name(source)} returned non-finite {what} for {n_bad} of {len(values)} rows (NaN, "
+            "+inf, or no finite entry in a row); check its inputs and weights — sculpting does "
+            "not turn them into samples or zero weights"
+        )
     return values
 
 
@@ -48,6 +51,8 @@ def check_finite(values: torch.Tensor, source, what: str = "values") -> torch.Te
     ok = torch.isfinite(values.reshape(len(values), -1)).all(1) if values.dim() else torch.isfinite(values)[None]
     n_bad = int((~ok).sum())
     if n_bad:
-        raise NonFiniteError(f"{_name(source)} returned non-finite {what} (NaN or ±inf) for {n_bad} of "
-                             f"{max(1, len(values) if values.dim() else 1)} rows; check its inputs and weights")
+        raise NonFiniteError(
+            f"{_name(source)} returned non-finite {what} (NaN or ±inf) for {n_bad} of "
+            f"{max(1, len(values) if values.dim() else 1)} rows; check its inputs and weights"
+        )
     return values

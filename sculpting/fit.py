@@ -19,6 +19,7 @@ composition with at most n observed labels (two bases: n ≥ 2 and α-conditione
 serves every α; three or more: exchangeable). Randomness comes from ``config.seed`` only (same seed,
 same bytes) and torch's global generator is left as it was.
 """
+
 from __future__ import annotations
 
 from dataclasses import fields, replace
@@ -50,6 +51,7 @@ def default_config(family, enumerable: bool = False):
     """The training config ``fit_classifier`` uses when given none (a dict updates it); ``family``:
     "gflownet", "diffusion" or a :class:`~sculpting.families.ModelFamily`."""
     from sculpting.families import FAMILIES
+
     if isinstance(family, str):
         family = next((f for f in FAMILIES if f.name == family), None) or _unknown_family(family)
     return family.default_config(enumerable)
@@ -57,6 +59,7 @@ def default_config(family, enumerable: bool = False):
 
 def _unknown_family(name):
     from sculpting.families import FAMILIES
+
     raise ValueError(f"unknown model family {name!r}; known: {[f.name for f in FAMILIES]}")
 
 
@@ -84,12 +87,22 @@ def _resolve_config(config, family: str, enumerable: bool, seed):
 
 def _device(model) -> torch.device:
     from sculpting.runtime import device_of
+
     return device_of(model)
 
 
-def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress: bool = True, seed: int | None = None,
-                   arch: dict | None = None, beta: float | None = None, checkpoint_path=None,
-                   checkpoint_every: int = 100):
+def fit_classifier(
+    bases,
+    operation_family_or_n_slots,
+    config=None,
+    *,
+    progress: bool = True,
+    seed: int | None = None,
+    arch: dict | None = None,
+    beta: float | None = None,
+    checkpoint_path=None,
+    checkpoint_every: int = 100,
+):
     """Train a sculpting classifier of ``bases`` and return it (eval mode), ready for ``sc.compose``.
 
     Args:
@@ -109,6 +122,7 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
         the classifier; ``classifier.meta`` holds its training config and history summary.
     """
     from sculpting.families import family_of_bases
+
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     if isinstance(bases, (str, bytes)) or not hasattr(bases, "__iter__"):
@@ -127,9 +141,13 @@ def fit_classifier(bases, operation_family_or_n_slots, config=None, *, progress:
     devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # the trainers seed torch's generator: keep the caller's
         clf, hist = fit(bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every)
-    clf.meta = {"train_config": cfg.to_dict(), "seed": cfg.seed, "n_slots": n_slots,
-                "train_time_s": hist.get("wall_time_s", hist.get("train_time_s")),
-                "fitted_by": "sculpting.fit_classifier"}
+    clf.meta = {
+        "train_config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "n_slots": n_slots,
+        "train_time_s": hist.get("wall_time_s", hist.get("train_time_s")),
+        "fitted_by": "sculpting.fit_classifier",
+    }
     return clf.eval()
 
 
@@ -142,6 +160,7 @@ def save(model, path, *, overwrite: bool = False, **meta):
     a path ending in ``.json`` (the sidecar would be the checkpoint itself), and replacing a file
     (``path`` or its ``.json``) that sculpting did not write, unless ``overwrite=True``."""
     from sculpting.checkpoints import check_destination, replacing
+
     check_destination(path, overwrite)
     with replacing(overwrite):
         return _save(model, path, **meta)
@@ -153,26 +172,40 @@ def _save(model, path, **meta):
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.checkpoints import check_extra_meta
+
     check_extra_meta(meta)
-    meta = {**{k: v for k, v in (getattr(model, "meta", None) or {}).items()
-               if k in ("train_config", "seed", "n_slots", "train_time_s", "fitted_by")}, **meta}
+    meta = {
+        **{
+            k: v
+            for k, v in (getattr(model, "meta", None) or {}).items()
+            if k in ("train_config", "seed", "n_slots", "train_time_s", "fitted_by")
+        },
+        **meta,
+    }
     from sculpting.checkpoints import SAVERS
+
     for cls, saver in SAVERS.items():  # the adapters' models (TorchGFNPolicy, DiffusersScoreModel)
         if isinstance(model, cls):
             return saver(model, path, **meta)
     if isinstance(model, GFlowNet) and type(model).__module__.startswith("sculpting.gflownet"):
         from sculpting.gflownet.io import save_gflownet
+
         return save_gflownet(model, path, **meta)
     if isinstance(model, SculptingClassifier) and not getattr(model, "custom_body", False):
         from sculpting.gflownet.io import save_classifier
+
         return save_classifier(model, path, **meta)
     if isinstance(model, ScoreModel):
         from sculpting.diffusion.io import save_score_model
+
         return save_score_model(model, path, **meta)
     if isinstance(model, TimeClassifier):
         from sculpting.diffusion.io import save_time_classifier
+
         return save_time_classifier(model, path, **meta)
-    raise TypeError(f"sc.save takes a GFlowNet, a SculptingClassifier (MLP body), a ScoreModel, a TimeClassifier, "
-                    f"a TorchGFNPolicy (built by sculpting.adapters.torchgfn.build) or a DiffusersScoreModel, "
-                    f"got {type(model).__name__}; domain models have their domain's save functions "
-                    "(e.g. sculpting.domains.molecules.io), diffusers models their save_pretrained")
+    raise TypeError(
+        f"sc.save takes a GFlowNet, a SculptingClassifier (MLP body), a ScoreModel, a TimeClassifier, "
+        f"a TorchGFNPolicy (built by sculpting.adapters.torchgfn.build) or a DiffusersScoreModel, "
+        f"got {type(model).__name__}; domain models have their domain's save functions "
+        "(e.g. sculpting.domains.molecules.io), diffusers models their save_pretrained"
+    )

@@ -26,6 +26,7 @@ compute. :func:`default_workers` follows where the models live: one process per 
 models (:func:`worker_devices` gives ``cuda:0 … cuda:{n−1}``), one per usable core on the CPU;
 ``workers="auto"`` (:func:`resolve_workers`) asks it. Results come back as CPU tensors.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -37,8 +38,16 @@ from queue import Empty
 
 import torch
 
-__all__ = ["fork_map", "can_fork", "start_method", "START_METHODS", "default_workers", "resolve_workers",
-           "worker_devices", "worker_device"]
+__all__ = [
+    "fork_map",
+    "can_fork",
+    "start_method",
+    "START_METHODS",
+    "default_workers",
+    "resolve_workers",
+    "worker_devices",
+    "worker_device",
+]
 
 START_METHODS = ("fork", "forkserver", "spawn")
 _JOB = None  # (fn, items, threads): read by forked children
@@ -51,6 +60,7 @@ def default_workers(device=None) -> int:
     (``os.sched_getaffinity``, else ``os.cpu_count()``). At most :data:`sculpting.bounds.MAX_WORKERS`;
     1 where worker processes are unavailable."""
     from sculpting.bounds import MAX_WORKERS
+
     if not can_fork():
         return 1
     if device is not None and torch.device(device).type == "cuda":
@@ -66,10 +76,11 @@ def default_workers(device=None) -> int:
 def resolve_workers(workers, device=None) -> int:
     """``workers`` checked (an int in [1, MAX_WORKERS]), or ``"auto"`` → :func:`default_workers`."""
     from sculpting.bounds import MAX_WORKERS
+
     if workers == "auto":
         return default_workers(device)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise ValueError(f"workers must be \"auto\" or an integer in [1, {MAX_WORKERS}], got {workers!r}")
+        raise ValueError(f'workers must be "auto" or an integer in [1, {MAX_WORKERS}], got {workers!r}')
     return workers
 
 
@@ -101,8 +112,9 @@ def start_method() -> str:
     wanted = os.environ.get("SCULPTING_START_METHOD", "").strip()
     if wanted:
         if wanted not in START_METHODS or wanted not in available:
-            raise ValueError(f"$SCULPTING_START_METHOD={wanted!r}: choose one of "
-                             f"{[m for m in START_METHODS if m in available]}")
+            raise ValueError(
+                f"$SCULPTING_START_METHOD={wanted!r}: choose one of {[m for m in START_METHODS if m in available]}"
+            )
         return wanted
     if "fork" in available and not torch.cuda.is_available():  # (is_available does not initialise CUDA)
         return "fork"
@@ -115,6 +127,7 @@ def _watch_parent(parent: int) -> None:
         if os.getppid() == parent:
             import ctypes
             import signal
+
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
             if os.getppid() != parent:  # the parent died before the call
                 os._exit(1)
@@ -123,6 +136,7 @@ def _watch_parent(parent: int) -> None:
 
     def poll():
         import time
+
         while True:
             try:
                 os.kill(parent, 0)
@@ -131,6 +145,7 @@ def _watch_parent(parent: int) -> None:
             except PermissionError:
                 pass
             time.sleep(0.5)
+
     threading.Thread(target=poll, daemon=True).start()
 
 
@@ -156,6 +171,7 @@ def _forked_child(i: int, queue, parent: int, device=None):
 def _spawned_child(i: int, payload: bytes, queue, parent: int, device=None):
     _watch_parent(parent)
     import cloudpickle
+
     try:
         fn, item, threads = cloudpickle.loads(payload)
     except BaseException as e:  # noqa: BLE001
@@ -171,6 +187,7 @@ class _MainHidden:
 
     def __enter__(self):
         import sys
+
         self.main = sys.modules.get("__main__")
         self.saved = {k: getattr(self.main, k) for k in ("__spec__", "__file__") if hasattr(self.main, k)}
         for k in self.saved:
@@ -235,13 +252,18 @@ def fork_map(fn, items, workers=2, threads: int = 1, devices=None) -> list:
         make = lambda i, d: ctx.Process(target=_forked_child, args=(i, queue, parent, d), daemon=True)  # noqa: E731
     else:
         import cloudpickle
+
         try:
             payloads = [cloudpickle.dumps((fn, x, threads)) for x in items]
         except Exception as e:  # noqa: BLE001
-            raise RuntimeError(f"the jobs cannot be sent to {method} workers ({type(e).__name__}: {e}); "
-                               "use workers=1") from e
-        make = lambda i, d: ctx.Process(target=_spawned_child, args=(i, payloads[i], queue, parent, d),  # noqa: E731
-                                        daemon=True)
+            raise RuntimeError(
+                f"the jobs cannot be sent to {method} workers ({type(e).__name__}: {e}); use workers=1"
+            ) from e
+        make = lambda i, d: ctx.Process(
+            target=_spawned_child,
+            args=(i, payloads[i], queue, parent, d),  # noqa: E731
+            daemon=True,
+        )
     results, errors, running, slots = {}, [], {}, {}
     free = list(range(workers))
     try:
@@ -267,8 +289,10 @@ def fork_map(fn, items, workers=2, threads: int = 1, devices=None) -> list:
                 for j in [j for j in ended if j in running]:
                     code = running.pop(j).exitcode
                     why = "died" if code != 0 else "exited"
-                    errors.append(f"job {j}: the worker process {why} (exit code {code}) without returning a "
-                                  "result (did the job call os._exit or sys.exit, or was it killed?)")
+                    errors.append(
+                        f"job {j}: the worker process {why} (exit code {code}) without returning a "
+                        "result (did the job call os._exit or sys.exit, or was it killed?)"
+                    )
                     free.append(slots[j])
                 continue
             _receive(i, res, err, running, slots, free, results, errors)

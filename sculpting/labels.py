@@ -9,6 +9,7 @@ An *α-conditioned* two-base classifier gives slot 2 the prior (α, 1 − α) an
 :class:`JointLabels` turns the head's class logits into the log-joint; :func:`first_label` and
 :func:`observed_labels` read off the two quantities guidance needs (``docs/guidance.md``).
 """
+
 from __future__ import annotations
 
 import torch

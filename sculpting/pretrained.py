@@ -15,6 +15,7 @@ name                       bases, in label order (y = 1, 2, 3)         classifie
 
 The molecule sets need the molecule data (``docs/molecules.md``).
 """
+
 from __future__ import annotations
 
 __all__ = ["pretrained_names", "load_pretrained", "load_bases", "load_model"]
@@ -22,6 +23,7 @@ __all__ = ["pretrained_names", "load_pretrained", "load_bases", "load_model"]
 
 def _check_dir(name: str, value) -> None:
     import os
+
     if value is None:
         return
     if not isinstance(value, (str, os.PathLike)):
@@ -33,6 +35,7 @@ def _check_dir(name: str, value) -> None:
 def pretrained_names() -> list[str]:
     """Every ``"<domain>/<set>"`` name of the registered domains."""
     from sculpting.registry import domains
+
     return [f"{d.name}/{s}" for d in domains().values() for s in d.pretrained]
 
 
@@ -51,14 +54,16 @@ def load_pretrained(name: str, directory=None, base_directory=None):
     from sculpting.checkpoints import CheckpointError
     from sculpting.fingerprint import check_bases
     from sculpting.registry import find_pretrained
+
     bases, classifier = find_pretrained(name)(directory=directory, base_directory=base_directory)
     if classifier is not None:
         try:
             check_bases(classifier, bases)
         except ValueError as e:
             where = f" from {base_directory or directory}" if (directory or base_directory) else ""
-            raise CheckpointError(f"{name}: the bases loaded{where} are not the ones its classifier was trained on "
-                                  f"({e})") from e
+            raise CheckpointError(
+                f"{name}: the bases loaded{where} are not the ones its classifier was trained on ({e})"
+            ) from e
     return bases, classifier
 
 
@@ -70,6 +75,7 @@ def load_bases(name: str, directory=None) -> list:
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
     _check_dir("directory", directory)
     from sculpting.registry import find_bases
+
     return find_bases(name)(directory=directory)
 
 
@@ -80,5 +86,6 @@ def load_model(path):
     import sculpting.gflownet.io  # noqa: F401
     from sculpting.checkpoints import load
     from sculpting.registry import discover
+
     discover()
     return load(path)

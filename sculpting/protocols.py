@@ -5,6 +5,7 @@ Bring your own: anything with these attributes works with :func:`sculpting.compo
 batch, ``A`` = ``n_actions`` (the last one, ``stop_action``, emits the current state as the
 terminal object), ``N`` = ``n_states``. See ``docs/own_models.md`` for a worked example.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -31,12 +32,12 @@ class GFlowNetEnv(Protocol):
     feature_dim: int
     space: dict
 
-    def initial_states(self, batch_size: int) -> torch.Tensor: ...          # [B, *S]
-    def action_mask(self, states: torch.Tensor) -> torch.Tensor: ...        # [B, A] bool
+    def initial_states(self, batch_size: int) -> torch.Tensor: ...  # [B, *S]
+    def action_mask(self, states: torch.Tensor) -> torch.Tensor: ...  # [B, A] bool
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...  # [B, *S]; stop: unchanged
-    def log_n_parents(self, states: torch.Tensor) -> torch.Tensor: ...      # [B] log #parents (uniform P_B)
-    def log_reward(self, states: torch.Tensor) -> torch.Tensor: ...         # [B] log R(x)
-    def encode(self, states: torch.Tensor) -> torch.Tensor: ...             # [B, feature_dim] float
+    def log_n_parents(self, states: torch.Tensor) -> torch.Tensor: ...  # [B] log #parents (uniform P_B)
+    def log_reward(self, states: torch.Tensor) -> torch.Tensor: ...  # [B] log R(x)
+    def encode(self, states: torch.Tensor) -> torch.Tensor: ...  # [B, feature_dim] float
 
 
 @runtime_checkable
@@ -90,8 +91,19 @@ class DiffusionBase(Protocol):
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
 
 
-_ENV_ATTRS = ("n_actions", "stop_action", "max_trajectory_length", "feature_dim", "space", "initial_states",
-              "action_mask", "step", "log_n_parents", "log_reward", "encode")
+_ENV_ATTRS = (
+    "n_actions",
+    "stop_action",
+    "max_trajectory_length",
+    "feature_dim",
+    "space",
+    "initial_states",
+    "action_mask",
+    "step",
+    "log_n_parents",
+    "log_reward",
+    "encode",
+)
 _ENUM_ATTRS = ("n_states", "levels", "child_index", "parent_index", "state_log_n_parents", "all_states", "index")
 
 
@@ -105,8 +117,9 @@ def check_env(env, enumerable: bool | None = None):
     missing = [a for a in need if not hasattr(env, a)]
     if missing:
         kind = "EnumerableEnv" if enumerable else "GFlowNetEnv"
-        raise TypeError(f"{type(env).__name__} does not implement sculpting.protocols.{kind}: "
-                        f"missing {', '.join(missing)}")
+        raise TypeError(
+            f"{type(env).__name__} does not implement sculpting.protocols.{kind}: missing {', '.join(missing)}"
+        )
     if env.stop_action != env.n_actions - 1:
         raise TypeError(f"stop_action must be the last action ({env.n_actions - 1}), got {env.stop_action}")
     return env
@@ -117,6 +130,8 @@ def is_enumerable(env) -> bool:
     An env that declares ``is_enumerable = True`` but lacks some is an error naming them."""
     missing = [a for a in _ENUM_ATTRS if not hasattr(env, a)]
     if missing and getattr(env, "is_enumerable", None) is True:
-        raise TypeError(f"{type(env).__name__} declares is_enumerable = True but lacks "
-                        f"{', '.join(missing)} (sculpting.protocols.EnumerableEnv)")
+        raise TypeError(
+            f"{type(env).__name__} declares is_enumerable = True but lacks "
+            f"{', '.join(missing)} (sculpting.protocols.EnumerableEnv)"
+        )
     return not missing

@@ -24,6 +24,7 @@ entry points that need them (:func:`domains`):
 
 So adding a domain edits no central file: write a module with ``DOMAIN = Domain(...)``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -73,24 +74,39 @@ class Command:
             raise TypeError(f"Command.run must be callable (run(args, config, out, device) -> dict), got {self.run!r}")
         if not callable(self.presets):
             if not isinstance(self.presets, dict):
-                raise TypeError("Command.presets must be a dict {'cpu': config, 'smoke': config, 'paper': config} or "
-                                f"a callable preset(name, args), got {type(self.presets).__name__}")
+                raise TypeError(
+                    "Command.presets must be a dict {'cpu': config, 'smoke': config, 'paper': config} or "
+                    f"a callable preset(name, args), got {type(self.presets).__name__}"
+                )
             missing = [p for p in PRESETS if p not in self.presets]
             if missing:
                 raise ValueError(f"Command.presets lacks the preset(s) {missing} (every command offers {PRESETS})")
             import dataclasses
-            plain = [p for p in PRESETS if not (dataclasses.is_dataclass(self.presets[p])
-                                                 and not isinstance(self.presets[p], type))]
+
+            plain = [
+                p
+                for p in PRESETS
+                if not (dataclasses.is_dataclass(self.presets[p]) and not isinstance(self.presets[p], type))
+            ]
             if plain:
-                raise TypeError(f"Command.presets[{plain[0]!r}] is a {type(self.presets[plain[0]]).__name__}; a preset is "
-                                "a dataclass config instance (its fields are the --key options), e.g. "
-                                "TrainConfig(steps=100)")
+                raise TypeError(
+                    f"Command.presets[{plain[0]!r}] is a {type(self.presets[plain[0]]).__name__}; a preset is "
+                    "a dataclass config instance (its fields are the --key options), e.g. "
+                    "TrainConfig(steps=100)"
+                )
         if not isinstance(self.arguments, (list, tuple)) or not all(
-                isinstance(a, (list, tuple)) and len(a) == 2 and isinstance(a[0], (list, tuple)) and a[0]
-                and all(isinstance(f, str) and f.startswith("-") for f in a[0]) and isinstance(a[1], dict)
-                for a in self.arguments):
-            raise TypeError("Command.arguments must be a list of ((flags, ...), argparse kwargs) pairs, flags "
-                            f"starting with '-', got {self.arguments!r}")
+            isinstance(a, (list, tuple))
+            and len(a) == 2
+            and isinstance(a[0], (list, tuple))
+            and a[0]
+            and all(isinstance(f, str) and f.startswith("-") for f in a[0])
+            and isinstance(a[1], dict)
+            for a in self.arguments
+        ):
+            raise TypeError(
+                "Command.arguments must be a list of ((flags, ...), argparse kwargs) pairs, flags "
+                f"starting with '-', got {self.arguments!r}"
+            )
         reserved = {"--out", "--preset", "--config", "--device", "--threads", "--checkpoint-every", "--restart"}
         taken = sorted(reserved & {f for flags, _ in self.arguments for f in flags})
         if taken:
@@ -130,17 +146,24 @@ class Domain:
                 raise TypeError(f"domain {self.name!r}: {what} must be a dict, got {type(table).__name__}")
             for key, value in table.items():
                 if not isinstance(key, str) or not key or (what in ("pretrained", "bases") and "/" in key):
-                    raise ValueError(f"domain {self.name!r}: the {what} key {key!r} must be a non-empty string"
-                                     + (" without '/'" if what in ("pretrained", "bases") else ""))
+                    raise ValueError(
+                        f"domain {self.name!r}: the {what} key {key!r} must be a non-empty string"
+                        + (" without '/'" if what in ("pretrained", "bases") else "")
+                    )
                 if what == "commands":
                     if not isinstance(value, Command):
-                        raise TypeError(f"domain {self.name!r}: command {key!r} must be a sculpting.registry.Command, "
-                                        f"got {type(value).__name__}")
+                        raise TypeError(
+                            f"domain {self.name!r}: command {key!r} must be a sculpting.registry.Command, "
+                            f"got {type(value).__name__}"
+                        )
                     if key.startswith("-") or " " in key:
-                        raise ValueError(f"domain {self.name!r}: command name {key!r} cannot start with '-' or hold spaces")
+                        raise ValueError(
+                            f"domain {self.name!r}: command name {key!r} cannot start with '-' or hold spaces"
+                        )
                 elif not callable(value):
-                    raise TypeError(f"domain {self.name!r}: {what}[{key!r}] must be callable (a loader or a class), "
-                                    f"got {value!r}")
+                    raise TypeError(
+                        f"domain {self.name!r}: {what}[{key!r}] must be callable (a loader or a class), got {value!r}"
+                    )
         unknown = sorted(set(self.bases) - set(self.pretrained))
         if unknown:
             raise ValueError(f"domain {self.name!r}: bases {unknown} have no pretrained set of that name")
@@ -176,10 +199,12 @@ def register_domain(domain: Domain) -> Domain:
     _REGISTERED[domain.name] = domain
     if domain.env_kinds:
         from sculpting.gflownet.env_kinds import register_env
+
         for kind, cls in domain.env_kinds.items():
             register_env(kind, cls)
     if domain.checkpoint_loaders:
         from sculpting.checkpoints import register_loader
+
         for kind, loader in domain.checkpoint_loaders.items():
             register_loader(kind, loader)
     return domain
@@ -191,16 +216,21 @@ def _check_kinds(domain: Domain) -> None:
     take effect, for the package's own checkpoint kinds)."""
     from sculpting.checkpoints import ADAPTER_KINDS, LOADERS
     from sculpting.gflownet.env_kinds import ENVS
+
     previous = _REGISTERED.get(domain.name)
-    for what, table, taken in (("env_kinds", domain.env_kinds, ENVS), ("checkpoint_loaders", domain.checkpoint_loaders,
-                                                                       LOADERS)):
+    for what, table, taken in (
+        ("env_kinds", domain.env_kinds, ENVS),
+        ("checkpoint_loaders", domain.checkpoint_loaders, LOADERS),
+    ):
         mine = getattr(previous, what, {}) if previous is not None else {}
         for kind, value in table.items():
             reserved = what == "checkpoint_loaders" and (kind in ADAPTER_KINDS or kind in _BUILT_IN_CHECKPOINT_KINDS)
             if reserved or (kind in taken and taken[kind] is not value and mine.get(kind) is not taken[kind]):
-                raise ValueError(f"domain {domain.name!r}: {what} key {kind!r} is already served by "
-                                 f"{'the package' if reserved else repr(taken[kind])}; replacing it would break every "
-                                 f"checkpoint of that kind — name your kind otherwise")
+                raise ValueError(
+                    f"domain {domain.name!r}: {what} key {kind!r} is already served by "
+                    f"{'the package' if reserved else repr(taken[kind])}; replacing it would break every "
+                    f"checkpoint of that kind — name your kind otherwise"
+                )
 
 
 #: checkpoint kinds the package loads itself (sc.load_model dispatches them before any domain's loader)
@@ -215,12 +245,16 @@ def _import_declaring(module_name: str):
     try:
         mod = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 (whatever the module raises while it is imported)
-        raise DomainError(f"$SCULPTING_DOMAINS names the module {module_name!r}, which cannot be imported "
-                          f"({type(e).__name__}: {e}); fix or unset the variable") from None
+        raise DomainError(
+            f"$SCULPTING_DOMAINS names the module {module_name!r}, which cannot be imported "
+            f"({type(e).__name__}: {e}); fix or unset the variable"
+        ) from None
     dom = getattr(mod, "DOMAIN", None)
     if not isinstance(dom, Domain):
-        raise DomainError(f"$SCULPTING_DOMAINS names the module {module_name!r}, which declares no DOMAIN "
-                          "(a sculpting.registry.Domain); fix or unset the variable")
+        raise DomainError(
+            f"$SCULPTING_DOMAINS names the module {module_name!r}, which declares no DOMAIN "
+            "(a sculpting.registry.Domain); fix or unset the variable"
+        )
     if dom.name not in _REGISTERED:
         try:
             register_domain(dom)
@@ -246,6 +280,7 @@ def discover() -> None:
 
 def _discover() -> None:
     import sculpting.domains as pkg
+
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         name = f"{pkg.__name__}.{info.name}"
         if info.ispkg:
@@ -257,12 +292,14 @@ def _discover() -> None:
             register_domain(mod.DOMAIN)
     try:
         from importlib.metadata import entry_points
+
         for ep in entry_points(group="sculpting.domains"):
             dom = ep.load()
             if isinstance(dom, Domain) and dom.name not in _REGISTERED:
                 register_domain(dom)
     except Exception as e:  # a broken third-party plugin must not break the package
         import warnings
+
         warnings.warn(f"sculpting.domains entry points could not be loaded: {e}", stacklevel=2)
     for name in filter(None, (s.strip() for s in os.environ.get("SCULPTING_DOMAINS", "").split(","))):
         _import_declaring(name)
@@ -301,13 +338,17 @@ def find_pretrained(name: str):
 
 def _checked_loader(name: str, loader):
     """``loader`` whose result is checked: a pair (bases, classifier), bases a list of ≥ 2 models."""
+
     def load(*args, **kwargs):
         out = loader(*args, **kwargs)
         if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (list, tuple)) and len(out[0]) >= 2):
-            raise TypeError(f"the pretrained loader of {name!r} ({getattr(loader, '__qualname__', loader)!r}) returned "
-                            f"{type(out).__name__}, not (bases, classifier) with a list of ≥ 2 bases; fix the "
-                            "domain's loader")
+            raise TypeError(
+                f"the pretrained loader of {name!r} ({getattr(loader, '__qualname__', loader)!r}) returned "
+                f"{type(out).__name__}, not (bases, classifier) with a list of ≥ 2 bases; fix the "
+                "domain's loader"
+            )
         return out
+
     return load
 
 

@@ -13,6 +13,7 @@
   a missing or changed output is rewritten from the resume file (the run resumes at its end) or,
   without one, refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ from sculpting.fingerprint import diff_fields
 __all__ = ["RunFolder", "RunFolderError", "MIN_FREE_BYTES", "output_checksums", "verify_outputs"]
 
 #: free space an output folder needs before training starts
-MIN_FREE_BYTES = 64 * 2 ** 20
+MIN_FREE_BYTES = 64 * 2**20
 
 
 _NOT_OUTPUTS = ("run.json", "summary.json", ".lock")
@@ -36,6 +37,7 @@ _NOT_OUTPUTS = ("run.json", "summary.json", ".lock")
 
 def _sha256(path: Path) -> str:
     import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -47,9 +49,11 @@ def output_checksums(out) -> dict:
     """``{relative path: SHA-256}`` of what a finished run wrote (not its record, summary, lock,
     resume files or hidden temporaries)."""
     out = Path(out)
-    return {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name not in _NOT_OUTPUTS and not p.name.startswith(".")
-            and not p.name.startswith("resume")}
+    return {
+        str(p.relative_to(out)): _sha256(p)
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name not in _NOT_OUTPUTS and not p.name.startswith(".") and not p.name.startswith("resume")
+    }
 
 
 def verify_outputs(out, recorded) -> list[str]:
@@ -93,15 +97,19 @@ class RunFolder:
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as e:
-            raise RunFolderError(f"--out {self.out} is not writable ({e.strerror or e}); nothing was trained. "
-                                 "Choose a writable folder") from e
+            raise RunFolderError(
+                f"--out {self.out} is not writable ({e.strerror or e}); nothing was trained. Choose a writable folder"
+            ) from e
         free = shutil.disk_usage(self.out).free
         if free < self.min_free:
-            raise RunFolderError(f"--out {self.out} has {free / 2 ** 20:.0f} MB free, less than the "
-                                 f"{self.min_free / 2 ** 20:.0f} MB a run needs; nothing was trained")
+            raise RunFolderError(
+                f"--out {self.out} has {free / 2**20:.0f} MB free, less than the "
+                f"{self.min_free / 2**20:.0f} MB a run needs; nothing was trained"
+            )
 
     def _lock(self) -> None:
         import fcntl
+
         path = self.out / ".lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -112,18 +120,29 @@ class RunFolder:
             except (ValueError, OSError):
                 holder = {}
             os.close(fd)
-            raise RunFolderError(f"--out {self.out} is in use by another run (PID {holder.get('pid', '?')}: "
-                                 f"{holder.get('command', '?')}, since {holder.get('started', '?')}); wait for it "
-                                 "or choose another --out") from None
+            raise RunFolderError(
+                f"--out {self.out} is in use by another run (PID {holder.get('pid', '?')}: "
+                f"{holder.get('command', '?')}, since {holder.get('started', '?')}); wait for it "
+                "or choose another --out"
+            ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv) or "python",
-                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "command": " ".join(sys.argv) or "python",
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            ).encode(),
+        )
         os.fsync(fd)
         self._fd = fd
 
     def _unlock(self) -> None:
         if self._fd is not None:
             import fcntl
+
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -144,7 +163,8 @@ class RunFolder:
                 state = "a finished run" if summary.is_file() else "an unfinished run"
                 raise RunFolderError(
                     f"--out {self.out} holds {state} of another invocation; these differ: {'; '.join(differ[:8])}. "
-                    "Nothing was changed. Use another --out, or --restart to discard that run")
+                    "Nothing was changed. Use another --out, or --restart to discard that run"
+                )
             if summary.is_file():
                 finished = json.loads(summary.read_text())
                 broken = verify_outputs(self.out, finished.get("outputs"))
@@ -152,26 +172,41 @@ class RunFolder:
                     self.finished = finished
                     return
                 if not any(self.out.glob("resume*.pt")):
-                    raise RunFolderError(f"--out {self.out} holds a finished run whose outputs are missing or changed "
-                                         f"({', '.join(broken)}) and no resume file to rewrite them from; pass "
-                                         "--restart to train again")
-                print(f"{self.out}: the finished run's outputs are missing or changed ({', '.join(broken)}); "
-                      "rewriting them from the resume file", file=sys.stderr)
+                    raise RunFolderError(
+                        f"--out {self.out} holds a finished run whose outputs are missing or changed "
+                        f"({', '.join(broken)}) and no resume file to rewrite them from; pass "
+                        "--restart to train again"
+                    )
+                print(
+                    f"{self.out}: the finished run's outputs are missing or changed ({', '.join(broken)}); "
+                    "rewriting them from the resume file",
+                    file=sys.stderr,
+                )
                 summary.unlink()
                 return
         elif any(self.out.glob("resume*.pt")) or summary.is_file():
-            raise RunFolderError(f"--out {self.out} holds files of a run without its record (run.json); "
-                                 "use another --out, or --restart to discard them")
+            raise RunFolderError(
+                f"--out {self.out} holds files of a run without its record (run.json); "
+                "use another --out, or --restart to discard them"
+            )
         self._created_record = True
-        atomic_write(record, lambda tmp: Path(tmp).write_text(json.dumps(
-            {"invocation": self.invocation, "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")},
-            indent=2, sort_keys=True)))
+        atomic_write(
+            record,
+            lambda tmp: Path(tmp).write_text(
+                json.dumps(
+                    {"invocation": self.invocation, "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")},
+                    indent=2,
+                    sort_keys=True,
+                )
+            ),
+        )
 
     def discard_if_untouched(self) -> None:
         """Remove the record this run wrote when the run failed before writing anything else (an
         input error): the folder is left as it was found."""
         if getattr(self, "_created_record", False) and not any(
-                p.name not in ("run.json", ".lock") for p in self.out.iterdir()):
+            p.name not in ("run.json", ".lock") for p in self.out.iterdir()
+        ):
             (self.out / "run.json").unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ context

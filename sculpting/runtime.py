@@ -1,4 +1,5 @@
 """Where a model computes (a leaf module)."""
+
 from __future__ import annotations
 
 import torch

@@ -18,6 +18,7 @@ accumulate; a resampling closes an *epoch* and adds log mean_i w_i to the runnin
 whose exponential is an unbiased estimate of the target's normalising constant. After a
 resampling every weight is 1 (log-weight 0). :class:`SMCRun` is what one run returns.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["SMCRun", "WeightTracker", "systematic_resample", "effective_sample_size", "multinomial_pick",
-           "draw_from_runs", "check_smc_options"]
+__all__ = [
+    "SMCRun",
+    "WeightTracker",
+    "systematic_resample",
+    "effective_sample_size",
+    "multinomial_pick",
+    "draw_from_runs",
+    "check_smc_options",
+]
 
 
 def effective_sample_size(log_w: torch.Tensor):
@@ -68,7 +76,7 @@ def draw_from_runs(log_w: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 #: the most particles one SMC run takes (its weights alone: 8 bytes each per run)
-MAX_PARTICLES = 2 ** 22
+MAX_PARTICLES = 2**22
 
 
 def check_smc_options(particles, resample_threshold) -> tuple[int, float]:
@@ -97,11 +105,14 @@ class WeightTracker:
     def __init__(self, n: int, threshold: float, generator=None, device="cpu", log_w0=0.0, runs: int = 1):
         self.n, self.runs, self.threshold, self.generator = n, runs, threshold, generator
         self.log_w = torch.zeros(runs, n, dtype=torch.float64, device=device)
-        self.log_w += torch.as_tensor(log_w0, dtype=torch.float64, device=device).reshape(-1, 1) \
-            if isinstance(log_w0, torch.Tensor) else float(log_w0)
+        self.log_w += (
+            torch.as_tensor(log_w0, dtype=torch.float64, device=device).reshape(-1, 1)
+            if isinstance(log_w0, torch.Tensor)
+            else float(log_w0)
+        )
         self.log_z = torch.zeros(runs, dtype=torch.float64, device=device)
-        self.ess: list = []          # per step: [R] tensor
-        self.resampled: list = []    # per step: [R] bool tensor
+        self.ess: list = []  # per step: [R] tensor
+        self.resampled: list = []  # per step: [R] bool tensor
 
     def add(self, increment: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         inc = increment.double().to(self.log_w.device)
@@ -120,8 +131,10 @@ class WeightTracker:
         ``threshold · N`` (when ``allow``) and return the flat ancestors, or None."""
         dead = torch.isneginf(self.log_w).all(-1)
         if bool(dead.any()):
-            raise FloatingPointError("every particle of a run has weight 0: the proposal put all particles where "
-                                     "the target has no mass (a classifier or proposal with the wrong support)")
+            raise FloatingPointError(
+                "every particle of a run has weight 0: the proposal put all particles where "
+                "the target has no mass (a classifier or proposal with the wrong support)"
+            )
         ess = effective_sample_size(self.log_w)
         self.ess.append(ess)
         which = (ess < self.threshold * self.n) if allow else torch.zeros_like(ess, dtype=torch.bool)
@@ -144,8 +157,14 @@ class WeightTracker:
     def run(self, r: int, states: torch.Tensor, stats: dict) -> "SMCRun":
         """Run ``r``'s :class:`SMCRun` (after :meth:`finish`), its particles ``states[r·N:(r+1)·N]``."""
         log_w = self.log_w[r] - torch.logsumexp(self.log_w[r], 0)
-        return SMCRun(states[r * self.n:(r + 1) * self.n], log_w, float(self.log_z[r]),
-                      [float(e[r]) for e in self.ess], [t for t, w in enumerate(self.resampled) if bool(w[r])], stats)
+        return SMCRun(
+            states[r * self.n : (r + 1) * self.n],
+            log_w,
+            float(self.log_z[r]),
+            [float(e[r]) for e in self.ess],
+            [t for t, w in enumerate(self.resampled) if bool(w[r])],
+            stats,
+        )
 
 
 @dataclass
@@ -181,9 +200,12 @@ class SMCRun:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"draw(k): k must be a positive integer, got {k!r}")
         from sculpting.bounds import memory_limit
+
         need = 2 * k * (self.states[0].numel() * self.states[0].element_size() + 8)
         if need > memory_limit():
-            raise ValueError(f"draw({k}) would take about {need / 2 ** 30:.1f} GB, more than the "
-                             f"{memory_limit() / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); draw "
-                             "fewer samples at a time")
+            raise ValueError(
+                f"draw({k}) would take about {need / 2**30:.1f} GB, more than the "
+                f"{memory_limit() / 2**30:.1f} GB allowed (a quarter of this machine's memory); draw "
+                "fewer samples at a time"
+            )
         return self.states[multinomial_pick(self.log_weights, k, generator).to(self.states.device)]

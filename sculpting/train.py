@@ -16,6 +16,7 @@ trains there. Writes ``OUT/model.pt`` (+ ``.json``) and a resume file ``OUT/resu
 ``--checkpoint-every`` steps: the same command after a kill continues where it stopped and gives
 the weights of an uninterrupted run (same seed and thread count).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,11 @@ def _common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     ap.add_argument("--checkpoint-every", type=int, default=100, help="steps between resume checkpoints")
-    ap.add_argument("--restart", action="store_true",
-                    help="discard what OUT holds of an earlier run (its record, summary and resume files)")
+    ap.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard what OUT holds of an earlier run (its record, summary and resume files)",
+    )
 
 
 def commands() -> dict:
@@ -100,10 +104,12 @@ def commands() -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m sculpting.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="command",
-                            help="one of the registered domains' commands:")
+    ap = argparse.ArgumentParser(
+        prog="python -m sculpting.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = ap.add_subparsers(
+        dest="command", required=True, metavar="command", help="one of the registered domains' commands:"
+    )
     for name, (domain, cmd) in sorted(commands().items()):
         p = sub.add_parser(name, help=f"[{domain}] {cmd.help}", description=cmd.help)
         _common(p)
@@ -127,18 +133,24 @@ def main(argv=None) -> dict:
     import sculpting
     from sculpting.distributed import init_from_env, shutdown, world
     from sculpting.runs import RunFolder, RunFolderError
+
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     init_from_env(device)
     if device.type == "cuda" and world()[1] > 1:
         device = torch.device("cuda", torch.cuda.current_device())
     rank, size = world()
-    invocation = {"command": args.command, "arguments": _recorded_arguments(args, cmd),
-                  "config": config.to_dict() if hasattr(config, "to_dict") else config,
-                  "world_size": size, "sculpting": sculpting.__version__}
+    invocation = {
+        "command": args.command,
+        "arguments": _recorded_arguments(args, cmd),
+        "config": config.to_dict() if hasattr(config, "to_dict") else config,
+        "world_size": size,
+        "sculpting": sculpting.__version__,
+    }
     if cmd.inputs is not None:  # what the command reads, by content (input errors surface here, before --out is bound)
         from sculpting.fingerprint import base_fingerprints
         from sculpting.checkpoints import CheckpointError
+
         try:
             read = cmd.inputs(args)
         except (CheckpointError, ValueError, OSError) as e:
@@ -160,20 +172,23 @@ def main(argv=None) -> dict:
         try:
             result = cmd.run(args, config, args.out, device)
             if not isinstance(result, dict):
-                raise TypeError(f"the command {args.command!r} returned {type(result).__name__}, not a dict of its "
-                                "summary's numbers: its Command.run must return a dict (e.g. {} when it has none)")
+                raise TypeError(
+                    f"the command {args.command!r} returned {type(result).__name__}, not a dict of its "
+                    "summary's numbers: its Command.run must return a dict (e.g. {} when it has none)"
+                )
         except BaseException:
             if folder is not None:
                 folder.discard_if_untouched()  # an input error leaves no record of a run that never started
             raise
-        summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size,
-                   **result}
+        summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size, **result}
         if rank == 0:
             from sculpting.checkpoints import atomic_write
             from sculpting.runs import output_checksums
+
             summary["outputs"] = output_checksums(args.out)
-            atomic_write(args.out / "summary.json",
-                         lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2, default=str)))
+            atomic_write(
+                args.out / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2, default=str))
+            )
             print(json.dumps(summary, default=str))
         return summary
     finally:
@@ -199,6 +214,7 @@ def _agree(value, size: int):
     if size <= 1:
         return value
     import torch.distributed as dist
+
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]

@@ -8,6 +8,7 @@
 * :class:`Resumable` — periodic checkpoints of every training state (model, EMA, optimiser,
   scheduler, RNGs, history) so that a killed run continues bit-exactly.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,20 @@ __all__ = ["TrainConfig", "seeded", "seeded_init", "frozen_copy", "ema_update", 
 
 
 #: config fields that must be ≥ 1 (integers) or > 0 (floats); every other number must be ≥ 0
-POSITIVE_FIELDS = {"steps", "batch_size", "batch_per_base", "pool_size", "pool_steps", "keep_every", "updates",
-                   "batch", "alpha_groups", "context_groups", "lr", "t_max"}
+POSITIVE_FIELDS = {
+    "steps",
+    "batch_size",
+    "batch_per_base",
+    "pool_size",
+    "pool_steps",
+    "keep_every",
+    "updates",
+    "batch",
+    "alpha_groups",
+    "context_groups",
+    "lr",
+    "t_max",
+}
 #: config fields that are fractions in [0, 1]
 FRACTION_FIELDS = {"ema_decay", "sampler_ema", "epsilon", "final_lr_fraction"}
 
@@ -35,6 +48,7 @@ class TrainConfig:
     def __post_init__(self):
         import math
         from dataclasses import fields
+
         name = type(self).__name__
         for f in fields(self):
             v, kind = getattr(self, f.name), f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
@@ -48,8 +62,10 @@ class TrainConfig:
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     raise TypeError(f"{name}.{f.name} must be a number, got {v!r}")
                 if not math.isfinite(v) or v < 0 or (f.name in POSITIVE_FIELDS and v == 0):
-                    raise ValueError(f"{name}.{f.name} must be a finite number "
-                                     f"{'> 0' if f.name in POSITIVE_FIELDS else '≥ 0'}, got {v}")
+                    raise ValueError(
+                        f"{name}.{f.name} must be a finite number "
+                        f"{'> 0' if f.name in POSITIVE_FIELDS else '≥ 0'}, got {v}"
+                    )
                 if f.name in FRACTION_FIELDS and v > 1:
                     raise ValueError(f"{name}.{f.name} must be in [0, 1], got {v}")
             elif kind == "bool" and not isinstance(v, bool):
@@ -76,7 +92,7 @@ def check_seed(seed, allow_none: bool = False):
         return None
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer{' or None' if allow_none else ''}, got {seed!r}")
-    if seed < 0 or seed >= 2 ** 63:
+    if seed < 0 or seed >= 2**63:
         raise ValueError(f"seed must be in [0, 2^63), got {seed}")
     return seed
 
@@ -94,6 +110,7 @@ def keeps_global_rng(fn):
     def wrapper(*args, **kwargs):
         with torch.random.fork_rng(devices=_rng_devices()):
             return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -129,8 +146,9 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def progress(steps: int, desc: str, enabled: bool = True, mininterval: float = 0.5, start: int = 1):
     """``tqdm(range(start, steps + 1))`` (a resumed run starts the bar where it left off)."""
-    return tqdm(range(start, steps + 1), desc=desc, disable=not enabled, mininterval=mininterval,
-                initial=start - 1, total=steps)
+    return tqdm(
+        range(start, steps + 1), desc=desc, disable=not enabled, mininterval=mininterval, initial=start - 1, total=steps
+    )
 
 
 class Resumable:
@@ -145,20 +163,28 @@ class Resumable:
     config is an error. ``path=None`` disables all of it.
     """
 
-    def __init__(self, path, every: int, config: dict, objects: dict, generator: torch.Generator,
-                 what: dict | None = None):
+    def __init__(
+        self, path, every: int, config: dict, objects: dict, generator: torch.Generator, what: dict | None = None
+    ):
         import json
 
         import sculpting
+
         self.path = None if path is None else __import__("pathlib").Path(path)
         self.every, self.objects, self.generator = int(every), objects, generator
         from sculpting.distributed import world
+
         rank, size = world()
         # everything that decides the result: the training config and the world size (a run resumed
         # with another number of ranks would mix per-rank states), what is trained (environment or
         # data, architecture, bases: ``what``, see sculpting.fingerprint.describe), the package version
-        self.record = json.loads(json.dumps({"config": {**config, "world_size": size}, "what": what or {},
-                                             "sculpting": sculpting.__version__}, sort_keys=True, default=str))
+        self.record = json.loads(
+            json.dumps(
+                {"config": {**config, "world_size": size}, "what": what or {}, "sculpting": sculpting.__version__},
+                sort_keys=True,
+                default=str,
+            )
+        )
         self.config_json = json.dumps(self.record, sort_keys=True)
         if self.path is not None and size > 1:  # each rank has its own RNG streams: its own file
             self.path = self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
@@ -168,24 +194,30 @@ class Resumable:
     def start(self, hist: dict) -> int:
         """Restore the saved state into the objects and ``hist`` (in place); return the next step."""
         import json
+
         if self.path is None or not self.path.is_file():
             return 1
         from sculpting.checkpoints import CheckpointError
+
         try:
             s = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as e:
-            raise CheckpointError(f"resume file {self.path} is unreadable ({type(e).__name__}: {e}); delete it to "
-                                  "start over") from e
+            raise CheckpointError(
+                f"resume file {self.path} is unreadable ({type(e).__name__}: {e}); delete it to start over"
+            ) from e
         if s.get("config") != self.config_json:
             from sculpting.fingerprint import diff_fields
+
             try:
                 old = json.loads(s.get("config"))
             except (TypeError, ValueError):
                 old = {}
             differ = diff_fields(old if isinstance(old, dict) else {}, self.record) or ["its record"]
-            raise CheckpointError(f"resume file {self.path} belongs to another run; these differ: "
-                                  f"{'; '.join(differ[:8])}. Nothing was changed. Delete it (the CLI: --restart) "
-                                  "or use another checkpoint path (the CLI: another --out)")
+            raise CheckpointError(
+                f"resume file {self.path} belongs to another run; these differ: "
+                f"{'; '.join(differ[:8])}. Nothing was changed. Delete it (the CLI: --restart) "
+                "or use another checkpoint path (the CLI: another --out)"
+            )
         for name, obj in self.objects.items():
             obj.load_state_dict(s["states"][name])
         torch.set_rng_state(s["torch_rng"])
@@ -193,6 +225,7 @@ class Resumable:
         hist.clear()
         hist.update(json.loads(s["hist"]))
         import sys
+
         print(f"resuming from {self.path} after step {int(s['step'])} (delete it to start over)", file=sys.stderr)
         return int(s["step"]) + 1
 
@@ -205,10 +238,15 @@ class Resumable:
         import json
 
         from sculpting.checkpoints import atomic_write
+
         if self.path is None or not (force or step % self.every == 0):
             return
-        state = {"config": self.config_json, "step": int(step),
-                 "states": {name: obj.state_dict() for name, obj in self.objects.items()},
-                 "torch_rng": torch.get_rng_state(), "generator": self.generator.get_state(),
-                 "hist": json.dumps(hist)}
+        state = {
+            "config": self.config_json,
+            "step": int(step),
+            "states": {name: obj.state_dict() for name, obj in self.objects.items()},
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "hist": json.dumps(hist),
+        }
         atomic_write(self.path, lambda tmp: torch.save(state, tmp))

@@ -10,11 +10,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture
 def small_env():
     from sculpting.domains.grid import GridEnv
+
     return GridEnv(8, 2, "corners")
 
 
 def random_table(env, scale=1.5, seed=0):
     from sculpting.gflownet.policy import masked_log_softmax
+
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(env.n_states, env.n_actions, generator=g, dtype=torch.float64) * scale
     return masked_log_softmax(logits, env.action_mask(env.all_states()))

@@ -1,6 +1,7 @@
 """The one rule for tests that need the molecule data: both files present where the package looks
 (``SCULPTING_DATA_DIR``, else the user cache). CI sets the variable; with ``SCULPTING_REQUIRE_DATA=1``
 (set by scripts/test.sh when it found the data) a missing file fails instead of skipping."""
+
 import os
 
 import pytest

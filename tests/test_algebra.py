@@ -38,8 +38,15 @@ def test_two_base_closed_forms(bases, alpha):
 def test_three_base_closed_forms(bases):
     p1, p2, p3 = bases
     s = p1 + p2 + p3
-    cases = {(1, 2): p1 * p2 / s, (2, 3): p2 * p3 / s, (1, 2, 3): p1 * p2 * p3 / s**2,
-             (1, 1): p1**2 / s, (3, 3, 3): p3**3 / s**2, (2,): p2, (): s}
+    cases = {
+        (1, 2): p1 * p2 / s,
+        (2, 3): p2 * p3 / s,
+        (1, 2, 3): p1 * p2 * p3 / s**2,
+        (1, 1): p1**2 / s,
+        (3, 3, 3): p3**3 / s**2,
+        (2,): p2,
+        (): s,
+    }
     for y, e in cases.items():
         got = Composition.uniform(3, y).target_log_prob(bases.log()).exp()
         assert torch.allclose(got, _norm(e), atol=1e-12), y

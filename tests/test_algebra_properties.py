@@ -1,5 +1,6 @@
 """Property-based tests of the sculpting algebra (hypothesis): random bases with −inf entries,
 priors, observation tuples and α; identities of docs/algebra.md."""
+
 import math
 
 import torch
@@ -22,8 +23,9 @@ def bases(draw, m=None):
     """``[m, N]`` normalised log-probabilities; point 0 is in every base's support (overlap)."""
     m = m or draw(st.integers(2, 4))
     n = draw(st.integers(2, 7))
-    vals = draw(st.lists(st.lists(st.one_of(st.floats(-8, 3), st.just(NEG)), min_size=n, max_size=n),
-                         min_size=m, max_size=m))
+    vals = draw(
+        st.lists(st.lists(st.one_of(st.floats(-8, 3), st.just(NEG)), min_size=n, max_size=n), min_size=m, max_size=m)
+    )
     lp = torch.tensor(vals, dtype=torch.float64)
     lp[:, 0] = torch.tensor(draw(st.lists(st.floats(-8, 3), min_size=m, max_size=m)), dtype=torch.float64)
     return torch.log_softmax(lp, dim=1)
@@ -68,8 +70,12 @@ def test_target_is_the_normalised_posterior_formula(data):
 def test_two_base_identities(lp, alpha):
     p1, p2 = lp.exp()
     den = alpha * p1 + (1 - alpha) * p2
-    want = {"harmonic": ratio(p1 * p2, den), "contrast": ratio(p1 ** 2, den), "reverse_contrast": ratio(p2 ** 2, den),
-            "mixture": den}
+    want = {
+        "harmonic": ratio(p1 * p2, den),
+        "contrast": ratio(p1**2, den),
+        "reverse_contrast": ratio(p2**2, den),
+        "mixture": den,
+    }
     for op, f in want.items():
         got = parse_composition(op, 2, alpha).target_log_prob(lp).exp()
         assert torch.allclose(got, f / f.sum(), atol=1e-9), op
@@ -80,8 +86,12 @@ def test_two_base_identities(lp, alpha):
 def test_three_base_identities(lp):
     p = lp.exp()
     s = p.sum(0)
-    want = {(1, 2, 3): ratio(p[0] * p[1] * p[2], s ** 2), (2, 2): ratio(p[1] ** 2, s), (1, 3): ratio(p[0] * p[2], s),
-            (3, 3, 3): ratio(p[2] ** 3, s ** 2)}
+    want = {
+        (1, 2, 3): ratio(p[0] * p[1] * p[2], s**2),
+        (2, 2): ratio(p[1] ** 2, s),
+        (1, 3): ratio(p[0] * p[2], s),
+        (3, 3, 3): ratio(p[2] ** 3, s**2),
+    }
     for obs, f in want.items():
         assert torch.allclose(Composition.uniform(3, obs).target_log_prob(lp).exp(), f / f.sum(), atol=1e-9), obs
 
@@ -97,8 +107,12 @@ def test_composition_of_a_composition(data):
     outer = parse_composition(op, 2, alpha).target_log_prob(torch.stack([inner, lp[2]]))
     p1, p2 = inner.exp(), lp[2].exp()
     den = alpha * p1 + (1 - alpha) * p2
-    f = {"harmonic": ratio(p1 * p2, den), "contrast": ratio(p1 ** 2, den), "reverse_contrast": ratio(p2 ** 2, den),
-         "mixture": den}[op]
+    f = {
+        "harmonic": ratio(p1 * p2, den),
+        "contrast": ratio(p1**2, den),
+        "reverse_contrast": ratio(p2**2, den),
+        "mixture": den,
+    }[op]
     assert abs(float(outer.exp().sum()) - 1) < 1e-9
     assert torch.allclose(outer.exp(), f / f.sum(), atol=1e-9)
 
@@ -107,6 +121,7 @@ def test_composition_of_a_composition(data):
 @given(bad=st.sampled_from([float("nan"), float("inf"), -0.2, 0.0, 1.0, 1.5]))
 def test_bad_alpha_and_priors_are_refused(bad):
     import pytest
+
     with pytest.raises(ValueError):
         Composition.two_base("harmonic", bad)
     with pytest.raises(ValueError):

@@ -1,5 +1,6 @@
 """The public API (sc.compose / sc.sample / sc.load_pretrained / exact solvers) and the layout rule
 that the method core never imports a domain."""
+
 import ast
 from pathlib import Path
 
@@ -10,8 +11,18 @@ import sculpting as sc
 from sculpting.algebra import Composition
 
 ROOT = Path(__file__).resolve().parents[1] / "sculpting"
-CORE = ["algebra.py", "compose.py", "families.py", "smc_core.py", "protocols.py", "checkpoints.py", "fit.py", "gflownet",
-        "diffusion", "lab"]
+CORE = [
+    "algebra.py",
+    "compose.py",
+    "families.py",
+    "smc_core.py",
+    "protocols.py",
+    "checkpoints.py",
+    "fit.py",
+    "gflownet",
+    "diffusion",
+    "lab",
+]
 
 
 def _imports(path: Path):
@@ -66,22 +77,28 @@ def test_compose_on_the_shipped_grid_bases(op):
 
 
 def test_one_parser_for_every_name():
-    assert sc.parse_composition("y=12", 2, 0.3) .target_log_prob(torch.randn(2, 5).log_softmax(1)).shape == (5,)
+    assert sc.parse_composition("y=12", 2, 0.3).target_log_prob(torch.randn(2, 5).log_softmax(1)).shape == (5,)
     lp = torch.randn(2, 7).log_softmax(1)
     for a, b in [("y=12", "harmonic"), ("y=11", "contrast"), ("y=22", "reverse_contrast"), ((1, 2), "harmonic")]:
-        assert torch.allclose(sc.parse_composition(a, 2, 0.3).target_log_prob(lp),
-                              sc.parse_composition(b, 2, 0.3).target_log_prob(lp))
+        assert torch.allclose(
+            sc.parse_composition(a, 2, 0.3).target_log_prob(lp), sc.parse_composition(b, 2, 0.3).target_log_prob(lp)
+        )
     c = Composition.uniform(3, (1, 2, 3))
     assert sc.parse_composition(c, 3) is c and sc.parse_composition("y=123", 3) == c
-    for bad, err in [("harmonic3", "unknown composition"), ("y=1a", "unknown composition"), ("y=²", "unknown composition"),
-                     ("y=4", "outside 1..3"), ("y=123456789", "at most 8")]:
+    for bad, err in [
+        ("harmonic3", "unknown composition"),
+        ("y=1a", "unknown composition"),
+        ("y=²", "unknown composition"),
+        ("y=4", "outside 1..3"),
+        ("y=123456789", "at most 8"),
+    ]:
         with pytest.raises(ValueError, match=err):
             sc.parse_composition(bad, 3)
     for bad, err in [((1.5,), "integers"), ((True, 2), "integers"), ({}, "a tuple of labels"), (None, "a tuple")]:
         with pytest.raises(TypeError, match=err):
             sc.parse_composition(bad, 3)
     with pytest.raises(ValueError, match="2 to 16 bases"):  # refused before allocating (was a hang)
-        sc.parse_composition("y=12", 10 ** 9)
+        sc.parse_composition("y=12", 10**9)
     with pytest.raises(ValueError, match="leave it at 0.5"):  # alpha is not silently ignored with 3 bases
         sc.parse_composition("y=123", 3, 0.3)
     with pytest.raises(ValueError, match="alpha must lie"):
@@ -124,6 +141,7 @@ def test_load_model_dispatches_on_the_checkpoint_kind():
     from sculpting.domains.mnist.io import PRETRAINED_DIR as MNIST
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.policy import GFlowNet
+
     assert isinstance(sc.load_model(GRID / "base_shubert.pt"), GFlowNet)
     assert isinstance(sc.load_model(GRID / "classifier_circles.pt"), SculptingClassifier)
     assert isinstance(sc.load_model(MNIST / "classifier_MN.pt"), TimeClassifier)
@@ -141,7 +159,9 @@ def test_rejection_sampler_through_the_api_matches_the_exact_composition(form):
     model = sc.compose(bases, clf, "harmonic", alpha=0.5, form=form)
     env = bases[0].env
     block = lambda xy: (xy[:, 0] // 4) * 8 + xy[:, 1] // 4  # noqa: E731
-    exact = torch.zeros(64, dtype=torch.float64).index_add_(0, block(env.all_states()), sc.exact_distribution(model).exp())
+    exact = torch.zeros(64, dtype=torch.float64).index_add_(
+        0, block(env.all_states()), sc.exact_distribution(model).exp()
+    )
     n = 8000
     for sampler in ("rejection", "full"):
         x = sc.sample(model, n, seed=1, sampler=sampler)
@@ -159,7 +179,9 @@ def test_parallel_workers_reproduce_and_sample_the_exact_composition():
     model = sc.compose(bases, clf, "harmonic", alpha=0.5, form="anchored")
     env = bases[0].env
     block = lambda xy: (xy[:, 0] // 4) * 8 + xy[:, 1] // 4  # noqa: E731
-    exact = torch.zeros(64, dtype=torch.float64).index_add_(0, block(env.all_states()), sc.exact_distribution(model).exp())
+    exact = torch.zeros(64, dtype=torch.float64).index_add_(
+        0, block(env.all_states()), sc.exact_distribution(model).exp()
+    )
     x = sc.sample(model, 8000, seed=3, sampler="rejection", workers=2)
     assert x.shape == (8000, 2)
     assert torch.equal(x, sc.sample(model, 8000, seed=3, sampler="rejection", workers=2))

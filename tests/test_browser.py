@@ -6,6 +6,7 @@ panel and checks, from the page, that the reported L1 and the plotted guided dis
 plotly heat-map image) changed. A screenshot is kept in ``test-artifacts/``. Chromium comes from
 Debian (``scripts/install_browser.sh``); the test is skipped only where it cannot be installed.
 """
+
 import os
 import re
 import shutil
@@ -49,9 +50,20 @@ def lab(tmp_path_factory):
     shutil.copy(ROOT / "notebooks" / "03_grid_sculpting.ipynb", work)
     port, token = _free_port(), "sculpting-test"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / ".jupyter"), "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
+        "--allow-root",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 600  # a backstop: JupyterLab starts slowly on a loaded machine
     while time.time() < deadline:
@@ -74,11 +86,21 @@ def lab(tmp_path_factory):
 def driver():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-              "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--window-size=1400,1800"):
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1800",
+    ):
         opts.add_argument(a)
     d = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     yield d
@@ -102,6 +124,7 @@ def _wait(fn, timeout, what):
 def _status(driver) -> str:
     """The first panel's status line, e.g. 'p_shubert ⊗ p_sigmoid: L1(guided, target) = 0.0241'."""
     from selenium.webdriver.common.by import By
+
     els = [e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-html-content") if "L1(guided" in e.text]
     return els[0].text if els else ""
 
@@ -109,6 +132,7 @@ def _status(driver) -> str:
 def _kernel_idle(driver) -> bool:
     """True once the kernel is idle and no cell is running or queued ("[*]" prompts)."""
     from selenium.webdriver.common.by import By
+
     text = driver.find_element(By.CSS_SELECTOR, "body").text
     return "| Idle" in text and "[*]" not in text
 
@@ -118,7 +142,8 @@ def _heatmap(driver) -> str:
     page, updated when the kernel's redraw arrives; no rendering race)."""
     return driver.execute_script(
         "const g = document.querySelector('.js-plotly-plot');"
-        "return g && g.data && g.data[0] && g.data[0].z ? JSON.stringify(g.data[0].z) : '';")
+        "return g && g.data && g.data[0] && g.data[0].z ? JSON.stringify(g.data[0].z) : '';"
+    )
 
 
 def _update_no(text: str) -> int:
@@ -148,23 +173,39 @@ def test_sculpting_panel_reacts_in_a_real_browser(lab, driver, screenshot_on_fai
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
+
     ARTIFACTS.mkdir(exist_ok=True)
     driver.get(lab)
     _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), BACKSTOP, "the notebook to open")
-    _wait(lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, "body").get_attribute("innerHTML")
-          or driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook"), BACKSTOP, "the kernel")
-    menu = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"],
-                 60, "the Run menu")
+    _wait(
+        lambda: (
+            "Idle" in driver.find_element(By.CSS_SELECTOR, "body").get_attribute("innerHTML")
+            or driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook")
+        ),
+        BACKSTOP,
+        "the kernel",
+    )
+    menu = _wait(
+        lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"],
+        60,
+        "the Run menu",
+    )
     menu[0].click()
-    item = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
-                          if e.text == "Run All Cells"], BACKSTOP, "Run All Cells")
+    item = _wait(
+        lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel") if e.text == "Run All Cells"],
+        BACKSTOP,
+        "Run All Cells",
+    )
     item[0].click()
     # let Run All finish first: widget messages wait while cells run, and the notebook's own latency
     # cell moves this panel's α, which would race with the slider moves below
     # finished = the last cell's output is on the page and the kernel is idle (idle alone can be seen
     # before Run All starts; its latency cell would then overwrite the α typed below)
-    _wait(lambda: "median slider update" in driver.find_element(By.CSS_SELECTOR, "body").text and _kernel_idle(driver),
-          BACKSTOP, "Run All to finish")
+    _wait(
+        lambda: "median slider update" in driver.find_element(By.CSS_SELECTOR, "body").text and _kernel_idle(driver),
+        BACKSTOP,
+        "Run All to finish",
+    )
     before = _wait(lambda: _status(driver), BACKSTOP, "the panel's L1 status")
     map_before = _wait(lambda: _heatmap(driver), BACKSTOP, "the plotly heat map")
     assert "⊗" in before, before
@@ -177,18 +218,27 @@ def test_sculpting_panel_reacts_in_a_real_browser(lab, driver, screenshot_on_fai
     readout.send_keys(Keys.CONTROL, "a")
     readout.send_keys("0.9", Keys.ENTER)
     n0 = _update_no(before)
-    after_alpha = _wait(lambda: _update_no(s := _status(driver)) > n0 and "α=0.9" in s and s, BACKSTOP,
-                        "the panel's update after moving α")
+    after_alpha = _wait(
+        lambda: _update_no(s := _status(driver)) > n0 and "α=0.9" in s and s,
+        BACKSTOP,
+        "the panel's update after moving α",
+    )
     map_alpha = _wait(lambda: (h := _heatmap(driver)) != map_before and h, BACKSTOP, "the heat map after moving α")
     assert "⊗" in after_alpha and _l1(after_alpha) != _l1(before)
 
     # change the operation to the contrast
-    select = [e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
-              if "contrast" in [o.text for o in Select(e).options]][0]
+    select = [
+        e
+        for e in driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
+        if "contrast" in [o.text for o in Select(e).options]
+    ][0]
     Select(select).select_by_visible_text("contrast")
     n1 = _update_no(after_alpha)
-    after_op = _wait(lambda: _update_no(s := _status(driver)) > n1 and "◑" in s and s, BACKSTOP,
-                     "the panel's update after changing the operation")
+    after_op = _wait(
+        lambda: _update_no(s := _status(driver)) > n1 and "◑" in s and s,
+        BACKSTOP,
+        "the panel's update after changing the operation",
+    )
     _wait(lambda: (h := _heatmap(driver)) != map_alpha and h, BACKSTOP, "the heat map after changing the operation")
     assert _l1(after_op) < 0.1, after_op  # still a good match to its own target
     driver.save_screenshot(str(ARTIFACTS / "browser_03_after.png"))

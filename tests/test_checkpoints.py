@@ -48,7 +48,9 @@ def test_wrong_kind_and_mismatched_weights(tmp_path):
     # metadata that promises another architecture than the weights
     sd, meta = load_checkpoint(path, "gflownet")
     meta["arch"]["hidden"] = 16
-    save_checkpoint(tmp_path / "lie.pt", "gflownet", sd, {k: v for k, v in meta.items() if k not in ("kind", "versions")})
+    save_checkpoint(
+        tmp_path / "lie.pt", "gflownet", sd, {k: v for k, v in meta.items() if k not in ("kind", "versions")}
+    )
     with pytest.raises(CheckpointError, match="does not match"):
         load_gflownet(tmp_path / "lie.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
@@ -60,17 +62,21 @@ def test_pickled_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             return (print, ("executed",))
+
     torch.save({"format": "sculpting-checkpoint-v2", "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="corrupt or unreadable"):
         load_gflownet(tmp_path / "evil.pt")
 
 
-@pytest.mark.parametrize("fmt, message", [
-    ("sculpting-checkpoint-v1", "retired checkpoint format v1"),
-    ("sculpting-checkpoint-v3", "format v3 by a newer sculpting"),
-    ("sculpting-checkpoint-vX", "not a sculpting checkpoint"),
-    (7, "not a sculpting checkpoint"),
-])
+@pytest.mark.parametrize(
+    "fmt, message",
+    [
+        ("sculpting-checkpoint-v1", "retired checkpoint format v1"),
+        ("sculpting-checkpoint-v3", "format v3 by a newer sculpting"),
+        ("sculpting-checkpoint-vX", "not a sculpting checkpoint"),
+        (7, "not a sculpting checkpoint"),
+    ],
+)
 def test_format_is_checked_first_and_never_skips_the_checksum(tmp_path, fmt, message):
     """A file relabelled as another format is refused, by name; no format loads without its checksum."""
     path = save_gflownet(GFlowNet(GridEnv(4, 2, "corners"), hidden=8, seed=0), tmp_path / "g.pt")
@@ -83,6 +89,7 @@ def test_format_is_checked_first_and_never_skips_the_checksum(tmp_path, fmt, mes
 
 def test_checkpoint_of_a_newer_sculpting_is_refused(tmp_path):
     import sculpting
+
     sd = {"w": torch.zeros(2)}
     path = save_checkpoint(tmp_path / "x.pt", "thing", sd, {})
     payload = torch.load(path, weights_only=True)
@@ -90,6 +97,7 @@ def test_checkpoint_of_a_newer_sculpting_is_refused(tmp_path):
     meta["versions"]["sculpting"] = "9.9.9"
     payload["meta_json"] = json.dumps(meta)
     from sculpting.checkpoints import state_digest
+
     payload["sha256"] = state_digest(payload["state_dict"], payload["meta_json"])
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=f"sculpting 9.9.9, newer than this {sculpting.__version__}"):

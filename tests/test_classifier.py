@@ -51,15 +51,24 @@ def test_training_learns_the_composition():
     """On a 6×6 grid, a short training brings the guided HM close to its exact target."""
     torch.manual_seed(0)
     env = GridEnv(6, 2, "corners")
-    bases = [TabularPolicy(env, exact_policy_from_reward(env, GridEnv(6, 2, r, 0.5).log_reward_table))
-             for r in ("symmetric_shubert", "diag_sigmoid")]
+    bases = [
+        TabularPolicy(env, exact_policy_from_reward(env, GridEnv(6, 2, r, 0.5).log_reward_table))
+        for r in ("symmetric_shubert", "diag_sigmoid")
+    ]
     clf = SculptingClassifier(env, 2, 2, hidden=64)
     comps = [Composition.two_base("harmonic", a) for a in (0.2, 0.5, 0.8)] + [Composition.two_base("contrast")]
     before = max(l1_distance(*guided_distribution(bases, c, clf, "anchored")) for c in comps)
-    train_classifier(clf, bases, ClassifierTrainConfig(steps=1500, batch_per_base=64, lr=3e-3, warmup_steps=300,
-                                                       alpha_groups=2), progress=False)
-    after = {(c.label(), form): l1_distance(*guided_distribution(bases, c, clf, form)) for c in comps
-             for form in ("anchored", "paper")}
+    train_classifier(
+        clf,
+        bases,
+        ClassifierTrainConfig(steps=1500, batch_per_base=64, lr=3e-3, warmup_steps=300, alpha_groups=2),
+        progress=False,
+    )
+    after = {
+        (c.label(), form): l1_distance(*guided_distribution(bases, c, clf, form))
+        for c in comps
+        for form in ("anchored", "paper")
+    }
     assert before > 0.2
     assert max(after.values()) < 0.15, after
 
@@ -76,10 +85,15 @@ def test_exact_estimator_is_the_limit_of_the_sampled_losses():
     """On an enumerable grid the DP losses equal the sampled losses averaged over many trajectories."""
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.classifier import SculptingClassifier
-    from sculpting.gflownet.classifier_training import (ClassifierTrainConfig, _draw_batch, _ExactLosses,
-                                                        _nonterminal_loss)
+    from sculpting.gflownet.classifier_training import (
+        ClassifierTrainConfig,
+        _draw_batch,
+        _ExactLosses,
+        _nonterminal_loss,
+    )
     from sculpting.algebra import slot_tail_weights
     from sculpting.gflownet.policy import GFlowNet, policy_table
+
     env = GridEnv(6, 2, "circle1")
     torch.manual_seed(3)
     bases = [GFlowNet(env, hidden=16) for _ in range(3)]
@@ -101,8 +115,10 @@ class _TemperatureFamily:
 
     def __init__(self, env, rewards, values=(0.5, 2.0)):
         self.values = values
-        self.tables = {c: [exact_policy_from_reward(env, c * GridEnv(6, 2, r, 0.5).log_reward_table) for r in rewards]
-                       for c in values}
+        self.tables = {
+            c: [exact_policy_from_reward(env, c * GridEnv(6, 2, r, 0.5).log_reward_table) for r in rewards]
+            for c in values
+        }
 
     def sample(self, generator):
         return self.values[int(torch.randint(len(self.values), (), generator=generator))]
@@ -114,6 +130,7 @@ class _TemperatureFamily:
 def _context_guided_l1(env, fam, clf, comp, c_true, c_input):
     from sculpting.gflownet.exact import terminal_log_probs
     from sculpting.gflownet.guidance import GuidedPolicy
+
     bases = [TabularPolicy(env, t) for t in fam.tables[c_true]]
     g = GuidedPolicy(bases, ClassifierQ(clf, comp, c_input), "anchored")
     target = comp.target_log_prob(torch.stack([terminal_log_probs(env, t) for t in fam.tables[c_true]]))
@@ -128,6 +145,7 @@ def test_context_conditioned_classifier_serves_every_member_of_a_base_family():
     env = GridEnv(6, 2, "corners")
     fam = _TemperatureFamily(env, ("symmetric_shubert", "diag_sigmoid"))
     from types import SimpleNamespace
+
     members = [SimpleNamespace(env=env, index=i) for i in range(2)]
     clf = SculptingClassifier(env, 2, 2, hidden=64, context_conditioned=True)
     with pytest.raises(ValueError, match="pass context"):
@@ -136,8 +154,13 @@ def test_context_conditioned_classifier_serves_every_member_of_a_base_family():
         train_classifier(clf, members, ClassifierTrainConfig(steps=1), progress=False)
     with pytest.raises(ValueError, match="pass the bases' context"):
         ClassifierQ(clf, Composition.two_base("harmonic"))
-    train_classifier(clf, members, ClassifierTrainConfig(steps=1500, batch_per_base=64, lr=3e-3, warmup_steps=300),
-                     progress=False, context=fam)
+    train_classifier(
+        clf,
+        members,
+        ClassifierTrainConfig(steps=1500, batch_per_base=64, lr=3e-3, warmup_steps=300),
+        progress=False,
+        context=fam,
+    )
     comps = [Composition.two_base("harmonic", 0.5), Composition.two_base("contrast", 0.5)]
     for c, other in ((0.5, 2.0), (2.0, 0.5)):
         right = max(_context_guided_l1(env, fam, clf, comp, c, c) for comp in comps)

@@ -42,12 +42,14 @@ def _torchgfn_bases(gfn_env, pre, seeds=(0, 1)):
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.utils.modules import MLP
     from sculpting.adapters.torchgfn import TorchGFNEnv, TorchGFNPolicy
+
     env = TorchGFNEnv(gfn_env, preprocessor=pre)
     out = []
     for s in seeds:
         torch.manual_seed(s)
-        pf = DiscretePolicyEstimator(MLP(pre.output_dim, gfn_env.n_actions, hidden_dim=16), gfn_env.n_actions,
-                                     preprocessor=pre)
+        pf = DiscretePolicyEstimator(
+            MLP(pre.output_dim, gfn_env.n_actions, hidden_dim=16), gfn_env.n_actions, preprocessor=pre
+        )
         out.append(sharpen(TorchGFNPolicy(pf, env), s))
     return out
 
@@ -64,10 +66,12 @@ def _case(name, sharp: bool = True):
             SHARP.update(saved)
     if name == "grid":
         from sculpting.domains.grid import GridEnv
+
         env = GridEnv(6, 2, "symmetric_shubert")
         return [sharpen(GFlowNet(env, hidden=16, seed=s), s) for s in (0, 1)], env
     if name == "bitstrings":
         from sculpting.domains.bitstrings import BitStringEnv
+
         env = BitStringEnv(4)
         return [sharpen(GFlowNet(env, hidden=16, seed=s), s + 10) for s in (0, 1)], env
     if name in ("fragments_enumerated", "molecules"):
@@ -75,6 +79,7 @@ def _case(name, sharp: bool = True):
         from sculpting.domains.molecules.enumerated import EnumeratedFragmentEnv
         from sculpting.domains.molecules.env import FragmentGraphEnv
         from sculpting.domains.molecules.policy import MoleculeGFlowNet
+
         env = FragmentGraphEnv(3, fragments=FRAGS)
         E = EnumeratedFragmentEnv(env)
         bases = []
@@ -87,6 +92,7 @@ def _case(name, sharp: bool = True):
         return bases, E
     from gfn import gym
     from gfn.preprocessors import IdentityPreprocessor, KHotPreprocessor
+
     if name == "torchgfn_hypergrid":
         e = gym.HyperGrid(ndim=2, height=5, validate_modes=False)
         return _torchgfn_bases(e, KHotPreprocessor(e.height, e.ndim)), None
@@ -101,8 +107,16 @@ def _case(name, sharp: bool = True):
     raise KeyError(name)
 
 
-ENVS = ["grid", "bitstrings", "fragments_enumerated", "molecules", "torchgfn_hypergrid", "torchgfn_ebm",
-        "torchgfn_set_addition", "torchgfn_bitsequence"]
+ENVS = [
+    "grid",
+    "bitstrings",
+    "fragments_enumerated",
+    "molecules",
+    "torchgfn_hypergrid",
+    "torchgfn_ebm",
+    "torchgfn_set_addition",
+    "torchgfn_bitsequence",
+]
 GFN_SAMPLERS = ["full", "rejection", "smc", "tabular"]
 _CACHE = {}
 
@@ -127,8 +141,22 @@ def _frequencies(env, x):
 def _noise_bound(p, n, draws=200):
     """E[L1] + 4 s.d. of the empirical law of n i.i.d. draws from p (simulated binomial noise)."""
     g = torch.Generator().manual_seed(0)
-    l1 = torch.tensor([float((torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g),
-                                             minlength=len(p)).double() / n - p).abs().sum()) for _ in range(draws)])
+    l1 = torch.tensor(
+        [
+            float(
+                (
+                    torch.bincount(
+                        torch.multinomial(p.float(), n, replacement=True, generator=g), minlength=len(p)
+                    ).double()
+                    / n
+                    - p
+                )
+                .abs()
+                .sum()
+            )
+            for _ in range(draws)
+        ]
+    )
     return float(l1.mean() + 4 * l1.std())
 
 
@@ -155,9 +183,12 @@ def test_gflownet_contract(env_name, sampler):
         if exact_model is None:
             pytest.skip("the tabular sampler needs the enumerable env (covered by fragments_enumerated)")
         table = policy_table(env, exact_model)
-        assert torch.allclose(table.exp().sum(1)[table.isfinite().any(1)].double(),
-                              torch.ones(1, dtype=torch.float64), atol=1e-5)  # normalised rows
-        draw = lambda seed: sample_trajectories_tabular(env, table, n, 0.0, torch.Generator().manual_seed(seed)).terminal
+        assert torch.allclose(
+            table.exp().sum(1)[table.isfinite().any(1)].double(), torch.ones(1, dtype=torch.float64), atol=1e-5
+        )  # normalised rows
+        draw = lambda seed: (
+            sample_trajectories_tabular(env, table, n, 0.0, torch.Generator().manual_seed(seed)).terminal
+        )
     elif sampler == "smc":
         if exact_model is None:
             pytest.skip("SMC samples compositions (a base is sampled exactly by the other samplers)")
@@ -181,6 +212,7 @@ def test_gflownet_contract(env_name, sampler):
 
 def _with_env(base, env):
     import copy
+
     b = copy.copy(base)
     b.env = env
     return b
@@ -193,28 +225,45 @@ TARGETS = {"harmonic": [0, 1, 0], "contrast": [2 / 3, 1 / 3, 0]}
 
 def _scheduler(name):
     import diffusers
+
     kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
-    return {"ddpm": lambda: diffusers.DDPMScheduler(**kw, clip_sample=False),
-            "ddim": lambda: diffusers.DDIMScheduler(**kw, clip_sample=False),
-            "dpm_multistep": lambda: diffusers.DPMSolverMultistepScheduler(**kw),
-            "euler": lambda: diffusers.EulerDiscreteScheduler(**kw)}[name]()
+    return {
+        "ddpm": lambda: diffusers.DDPMScheduler(**kw, clip_sample=False),
+        "ddim": lambda: diffusers.DDIMScheduler(**kw, clip_sample=False),
+        "dpm_multistep": lambda: diffusers.DPMSolverMultistepScheduler(**kw),
+        "euler": lambda: diffusers.EulerDiscreteScheduler(**kw),
+    }[name]()
 
 
-DIFFUSION_CASES = [("ve", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("smc", 100))] + \
-                  [("vp", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("smc", 100), ("ddpm", 100), ("ddim", 50),
-                                               ("dpm_multistep", 25), ("euler", 50))]
+DIFFUSION_CASES = [("ve", s, k) for s, k in (("pc", 200), ("ode", 40), ("edm", 40), ("smc", 100))] + [
+    ("vp", s, k)
+    for s, k in (
+        ("pc", 200),
+        ("ode", 40),
+        ("edm", 40),
+        ("smc", 100),
+        ("ddpm", 100),
+        ("ddim", 50),
+        ("dpm_multistep", 25),
+        ("euler", 50),
+    )
+]
 
 
 @pytest.mark.parametrize("sde_kind,sampler,steps", DIFFUSION_CASES)
 def test_diffusion_contract(sde_kind, sampler, steps):
     from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
     from sculpting.diffusion.sde import VESDE, VPSDE
+
     sde = VPSDE() if sde_kind == "vp" else VESDE()
     p1 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde)
     p2 = GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde)
     clf = ExactGaussianClassifier([p1, p2])
-    opt = (lambda: {"sampler": _scheduler(sampler)}) if sampler in ("ddpm", "ddim", "dpm_multistep", "euler") \
+    opt = (
+        (lambda: {"sampler": _scheduler(sampler)})
+        if sampler in ("ddpm", "ddim", "dpm_multistep", "euler")
         else (lambda: {"sampler": sampler})
+    )
     if sampler == "smc":  # 3 runs of 500 particles
         opt = lambda: {"sampler": "smc", "particles": 500}  # noqa: E731
     for op, want in TARGETS.items():

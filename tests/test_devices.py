@@ -8,6 +8,7 @@ argument is a violation: that tensor lands on torch's default device, not necess
 Nothing else is changed: torch's own internals (e.g. Adam's step counters) create their tensors as
 they always do, so the check does not depend on how a release implements them. Where CUDA exists
 the same paths also run there."""
+
 import contextlib
 import sys
 from pathlib import Path
@@ -30,10 +31,33 @@ from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 #: the tensor factories of torch's public API that take ``device=``
-FACTORIES = {getattr(torch, n) for n in (
-    "zeros", "ones", "empty", "full", "arange", "range", "linspace", "logspace", "eye", "rand", "randn", "randint",
-    "randperm", "tensor", "as_tensor", "scalar_tensor", "empty_strided", "normal", "tril_indices", "triu_indices",
-    "sparse_coo_tensor") if hasattr(torch, n)}
+FACTORIES = {
+    getattr(torch, n)
+    for n in (
+        "zeros",
+        "ones",
+        "empty",
+        "full",
+        "arange",
+        "range",
+        "linspace",
+        "logspace",
+        "eye",
+        "rand",
+        "randn",
+        "randint",
+        "randperm",
+        "tensor",
+        "as_tensor",
+        "scalar_tensor",
+        "empty_strided",
+        "normal",
+        "tril_indices",
+        "triu_indices",
+        "sparse_coo_tensor",
+    )
+    if hasattr(torch, n)
+}
 PACKAGE = str(Path(sc.__file__).resolve().parent)
 TORCH = str(Path(torch.__file__).resolve().parent)
 
@@ -47,11 +71,17 @@ class FactoryWatch(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in FACTORIES and kwargs.get("device") is None and not (
-                func is torch.as_tensor and args and isinstance(args[0], torch.Tensor)):  # as_tensor(t) keeps t's device
+        if (
+            func in FACTORIES
+            and kwargs.get("device") is None
+            and not (func is torch.as_tensor and args and isinstance(args[0], torch.Tensor))
+        ):  # as_tensor(t) keeps t's device
             frame = sys._getframe(1)  # the caller of the factory (torch.nn's own calls are torch's business)
-            while frame is not None and Path(frame.f_code.co_filename).name in ("overrides.py", "_device.py") \
-                    and frame.f_code.co_filename.startswith(TORCH):
+            while (
+                frame is not None
+                and Path(frame.f_code.co_filename).name in ("overrides.py", "_device.py")
+                and frame.f_code.co_filename.startswith(TORCH)
+            ):
                 frame = frame.f_back
             if frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(PACKAGE):
                 where = f"{Path(frame.f_code.co_filename).relative_to(PACKAGE)}:{frame.f_lineno}"
@@ -118,8 +148,9 @@ def _diffusion_work(bases, clf, x, gen, device):
     train_time_classifier(clf, pools, cfg, progress=False)
     images = sc.sample(sc.compose(bases, clf.eval(), "contrast", gamma=2.0), 2, seed=0, steps=3)
     assert images.device.type == torch.device(device).type and bool(torch.isfinite(images).all())
-    train_score_model(bases[0], x, DiffusionTrainConfig(steps=2, batch_size=4), progress=False,
-                      fast="channels_last,bf16")  # the fast path (sculpting.diffusion.fast)
+    train_score_model(
+        bases[0], x, DiffusionTrainConfig(steps=2, batch_size=4), progress=False, fast="channels_last,bf16"
+    )  # the fast path (sculpting.diffusion.fast)
     for sampler, options in (("ode", {}), ("smc", {"particles": 2})):  # every sampler (pc above, edm below)
         sc.sample(sc.compose(bases, clf, "harmonic"), 2, seed=0, steps=3, sampler=sampler, **options)
     fast = sc.sample(sc.compose(bases, clf, "harmonic"), 2, seed=0, steps=3, sampler="edm", fast="channels_last,bf16")
@@ -133,6 +164,7 @@ def test_the_strict_mode_catches_a_stray_tensor(monkeypatch):
 
     def stray(x):
         return x + torch.zeros(3)  # no device
+
     monkeypatch.setattr(runtime, "stray", stray, raising=False)
     stray.__code__ = stray.__code__.replace(co_filename=runtime.__file__)  # as if written in the package
     with pytest.raises(AssertionError, match=r"runtime.py:\d+', 'zeros'"):
@@ -148,20 +180,31 @@ def test_the_strict_mode_catches_a_stray_tensor(monkeypatch):
 def test_molecule_paths_create_no_stray_tensors(device):
     import os
     from molecule_data import require_data
+
     require_data()
     from sculpting.domains.molecules.classifier import make_graph_classifier
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.experiments import base_train_config
     from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+
     torch.manual_seed(0)
     bases = [MoleculeGFlowNet(FragmentGraphEnv(3, o), **PRESETS["smoke"]).to(device) for o in ("qed", "mw")]
     clf = make_graph_classifier(FragmentGraphEnv(3), 2, width=16, n_layers=1).to(device)
     with strict_device():
         for b in bases:
             train_gflownet(b, base_train_config(b.env.objective, 2, 4), progress=False, conditioning=BetaConditioning())
-        train_gflownet(bases[0], base_train_config("qed", 2, 4), progress=False, conditioning=BetaConditioning(),
-                       trajectory_workers=1)  # batches from a CPU worker, trained on the device
-        train_classifier(clf, [b.at_beta(8.0) for b in bases], ClassifierTrainConfig(steps=2, batch_per_base=2,
-                                                                                     warmup_steps=1), progress=False)
+        train_gflownet(
+            bases[0],
+            base_train_config("qed", 2, 4),
+            progress=False,
+            conditioning=BetaConditioning(),
+            trajectory_workers=1,
+        )  # batches from a CPU worker, trained on the device
+        train_classifier(
+            clf,
+            [b.at_beta(8.0) for b in bases],
+            ClassifierTrainConfig(steps=2, batch_per_base=2, warmup_steps=1),
+            progress=False,
+        )
         x = sc.sample(sc.compose(bases, clf.eval(), "harmonic", beta=8.0), 3, seed=0)
     assert x.device == torch.device(device) and len(bases[0].env.to_mols(x)) == 3

@@ -1,4 +1,5 @@
 """Colored-MNIST diffusion domain: data, SDE, networks, composed sampling (exact Gaussian check)."""
+
 import math
 
 import pytest
@@ -76,8 +77,9 @@ def _masses(model, n=2000, steps=200, seed=0, sampler="pc"):
     return torch.bincount(k, minlength=3).double() / n
 
 
-@pytest.mark.parametrize("op,expected", [("harmonic", [0, 1, 0]), ("contrast", [2 / 3, 1 / 3, 0]),
-                                         ("reverse_contrast", [0, 1 / 3, 2 / 3])])
+@pytest.mark.parametrize(
+    "op,expected", [("harmonic", [0, 1, 0]), ("contrast", [2 / 3, 1 / 3, 0]), ("reverse_contrast", [0, 1 / 3, 2 / 3])]
+)
 @pytest.mark.parametrize("sampler", ["pc", "edm"])
 def test_exact_gaussian_composition_hits_target_masses(op, expected, sampler):
     p1, p2 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0]), GaussianMixtureScore(MEANS, [0, 0.5, 0.5])
@@ -99,7 +101,7 @@ def test_sharpening_and_composed_score_equals_autograd():
     xg = x.clone().requires_grad_(True)
     log_mix = torch.logsumexp(torch.stack([p1.log_prob(xg, t), p2.log_prob(xg, t)]), 0)
     log_q = clf.log_joint(xg, t, 0.0)[:, 1]  # y = (1, 2)
-    g, = torch.autograd.grad((log_mix + log_q).sum(), xg)
+    (g,) = torch.autograd.grad((log_mix + log_q).sum(), xg)
     assert torch.allclose(comp.score(x, t), g, atol=1e-4)
 
 
@@ -111,6 +113,7 @@ def test_composition_of_a_composition_is_a_base():
     outer classifier is the exact one of (q, p3); the control uses the classifier of (p1, p2), the
     wrong bases, and misses the target by ≈ 0.44."""
     import sculpting as sc
+
     ps = [GaussianMixtureScore(MEANS, w) for w in ([0.5, 0.5, 0], [0, 0.5, 0.5], [1 / 3] * 3)]
     inner = ComposedScore(ps[:2], ExactGaussianClassifier(ps[:2]), Composition.two_base("harmonic"))
     clf = TimeClassifier((2,) * 0 + (1, 8, 8), n_bases=2, n_slots=2, trunk=(4, 4), hidden=8, embed_dim=8)
@@ -144,8 +147,9 @@ def test_bad_inputs_are_rejected():
         Composition(2, (3,))
     tc = TimeClassifier((3, 16, 16), 2, 2, hidden=16)
     with pytest.raises(ValueError, match="classifier expects images"):
-        ComposedScore([ScoreModel(3, "smoke")] * 2, TimeClassifier((3, 28, 28), 2, 2, hidden=16),
-                      Composition.two_base("harmonic"))
+        ComposedScore(
+            [ScoreModel(3, "smoke")] * 2, TimeClassifier((3, 28, 28), 2, 2, hidden=16), Composition.two_base("harmonic")
+        )
     with pytest.raises(ValueError, match="classifier is for 2 bases"):
         ComposedScore([ScoreModel(3, "smoke")] * 3, tc, Composition.uniform(3, (1, 2)))
 
@@ -158,8 +162,9 @@ def test_time_classifier_training_runs_and_learns():
         p.image_shape = (1, 8, 8)
         score = p.score
         p.score = lambda x, t, score=score: score(x.reshape(len(x), -1), t).reshape(x.shape)
-    cfg = DiffusionClassifierConfig(pool_size=32, pool_steps=20, keep_every=2, updates=60, batch=16,
-                                    terminal_only=20, refresh_every=10, lr=3e-3)
+    cfg = DiffusionClassifierConfig(
+        pool_size=32, pool_steps=20, keep_every=2, updates=60, batch=16, terminal_only=20, refresh_every=10, lr=3e-3
+    )
     gen = torch.Generator().manual_seed(0)
     pools = [draw_pool(p, cfg, gen) for p in (pa, pb)]
     clf = TimeClassifier((1, 8, 8), 2, 2, trunk=(4, 8), hidden=16, embed_dim=16)
@@ -173,6 +178,7 @@ def test_time_classifier_training_runs_and_learns():
 def test_exact_type_masses_and_tv():
     from sculpting.domains.mnist.experiments import exact_masses
     from sculpting.domains.mnist.types import type_tv
+
     assert exact_masses("M1⊗M2") == {"green 0": 1.0}
     c = exact_masses("M1◑M2")
     assert abs(c["red 0"] - 2 / 3) < 1e-12 and abs(c["green 0"] - 1 / 3) < 1e-12
@@ -200,25 +206,38 @@ def test_forward_noised_classifier_training_approaches_the_exact_classifier(pool
         score = p.score
         p.score = lambda x, t, score=score: score(x.reshape(len(x), -1), t).reshape(x.shape)
         return p
+
     p1, p2 = base([0.5, 0.5, 0]), base([0, 0.5, 0.5])
-    exact = ExactGaussianClassifier([GaussianMixtureScore(means, [0.5, 0.5, 0], s=0.5),
-                                     GaussianMixtureScore(means, [0, 0.5, 0.5], s=0.5)])
-    cfg = DiffusionClassifierConfig(pool_size=256, pool_steps=pool_steps, keep_every=2, updates=400, batch=32,
-                                    terminal_only=50, refresh_every=20, lr=2e-3, noising="forward",
-                                    pool_sampler=pool_sampler)
+    exact = ExactGaussianClassifier(
+        [GaussianMixtureScore(means, [0.5, 0.5, 0], s=0.5), GaussianMixtureScore(means, [0, 0.5, 0.5], s=0.5)]
+    )
+    cfg = DiffusionClassifierConfig(
+        pool_size=256,
+        pool_steps=pool_steps,
+        keep_every=2,
+        updates=400,
+        batch=32,
+        terminal_only=50,
+        refresh_every=20,
+        lr=2e-3,
+        noising="forward",
+        pool_sampler=pool_sampler,
+    )
     g = torch.Generator().manual_seed(1)
     pools = [draw_pool(p, cfg, g) for p in (p1, p2)]
     torch.manual_seed(0)
     clf = TimeClassifier((1, 8, 8), 2, 2, trunk=(8, 16), hidden=64, embed_dim=32)
     train_time_classifier(clf, pools, cfg, progress=False)
     gen = torch.Generator().manual_seed(0)
-    x0 = torch.cat([means[torch.randint(0, 2, (400,), generator=gen)], means[torch.randint(1, 3, (400,), generator=gen)]])
+    x0 = torch.cat(
+        [means[torch.randint(0, 2, (400,), generator=gen)], means[torch.randint(1, 3, (400,), generator=gen)]]
+    )
     x0 = x0 + 0.5 * torch.randn(800, d, generator=gen)
     t = 1e-3 + 0.699 * torch.rand(800, generator=gen)
     xt = x0 + p1.sde.marginal_std(t)[:, None] * torch.randn(800, d, generator=gen)
     with torch.no_grad():
         for la in (-2.0, 0.0, 2.0):
-            err = (clf.eval().log_joint(xt.reshape(-1, 1, 8, 8), t, la).exp() - exact.log_joint(xt, t, la).exp())
+            err = clf.eval().log_joint(xt.reshape(-1, 1, 8, 8), t, la).exp() - exact.log_joint(xt, t, la).exp()
             assert err.abs().mean() < 0.04, (la, float(err.abs().mean()))
     with pytest.raises(ValueError, match="noising"):
         DiffusionClassifierConfig(noising="backward")
@@ -229,6 +248,7 @@ def test_forward_noised_classifier_training_approaches_the_exact_classifier(pool
 def test_bases_trained_in_worker_processes_equal_those_trained_one_at_a_time():
     from sculpting.domains.mnist.data import load_mnist
     from sculpting.domains.mnist.experiments import train_bases
+
     digits = load_mnist()
     cfgs = {n: DiffusionTrainConfig(steps=3, batch_size=4, seed=s) for s, n in enumerate(("M1", "MN2"))}
     one = train_bases(list(cfgs), digits, cfgs, "smoke", workers=1, progress=False)

@@ -1,4 +1,5 @@
 """Data-parallel training under torchrun (2 gloo processes on CPU)."""
+
 import hashlib
 import os
 import socket
@@ -9,8 +10,21 @@ from pathlib import Path
 import pytest
 
 TORCHRUN = str(Path(sys.executable).parent / "torchrun")
-GRID = ["grid-base", "--reward", "circle1", "--horizon", "8", "--preset", "smoke", "--steps", "300",
-        "--batch_size", "128", "--eval_every", "0"]
+GRID = [
+    "grid-base",
+    "--reward",
+    "circle1",
+    "--horizon",
+    "8",
+    "--preset",
+    "smoke",
+    "--steps",
+    "300",
+    "--batch_size",
+    "128",
+    "--eval_every",
+    "0",
+]
 
 
 def _port():
@@ -21,17 +35,23 @@ def _port():
 
 def train(args, out, ranks=1):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = ([TORCHRUN, "--nproc_per_node", str(ranks), "--master_addr", "127.0.0.1", "--master_port", _port(), "-m"]
-              if ranks > 1 else [sys.executable, "-m"])
-    r = subprocess.run(launch + ["sculpting.train", *args, "--out", str(out)], env=env, capture_output=True, text=True,
-                       timeout=600)
+    launch = (
+        [TORCHRUN, "--nproc_per_node", str(ranks), "--master_addr", "127.0.0.1", "--master_port", _port(), "-m"]
+        if ranks > 1
+        else [sys.executable, "-m"]
+    )
+    r = subprocess.run(
+        launch + ["sculpting.train", *args, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     import json
+
     return json.loads((out / "summary.json").read_text())
 
 
 def _weights(path):
     from sculpting.checkpoints import load_checkpoint
+
     sd, _ = load_checkpoint(path, None)
     return hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
 
@@ -49,13 +69,17 @@ def test_two_ranks_match_one_rank_and_are_reproducible(tmp_path):
     assert {p.name for p in (tmp_path / "two").glob("resume*.pt")} == {"resume.rank0.pt", "resume.rank1.pt"}
 
 
-@pytest.mark.parametrize("args", [
-    ["mnist-base", "--base", "M2", "--preset", "smoke", "--steps", "20", "--batch_size", "8"],
-    ["molecule-base", "--objective", "qed", "--preset", "smoke", "--steps", "20", "--batch_size", "8"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mnist-base", "--base", "M2", "--preset", "smoke", "--steps", "20", "--batch_size", "8"],
+        ["molecule-base", "--objective", "qed", "--preset", "smoke", "--steps", "20", "--batch_size", "8"],
+    ],
+)
 def test_mnist_and_molecule_trainers_run_on_two_ranks(args, tmp_path):
     if args[0].startswith("molecule"):
         from molecule_data import require_data
+
         require_data()
     s = train(args, tmp_path, ranks=2)
     assert s["world_size"] == 2 and (tmp_path / "model.pt").is_file()
@@ -63,6 +87,7 @@ def test_mnist_and_molecule_trainers_run_on_two_ranks(args, tmp_path):
 
 def test_batches_must_split_evenly(monkeypatch):
     from sculpting import distributed
+
     assert distributed.local_batch(128) == 128 and distributed.rank_seed(5) == 5  # one process: unchanged
     monkeypatch.setattr(distributed, "world", lambda: (1, 3))  # three ranks
     assert distributed.local_batch(96) == 32  # control: an even split

@@ -1,6 +1,7 @@
 """The diffusion trainer's fast path (sculpting.diffusion.fast) and its host reads: every switch
 trains the same model within noise, the default path is unchanged bit for bit, and the losses read
 on the host in batches are the floats a per-step read gives."""
+
 import json
 
 import pytest
@@ -14,8 +15,14 @@ from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_sc
 def _train(fast=None, steps=60, seed=3, **kw):
     images = torch.rand(48, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     model = ScoreModel(3, "smoke", seed=1)
-    hist = train_score_model(model, images, DiffusionTrainConfig(steps=steps, batch_size=8, seed=seed, ema_decay=0.9),
-                             progress=False, fast=fast, **kw)
+    hist = train_score_model(
+        model,
+        images,
+        DiffusionTrainConfig(steps=steps, batch_size=8, seed=seed, ema_decay=0.9),
+        progress=False,
+        fast=fast,
+        **kw,
+    )
     return model, hist
 
 
@@ -58,8 +65,10 @@ def test_compiled_training_matches_eager_and_keeps_the_state_dict():
     compiled, hc = _train("compile", steps=12)
     assert compiled.state_dict().keys() == eager.state_dict().keys()
     assert max(abs(a - b) / b for a, b in zip(hc["loss"], he["loss"])) < 1e-4
-    assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in
-               zip(compiled.state_dict().values(), eager.state_dict().values()))
+    assert all(
+        torch.allclose(a, b, rtol=1e-3, atol=1e-5)
+        for a, b in zip(compiled.state_dict().values(), eager.state_dict().values())
+    )
 
 
 def test_the_fast_path_is_parsed_and_refused_clearly():
@@ -76,11 +85,13 @@ def test_the_fast_path_is_parsed_and_refused_clearly():
 
 def test_the_cli_records_and_checks_the_fast_switches(tmp_path, capsys):
     from sculpting import train
+
     with pytest.raises(SystemExit):
         train.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "turbo", "--out", str(tmp_path / "a")])
     assert "unknown fast-path switch" in capsys.readouterr().err
-    summary = train.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "channels_last",
-                          "--out", str(tmp_path / "b")])
+    summary = train.main(
+        ["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "channels_last", "--out", str(tmp_path / "b")]
+    )
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["final_loss"] == summary["final_loss"]
     run = json.loads((tmp_path / "b" / "run.json").read_text())
     assert run["invocation"]["arguments"]["fast"] == "channels_last"  # it changes the floats: part of the run
@@ -103,6 +114,7 @@ def test_composed_sampling_on_the_fast_path_draws_the_same_images_within_noise()
     Controls: γ = 1.001 instead of 1 (float32 bound) and another seed (bf16 bound) exceed them."""
     import math
     import sculpting as sc
+
     bases, clf = sc.load_pretrained("mnist/M1_M2")
     model = sc.compose(bases, clf, "harmonic")
     steps = 6
@@ -112,12 +124,12 @@ def test_composed_sampling_on_the_fast_path_draws_the_same_images_within_noise()
     depth = max(sum(isinstance(m, layers) for m in net.modules()) for net in (*bases, clf))
     bound = lambda u: 4 * math.sqrt(2 * steps * depth) * u * float(ref.abs().max())  # noqa: E731
     median_image = lambda x: float((x - ref).abs().flatten(1).amax(1).median())  # noqa: E731
-    for fast, u in (("channels_last", 2.0 ** -24), ("bf16", 2.0 ** -8), ("channels_last,bf16", 2.0 ** -8)):
+    for fast, u in (("channels_last", 2.0**-24), ("bf16", 2.0**-8), ("channels_last,bf16", 2.0**-8)):
         x = draw(fast=fast)
         assert x.dtype == torch.float32 and torch.isfinite(x).all()
         assert median_image(x) < bound(u), (fast, median_image(x), bound(u))
-    assert median_image(draw(sc.compose(bases, clf, "harmonic", gamma=1.001))) > bound(2.0 ** -24)  # control
-    assert median_image(draw(seed=1)) > bound(2.0 ** -8)  # control
+    assert median_image(draw(sc.compose(bases, clf, "harmonic", gamma=1.001))) > bound(2.0**-24)  # control
+    assert median_image(draw(seed=1)) > bound(2.0**-8)  # control
     assert torch.equal(draw(fast="auto"), ref)  # auto on the CPU: the plain path
     assert all(p.is_contiguous() for m in (*bases, clf) for p in m.parameters())
     with pytest.raises(ValueError, match="training switches"):

@@ -2,6 +2,7 @@
 ``sc.fit_classifier`` on a user reward pair, a user-written environment, torchgfn environments and a
 class-conditional diffusers UNet; ``sc.save`` / ``sc.load_model`` round trips; domains that declare
 themselves (a domain registered from this file shows up everywhere without editing the package)."""
+
 import json
 import subprocess
 import sys
@@ -65,14 +66,23 @@ def _line_base(a, cfg, out, device):
 
 
 TEST_DOMAIN = sc.Domain(
-    name="test_line", env_kinds={"test_line": LineEnv},
-    pretrained={"ramps": lambda directory=None, base_directory=None: (
-        [GFlowNet(LineEnv(reward=r), hidden=8, seed=i) for i, r in enumerate(("ramp", "slope"))], None)},
-    commands={"line-base": sc.Command(_line_base, {p: GFlowNetTrainConfig(steps=5, batch_size=4, eval_every=0)
-                                                   for p in ("cpu", "smoke", "paper")},
-                                      arguments=[(("--reward",), {"default": "ramp"}),
-                                                 (("--length",), {"type": int, "default": 6})],
-                                      help="a walk on a line")})
+    name="test_line",
+    env_kinds={"test_line": LineEnv},
+    pretrained={
+        "ramps": lambda directory=None, base_directory=None: (
+            [GFlowNet(LineEnv(reward=r), hidden=8, seed=i) for i, r in enumerate(("ramp", "slope"))],
+            None,
+        )
+    },
+    commands={
+        "line-base": sc.Command(
+            _line_base,
+            {p: GFlowNetTrainConfig(steps=5, batch_size=4, eval_every=0) for p in ("cpu", "smoke", "paper")},
+            arguments=[(("--reward",), {"default": "ramp"}), (("--length",), {"type": int, "default": 6})],
+            help="a walk on a line",
+        )
+    },
+)
 
 
 def test_a_domain_registered_here_appears_everywhere(tmp_path, capsys):
@@ -83,6 +93,7 @@ def test_a_domain_registered_here_appears_everywhere(tmp_path, capsys):
     bases, _ = sc.load_pretrained("test_line/ramps")
     assert len(bases) == 2
     from sculpting.train import main, parser
+
     assert "line-base" in parser().format_help()
     main(["line-base", "--preset", "smoke", "--out", str(tmp_path / "run"), "--reward", "slope"])
     model = sc.load_model(tmp_path / "run" / "model.pt")
@@ -94,26 +105,32 @@ def test_a_domain_registered_here_appears_everywhere(tmp_path, capsys):
 
 
 def test_a_domain_module_named_in_the_environment_appears_in_a_new_process(tmp_path):
-    (tmp_path / "my_domain.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_domain.py").write_text(
+        textwrap.dedent("""
         import sculpting as sc
         DOMAIN = sc.Domain(name="mine", commands={"mine-base": sc.Command(lambda *a: {}, lambda name, args=None: None,
                                                                           help="my command")})
-    """))
+    """)
+    )
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "SCULPTING_DOMAINS": "my_domain"}
-    out = subprocess.run([sys.executable, "-m", "sculpting.train", "--help"], capture_output=True, text=True,
-                         env=env, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "sculpting.train", "--help"], capture_output=True, text=True, env=env, check=True
+    ).stdout
     assert "mine-base" in out and "[mine] my command" in out and "grid-base" in out
 
 
 def test_the_method_core_and_the_package_root_import_no_domain():
-    code = ("import sys, sculpting.algebra, sculpting.compose, sculpting.gflownet, sculpting.diffusion, sculpting;"
-            "print([m for m in sys.modules if m.startswith('sculpting.domains')])")
+    code = (
+        "import sys, sculpting.algebra, sculpting.compose, sculpting.gflownet, sculpting.diffusion, sculpting;"
+        "print([m for m in sys.modules if m.startswith('sculpting.domains')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_no_domain_dispatch_chain_in_the_package():
     import pathlib
+
     root = pathlib.Path(sc.__file__).parent
     bad = [str(p) for p in root.rglob("*.py") if "if domain ==" in p.read_text() or "elif domain ==" in p.read_text()]
     assert not bad
@@ -164,6 +181,7 @@ def test_fit_classifier_on_a_user_reward_pair_is_close_to_exact_and_reproducible
 @pytest.mark.parametrize("env_name", ["torchgfn_ebm", "torchgfn_set_addition", "bitstrings"])
 def test_fit_classifier_on_user_and_torchgfn_envs(env_name):
     from test_contracts import _case
+
     bases, _ = _case(env_name, sharp=False)
     clf = sc.fit_classifier(bases, "harmonic", progress=False)
     want = sc.target_distribution(bases, "harmonic", alpha=0.4)
@@ -188,8 +206,8 @@ def test_fit_classifier_says_what_is_wrong(grid_pair):
 
 # ------------------------------------------------------------------ diffusers: class-conditional UNet
 TEMPLATES = torch.full((3, 1, 8, 8), -1.0)
-TEMPLATES[0, :, :, :4] = 1.0   # A: left half
-TEMPLATES[1, :, :4, :] = 1.0   # B: top half
+TEMPLATES[0, :, :, :4] = 1.0  # A: left half
+TEMPLATES[1, :, :4, :] = 1.0  # B: top half
 TEMPLATES[2, :, 4:, 4:] = 1.0  # C: a corner
 
 
@@ -201,10 +219,19 @@ def _judge(x):
 def class_conditional():
     import diffusers
     from sculpting.adapters.diffusers import class_bases, fit_unet
+
     torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                                 block_out_channels=(16, 32), down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, num_class_embeds=2)
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        num_class_embeds=2,
+    )
     sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
     # class 0 = {A, B}, class 1 = {B, C}: the harmonic mean of the classes is B, 0 ◑ 1 is mostly A
     types = torch.tensor([0, 1] * 64 + [1, 2] * 64)
@@ -212,20 +239,29 @@ def class_conditional():
     images = TEMPLATES[types] + 0.05 * torch.randn(len(types), 1, 8, 8, generator=torch.Generator().manual_seed(0))
     fit_unet(unet, sched, images, labels, steps=800, batch_size=64, lr=3e-3, seed=0, progress=False)
     bases = class_bases(unet, sched)
-    clf = sc.fit_classifier(bases, "harmonic", {"pool_size": 256, "pool_steps": 15, "updates": 500, "batch": 64},
-                            progress=False, arch={"trunk": (8, 16), "hidden": 32, "embed_dim": 16})
+    clf = sc.fit_classifier(
+        bases,
+        "harmonic",
+        {"pool_size": 256, "pool_steps": 15, "updates": 500, "batch": 64},
+        progress=False,
+        arch={"trunk": (8, 16), "hidden": 32, "embed_dim": 16},
+    )
     return unet, sched, bases, clf
 
 
 def test_class_conditional_unet_classes_are_sculpted(class_conditional):
     import diffusers
+
     _, _, bases, clf = class_conditional
     kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
     ddim = diffusers.DDIMScheduler(**kw, clip_sample=False)
     share = {}
-    for name, model in (("base0", bases[0]), ("base1", bases[1]),
-                        ("harmonic", sc.compose(bases, clf, "harmonic")),
-                        ("contrast", sc.compose(bases, clf, "contrast"))):
+    for name, model in (
+        ("base0", bases[0]),
+        ("base1", bases[1]),
+        ("harmonic", sc.compose(bases, clf, "harmonic")),
+        ("contrast", sc.compose(bases, clf, "contrast")),
+    ):
         x = sc.sample(model, 128, seed=1, steps=25, sampler=ddim)
         share[name] = torch.bincount(_judge(x), minlength=3).double() / len(x)
     print({k: [round(float(v), 2) for v in s] for k, s in share.items()})
@@ -240,11 +276,19 @@ def test_class_conditional_unet_classes_are_sculpted(class_conditional):
 def test_sculpting_pipeline_round_trip(class_conditional, tmp_path):
     import diffusers
     from sculpting.adapters.diffusers import DiffusersScoreModel, SculptingPipeline
+
     unet, sched, bases, clf = class_conditional
-    pipe = SculptingPipeline(bases, clf, diffusers.DPMSolverMultistepScheduler(num_train_timesteps=1000,
-                                                                               beta_start=1e-4, beta_end=0.02))
-    out = pipe("harmonic", alpha=0.5, gamma=1.0, num_inference_steps=10, generator=torch.Generator().manual_seed(0),
-               batch_size=4)
+    pipe = SculptingPipeline(
+        bases, clf, diffusers.DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
+    )
+    out = pipe(
+        "harmonic",
+        alpha=0.5,
+        gamma=1.0,
+        num_inference_steps=10,
+        generator=torch.Generator().manual_seed(0),
+        batch_size=4,
+    )
     assert out.images.shape == (4, 1, 8, 8) and 0 <= float(out.images.min()) and float(out.images.max()) <= 1
     pipe.save_pretrained(tmp_path / "pipe")
     again = SculptingPipeline.from_pretrained(tmp_path / "pipe", bases)

@@ -1,5 +1,6 @@
 """fork_map: independent jobs in worker processes (sculpting.forked), under every start method,
 and workers that die with their parent."""
+
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ def test_results_come_back_in_item_order_from_other_processes(method):
 
     def job(i):
         return i, os.getpid(), big * i, torch.get_num_threads()
+
     out = fork_map(job, range(5), workers=2)
     assert [o[0] for o in out] == list(range(5))
     assert all(o[1] != os.getpid() for o in out)
@@ -40,6 +42,7 @@ def test_a_failing_or_dying_job_is_reported(method):
         if i == 1:
             raise ValueError("bad item")
         return i
+
     with pytest.raises(RuntimeError, match=f"\\({method}\\) failed:\\njob 1: ValueError: bad item"):
         fork_map(job, range(3), workers=2)
 
@@ -47,6 +50,7 @@ def test_a_failing_or_dying_job_is_reported(method):
         if i == 0:
             os._exit(3)
         return i
+
     with pytest.raises(RuntimeError, match="job 0: the worker process died"):
         fork_map(dies, range(2), workers=2)
     with pytest.raises(ValueError, match="workers must be"):
@@ -55,6 +59,7 @@ def test_a_failing_or_dying_job_is_reported(method):
 
 def test_the_start_method_follows_the_machine(monkeypatch):
     from sculpting.forked import start_method
+
     monkeypatch.delenv("SCULPTING_START_METHOD", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert start_method() == "fork"  # CPU only: fork, sharing the parent's objects
@@ -69,6 +74,7 @@ def test_the_start_method_follows_the_machine(monkeypatch):
 
 def test_grid_sampling_in_workers_gives_the_same_bytes_under_every_start_method(monkeypatch):
     import sculpting as sc
+
     bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
     model = sc.compose(bases, clf, "harmonic")
     out = {}
@@ -83,8 +89,11 @@ def test_grid_bases_trained_in_forkserver_workers_equal_one_at_a_time(monkeypatc
     """What failed on the GPU machine (fork after autograd): training in workers, now forkserver."""
     from sculpting.domains.grid.experiments import train_bases
     from sculpting.gflownet.training import GFlowNetTrainConfig
-    configs = {n: GFlowNetTrainConfig(steps=4, batch_size=8, seed=i, eval_every=0)
-               for i, n in enumerate(["circle1", "sigmoid"])}
+
+    configs = {
+        n: GFlowNetTrainConfig(steps=4, batch_size=8, seed=i, eval_every=0)
+        for i, n in enumerate(["circle1", "sigmoid"])
+    }
     loss = torch.zeros(3, requires_grad=True)
     loss.sum().backward()  # autograd has run in the parent
     monkeypatch.setenv("SCULPTING_START_METHOD", "forkserver")
@@ -121,9 +130,11 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("start", ["fork", "forkserver"])
 def test_workers_die_with_a_parent_killed_by_sigkill(start):
     """kill -9 of the parent of sc.sample(..., workers=2): no worker is left after a few seconds."""
-    code = ("import torch, sculpting as sc\n"
-            "bases, clf = sc.load_pretrained('grid/shubert_sigmoid')\n"
-            "sc.sample(bases[0], 3_000_000, seed=0, workers=2)\n")
+    code = (
+        "import torch, sculpting as sc\n"
+        "bases, clf = sc.load_pretrained('grid/shubert_sigmoid')\n"
+        "sc.sample(bases[0], 3_000_000, seed=0, workers=2)\n"
+    )
     env = {**os.environ, "SCULPTING_START_METHOD": start, "OMP_NUM_THREADS": "1"}
     parent = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1])
     workers, deadline = [], time.time() + 120
@@ -155,6 +166,7 @@ def test_the_default_number_of_workers_follows_the_device(monkeypatch):
     """One process per GPU for CUDA models, one per usable core on the CPU; "auto" asks it."""
     from sculpting.bounds import MAX_WORKERS
     from sculpting.forked import default_workers, resolve_workers, worker_devices
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     assert default_workers("cuda") == 3 and default_workers(torch.device("cuda", 1)) == 3
@@ -179,6 +191,7 @@ def test_running_jobs_are_pinned_to_distinct_slot_devices(method):
         t0 = time.time()
         time.sleep(0.6)
         return str(worker_device("here")), t0, time.time()
+
     out = fork_map(job, range(4), workers=2, devices=["cpu", "meta"])
     assert [o[0] for o in out[:2]] == ["cpu", "meta"]  # started together: slots 0 and 1
     assert {o[0] for o in out} == {"cpu", "meta"}
@@ -194,6 +207,7 @@ def test_running_jobs_are_pinned_to_distinct_slot_devices(method):
 def test_auto_workers_sample_as_the_resolved_count():
     import sculpting as sc
     from sculpting.forked import default_workers
+
     bases, _ = sc.load_pretrained("grid/shubert_sigmoid")
     w = default_workers("cpu")
     assert torch.equal(sc.sample(bases[0], 300, seed=2, workers="auto"), sc.sample(bases[0], 300, seed=2, workers=w))

@@ -1,4 +1,5 @@
 """Invariants of the fragment environment on many random legal walks (full 72-fragment vocabulary)."""
+
 import random
 
 import pytest
@@ -9,12 +10,14 @@ pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
 
 from molecule_data import needs_data  # noqa: E402
+
 pytestmark = needs_data
 
 
 @pytest.fixture(scope="module")
 def env():
     from sculpting.domains.molecules.fragments import FragmentEnv
+
     return FragmentEnv(max_frags=6)
 
 
@@ -39,8 +42,9 @@ def test_random_walks_respect_the_rules(env):
         for s, a in path:
             for node in range(s.n):
                 assert env.degree(s, node) <= env.n_stems[s.nodes[node]]
-                stems = [su for u, _, su, _ in s.edges if u == node and su >= 0] + \
-                        [sv for _, v, _, sv in s.edges if v == node and sv >= 0]
+                stems = [su for u, _, su, _ in s.edges if u == node and su >= 0] + [
+                    sv for _, v, _, sv in s.edges if v == node and sv >= 0
+                ]
                 assert len(stems) == len(set(stems))
         assert x.n <= env.max_frags and all(su >= 0 and sv >= 0 for _, _, su, sv in x.edges)
         mol = env.to_mol(x)
@@ -96,7 +100,7 @@ def test_backward_counts_match_enumerated_inverses(env):
                 for end, cur in ((0, su), (1, sv)):
                     if cur >= 0:
                         e = (u, v, -1, sv) if end == 0 else (u, v, su, -1)
-                        par = type(nxt)(nxt.nodes, nxt.edges[:k] + (e,) + nxt.edges[k + 1:])
+                        par = type(nxt)(nxt.nodes, nxt.edges[:k] + (e,) + nxt.edges[k + 1 :])
                         assert env.is_legal(par, ("set", k, 6 * end + cur))
                         parents += 1
             if nxt.n == 1:

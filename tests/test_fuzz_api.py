@@ -7,6 +7,7 @@ tensors of the wrong dtype or shape. Each call must either return a correct resu
 another exception type, never a silent coercion (a call that succeeds had a valid value), and
 never a refusal of a value the suite lists as valid.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,8 @@ from sculpting.runs import RunFolderError  # noqa: E402
 ALLOWED = (TypeError, ValueError, CheckpointError, RunFolderError)
 
 WRONG = st.one_of(
-    st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
-    st.sampled_from([0, -1, 1, 2, 3, 10 ** 12]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 1, 2, 3, 10**12]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.5, 1.5, -0.0]),
     st.booleans(),
@@ -36,8 +37,15 @@ WRONG = st.one_of(
     st.sampled_from(["harmonic", "y=12", "y=²", "", "grid/circles", "0.3"]),
     st.none(),
     st.sampled_from([[], {}, (1, 2), [1.5], {"steps": 1}, object()]),
-    st.sampled_from([torch.zeros(3), torch.zeros(2, 2, dtype=torch.int64), torch.tensor(float("nan")),
-                     torch.zeros(0), torch.ones(1, dtype=torch.bool)]),
+    st.sampled_from(
+        [
+            torch.zeros(3),
+            torch.zeros(2, 2, dtype=torch.int64),
+            torch.tensor(float("nan")),
+            torch.zeros(0),
+            torch.ones(1, dtype=torch.bool),
+        ]
+    ),
 )
 
 
@@ -56,13 +64,20 @@ def world():
     from sculpting.diffusion.sde import VPSDE
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.policy import GFlowNet
+
     env = GridEnv(4, 2, "circle1")
     bases = [GFlowNet(env, hidden=8, seed=0), GFlowNet(GridEnv(4, 2, "circle2"), hidden=8, seed=1)]
     means = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
-    gm = [GaussianMixtureScore(means, [0.7, 0.3], s=0.3, sde=VPSDE()),
-          GaussianMixtureScore(means, [0.3, 0.7], s=0.3, sde=VPSDE())]
-    return {"bases": bases, "model": sc.compose(bases, None, "harmonic"), "gm": gm,
-            "gm_model": sc.compose(gm, ExactGaussianClassifier(gm), "harmonic")}
+    gm = [
+        GaussianMixtureScore(means, [0.7, 0.3], s=0.3, sde=VPSDE()),
+        GaussianMixtureScore(means, [0.3, 0.7], s=0.3, sde=VPSDE()),
+    ]
+    return {
+        "bases": bases,
+        "model": sc.compose(bases, None, "harmonic"),
+        "gm": gm,
+        "gm_model": sc.compose(gm, ExactGaussianClassifier(gm), "harmonic"),
+    }
 
 
 COUNT = {"cases": 0}
@@ -96,14 +111,15 @@ def _probe(call, valid: bool, name: str, value):
     assert valid, f"{name}={value!r} was accepted (a silent coercion)"
 
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-                derandomize=True)
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True
+)
 
 
 # --------------------------------------------------------------------- sample
 SAMPLE_ARGS = {
     "n": (3, _int(1)),
-    "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
+    "seed": (0, lambda v: v is None or _int(0, 2**63 - 1)(v)),
     "steps": (5, _int(1)),
     "batch_size": (None, lambda v: v is None or _int(1)(v)),
     "workers": (1, lambda v: v == 1 or _int(2)(v)),
@@ -113,8 +129,11 @@ SAMPLE_ARGS = {
 
 def _bounded(name, value):
     """Valid values that would only make the call long (many samples, steps or processes) are skipped."""
-    return not (isinstance(value, int) and not isinstance(value, bool)
-                and ((name in ("n", "steps") and value > 200) or (name == "workers" and value > 1)))
+    return not (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and ((name in ("n", "steps") and value > 200) or (name == "workers" and value > 1))
+    )
 
 
 @FUZZ
@@ -126,16 +145,24 @@ def test_sample_fuzz(world, arg, value, family):
     model = world["model"] if family == "gflownet" else world["gm_model"]
 
     def call():
-        x = sc.sample(model, kwargs["n"], kwargs["seed"], steps=kwargs["steps"], batch_size=kwargs["batch_size"],
-                      workers=kwargs["workers"], progress=kwargs["progress"])
+        x = sc.sample(
+            model,
+            kwargs["n"],
+            kwargs["seed"],
+            steps=kwargs["steps"],
+            batch_size=kwargs["batch_size"],
+            workers=kwargs["workers"],
+            progress=kwargs["progress"],
+        )
         assert len(x) == kwargs["n"] and bool(torch.isfinite(x.double()).all())
+
     _probe(call, _valid(SAMPLE_ARGS[arg][1], value), arg, value)
 
 
 # --------------------------------------------------------------------- smc (and its draws)
 SMC_ARGS = {
-    "particles": (4, _int(1, 2 ** 22)),
-    "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
+    "particles": (4, _int(1, 2**22)),
+    "seed": (0, lambda v: v is None or _int(0, 2**63 - 1)(v)),
     "proposal": ("auto", lambda v: v in ("auto", "base", "guided")),
     "resample_threshold": (0.5, _real(lambda v: 0 <= v <= 1)),
     "twist": ("classifier", lambda v: v == "classifier"),
@@ -149,8 +176,9 @@ SMC_ARGS = {
 def test_smc_fuzz(world, arg, value, family):
     """sc.smc: every option checked on both families (GFlowNets take no steps); a run that succeeds
     has N particles, normalised weights and a finite log Ẑ."""
-    hypothesis.assume(not (isinstance(value, int) and not isinstance(value, bool) and arg in ("particles", "steps")
-                           and value > 200))
+    hypothesis.assume(
+        not (isinstance(value, int) and not isinstance(value, bool) and arg in ("particles", "steps") and value > 200)
+    )
     kwargs = {k: v for k, (v, _) in SMC_ARGS.items()}
     kwargs[arg] = value
     model = world["model"] if family == "gflownet" else world["gm_model"]
@@ -161,11 +189,19 @@ def test_smc_fuzz(world, arg, value, family):
         kwargs["steps"] = 4 if arg != "steps" else None
 
     def call():
-        run = sc.smc(model, kwargs["particles"], kwargs["seed"], proposal=kwargs["proposal"],
-                     resample_threshold=kwargs["resample_threshold"], twist=kwargs["twist"], steps=kwargs["steps"],
-                     progress=kwargs["progress"])
+        run = sc.smc(
+            model,
+            kwargs["particles"],
+            kwargs["seed"],
+            proposal=kwargs["proposal"],
+            resample_threshold=kwargs["resample_threshold"],
+            twist=kwargs["twist"],
+            steps=kwargs["steps"],
+            progress=kwargs["progress"],
+        )
         assert run.particles == kwargs["particles"] and math.isfinite(run.log_z)
         assert abs(float(torch.logsumexp(run.log_weights, 0))) < 1e-9
+
     _probe(call, _valid(pred, value), arg, value)
 
 
@@ -173,15 +209,21 @@ def test_smc_fuzz(world, arg, value, family):
 @given(value=WRONG)
 def test_smc_draw_fuzz(world, value):
     run = sc.smc(world["model"], 4, seed=0)
-    hypothesis.assume(not (isinstance(value, int) and not isinstance(value, bool) and 200 < value < 2 ** 40))
+    hypothesis.assume(not (isinstance(value, int) and not isinstance(value, bool) and 200 < value < 2**40))
 
     def call():
         assert len(run.draw(value)) == (run.particles if value is None else value)
+
     _probe(call, value is None or (_valid(_int(1), value) and value <= 200), "k", value)
 
 
-REJECTION_ARGS = {"proposals": _int(1, 4096), "rounds": _int(1, 10_000), "min_actions": _int(0, 10 ** 9),
-                  "acceptances": _real(lambda v: 0 < v <= 1e6), "max_fraction": _real(lambda v: 0 < v <= 1)}
+REJECTION_ARGS = {
+    "proposals": _int(1, 4096),
+    "rounds": _int(1, 10_000),
+    "min_actions": _int(0, 10**9),
+    "acceptances": _real(lambda v: 0 < v <= 1e6),
+    "max_fraction": _real(lambda v: 0 < v <= 1),
+}
 
 
 @FUZZ
@@ -194,6 +236,7 @@ def test_rejection_options_fuzz(world, arg, value):
     def call():
         x = sc.sample(world["model"], 3, seed=0, sampler="rejection", **{arg: value})
         assert x.shape == (3, 2)
+
     _probe(call, _valid(REJECTION_ARGS[arg], value), arg, value)
 
 
@@ -204,6 +247,7 @@ def test_data_oracle_slots_fuzz(world, value):
 
     def call():
         assert sc.data_oracle([x, x + 1], world["gm"], n_slots=value).n_slots == (2 if value is None else value)
+
     _probe(call, value is None or _valid(_int(1, 4), value), "n_slots", value)
 
 
@@ -216,9 +260,35 @@ def test_save_overwrite_fuzz(world, value, tmp_path_factory):
 
 # --------------------------------------------------------------------- compose
 COMPOSE_ARGS = {
-    "operation": ("harmonic", lambda v: v in ("harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2", "y=12",
-                                              "y=1", "y=2", "y=21", "y=11", "y=22", "y=", (1, 2), (1,), (2,), [1, 2],
-                                              [1], [2], (), [])),
+    "operation": (
+        "harmonic",
+        lambda v: (
+            v
+            in (
+                "harmonic",
+                "contrast",
+                "reverse_contrast",
+                "mixture",
+                "p1",
+                "p2",
+                "y=12",
+                "y=1",
+                "y=2",
+                "y=21",
+                "y=11",
+                "y=22",
+                "y=",
+                (1, 2),
+                (1,),
+                (2,),
+                [1, 2],
+                [1],
+                [2],
+                (),
+                [],
+            )
+        ),
+    ),
     "alpha": (0.5, _real(lambda v: 0 < v < 1)),
     "form": ("anchored", lambda v: v in ("anchored", "paper")),
     "gamma": (1.0, lambda v: v == 1),
@@ -236,10 +306,19 @@ def test_compose_fuzz(world, arg, value):
     bases = world["bases"]
 
     def call():
-        m = sc.compose(bases, kwargs["classifier"], kwargs["operation"], alpha=kwargs["alpha"], form=kwargs["form"],
-                       gamma=kwargs["gamma"], beta=kwargs["beta"], check=kwargs["check"])
+        m = sc.compose(
+            bases,
+            kwargs["classifier"],
+            kwargs["operation"],
+            alpha=kwargs["alpha"],
+            form=kwargs["form"],
+            gamma=kwargs["gamma"],
+            beta=kwargs["beta"],
+            check=kwargs["check"],
+        )
         p = sc.exact_distribution(m).exp()
         assert abs(float(p.sum()) - 1) < 1e-6
+
     _probe(call, _valid(COMPOSE_ARGS[arg][1], value), arg, value)
 
 
@@ -255,10 +334,42 @@ def test_compose_bases_fuzz(value):
 def test_parse_composition_fuzz(arg, value):
     kwargs = {"spec": "y=12", "n_bases": 2, "alpha": 0.5}
     kwargs[arg] = value
-    valid = {"spec": lambda v: v in ("harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2", "y=12", "y=",
-                                     "y=1", "y=2", "y=11", "y=21", "y=22", (1, 2), (1,), (2,), (), [], [1], [2], [1, 2]),
-             "n_bases": _int(2, 16), "alpha": _real(lambda v: 0 < v < 1)}[arg]
-    _probe(lambda: sc.parse_composition(kwargs["spec"], kwargs["n_bases"], kwargs["alpha"]), _valid(valid, value), arg, value)
+    valid = {
+        "spec": lambda v: (
+            v
+            in (
+                "harmonic",
+                "contrast",
+                "reverse_contrast",
+                "mixture",
+                "p1",
+                "p2",
+                "y=12",
+                "y=",
+                "y=1",
+                "y=2",
+                "y=11",
+                "y=21",
+                "y=22",
+                (1, 2),
+                (1,),
+                (2,),
+                (),
+                [],
+                [1],
+                [2],
+                [1, 2],
+            )
+        ),
+        "n_bases": _int(2, 16),
+        "alpha": _real(lambda v: 0 < v < 1),
+    }[arg]
+    _probe(
+        lambda: sc.parse_composition(kwargs["spec"], kwargs["n_bases"], kwargs["alpha"]),
+        _valid(valid, value),
+        arg,
+        value,
+    )
 
 
 @FUZZ
@@ -277,7 +388,9 @@ def test_target_distribution_fuzz(world, arg, value):
     kwargs = {"operation": "harmonic", "alpha": 0.5}
     kwargs[arg] = value
     valid = _valid(COMPOSE_ARGS[arg][1], value)
-    _probe(lambda: sc.target_distribution(world["bases"], kwargs["operation"], alpha=kwargs["alpha"]), valid, arg, value)
+    _probe(
+        lambda: sc.target_distribution(world["bases"], kwargs["operation"], alpha=kwargs["alpha"]), valid, arg, value
+    )
 
 
 @FUZZ
@@ -320,33 +433,72 @@ def test_save_fuzz(value, tmp_path_factory):
 
 
 FIT_ARGS = {
-    "operation_family_or_n_slots": ("harmonic", lambda v: v in ("harmonic", "contrast", "reverse_contrast", "mixture",
-                                                                 "p1", "p2", "y=12", "y=1", "y=2", "y=21", "y=11", "y=22",
-                                                                 "y=", 1, 2, 3, (1, 2), [1, 2], (1,), [1], (), [])),
+    "operation_family_or_n_slots": (
+        "harmonic",
+        lambda v: (
+            v
+            in (
+                "harmonic",
+                "contrast",
+                "reverse_contrast",
+                "mixture",
+                "p1",
+                "p2",
+                "y=12",
+                "y=1",
+                "y=2",
+                "y=21",
+                "y=11",
+                "y=22",
+                "y=",
+                1,
+                2,
+                3,
+                (1, 2),
+                [1, 2],
+                (1,),
+                [1],
+                (),
+                [],
+            )
+        ),
+    ),
     "config": ({"steps": 2}, lambda v: v is None or v == {"steps": 1}),
-    "seed": (0, lambda v: v is None or _int(0, 2 ** 63 - 1)(v)),
+    "seed": (0, lambda v: v is None or _int(0, 2**63 - 1)(v)),
     "progress": (False, BOOL_OK),
     "arch": ({"hidden": 8}, lambda v: v is None or v == {} or v == {"hidden": 8}),
     "beta": (None, lambda v: v is None),
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
 @given(arg=st.sampled_from(sorted(FIT_ARGS)), value=WRONG)
 def test_fit_classifier_fuzz(world, arg, value):
-    hypothesis.assume(not (arg == "operation_family_or_n_slots" and isinstance(value, int)
-                           and not isinstance(value, bool) and 3 < value <= 8))  # valid, only slow
+    hypothesis.assume(
+        not (
+            arg == "operation_family_or_n_slots"
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and 3 < value <= 8
+        )
+    )  # valid, only slow
     kwargs = {k: v for k, (v, _) in FIT_ARGS.items()}
     kwargs[arg] = value
     if arg == "config" and value is None:
         hypothesis.assume(False)  # the default config trains for thousands of steps: valid, only slow
 
     def call():
-        clf = sc.fit_classifier(world["bases"], kwargs["operation_family_or_n_slots"], kwargs["config"],
-                                progress=kwargs["progress"], seed=kwargs["seed"], arch=kwargs["arch"],
-                                beta=kwargs["beta"])
+        clf = sc.fit_classifier(
+            world["bases"],
+            kwargs["operation_family_or_n_slots"],
+            kwargs["config"],
+            progress=kwargs["progress"],
+            seed=kwargs["seed"],
+            arch=kwargs["arch"],
+            beta=kwargs["beta"],
+        )
         assert clf.n_bases == 2
+
     _probe(call, _valid(FIT_ARGS[arg][1], value), arg, value)
 
 
@@ -366,6 +518,7 @@ DOMAIN_FIELDS = {
 @given(arg=st.sampled_from(sorted(DOMAIN_FIELDS)), value=WRONG)
 def test_domain_fuzz(arg, value):
     from sculpting.registry import Domain
+
     kwargs = {k: v for k, (v, _) in DOMAIN_FIELDS.items()}
     kwargs[arg] = value
     _probe(lambda: Domain(**kwargs), _valid(DOMAIN_FIELDS[arg][1], value), arg, value)
@@ -396,6 +549,7 @@ COMMAND_FIELDS = {
 @given(arg=st.sampled_from(sorted(COMMAND_FIELDS)), value=WRONG)
 def test_command_fuzz(arg, value):
     from sculpting.registry import Command
+
     kwargs = {k: v for k, (v, _) in COMMAND_FIELDS.items()}
     kwargs[arg] = value
     _probe(lambda: Command(**kwargs), _valid(COMMAND_FIELDS[arg][1], value), arg, value)
@@ -404,6 +558,7 @@ def test_command_fuzz(arg, value):
 # --------------------------------------------------------------------- sc.save metadata
 def _json_able(v) -> bool:
     import json
+
     try:
         json.dumps(v)
         return True
@@ -412,16 +567,20 @@ def _json_able(v) -> bool:
 
 
 @FUZZ
-@given(key=st.sampled_from(["note", "kind", "env", "sha256", "base_fingerprints", "arch", "versions", "seed_note"]),
-       value=WRONG)
+@given(
+    key=st.sampled_from(["note", "kind", "env", "sha256", "base_fingerprints", "arch", "versions", "seed_note"]),
+    value=WRONG,
+)
 def test_save_metadata_fuzz(world, key, value, tmp_path_factory):
     from sculpting.checkpoints import RESERVED_META
+
     path = tmp_path_factory.mktemp("meta") / "b.pt"
 
     def call():
         sc.save(world["bases"][0], path, **{key: value})
         back = sc.load_model(path)  # what was saved loads, with the extra kept
         assert key in back.meta and torch.equal(next(back.parameters()), next(world["bases"][0].parameters()))
+
     valid = key not in RESERVED_META and not isinstance(value, torch.Tensor) and _json_able(value)
     _probe(call, valid, key, value)
 
@@ -433,10 +592,19 @@ def pipeline(tmp_path_factory):
     from sculpting.adapters.diffusers import SculptingPipeline, class_bases
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.fingerprint import base_fingerprints
+
     kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                                 block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, num_class_embeds=2)
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        num_class_embeds=2,
+    )
     bases = class_bases(unet, diffusers.DDPMScheduler(**kw))
     clf = TimeClassifier((1, 8, 8), 2, 2, trunk=(4, 8), hidden=16, embed_dim=8, sde=bases[0].sde.config, seed=0)
     clf.base_fingerprints = base_fingerprints(bases)
@@ -446,25 +614,57 @@ def pipeline(tmp_path_factory):
 
 
 PIPE_ARGS = {
-    "operation": (None, lambda v: v is None or v in ("harmonic", "contrast", "reverse_contrast", "mixture", "p1", "p2",
-                                                     "y=12", "y=1", "y=2", "y=21", "y=11", "y=22", "y=", (1, 2), (1,),
-                                                     (2,), [1, 2], [1], [2], (), [])),
+    "operation": (
+        None,
+        lambda v: (
+            v is None
+            or v
+            in (
+                "harmonic",
+                "contrast",
+                "reverse_contrast",
+                "mixture",
+                "p1",
+                "p2",
+                "y=12",
+                "y=1",
+                "y=2",
+                "y=21",
+                "y=11",
+                "y=22",
+                "y=",
+                (1, 2),
+                (1,),
+                (2,),
+                [1, 2],
+                [1],
+                [2],
+                (),
+                [],
+            )
+        ),
+    ),
     "alpha": (None, lambda v: v is None or _real(lambda a: 0 < a < 1)(v)),
     "gamma": (None, lambda v: v is None or _real(lambda g: 0 <= g <= 100)(v)),
     "num_inference_steps": (2, _int(1, 1000)),
     "generator": (None, lambda v: v is None),
-    "batch_size": (1, _int(1, 10 ** 6)),
+    "batch_size": (1, _int(1, 10**6)),
     "output_type": ("pt", lambda v: v in ("pt", "np")),
     "progress": (False, BOOL_OK),
 }
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
 @given(arg=st.sampled_from(sorted(PIPE_ARGS)), value=WRONG)
 def test_pipeline_call_fuzz(pipeline, arg, value):
-    hypothesis.assume(not (arg in ("num_inference_steps", "batch_size") and isinstance(value, int)
-                           and not isinstance(value, bool) and 4 < value <= 10 ** 6))  # valid, only slow
+    hypothesis.assume(
+        not (
+            arg in ("num_inference_steps", "batch_size")
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and 4 < value <= 10**6
+        )
+    )  # valid, only slow
     pipe = pipeline[0]
     kwargs = {k: v for k, (v, _) in PIPE_ARGS.items()}
     kwargs[arg] = value
@@ -473,6 +673,7 @@ def test_pipeline_call_fuzz(pipeline, arg, value):
         out = pipe(**kwargs)
         imgs = torch.as_tensor(out.images)
         assert len(imgs) == kwargs["batch_size"] and float(imgs.min()) >= 0 and float(imgs.max()) <= 1
+
     _probe(call, _valid(PIPE_ARGS[arg][1], value), arg, value)
 
 
@@ -480,29 +681,46 @@ def test_pipeline_call_fuzz(pipeline, arg, value):
 @given(arg=st.sampled_from(["directory", "bases", "operation", "gamma"]), value=WRONG)
 def test_pipeline_from_pretrained_fuzz(pipeline, arg, value):
     from sculpting.adapters.diffusers import SculptingPipeline
+
     _, bases, d = pipeline
     kwargs = {"directory": d, "bases": bases}
     if arg in ("operation", "gamma"):
         kwargs[arg] = value
     else:
         kwargs[arg] = value
-    valid = {"directory": lambda v: False, "bases": lambda v: False,
-             "operation": PIPE_ARGS["operation"][1], "gamma": PIPE_ARGS["gamma"][1]}[arg]
+    valid = {
+        "directory": lambda v: False,
+        "bases": lambda v: False,
+        "operation": PIPE_ARGS["operation"][1],
+        "gamma": PIPE_ARGS["gamma"][1],
+    }[arg]
     _probe(lambda: SculptingPipeline.from_pretrained(**kwargs), _valid(valid, value) and value is not None, arg, value)
 
 
 # --------------------------------------------------------------------- the training CLI: arguments and folders
-CLI_FLAGS = ["--horizon", "--steps", "--lr", "--temperature", "--threads", "--checkpoint-every", "--preset", "--reward",
-             "--base", "--out", "--batch_size", "--seed"]
+CLI_FLAGS = [
+    "--horizon",
+    "--steps",
+    "--lr",
+    "--temperature",
+    "--threads",
+    "--checkpoint-every",
+    "--preset",
+    "--reward",
+    "--base",
+    "--out",
+    "--batch_size",
+    "--seed",
+]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
 @given(flag=st.sampled_from(CLI_FLAGS), value=WRONG)
 def test_train_cli_fuzz(flag, value, tmp_path_factory):
     """Any value of any flag: a finished run, or an exit with a message (SystemExit) / a clear
     ValueError or TypeError; never another exception, and an error leaves no run record behind."""
     from sculpting.train import main
+
     text = str(value)
     if flag in ("--steps", "--horizon", "--batch_size", "--threads"):
         try:  # valid large sizes only make the run long

@@ -1,6 +1,7 @@
 """The synchronisation counter of benchmarks/gpu.py: it counts the package's own host reads —
 explicit (item, bool, tolist, …) and implicit (boolean-mask indexing, one-argument where) — and
 nothing outside the package; it sees a change in the number of reads."""
+
 import importlib.util
 from pathlib import Path
 
@@ -23,12 +24,13 @@ def test_the_counter_counts_the_package_reads_only(gpu, monkeypatch):
 
     def reads(x):
         mask = x > 0
-        a = x.sum().item()            # explicit
-        b = bool(mask.any())          # explicit
-        c = x[mask]                   # implicit: boolean mask
-        d = torch.where(mask)         # implicit: one-argument where
-        e = x[1:]                     # no read
+        a = x.sum().item()  # explicit
+        b = bool(mask.any())  # explicit
+        c = x[mask]  # implicit: boolean mask
+        d = torch.where(mask)  # implicit: one-argument where
+        e = x[1:]  # no read
         return a, b, c, d, e
+
     reads.__code__ = reads.__code__.replace(co_filename=runtime.__file__)  # as if written in the package
     monkeypatch.setattr(runtime, "reads", reads, raising=False)
     x = torch.tensor([1.0, -1.0, 2.0], device="cpu")
@@ -44,6 +46,7 @@ def test_the_counter_sees_the_grid_samplers_exit_tests(gpu, monkeypatch):
     """Testing "all stopped?" after every trajectory step (the control) reads the host more often
     than every EXIT_TEST_EVERY steps: the counter sees the difference."""
     from sculpting.gflownet import sampler as sampler_module
+
     counts = {}
     for every in (1, sampler_module.EXIT_TEST_EVERY):
         monkeypatch.setattr(sampler_module, "EXIT_TEST_EVERY", every)

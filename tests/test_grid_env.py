@@ -59,8 +59,10 @@ def test_dp_matches_samples(small_env):
     exact = terminal_log_probs(env, table).exp()
     assert abs(float(exact.sum()) - 1) < 1e-10
     gen = torch.Generator().manual_seed(1)
-    for sampler in (lambda n: sample_trajectories(env, TabularPolicy(env, table), n, 0.0, gen),
-                    lambda n: sample_trajectories_tabular(env, table, n, 0.0, gen)):
+    for sampler in (
+        lambda n: sample_trajectories(env, TabularPolicy(env, table), n, 0.0, gen),
+        lambda n: sample_trajectories_tabular(env, table, n, 0.0, gen),
+    ):
         traj = sampler(40000)
         emp = torch.bincount(env.index(traj.terminal), minlength=env.n_states).double() / 40000
         assert (emp - exact).abs().sum() < 0.08  # sampling noise with 64 cells is ~0.03

@@ -1,4 +1,5 @@
 """Exactness of guided sampling with the oracle classifier (docs/guidance.md)."""
+
 import pytest
 import torch
 
@@ -12,8 +13,11 @@ from sculpting.gflownet.sampler import sample_trajectories
 
 from conftest import random_table
 
-TWO = [Composition.two_base(op, a) for op in ("harmonic", "contrast", "reverse_contrast", "mixture")
-       for a in (0.05, 0.5, 0.95)]
+TWO = [
+    Composition.two_base(op, a)
+    for op in ("harmonic", "contrast", "reverse_contrast", "mixture")
+    for a in (0.05, 0.5, 0.95)
+]
 THREE = [Composition.uniform(3, y) for y in THREE_BASE_OBSERVATIONS]
 
 
@@ -89,6 +93,7 @@ def test_mismatched_spaces_are_rejected():
 def test_exact_evaluation_rejects_bases_of_different_grids():
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.domains.grid.experiments import guided_distribution
+
     bases = [GFlowNet(GridEnv(8, 2, "corners"), hidden=8), GFlowNet(GridEnv(6, 2, "corners"), hidden=8)]
     with pytest.raises(ValueError, match="different spaces"):
         guided_distribution(bases, Composition.two_base("harmonic"))

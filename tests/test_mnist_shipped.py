@@ -1,5 +1,6 @@
 """The shipped colored-MNIST models do what they claim, judged on fresh samples (a regression net
 for retraining: the notebook 06 numbers come from 256 samples each; here 64 with a fast sampler)."""
+
 import sculpting as sc
 from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
 from sculpting.domains.mnist.io import load_mnist_models

@@ -1,5 +1,6 @@
 """The batched tensor fragment environment agrees with the readable reference on random walks;
 graph featurisation and the β-conditional policy network behave as specified."""
+
 import random
 
 import pytest
@@ -9,12 +10,14 @@ from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
 from molecule_data import needs_data  # noqa: E402
+
 pytestmark = needs_data
 
 
 @pytest.fixture(scope="module")
 def env():
     from sculpting.domains.molecules.env import FragmentGraphEnv
+
     return FragmentGraphEnv(max_frags=5)
 
 
@@ -53,6 +56,7 @@ def test_tensor_env_matches_reference_on_random_walks(env):
 def test_sampled_trajectories_have_3n_minus_1_actions_and_valid_molecules(env):
     from sculpting.gflownet.sampler import sample_trajectories
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
+
     torch.manual_seed(0)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
     traj = sample_trajectories(env, model.at_beta(32.0), 64, 0.0, torch.Generator().manual_seed(0))
@@ -68,6 +72,7 @@ def test_sampled_trajectories_have_3n_minus_1_actions_and_valid_molecules(env):
 
 def test_featurisation_layout(env):
     from sculpting.domains.molecules.graph_transformer import featurize
+
     s = env.initial_states(2)
     s[1] = env.step(env.step(s[1:2], torch.tensor([3])), torch.tensor([0 * env.n_frags + 7]))[0]
     g = featurize(env, s)
@@ -80,6 +85,7 @@ def test_featurisation_layout(env):
 
 def test_policy_normalises_and_masks(env):
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet, thermometer
+
     torch.manual_seed(1)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
     s = env.initial_states(3)
@@ -111,6 +117,7 @@ def test_trajectory_balance_training_raises_reward(env):
 
         def log_reward(self, env, terminal, cond):
             from sculpting.domains.molecules.policy import BetaConditioning
+
             return BetaConditioning().log_reward(env, terminal, cond)
 
     torch.manual_seed(0)
@@ -127,6 +134,7 @@ def test_sample_validity_counts_every_drawn_trajectory(env):
     """Validity = valid / drawn over all batches, not the kept n over the drawn count."""
     from sculpting.domains.molecules.experiments import sample_molecules, summarize_samples
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
+
     torch.manual_seed(0)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
     s = sample_molecules(model.at_beta(32.0), 2, batch_size=16, progress=False)
@@ -139,6 +147,7 @@ def test_sample_molecules_in_worker_processes_is_reproducible(env):
     """workers=2: each round draws two batches in forked processes; same seed, same molecules."""
     from sculpting.domains.molecules.experiments import sample_molecules
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
+
     model = MoleculeGFlowNet(env, **PRESETS["smoke"], seed=0).at_beta(32.0)
     a = sample_molecules(model, 20, batch_size=8, seed=3, progress=False, workers=2)
     b = sample_molecules(model, 20, batch_size=8, seed=3, progress=False, workers=2)
@@ -154,6 +163,7 @@ def test_bases_and_classifier_sets_trained_in_worker_processes_equal_one_at_a_ti
     from dataclasses import replace
     from sculpting.domains.molecules.classifier_sets import SMOKE_ARCH, SMOKE_CONFIG, train_classifier_sets
     from sculpting.domains.molecules.experiments import train_molecule_bases
+
     kw = dict(steps=3, preset="smoke", max_frags=3, batch_size=4, seed=1, progress=False)
     one, two = (train_molecule_bases(["sa", "seh"], workers=w, **kw) for w in (1, 2))
     assert list(two) == ["sa", "seh"]

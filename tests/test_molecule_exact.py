@@ -5,6 +5,7 @@ labelled fragment trees: anchored guidance with the oracle hits the docs/algebra
 bases (here untrained graph-transformer policies), the paper's guidance does for exact GFlowNet
 bases of one shared backward policy; the batched successor scoring equals the table path.
 """
+
 import pytest
 import torch
 
@@ -23,6 +24,7 @@ FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
 def world():
     from sculpting.domains.molecules.enumerated import EnumeratedFragmentEnv
     from sculpting.domains.molecules.env import FragmentGraphEnv
+
     env = FragmentGraphEnv(3, fragments=FRAGS)
     return env, EnumeratedFragmentEnv(env)
 
@@ -41,6 +43,7 @@ def test_enumeration(world):
 @pytest.fixture(scope="module")
 def random_bases(world):
     from sculpting.domains.molecules.policy import MoleculeGFlowNet
+
     env, E = world
     torch.manual_seed(0)
     bases = []
@@ -52,10 +55,18 @@ def random_bases(world):
     return bases, tables, terminal_log_probs(E, tables)
 
 
-@pytest.mark.parametrize("comp", [Composition.two_base("harmonic", 0.3), Composition.two_base("contrast", 0.5),
-                                  Composition.two_base("reverse_contrast", 0.9), Composition.uniform(3, (1, 2, 3)),
-                                  Composition.uniform(3, (2, 2)), Composition.uniform(3, (1, 3))],
-                         ids=lambda c: c.label())
+@pytest.mark.parametrize(
+    "comp",
+    [
+        Composition.two_base("harmonic", 0.3),
+        Composition.two_base("contrast", 0.5),
+        Composition.two_base("reverse_contrast", 0.9),
+        Composition.uniform(3, (1, 2, 3)),
+        Composition.uniform(3, (2, 2)),
+        Composition.uniform(3, (1, 3)),
+    ],
+    ids=lambda c: c.label(),
+)
 def test_anchored_guidance_with_oracle_is_exact_for_any_bases(world, random_bases, comp):
     _, E = world
     bases, tables, p = random_bases
@@ -86,20 +97,27 @@ def test_paper_guidance_with_oracle_is_exact_for_exact_gflownet_bases(world):
     T = torch.stack([d.table for d in dp])
     p = terminal_log_probs(E, T)
     assert torch.allclose(p.exp().sum(1), torch.ones(2, dtype=torch.float64))
-    for comp in (Composition.two_base("harmonic", 0.3), Composition.two_base("contrast", 0.05),
-                 Composition.two_base("mixture", 0.7)):
+    for comp in (
+        Composition.two_base("harmonic", 0.3),
+        Composition.two_base("contrast", 0.05),
+        Composition.two_base("mixture", 0.7),
+    ):
         g = GuidedPolicy(dp, OracleQ(E, T, comp), "paper")
         assert l1_distance(terminal_log_probs(E, policy_table(E, g)), comp.target_log_prob(p)) < 1e-9
 
 
 @pytest.mark.parametrize("form", ["anchored", "paper"])
-@pytest.mark.parametrize("comp", [Composition.two_base("harmonic", 0.5), Composition.two_base("contrast", 0.05),
-                                  Composition.uniform(3, (1, 2, 3))], ids=lambda c: c.label())
+@pytest.mark.parametrize(
+    "comp",
+    [Composition.two_base("harmonic", 0.5), Composition.two_base("contrast", 0.05), Composition.uniform(3, (1, 2, 3))],
+    ids=lambda c: c.label(),
+)
 def test_rejection_sampler_draws_the_exact_guided_policy(world, random_bases, comp, form):
     """Per-state action frequencies of the rejection sampler (forced on every state; 2 rounds of
     2 proposals, so the exact fallback also runs) equal the full-scoring policy within
     multinomial noise, while the proposal alone is measurably different."""
     from sculpting.gflownet.rejection import RejectionStats, rejection_sample_actions
+
     _, E = world
     bases, tables, _ = random_bases
     m = comp.n_bases
@@ -112,17 +130,28 @@ def test_rejection_sampler_draws_the_exact_guided_policy(world, random_bases, co
     reps = states.repeat_interleave(n, dim=0)
     stats = RejectionStats()
     gen = torch.Generator().manual_seed(0)
-    acts = rejection_sample_actions(g, reps, gen, proposals=2, rounds=2, max_fraction=float("inf"), min_actions=0,
-                                    stats=stats)
+    acts = rejection_sample_actions(
+        g, reps, gen, proposals=2, rounds=2, max_fraction=float("inf"), min_actions=0, stats=stats
+    )
     freq = torch.zeros_like(exact)
-    freq.index_put_((torch.arange(len(states)).repeat_interleave(n), acts), torch.ones(len(acts), dtype=exact.dtype),
-                    accumulate=True)
+    freq.index_put_(
+        (torch.arange(len(states)).repeat_interleave(n), acts),
+        torch.ones(len(acts), dtype=exact.dtype),
+        accumulate=True,
+    )
     freq /= n
     l1 = (freq - exact).abs().sum(1)
     assert l1.max() < 0.06, l1  # noise: E L1 ≈ Σ_a sqrt(2 p_a / (π n)) ≲ 0.04 here
     assert 0 < stats.full_states < len(reps) and stats.proposals > 0  # both paths ran
-    base_part = (torch.logsumexp(g.q.nonterminal(states)[0].double()[:, :, None] + torch.stack(
-        [b.log_probs(states).double() for b in g.bases], 1), 1) if form == "paper" else g.bases[g.anchor].log_probs(states))
+    base_part = (
+        torch.logsumexp(
+            g.q.nonterminal(states)[0].double()[:, :, None]
+            + torch.stack([b.log_probs(states).double() for b in g.bases], 1),
+            1,
+        )
+        if form == "paper"
+        else g.bases[g.anchor].log_probs(states)
+    )
     proposal = torch.softmax(base_part.double().masked_fill(~E.action_mask(states), -float("inf")), 1)
     assert (proposal - exact).abs().sum(1).max() > 0.15  # the guidance is not a no-op here
 
@@ -130,6 +159,7 @@ def test_rejection_sampler_draws_the_exact_guided_policy(world, random_bases, co
 def test_rejection_sampled_trajectories_match_the_exact_terminal_law(world, random_bases):
     from sculpting.gflownet.rejection import action_sampler_for
     from sculpting.gflownet.sampler import sample_trajectories
+
     _, E = world
     bases, tables, p = random_bases
     comp = Composition.two_base("harmonic", 0.5)

@@ -1,4 +1,5 @@
 """Molecule data directory, converters and the sEH proxy (needs SCULPTING_DATA_DIR, as in CI)."""
+
 import gzip
 import io
 import json
@@ -20,7 +21,9 @@ from molecule_data import HAVE_DATA, needs_data  # noqa: E402,F401  (the one rul
 
 def test_missing_data_names_the_variable_and_command(tmp_path, monkeypatch):
     monkeypatch.setenv("SCULPTING_DATA_DIR", str(tmp_path))
-    with pytest.raises(mdata.MissingDataError, match="SCULPTING_DATA_DIR.*python -m sculpting.domains.molecules.data download"):
+    with pytest.raises(
+        mdata.MissingDataError, match="SCULPTING_DATA_DIR.*python -m sculpting.domains.molecules.data download"
+    ):
         mdata.load_fragments()
 
 
@@ -32,6 +35,7 @@ def test_proxy_pickle_converter_accepts_arrays_only():
     class Evil:
         def __reduce__(self):
             return (os.system, ("echo pwned",))
+
     with pytest.raises(pickle.UnpicklingError, match="only numpy arrays"):
         mdata.convert_proxy_pickle(gzip.compress(pickle.dumps([Evil()])))
 
@@ -40,7 +44,10 @@ def test_fragment_source_is_read_literally_never_executed(tmp_path):
     marker = tmp_path / "executed"
     src = f"import os\nos.system('touch {marker}')\nFRAGMENTS = [['C', [0]], ['c1ccccc1', [0, 1, 2, 3, 4, 5]]]\n"
     out = json.loads(mdata.convert_fragment_source(src))
-    assert out == [{"smiles": "C", "attachment_atoms": [0]}, {"smiles": "c1ccccc1", "attachment_atoms": [0, 1, 2, 3, 4, 5]}]
+    assert out == [
+        {"smiles": "C", "attachment_atoms": [0]},
+        {"smiles": "c1ccccc1", "attachment_atoms": [0, 1, 2, 3, 4, 5]},
+    ]
     assert not marker.exists()
     with pytest.raises(ValueError, match="no FRAGMENTS"):
         mdata.convert_fragment_source("X = 1")
@@ -49,10 +56,14 @@ def test_fragment_source_is_read_literally_never_executed(tmp_path):
 @needs_data
 def test_vocabulary_matches_the_reference():
     import hashlib
+
     frags = mdata.load_fragments()
     assert len(frags) == 72 and sum(len(a) for _, a in frags) == 127
     assert all(Chem.MolFromSmiles(s) is not None for s, _ in frags)
-    assert hashlib.sha256(mdata.fragments_path().read_bytes()).hexdigest() == mdata.SOURCES["fragments"]["converted_sha256"]
+    assert (
+        hashlib.sha256(mdata.fragments_path().read_bytes()).hexdigest()
+        == mdata.SOURCES["fragments"]["converted_sha256"]
+    )
 
 
 def _plain_torch_proxy(p, mol, root="reference"):
@@ -60,6 +71,7 @@ def _plain_torch_proxy(p, mol, root="reference"):
     the paper's code, which copies p02 into torch-geometric's ``lin.weight`` (x @ p02ᵀ);
     "transposed": x @ p02."""
     from sculpting.domains.molecules.proxy import atom_features
+
     t = [torch.from_numpy(a).double() for a in p]
     x = F.leaky_relu(atom_features(mol).double() @ t[0].T + t[1])
     src, dst, ea = [], [], []
@@ -104,6 +116,7 @@ def _plain_torch_proxy(p, mol, root="reference"):
 def test_seh_proxy_matches_plain_torch_recomputation_and_batches(root):
     from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph, seh_reward
     from torch_geometric.data import Batch
+
     smiles = ["c1ccccc1", "CCO", "O=C(O)c1ccc(N)cc1", "C", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "C#N"]
     mols = [Chem.MolFromSmiles(s) for s in smiles]
     p = mdata.load_proxy_params()
@@ -125,6 +138,7 @@ def test_the_two_root_orientations_differ_and_the_default_is_the_reference():
     """A regression to the transposed reading must be caught: the two orientations give clearly
     different rewards on drug-like molecules, and the default is the paper's (x @ p02ᵀ)."""
     from sculpting.domains.molecules.proxy import seh_reward
+
     smiles = ["O=C(O)c1ccc(N)cc1", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "CC(=O)Nc1ccc(O)cc1", "c1ccc2ccccc2c1"]
     ref, tr = seh_reward(smiles), seh_reward(smiles, root="transposed")
     assert (ref - tr).abs().max() > 0.01 * ref.abs().max(), (ref, tr)
@@ -136,6 +150,7 @@ def test_the_two_root_orientations_differ_and_the_default_is_the_reference():
 
 def test_qed_sa_mw_rewards():
     from sculpting.domains.molecules.rewards import compute_rewards
+
     mols = [Chem.MolFromSmiles("c1ccccc1"), Chem.MolFromSmiles("CC(C)Cc1ccc(C(C)C(=O)O)cc1"), None]
     r = compute_rewards(mols, ("qed", "sa", "mw"))
     assert 0 < r["qed"][1] < 1 and r["qed"][2] == 0

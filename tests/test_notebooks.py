@@ -1,4 +1,5 @@
 """Every notebook runs headlessly through papermill with its smoke settings."""
+
 import json
 from pathlib import Path
 
@@ -13,13 +14,22 @@ pytestmark = pytest.mark.notebook
 
 def run(name, out_dir, **params):
     out_dir.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(NB / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
-                               parameters={"out_dir": str(out_dir), **params}, cwd=str(ROOT),
-                               kernel_name="python3", progress_bar=False,
-                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    papermill.execute_notebook(
+        str(NB / f"{name}.ipynb"),
+        str(out_dir / f"{name}.ipynb"),
+        parameters={"out_dir": str(out_dir), **params},
+        cwd=str(ROOT),
+        kernel_name="python3",
+        progress_bar=False,
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    )
     nb = json.loads((out_dir / f"{name}.ipynb").read_text())
-    warnings = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", [])
-                if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Warning" in "".join(o.get("text", ""))]
+    warnings = [
+        o.get("text", "")
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Warning" in "".join(o.get("text", ""))
+    ]
     assert not warnings, f"{name} printed warnings: {warnings}"
     return json.loads((out_dir / "metrics.json").read_text())
 
@@ -42,8 +52,14 @@ def test_01_grid_base_gflownets(grid_smoke):
 
 def test_02_grid_classifiers(grid_smoke):
     root, _ = grid_smoke
-    m = run("02_grid_classifiers", root / "02", base_dir=str(root / "01" / "models"), steps=15,
-            batch_per_base=8, warmup_steps=5)
+    m = run(
+        "02_grid_classifiers",
+        root / "02",
+        base_dir=str(root / "01" / "models"),
+        steps=15,
+        batch_per_base=8,
+        warmup_steps=5,
+    )
     assert len(m["shubert_sigmoid"]["compositions"]) == 9 and len(m["circles"]["compositions"]) == 10
     for row in m["circles"]["compositions"]:
         assert row["l1_anchored_oracle"] < 1e-4  # exact on the freshly trained 8×8 bases
@@ -66,8 +82,9 @@ def test_03_grid_sculpting_on_shipped_models(tmp_path):
 @pytest.fixture(scope="module")
 def mnist_smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("mnist")
-    m4 = run("04_mnist_base_diffusion", root / "04", preset="smoke", steps=20, batch_size=8, sample_steps=10,
-             n_samples=8)
+    m4 = run(
+        "04_mnist_base_diffusion", root / "04", preset="smoke", steps=20, batch_size=8, sample_steps=10, n_samples=8
+    )
     return root, m4
 
 
@@ -81,8 +98,17 @@ def test_04_mnist_base_diffusion(mnist_smoke):
 
 def test_05_mnist_classifiers(mnist_smoke):
     root, _ = mnist_smoke
-    m = run("05_mnist_classifiers", root / "05", base_dir=str(root / "04" / "models"), judge_epochs=1,
-            pool_size=8, pool_steps=6, updates=6, batch=4, distill_updates=2)
+    m = run(
+        "05_mnist_classifiers",
+        root / "05",
+        base_dir=str(root / "04" / "models"),
+        judge_epochs=1,
+        pool_size=8,
+        pool_steps=6,
+        updates=6,
+        batch=4,
+        distill_updates=2,
+    )
     assert 0 <= m["judge_heldout_accuracy"] <= 1
     assert set(m["classifiers"]) == {"M1_M2", "MN"}
     assert all(c["distill_config"]["updates"] == 2 and len(c["distill_kl"]) == 2 for c in m["classifiers"].values())
@@ -90,8 +116,15 @@ def test_05_mnist_classifiers(mnist_smoke):
 
 
 def test_03_with_sequential_monte_carlo(tmp_path):
-    m = run("03_grid_sculpting", tmp_path / "03s", alphas=[0.5], latency_repeats=2, sampler="smc", particles=16,
-            smc_samples=512)
+    m = run(
+        "03_grid_sculpting",
+        tmp_path / "03s",
+        alphas=[0.5],
+        latency_repeats=2,
+        sampler="smc",
+        particles=16,
+        smc_samples=512,
+    )
     cells = [*m["shubert_sigmoid"]["harmonic"].values(), *m["circles"].values()]
     assert len(cells) == 11
     for cell in cells:  # SMC L1 to the terminal-defined target, its i.i.d. floor and the guided law's L1
@@ -118,21 +151,37 @@ def test_06_mnist_sculpting_on_shipped_models(tmp_path):
 
 
 def test_06_with_the_data_oracle_as_classifier(tmp_path):
-    m = run("06_mnist_sculpting", tmp_path / "06o", n_samples=4, sample_steps=6, classifier="oracle",
-            decomposition=False, include_nested=False)
+    m = run(
+        "06_mnist_sculpting",
+        tmp_path / "06o",
+        n_samples=4,
+        sample_steps=6,
+        classifier="oracle",
+        decomposition=False,
+        include_nested=False,
+    )
     assert m["classifier"] == "oracle" and m["decomposition"] == []
     assert m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
 
 
 def test_06_with_sequential_monte_carlo(tmp_path):
-    m = run("06_mnist_sculpting", tmp_path / "06s", n_samples=4, sample_steps=6, sampler="smc", particles=4,
-            decomposition=False, include_nested=False)
+    m = run(
+        "06_mnist_sculpting",
+        tmp_path / "06s",
+        n_samples=4,
+        sample_steps=6,
+        sampler="smc",
+        particles=4,
+        decomposition=False,
+        include_nested=False,
+    )
     assert m["sampler"] == "smc" and m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
 
 
 def _needs_molecule_data():
     from sculpting.domains.molecules import data as mdata
     from molecule_data import require_data
+
     require_data()
 
 
@@ -140,8 +189,16 @@ def _needs_molecule_data():
 def molecule_smoke(tmp_path_factory):
     _needs_molecule_data()
     root = tmp_path_factory.mktemp("molecules")
-    m7 = run("07_molecule_base_gflownets", root / "07", steps=3, preset="smoke", max_frags=3, batch_size=8,
-             betas=[32.0], n_samples=4)
+    m7 = run(
+        "07_molecule_base_gflownets",
+        root / "07",
+        steps=3,
+        preset="smoke",
+        max_frags=3,
+        batch_size=8,
+        betas=[32.0],
+        n_samples=4,
+    )
     return root, m7
 
 
@@ -157,8 +214,18 @@ def test_07_molecule_base_gflownets(molecule_smoke):
 
 def test_08_molecule_classifiers(molecule_smoke):
     root, _ = molecule_smoke
-    m = run("08_molecule_classifiers", root / "08", base_dir=str(root / "07" / "models"), steps=3, batch_per_base=4,
-            warmup_steps=1, width=16, n_layers=1, n_eval=4, eval_betas=[16.0, 32.0])
+    m = run(
+        "08_molecule_classifiers",
+        root / "08",
+        base_dir=str(root / "07" / "models"),
+        steps=3,
+        batch_per_base=4,
+        warmup_steps=1,
+        width=16,
+        n_layers=1,
+        n_eval=4,
+        eval_betas=[16.0, 32.0],
+    )
     assert set(m["classifiers"]) == {"seh_sa", "seh_sa_qed"}
     for v in m["classifiers"].values():
         assert set(v["terminal_accuracy"]) == {"16", "32"} and all(0 <= a <= 1 for a in v["terminal_accuracy"].values())
@@ -167,10 +234,26 @@ def test_08_molecule_classifiers(molecule_smoke):
 
 def test_09_molecule_sculpting_on_shipped_models(tmp_path):
     _needs_molecule_data()
-    m = run("09_molecule_sculpting", tmp_path / "09", n_molecules=4, n_contrast=6, batch_size=4,
-            two_way=[["harmonic", 0.5], ["contrast", 0.05]], three_way=["123"], contrasts=[["contrast", 0.05]])
-    assert {"SEH", "SA", "QED", "SEH⊗SA (α=0.5)", "SEH◑SA (α=0.05)", "3-way y=123", "SEH β=16",
-            "SEH◑SA (α=0.05) β=16"} <= set(m["sets"])
+    m = run(
+        "09_molecule_sculpting",
+        tmp_path / "09",
+        n_molecules=4,
+        n_contrast=6,
+        batch_size=4,
+        two_way=[["harmonic", 0.5], ["contrast", 0.05]],
+        three_way=["123"],
+        contrasts=[["contrast", 0.05]],
+    )
+    assert {
+        "SEH",
+        "SA",
+        "QED",
+        "SEH⊗SA (α=0.5)",
+        "SEH◑SA (α=0.05)",
+        "3-way y=123",
+        "SEH β=16",
+        "SEH◑SA (α=0.05) β=16",
+    } <= set(m["sets"])
     for k, v in m["sets"].items():
         assert v["n"] == (6 if k.endswith("β=16") else 4) and abs(sum(v["table_seh_sa_qed"].values()) - 100) < 1e-6
         pct, se = m["tables_with_se"][k]["seh+ sa+"]
@@ -183,14 +266,24 @@ def test_09_molecule_sculpting_on_shipped_models(tmp_path):
 
 def test_09_with_sequential_monte_carlo(tmp_path):
     _needs_molecule_data()
-    m = run("09_molecule_sculpting", tmp_path / "09s", n_molecules=4, n_contrast=4, batch_size=4,
-            two_way=[["harmonic", 0.5]], three_way=["123"], contrasts=[["contrast", 0.05]], sampler="smc",
-            particles=4)
+    m = run(
+        "09_molecule_sculpting",
+        tmp_path / "09s",
+        n_molecules=4,
+        n_contrast=4,
+        batch_size=4,
+        two_way=[["harmonic", 0.5]],
+        three_way=["123"],
+        contrasts=[["contrast", 0.05]],
+        sampler="smc",
+        particles=4,
+    )
     assert m["sampler"] == "smc" and m["sets"]["SEH⊗SA (α=0.5)"]["n"] == 4
 
 
 def test_10_sculpt_your_own(tmp_path):
     from sculpting.lab.reproduce import SMOKE
+
     m = run("10_sculpt_your_own", tmp_path / "10", **SMOKE["10_sculpt_your_own"])
     tables = [m["grid"]["compositions"], m["bitstrings"], *m["torchgfn"].values()]
     assert set(m["torchgfn"]) == {"DiscreteEBM", "HyperGrid"}
@@ -203,18 +296,28 @@ def test_10_sculpt_your_own(tmp_path):
     assert set(judged) == {"class 0", "class 1", "harmonic 0⊗1", "contrast 0◑1"}
     assert all(abs(r["A"] + r["B"] + r["C"] - 1) < 1e-9 for r in judged.values())
     assert m["pipeline"]["same_after_reload"] and m["pipeline"]["images"] == [8, 1, 8, 8]
-    for f in ("models/base_ring.pt", "models/classifier_ring_sigmoid.pt", "models/pipeline/composition.json",
-              "torchgfn.png", "class_conditional_unet.png", "runs/bits/model.pt"):
+    for f in (
+        "models/base_ring.pt",
+        "models/classifier_ring_sigmoid.pt",
+        "models/pipeline/composition.json",
+        "torchgfn.png",
+        "class_conditional_unet.png",
+        "runs/bits/model.pt",
+    ):
         assert (tmp_path / "10" / f).is_file(), f
 
 
-@pytest.mark.parametrize("name, params, needle", [
-    ("09_molecule_sculpting", {"three_way": ["14"]}, "three_way"),
-    ("06_mnist_sculpting", {"gamma_sharp_two": -1.0}, "gamma_sharp_two"),
-    ("03_grid_sculpting", {"alphas": "[0.05, 0.5, 0.95]"}, "alphas"),  # what `-p alphas "[...]"` passes
-])
+@pytest.mark.parametrize(
+    "name, params, needle",
+    [
+        ("09_molecule_sculpting", {"three_way": ["14"]}, "three_way"),
+        ("06_mnist_sculpting", {"gamma_sharp_two": -1.0}, "gamma_sharp_two"),
+        ("03_grid_sculpting", {"alphas": "[0.05, 0.5, 0.95]"}, "alphas"),  # what `-p alphas "[...]"` passes
+    ],
+)
 def test_bad_parameters_fail_within_seconds(tmp_path, name, params, needle):
     import time
+
     t0 = time.perf_counter()
     with pytest.raises(papermill.PapermillExecutionError, match="invalid notebook parameters") as e:
         run(name, tmp_path / name, **params)
@@ -224,10 +327,11 @@ def test_bad_parameters_fail_within_seconds(tmp_path, name, params, needle):
 
 def test_every_notebook_validates_every_parameter_first():
     import ast
+
     for path in sorted(NB.glob("*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         i = next(k for k, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
         names = {n.targets[0].id for n in ast.parse("".join(cells[i]["source"])).body}
         check = "".join(cells[i + 1]["source"])
         assert "validate_parameters(globals()" in check, path.name
-        assert names == set(ast.literal_eval(check[check.index("{"):check.rindex("}") + 1])), path.name
+        assert names == set(ast.literal_eval(check[check.index("{") : check.rindex("}") + 1])), path.name

@@ -1,5 +1,6 @@
 """Sculpt your own models: callable grid rewards, a user environment written against the
 protocol, a torchgfn-trained base, diffusers UNets, and the VP-SDE (docs/own_models.md)."""
+
 import json
 import subprocess
 import sys
@@ -40,7 +41,7 @@ def test_callable_grid_reward_trains_saves_and_needs_registration_to_load(tmp_pa
     code = textwrap.dedent(f"""
         from sculpting.gflownet.io import load_gflownet
         try:
-            load_gflownet({str(tmp_path / 'b.pt')!r})
+            load_gflownet({str(tmp_path / "b.pt")!r})
         except Exception as e:
             print(type(e).__name__, e)
     """)
@@ -51,8 +52,10 @@ def test_callable_grid_reward_trains_saves_and_needs_registration_to_load(tmp_pa
     with pytest.raises(ValueError, match="built-in"):
         register_reward("circle1", bumps)
     with pytest.raises(ValueError, match="returned shape"):
+
         def wrong(z):
             return torch.zeros(3)
+
         GridEnv(8, 2, wrong)
 
 
@@ -73,6 +76,7 @@ def test_user_environment_composes_exactly_with_the_oracle(op):
 def test_protocol_check_names_the_missing_parts():
     class Half:
         n_actions = 3
+
     with pytest.raises(TypeError, match="missing stop_action"):
         check_env(Half())
 
@@ -85,7 +89,8 @@ def test_three_bit_bases_and_a_composition_of_compositions():
     outer = sc.compose([inner, bases[2]], None, "contrast", alpha=0.4)
     lp = torch.stack([sc.exact_distribution(b) for b in bases])
     want = sc.parse_composition("contrast", 2, 0.4).target_log_prob(
-        torch.stack([sc.parse_composition("y=12", 3).target_log_prob(lp), lp[2]]))
+        torch.stack([sc.parse_composition("y=12", 3).target_log_prob(lp), lp[2]])
+    )
     assert sc.l1_distance(sc.exact_distribution(outer), want) < 1e-6
 
 
@@ -95,13 +100,16 @@ def _train_torchgfn(reward_kwargs, steps=60, seed=0):
     from gfn.gflownet import TBGFlowNet
     from gfn.preprocessors import KHotPreprocessor
     from gfn.utils.modules import MLP
+
     torch.manual_seed(seed)
-    env = gym.HyperGrid(ndim=2, height=6, reward_fn_str="original", reward_fn_kwargs=reward_kwargs,
-                        validate_modes=False)
+    env = gym.HyperGrid(
+        ndim=2, height=6, reward_fn_str="original", reward_fn_kwargs=reward_kwargs, validate_modes=False
+    )
     pre = KHotPreprocessor(env.height, env.ndim)
     pf = DiscretePolicyEstimator(MLP(pre.output_dim, env.n_actions, hidden_dim=32), env.n_actions, preprocessor=pre)
-    pb = DiscretePolicyEstimator(MLP(pre.output_dim, env.n_actions - 1, hidden_dim=32), env.n_actions,
-                                 preprocessor=pre, is_backward=True)
+    pb = DiscretePolicyEstimator(
+        MLP(pre.output_dim, env.n_actions - 1, hidden_dim=32), env.n_actions, preprocessor=pre, is_backward=True
+    )
     gfn = TBGFlowNet(pf=pf, pb=pb)
     opt = torch.optim.Adam(gfn.parameters(), lr=3e-3)
     for _ in range(steps):
@@ -115,6 +123,7 @@ def _train_torchgfn(reward_kwargs, steps=60, seed=0):
 
 def test_torchgfn_trained_bases_compose_exactly():
     from sculpting.adapters.torchgfn import TorchGFNPolicy
+
     env1, pf1 = _train_torchgfn({"R0": 0.1, "R1": 0.5, "R2": 2.0}, seed=0)
     env2, pf2 = _train_torchgfn({"R0": 1.0, "R1": 0.1, "R2": 0.1}, seed=1)
     b1, b2 = TorchGFNPolicy(pf1, env1), TorchGFNPolicy(pf2, env2)
@@ -127,7 +136,9 @@ def test_torchgfn_trained_bases_compose_exactly():
     for op in ("harmonic", "contrast", "y=22"):
         model = sc.compose([b1, b2], None, op, alpha=0.4)
         assert sc.l1_distance(sc.exact_distribution(model), sc.target_distribution([b1, b2], op, alpha=0.4)) < 1e-6
-    clf = sc.fit_classifier([b1, b2], "harmonic", {"steps": 30, "warmup_steps": 10}, progress=False, arch={"hidden": 32})
+    clf = sc.fit_classifier(
+        [b1, b2], "harmonic", {"steps": 30, "warmup_steps": 10}, progress=False, arch={"hidden": 32}
+    )
     got = sc.exact_distribution(sc.compose([b1, b2], clf, "harmonic"))
     assert abs(float(got.exp().sum()) - 1) < 1e-6
 
@@ -167,9 +178,17 @@ def test_diffusers_unet_is_a_base_of_a_composition():
 
     def unet(seed):
         torch.manual_seed(seed)
-        return diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                                     block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
-                                     up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4)
+        return diffusers.UNet2DModel(
+            sample_size=8,
+            in_channels=1,
+            out_channels=1,
+            layers_per_block=1,
+            block_out_channels=(8, 16),
+            down_block_types=("DownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "UpBlock2D"),
+            norm_num_groups=4,
+        )
+
     sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
     b1, b2 = DiffusersScoreModel.from_ddpm(unet(0), sched), DiffusersScoreModel.from_ddpm(unet(1), sched)
     assert b1.sde == VPSDE(0.1, 20.0) and b1.image_shape == (1, 8, 8)
@@ -192,6 +211,7 @@ def test_diffusers_unet_is_a_base_of_a_composition():
 def test_time_classifier_records_its_sde(tmp_path):
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.diffusion.io import load_time_classifier, save_time_classifier
+
     clf = TimeClassifier((1, 8, 8), n_bases=3, n_slots=3, sde=VPSDE().config, trunk=(4, 8), hidden=16, embed_dim=16)
     save_time_classifier(clf, tmp_path / "c.pt")
     again = load_time_classifier(tmp_path / "c.pt")
@@ -202,8 +222,9 @@ def test_probability_flow_ode_sampler_hits_the_vp_masses():
     sde = VPSDE()
     p1 = GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde)
     p2 = GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde)
-    x = sc.sample(sc.compose([p1, p2], ExactGaussianClassifier([p1, p2]), "contrast"), 2000, seed=0, steps=20,
-                  sampler="ode")
+    x = sc.sample(
+        sc.compose([p1, p2], ExactGaussianClassifier([p1, p2]), "contrast"), 2000, seed=0, steps=20, sampler="ode"
+    )
     got = torch.bincount(torch.cdist(x, MEANS).argmin(1), minlength=3).double() / len(x)
     assert (got - torch.tensor([2 / 3, 1 / 3, 0], dtype=torch.float64)).abs().max() < 0.04, got
     with pytest.raises(ValueError, match="unknown diffusion sampler"):

@@ -3,6 +3,7 @@
 Each case was a silent wrong result, lost data or an obscure error; each test here checks the
 refusal (or the now correct result) *and* a control: the matching, valid input still works.
 """
+
 import hashlib
 import json
 import os
@@ -29,8 +30,14 @@ KW = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
 
 def _python(code: str, **env):
     """Run ``code`` in a fresh interpreter (a fresh registry, a fresh import state)."""
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+    )
     return r
 
 
@@ -41,10 +48,19 @@ def cond_unet():
     from sculpting.adapters.diffusers import class_bases
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.fingerprint import base_fingerprints
+
     torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                                 block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, num_class_embeds=2)
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        num_class_embeds=2,
+    )
     sched = diffusers.DDPMScheduler(**KW)
     bases = class_bases(unet, sched)
     clf = TimeClassifier((1, 8, 8), 2, 2, trunk=(4, 8), hidden=16, embed_dim=8, sde=bases[0].sde.config, seed=0)
@@ -54,6 +70,7 @@ def cond_unet():
 
 def test_class_conditional_bases_have_their_own_fingerprints(cond_unet):
     from sculpting.fingerprint import weights_sha256
+
     _, _, bases, clf = cond_unet
     assert weights_sha256(bases[0]) != weights_sha256(bases[1])  # the class label is part of the base
     sc.compose(bases, clf, "contrast")  # control: the bases it was fitted on, in label order
@@ -65,6 +82,7 @@ def test_class_conditional_bases_have_their_own_fingerprints(cond_unet):
 def test_pipeline_checks_its_composition_file_against_its_bases(cond_unet, tmp_path):
     diffusers = pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import SculptingPipeline
+
     _, _, bases, clf = cond_unet
     pipe = SculptingPipeline(bases, clf, diffusers.DDIMScheduler(**KW, clip_sample=False))
     d = pipe.save_pretrained(tmp_path / "pipe")
@@ -75,9 +93,12 @@ def test_pipeline_checks_its_composition_file_against_its_bases(cond_unet, tmp_p
     (d / "composition.json").write_text(json.dumps({**info, "class_labels": [1, 0]}))
     with pytest.raises(ValueError, match="class labels"):
         SculptingPipeline.from_pretrained(d, bases)
-    for garbage, message in (("{not json", "not valid JSON"), ("[1, 2]", "JSON object"),
-                             (json.dumps({"operation": "harmonic"}), "lacks"),
-                             (json.dumps({**info, "n_bases": "2"}), "wrong type")):
+    for garbage, message in (
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        (json.dumps({"operation": "harmonic"}), "lacks"),
+        (json.dumps({**info, "n_bases": "2"}), "wrong type"),
+    ):
         (d / "composition.json").write_text(garbage)
         with pytest.raises(ValueError, match=message):
             SculptingPipeline.from_pretrained(d, bases)
@@ -87,12 +108,18 @@ def test_pipeline_checks_its_composition_file_against_its_bases(cond_unet, tmp_p
         SculptingPipeline.from_pretrained(d, bases)
 
 
-@pytest.mark.parametrize("bad, message", [({"num_train_timesteps": 500}, "num_train_timesteps=500"),
-                                          ({"beta_end": 0.04}, "β schedule"),
-                                          ({"beta_schedule": "scaled_linear"}, "beta_schedule")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"num_train_timesteps": 500}, "num_train_timesteps=500"),
+        ({"beta_end": 0.04}, "β schedule"),
+        ({"beta_schedule": "scaled_linear"}, "beta_schedule"),
+    ],
+)
 def test_a_scheduler_of_another_schedule_is_refused(cond_unet, bad, message):
     diffusers = pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import SculptingPipeline
+
     _, _, bases, clf = cond_unet
     good = diffusers.DDIMScheduler(**KW, clip_sample=False)
     assert sc.sample(bases[0], 2, seed=0, steps=2, sampler=good).shape == (2, 1, 8, 8)  # control
@@ -106,6 +133,7 @@ def test_a_scheduler_of_another_schedule_is_refused(cond_unet, bad, message):
 def test_a_scheduler_class_and_bad_pipeline_calls_say_what_to_fix(cond_unet):
     diffusers = pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import SculptingPipeline
+
     _, _, bases, clf = cond_unet
     with pytest.raises(TypeError, match="scheduler class DDIMScheduler, not a scheduler"):
         sc.sample(bases[0], 2, steps=2, sampler=diffusers.DDIMScheduler)
@@ -118,11 +146,12 @@ def test_a_scheduler_class_and_bad_pipeline_calls_say_what_to_fix(cond_unet):
     with pytest.raises(TypeError, match="torch.Generator"):
         pipe(num_inference_steps=2, batch_size=1, generator=5)
     with pytest.raises(ValueError, match="would need about"):
-        pipe(num_inference_steps=2, batch_size=10 ** 9)
+        pipe(num_inference_steps=2, batch_size=10**9)
 
 
 def test_diffusers_base_saves_and_loads_in_a_fresh_process(cond_unet, tmp_path):
     from sculpting.fingerprint import weights_sha256
+
     _, _, bases, _ = cond_unet
     sc.save(bases[1], tmp_path / "b1.pt")
     x, t = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([0.3, 0.7])
@@ -130,10 +159,10 @@ def test_diffusers_base_saves_and_loads_in_a_fresh_process(cond_unet, tmp_path):
     r = _python(f"""
 import torch, sculpting as sc
 from sculpting.fingerprint import weights_sha256
-b = sc.load_model({str(tmp_path / 'b1.pt')!r})
-xt = torch.load({str(tmp_path / 'xt.pt')!r})
+b = sc.load_model({str(tmp_path / "b1.pt")!r})
+xt = torch.load({str(tmp_path / "xt.pt")!r})
 with torch.no_grad():
-    torch.save(b.score(xt['x'], xt['t']), {str(tmp_path / 'score.pt')!r})
+    torch.save(b.score(xt['x'], xt['t']), {str(tmp_path / "score.pt")!r})
 print(b.class_label, weights_sha256(b))
 """)
     assert r.returncode == 0, r.stderr
@@ -159,6 +188,7 @@ def test_samples_far_outside_the_data_range_are_reported():
     with pytest.warns(RuntimeWarning, match="sampler diverged"):
         sc.sample(Runaway(1e4), 4, seed=0, steps=3, sampler="ode")
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sc.sample(Runaway(0.0), 4, seed=0, steps=3, sampler="ode")  # control: inside the range, no report
@@ -168,6 +198,7 @@ def test_vp_and_ve_bases_and_a_classifier_of_another_sde_are_refused():
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
     from sculpting.diffusion.sde import VESDE, VPSDE
+
     means = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
     vp = [GaussianMixtureScore(means, w, s=0.25, sde=VPSDE()) for w in ([0.5, 0.5], [0.9, 0.1])]
     ve = GaussianMixtureScore(means, [0.9, 0.1], s=0.25, sde=VESDE())
@@ -191,6 +222,7 @@ def test_vp_and_ve_bases_and_a_classifier_of_another_sde_are_refused():
 def test_a_composition_holds_alpha_once():
     from sculpting.algebra import Composition, classifier_logit_alpha
     import math
+
     with pytest.raises(ValueError, match="disagrees with the priors"):
         Composition(2, (1, 2), ((0.5, 0.5), (0.3, 0.7)), alpha=0.8)
     c = Composition(2, (1, 2), alpha=0.8)  # α alone: the priors carry it, and the classifier reads it
@@ -202,7 +234,7 @@ def test_a_composition_holds_alpha_once():
     with pytest.raises(ValueError, match="two-base"):
         Composition(3, (1, 2), alpha=0.3)
     with pytest.raises(ValueError, match="2 to 16 bases"):
-        Composition(10 ** 9, (1, 2))
+        Composition(10**9, (1, 2))
 
 
 # ------------------------------------------------------------------ 8. metadata extras cannot overwrite
@@ -220,6 +252,7 @@ def test_metadata_extras_cannot_overwrite_reserved_keys(tmp_path, grid_pair):
 def test_load_model_of_a_folder_or_a_sidecar_says_what_to_pass(tmp_path, grid_pair):
     sc.save(grid_pair[0], tmp_path / "b.pt")
     from sculpting.checkpoints import CheckpointError
+
     with pytest.raises(CheckpointError, match="is a folder"):
         sc.load_model(tmp_path)
     with pytest.raises(CheckpointError, match="human-readable metadata"):
@@ -231,6 +264,7 @@ def test_load_model_of_a_folder_or_a_sidecar_says_what_to_pass(tmp_path, grid_pa
 def test_torchgfn_bases_and_their_classifier_save_and_load_in_a_fresh_process(tmp_path):
     pytest.importorskip("gfn")
     from sculpting.adapters.torchgfn import TorchGFNPolicy, build
+
     recipe = "sculpting.adapters.torchgfn:hypergrid_policy"
     b1 = build(recipe, ndim=2, height=5, R0=0.1, R1=0.5, R2=2.0, hidden=16, seed=0)
     b2 = build(recipe, ndim=2, height=5, R0=1.0, R1=0.1, R2=0.1, hidden=16, seed=1)
@@ -255,8 +289,23 @@ print(float((got.exp() - torch.load(f"{{d}}/want.pt").exp()).abs().sum()))
 # ------------------------------------------------------------------ 3. runs: finished outputs verified, invocations
 def _grid_base(out, *extra):
     from sculpting.train import main
-    return main(["grid-base", "--preset", "smoke", "--horizon", "6", "--steps", "20", "--checkpoint-every", "5",
-                 "--out", str(out), *extra])
+
+    return main(
+        [
+            "grid-base",
+            "--preset",
+            "smoke",
+            "--horizon",
+            "6",
+            "--steps",
+            "20",
+            "--checkpoint-every",
+            "5",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def _sha(path):
@@ -274,6 +323,7 @@ def test_a_finished_run_verifies_its_outputs(tmp_path, capsys):
     assert "rewriting them" in capsys.readouterr().err
     assert sc.load_model(out / "model.pt") is not None
     from sculpting.fingerprint import weights_sha256
+
     raw = bytearray((out / "model.pt").read_bytes())
     raw[len(raw) // 2] ^= 1  # one flipped bit
     (out / "model.pt").write_bytes(bytes(raw))
@@ -299,6 +349,7 @@ def test_an_explicit_default_is_the_same_invocation(tmp_path, capsys):
 
 def test_input_errors_leave_no_record_and_an_empty_out_is_refused(tmp_path, monkeypatch, capsys):
     from sculpting.train import main
+
     with pytest.raises(SystemExit):
         main(["grid-base", "--preset", "smoke", "--out", ""])
     assert "--out needs a folder name" in capsys.readouterr().err
@@ -306,25 +357,60 @@ def test_input_errors_leave_no_record_and_an_empty_out_is_refused(tmp_path, monk
         _grid_base(tmp_path / "b", "--base", "shubert", "--reward", "diag_sigmoid")
     assert not (tmp_path / "b" / "run.json").exists()
     with pytest.raises(SystemExit, match="error:"):  # bases that are not there: refused before the folder is bound
-        main(["grid-classifier", "--preset", "smoke", "--set", "circles", "--bases-dir", str(tmp_path / "none"),
-              "--out", str(tmp_path / "c")])
+        main(
+            [
+                "grid-classifier",
+                "--preset",
+                "smoke",
+                "--set",
+                "circles",
+                "--bases-dir",
+                str(tmp_path / "none"),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
     assert not (tmp_path / "c" / "run.json").exists()
 
 
 def test_a_classifier_run_records_its_bases_by_content(tmp_path, capsys):
     from sculpting.train import main
     from sculpting.domains.grid.experiments import CLASSIFIER_SETS
+
     bases_dir = tmp_path / "bases"
     for name in CLASSIFIER_SETS["circles"]:
         main(["grid-base", "--preset", "smoke", "--base", name, "--steps", "5", "--out", str(bases_dir / name)])
-    cmd = ["grid-classifier", "--preset", "smoke", "--set", "circles", "--bases-dir", str(bases_dir), "--steps", "5",
-           "--out", str(tmp_path / "clf")]
+    cmd = [
+        "grid-classifier",
+        "--preset",
+        "smoke",
+        "--set",
+        "circles",
+        "--bases-dir",
+        str(bases_dir),
+        "--steps",
+        "5",
+        "--out",
+        str(tmp_path / "clf"),
+    ]
     main(cmd)
     main(cmd)  # control: the same bases, a finished run
     assert "nothing to do" in capsys.readouterr().err
     first = CLASSIFIER_SETS["circles"][0]
-    main(["grid-base", "--preset", "smoke", "--base", first, "--steps", "6", "--restart", "--out",
-          str(bases_dir / first)])  # a base retrained
+    main(
+        [
+            "grid-base",
+            "--preset",
+            "smoke",
+            "--base",
+            first,
+            "--steps",
+            "6",
+            "--restart",
+            "--out",
+            str(bases_dir / first),
+        ]
+    )  # a base retrained
     with pytest.raises(SystemExit, match="inputs"):
         main(cmd)
 
@@ -348,30 +434,41 @@ print('y' in sc.registry.domains())
     assert "True" in r.stdout.splitlines()[1] and r.stdout.splitlines()[-1] == "True"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"pretrained": {"s": "not callable"}}, "must be callable"),
-    ({"pretrained": {"a/b": len}}, "without '/'"),
-    ({"commands": {"c": "run"}}, "must be a sculpting.registry.Command"),
-    ({"env_kinds": []}, "must be a dict"),
-    ({"bases": {"s": len}}, "no pretrained set"),
-    ({"description": 3}, "description"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pretrained": {"s": "not callable"}}, "must be callable"),
+        ({"pretrained": {"a/b": len}}, "without '/'"),
+        ({"commands": {"c": "run"}}, "must be a sculpting.registry.Command"),
+        ({"env_kinds": []}, "must be a dict"),
+        ({"bases": {"s": len}}, "no pretrained set"),
+        ({"description": 3}, "description"),
+    ],
+)
 def test_a_domain_is_checked_when_built(kwargs, message):
     from sculpting.registry import Domain
+
     with pytest.raises((TypeError, ValueError), match=message):
         Domain("d", **kwargs)
     Domain("d", pretrained={"s": len}, bases={"s": len})  # control
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"run": 3}, "run must be callable"), ({"presets": {"cpu": 1}}, "lacks the preset"),
-    ({"presets": {"cpu": {"steps": 1}, "smoke": {}, "paper": {}}}, r"presets\['cpu'\] is a dict"),
-    ({"presets": 5}, "presets must be a dict"), ({"arguments": [("x", {})]}, "arguments must be"),
-    ({"arguments": [(("--out",), {})]}, "redefine the common"), ({"help": 1}, "help must be a string"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"run": 3}, "run must be callable"),
+        ({"presets": {"cpu": 1}}, "lacks the preset"),
+        ({"presets": {"cpu": {"steps": 1}, "smoke": {}, "paper": {}}}, r"presets\['cpu'\] is a dict"),
+        ({"presets": 5}, "presets must be a dict"),
+        ({"arguments": [("x", {})]}, "arguments must be"),
+        ({"arguments": [(("--out",), {})]}, "redefine the common"),
+        ({"help": 1}, "help must be a string"),
+    ],
+)
 def test_a_command_is_checked_when_built(kwargs, message):
     from sculpting.registry import Command
     from dataclasses import make_dataclass
+
     preset = make_dataclass("Preset", [("steps", int, 1)])()
     good = {"run": lambda *a: {}, "presets": {"cpu": preset, "smoke": preset, "paper": preset}}
     with pytest.raises((TypeError, ValueError), match=message):
@@ -380,14 +477,17 @@ def test_a_command_is_checked_when_built(kwargs, message):
 
 
 def test_sculpting_domains_errors_name_the_variable_every_time():
-    r = _python("""
+    r = _python(
+        """
 import sculpting as sc
 for _ in range(2):
     try:
         sc.pretrained_names()
     except ImportError as e:
         print('ERR', e)
-""", SCULPTING_DOMAINS="no_such_module_xyz")
+""",
+        SCULPTING_DOMAINS="no_such_module_xyz",
+    )
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("ERR")]
     assert len(lines) == 2 and all("$SCULPTING_DOMAINS" in ln and "no_such_module_xyz" in ln for ln in lines)
@@ -399,13 +499,14 @@ for _ in range(2):
 def test_sizes_are_bounded_before_allocating(grid_pair):
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.policy import GFlowNet
+
     env = grid_pair[0].env
     with pytest.raises(ValueError, match="2 to 16 bases"):
-        sc.fit_classifier([grid_pair[0]] * 10 ** 6, 2)
+        sc.fit_classifier([grid_pair[0]] * 10**6, 2)
     with pytest.raises(ValueError, match=r"n_bases must lie in \[2, 16\]"):
-        SculptingClassifier(env, 10 ** 6, 2)
+        SculptingClassifier(env, 10**6, 2)
     with pytest.raises(ValueError, match=r"hidden must lie in \[1, 16384\]"):
-        GFlowNet(env, hidden=10 ** 6)
+        GFlowNet(env, hidden=10**6)
     with pytest.raises(ValueError, match="hidden must lie"):
         sc.fit_classifier(grid_pair, 2, {"steps": 1}, arch={"hidden": 0}, progress=False)
     with pytest.raises(ValueError, match="about .* GB to train"):
@@ -416,6 +517,7 @@ def test_sizes_are_bounded_before_allocating(grid_pair):
 def test_the_memory_estimate_of_a_grid_draw_bounds_what_it_takes(grid_pair):
     """The estimate is an upper bound of the measured peak (within 4×): measured in a fresh process."""
     from sculpting.families import family_of
+
     n = 60000
     estimate = family_of(grid_pair[0]).memory_need(grid_pair[0], n, None)
     r = _python(f"""
@@ -432,12 +534,13 @@ print(status('VmHWM:') - before)
 """)
     assert r.returncode == 0, r.stderr
     measured = int(r.stdout)
-    assert measured <= estimate <= 4 * measured + 2 ** 24, (measured, estimate)
+    assert measured <= estimate <= 4 * measured + 2**24, (measured, estimate)
 
 
 def test_target_distribution_of_bases_on_different_spaces():
     from sculpting.domains.grid.env import GridEnv
     from sculpting.gflownet.policy import GFlowNet
+
     a, b = GFlowNet(GridEnv(4, 2), hidden=8, seed=0), GFlowNet(GridEnv(5, 2), hidden=8, seed=0)
     with pytest.raises(ValueError, match="different spaces"):
         sc.target_distribution([a, b], "harmonic")
@@ -447,8 +550,10 @@ def test_target_distribution_of_bases_on_different_spaces():
 def test_a_successor_head_reloaded_is_the_same_classifier():
     pytest.importorskip("rdkit")
     from molecule_data import require_data
+
     require_data()
     from sculpting.domains.molecules.io import PRETRAINED_DIR, load_graph_classifier, load_molecule_models
+
     if not (PRETRAINED_DIR / "successor_seh_sa.pt").is_file():
         pytest.fail("the shipped molecule successor head is missing")
     models = load_molecule_models(objectives=("seh", "sa"))

@@ -1,11 +1,17 @@
 """The shipped grid models meet the acceptance numbers (exact, so these are not flaky)."""
+
 import pytest
 import torch
 
 from sculpting.algebra import Composition, l1_distance
 from sculpting.gflownet.training import exact_l1_to_reward
-from sculpting.domains.grid.experiments import (GRID_BASES, evaluate_compositions, guided_distribution,
-                                        three_base_compositions, two_base_compositions)
+from sculpting.domains.grid.experiments import (
+    GRID_BASES,
+    evaluate_compositions,
+    guided_distribution,
+    three_base_compositions,
+    two_base_compositions,
+)
 from sculpting.domains.grid.io import load_grid_base, load_grid_pair
 
 
@@ -25,14 +31,19 @@ def test_every_base_is_close_to_its_reward(name):
 def _rows(pairs):
     b2, c2 = pairs["shubert_sigmoid"]
     b3, c3 = pairs["circles"]
-    return evaluate_compositions(b2, two_base_compositions(), c2) + evaluate_compositions(b3, three_base_compositions(), c3)
+    return evaluate_compositions(b2, two_base_compositions(), c2) + evaluate_compositions(
+        b3, three_base_compositions(), c3
+    )
 
 
 def test_learned_classifiers_sculpt_within_0_1(pairs):
     rows = _rows(pairs)
     assert len(rows) == 19
-    bad = [(r["label"], r["l1_anchored_learned"], r["l1_paper_learned"]) for r in rows
-           if r["l1_anchored_learned"] > 0.1 or r["l1_paper_learned"] > 0.1]
+    bad = [
+        (r["label"], r["l1_anchored_learned"], r["l1_paper_learned"])
+        for r in rows
+        if r["l1_anchored_learned"] > 0.1 or r["l1_paper_learned"] > 0.1
+    ]
     assert not bad, bad
     # the anchored form with the oracle is exact even though the learned bases are not exact GFlowNets
     assert max(r["l1_anchored_oracle"] for r in rows) < 1e-4
@@ -48,6 +59,7 @@ def test_mixture_and_singletons_are_exact_with_oracle(pairs):
 
 def test_build_script_smoke(tmp_path):
     from sculpting.domains.grid.build import main
+
     main(["--smoke", "--out", str(tmp_path)])
     bases, clf = load_grid_pair("circles", tmp_path)
     assert clf.env.horizon == 8 and len(bases) == 3
@@ -57,6 +69,7 @@ def test_build_script_smoke(tmp_path):
 def _needs_molecule_data():
     from sculpting.domains.molecules import data as mdata
     from molecule_data import require_data
+
     require_data()
 
 
@@ -64,6 +77,7 @@ def _needs_molecule_data():
 def molecule_models():
     _needs_molecule_data()
     from sculpting.domains.molecules.io import load_molecule_models
+
     return load_molecule_models()
 
 
@@ -72,6 +86,7 @@ def test_shipped_molecule_bases_are_clearly_non_random(molecule_models):
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.experiments import reward_table, sample_molecules
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
+
     margins = {"seh": 0.15, "sa": 0.05, "qed": 0.1}
     for obj, model in molecule_models["bases"].items():
         assert model.meta["objective"] == obj and model.arch == PRESETS["cpu"] and model.env.max_frags == 9
@@ -87,6 +102,7 @@ def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models, beta
     """The shipped classifiers are β-conditional: one network per set, β an input."""
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     from sculpting.domains.molecules.experiments import sample_molecules
+
     assert set(molecule_models["classifiers"]) == set(CLASSIFIER_SETS)
     for name, clf in molecule_models["classifiers"].items():
         assert clf.context_conditioned and clf.meta["beta"] == "conditional"
@@ -104,6 +120,7 @@ def test_molecule_build_script_smoke(tmp_path):
     _needs_molecule_data()
     from sculpting.domains.molecules.io import load_graph_classifier, load_molecule_gflownet
     from sculpting.domains.molecules.build import main
+
     main(["--out", str(tmp_path), "--smoke"])
     for obj in ("seh", "sa", "qed"):
         assert load_molecule_gflownet(tmp_path / f"base_{obj}.pt").meta["objective"] == obj
@@ -112,9 +129,12 @@ def test_molecule_build_script_smoke(tmp_path):
     assert clf.context_conditioned and clf.body.beta_conditioned and clf.meta["beta_range"] == [0.0, 96.0]
     states = load_molecule_gflownet(tmp_path / "base_seh.pt").env.initial_states(2)
     with torch.no_grad():  # β is an input: two β give two posteriors
-        assert not torch.equal(clf.terminal_log_posterior(states, context=8.0), clf.terminal_log_posterior(states, context=64.0))
+        assert not torch.equal(
+            clf.terminal_log_posterior(states, context=8.0), clf.terminal_log_posterior(states, context=64.0)
+        )
     from sculpting.domains.molecules.io import load_molecule_models
     from sculpting.domains.molecules.successor_head import load_successor_head
+
     m = load_molecule_models(tmp_path)  # the successor heads load, each bound to its own classifier
     assert set(m["successor_heads"]) == {"seh_sa", "seh_sa_qed"}
     with pytest.raises(Exception, match="another classifier"):

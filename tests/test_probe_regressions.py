@@ -2,6 +2,7 @@
 by its number (run-folder cases 1-3, 7 and 12 are in ``test_run_folders.py`` and ``test_readme.py``;
 resume fingerprints in ``test_resume.py``; checkpoint formats in ``test_checkpoints.py``; the data
 checksum cache in ``test_reliability.py``; the fuzz suite in ``test_fuzz_api.py``)."""
+
 from __future__ import annotations
 
 import time
@@ -41,41 +42,69 @@ def _trainers():
     from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
     def gflownet():
-        train_gflownet(GFlowNet(GridEnv(4, 2, "circle1"), hidden=8, seed=0),
-                       GFlowNetTrainConfig(steps=3, batch_size=4, eval_every=0), progress=False)
+        train_gflownet(
+            GFlowNet(GridEnv(4, 2, "circle1"), hidden=8, seed=0),
+            GFlowNetTrainConfig(steps=3, batch_size=4, eval_every=0),
+            progress=False,
+        )
 
     def classifier():
         b = _tiny_bases()
-        train_classifier(SculptingClassifier(b[0].env, 2, 2, hidden=8, seed=0), b,
-                         ClassifierTrainConfig(steps=3, batch_per_base=4, warmup_steps=1), progress=False)
+        train_classifier(
+            SculptingClassifier(b[0].env, 2, 2, hidden=8, seed=0),
+            b,
+            ClassifierTrainConfig(steps=3, batch_per_base=4, warmup_steps=1),
+            progress=False,
+        )
 
     def score_model():
-        train_score_model(ScoreModel(3, "smoke", image_size=8, seed=0), torch.zeros(4, 3, 8, 8),
-                          DiffusionTrainConfig(steps=2, batch_size=2), progress=False)
+        train_score_model(
+            ScoreModel(3, "smoke", image_size=8, seed=0),
+            torch.zeros(4, 3, 8, 8),
+            DiffusionTrainConfig(steps=2, batch_size=2),
+            progress=False,
+        )
 
     def time_classifier():
         m = ScoreModel(3, "smoke", image_size=8, seed=0)
         cfg = DiffusionClassifierConfig(pool_size=4, pool_steps=10, updates=2, batch=2, terminal_only=0)
         pools = [draw_pool(m, cfg, torch.Generator().manual_seed(0)) for _ in range(2)]
-        train_time_classifier(TimeClassifier((3, 8, 8), 2, 2, trunk=(4, 8), hidden=8, embed_dim=8, seed=0), pools,
-                              cfg, progress=False)
+        train_time_classifier(
+            TimeClassifier((3, 8, 8), 2, 2, trunk=(4, 8), hidden=8, embed_dim=8, seed=0), pools, cfg, progress=False
+        )
 
     def fit():
         sc.fit_classifier(_tiny_bases(), "harmonic", {"steps": 2}, progress=False, seed=3)
 
     def unet():
         import diffusers
+
         with torch.random.fork_rng():  # diffusers builds from the global generator: the test's own draw
-            u = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                                      block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
-                                      up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4)
+            u = diffusers.UNet2DModel(
+                sample_size=8,
+                in_channels=1,
+                out_channels=1,
+                layers_per_block=1,
+                block_out_channels=(8, 16),
+                down_block_types=("DownBlock2D", "DownBlock2D"),
+                up_block_types=("UpBlock2D", "UpBlock2D"),
+                norm_num_groups=4,
+            )
         fit_unet(u, diffusers.DDPMScheduler(), torch.zeros(4, 1, 8, 8), steps=2, batch_size=2, progress=False)
 
     def sample():
         sc.sample(sc.compose(_tiny_bases(), None, "harmonic"), 4, seed=1)
         sc.sample(ScoreModel(3, "smoke", image_size=8, seed=0), 2, seed=1, steps=3)
-    return {"train_gflownet": gflownet, "train_classifier": classifier, "train_score_model": score_model,
-            "train_time_classifier": time_classifier, "fit_classifier": fit, "fit_unet": unet, "sample": sample}
+
+    return {
+        "train_gflownet": gflownet,
+        "train_classifier": classifier,
+        "train_score_model": score_model,
+        "train_time_classifier": time_classifier,
+        "fit_classifier": fit,
+        "fit_unet": unet,
+        "sample": sample,
+    }
 
 
 @pytest.mark.parametrize("name", sorted(_trainers()))
@@ -85,12 +114,17 @@ def test_no_public_trainer_or_sampler_changes_the_global_generator(name):
     assert torch.equal(before, torch.get_rng_state()), f"{name} changed torch's global generator"
 
 
-@pytest.mark.parametrize("make", [
-    lambda s: GFlowNet(GridEnv(4, 2), hidden=8, seed=s),
-    lambda s: __import__("sculpting.diffusion.model", fromlist=["ScoreModel"]).ScoreModel(3, "smoke", image_size=8, seed=s),
-    lambda s: sc.sample(sc.compose(_tiny_bases(), None, "harmonic"), 2, seed=s),
-    lambda s: sc.fit_classifier(_tiny_bases(), 2, {"steps": 1}, progress=False, seed=s),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: GFlowNet(GridEnv(4, 2), hidden=8, seed=s),
+        lambda s: __import__("sculpting.diffusion.model", fromlist=["ScoreModel"]).ScoreModel(
+            3, "smoke", image_size=8, seed=s
+        ),
+        lambda s: sc.sample(sc.compose(_tiny_bases(), None, "harmonic"), 2, seed=s),
+        lambda s: sc.fit_classifier(_tiny_bases(), 2, {"steps": 1}, progress=False, seed=s),
+    ],
+)
 @pytest.mark.parametrize("seed", [1.5, True, "0", -1])
 def test_seeds_are_integers(make, seed):
     with pytest.raises((TypeError, ValueError), match="seed"):
@@ -101,10 +135,14 @@ def test_every_constructor_takes_a_seed_and_repeats():
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.diffusion.model import ScoreModel
     from sculpting.gflownet.classifier import SculptingClassifier
+
     env = GridEnv(4, 2)
-    makers = [lambda: GFlowNet(env, hidden=8, seed=4), lambda: SculptingClassifier(env, 2, 2, hidden=8, seed=4),
-              lambda: TimeClassifier((3, 8, 8), 2, 2, trunk=(4, 8), hidden=8, embed_dim=8, seed=4),
-              lambda: ScoreModel(3, "smoke", image_size=8, seed=4)]
+    makers = [
+        lambda: GFlowNet(env, hidden=8, seed=4),
+        lambda: SculptingClassifier(env, 2, 2, hidden=8, seed=4),
+        lambda: TimeClassifier((3, 8, 8), 2, 2, trunk=(4, 8), hidden=8, embed_dim=8, seed=4),
+        lambda: ScoreModel(3, "smoke", image_size=8, seed=4),
+    ]
     for make in makers:
         a, b = make().state_dict(), make().state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
@@ -124,9 +162,17 @@ def test_bool_sample_size_and_foreign_classifier_are_named(grid, mnist):
 def test_diffusers_adapter_refuses_at_construction_and_keeps_the_true_shape():
     import diffusers
     from sculpting.adapters.diffusers import DiffusersScoreModel
-    unet = diffusers.UNet2DModel(sample_size=(8, 16), in_channels=1, out_channels=1, layers_per_block=1,
-                                 block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4)
+
+    unet = diffusers.UNet2DModel(
+        sample_size=(8, 16),
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+    )
     base = DiffusersScoreModel.from_ddpm(unet, diffusers.DDPMScheduler())
     assert tuple(base.image_shape) == (1, 8, 16)
     assert tuple(sc.sample(base, 2, seed=0, steps=3).shape) == (2, 1, 8, 16)
@@ -152,6 +198,7 @@ def test_an_env_declaring_enumerable_without_its_tables_is_named_at_once():
     plain = BitStringEnv(3)
     assert not hasattr(plain, "reward_log_distribution") and is_enumerable(plain)
     from sculpting.gflownet.training import exact_l1_to_reward
+
     assert 0 <= exact_l1_to_reward(GFlowNet(plain, hidden=8, seed=0)) <= 2
 
 
@@ -174,6 +221,7 @@ def test_a_classifier_of_other_bases_is_refused(grid):
 def test_load_pretrained_verifies_renamed_files(tmp_path):
     import shutil
     from sculpting.domains.grid.io import PRETRAINED_DIR
+
     for src, dst in (("circle1", "shubert"), ("circle2", "sigmoid")):
         shutil.copy(PRETRAINED_DIR / f"base_{src}.pt", tmp_path / f"base_{dst}.pt")
     shutil.copy(PRETRAINED_DIR / "classifier_shubert_sigmoid.pt", tmp_path)
@@ -199,23 +247,32 @@ def test_non_finite_parameters_and_outputs_raise(mnist):
 def test_huge_sizes_are_refused_at_once(grid, mnist):
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="2 to 16 bases"):
-        sc.parse_composition("y=12", 10 ** 9)
+        sc.parse_composition("y=12", 10**9)
     with pytest.raises(ValueError, match="would need about"):
-        sc.sample(sc.compose(grid[0], grid[1], "harmonic"), 10 ** 9)
+        sc.sample(sc.compose(grid[0], grid[1], "harmonic"), 10**9)
     with pytest.raises(ValueError, match="would need about"):
-        sc.sample(sc.compose(*mnist, "harmonic"), 10 ** 9)
+        sc.sample(sc.compose(*mnist, "harmonic"), 10**9)
     assert time.perf_counter() - t0 < 5
 
 
 # ------------------------------------------------------------------ 14. silent coercions
-@pytest.mark.parametrize("make, err", [
-    (lambda: __import__("sculpting.gflownet.training", fromlist=["x"]).GFlowNetTrainConfig(batch_size=-1), ValueError),
-    (lambda: __import__("sculpting.gflownet.training", fromlist=["x"]).GFlowNetTrainConfig(steps=2.5), TypeError),
-    (lambda: __import__("sculpting.gflownet.training", fromlist=["x"]).GFlowNetTrainConfig(lr=float("nan")), ValueError),
-    (lambda: sc.parse_composition("y=²", 2), ValueError),
-    (lambda: sc.parse_composition({}, 2), TypeError),
-    (lambda: sc.l1_distance(torch.zeros(3), torch.zeros(4)), ValueError),
-])
+@pytest.mark.parametrize(
+    "make, err",
+    [
+        (
+            lambda: __import__("sculpting.gflownet.training", fromlist=["x"]).GFlowNetTrainConfig(batch_size=-1),
+            ValueError,
+        ),
+        (lambda: __import__("sculpting.gflownet.training", fromlist=["x"]).GFlowNetTrainConfig(steps=2.5), TypeError),
+        (
+            lambda: __import__("sculpting.gflownet.training", fromlist=["x"]).GFlowNetTrainConfig(lr=float("nan")),
+            ValueError,
+        ),
+        (lambda: sc.parse_composition("y=²", 2), ValueError),
+        (lambda: sc.parse_composition({}, 2), TypeError),
+        (lambda: sc.l1_distance(torch.zeros(3), torch.zeros(4)), ValueError),
+    ],
+)
 def test_silent_coercions_are_refused(make, err):
     with pytest.raises(err):
         make()
@@ -234,5 +291,6 @@ def test_compose_refuses_options_of_the_other_family(grid, mnist):
 
 def test_a_misspelled_notebook_parameter_is_named():
     from sculpting.lab.validation import ParameterError, validate_parameters
+
     with pytest.raises(ParameterError, match="stpes: not a parameter of this notebook \\(did you mean 'steps'"):
         validate_parameters({"steps": 3, "stpes": 10}, {"steps": "int>0"})

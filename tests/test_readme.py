@@ -1,5 +1,6 @@
 """Every command of the README runs in a test (shrunk to seconds with the documented smoke flags
 and temporary outputs) or is marked illustrative in the README itself."""
+
 import os
 import re
 import subprocess
@@ -63,36 +64,43 @@ def builder(domain):
     def run(tmp_path):
         if domain == "molecules":
             from molecule_data import require_data
+
             require_data()
         _sh(f"{PY} -m sculpting.domains.{domain}.build --smoke --out {tmp_path}", tmp_path)
         assert list(tmp_path.glob("classifier_*.pt"))
+
     return run
 
 
 def cli(smoke_args):
     """Run the README's training command with ``--out`` in a temporary folder and smoke settings appended
     (later ``--key value`` pairs override earlier ones)."""
+
     def run(tmp_path):
         key = next(k for k, f in RUNS.items() if f is run)
         cmd = next(c for c, _ in commands() if key in c)
         cmd = re.sub(r"--out \S+", f"--out {tmp_path}", cmd)
         if "torchrun" in cmd:
             import socket
+
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
             cmd = cmd.replace("--nproc_per_node", f"--master_addr 127.0.0.1 --master_port {port} --nproc_per_node")
         _sh(f"{cmd} {smoke_args}", tmp_path)
         assert (tmp_path / "model.pt").is_file() and (tmp_path / "summary.json").is_file()
+
     return run
 
 
 def chain(folder, smoke_args, needs_data=False):
     """Run the README's chain of commands writing under ``runs/<folder>/`` in order, as written, in a
     temporary folder, with smoke settings appended to each training command."""
+
     def run(tmp_path):
         if needs_data:
             from molecule_data import require_data
+
             require_data()
         steps = [c for c, _ in commands() if f"runs/{folder}/" in c]
         assert len(steps) >= 3
@@ -102,6 +110,7 @@ def chain(folder, smoke_args, needs_data=False):
                 cmd = f"{cmd} {smoke_args}" + (" --horizon 8" if "grid-base" in cmd else "")
             _sh(cmd, tmp_path)
         assert list((tmp_path / folder).glob("*/model.pt"))
+
     return run
 
 
@@ -119,7 +128,8 @@ RUNS = {
     "sculpting.domains.mnist.build": builder("mnist"),
     "sculpting.domains.molecules.build": builder("molecules"),
     "benchmarks/gpu.py --device cpu --quick": lambda tmp_path: _sh(
-        f"{PY} benchmarks/gpu.py --device cpu --quick --sections sampling --json {tmp_path / 'gpu.json'}", tmp_path),
+        f"{PY} benchmarks/gpu.py --device cpu --quick --sections sampling --json {tmp_path / 'gpu.json'}", tmp_path
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 The three folder scenarios of a reused ``--out``: finished, killed mid-run, concurrent. Each ends
 refused with a clear message, or (``--restart``) with weights byte-identical to a fresh run of the
 second command."""
+
 import hashlib
 import json
 import os
@@ -18,8 +19,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cmd(out, reward, steps=30, *extra):
-    return [sys.executable, "-m", "sculpting.train", "grid-base", "--preset", "smoke", "--horizon", "6",
-            "--reward", reward, "--steps", str(steps), "--checkpoint-every", "5", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "sculpting.train",
+        "grid-base",
+        "--preset",
+        "smoke",
+        "--horizon",
+        "6",
+        "--reward",
+        reward,
+        "--steps",
+        str(steps),
+        "--checkpoint-every",
+        "5",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _run(cmd, **kw):
@@ -29,6 +47,7 @@ def _run(cmd, **kw):
 
 def _state_hash(path):
     import torch
+
     sd = torch.load(path, weights_only=True)["state_dict"]
     return hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
 
@@ -88,6 +107,7 @@ def test_two_runs_into_one_folder_at_once_the_second_stops_naming_the_first(tmp_
         p.wait()
     # the killed holder's lock is released by the OS: a new holder takes the folder over
     from sculpting.runs import RunFolder
+
     inv = json.loads((a / "run.json").read_text())["invocation"]
     with RunFolder(a, inv) as run:
         assert run.finished is None and (a / "resume.pt").is_file()
@@ -95,6 +115,7 @@ def test_two_runs_into_one_folder_at_once_the_second_stops_naming_the_first(tmp_
 
 def test_an_unwritable_or_full_folder_is_refused_before_training(tmp_path, monkeypatch):
     from sculpting.runs import RunFolder, RunFolderError
+
     ro = tmp_path / "ro"
     ro.mkdir()
     if os.geteuid() != 0:  # a real read-only folder, through the CLI
@@ -107,6 +128,7 @@ def test_an_unwritable_or_full_folder_is_refused_before_training(tmp_path, monke
 
     def refuse(self, data):  # root ignores permissions: a refused write, as a read-only mount gives
         raise PermissionError(13, "Permission denied")
+
     with monkeypatch.context() as m:
         m.setattr(Path, "write_bytes", refuse)
         with pytest.raises(RunFolderError, match="is not writable"):
@@ -114,13 +136,14 @@ def test_an_unwritable_or_full_folder_is_refused_before_training(tmp_path, monke
                 pass
     assert not (ro / "run.json").exists()
     with pytest.raises(RunFolderError, match="MB free"):
-        with RunFolder(tmp_path / "full", {"x": 1}, min_free_bytes=2 ** 62):
+        with RunFolder(tmp_path / "full", {"x": 1}, min_free_bytes=2**62):
             pass
     assert not (tmp_path / "full" / "run.json").exists()
 
 
 def test_an_out_below_a_file_fails_before_training(tmp_path):
     from sculpting.runs import RunFolder, RunFolderError
+
     f = tmp_path / "file"
     f.write_text("not a folder")
     with pytest.raises(RunFolderError, match="cannot be created"):
@@ -128,15 +151,19 @@ def test_an_out_below_a_file_fails_before_training(tmp_path):
             pass
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--steps", "0"], "steps must be ≥ 1"),
-    (["--lr", "nan"], "lr must be a number"),
-    (["--lr", "-1.0"], "lr must be a finite number > 0"),
-    (["--batch_size", "2.5"], "batch_size must be an integer"),
-    (["--epsilon", "3.0"], "epsilon must be in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--steps", "0"], "steps must be ≥ 1"),
+        (["--lr", "nan"], "lr must be a number"),
+        (["--lr", "-1.0"], "lr must be a finite number > 0"),
+        (["--batch_size", "2.5"], "batch_size must be an integer"),
+        (["--epsilon", "3.0"], "epsilon must be in [0, 1]"),
+    ],
+)
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, extra, message):
     from sculpting.train import main
+
     with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
         main(["grid-base", "--preset", "smoke", "--out", str(tmp_path / "o"), *extra])
     assert not (tmp_path / "o").exists()
@@ -144,6 +171,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, extra, me
 
 def test_a_config_file_must_hold_an_object(tmp_path):
     from sculpting.train import main
+
     (tmp_path / "c.json").write_text("[1, 2]")
     with pytest.raises(SystemExit, match="JSON object"):
         main(["grid-base", "--preset", "smoke", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "o")])
@@ -157,6 +185,9 @@ def test_resuming_with_another_temperature_or_horizon_is_refused_by_name(tmp_pat
     p = _start_and_wait_for_resume_file(_cmd(a, "symmetric_shubert", 100000), a)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    for extra, field in ((["--temperature", "0.25"], "arguments.temperature"), (["--horizon", "7"], "arguments.horizon")):
+    for extra, field in (
+        (["--temperature", "0.25"], "arguments.temperature"),
+        (["--horizon", "7"], "arguments.horizon"),
+    ):
         r = _run(_cmd(a, "symmetric_shubert", 100000) + extra)
         assert r.returncode != 0 and field in r.stderr, r.stderr

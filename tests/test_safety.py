@@ -6,6 +6,7 @@ numbered case, each with a valid control beside the refusal.
 5. non-finite model outputs are errors, not samples or zero weights; 6. the same seed gives the same
 bytes on every call; 7. silent cases refused or made correct; 8. obscure cases named.
 """
+
 import json
 import math
 import os
@@ -29,6 +30,7 @@ def clean_registry():
     from sculpting import registry
     from sculpting.checkpoints import LOADERS
     from sculpting.gflownet.env_kinds import ENVS
+
     registry.discover()
     saved = registry._REGISTERED.copy(), ENVS.copy(), LOADERS.copy()
     yield
@@ -42,8 +44,9 @@ def small_memory(monkeypatch):
     """A 4 GB memory limit (below CI's 6 GB): the refusals do not depend on this machine's memory."""
     import sculpting.bounds
     import sculpting.diffusion.oracle
+
     for module in (sculpting.bounds, sculpting.diffusion.oracle):
-        monkeypatch.setattr(module, "memory_limit", lambda: 4 * 2 ** 30)
+        monkeypatch.setattr(module, "memory_limit", lambda: 4 * 2**30)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +75,7 @@ def _forge(path: Path, edit) -> None:
 def hypergrid(tmp_path_factory):
     pytest.importorskip("gfn")
     from sculpting.adapters.torchgfn import build
+
     recipe = "sculpting.adapters.torchgfn:hypergrid_policy"
     b1 = build(recipe, ndim=2, height=4, hidden=8, seed=0)
     b2 = build(recipe, ndim=2, height=4, R0=1.0, hidden=8, seed=1)
@@ -82,8 +86,9 @@ def hypergrid(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("target,kwargs", [("os:system", "command"), ("subprocess:run", "args"),
-                                           ("shutil:rmtree", "path")])
+@pytest.mark.parametrize(
+    "target,kwargs", [("os:system", "command"), ("subprocess:run", "args"), ("shutil:rmtree", "path")]
+)
 def test_a_forged_torchgfn_recipe_runs_nothing(hypergrid, tmp_path, target, kwargs):
     victim = tmp_path / "victim"
     victim.mkdir()
@@ -98,6 +103,7 @@ def test_a_forged_torchgfn_recipe_runs_nothing(hypergrid, tmp_path, target, kwar
             for k in where:
                 spec = spec[k]
             spec["recipe"], spec["kwargs"] = target, {kwargs: value}
+
         _forge(f, edit)
         with pytest.raises(CheckpointError, match=r"not registered in this process.*register_recipe"):
             sc.load_model(f)
@@ -109,6 +115,7 @@ def test_a_forged_torchgfn_recipe_runs_nothing(hypergrid, tmp_path, target, kwar
 def test_a_recipe_is_a_registered_name_or_a_function_passed_in_this_process():
     pytest.importorskip("gfn")
     from sculpting.adapters.torchgfn import RECIPES, build, hypergrid_policy, register_recipe
+
     with pytest.raises(ValueError, match="not registered"):
         build("os:system", command="true")
     with pytest.raises(ValueError, match="is taken"):
@@ -116,15 +123,23 @@ def test_a_recipe_is_a_registered_name_or_a_function_passed_in_this_process():
     policy = build(hypergrid_policy, ndim=2, height=4, hidden=8)  # a function: registered explicitly, then built
     assert policy.recipe["recipe"] in RECIPES
     with pytest.raises(ValueError, match="hidden must lie"):  # a file's kwargs are checked before anything is built
-        build("sculpting.adapters.torchgfn:hypergrid_policy", hidden=10 ** 6)
+        build("sculpting.adapters.torchgfn:hypergrid_policy", hidden=10**6)
 
 
 def test_a_forged_diffusers_class_name_is_refused(tmp_path):
     diffusers = pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import DiffusersScoreModel
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 8),
-                                 layers_per_block=1, norm_num_groups=4, down_block_types=("DownBlock2D",) * 2,
-                                 up_block_types=("UpBlock2D",) * 2)
+
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+    )
     sc.save(DiffusersScoreModel(unet), tmp_path / "u.pt")
     assert sc.load_model(tmp_path / "u.pt") is not None  # control
     for name in ("DDPMScheduler", "load_image", "__class__", "os.system"):
@@ -157,17 +172,25 @@ def test_save_refuses_a_json_path_and_a_users_files(grid, tmp_path):
     sc.save(base, tmp_path / "b.pt")
     sc.save(base, tmp_path / "results.pt", overwrite=True)
     assert json.loads((tmp_path / "results.json").read_text())["kind"] == "gflownet"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "b.pt", "model.pt", "notes.json",
-                                                         "results.json", "results.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "b.json",
+        "b.pt",
+        "model.pt",
+        "notes.json",
+        "results.json",
+        "results.pt",
+    ]
 
 
 def test_a_full_disk_is_named(grid, tmp_path, monkeypatch):
     import sculpting.checkpoints as ck
+
     sc.save(grid[0][0], tmp_path / "b.pt")
     before = (tmp_path / "b.pt").read_bytes()
 
     def torn(*a, **k):
         raise RuntimeError("[enforce fail at inline_container.cc] . unexpected pos 68736 vs 68624")
+
     monkeypatch.setattr(ck.torch, "save", torn)
     monkeypatch.setattr(ck, "_disk_nearly_full", lambda folder, margin=0: True)
     with pytest.raises(OSError, match="is full"):
@@ -181,20 +204,21 @@ def test_a_full_disk_is_named(grid, tmp_path, monkeypatch):
 # ------------------------------------------------------------------ 3. memory pre-checks
 def test_memory_pre_checks_count_the_particles_and_the_network(grid, mnist, small_memory):
     from sculpting.smc_core import SMCRun
+
     harmonic = sc.compose(*mnist, "harmonic")
     with pytest.raises(ValueError, match="GB allowed"):
-        sc.smc(harmonic, 2 ** 18, steps=4)
+        sc.smc(harmonic, 2**18, steps=4)
     with pytest.raises(ValueError, match="GB allowed"):
-        sc.sample(harmonic, 64, sampler="smc", particles=2 ** 22)
+        sc.sample(harmonic, 64, sampler="smc", particles=2**22)
     with pytest.raises(ValueError, match="GB allowed"):
-        sc.sample(sc.compose(*grid, "harmonic"), 2 ** 22, sampler="smc", particles=2 ** 22)
+        sc.sample(sc.compose(*grid, "harmonic"), 2**22, sampler="smc", particles=2**22)
     run = sc.smc(sc.compose(*grid, "harmonic"), 8, seed=0)  # control
     with pytest.raises(ValueError, match="GB allowed"):
-        run.draw(10 ** 9)
+        run.draw(10**9)
     with pytest.raises(ValueError, match="positive integer"):
         run.draw(0)
     assert isinstance(run, SMCRun) and run.draw(16).shape == (16, 2)
-    big = torch.zeros(1, 3, 16, 16).expand(10 ** 6, 3, 16, 16)  # 2 × 10^6 images, no memory taken
+    big = torch.zeros(1, 3, 16, 16).expand(10**6, 3, 16, 16)  # 2 × 10^6 images, no memory taken
     with pytest.raises(ValueError, match="GB allowed"):
         sc.data_oracle([big, big], mnist[0])
     assert sc.data_oracle([big[:50], big[:40] + 1], mnist[0]).n_images == 2  # control
@@ -204,6 +228,7 @@ def test_the_smc_memory_estimate_bounds_the_measured_peak(mnist):
     """The estimate is an upper bound of the measured peak, within 4×: measured in a fresh process
     (VmHWM after resetting it), N = 256 particles of the MNIST harmonic mean."""
     from sculpting.families import family_of
+
     model = sc.compose(*mnist, "harmonic")
     n = 256
     estimate = family_of(model).memory_need(model, n, n, n)
@@ -219,17 +244,23 @@ before = status('VmRSS:')
 sc.smc(m, {n}, seed=0, steps=2)
 print(status('VmHWM:') - before)
 """
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr
     measured = int(r.stdout)
-    assert measured <= estimate <= 4 * measured + 2 ** 24, (measured, estimate)
+    assert measured <= estimate <= 4 * measured + 2**24, (measured, estimate)
 
 
 def test_size_arguments_are_bounded(grid, mnist):
     harmonic = sc.compose(*mnist, "harmonic")
     with pytest.raises(ValueError, match=r"steps must lie in \[2, 100000\]"):
-        sc.smc(harmonic, 2, steps=10 ** 7)
+        sc.smc(harmonic, 2, steps=10**7)
     with pytest.raises(TypeError, match="steps must be an integer"):
         sc.smc(harmonic, 2, steps="x")
     g = sc.compose(*grid, "harmonic")
@@ -248,6 +279,7 @@ def _exit_quietly(x):
 
 def test_a_worker_that_exits_without_a_result_is_an_error():
     from sculpting.forked import fork_map
+
     with pytest.raises(RuntimeError, match=r"job 1: the worker process exited \(exit code 0\) without returning"):
         fork_map(_exit_quietly, [0, 1, 2], workers=2)
     assert fork_map(_exit_quietly, [0, 2, 3], workers=2) == [0, 20, 30]  # control
@@ -262,6 +294,7 @@ def test_sampling_with_a_worker_that_exits_is_an_error(grid):
             if len(states) < 999:  # in the workers' shares
                 os._exit(0)
             return super().log_probs(states)
+
     quitter = Quitter.__new__(Quitter)
     quitter.__dict__.update(base.__dict__)
     with pytest.raises(RuntimeError, match="without returning a result"):
@@ -273,6 +306,7 @@ def test_sampling_with_a_worker_that_exits_is_an_error(grid):
 def _poisoned(clf, method, where):
     """A copy of ``clf`` whose ``method`` returns NaN / ±inf in the rows ``where(states)``."""
     import copy
+
     bad = copy.deepcopy(clf)
     original = getattr(bad, method)
 
@@ -280,6 +314,7 @@ def _poisoned(clf, method, where):
         out = original(states, *a, **k)
         rows = where(states)
         return torch.where(rows.reshape(-1, *[1] * (out.dim() - 1)), torch.full_like(out, bad.poison), out)
+
     bad.poison = float("nan")
     setattr(bad, method, poisoned)
     return bad
@@ -321,13 +356,15 @@ def test_non_finite_mnist_classifier_rows_are_errors(mnist):
 
 def test_non_finite_base_outputs_are_errors(grid, mnist):
     import copy
+
     bases, clf = grid
     nan_base = copy.deepcopy(bases[1])
     original = nan_base.log_probs
     nan_base.log_probs = lambda s: original(s).masked_fill((s[:, :1] > 20), float("nan"))
     with pytest.raises(NonFiniteError, match="non-finite action log-probabilities"):
-        sc.smc(sc.compose([bases[0], nan_base], clf, "harmonic", form="paper", check=False), 64, seed=0,
-               proposal="base")
+        sc.smc(
+            sc.compose([bases[0], nan_base], clf, "harmonic", form="paper", check=False), 64, seed=0, proposal="base"
+        )
     mb, mclf = mnist
     nan_score = copy.deepcopy(mb[0])
     score = nan_score.score
@@ -338,6 +375,7 @@ def test_non_finite_base_outputs_are_errors(grid, mnist):
 
 def test_the_finite_checks_refuse_and_pass_what_they_should():
     from sculpting.finite import check_finite, check_log_probs
+
     ok = torch.tensor([[0.0, -math.inf], [-1.0, -0.5]])
     assert check_log_probs(ok, "q") is ok  # an exact zero beside mass passes
     for bad in ([[math.nan, 0.0], [0.0, 0.0]], [[math.inf, 0.0], [0.0, 0.0]], [[-math.inf, -math.inf], [0.0, 0.0]]):
@@ -363,6 +401,7 @@ def test_the_same_seed_gives_the_same_bytes_on_every_call(grid):
 # ------------------------------------------------------------------ 7. silent cases refused
 def test_alpha_with_a_composition_is_refused(grid):
     from sculpting.algebra import Composition
+
     bases, clf = grid
     comp = Composition(2, (1, 2), ((0.5, 0.5), (0.3, 0.7)))
     with pytest.raises(ValueError, match="carries its own priors"):
@@ -373,14 +412,22 @@ def test_alpha_with_a_composition_is_refused(grid):
 def test_a_classifier_of_bases_under_different_sdes_is_refused(mnist):
     import copy
     from sculpting.diffusion.sde import VPSDE
+
     vp = copy.deepcopy(mnist[0][1])
     vp.sde = VPSDE()
     with pytest.raises(ValueError, match="different SDEs"):
         sc.fit_classifier([mnist[0][0], vp], "harmonic", {"updates": 1}, progress=False)
 
 
-@pytest.mark.parametrize("options,error", [({"particles": -5}, ValueError), ({"proposal": "bogus"}, ValueError),
-                                           ({"twist": "head"}, ValueError), ({"resample_threshold": 5}, ValueError)])
+@pytest.mark.parametrize(
+    "options,error",
+    [
+        ({"particles": -5}, ValueError),
+        ({"proposal": "bogus"}, ValueError),
+        ({"twist": "head"}, ValueError),
+        ({"resample_threshold": 5}, ValueError),
+    ],
+)
 def test_smc_options_are_checked_on_a_base(grid, mnist, options, error):
     with pytest.raises(error):
         sc.sample(grid[0][0], 4, seed=0, sampler="smc", **options)
@@ -390,8 +437,18 @@ def test_smc_options_are_checked_on_a_base(grid, mnist, options, error):
     assert sc.sample(grid[0][0], 4, seed=0, sampler="smc").shape == (4, 2)  # control
 
 
-@pytest.mark.parametrize("options", [{"proposals": 0}, {"rounds": 0}, {"acceptances": 0}, {"acceptances": -1.0},
-                                     {"min_actions": -1}, {"proposals": 2.5}, {"max_fraction": 0.0}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"proposals": 0},
+        {"rounds": 0},
+        {"acceptances": 0},
+        {"acceptances": -1.0},
+        {"min_actions": -1},
+        {"proposals": 2.5},
+        {"max_fraction": 0.0},
+    ],
+)
 def test_rejection_options_are_not_coerced(grid, options):
     model = sc.compose(*grid, "harmonic")
     with pytest.raises((TypeError, ValueError), match=next(iter(options))):
@@ -400,6 +457,7 @@ def test_rejection_options_are_not_coerced(grid, options):
 
 def test_amortised_and_successor_head_types(grid):
     from sculpting.gflownet.samplers import _check_option
+
     with pytest.raises(TypeError, match="envelope must be a number"):
         _check_option("envelope", "2")
     _check_option("envelope", 2.0)  # control
@@ -417,6 +475,7 @@ def test_data_oracle_slots_are_not_coerced(mnist, n_slots):
 
 def test_a_domain_cannot_take_over_kinds_it_does_not_own(clean_registry):
     from sculpting.registry import Domain, register_domain
+
     with pytest.raises(ValueError, match="already served by the package"):
         register_domain(Domain("thief", checkpoint_loaders={"gflownet": lambda p: None}))
     with pytest.raises(ValueError, match="'grid' is already served"):
@@ -434,6 +493,7 @@ def test_domain_declarations_that_would_fail_later_are_named(clean_registry):
     @dataclass
     class Cfg:
         steps: int = 1
+
     with pytest.raises(TypeError, match=r"presets\['cpu'\] is a dict"):
         Command(run=lambda *a: {}, presets={"cpu": {"steps": 1}, "smoke": Cfg(), "paper": Cfg()})
     Command(run=lambda *a: {}, presets={"cpu": Cfg(), "smoke": Cfg(), "paper": Cfg()})  # control
@@ -443,18 +503,23 @@ def test_domain_declarations_that_would_fail_later_are_named(clean_registry):
 
 
 def test_a_domain_module_that_raises_names_the_variable():
-    r = subprocess.run([sys.executable, "-c", "import sculpting as sc; sc.load_pretrained('grid/circles')"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "SCULPTING_DOMAINS": "this_module_raises_x",
-                            "PYTHONPATH": str(ROOT / "tests" / "fixtures")})
+    r = subprocess.run(
+        [sys.executable, "-c", "import sculpting as sc; sc.load_pretrained('grid/circles')"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SCULPTING_DOMAINS": "this_module_raises_x", "PYTHONPATH": str(ROOT / "tests" / "fixtures")},
+    )
     assert r.returncode != 0 and "$SCULPTING_DOMAINS" in r.stderr and "this_module_raises_x" in r.stderr, r.stderr
 
 
 def test_seeds_at_and_beyond_2_to_the_38_work_with_trajectory_workers():
     from sculpting.gflownet.pipeline import batch_seed
-    assert batch_seed(5, 3, 1) == (5 * 2 ** 20 + 3) * 64 + 1  # below 2^37: the packing, unchanged bytes
-    big = [batch_seed(2 ** 62, s, w) for s in range(3) for w in range(2)]
-    assert all(0 <= b < 2 ** 63 for b in big) and len(set(big)) == len(big)
+
+    assert batch_seed(5, 3, 1) == (5 * 2**20 + 3) * 64 + 1  # below 2^37: the packing, unchanged bytes
+    big = [batch_seed(2**62, s, w) for s in range(3) for w in range(2)]
+    assert all(0 <= b < 2**63 for b in big) and len(set(big)) == len(big)
     torch.Generator().manual_seed(big[0])  # a valid generator seed
 
 
@@ -467,8 +532,17 @@ def test_a_command_that_returns_no_dict_leaves_no_run_behind(tmp_path, clean_reg
     @dataclass
     class Cfg:
         steps: int = 1
-    register_domain(Domain("returns_none", commands={"returns-none": Command(
-        run=lambda args, config, out, device: None, presets={p: Cfg() for p in ("cpu", "smoke", "paper")})}))
+
+    register_domain(
+        Domain(
+            "returns_none",
+            commands={
+                "returns-none": Command(
+                    run=lambda args, config, out, device: None, presets={p: Cfg() for p in ("cpu", "smoke", "paper")}
+                )
+            },
+        )
+    )
     with pytest.raises(TypeError, match="must return a dict"):
         main(["returns-none", "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
@@ -478,6 +552,7 @@ def test_a_nan_log_reward_in_training_is_named():
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
+
     cfg = GFlowNetTrainConfig(steps=20, batch_size=16, eval_every=0)
     train_gflownet(GFlowNet(GridEnv(4, 2, "corners"), hidden=8, seed=0), cfg, progress=False)  # control
     env = GridEnv(4, 2, "corners")
@@ -488,8 +563,9 @@ def test_a_nan_log_reward_in_training_is_named():
 
 def test_gpu_benchmark_arguments_are_named():
     for args, msg in ((["--device", "bogus"], "is not a torch device"), (["--sections", "bogus"], "invalid choice")):
-        r = subprocess.run([sys.executable, "benchmarks/gpu.py", *args], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run(
+            [sys.executable, "benchmarks/gpu.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
@@ -497,10 +573,12 @@ def test_scheduler_configs_name_schedulers_only(tmp_path):
     pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import diffusers_class
     import diffusers
+
     assert diffusers_class("DDPMScheduler", diffusers.SchedulerMixin, "x") is diffusers.DDPMScheduler  # control
     for name in ("UNet2DModel", "DiffusionPipeline", "os", "", None):
         with pytest.raises(ValueError, match="not a diffusers SchedulerMixin class"):
             diffusers_class(name, diffusers.SchedulerMixin, "x")
     with pytest.raises(ValueError, match="num_train_timesteps must be an integer"):
         from sculpting.adapters.diffusers import DiffusersScoreModel
+
         DiffusersScoreModel(torch.nn.Identity(), num_train_timesteps=-5)

@@ -1,4 +1,5 @@
 """The classifier-output cache of guided GFlowNet policies (sculpting.gflownet.score_cache)."""
+
 import pytest
 import torch
 
@@ -8,7 +9,11 @@ from sculpting.gflownet.score_cache import ScoreCache
 
 def _rows(n, d=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(-3, 50, (n, d), generator=g), torch.randn(n, 2, generator=g).double(), torch.randn(n, generator=g).double()
+    return (
+        torch.randint(-3, 50, (n, d), generator=g),
+        torch.randn(n, 2, generator=g).double(),
+        torch.randn(n, generator=g).double(),
+    )
 
 
 def test_lookup_returns_what_was_stored_and_misses_the_rest():

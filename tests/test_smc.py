@@ -7,6 +7,7 @@ terminal-defined target (computed by DP), the guided policy's exact law is not (
 The normalising-constant estimate averages to the exact value. Diffusion: the closed-form
 Gaussian mixture with a classifier that is exact at t = ε and wrong at larger t.
 """
+
 import math
 
 import pytest
@@ -40,14 +41,17 @@ def sharpen(model, factor):
 def _env(name):
     if name == "grid":
         from sculpting.domains.grid import GridEnv
+
         return GridEnv(6, 2, "symmetric_shubert")
     if name == "bitstrings":
         from sculpting.domains.bitstrings import BitStringEnv
+
         return BitStringEnv(5)
     pytest.importorskip("gfn")
     from gfn import gym
     from gfn.preprocessors import KHotPreprocessor
     from sculpting.adapters.torchgfn import TorchGFNEnv
+
     e = gym.HyperGrid(ndim=2, height=8, validate_modes=False)
     return TorchGFNEnv(e, preprocessor=KHotPreprocessor(e.height, e.ndim))
 
@@ -76,6 +80,7 @@ class NoisyTwistQ:
 
     def __init__(self, env, tables, composition, delta, seed):
         from sculpting.gflownet.oracle import OracleQ
+
         self.exact = OracleQ(env, tables, composition)
         self.env, self.space, self.composition, self.n_bases = env, self.exact.space, composition, self.exact.n_bases
         g = torch.Generator().manual_seed(seed)
@@ -93,6 +98,7 @@ def noisy_composition(bases, op, form, delta=1.5, seed=0):
     from sculpting.gflownet.exact import base_tables
     from sculpting.gflownet.guidance import GuidedPolicy
     from sculpting.gflownet.policy import TabularPolicy
+
     env = bases[0].env
     comp = sc.parse_composition(op, len(bases), 0.3)
     tables = base_tables(bases)
@@ -106,11 +112,13 @@ def _bases(env_name):
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.utils.modules import MLP
     from sculpting.adapters.torchgfn import TorchGFNPolicy
+
     bases = []
     for s in (0, 1):
         torch.manual_seed(s)
-        pf = DiscretePolicyEstimator(MLP(env.feature_dim, env.n_actions, hidden_dim=16), env.n_actions,
-                                     preprocessor=env.preprocessor)
+        pf = DiscretePolicyEstimator(
+            MLP(env.feature_dim, env.n_actions, hidden_dim=16), env.n_actions, preprocessor=env.preprocessor
+        )
         bases.append(sharpen(TorchGFNPolicy(pf, env), 8.0))
     return bases
 
@@ -135,7 +143,9 @@ def test_smc_converges_to_the_terminal_defined_target(env_name, form, proposal):
         assert guided > bound, f"{op}: the guided law is already at the target ({guided:.3f}): no control"
         x = sc.sample(model, n, seed=11, sampler="smc", particles=128, proposal=proposal)
         got = sc.l1_distance(_histogram(env, x).clamp_min(1e-300).log(), target)
-        assert got < bound, f"{env_name} {form} {proposal} {op}: SMC L1 {got:.4f} ≥ bound {bound:.4f} (guided {guided:.3f})"
+        assert got < bound, (
+            f"{env_name} {form} {proposal} {op}: SMC L1 {got:.4f} ≥ bound {bound:.4f} (guided {guided:.3f})"
+        )
         for b in bases:  # a sampler that ignores the guidance fails the bound
             assert sc.l1_distance(_histogram(env, sc.sample(b, n, seed=11)).clamp_min(1e-300).log(), target) > bound
 
@@ -151,7 +161,9 @@ def test_smc_with_a_learned_classifier_whose_weights_carry_noise():
         n = 8192
         bound = noise_bound(target, n // 4)
         guided = sc.l1_distance(sc.exact_distribution(model), target)
-        got = sc.l1_distance(_histogram(env, sc.sample(model, n, seed=5, sampler="smc", particles=128)).clamp_min(1e-300).log(), target)
+        got = sc.l1_distance(
+            _histogram(env, sc.sample(model, n, seed=5, sampler="smc", particles=128)).clamp_min(1e-300).log(), target
+        )
         assert got < bound < guided, (form, got, bound, guided)
 
 
@@ -222,9 +234,12 @@ MEANS = torch.tensor([[-1.5, 0.0], [0.0, 1.5], [1.5, 0.0]])
 def _gaussian_bases(kind):
     from sculpting.diffusion.gaussian import GaussianMixtureScore
     from sculpting.diffusion.sde import VESDE, VPSDE
+
     sde = VPSDE() if kind == "vp" else VESDE()
-    return [GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde),
-            GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde)]
+    return [
+        GaussianMixtureScore(MEANS, [0.5, 0.5, 0], s=0.25, sde=sde),
+        GaussianMixtureScore(MEANS, [0, 0.5, 0.5], s=0.25, sde=sde),
+    ]
 
 
 class _FlatAtLargeT:
@@ -233,13 +248,14 @@ class _FlatAtLargeT:
 
     def __init__(self, bases):
         from sculpting.diffusion.gaussian import ExactGaussianClassifier
+
         self.exact = ExactGaussianClassifier(bases)
         for k in ("n_bases", "n_slots", "alpha_conditioned", "image_shape"):
             setattr(self, k, getattr(self.exact, k))
 
     def log_joint(self, x, t, logit_alpha=None):
         u = (t - 1e-3).clamp(min=0)[:, None]
-        return torch.log_softmax(self.exact.log_joint(x, t, logit_alpha) * (1 - 0.9 * u ** 0.3), dim=1)
+        return torch.log_softmax(self.exact.log_joint(x, t, logit_alpha) * (1 - 0.9 * u**0.3), dim=1)
 
     def log_first(self, x, t, logit_alpha=None):
         j = self.log_joint(x, t, logit_alpha)
@@ -255,7 +271,11 @@ def test_diffusion_smc_converges_with_a_perturbed_classifier(kind):
 
     def errors(x):
         mass = float((torch.cdist(x, MEANS).argmin(1) == 0).double().mean())
-        return abs(mass - want_mass), float((x.mean(0) - want_mean).abs().max()), float((x.std(0) - want_std).abs().max())
+        return (
+            abs(mass - want_mass),
+            float((x.mean(0) - want_mean).abs().max()),
+            float((x.std(0) - want_std).abs().max()),
+        )
 
     n = 2048
     guided = errors(sc.sample(model, n, seed=0, steps=150, corrector=False))
@@ -271,6 +291,7 @@ def test_diffusion_smc_converges_with_a_perturbed_classifier(kind):
 def test_diffusion_sampler_options_are_checked():
     bases = _gaussian_bases("ve")
     from sculpting.diffusion.gaussian import ExactGaussianClassifier
+
     model = sc.compose(bases, ExactGaussianClassifier(bases), "harmonic")
     with pytest.raises(TypeError, match="no option 'particles'"):
         sc.sample(model, 4, seed=0, steps=5, sampler="edm", particles=3)
@@ -286,11 +307,18 @@ def test_diffusion_sampler_options_are_checked():
 @pytest.mark.parametrize("proposal,twist", [("amortised", "classifier"), ("amortised", "head"), ("base", "head")])
 def test_molecule_smc_with_the_shipped_successor_head(proposal, twist):
     from molecule_data import require_data
+
     require_data()
     from sculpting.domains.molecules.io import load_molecule_models
+
     m = load_molecule_models()
-    pol = sc.compose([m["bases"]["seh"], m["bases"]["sa"]], m["classifiers"]["seh_sa"], "harmonic", beta=32.0,
-                     successor_head=m["successor_heads"]["seh_sa"])
+    pol = sc.compose(
+        [m["bases"]["seh"], m["bases"]["sa"]],
+        m["classifiers"]["seh_sa"],
+        "harmonic",
+        beta=32.0,
+        successor_head=m["successor_heads"]["seh_sa"],
+    )
     run = sc.smc(pol, 16, seed=0, proposal=proposal, twist=twist)
     assert run.states.shape[0] == 16 and torch.isfinite(run.log_weights).any() and math.isfinite(run.log_z)
     assert all(1 - 1e-9 <= e <= 16 + 1e-9 for e in run.ess)

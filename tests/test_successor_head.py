@@ -4,6 +4,7 @@ On the tiny enumerated fragment world with a random graph classifier: the head's
 the true successors, distillation lowers its KL, the sampler's per-step law is exactly the
 closed-form π_K (module docs) — π itself when the envelope holds, measurably not π when it fails.
 """
+
 import pytest
 import torch
 
@@ -24,6 +25,7 @@ class _Policy:
 
     def log_probs(self, states):
         from sculpting.gflownet.policy import masked_log_softmax
+
         h = (states.long() * torch.arange(1, states.shape[1] + 1)).sum(1, keepdim=True)
         a = torch.arange(self.env.n_actions)[None]
         logits = torch.sin(0.37 * h * (self.seed + 1) + 1.3 * a) * 2.0
@@ -35,6 +37,7 @@ def setup():
     from sculpting.domains.molecules.classifier import make_graph_classifier
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.successor_head import SuccessorHead
+
     env = FragmentGraphEnv(4, fragments=FRAGS)
     clf = make_graph_classifier(env, 2, width=16, n_layers=1, seed=0)
     with torch.no_grad():  # a sharper random classifier: guidance that matters
@@ -42,6 +45,7 @@ def setup():
     bases = [_Policy(env, 0), _Policy(env, 1)]
     # states: random walks of the first base
     from sculpting.gflownet.sampler import sample_trajectories
+
     tr = sample_trajectories(env, bases[0], 64, 0.0, torch.Generator().manual_seed(0))
     states = tr.states[:, :-1][tr.valid]
     states = torch.unique(states, dim=0)
@@ -57,6 +61,7 @@ def _policy(setup, comp, head, form="anchored"):
 
 def test_head_rows_are_the_valid_successors_and_distillation_fits(setup):
     from sculpting.domains.molecules.successor_head import fit_successor_head, successor_targets
+
     env, clf, bases, states, head = setup
     la = torch.tensor(0.0)
     rows, acts, joint, term = head(states, la)
@@ -72,22 +77,26 @@ def test_head_rows_are_the_valid_successors_and_distillation_fits(setup):
         def at_beta(self, beta):
             return self.p
 
-    fitted, report = fit_successor_head(clf, [_Base(b) for b in bases], [(0.5, None)], n_trajectories=32,
-                                        epochs=15, hidden=32, progress=False, seed=1)
-    _, untrained = fit_successor_head(clf, [_Base(b) for b in bases], [(0.5, None)], n_trajectories=32,
-                                      epochs=0, hidden=32, progress=False, seed=1)
+    fitted, report = fit_successor_head(
+        clf, [_Base(b) for b in bases], [(0.5, None)], n_trajectories=32, epochs=15, hidden=32, progress=False, seed=1
+    )
+    _, untrained = fit_successor_head(
+        clf, [_Base(b) for b in bases], [(0.5, None)], n_trajectories=32, epochs=0, hidden=32, progress=False, seed=1
+    )
     assert report["kl_successor"][0] < 0.5 * untrained["kl_successor"][0], (report, untrained)
 
 
 @pytest.mark.parametrize("envelope", [0.25, 1e9])
-@pytest.mark.parametrize("comp", [Composition.two_base("harmonic", 0.5), Composition.two_base("contrast", 0.05)],
-                         ids=lambda c: c.label())
+@pytest.mark.parametrize(
+    "comp", [Composition.two_base("harmonic", 0.5), Composition.two_base("contrast", 0.05)], ids=lambda c: c.label()
+)
 @pytest.mark.parametrize("form", ["anchored", "paper"])
 def test_amortised_sampler_draws_its_closed_form_law(setup, comp, envelope, form):
     """Per-state action frequencies equal π_K; with a huge envelope π_K = π (the exact law), with
     K = 0.25 and an untrained head the envelope fails and π_K measurably differs from π."""
     from sculpting.gflownet.amortised import amortised_sample_actions, sampler_law, step_deviation
     from sculpting.gflownet.rejection import RejectionStats
+
     env, _, _, states, head = setup
     pol = _policy(setup, comp, head, form)
     mask = env.action_mask(states)
@@ -95,11 +104,13 @@ def test_amortised_sampler_draws_its_closed_form_law(setup, comp, envelope, form
     pi, pi_k, _ = sampler_law(pol, sel, envelope)
     n = 6000
     stats = RejectionStats()
-    acts = amortised_sample_actions(pol, sel.repeat_interleave(n, 0), torch.Generator().manual_seed(2),
-                                    envelope=envelope, rounds=100, stats=stats)
+    acts = amortised_sample_actions(
+        pol, sel.repeat_interleave(n, 0), torch.Generator().manual_seed(2), envelope=envelope, rounds=100, stats=stats
+    )
     freq = torch.zeros_like(pi)
-    freq.index_put_((torch.arange(len(sel)).repeat_interleave(n), acts), torch.ones(len(acts), dtype=pi.dtype),
-                    accumulate=True)
+    freq.index_put_(
+        (torch.arange(len(sel)).repeat_interleave(n), acts), torch.ones(len(acts), dtype=pi.dtype), accumulate=True
+    )
     freq /= n
     l1 = (freq - pi_k.exp()).abs().sum(1)
     assert l1.max() < 0.07, l1
@@ -116,6 +127,7 @@ def test_amortised_sampler_draws_its_closed_form_law(setup, comp, envelope, form
 def test_amortised_sampler_is_reachable_and_checked(setup):
     import sculpting as sc
     from sculpting.gflownet.rejection import action_sampler_for
+
     env, clf, bases, _, head = setup
     pol = _policy(setup, Composition.two_base("harmonic", 0.5), None)
     with pytest.raises(ValueError, match="successor head"):
@@ -132,9 +144,11 @@ def test_amortised_sampler_is_reachable_and_checked(setup):
 
 def test_shipped_heads_load_bound_to_their_classifiers_and_the_panel_choice_uses_alpha():
     from molecule_data import require_data
+
     require_data()
     from sculpting.domains.molecules.experiments import composition_policy
     from sculpting.domains.molecules.io import load_molecule_models
+
     m = load_molecule_models()
     assert set(m["successor_heads"]) == set(m["classifiers"]) == {"seh_sa", "seh_sa_qed"}
     for name, head in m["successor_heads"].items():

@@ -10,8 +10,7 @@ def test_trajectory_balance_learns_a_small_grid():
     torch.manual_seed(0)
     model = GFlowNet(GridEnv(8, 2, "symmetric_shubert", 0.5), hidden=64)
     start = exact_l1_to_reward(model)
-    hist = train_gflownet(model, GFlowNetTrainConfig(steps=600, batch_size=64, lr=3e-3, eval_every=100),
-                          progress=False)
+    hist = train_gflownet(model, GFlowNetTrainConfig(steps=600, batch_size=64, lr=3e-3, eval_every=100), progress=False)
     assert start > 0.3
     assert hist["l1"][-1] < 0.1, hist["l1"]
     assert hist["l1"][-1] == pytest.approx(exact_l1_to_reward(model))
@@ -23,6 +22,7 @@ def test_training_is_reproducible():
         m = GFlowNet(GridEnv(6, 2, "corners"), hidden=16)
         train_gflownet(m, GFlowNetTrainConfig(steps=20, batch_size=8, seed=5, eval_every=0), progress=False)
         return m.log_probs(m.env.all_states())
+
     assert torch.equal(run(), run())
 
 
@@ -36,8 +36,11 @@ def test_bad_configs():
 def test_grid_bases_trained_in_worker_processes_equal_one_at_a_time():
     """train_bases(workers=2) forks one process per base: the same weights and losses, bit for bit."""
     from sculpting.domains.grid.experiments import train_bases
-    configs = {n: GFlowNetTrainConfig(steps=5, batch_size=8, seed=i, eval_every=0)
-               for i, n in enumerate(["circle1", "sigmoid", "circle2"])}
+
+    configs = {
+        n: GFlowNetTrainConfig(steps=5, batch_size=8, seed=i, eval_every=0)
+        for i, n in enumerate(["circle1", "sigmoid", "circle2"])
+    }
     one, two = (train_bases(configs, horizon=6, workers=w, progress=False) for w in (1, 2))
     assert list(two) == list(configs)
     for name in configs:
@@ -54,6 +57,7 @@ def test_the_tabular_sampler_tests_for_exit_every_few_steps_with_the_same_result
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet import sampler as sampler_module
     from sculpting.gflownet.policy import GFlowNet, policy_table
+
     env = GridEnv(7, 2, "circle1")
     table = policy_table(env, GFlowNet(env, hidden=16, seed=0))
 
@@ -61,6 +65,7 @@ def test_the_tabular_sampler_tests_for_exit_every_few_steps_with_the_same_result
         monkeypatch.setattr(sampler_module, "EXIT_TEST_EVERY", every)
         t = sampler_module.sample_trajectories_tabular(env, table, 50, 0.1, torch.Generator().manual_seed(seed))
         return t.states, t.actions, t.lengths
+
     one, four, seven = draw(1), draw(4), draw(7)
     assert all(torch.equal(a, b) and torch.equal(a, c) for a, b, c in zip(one, four, seven))
     assert not torch.equal(draw(4, seed=1)[0], four[0])

@@ -1,6 +1,7 @@
 """Training batches drawn by CPU worker processes one step ahead (sculpting.gflownet.pipeline):
 each share is exactly the in-process draw of its seed with the weights one update older, a run
 depends on its seed and worker count only, and an interrupted run resumes to the same weights."""
+
 import pytest
 import torch
 
@@ -16,18 +17,21 @@ class Interrupt(Exception):
 def _setup(seed=0):
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+
     env = FragmentGraphEnv(3, "seh")
     return MoleculeGFlowNet(env, **PRESETS["smoke"], seed=seed), BetaConditioning()
 
 
 def _config(**kw):
     from sculpting.gflownet.training import GFlowNetTrainConfig
+
     return GFlowNetTrainConfig(**{"steps": 5, "batch_size": 6, "seed": 3, "eval_every": 0, **kw})
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_each_share_is_the_in_process_draw_of_its_seed_with_the_current_weights(method, monkeypatch):
     from sculpting.gflownet.pipeline import TrajectoryWorkers, batch_seed, draw_share
+
     monkeypatch.setenv("SCULPTING_START_METHOD", method)
     model, cond = _setup()
     with TrajectoryWorkers(model, cond, 2, batch=7, epsilon=0.05, seed=5) as pipe:
@@ -50,6 +54,7 @@ def test_training_draws_each_batch_one_update_behind(monkeypatch):
     from sculpting.gflownet import training
     from sculpting.gflownet.pipeline import batch_seed, draw_share
     from sculpting.gflownet.training import train_gflownet
+
     model, cond = _setup()
     snapshots, batches = {0: {k: v.clone() for k, v in model.state_dict().items()}}, {}
     real = training._tb_loss_of
@@ -57,10 +62,17 @@ def test_training_draws_each_batch_one_update_behind(monkeypatch):
     def spy(m, traj, c, log_r):
         batches[len(batches) + 1] = traj.states.clone()
         return real(m, traj, c, log_r)
+
     monkeypatch.setattr(training, "_tb_loss_of", spy)
-    train_gflownet(model, _config(steps=4), progress=False, conditioning=cond, trajectory_workers=1,
-                   callback=lambda step, m: snapshots.update({step: {k: v.clone() for k, v in m.state_dict().items()}})
-                   or {}, callback_every=1)
+    train_gflownet(
+        model,
+        _config(steps=4),
+        progress=False,
+        conditioning=cond,
+        trajectory_workers=1,
+        callback=lambda step, m: snapshots.update({step: {k: v.clone() for k, v in m.state_dict().items()}}) or {},
+        callback_every=1,
+    )
     probe, _ = _setup()
     for k, older in ((1, 0), (2, 0), (3, 1), (4, 2)):
         probe.load_state_dict(snapshots[older])
@@ -80,10 +92,20 @@ def test_a_run_with_workers_is_reproducible_and_resumes_to_the_same_weights(tmp_
             if step == stop_at:
                 raise Interrupt
             return {}
-        hist = train_gflownet(model, _config(seed=seed, sampler_ema=0.5), progress=False, conditioning=cond,
-                              trajectory_workers=workers, checkpoint_path=path, checkpoint_every=2,
-                              callback=callback, callback_every=1)
+
+        hist = train_gflownet(
+            model,
+            _config(seed=seed, sampler_ema=0.5),
+            progress=False,
+            conditioning=cond,
+            trajectory_workers=workers,
+            checkpoint_path=path,
+            checkpoint_every=2,
+            callback=callback,
+            callback_every=1,
+        )
         return model.state_dict(), hist["loss"]
+
     a, loss_a = run()
     b, loss_b = run()
     assert all(torch.equal(a[k], b[k]) for k in a) and loss_a == loss_b
@@ -98,10 +120,12 @@ def test_a_run_with_workers_is_reproducible_and_resumes_to_the_same_weights(tmp_
 def test_bad_settings_and_worker_failures_are_reported():
     from sculpting.gflownet.pipeline import TrajectoryWorkers
     from sculpting.gflownet.training import train_gflownet
+
     model, cond = _setup()
     with pytest.raises(ValueError, match="trajectory_workers must be"):
         train_gflownet(model, _config(), progress=False, conditioning=cond, trajectory_workers=-1)
     from sculpting.domains.grid.experiments import make_base
+
     with pytest.raises(ValueError, match="non-enumerable"):
         train_gflownet(make_base("circle1", 5), _config(), progress=False, trajectory_workers=1)
     with pytest.raises(ValueError, match="at most 6"):
@@ -110,6 +134,7 @@ def test_bad_settings_and_worker_failures_are_reported():
     class Broken:
         def sample(self, n, generator=None):
             raise ArithmeticError("no β today")
+
     with pytest.raises(RuntimeError, match="trajectory worker 0: ArithmeticError: no β today"):
         train_gflownet(model, _config(), progress=False, conditioning=Broken(), trajectory_workers=2)
 
@@ -124,16 +149,22 @@ def test_workers_die_with_a_parent_killed_by_sigkill():
     from pathlib import Path
 
     from test_forked import _alive, _descendants
-    code = ("import time\n"
-            "from sculpting.domains.molecules.env import FragmentGraphEnv\n"
-            "from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet\n"
-            "from sculpting.gflownet.pipeline import TrajectoryWorkers\n"
-            "m = MoleculeGFlowNet(FragmentGraphEnv(3, 'seh'), **PRESETS['smoke'], seed=0)\n"
-            "pipe = TrajectoryWorkers(m, BetaConditioning(), 2, batch=4, epsilon=0.0, seed=0)\n"
-            "pipe.submit(1)\n"
-            "time.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                              cwd=Path(__file__).resolve().parents[1])
+
+    code = (
+        "import time\n"
+        "from sculpting.domains.molecules.env import FragmentGraphEnv\n"
+        "from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet\n"
+        "from sculpting.gflownet.pipeline import TrajectoryWorkers\n"
+        "m = MoleculeGFlowNet(FragmentGraphEnv(3, 'seh'), **PRESETS['smoke'], seed=0)\n"
+        "pipe = TrajectoryWorkers(m, BetaConditioning(), 2, batch=4, epsilon=0.0, seed=0)\n"
+        "pipe.submit(1)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=Path(__file__).resolve().parents[1],
+    )
     workers, deadline = [], time.time() + 120
     try:
         while time.time() < deadline and parent.poll() is None and len(workers) < 2:

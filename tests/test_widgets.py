@@ -9,6 +9,7 @@ from sculpting.gflownet.policy import GFlowNet
 @pytest.fixture
 def panel():
     from sculpting.domains.grid.panel import GridSculptingPanel
+
     torch.manual_seed(0)
     env = GridEnv(8, 2, "symmetric_shubert")
     bases = [GFlowNet(env, hidden=16), GFlowNet(GridEnv(8, 2, "diag_sigmoid"), hidden=16)]
@@ -31,6 +32,7 @@ def test_slider_and_dropdown_redraw(panel):
 
 def test_three_base_panel_and_mismatch():
     from sculpting.domains.grid.panel import GridSculptingPanel
+
     env = GridEnv(8, 2, "circle1")
     bases = [GFlowNet(GridEnv(8, 2, f"circle{i}"), hidden=16) for i in (1, 2, 3)]
     p = GridSculptingPanel(bases, SculptingClassifier(env, 3, 3, hidden=16))
@@ -45,6 +47,7 @@ def test_grid_panel_shows_each_control_once():
     """Regression: the two-base panel once displayed α and the guidance toggle twice."""
     from sculpting.domains.grid.io import load_grid_pair
     from sculpting.domains.grid.panel import GridSculptingPanel
+
     for pair in ("shubert_sigmoid", "circles"):
         bases, clf = load_grid_pair(pair)
         panel = GridSculptingPanel(bases, clf)
@@ -54,6 +57,7 @@ def test_grid_panel_shows_each_control_once():
             seen.append(id(w))
             for c in getattr(w, "children", ()):
                 walk(c)
+
         walk(panel.widget)
         assert len(seen) == len(set(seen)), pair
         assert id(panel.alpha) in seen and id(panel.form) in seen and id(panel.source) in seen
@@ -61,9 +65,11 @@ def test_grid_panel_shows_each_control_once():
 
 def test_molecule_panel_samples_and_draws():
     from molecule_data import require_data
+
     require_data()
     from sculpting.domains.molecules.io import load_molecule_models
     from sculpting.domains.molecules.panel import MoleculeSculptingPanel
+
     panel = MoleculeSculptingPanel(load_molecule_models(), n_molecules=4)
     assert not panel.alpha.disabled
     out = panel.sample()
@@ -80,6 +86,7 @@ def test_molecule_panel_samples_and_draws():
 def test_mnist_panel_offers_the_data_oracle():
     from sculpting.domains.mnist.io import load_mnist_models
     from sculpting.domains.mnist.panel import MnistSculptingPanel
+
     panel = MnistSculptingPanel(load_mnist_models(), n_images=4, steps=10)
     first = panel.draw()
     assert first["n"] == 4 and panel._oracles is None  # the learned classifier by default

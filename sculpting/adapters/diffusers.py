@@ -25,6 +25,7 @@ s = Σ_i w_i s_i + γ ∇ log Q. ``sc.sample(model, n, sampler=scheduler, steps=
 ``pipe(operation, alpha, gamma, num_inference_steps, generator)`` returns images in [0, 1];
 ``save_pretrained`` / ``from_pretrained`` store the classifier, the scheduler and the composition.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,16 @@ from sculpting.diffusion.schedulers import check_schedule, is_scheduler, schedul
 from sculpting.diffusion.sde import VESDE, VPSDE
 from sculpting.training import keeps_global_rng
 
-__all__ = ["DiffusersScoreModel", "class_bases", "scheduler_sample", "is_scheduler", "check_schedule", "fit_unet",
-           "SculptingPipeline", "PipelineOutput"]
+__all__ = [
+    "DiffusersScoreModel",
+    "class_bases",
+    "scheduler_sample",
+    "is_scheduler",
+    "check_schedule",
+    "fit_unet",
+    "SculptingPipeline",
+    "PipelineOutput",
+]
 
 
 def _unet_shape(unet) -> tuple:
@@ -64,15 +73,26 @@ class DiffusersScoreModel(torch.nn.Module):
         class_label: the class this base generates, for a class-conditional UNet (required there).
     """
 
-    def __init__(self, unet, sde=None, prediction: str = "epsilon", num_train_timesteps: int = 1000,
-                 class_label: int | None = None):
+    def __init__(
+        self,
+        unet,
+        sde=None,
+        prediction: str = "epsilon",
+        num_train_timesteps: int = 1000,
+        class_label: int | None = None,
+    ):
         super().__init__()
-        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) \
-                or not 2 <= num_train_timesteps <= 100_000:
+        if (
+            isinstance(num_train_timesteps, bool)
+            or not isinstance(num_train_timesteps, int)
+            or not 2 <= num_train_timesteps <= 100_000
+        ):
             raise ValueError(f"num_train_timesteps must be an integer in [2, 100000], got {num_train_timesteps!r}")
         if is_scheduler(sde):
-            raise TypeError(f"sde= takes an SDE, got a {type(sde).__name__}: for a DDPM scheduler use "
-                            "DiffusersScoreModel.from_ddpm(unet, scheduler)")
+            raise TypeError(
+                f"sde= takes an SDE, got a {type(sde).__name__}: for a DDPM scheduler use "
+                "DiffusersScoreModel.from_ddpm(unet, scheduler)"
+            )
         if prediction not in ("epsilon", "score"):
             raise ValueError(f"prediction must be 'epsilon' (VP, DDPM) or 'score' (VE), got {prediction!r}")
         if _is_class_conditional(unet) and class_label is None:
@@ -102,11 +122,17 @@ class DiffusersScoreModel(torch.nn.Module):
     @property
     def schedule(self) -> dict:
         """The schedule this base was trained with (what a sampler's scheduler must match)."""
-        out = {"num_train_timesteps": self.num_train_timesteps, "prediction_type": self.prediction,
-               "sde": self.sde.config}
+        out = {
+            "num_train_timesteps": self.num_train_timesteps,
+            "prediction_type": self.prediction,
+            "sde": self.sde.config,
+        }
         if isinstance(self.sde, VPSDE):
-            out.update(beta_schedule="linear", beta_start=self.sde.beta_min / self.num_train_timesteps,
-                       beta_end=self.sde.beta_max / self.num_train_timesteps)
+            out.update(
+                beta_schedule="linear",
+                beta_start=self.sde.beta_min / self.num_train_timesteps,
+                beta_end=self.sde.beta_max / self.num_train_timesteps,
+            )
         return out
 
     def fingerprint_extra(self) -> dict:
@@ -149,12 +175,22 @@ def class_bases(unet, scheduler=None, labels=None, **options) -> list:
 
 
 @keeps_global_rng
-def fit_unet(unet, scheduler, images: torch.Tensor, labels: torch.Tensor | None = None, steps: int = 500,
-             batch_size: int = 64, lr: float = 2e-3, seed: int = 0, progress: bool = True) -> list:
+def fit_unet(
+    unet,
+    scheduler,
+    images: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    steps: int = 500,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> list:
     """Train a ``UNet2DModel`` in place by the DDPM ε-objective ‖ε̂(√ᾱ_k x_0 + √(1−ᾱ_k) ε, k[, y]) − ε‖²
     on ``images`` ``[M, C, H, W]`` in [−1, 1] (with class ``labels`` ``[M]`` for a class-conditional
     one); a private generator seeded ``seed`` draws everything. Returns the losses."""
     from tqdm.auto import trange
+
     dev = next(unet.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     abar = scheduler.alphas_cumprod.to(dev)
@@ -205,19 +241,36 @@ class SculptingPipeline:
         model = self.compose(operation, alpha, gamma)  # checks the parts belong together now, not at the first call
         self.composition = {"operation": operation, "alpha": float(alpha), "gamma": float(gamma)}
         if not isinstance(model.sde, VPSDE):
-            raise ValueError("a diffusers scheduler samples variance-preserving bases; these diffuse under "
-                             f"{type(model.sde).__name__}")
+            raise ValueError(
+                "a diffusers scheduler samples variance-preserving bases; these diffuse under "
+                f"{type(model.sde).__name__}"
+            )
         check_schedule(model, scheduler)
 
     def compose(self, operation=None, alpha=None, gamma=None):
         """The composed score model (``sc.compose``) for these settings."""
         from sculpting.compose import compose
-        c = self.composition
-        return compose(self.bases, self.classifier, c["operation"] if operation is None else operation,
-                       alpha=c["alpha"] if alpha is None else alpha, gamma=c["gamma"] if gamma is None else gamma)
 
-    def __call__(self, operation=None, alpha=None, gamma=None, num_inference_steps: int = 50, generator=None,
-                 batch_size: int = 1, output_type: str = "pt", progress: bool = False) -> PipelineOutput:
+        c = self.composition
+        return compose(
+            self.bases,
+            self.classifier,
+            c["operation"] if operation is None else operation,
+            alpha=c["alpha"] if alpha is None else alpha,
+            gamma=c["gamma"] if gamma is None else gamma,
+        )
+
+    def __call__(
+        self,
+        operation=None,
+        alpha=None,
+        gamma=None,
+        num_inference_steps: int = 50,
+        generator=None,
+        batch_size: int = 1,
+        output_type: str = "pt",
+        progress: bool = False,
+    ) -> PipelineOutput:
         if output_type not in ("pt", "np"):
             raise ValueError(f"output_type must be 'pt' or 'np', got {output_type!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -225,11 +278,14 @@ class SculptingPipeline:
         if not isinstance(progress, bool):
             raise TypeError(f"progress must be True or False, got {progress!r}")
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
-                            "(for a seed: torch.Generator().manual_seed(5))")
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                "(for a seed: torch.Generator().manual_seed(5))"
+            )
         model = self.compose(operation, alpha, gamma)
         from sculpting.compose import _check_memory
         from sculpting.families import family_of
+
         _check_memory(model, family_of(model), batch_size)
         x = scheduler_sample(model, batch_size, self.scheduler, num_inference_steps, generator, progress)
         images = (x / 2 + 0.5).clamp(0, 1)
@@ -240,14 +296,20 @@ class SculptingPipeline:
     def save_pretrained(self, directory) -> Path:
         """``classifier.pt`` (+ ``.json``), ``scheduler/`` (diffusers' own format) and ``composition.json``."""
         from sculpting.fit import save
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         save(self.classifier, d / "classifier.pt")
         self.scheduler.save_pretrained(d / "scheduler")
         from sculpting.fingerprint import base_fingerprints
-        info = {**self.composition, "n_bases": len(self.bases), "image_shape": list(self.bases[0].image_shape),
-                "class_labels": [getattr(b, "class_label", None) for b in self.bases],
-                "base_fingerprints": base_fingerprints(self.bases)}
+
+        info = {
+            **self.composition,
+            "n_bases": len(self.bases),
+            "image_shape": list(self.bases[0].image_shape),
+            "class_labels": [getattr(b, "class_label", None) for b in self.bases],
+            "base_fingerprints": base_fingerprints(self.bases),
+        }
         (d / "composition.json").write_text(json.dumps(info, indent=2))
         return d
 
@@ -263,8 +325,14 @@ class SculptingPipeline:
             raise ValueError(f"{path} is not valid JSON ({e}); write it again with pipe.save_pretrained") from None
         if not isinstance(info, dict):
             raise ValueError(f"{path} must hold a JSON object, got {type(info).__name__}")
-        need = {"operation": str, "alpha": (int, float), "gamma": (int, float), "n_bases": int,
-                "image_shape": list, "class_labels": list}
+        need = {
+            "operation": str,
+            "alpha": (int, float),
+            "gamma": (int, float),
+            "n_bases": int,
+            "image_shape": list,
+            "class_labels": list,
+        }
         missing = sorted(k for k in need if k not in info)
         if missing:
             raise ValueError(f"{path} lacks {missing}; write it again with pipe.save_pretrained")
@@ -281,6 +349,7 @@ class SculptingPipeline:
         import diffusers
         from sculpting.pretrained import load_model
         import os
+
         if not isinstance(directory, (str, os.PathLike)) or not str(directory):
             raise TypeError(f"directory must be a folder path (str or Path), got {directory!r}")
         d = Path(directory)
@@ -293,38 +362,50 @@ class SculptingPipeline:
         if not all(hasattr(b, "image_shape") and hasattr(b, "score") for b in bases):
             raise TypeError("bases must be diffusion base models (image_shape, score)")
         if not bases or len(bases) != info["n_bases"] or list(bases[0].image_shape) != info["image_shape"]:
-            raise ValueError(f"{d} was saved for {info['n_bases']} bases of shape {info['image_shape']}, got "
-                             f"{len(bases)}" + (f" of shape {list(bases[0].image_shape)}" if bases else ""))
+            raise ValueError(
+                f"{d} was saved for {info['n_bases']} bases of shape {info['image_shape']}, got "
+                f"{len(bases)}" + (f" of shape {list(bases[0].image_shape)}" if bases else "")
+            )
         labels = [getattr(b, "class_label", None) for b in bases]
         if labels != info["class_labels"]:
-            raise ValueError(f"{d} was saved for bases of class labels {info['class_labels']} (in this order), got "
-                             f"{labels}: pass the bases in the stored order")
+            raise ValueError(
+                f"{d} was saved for bases of class labels {info['class_labels']} (in this order), got "
+                f"{labels}: pass the bases in the stored order"
+            )
         if "base_fingerprints" in info:
             from sculpting.fingerprint import base_fingerprints
+
             got = [f["sha256"] for f in base_fingerprints(bases)]
             want = [f.get("sha256") if isinstance(f, dict) else f for f in info["base_fingerprints"]]
             if got != want:
                 bad = [i + 1 for i, (a, b) in enumerate(zip(want, got)) if a != b] or "count"
-                raise ValueError(f"{d} was saved with other bases: base(s) {bad} differ (weights, class label or "
-                                 "schedule)")
+                raise ValueError(
+                    f"{d} was saved with other bases: base(s) {bad} differ (weights, class label or schedule)"
+                )
         unknown = sorted(set(overrides) - {"operation", "alpha", "gamma"})
         if unknown:
             raise TypeError(f"from_pretrained takes the overrides operation, alpha, gamma; got {unknown}")
         cfg_path = d / "scheduler" / "scheduler_config.json"
         try:
             sched_cfg = json.loads(cfg_path.read_text())
-            scheduler = diffusers_class(sched_cfg["_class_name"], diffusers.SchedulerMixin,
-                                        cfg_path).from_pretrained(d / "scheduler")
+            scheduler = diffusers_class(sched_cfg["_class_name"], diffusers.SchedulerMixin, cfg_path).from_pretrained(
+                d / "scheduler"
+            )
         except FileNotFoundError:
-            raise ValueError(f"{d} holds no scheduler/scheduler_config.json; save it with "
-                             "pipe.save_pretrained") from None
+            raise ValueError(
+                f"{d} holds no scheduler/scheduler_config.json; save it with pipe.save_pretrained"
+            ) from None
         except Exception as e:  # noqa: BLE001 (diffusers raises what its constructors raise on bad values)
-            raise ValueError(f"{cfg_path} does not describe a diffusers scheduler ({type(e).__name__}: {e}); "
-                             "save it again with pipe.save_pretrained") from None
+            raise ValueError(
+                f"{cfg_path} does not describe a diffusers scheduler ({type(e).__name__}: {e}); "
+                "save it again with pipe.save_pretrained"
+            ) from None
         n_train = scheduler.config.get("num_train_timesteps")
         if isinstance(n_train, bool) or not isinstance(n_train, int) or not 2 <= n_train <= 100_000:
-            raise ValueError(f"{cfg_path}: num_train_timesteps must be an integer in [2, 100000], got {n_train!r}; "
-                             "save the scheduler again with pipe.save_pretrained")
+            raise ValueError(
+                f"{cfg_path}: num_train_timesteps must be an integer in [2, 100000], got {n_train!r}; "
+                "save the scheduler again with pipe.save_pretrained"
+            )
         comp = {k: overrides.get(k, info[k]) for k in ("operation", "alpha", "gamma")}
         return cls(bases, load_model(d / "classifier.pt"), scheduler, **comp)
 
@@ -334,10 +415,16 @@ def save_diffusers_base(model: DiffusersScoreModel, path, **meta):
     """Save a :class:`DiffusersScoreModel`: the UNet's weights, its class and config, and what makes
     the base (class label, prediction type, ``num_train_timesteps``, SDE)."""
     from sculpting.checkpoints import save_checkpoint
+
     unet_cfg = {k: v for k, v in dict(model.unet.config).items() if not k.startswith("_")}
-    info = {"unet_class": type(model.unet).__name__, "unet_config": json.loads(json.dumps(unet_cfg, default=list)),
-            "prediction": model.prediction, "num_train_timesteps": model.num_train_timesteps,
-            "class_label": model.class_label, "sde": model.sde.config}
+    info = {
+        "unet_class": type(model.unet).__name__,
+        "unet_config": json.loads(json.dumps(unet_cfg, default=list)),
+        "prediction": model.prediction,
+        "num_train_timesteps": model.num_train_timesteps,
+        "class_label": model.class_label,
+        "sde": model.sde.config,
+    }
     return save_checkpoint(path, "diffusers_base", model.state_dict(), {**info, **meta})
 
 
@@ -345,10 +432,13 @@ def diffusers_class(name, base: type, where) -> type:
     """The diffusers class ``name`` that a file names, if it is a subclass of ``base`` exported by
     diffusers (a scheduler, a model); anything else a file names is refused, never called."""
     import diffusers
+
     cls = getattr(diffusers, name, None) if isinstance(name, str) and name.isidentifier() else None
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ValueError(f"{where} names {name!r}, which is not a diffusers {base.__name__} class; files select "
-                         f"only such classes (e.g. {'DDPMScheduler' if base.__name__ == 'SchedulerMixin' else 'UNet2DModel'})")
+        raise ValueError(
+            f"{where} names {name!r}, which is not a diffusers {base.__name__} class; files select "
+            f"only such classes (e.g. {'DDPMScheduler' if base.__name__ == 'SchedulerMixin' else 'UNet2DModel'})"
+        )
     return cls
 
 
@@ -356,18 +446,26 @@ def load_diffusers_base(path) -> DiffusersScoreModel:
     import diffusers
     from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild
     from sculpting.diffusion.sde import sde_from_config
+
     sd, meta = load_checkpoint(path, "diffusers_base")
     try:
         unet_cls = diffusers_class(meta["unet_class"], diffusers.ModelMixin, path)
         cfg, sde = dict(meta["unet_config"]), sde_from_config(meta["sde"])
     except (KeyError, AttributeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: unreadable diffusers-base metadata ({type(e).__name__}: {e})") from e
-    return rebuild(lambda: DiffusersScoreModel(unet_cls.from_config(cfg), sde, meta["prediction"],
-                                               meta["num_train_timesteps"], meta["class_label"]), sd, meta, path)
+    return rebuild(
+        lambda: DiffusersScoreModel(
+            unet_cls.from_config(cfg), sde, meta["prediction"], meta["num_train_timesteps"], meta["class_label"]
+        ),
+        sd,
+        meta,
+        path,
+    )
 
 
 def _register() -> None:
     from sculpting.checkpoints import register_loader, register_saver
+
     register_loader("diffusers_base", load_diffusers_base)
     register_saver(DiffusersScoreModel, save_diffusers_base)
 

@@ -24,6 +24,7 @@ classifier estimator apply. Otherwise give ``max_trajectory_length``.
 needs forward policies only; the backward policy a torchgfn model was trained with does not enter
 the composed law (``docs/guidance.md``).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,18 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 
 from sculpting.gflownet.policy import masked_log_softmax  # noqa: E402
 
-__all__ = ["TorchGFNEnv", "TorchGFNPolicy", "MAX_ENUMERATED_STATES", "RECIPES", "register_recipe", "build", "stamp", "save_torchgfn_policy",
-           "load_torchgfn_policy", "hypergrid_policy"]
+__all__ = [
+    "TorchGFNEnv",
+    "TorchGFNPolicy",
+    "MAX_ENUMERATED_STATES",
+    "RECIPES",
+    "register_recipe",
+    "build",
+    "stamp",
+    "save_torchgfn_policy",
+    "load_torchgfn_policy",
+    "hypergrid_policy",
+]
 
 #: environments with more states than this are treated as not enumerable (torchgfn's own
 #: enumeration / a breadth-first search from s0 where torchgfn has none)
@@ -74,8 +85,14 @@ class TorchGFNEnv:
             env is not enumerated; default then: ``state numel + 1``).
     """
 
-    def __init__(self, gfn_env, preprocessor=None, name: str | None = None, enumerate="auto",
-                 max_trajectory_length: int | None = None):
+    def __init__(
+        self,
+        gfn_env,
+        preprocessor=None,
+        name: str | None = None,
+        enumerate="auto",
+        max_trajectory_length: int | None = None,
+    ):
         for attr in ("n_actions", "s0", "states_from_tensor", "step", "log_reward", "state_shape"):
             if not hasattr(gfn_env, attr):
                 raise TypeError(f"expected a torchgfn DiscreteEnv, got {type(gfn_env).__name__} (no {attr})")
@@ -87,11 +104,17 @@ class TorchGFNEnv:
             raise ValueError(f"torchgfn's exit action must be the last action ({self.stop_action}), got {exit_action}")
         self.state_shape = tuple(int(d) for d in gfn_env.state_shape)
         self.preprocessor = preprocessor if preprocessor is not None else getattr(gfn_env, "preprocessor", None)
-        self.feature_dim = (int(self.preprocessor.output_dim) if self.preprocessor is not None
-                            else math.prod(self.state_shape))
+        self.feature_dim = (
+            int(self.preprocessor.output_dim) if self.preprocessor is not None else math.prod(self.state_shape)
+        )
         self.name = name or type(gfn_env).__name__
-        self.space = {"kind": "torchgfn", "env": type(gfn_env).__name__, "name": self.name,
-                      "state_shape": list(self.state_shape), "n_actions": self.n_actions}
+        self.space = {
+            "kind": "torchgfn",
+            "env": type(gfn_env).__name__,
+            "name": self.name,
+            "state_shape": list(self.state_shape),
+            "n_actions": self.n_actions,
+        }
         self.config = {"name": self.name}
         self.device = torch.as_tensor(gfn_env.s0).device
         if enumerate not in ("auto", False):
@@ -174,8 +197,11 @@ class TorchGFNEnv:
                 break
             f = torch.stack(fresh)
             mask = self.action_mask(f)
-            kids = [self.step(f[mask[:, a]], torch.full((int(mask[:, a].sum()),), a, device=f.device))
-                    for a in range(self.n_actions - 1) if bool(mask[:, a].any())]
+            kids = [
+                self.step(f[mask[:, a]], torch.full((int(mask[:, a].sum()),), a, device=f.device))
+                for a in range(self.n_actions - 1)
+                if bool(mask[:, a].any())
+            ]
             frontier = torch.cat(kids) if kids else f[:0]
         self._keys = keys
         return len(found), torch.stack(found)
@@ -186,8 +212,10 @@ class TorchGFNEnv:
     def _enumerate(self, n: int, states: torch.Tensor):
         idx = self.index(states).cpu()
         if len(states) != n or not torch.equal(torch.sort(idx).values, torch.arange(n, device=idx.device)):
-            raise ValueError(f"{type(self.gfn_env).__name__}: get_states_indices(all_states) is not a permutation "
-                             f"of 0..{n - 1}; pass enumerate=False")
+            raise ValueError(
+                f"{type(self.gfn_env).__name__}: get_states_indices(all_states) is not a permutation "
+                f"of 0..{n - 1}; pass enumerate=False"
+            )
         s = torch.empty_like(states)
         s[idx] = states
         self._all_states, self.n_states = s, n
@@ -203,8 +231,10 @@ class TorchGFNEnv:
             kids = self.index(self.step(s[legal], torch.full((int(legal.sum()),), a, device=s.device))).cpu()
             child[legal, a] = kids
             if len(set(kids.tolist())) != len(kids):
-                raise ValueError(f"{type(self.gfn_env).__name__}: action {a} leads two states to one child; the "
-                                 "exact tables need the action to determine the parent (pass enumerate=False)")
+                raise ValueError(
+                    f"{type(self.gfn_env).__name__}: action {a} leads two states to one child; the "
+                    "exact tables need the action to determine the parent (pass enumerate=False)"
+                )
             parent[kids, a] = ar[legal]
         depth = torch.zeros(n, dtype=torch.long)
         for _ in range(n + 1):  # longest path from the sources: every move goes to a later level
@@ -241,8 +271,9 @@ class TorchGFNPolicy(torch.nn.Module):
         elif env_options:
             raise ValueError("env is already a TorchGFNEnv: pass the options to it")
         if int(getattr(estimator, "expected_output_dim", env.n_actions)) != env.n_actions:
-            raise ValueError(f"the estimator outputs {estimator.expected_output_dim} logits, the env has "
-                             f"{env.n_actions} actions")
+            raise ValueError(
+                f"the estimator outputs {estimator.expected_output_dim} logits, the env has {env.n_actions} actions"
+            )
         self.estimator, self.env = estimator, env
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
@@ -280,10 +311,12 @@ def recipe_name(fn) -> str:
 def _registered(name, path=None):
     if not isinstance(name, str) or name not in RECIPES:
         where = f"{path}: " if path is not None else ""
-        raise LookupError(f"{where}the torchgfn recipe {name!r} is not registered in this process (known: "
-                          f"{sorted(RECIPES)}). Loading never imports or runs code a file names: call "
-                          f"sculpting.adapters.torchgfn.register_recipe({name!r}, your_function) first "
-                          "(docs/own_models.md)")
+        raise LookupError(
+            f"{where}the torchgfn recipe {name!r} is not registered in this process (known: "
+            f"{sorted(RECIPES)}). Loading never imports or runs code a file names: call "
+            f"sculpting.adapters.torchgfn.register_recipe({name!r}, your_function) first "
+            "(docs/own_models.md)"
+        )
     return RECIPES[name]
 
 
@@ -298,6 +331,7 @@ def build(recipe, **kwargs) -> "TorchGFNPolicy":
     environment is rebuilt the same way). In another process, register your function again before
     ``sc.load_model``."""
     import json
+
     if callable(recipe):
         fn, recipe = recipe, register_recipe(recipe_name(recipe), recipe)
     else:
@@ -323,6 +357,7 @@ def stamp(policy: "TorchGFNPolicy", recipe: str, kwargs: dict) -> "TorchGFNPolic
 
 def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
     from sculpting.checkpoints import CheckpointError
+
     if not isinstance(spec, dict) or not isinstance(spec.get("kwargs"), dict):
         raise CheckpointError(f"{path}: its torchgfn recipe is malformed: {spec!r}")
     try:
@@ -338,26 +373,33 @@ def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
 def env_from_recipe(name: str, recipe: dict | None = None) -> TorchGFNEnv:
     """The :class:`TorchGFNEnv` a checkpoint describes (``env.config``): its recipe's environment."""
     from sculpting.checkpoints import CheckpointError
+
     if recipe is None:
-        raise CheckpointError(f"this checkpoint's torchgfn environment {name!r} was not built by a recipe, so it "
-                              "cannot be rebuilt: build the bases with sculpting.adapters.torchgfn.build("
-                              "'package.module:function', **kwargs) before fitting and saving (docs/own_models.md)")
+        raise CheckpointError(
+            f"this checkpoint's torchgfn environment {name!r} was not built by a recipe, so it "
+            "cannot be rebuilt: build the bases with sculpting.adapters.torchgfn.build("
+            "'package.module:function', **kwargs) before fitting and saving (docs/own_models.md)"
+        )
     return _rebuild_policy(recipe).env
 
 
 def save_torchgfn_policy(policy: "TorchGFNPolicy", path, **meta):
     """Save a :class:`TorchGFNPolicy` built by :func:`build` (its weights and its recipe)."""
     from sculpting.checkpoints import save_checkpoint
+
     spec = getattr(policy, "recipe", None)
     if spec is None:
-        raise TypeError("this TorchGFNPolicy was not built by a recipe: build it with "
-                        "sculpting.adapters.torchgfn.build('package.module:function', **kwargs) (a function "
-                        "returning the policy), so that sc.load_model can rebuild it (docs/own_models.md)")
+        raise TypeError(
+            "this TorchGFNPolicy was not built by a recipe: build it with "
+            "sculpting.adapters.torchgfn.build('package.module:function', **kwargs) (a function "
+            "returning the policy), so that sc.load_model can rebuild it (docs/own_models.md)"
+        )
     return save_checkpoint(path, "torchgfn_policy", policy.state_dict(), {"recipe": spec, **meta})
 
 
 def load_torchgfn_policy(path) -> "TorchGFNPolicy":
     from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into
+
     sd, meta = load_checkpoint(path, "torchgfn_policy")
     policy = _rebuild_policy(meta.get("recipe"), path)
     want = {k: tuple(v.shape) for k, v in policy.state_dict().items()}
@@ -367,8 +409,9 @@ def load_torchgfn_policy(path) -> "TorchGFNPolicy":
     return load_into(policy, sd, meta, path)
 
 
-def hypergrid_policy(ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float = 0.5, R2: float = 2.0,
-                     hidden: int = 64, seed: int = 0) -> "TorchGFNPolicy":
+def hypergrid_policy(
+    ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float = 0.5, R2: float = 2.0, hidden: int = 64, seed: int = 0
+) -> "TorchGFNPolicy":
     """A recipe (for :func:`build`): torchgfn's ``HyperGrid(ndim, height)`` with its "original" reward
     (R0, R1, R2) and a fresh forward ``DiscretePolicyEstimator`` (an MLP of width ``hidden`` on the
     K-hot state, initial weights from ``seed``), wrapped as a :class:`TorchGFNPolicy`. Train its
@@ -378,6 +421,7 @@ def hypergrid_policy(ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float 
     import math
     from sculpting.bounds import check_count, check_width
     from sculpting.training import check_seed
+
     check_count("ndim", ndim, 1, 16)
     check_count("height", height, 2, 1024)
     check_width("hidden", hidden)
@@ -390,19 +434,28 @@ def hypergrid_policy(ndim: int = 2, height: int = 8, R0: float = 0.1, R1: float 
     from gfn.preprocessors import KHotPreprocessor
     from gfn.utils.modules import MLP
     from sculpting.training import seeded_init
-    env = gym.HyperGrid(ndim=ndim, height=height, reward_fn_str="original",
-                        reward_fn_kwargs={"R0": R0, "R1": R1, "R2": R2}, validate_modes=False)
+
+    env = gym.HyperGrid(
+        ndim=ndim,
+        height=height,
+        reward_fn_str="original",
+        reward_fn_kwargs={"R0": R0, "R1": R1, "R2": R2},
+        validate_modes=False,
+    )
     pre = KHotPreprocessor(env.height, env.ndim)
     with seeded_init(seed):
-        pf = DiscretePolicyEstimator(MLP(pre.output_dim, env.n_actions, hidden_dim=hidden), env.n_actions,
-                                     preprocessor=pre)
+        pf = DiscretePolicyEstimator(
+            MLP(pre.output_dim, env.n_actions, hidden_dim=hidden), env.n_actions, preprocessor=pre
+        )
     return TorchGFNPolicy(pf, env)
 
 
 def _register() -> None:
     from sculpting.checkpoints import register_loader, register_saver
+
     register_recipe(recipe_name(hypergrid_policy), hypergrid_policy)
     from sculpting.gflownet.env_kinds import register_env
+
     register_loader("torchgfn_policy", load_torchgfn_policy)
     register_saver(TorchGFNPolicy, save_torchgfn_policy)
     register_env("torchgfn", env_from_recipe)

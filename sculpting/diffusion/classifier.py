@@ -12,6 +12,7 @@ VE: sqrt(1 + σ_t²), VP: 1), so that the network sees unit-scale inputs at ever
 the VE-SDE reach std ≈ 10; unscaled, the non-terminal loss blew the trunk's ReLUs dead on CPU runs).
 ``sde`` is the config of the bases' SDE (``sde.config``; default: the VE-SDE with σ = 25).
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,13 +31,24 @@ __all__ = ["TimeClassifier", "DiffusionQ"]
 
 
 class TimeClassifier(nn.Module):
-    def __init__(self, image_shape=(3, 16, 16), n_bases: int = 2, n_slots: int = 2,
-                 alpha_conditioned: bool | None = None, exchangeable: bool | None = None,
-                 trunk=(32, 64), hidden: int = 256, embed_dim: int = 128, dropout=(0.25, 0.5), sde: dict | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        image_shape=(3, 16, 16),
+        n_bases: int = 2,
+        n_slots: int = 2,
+        alpha_conditioned: bool | None = None,
+        exchangeable: bool | None = None,
+        trunk=(32, 64),
+        hidden: int = 256,
+        embed_dim: int = 128,
+        dropout=(0.25, 0.5),
+        sde: dict | None = None,
+        seed: int | None = None,
+    ):
         super().__init__()
         from sculpting.algebra import MAX_BASES
         from sculpting.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
+
         check_count("n_bases", n_bases, 2, MAX_BASES)
         check_count("n_slots", n_slots, 1, MAX_SLOTS)
         check_width("hidden", hidden)
@@ -48,9 +60,13 @@ class TimeClassifier(nn.Module):
         if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3:
             raise TypeError(f"image_shape must be (C, S, S), got {image_shape!r}")
         side = image_shape[1]
-        check_parameter_memory("this time classifier", 9 * image_shape[0] * trunk[0] + 9 * trunk[0] * trunk[1]
-                               + (trunk[1] * max((side - 4) // 2, 1) ** 2 + 2 * embed_dim) * hidden
-                               + hidden * n_bases ** n_slots)
+        check_parameter_memory(
+            "this time classifier",
+            9 * image_shape[0] * trunk[0]
+            + 9 * trunk[0] * trunk[1]
+            + (trunk[1] * max((side - 4) // 2, 1) ** 2 + 2 * embed_dim) * hidden
+            + hidden * n_bases**n_slots,
+        )
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
             c, s, _ = image_shape
@@ -58,9 +74,17 @@ class TimeClassifier(nn.Module):
             self.sde = sde_from_config(sde)
             self.n_bases, self.n_slots = n_bases, n_slots
             self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
-            self.config = {"image_shape": list(image_shape), "n_bases": n_bases, "n_slots": n_slots,
-                           "alpha_conditioned": alpha_conditioned, "exchangeable": exchangeable,
-                           "trunk": list(trunk), "hidden": hidden, "embed_dim": embed_dim, "dropout": list(dropout)}
+            self.config = {
+                "image_shape": list(image_shape),
+                "n_bases": n_bases,
+                "n_slots": n_slots,
+                "alpha_conditioned": alpha_conditioned,
+                "exchangeable": exchangeable,
+                "trunk": list(trunk),
+                "hidden": hidden,
+                "embed_dim": embed_dim,
+                "dropout": list(dropout),
+            }
             if sde is not None:  # (absent in the VE checkpoints shipped before VP support: same default)
                 self.config["sde"] = self.sde.config
             self.conv1 = nn.Conv2d(c, trunk[0], 3)
@@ -103,8 +127,9 @@ class DiffusionQ:
 
     def __init__(self, classifier, composition: Composition):
         self.classifier, self.composition = classifier, composition
-        self.logit_alpha = classifier_logit_alpha(composition, classifier.n_bases, classifier.n_slots,
-                                                  classifier.alpha_conditioned)
+        self.logit_alpha = classifier_logit_alpha(
+            composition, classifier.n_bases, classifier.n_slots, classifier.alpha_conditioned
+        )
         self._log_prior0 = composition.log_priors(torch.float32)[0]
 
     def first(self, x, t):

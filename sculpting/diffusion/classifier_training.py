@@ -20,6 +20,7 @@ It needs the samples only, so ``pool_sampler="edm"`` draws them with the EDM sam
 steps, 2·steps − 1 score calls per sample instead of 2·steps for PC): a pool several times larger
 for the same cost.
 """
+
 from __future__ import annotations
 
 import time
@@ -77,8 +78,9 @@ def draw_pool(model, config: DiffusionClassifierConfig, generator=None, progress
     if config.pool_sampler == "edm":
         x = edm_sample(model, config.pool_size, config.pool_steps, generator=generator, progress=progress)
         return TrajectoryPool(x[None], torch.tensor([model.sde.eps], device=x.device))
-    _, (states, times) = pc_sample(model, config.pool_size, config.pool_steps, generator=generator,
-                                   keep_every=config.keep_every, progress=progress)
+    _, (states, times) = pc_sample(
+        model, config.pool_size, config.pool_steps, generator=generator, keep_every=config.keep_every, progress=progress
+    )
     return TrajectoryPool(states, times)
 
 
@@ -114,8 +116,16 @@ def _forward_noise(sde, x0, t_max: float, gen):
 
 
 @keeps_global_rng
-def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, progress: bool = True,
-                          desc: str = "classifier", checkpoint_path=None, checkpoint_every: int = 100, bases=None):
+def train_time_classifier(
+    classifier,
+    pools,
+    config: DiffusionClassifierConfig,
+    progress: bool = True,
+    desc: str = "classifier",
+    checkpoint_path=None,
+    checkpoint_every: int = 100,
+    bases=None,
+):
     """Train ``classifier`` on the trajectory ``pools`` (one per base); ``checkpoint_path``:
     resumable training (:class:`sculpting.training.Resumable`; the pools are not saved: pass the same).
     ``bases``: the models the pools were drawn from; the classifier records their fingerprints
@@ -135,15 +145,25 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
     r, B = config.logit_alpha_range, local_batch(config.batch)
     hist = {"loss_terminal": [], "loss_nonterminal": []}
     from sculpting.fingerprint import base_fingerprints, describe
+
     if bases is not None:
         if len(bases) != m:
             raise ValueError(f"classifier is for {m} bases, got {len(bases)}")
         classifier.base_fingerprints = base_fingerprints(bases)
-    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "time_classifier", **config.to_dict()},
-                       {"classifier": classifier, "frozen": frozen, "opt": opt}, gen,
-                       what={"classifier": describe(classifier), "pools": describe([p.states for p in pools]),
-                             "bases": None if bases is None else base_fingerprints(bases)}
-                       if checkpoint_path is not None else None)
+    resume = Resumable(
+        checkpoint_path,
+        checkpoint_every,
+        {"kind": "time_classifier", **config.to_dict()},
+        {"classifier": classifier, "frozen": frozen, "opt": opt},
+        gen,
+        what={
+            "classifier": describe(classifier),
+            "pools": describe([p.states for p in pools]),
+            "bases": None if bases is None else base_fingerprints(bases),
+        }
+        if checkpoint_path is not None
+        else None,
+    )
     start = resume.start(hist)
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     for u in progress_bar(config.updates, desc, progress, mininterval=1.0, start=start):
@@ -158,8 +178,9 @@ def train_time_classifier(classifier, pools, config: DiffusionClassifierConfig, 
         l_nt = torch.zeros((), device=dev)
         if u > config.terminal_only:
             with torch.no_grad():
-                tail = slot_tail_weights(frozen.log_first(x0, eps, la if frozen.alpha_conditioned else None), la, n,
-                                         frozen.alpha_conditioned)
+                tail = slot_tail_weights(
+                    frozen.log_first(x0, eps, la if frozen.alpha_conditioned else None), la, n, frozen.alpha_conditioned
+                )
             w = torch.zeros(len(x0), m, tail.shape[1], device=dev)
             w[torch.arange(len(x0), device=dev), lab] = tail
             l_nt = -(w.reshape(len(x0), -1) * classifier.log_joint(xt, tt, la_in)).sum(1).mean()

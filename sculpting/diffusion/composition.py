@@ -7,6 +7,7 @@
 the gradient is enabled locally, so a ComposedScore can itself be a base of another composition
 (its ``score`` works inside ``torch.no_grad()``).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,18 +36,29 @@ class ComposedScore:
 
     def __init__(self, bases, classifier, composition: Composition, gamma: float = 1.0):
         import numbers
-        if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not math.isfinite(gamma) \
-                or not 0 <= gamma <= MAX_GAMMA:
-            raise ValueError(f"gamma must be a number in [0, {MAX_GAMMA:g}] (1 is the exact composition, "
-                             f"larger sharpens), got {gamma!r}")
+
+        if (
+            isinstance(gamma, bool)
+            or not isinstance(gamma, numbers.Real)
+            or not math.isfinite(gamma)
+            or not 0 <= gamma <= MAX_GAMMA
+        ):
+            raise ValueError(
+                f"gamma must be a number in [0, {MAX_GAMMA:g}] (1 is the exact composition, "
+                f"larger sharpens), got {gamma!r}"
+            )
         sdes = [_sde_of(b) for b in bases]
         if any(s != sdes[0] for s in sdes):
-            raise ValueError(f"the bases diffuse under different SDEs ({sdes}): a composition needs one forward "
-                             "process (a VP and a VE base have different noisy marginals at the same t)")
+            raise ValueError(
+                f"the bases diffuse under different SDEs ({sdes}): a composition needs one forward "
+                "process (a VP and a VE base have different noisy marginals at the same t)"
+            )
         clf_sde = _sde_of(classifier) if getattr(classifier, "sde", None) is not None else None
         if clf_sde is not None and clf_sde != sdes[0]:
-            raise ValueError(f"the classifier was trained under the SDE {clf_sde}, the bases diffuse under "
-                             f"{sdes[0]}: refit it on these bases (sc.fit_classifier)")
+            raise ValueError(
+                f"the classifier was trained under the SDE {clf_sde}, the bases diffuse under "
+                f"{sdes[0]}: refit it on these bases (sc.fit_classifier)"
+            )
         if len(bases) != composition.n_bases:
             raise ValueError(f"composition of {composition.n_bases} bases got {len(bases)} base models")
         shapes = {tuple(b.image_shape) for b in bases}
@@ -54,8 +66,10 @@ class ComposedScore:
             raise ValueError(f"base models have different image shapes: {sorted(shapes)}")
         self.image_shape = tuple(bases[0].image_shape)
         if tuple(classifier.image_shape) != self.image_shape:
-            raise ValueError(f"classifier expects images {tuple(classifier.image_shape)}, "
-                             f"the score models produce {self.image_shape}")
+            raise ValueError(
+                f"classifier expects images {tuple(classifier.image_shape)}, "
+                f"the score models produce {self.image_shape}"
+            )
         self.sde = bases[0].sde
         self.bases, self.classifier, self.composition, self.gamma = list(bases), classifier, composition, float(gamma)
         self.q = DiffusionQ(classifier, composition)
@@ -70,7 +84,7 @@ class ComposedScore:
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
                 log_w, log_q = self.q.first_and_log_q_y(xg, t)
-                grad, = torch.autograd.grad(log_q.sum(), xg)
+                (grad,) = torch.autograd.grad(log_q.sum(), xg)
             w = log_w.detach().exp()  # [B, m]
         else:
             with torch.no_grad():
@@ -82,5 +96,5 @@ class ComposedScore:
         if not one_pass:
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                grad, = torch.autograd.grad(self.q.log_q_y(xg, t).sum(), xg)
+                (grad,) = torch.autograd.grad(self.q.log_q_y(xg, t).sum(), xg)
         return s + self.gamma * grad

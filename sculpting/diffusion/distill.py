@@ -11,6 +11,7 @@ soft targets that carry every label tuple's posterior, not one sampled label. Th
 classifier keeps the learned one's interface and speed (one small CNN pass) and inherits the
 oracle's accuracy on the region the sampler visits.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,13 +38,16 @@ class DistillConfig(TrainConfig):
 
 
 @keeps_global_rng
-def distill_time_classifier(classifier, oracle, config: DistillConfig, progress: bool = True,
-                            desc: str = "distill") -> dict:
+def distill_time_classifier(
+    classifier, oracle, config: DistillConfig, progress: bool = True, desc: str = "distill"
+) -> dict:
     """Train ``classifier`` (in place; e.g. a learned one, as the starting point) towards ``oracle``;
     returns ``{"kl": [...], "train_time_s"}``. The classifier ends in eval mode."""
     if (classifier.n_bases, classifier.n_slots) != (oracle.n_bases, oracle.n_slots):
-        raise ValueError(f"classifier is ({classifier.n_bases} bases, {classifier.n_slots} slots), the oracle "
-                         f"({oracle.n_bases}, {oracle.n_slots})")
+        raise ValueError(
+            f"classifier is ({classifier.n_bases} bases, {classifier.n_slots} slots), the oracle "
+            f"({oracle.n_bases}, {oracle.n_slots})"
+        )
     if tuple(classifier.image_shape) != tuple(oracle.image_shape):
         raise ValueError(f"classifier images {classifier.image_shape} ≠ oracle {oracle.image_shape}")
     dev = next(classifier.parameters()).device
@@ -65,8 +69,9 @@ def distill_time_classifier(classifier, oracle, config: DistillConfig, progress:
             x0 = images[k]
             t = sde.eps + (config.t_max - sde.eps) * torch.rand(per, generator=gen, device=dev)
             shape = (-1, *[1] * (x0.dim() - 1))
-            xt = sde.mean_coef(t).to(x0).reshape(shape) * x0 + sde.marginal_std(t).to(x0).reshape(shape) * \
-                torch.randn(x0.shape, generator=gen, device=dev)
+            xt = sde.mean_coef(t).to(x0).reshape(shape) * x0 + sde.marginal_std(t).to(x0).reshape(shape) * torch.randn(
+                x0.shape, generator=gen, device=dev
+            )
             la = None
             if classifier.alpha_conditioned:
                 la = float((2 * torch.rand((), generator=gen, device=dev) - 1) * config.logit_alpha_range)

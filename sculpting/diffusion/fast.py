@@ -22,6 +22,7 @@ compositions, classifier) in channels-last for the call and back afterwards, and
 calls under bf16 autocast; the sampler's state, the noise and the guidance gradient's leaf stay
 float32, and so do the samples.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,8 +71,9 @@ class FastPath:
     def label(self) -> str:
         """The switches as ``--fast`` spells them ("off" when none)."""
         parts = [n for n, v in (("channels_last", self.channels_last), ("bf16", self.bf16)) if v]
-        parts += {None: [], "default": ["compile"], "reduce-overhead": ["cudagraphs"]}.get(self.compile,
-                                                                                        [f"compile={self.compile}"])
+        parts += {None: [], "default": ["compile"], "reduce-overhead": ["cudagraphs"]}.get(
+            self.compile, [f"compile={self.compile}"]
+        )
         return ",".join(parts) or "off"
 
     def to_dict(self) -> dict:
@@ -120,6 +122,7 @@ class FastPath:
 
 def _device(model) -> torch.device:
     from sculpting.runtime import device_of
+
     return device_of(model)
 
 

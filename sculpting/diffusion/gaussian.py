@@ -10,6 +10,7 @@ and classifier posteriors are analytic:
 (exact up to the overlap of the components). These objects have the same interface as the
 learned ones, so the composed sampler can be tested against exact target masses.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,8 +1,15 @@
 """Saving and loading score models, time classifiers and judges (see :mod:`sculpting.checkpoints`)."""
+
 from __future__ import annotations
 
-from sculpting.checkpoints import (CheckpointError, fingerprint_meta, load_checkpoint, rebuild, register_loader,
-                                   save_checkpoint)
+from sculpting.checkpoints import (
+    CheckpointError,
+    fingerprint_meta,
+    load_checkpoint,
+    rebuild,
+    register_loader,
+    save_checkpoint,
+)
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.model import ScoreModel
 from sculpting.diffusion.sde import sde_from_config
@@ -11,9 +18,13 @@ __all__ = ["save_score_model", "load_score_model", "save_time_classifier", "load
 
 
 def save_score_model(model: ScoreModel, path, half: bool = False, **meta):
-    return save_checkpoint(path, "score_model", model.state_dict(),
-                           {"unet": model.unet.config, "preset": model.preset,
-                            "sde": model.sde.config, **meta}, half)
+    return save_checkpoint(
+        path,
+        "score_model",
+        model.state_dict(),
+        {"unet": model.unet.config, "preset": model.preset, "sde": model.sde.config, **meta},
+        half,
+    )
 
 
 def load_score_model(path) -> ScoreModel:
@@ -29,7 +40,9 @@ def load_score_model(path) -> ScoreModel:
 
 
 def save_time_classifier(clf: TimeClassifier, path, half: bool = False, **meta):
-    return save_checkpoint(path, "time_classifier", clf.state_dict(), {"arch": clf.config, **fingerprint_meta(clf), **meta}, half)
+    return save_checkpoint(
+        path, "time_classifier", clf.state_dict(), {"arch": clf.config, **fingerprint_meta(clf), **meta}, half
+    )
 
 
 def load_time_classifier(path) -> TimeClassifier:

@@ -6,6 +6,7 @@ Interface shared with composed samplers (so a composition can be a base): ``sde`
 Denoising score matching (Song et al. 2021): t ~ U(ε, 1), x_t = x_0 + σ_t z,
 L = mean_batch Σ_pixels (σ_t s_θ(x_t, t) + z)²  (weighting λ(t) = σ_t²).
 """
+
 from __future__ import annotations
 
 import time
@@ -25,14 +26,22 @@ __all__ = ["ScoreModel", "DiffusionTrainConfig", "train_score_model"]
 
 
 class ScoreModel(nn.Module):
-    def __init__(self, channels: int = 3, preset: str = "cpu", sde: VESDE | None = None, *,
-                 seed: int | None = None, **unet_overrides):
+    def __init__(
+        self,
+        channels: int = 3,
+        preset: str = "cpu",
+        sde: VESDE | None = None,
+        *,
+        seed: int | None = None,
+        **unet_overrides,
+    ):
         super().__init__()
         if preset not in UNET_PRESETS:
             raise ValueError(f"unknown U-Net preset {preset!r}; choose from {sorted(UNET_PRESETS)}")
         cfg = {**UNET_PRESETS[preset], **unet_overrides}
         self.preset = preset
         from sculpting.training import seeded_init
+
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             self.unet = ScoreUNet(channels=channels, **cfg)
         self.sde = sde or VESDE()
@@ -75,15 +84,21 @@ class DiffusionTrainConfig(TrainConfig):
     seed: int = 0
 
 
-
 #: training steps between host reads of the loss (one synchronisation per this many steps on a GPU)
 LOSS_READ_EVERY = 50
 
 
 @keeps_global_rng
-def train_score_model(model: ScoreModel, images: torch.Tensor, config: DiffusionTrainConfig,
-                      progress: bool = True, desc: str = "score model", checkpoint_path=None,
-                      checkpoint_every: int = 500, fast=None):
+def train_score_model(
+    model: ScoreModel,
+    images: torch.Tensor,
+    config: DiffusionTrainConfig,
+    progress: bool = True,
+    desc: str = "score model",
+    checkpoint_path=None,
+    checkpoint_every: int = 500,
+    fast=None,
+):
     """Train on ``images`` ``[N, C, S, S]`` (moved once to the model's device, e.g. after
     ``model.to("cuda")``); at the end the model holds the **EMA** weights. ``checkpoint_path``:
     resumable training (:class:`sculpting.training.Resumable`). ``fast``: the GPU fast path
@@ -91,6 +106,7 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     default off). The losses are read on the host every :data:`LOSS_READ_EVERY` steps, in one
     read (the same floats as one read per step). ``hist["fast"]``: the fast path's switches."""
     from sculpting.diffusion.fast import FastPath
+
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
     fast = FastPath.parse(fast, model.device)
@@ -101,14 +117,21 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
     progress = progress and is_main()
     ema = frozen_copy(model)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction
+    )
     hist = {"loss": []}
     from sculpting.fingerprint import describe
+
     record = {"kind": "score_model", **config.to_dict(), **({"fast": fast.label} if fast.on else {})}
-    resume = Resumable(checkpoint_path, checkpoint_every, record,
-                       {"model": model, "ema": ema, "opt": opt, "sched": sched}, gen,
-                       what={"model": describe(model), "data": describe(images)} if checkpoint_path is not None
-                       else None)
+    resume = Resumable(
+        checkpoint_path,
+        checkpoint_every,
+        record,
+        {"model": model, "ema": ema, "opt": opt, "sched": sched},
+        gen,
+        what={"model": describe(model), "data": describe(images)} if checkpoint_path is not None else None,
+    )
     start = resume.start(hist)
     fast.prepare(model)
     fast.prepare(ema)
@@ -119,6 +142,7 @@ def train_score_model(model: ScoreModel, images: torch.Tensor, config: Diffusion
         if pending:
             hist["loss"].extend(torch.stack(pending).tolist())
             pending.clear()
+
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, mininterval=1.0, start=start)
     for step in bar:

@@ -20,6 +20,7 @@ learned classifier). :class:`DataOracle` has the learned classifier's interface 
 ``sc.compose(bases, sc.data_oracle(datasets, bases), op)`` guides with it; gradients flow by
 autograd. The squared distances are one matrix product per call ([B, D] × [D, K]).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,18 +49,23 @@ class DataOracle:
             raise TypeError("datasets must be a list of ≥ 2 tensors [N_i, *image_shape], one per base")
         shapes = {tuple(d.shape[1:]) for d in datasets if isinstance(d, torch.Tensor)}
         if len(shapes) != 1 or any(not isinstance(d, torch.Tensor) or len(d) == 0 for d in datasets):
-            raise ValueError(f"every data set must be a non-empty tensor of one image shape, got shapes {sorted(shapes)}")
+            raise ValueError(
+                f"every data set must be a non-empty tensor of one image shape, got shapes {sorted(shapes)}"
+            )
         n_images, d = sum(len(x) for x in datasets), math.prod(next(iter(shapes)))
         need = 4 * n_images * d * torch.tensor([], dtype=dtype).element_size()  # the stacked sets, sorted, unique
         if need > memory_limit():
-            raise ValueError(f"a data oracle of {n_images} images would need about {need / 2 ** 30:.1f} GB, more than "
-                             f"the {memory_limit() / 2 ** 30:.1f} GB allowed (a quarter of this machine's memory); "
-                             "use fewer images (a subset of each set)")
+            raise ValueError(
+                f"a data oracle of {n_images} images would need about {need / 2**30:.1f} GB, more than "
+                f"the {memory_limit() / 2**30:.1f} GB allowed (a quarter of this machine's memory); "
+                "use fewer images (a subset of each set)"
+            )
         if not all(bool(torch.isfinite(d).all()) for d in datasets):
             raise ValueError("the data sets hold non-finite values")
         self.n_bases = len(datasets)
-        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else \
-            check_count("n_slots", n_slots, 1, 4)
+        self.n_slots = (
+            (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else check_count("n_slots", n_slots, 1, 4)
+        )
         self.alpha_conditioned = self.n_bases == 2
         self.image_shape = shapes.pop()
         self.sde = sde
@@ -68,7 +74,7 @@ class DataOracle:
         W = torch.zeros(self.n_bases, len(images), dtype=torch.float64)
         start = 0
         for i, d in enumerate(datasets):
-            idx = inverse[start:start + len(d)]
+            idx = inverse[start : start + len(d)]
             W[i].index_add_(0, idx, torch.full((len(d),), 1.0 / len(d), dtype=torch.float64))
             start += len(d)
         self._set_table(images, W, dtype)
@@ -76,12 +82,13 @@ class DataOracle:
     def _set_table(self, images, W, dtype):
         self.images, self.W = images.to(dtype), W.to(dtype)  # [K, D], [m, K]
         self.log_W = torch.where(W > 0, W.log(), torch.full_like(W, -math.inf)).to(dtype)
-        self.sq_norms = (self.images ** 2).sum(1)  # [K]
+        self.sq_norms = (self.images**2).sum(1)  # [K]
         self.device = images.device
 
     @classmethod
-    def from_weights(cls, images: torch.Tensor, weights: torch.Tensor, sde, n_slots: int | None = None,
-                     dtype=torch.float64) -> "DataOracle":
+    def from_weights(
+        cls, images: torch.Tensor, weights: torch.Tensor, sde, n_slots: int | None = None, dtype=torch.float64
+    ) -> "DataOracle":
         """The oracle of bases given as weights over shared images: ``images`` ``[K, *shape]``,
         ``weights`` ``[m, K]`` (each row a distribution; e.g. an exact composition of data-set
         bases, which is again a weighted set of the same images)."""
@@ -92,8 +99,9 @@ class DataOracle:
             raise ValueError("each row of weights must be a distribution (non-negative, summing to 1)")
         self = cls.__new__(cls)
         self.n_bases = len(W)
-        self.n_slots = (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else \
-            check_count("n_slots", n_slots, 1, 4)
+        self.n_slots = (
+            (2 if self.n_bases == 2 else self.n_bases) if n_slots is None else check_count("n_slots", n_slots, 1, 4)
+        )
         self.alpha_conditioned = self.n_bases == 2
         self.image_shape = tuple(images.shape[1:])
         self.sde = sde
@@ -123,7 +131,7 @@ class DataOracle:
         m = self.sde.mean_coef(t).to(device=x.device, dtype=dt).reshape(B, 1)
         var = self.sde.marginal_std(t).to(device=x.device, dtype=dt).reshape(B, 1) ** 2
         xf = x.reshape(B, -1).to(dt)
-        d2 = m ** 2 * self.sq_norms[None] - 2 * m * (xf @ self.images.T)
+        d2 = m**2 * self.sq_norms[None] - 2 * m * (xf @ self.images.T)
         return -d2 / (2 * var)
 
     def _slot_priors(self, logit_alpha):
@@ -167,8 +175,10 @@ class DataOracle:
         return torch.logsumexp(j.reshape(len(j), self.n_bases, -1), dim=2)
 
     def __repr__(self):
-        return (f"DataOracle({self.n_bases} bases, {self.n_images} distinct images of shape {self.image_shape}, "
-                f"{self.n_slots} slots)")
+        return (
+            f"DataOracle({self.n_bases} bases, {self.n_images} distinct images of shape {self.image_shape}, "
+            f"{self.n_slots} slots)"
+        )
 
 
 class EmpiricalScore:
@@ -213,15 +223,16 @@ def brute_force_log_joint(datasets, sde, x, t, logit_alpha=None, n_slots: int = 
     every base and every tail label tuple."""
     m = len(datasets)
     B = len(x)
-    out = torch.zeros(B, m ** n_slots, dtype=torch.float64)
+    out = torch.zeros(B, m**n_slots, dtype=torch.float64)
     a = 1 / (1 + math.exp(-float(0.0 if logit_alpha is None else logit_alpha)))
     priors = ([[a, 1 - a]] if m == 2 else [[1 / m] * m]) + [[1 / m] * m] * (n_slots - 2)
 
     def p0(j, u):  # share of image u in base j's set
         return sum(bool(torch.equal(v, u)) for v in datasets[j]) / len(datasets[j])
+
     for b in range(B):
-        mt = float(sde.mean_coef(t[b:b + 1]))
-        var = float(sde.marginal_std(t[b:b + 1])) ** 2
+        mt = float(sde.mean_coef(t[b : b + 1]))
+        var = float(sde.marginal_std(t[b : b + 1])) ** 2
         xb = x[b].double().reshape(-1)
         dens = []
         per = []

@@ -8,6 +8,7 @@ For each grid time t in linspace(1, ε, N) (dt = (1 − ε)/(N − 1)), with s =
 The output is the last x̄ (no noise added at the final step).
 ``model`` is anything with ``sde``, ``image_shape`` and ``score(x, t)`` (a base or a composition).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,16 +21,27 @@ __all__ = ["pc_sample", "ode_sample", "edm_sample", "SAMPLERS"]
 MAX_SNR = 1.0
 
 
-def pc_sample(model, n: int, steps: int = 300, snr: float = 0.16, generator=None, keep_every: int = 0,
-              progress: bool = False, corrector: bool = True):
+def pc_sample(
+    model,
+    n: int,
+    steps: int = 300,
+    snr: float = 0.16,
+    generator=None,
+    keep_every: int = 0,
+    progress: bool = False,
+    corrector: bool = True,
+):
     """Draw ``n`` images ``[n, C, S, S]``; with ``keep_every`` > 0 also return the trajectory
     as (states ``[K, n, C, S, S]``, times ``[K]``) of every ``keep_every``-th step (noisy x)."""
     if steps < 2:
         raise ValueError(f"need at least 2 sampling steps, got {steps}")
     import numbers
+
     if isinstance(snr, bool) or not isinstance(snr, numbers.Real) or not 0 <= snr <= MAX_SNR:
-        raise ValueError(f"snr is the corrector's signal-to-noise ratio, a number in [0, {MAX_SNR}] "
-                         f"(0.16 is the usual value), got {snr!r}")
+        raise ValueError(
+            f"snr is the corrector's signal-to-noise ratio, a number in [0, {MAX_SNR}] "
+            f"(0.16 is the usual value), got {snr!r}"
+        )
     sde = model.sde
     dev = getattr(model, "device", torch.device("cpu"))
     gdev = generator.device if generator is not None else dev  # a CPU generator with a GPU model: drawn, then moved
@@ -111,8 +123,16 @@ from sculpting.diffusion.sde import noise_level_table as _noise_level_table  # n
 
 
 @torch.no_grad()
-def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = False, churn: float = 80.0,
-               rho: float = 7.0, s_noise: float = 1.0):
+def edm_sample(
+    model,
+    n: int,
+    steps: int = 50,
+    generator=None,
+    progress: bool = False,
+    churn: float = 80.0,
+    rho: float = 7.0,
+    s_noise: float = 1.0,
+):
     """Draw ``n`` images ``[n, C, S, S]`` with the stochastic second-order sampler of Karras et al.
     (2022, "EDM", Alg. 2) on the model's SDE: 2·steps − 1 score calls.
 
@@ -138,7 +158,9 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
 
     def time_of(sig: float) -> float:
-        i = int(torch.searchsorted(s_tab, torch.tensor([sig], dtype=torch.float64, device="cpu")).clamp(1, len(s_tab) - 1))
+        i = int(
+            torch.searchsorted(s_tab, torch.tensor([sig], dtype=torch.float64, device="cpu")).clamp(1, len(s_tab) - 1)
+        )
         w = (sig - float(s_tab[i - 1])) / float(s_tab[i] - s_tab[i - 1])
         return float(t_tab[i - 1] + w * (t_tab[i] - t_tab[i - 1]))
 
@@ -152,13 +174,13 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
     sig = torch.cat([sig, torch.zeros(1, dtype=torch.float64, device="cpu")]).tolist()
     m1 = float(sde.mean_coef(torch.tensor(1.0, device="cpu")))
     x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev) / m1
-    gamma = min(churn / steps, 2 ** 0.5 - 1)
+    gamma = min(churn / steps, 2**0.5 - 1)
     for i in tqdm(range(steps), disable=not progress, desc="EDM"):
         s, s_next = sig[i], sig[i + 1]
         s_hat = min(s * (1 + gamma), s_max)
         if s_hat > s:
             z = torch.randn(x.shape, generator=generator, device=gdev).to(dev)
-            x = x + (s_hat ** 2 - s ** 2) ** 0.5 * s_noise * z
+            x = x + (s_hat**2 - s**2) ** 0.5 * s_noise * z
         d = (x - denoise(x, s_hat)) / s_hat
         x_next = x + (s_next - s_hat) * d
         if s_next > 0:
@@ -168,17 +190,28 @@ def edm_sample(model, n: int, steps: int = 50, generator=None, progress: bool = 
     return x
 
 
-def _smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
-                proposal: str = "auto", resample_threshold: float = 0.5):
+def _smc_sample(
+    model,
+    n: int,
+    steps: int = 200,
+    generator=None,
+    progress: bool = False,
+    particles: int = 64,
+    proposal: str = "auto",
+    resample_threshold: float = 0.5,
+):
     """Twisted SMC (:func:`sculpting.diffusion.smc.smc_sample`); ``sc.sample``'s ``batch_size`` bounds
     the images per batch of runs. A base (no observation, every weight 1) is sampled by its own
     reverse chain: :func:`pc_sample` without corrector."""
     from sculpting.diffusion.composition import ComposedScore
     from sculpting.diffusion.smc import DIFFUSION_PROPOSALS, check_smc_options, smc_sample
+
     if not isinstance(model, ComposedScore):
         check_smc_options(particles, resample_threshold)
         if proposal not in ("auto",) + DIFFUSION_PROPOSALS:
-            raise ValueError(f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}")
+            raise ValueError(
+                f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}"
+            )
         return pc_sample(model, n, steps, generator=generator, progress=progress, corrector=False)
     return smc_sample(model, n, steps, generator, progress, particles, proposal, resample_threshold)
 
@@ -193,6 +226,7 @@ _COMMON = {"model", "n", "steps", "generator", "progress", "keep_every"}
 def sampler_options(name: str) -> dict:
     """``{option: default}`` that the named diffusion sampler declares."""
     import inspect
+
     sig = inspect.signature(SAMPLERS[name])
     return {k: p.default for k, p in sig.parameters.items() if k not in _COMMON}
 
@@ -202,5 +236,7 @@ def check_sampler_options(name: str, options: dict) -> None:
     allowed = sampler_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise TypeError(f"sampler={name!r} takes no option {', '.join(map(repr, unknown))} "
-                        f"(its options: {', '.join(sorted(allowed)) or 'none'})")
+        raise TypeError(
+            f"sampler={name!r} takes no option {', '.join(map(repr, unknown))} "
+            f"(its options: {', '.join(sorted(allowed)) or 'none'})"
+        )

@@ -13,6 +13,7 @@ is zero), ``diffusion(t)`` (g(t)), ``prior_sample`` and ``eps`` (the smallest sa
   DDPM with N steps and β_i ∈ [β_start, β_end] is β_min = N β_start, β_max = N β_end
   (1000 steps of 1e-4 … 0.02 give 0.1 … 20).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,10 +52,12 @@ class VESDE:
         return None
 
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
-        return self.sigma ** t
+        return self.sigma**t
 
     def prior_sample(self, shape, generator=None, device=None) -> torch.Tensor:
-        return torch.randn(shape, generator=generator, device=device) * float(self.marginal_std(torch.tensor(1.0, device="cpu")))
+        return torch.randn(shape, generator=generator, device=device) * float(
+            self.marginal_std(torch.tensor(1.0, device="cpu"))
+        )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ weight is ψ_0(x̃_0) (x̃_0 from the prior), so Ẑ estimates E_p̄[Q_ε(y | x)
 have no transition density and are left out. Costs per step: the m base scores and one classifier
 forward–backward pass, as a guided step.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,13 +52,14 @@ def _log_q_and_grad(q, x, t, need_grad: bool):
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         lq = q.log_q_y(xg, t)
-        grad, = torch.autograd.grad(lq.sum(), xg)
+        (grad,) = torch.autograd.grad(lq.sum(), xg)
     return lq.detach().double(), grad
 
 
 def _noise_grid(sde, steps: int, rho: float = 7.0):
     """(σ̃_k, t_k, m_{t_k}) for k < ``steps``: the EDM levels from σ̃_1 down to σ̃_ε (Python floats)."""
     from sculpting.diffusion.sde import noise_level_table as _noise_level_table
+
     t_tab, s_tab = _noise_level_table(sde)
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
     k = torch.arange(steps, dtype=torch.float64, device="cpu")
@@ -77,21 +79,38 @@ def _gauss(x, mu, var):
     return -0.5 * (r * r).sum(1) / var - 0.5 * d * math.log(2 * math.pi * var)
 
 
-def diffusion_smc(model, particles: int, generator=None, proposal: str = "guided", resample_threshold: float = 0.5,
-                  steps: int = 200, progress: bool = False) -> SMCRun:
+def diffusion_smc(
+    model,
+    particles: int,
+    generator=None,
+    proposal: str = "guided",
+    resample_threshold: float = 0.5,
+    steps: int = 200,
+    progress: bool = False,
+) -> SMCRun:
     """One SMC run of ``particles`` particles of a :class:`~sculpting.diffusion.composition.ComposedScore`
     (module docs). ``states`` ``[N, *image_shape]``: the outputs (the last step's mean)."""
-    tracker, out, stats = diffusion_smc_runs(model, particles, 1, generator, proposal, resample_threshold, steps,
-                                             progress)
+    tracker, out, stats = diffusion_smc_runs(
+        model, particles, 1, generator, proposal, resample_threshold, steps, progress
+    )
     return tracker.run(0, out, stats)
 
 
 @torch.no_grad()
-def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, proposal: str = "guided",
-                       resample_threshold: float = 0.5, steps: int = 200, progress: bool = False):
+def diffusion_smc_runs(
+    model,
+    particles: int,
+    runs: int = 1,
+    generator=None,
+    proposal: str = "guided",
+    resample_threshold: float = 0.5,
+    steps: int = 200,
+    progress: bool = False,
+):
     """``runs`` independent SMC runs advanced together (one batch of runs·N images): (the finished
     :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
     from sculpting.diffusion.composition import ComposedScore
+
     if not isinstance(model, ComposedScore):
         raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")
     n, threshold = check_smc_options(particles, resample_threshold)
@@ -151,8 +170,17 @@ def diffusion_smc_runs(model, particles: int, runs: int = 1, generator=None, pro
     return tracker, out, stats
 
 
-def smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool = False, particles: int = 64,
-               proposal: str = "auto", resample_threshold: float = 0.5, batch_size: int | None = None) -> torch.Tensor:
+def smc_sample(
+    model,
+    n: int,
+    steps: int = 200,
+    generator=None,
+    progress: bool = False,
+    particles: int = 64,
+    proposal: str = "auto",
+    resample_threshold: float = 0.5,
+    batch_size: int | None = None,
+) -> torch.Tensor:
     """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N = ``particles``
     (:func:`diffusion_smc`), each ending with a multinomial draw of N from its final weights; the
     runs advance together, ``batch_size`` images at a time (default: all runs at once)."""
@@ -162,8 +190,9 @@ def smc_sample(model, n: int, steps: int = 200, generator=None, progress: bool =
     out, left = [], n_runs
     while left > 0:
         r = min(per, left)
-        tracker, x, _ = diffusion_smc_runs(model, particles, r, generator, proposal, resample_threshold, steps,
-                                           progress)
+        tracker, x, _ = diffusion_smc_runs(
+            model, particles, r, generator, proposal, resample_threshold, steps, progress
+        )
         out.append(x[draw_from_runs(tracker.log_w, generator).to(x.device)])
         left -= r
     return torch.cat(out)[:n]

@@ -12,6 +12,7 @@ the encoder and decoder (the shipped MNIST bases use 2: 0.57 M parameters on the
 Presets: ``cpu`` (16×16, widths 32/64/128, GroupNorm 8, embedding 128, ≈0.29 M parameters),
 ``paper`` (28×28, widths 64/128/256/256, embedding 256), ``smoke`` (widths 8/16/32, embedding 32).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,13 +56,25 @@ class _Block(nn.Module):
 class ScoreUNet(nn.Module):
     """Args: channels (1 grey, 3 colour), widths, embed_dim, groups, image_size (recorded)."""
 
-    def __init__(self, channels: int = 3, widths=(32, 64, 128), embed_dim: int = 128, groups: int = 8,
-                 image_size: int = 16, blocks_per_level: int = 1):
+    def __init__(
+        self,
+        channels: int = 3,
+        widths=(32, 64, 128),
+        embed_dim: int = 128,
+        groups: int = 8,
+        image_size: int = 16,
+        blocks_per_level: int = 1,
+    ):
         super().__init__()
         if blocks_per_level < 1:
             raise ValueError(f"blocks_per_level must be ≥ 1, got {blocks_per_level}")
-        self.config = {"channels": channels, "widths": list(widths), "embed_dim": embed_dim,
-                       "groups": groups, "image_size": image_size}
+        self.config = {
+            "channels": channels,
+            "widths": list(widths),
+            "embed_dim": embed_dim,
+            "groups": groups,
+            "image_size": image_size,
+        }
         if blocks_per_level != 1:
             self.config["blocks_per_level"] = blocks_per_level
         self.embed = nn.Sequential(GaussianFourierEmbedding(embed_dim), nn.Linear(embed_dim, embed_dim), nn.SiLU())
@@ -74,8 +87,9 @@ class ScoreUNet(nn.Module):
         self.dec, self.dec_extra = nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(widths) - 1)):
             self.dec.append(_Block(c + widths[i], widths[i], embed_dim, groups))
-            self.dec_extra.append(nn.ModuleList(_Block(widths[i], widths[i], embed_dim, groups)
-                                                for _ in range(blocks_per_level - 1)))
+            self.dec_extra.append(
+                nn.ModuleList(_Block(widths[i], widths[i], embed_dim, groups) for _ in range(blocks_per_level - 1))
+            )
             c = widths[i]
         self.out = nn.Conv2d(c, channels, 3, padding=1)
 

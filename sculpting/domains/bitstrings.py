@@ -8,6 +8,7 @@ level by level: a prefix of length k with bits b has index 2^k − 1 + int(b).
 
 The reward is any callable ``log_reward_fn(bits [B, L] int64 in {0, 1}) -> [B]``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,7 @@ __all__ = ["BitStringEnv", "BIT_REWARDS", "DOMAIN"]
 
 #: named log-rewards of full strings (checkpoints store the name)
 BIT_REWARDS = {
-    "ones": lambda b: b.sum(-1).double() * 0.7,                      # prefers many ones
+    "ones": lambda b: b.sum(-1).double() * 0.7,  # prefers many ones
     "alternating": lambda b: (b[:, 1:] != b[:, :-1]).sum(-1).double() * 0.8,
     "zeros": lambda b: (1 - b).sum(-1).double() * 0.7,
 }
@@ -60,14 +61,17 @@ class BitStringEnv:
         k = self._len(states)
         pos = torch.arange(self.length, device=states.device)
         bits = states.clamp(min=0) * (2 ** (k[:, None] - 1 - pos)).clamp(min=0) * (pos < k[:, None])
-        return (2 ** k - 1) + bits.sum(-1)
+        return (2**k - 1) + bits.sum(-1)
 
     def all_states(self) -> torch.Tensor:
         rows = []
         for k in range(self.length + 1):
-            v = torch.arange(2 ** k, device=self.device)
-            bits = ((v[:, None] >> torch.arange(k - 1, -1, -1, device=self.device)) & 1 if k
-                    else torch.zeros(1, 0, dtype=torch.long, device=self.device))
+            v = torch.arange(2**k, device=self.device)
+            bits = (
+                (v[:, None] >> torch.arange(k - 1, -1, -1, device=self.device)) & 1
+                if k
+                else torch.zeros(1, 0, dtype=torch.long, device=self.device)
+            )
             rows.append(torch.cat([bits, torch.full((len(v), self.length - k), -1, device=self.device)], dim=1))
         return torch.cat(rows)
 
@@ -115,10 +119,12 @@ class BitStringEnv:
 # ------------------------------------------------------------------ the domain's declaration
 def _base_presets(name, args=None):
     from sculpting.gflownet.training import GFlowNetTrainConfig
-    return {"cpu": GFlowNetTrainConfig(steps=1500, batch_size=64, lr=3e-3, lr_log_z=0.1, epsilon=0.05, eval_every=250),
-            "smoke": GFlowNetTrainConfig(steps=20, batch_size=16, eval_every=10),
-            "paper": GFlowNetTrainConfig(steps=20000, batch_size=16, lr=1e-3, lr_log_z=0.1, epsilon=0.05,
-                                         eval_every=500)}[name]
+
+    return {
+        "cpu": GFlowNetTrainConfig(steps=1500, batch_size=64, lr=3e-3, lr_log_z=0.1, epsilon=0.05, eval_every=250),
+        "smoke": GFlowNetTrainConfig(steps=20, batch_size=16, eval_every=10),
+        "paper": GFlowNetTrainConfig(steps=20000, batch_size=16, lr=1e-3, lr_log_z=0.1, epsilon=0.05, eval_every=500),
+    }[name]
 
 
 def _train_base(a, cfg, out, device):
@@ -127,12 +133,21 @@ def _train_base(a, cfg, out, device):
     from sculpting.gflownet.io import save_gflownet
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import exact_l1_to_reward, train_gflownet
+
     model = GFlowNet(BitStringEnv(a.length, a.reward), hidden=64, seed=cfg.seed).to(device)
-    hist = train_gflownet(model, cfg, desc=a.reward, checkpoint_path=out / "resume.pt",
-                          checkpoint_every=a.checkpoint_every)
+    hist = train_gflownet(
+        model, cfg, desc=a.reward, checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every
+    )
     l1 = exact_l1_to_reward(model)
-    on_main(save_gflownet)(model, out / "model.pt", train_config=cfg.to_dict(), seed=cfg.seed, exact_l1_to_reward=l1,
-                           train_time_s=hist["train_time_s"], data_source="reward function (no data)")
+    on_main(save_gflownet)(
+        model,
+        out / "model.pt",
+        train_config=cfg.to_dict(),
+        seed=cfg.seed,
+        exact_l1_to_reward=l1,
+        train_time_s=hist["train_time_s"],
+        data_source="reward function (no data)",
+    )
     return {"exact_l1_to_reward": l1}
 
 
@@ -140,7 +155,18 @@ DOMAIN = Domain(
     name="bitstrings",
     description="fixed-length bit strings: the template for a domain of your own",
     env_kinds={"bitstrings": BitStringEnv},
-    commands={"bitstrings-base": Command(_train_base, _base_presets, help="a base GFlowNet on bit strings", arguments=[
-        (("--reward",), {"default": "ones", "choices": sorted(BIT_REWARDS), "help": "a named bit-string reward"}),
-        (("--length",), {"type": int, "default": 6, "help": "string length"})])},
+    commands={
+        "bitstrings-base": Command(
+            _train_base,
+            _base_presets,
+            help="a base GFlowNet on bit strings",
+            arguments=[
+                (
+                    ("--reward",),
+                    {"default": "ones", "choices": sorted(BIT_REWARDS), "help": "a named bit-string reward"},
+                ),
+                (("--length",), {"type": int, "default": 6, "help": "string length"}),
+            ],
+        )
+    },
 )

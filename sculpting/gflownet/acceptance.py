@@ -8,6 +8,7 @@ proposal is accepted with probability exp(log w − log e(a)), where e is the en
 proposal (rejection: r = g, e = 1; amortised: r ∝ g · ŵ, e = ŵ). The first accepted proposal of a
 state is its action; states without one after ``rounds`` rounds are returned for an exact draw.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,19 @@ def log_weights(policy, f, y):
 
 
 @torch.no_grad()
-def accept_rounds(policy, states, actions, pending, probs, k_row, rounds: int, generator, stats: SamplerStats,
-                  log_env: torch.Tensor | None = None, max_log_w: float | None = None) -> torch.Tensor:
+def accept_rounds(
+    policy,
+    states,
+    actions,
+    pending,
+    probs,
+    k_row,
+    rounds: int,
+    generator,
+    stats: SamplerStats,
+    log_env: torch.Tensor | None = None,
+    max_log_w: float | None = None,
+) -> torch.Tensor:
     """Fill ``actions[pending]`` by at most ``rounds`` rounds of ``k_row[state]`` proposals from
     ``probs`` ``[B, A]`` (float); ``log_env`` ``[B, A]`` the envelope (None: 1). Returns the states
     still pending. ``max_log_w``: raise if a scored log w exceeds it (a classifier whose joint is not
@@ -48,8 +60,12 @@ def accept_rounds(policy, states, actions, pending, probs, k_row, rounds: int, g
             break
         k = k_row[pending]
         prop = torch.multinomial(probs[pending], int(k.max()), replacement=True, generator=generator)  # [P, K]
-        u = torch.rand(prop.shape, generator=generator, dtype=torch.float64,
-                       device=generator.device if generator is not None else dev).to(dev)
+        u = torch.rand(
+            prop.shape,
+            generator=generator,
+            dtype=torch.float64,
+            device=generator.device if generator is not None else dev,
+        ).to(dev)
         live = torch.arange(prop.shape[1], device=dev)[None] < k[:, None]  # [P, K] proposals made
         u = u.masked_fill(~live, 2.0)  # never accepted
         key = (pending[:, None] * A + prop)[live]
@@ -68,8 +84,10 @@ def accept_rounds(policy, states, actions, pending, probs, k_row, rounds: int, g
         stats.scored_rows += len(uniq)
         stats.proposals += int(live.sum())
         if max_log_w is not None and bool((log_w > max_log_w).any()):
-            raise ValueError(f"guidance weight w = {float(log_w.max().exp()):.6f} > 1: the classifier's joint is "
-                             "not a probability, rejection sampling would be biased (use sampler='full')")
+            raise ValueError(
+                f"guidance weight w = {float(log_w.max().exp()):.6f} > 1: the classifier's joint is "
+                "not a probability, rejection sampling would be biased (use sampler='full')"
+            )
         if log_env is not None:
             log_e = log_env[rows, acts]
             stats.envelope_violations += int((log_w > log_e + 1e-9).sum())

@@ -24,6 +24,7 @@ exact default.
 States with fewer than ``min_actions`` valid actions, and states without an acceptance after
 ``rounds`` rounds, are drawn from the full π (every successor scored).
 """
+
 from __future__ import annotations
 
 import torch
@@ -105,14 +106,26 @@ def step_deviation(policy, states: torch.Tensor, envelope: float = 2.0) -> dict:
         return float((p * (pi - other)).nan_to_num(0.0, posinf=0.0, neginf=0.0).sum(1).mean())
 
     fails = ((pi_k - pi).abs() > 1e-9).any(1) & torch.isfinite(pi).any(1)
-    return {"kl_sampler": kl(pi_k), "kl_head_as_guidance": kl(pi_t),
-            "envelope_fails": float(fails.double().mean()), "states": len(states)}
+    return {
+        "kl_sampler": kl(pi_k),
+        "kl_head_as_guidance": kl(pi_t),
+        "envelope_fails": float(fails.double().mean()),
+        "states": len(states),
+    }
 
 
 @torch.no_grad()
-def amortised_sample_actions(policy, states: torch.Tensor, generator=None, envelope: float = 2.0,
-                             proposals: int = 1, rounds: int = 8, acceptances: float = 1.0, min_actions: int = 4,
-                             stats: RejectionStats | None = None) -> torch.Tensor:
+def amortised_sample_actions(
+    policy,
+    states: torch.Tensor,
+    generator=None,
+    envelope: float = 2.0,
+    proposals: int = 1,
+    rounds: int = 8,
+    acceptances: float = 1.0,
+    min_actions: int = 4,
+    stats: RejectionStats | None = None,
+) -> torch.Tensor:
     """``[B]`` actions from π_K (module docs) for a GuidedPolicy with a ``successor_head``."""
     if not envelope > 0:
         raise ValueError(f"envelope must be > 0, got {envelope}")
@@ -125,8 +138,11 @@ def amortised_sample_actions(policy, states: torch.Tensor, generator=None, envel
 
     def full(rows, parts=None):
         if len(rows):
-            lp = (policy.log_probs_given(states[rows], parts[0][rows], mask[rows], parts[1][rows], parts[2][rows])
-                  if parts is not None else policy.log_probs(states[rows]))
+            lp = (
+                policy.log_probs_given(states[rows], parts[0][rows], mask[rows], parts[1][rows], parts[2][rows])
+                if parts is not None
+                else policy.log_probs(states[rows])
+            )
             actions[rows] = torch.multinomial(lp.exp().float(), 1, generator=generator).squeeze(1)
             stats.full_states += len(rows)
             stats.scored_rows += int(mask[rows, :-1].sum()) if comp.n_observations else 0
@@ -142,8 +158,10 @@ def amortised_sample_actions(policy, states: torch.Tensor, generator=None, envel
     r = log_r.exp().float()
     # expected acceptance per proposal ≈ Σ g w̃ / Σ g ŵ (w̃ = ŵ / K where unclipped)
     log_wt = log_env - torch.log(torch.tensor(float(envelope)))
-    acc_hat = (torch.logsumexp(torch.nan_to_num(log_g + log_wt, nan=-float("inf")), 1)
-               - torch.logsumexp(torch.nan_to_num(log_g + log_env, nan=-float("inf")), 1)).exp()
+    acc_hat = (
+        torch.logsumexp(torch.nan_to_num(log_g + log_wt, nan=-float("inf")), 1)
+        - torch.logsumexp(torch.nan_to_num(log_g + log_env, nan=-float("inf")), 1)
+    ).exp()
     k_row = (acceptances / acc_hat.clamp(min=1e-3)).ceil().long().clamp(min=proposals, max=64)
     pending = torch.nonzero(~small).squeeze(1)
     pending = accept_rounds(policy, states, actions, pending, r, k_row, rounds, generator, stats, log_env=log_env)

@@ -14,6 +14,7 @@ One network, two heads, on a shared body over ``env.encode(s)`` (plus the α inp
 :class:`ClassifierQ` turns a classifier and a :class:`~sculpting.algebra.Composition` into the
 four quantities the guided policy needs (see :mod:`sculpting.gflownet.guidance`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,27 +49,47 @@ class SculptingClassifier(nn.Module):
             so one network serves every member of the family.
     """
 
-    def __init__(self, env, n_bases: int = 2, n_slots: int = 2, alpha_conditioned: bool | None = None,
-                 exchangeable: bool | None = None, hidden: int = 256, n_layers: int = 2, body=None,
-                 context_conditioned: bool = False, seed: int | None = None):
+    def __init__(
+        self,
+        env,
+        n_bases: int = 2,
+        n_slots: int = 2,
+        alpha_conditioned: bool | None = None,
+        exchangeable: bool | None = None,
+        hidden: int = 256,
+        n_layers: int = 2,
+        body=None,
+        context_conditioned: bool = False,
+        seed: int | None = None,
+    ):
         super().__init__()
         from sculpting.algebra import MAX_BASES
         from sculpting.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
+
         check_count("n_bases", n_bases, 2, MAX_BASES)
         check_count("n_slots", n_slots, 1, MAX_SLOTS)
         if body is None:
             check_width("hidden", hidden)
             check_count("n_layers", n_layers, 1, MAX_LAYERS)
         width = hidden if body is None else int(getattr(body, "out_dim", hidden))
-        check_parameter_memory("this classifier", (width + 1) * n_bases ** n_slots
-                               + (0 if body is not None else width * (env.feature_dim + 2 + (n_layers - 1) * width)))
+        check_parameter_memory(
+            "this classifier",
+            (width + 1) * n_bases**n_slots
+            + (0 if body is not None else width * (env.feature_dim + 2 + (n_layers - 1) * width)),
+        )
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             alpha_conditioned, exchangeable = resolve_label_model(n_bases, n_slots, alpha_conditioned, exchangeable)
             self.env, self.space = env, dict(env.space)
             self.n_bases, self.n_slots = n_bases, n_slots
             self.alpha_conditioned, self.exchangeable = alpha_conditioned, exchangeable
-            self.arch = {"n_bases": n_bases, "n_slots": n_slots, "alpha_conditioned": alpha_conditioned,
-                         "exchangeable": exchangeable, "hidden": hidden, "n_layers": n_layers}
+            self.arch = {
+                "n_bases": n_bases,
+                "n_slots": n_slots,
+                "alpha_conditioned": alpha_conditioned,
+                "exchangeable": exchangeable,
+                "hidden": hidden,
+                "n_layers": n_layers,
+            }
             if context_conditioned:
                 self.arch["context_conditioned"] = True
             self.context_conditioned = context_conditioned
@@ -116,7 +137,9 @@ class SculptingClassifier(nn.Module):
         ctx = self._context_col(len(states), context)
         if self.custom_body:
             n = len(states)
-            cond = col if col is not None else torch.full((n, 1), float(terminal), device=self.terminal_head.weight.device)
+            cond = (
+                col if col is not None else torch.full((n, 1), float(terminal), device=self.terminal_head.weight.device)
+            )
             return self.body(states, cond if ctx is None else torch.cat([cond, ctx], dim=1))
         feats = self.env.encode(states)
         return self.body(torch.cat([feats] + [c for c in (col, ctx) if c is not None], dim=1))

@@ -31,6 +31,7 @@ that base i visits s and E_i[· | s] over base i's completions from s,
 (the limits of the sampled losses as the batch grows; α still drawn, ``alpha_groups`` values per
 step). Each step costs one classifier pass on all N states per α group and one DP sweep.
 """
+
 from __future__ import annotations
 
 import time
@@ -83,7 +84,6 @@ class ClassifierTrainConfig(TrainConfig):
             raise ValueError(f"unknown lr_schedule / final_weights in {self}")
 
 
-
 def _check(classifier, bases):
     if len(bases) != classifier.n_bases:
         raise ValueError(f"classifier is for {classifier.n_bases} bases, got {len(bases)}")
@@ -97,8 +97,12 @@ def _draw_trajectories(env, bases, tables, B, gen, context, groups):
     """Per base, B trajectories (in ``groups`` context groups when ``context`` is given) →
     (list of m trajectory batches, ``[m·B]`` context values or None)."""
     if context is None:
-        return [sample_trajectories_tabular(env, tables[i], B, 0.0, gen) if tables is not None
-                else sample_trajectories(env, bases[i], B, 0.0, gen) for i in range(len(bases))], None
+        return [
+            sample_trajectories_tabular(env, tables[i], B, 0.0, gen)
+            if tables is not None
+            else sample_trajectories(env, bases[i], B, 0.0, gen)
+            for i in range(len(bases))
+        ], None
     sizes = [B // groups + (g < B % groups) for g in range(groups)]
     trajs, values = [], []
     for base in bases:
@@ -118,8 +122,11 @@ def _padded(tensors, fill=None):
     out = []
     for t in tensors:
         if t.shape[1] < T:
-            pad = (t[:, -1:].expand(-1, T - t.shape[1], *t.shape[2:]) if fill is None
-                   else torch.full((t.shape[0], T - t.shape[1], *t.shape[2:]), fill, dtype=t.dtype, device=t.device))
+            pad = (
+                t[:, -1:].expand(-1, T - t.shape[1], *t.shape[2:])
+                if fill is None
+                else torch.full((t.shape[0], T - t.shape[1], *t.shape[2:]), fill, dtype=t.dtype, device=t.device)
+            )
             t = torch.cat([t, pad], dim=1)
         out.append(t)
     return torch.cat(out)
@@ -133,8 +140,12 @@ def _draw_batch(env, bases, tables, config: ClassifierTrainConfig, gen, context=
     m, B, r = len(bases), local_batch(config.batch_per_base), config.logit_alpha_range
     trajs, ctx = _draw_trajectories(env, bases, tables, B, gen, context, config.context_groups)
     dev = trajs[0].states.device
-    d = {"labels": torch.arange(m, device=dev).repeat_interleave(B), "terminal": torch.cat([t.terminal for t in trajs]),
-         "states": _padded([t.states[:, :-1] for t in trajs]), "valid": _padded([t.valid for t in trajs], False)}
+    d = {
+        "labels": torch.arange(m, device=dev).repeat_interleave(B),
+        "terminal": torch.cat([t.terminal for t in trajs]),
+        "states": _padded([t.states[:, :-1] for t in trajs]),
+        "valid": _padded([t.valid for t in trajs], False),
+    }
     if ctx is not None:
         d["context"] = ctx
     if tables is not None:
@@ -183,10 +194,15 @@ def _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states
         return None
     ctx = {"context": d["context"]} if "context" in d else {}
     with torch.no_grad():
-        tail = slot_tail_weights(ema.terminal_log_posterior(d["terminal"], **ctx), d["logit_alpha"],
-                                 classifier.n_slots, ema.alpha_conditioned)
-    l_term = -classifier.terminal_log_posterior(d["terminal"], **ctx)[torch.arange(n_traj, device=d["labels"].device),
-                                                                d["labels"]].mean()
+        tail = slot_tail_weights(
+            ema.terminal_log_posterior(d["terminal"], **ctx),
+            d["logit_alpha"],
+            classifier.n_slots,
+            ema.alpha_conditioned,
+        )
+    l_term = -classifier.terminal_log_posterior(d["terminal"], **ctx)[
+        torch.arange(n_traj, device=d["labels"].device), d["labels"]
+    ].mean()
     return l_term, _nonterminal_loss(classifier, env, d, tail, config, all_states)
 
 
@@ -195,6 +211,7 @@ class _ExactLosses:
 
     def __init__(self, classifier, env, tables):
         from sculpting.gflownet.exact import log_visit_probs
+
         self.env, self.states = env, env.all_states()
         self.tables = torch.stack(tables)  # [m, N, A]
         self.log_visit = log_visit_probs(env, self.tables)  # [m, N]
@@ -203,18 +220,22 @@ class _ExactLosses:
 
     def __call__(self, classifier, ema, config, gen):
         from sculpting.gflownet.exact import log_expectation
+
         m, n, N = classifier.n_bases, classifier.n_slots, len(self.states)
         dev, r = self.states.device, config.logit_alpha_range
         g = config.alpha_groups if classifier.alpha_conditioned else 1
         la = (torch.rand(g, generator=gen, device=gen.device).to(dev) * 2 - 1) * r
         with torch.no_grad():
             post = ema.terminal_log_posterior(self.states)  # [N, m]
-            tails = torch.stack([slot_tail_weights(post, la[j].expand(N), n, ema.alpha_conditioned)
-                                 for j in range(g)])  # [g, N, K]
+            tails = torch.stack(
+                [slot_tail_weights(post, la[j].expand(N), n, ema.alpha_conditioned) for j in range(g)]
+            )  # [g, N, K]
             log_e = log_expectation(self.env, self.tables[:, None], tails.double().clamp_min(1e-300).log()[None])
             w = (self.log_visit[:, None, :, None] + log_e).exp().float()  # [m, g, N, K]
         rows = self.states.repeat(g, *[1] * (self.states.dim() - 1))
-        log_q = classifier.nonterminal_log_joint(rows, la.repeat_interleave(N) if classifier.alpha_conditioned else None)
+        log_q = classifier.nonterminal_log_joint(
+            rows, la.repeat_interleave(N) if classifier.alpha_conditioned else None
+        )
         log_q = log_q.reshape(g, N, m, -1).permute(2, 0, 1, 3)  # [m, g, N, K]
         l_nt = -(w * log_q).sum() / (g * self.norm)
         l_term = -(self.p_term * classifier.terminal_log_posterior(self.states).T).sum() / m
@@ -222,9 +243,18 @@ class _ExactLosses:
 
 
 @keeps_global_rng
-def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress: bool = True,
-                     callback=None, callback_every: int = 0, desc: str = "classifier", checkpoint_path=None,
-                     checkpoint_every: int = 100, context=None):
+def train_classifier(
+    classifier,
+    bases,
+    config: ClassifierTrainConfig,
+    progress: bool = True,
+    callback=None,
+    callback_every: int = 0,
+    desc: str = "classifier",
+    checkpoint_path=None,
+    checkpoint_every: int = 100,
+    context=None,
+):
     """Train ``classifier`` in place on samples of the frozen ``bases``; returns a history dict.
 
     ``context``: for a context-conditioned classifier of conditional bases, an object with
@@ -252,22 +282,39 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         exact = _ExactLosses(classifier, env, tables if tables is not None else [policy_table(env, b) for b in bases])
     ema = frozen_copy(classifier)
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
-             if config.lr_schedule == "cosine" else None)
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
+        if config.lr_schedule == "cosine"
+        else None
+    )
     hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
     objects = {"classifier": classifier, "ema": ema, "opt": opt, **({"sched": sched} if sched is not None else {})}
     from sculpting.fingerprint import base_fingerprints, describe
+
     classifier.base_fingerprints = base_fingerprints(bases)
-    resume = Resumable(checkpoint_path, checkpoint_every, {"kind": "classifier", **config.to_dict()}, objects, gen,
-                       what={"classifier": describe(classifier), "bases": classifier.base_fingerprints,
-                             "context": None if context is None else describe(context)}
-                       if checkpoint_path is not None else None)
+    resume = Resumable(
+        checkpoint_path,
+        checkpoint_every,
+        {"kind": "classifier", **config.to_dict()},
+        objects,
+        gen,
+        what={
+            "classifier": describe(classifier),
+            "bases": classifier.base_fingerprints,
+            "context": None if context is None else describe(context),
+        }
+        if checkpoint_path is not None
+        else None,
+    )
     start = resume.start(hist)
     t0 = time.perf_counter()
     bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
-        losses = (exact(classifier, ema, config, gen) if config.estimator == "exact"
-                  else _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states, context))
+        losses = (
+            exact(classifier, ema, config, gen)
+            if config.estimator == "exact"
+            else _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states, context)
+        )
         if losses is None:  # no valid trajectory in this batch
             resume.save(step, hist)
             continue
@@ -281,8 +328,12 @@ def train_classifier(classifier, bases, config: ClassifierTrainConfig, progress:
         if sched is not None:
             sched.step()
         ema_update(ema, classifier, config.ema_decay)
-        for k, v in (("step", step), ("loss", loss.item()), ("loss_terminal", l_term.item()),
-                     ("loss_nonterminal", l_nt.item())):
+        for k, v in (
+            ("step", step),
+            ("loss", loss.item()),
+            ("loss_terminal", l_term.item()),
+            ("loss_nonterminal", l_nt.item()),
+        ):
             hist[k].append(v)
         if step % 50 == 0:
             bar.set_postfix(term=f"{l_term.item():.3f}", nonterm=f"{l_nt.item():.3f}")

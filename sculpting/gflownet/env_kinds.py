@@ -3,6 +3,7 @@ the adapters fill it; :func:`sculpting.gflownet.io.make_env` reads it).
 
 ``ENVS[kind](**env.config)`` rebuilds an environment whose ``space["kind"]`` is ``kind``.
 """
+
 from __future__ import annotations
 
 __all__ = ["ENVS", "register_env"]

@@ -13,11 +13,19 @@ and move action k leads from s to ``env.child_index[s, k]``.
   backward policy: F(s) = R(s) + Σ_{s'} F(s') / #parents(s'), π(s'|s) = F(s')/(#par(s') F(s)),
   π(stop|s) = R(s)/F(s).
 """
+
 from __future__ import annotations
 
 import torch
 
-__all__ = ["reward_log_distribution", "log_visit_probs", "terminal_log_probs", "log_expectation", "exact_policy_from_reward", "base_tables"]
+__all__ = [
+    "reward_log_distribution",
+    "log_visit_probs",
+    "terminal_log_probs",
+    "log_expectation",
+    "exact_policy_from_reward",
+    "base_tables",
+]
 
 
 def _pad(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -80,7 +88,9 @@ def exact_policy_from_reward(env, log_reward: torch.Tensor) -> torch.Tensor:
     n = env.n_states
     log_reward = log_reward.double()
     log_f = torch.full((n + 1,), -float("inf"), dtype=torch.float64, device=log_reward.device)
-    log_pb = torch.cat([env.state_log_n_parents.double(), torch.zeros(1, dtype=torch.float64, device=log_reward.device)])
+    log_pb = torch.cat(
+        [env.state_log_n_parents.double(), torch.zeros(1, dtype=torch.float64, device=log_reward.device)]
+    )
     for states in reversed(env.levels):
         ch = env.child_index[states]
         inflow = log_f[ch] - log_pb[ch]  # [n_l, d]
@@ -94,6 +104,7 @@ def exact_policy_from_reward(env, log_reward: torch.Tensor) -> torch.Tensor:
 def base_tables(bases) -> torch.Tensor:
     """``[m, N, A]`` float64 policy tables of policies that share one enumerable environment."""
     from sculpting.gflownet.policy import policy_table
+
     env = bases[0].env
     for b in bases:
         if b.env.space != env.space:

@@ -16,6 +16,7 @@ observation) both forms are the flow-mixture policy Σ_i post_i(s) π_i(a | s), 
 A :class:`GuidedPolicy` has ``log_probs(states)`` like any base, so it can be sampled, solved
 exactly by DP on enumerable environments, or used as a base of another composition.
 """
+
 from __future__ import annotations
 
 import torch
@@ -111,8 +112,9 @@ class GuidedPolicy:
         b, k, m = len(states), env.n_actions - 1, self.composition.n_bases
         if self.composition.n_observations == 0:  # the mixture: log Q(y | ·) = 0, nothing to score
             zeros = torch.zeros(b, k + 1, dtype=torch.float64, device=states.device)
-            return guided_log_probs(base_lp, mask, pf.double(), py.double(), zeros[..., None], zeros,
-                                    self.form, self.anchor)
+            return guided_log_probs(
+                base_lp, mask, pf.double(), py.double(), zeros[..., None], zeros, self.form, self.anchor
+            )
         rows, acts = mask[:, :k].nonzero(as_tuple=True)
         cf = torch.full((b, k, m), -float("inf"), dtype=torch.float64, device=states.device)
         cy = torch.full((b, k), -float("inf"), dtype=torch.float64, device=states.device)
@@ -120,8 +122,7 @@ class GuidedPolicy:
         tf, ty = self.q.terminal(states)
         child_first = torch.cat([cf, tf[:, None].double()], dim=1)
         child_y = torch.cat([cy, ty[:, None].double()], dim=1)
-        return guided_log_probs(base_lp, mask, pf.double(), py.double(), child_first, child_y,
-                                self.form, self.anchor)
+        return guided_log_probs(base_lp, mask, pf.double(), py.double(), child_first, child_y, self.form, self.anchor)
 
     @torch.no_grad()
     def nonterminal(self, states: torch.Tensor):
@@ -138,8 +139,8 @@ class GuidedPolicy:
         miss = (~hit).nonzero().squeeze(1)
         todo = states[miss]
         for i in range(0, len(todo), self.chunk_size):
-            f, yy = self.q.nonterminal(todo[i:i + self.chunk_size])
-            first[miss[i:i + self.chunk_size]], y[miss[i:i + self.chunk_size]] = f.double(), yy.double()
+            f, yy = self.q.nonterminal(todo[i : i + self.chunk_size])
+            first[miss[i : i + self.chunk_size]], y[miss[i : i + self.chunk_size]] = f.double(), yy.double()
         if self.cache is not None and len(miss) and not states.dtype.is_floating_point:
             self.cache.store(todo, first[miss], y[miss])
         return first, y
@@ -148,12 +149,16 @@ class GuidedPolicy:
     def score_successors(self, states: torch.Tensor, actions: torch.Tensor):
         """(log Q(y_1 = i | s') ``[K, m]``, log Q(y | s') ``[K]``) in float64 at the successors
         s' = step(states, actions) of K non-stop moves (:meth:`nonterminal`)."""
-        succ = [self.env.step(states[i:i + self.chunk_size], actions[i:i + self.chunk_size])
-                for i in range(0, len(states), self.chunk_size)]
+        succ = [
+            self.env.step(states[i : i + self.chunk_size], actions[i : i + self.chunk_size])
+            for i in range(0, len(states), self.chunk_size)
+        ]
         if not succ:
             m = self.composition.n_bases
-            return (torch.empty(0, m, dtype=torch.float64, device=states.device),
-                    torch.empty(0, dtype=torch.float64, device=states.device))
+            return (
+                torch.empty(0, m, dtype=torch.float64, device=states.device),
+                torch.empty(0, dtype=torch.float64, device=states.device),
+            )
         return self.nonterminal(torch.cat(succ))
 
     @torch.no_grad()
@@ -168,5 +173,4 @@ class GuidedPolicy:
         ch = env.child_index
         child_first = torch.cat([pad(pf)[ch], tf[:, None]], dim=1)
         child_y = torch.cat([pad(py)[ch], ty[:, None]], dim=1)
-        return guided_log_probs(base_lp, env.action_mask(states), pf, py, child_first, child_y,
-                                self.form, self.anchor)
+        return guided_log_probs(base_lp, env.action_mask(states), pf, py, child_first, child_y, self.form, self.anchor)

@@ -1,8 +1,15 @@
 """Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.checkpoints`)."""
+
 from __future__ import annotations
 
-from sculpting.checkpoints import (CheckpointError, fingerprint_meta, load_checkpoint, rebuild, register_loader,
-                                   save_checkpoint)
+from sculpting.checkpoints import (
+    CheckpointError,
+    fingerprint_meta,
+    load_checkpoint,
+    rebuild,
+    register_loader,
+    save_checkpoint,
+)
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 
@@ -25,11 +32,14 @@ def make_env(meta: dict, path=None):
             raise CheckpointError(f"{path}: its environment is a torchgfn one; install torchgfn ({e})") from e
     if kind not in ENVS:  # the registered domains declare their environment kinds: find them
         from sculpting.registry import discover
+
         discover()
     if kind not in ENVS:
-        raise CheckpointError(f"unknown environment kind {kind!r} in checkpoint; known: {sorted(ENVS)} "
-                              "(register the domain that defines it: sc.register_domain(sc.Domain(name, "
-                              "env_kinds={kind: EnvClass})))")
+        raise CheckpointError(
+            f"unknown environment kind {kind!r} in checkpoint; known: {sorted(ENVS)} "
+            "(register the domain that defines it: sc.register_domain(sc.Domain(name, "
+            "env_kinds={kind: EnvClass})))"
+        )
     try:
         return ENVS[kind](**meta)
     except (TypeError, ValueError) as e:
@@ -37,8 +47,12 @@ def make_env(meta: dict, path=None):
 
 
 def _save(kind: str, module, path, meta: dict):
-    return save_checkpoint(path, kind, module.state_dict(), {"env": _env_meta(module.env), "arch": module.arch,
-                                                             **fingerprint_meta(module), **meta})
+    return save_checkpoint(
+        path,
+        kind,
+        module.state_dict(),
+        {"env": _env_meta(module.env), "arch": module.arch, **fingerprint_meta(module), **meta},
+    )
 
 
 def _load(kind: str, cls, path):

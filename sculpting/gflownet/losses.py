@@ -6,6 +6,7 @@ Trajectory balance (Malkin et al. 2022), per trajectory τ = (s_0 → … → s_
 
 with the environment's uniform backward policy P_B = 1 / #parents.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ import torch
 __all__ = ["trajectory_balance_loss", "trajectory_log_pb"]
 
 
-def trajectory_balance_loss(log_z: torch.Tensor, log_pf: torch.Tensor, log_pb: torch.Tensor,
-                            log_reward: torch.Tensor) -> torch.Tensor:
+def trajectory_balance_loss(
+    log_z: torch.Tensor, log_pf: torch.Tensor, log_pb: torch.Tensor, log_reward: torch.Tensor
+) -> torch.Tensor:
     """Mean TB loss; ``log_pf``, ``log_pb``, ``log_reward`` are ``[B]`` sums per trajectory."""
     return (log_z + log_pf - log_reward - log_pb).pow(2).mean()
 

@@ -11,6 +11,7 @@ from the bases' exact terminal distributions. :class:`OracleQ` provides the same
 as :class:`~sculpting.gflownet.classifier.ClassifierQ`, so guidance can be checked
 independently of how well a classifier learned.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,7 +46,9 @@ class OracleQ:
             self.log_h = None
             return
         a = c.observations[0] - 1
-        tail = torch.nan_to_num(c.observation_log_likelihood(base_lp, skip_first=True), nan=ninf)  # Σ_{k≥2} log p(y_k|x)
+        tail = torch.nan_to_num(
+            c.observation_log_likelihood(base_lp, skip_first=True), nan=ninf
+        )  # Σ_{k≥2} log p(y_k|x)
         self.log_h = log_expectation(env, base_tables[a], tail[:, None])[:, 0]  # E_a[Π p(y_k|x) | s]
         self.nt_y = self.nt_first[:, a] + self.log_h
         self.t_y = torch.nan_to_num(c.observation_log_likelihood(base_lp), nan=ninf)

@@ -13,6 +13,7 @@ else serialised (:mod:`sculpting.forked`). CUDA models: worker k computes on GPU
 device_count`` (one process per GPU is :func:`sculpting.forked.default_workers`), with a generator on
 that GPU; the terminal states come back through the host and are concatenated on the model's device.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,6 +34,7 @@ def _draw(model, sampler: str, n: int, seed: int, batch_size: int, options: dict
     worker's device, :func:`sculpting.forked.worker_device`, where it is pinned to another)."""
     from sculpting.gflownet.samplers import draw_terminal
     from sculpting.runtime import device_of
+
     here = device_of(model)
     dev = torch.device(worker_device(here))
     if dev != here:
@@ -41,18 +43,27 @@ def _draw(model, sampler: str, n: int, seed: int, batch_size: int, options: dict
     return draw_terminal(model, n, gen, sampler, batch_size, **options)
 
 
-def sample_terminal_parallel(model, n: int, seed: int, workers: int = 2, sampler: str = "auto",
-                             batch_size: int | None = None, threads_per_worker: int = 1,
-                             options: dict | None = None) -> torch.Tensor:
+def sample_terminal_parallel(
+    model,
+    n: int,
+    seed: int,
+    workers: int = 2,
+    sampler: str = "auto",
+    batch_size: int | None = None,
+    threads_per_worker: int = 1,
+    options: dict | None = None,
+) -> torch.Tensor:
     """``[n, *S]`` terminal states of ``model`` (a base or guided policy) drawn by ``workers``
     forked processes (:mod:`module docs <sculpting.gflownet.parallel>`); ``batch_size``: trajectories
     per sampling call within a worker (default: its whole share); ``options``: the sampler's
     options (:mod:`sculpting.gflownet.samplers`), checked before any process starts."""
     from sculpting.gflownet.samplers import check_options, gflownet_sampler
+
     options = dict(options or {})
     check_options(gflownet_sampler(sampler), options)
     from sculpting.forked import resolve_workers
     from sculpting.runtime import device_of
+
     dev = device_of(model)
     workers = resolve_workers(workers, dev)
     counts = split_counts(n, workers)
@@ -60,6 +71,11 @@ def sample_terminal_parallel(model, n: int, seed: int, workers: int = 2, sampler
     if workers == 1:
         return _draw(model, sampler, n, seed, bs, options)
     jobs = [(k, c) for k, c in enumerate(counts) if c]
-    parts = fork_map(lambda job: _draw(model, sampler, job[1], int(seed) + job[0] * RANK_STRIDE, bs, options).cpu(), jobs,
-                     workers, threads_per_worker, devices=worker_devices(dev, workers))
+    parts = fork_map(
+        lambda job: _draw(model, sampler, job[1], int(seed) + job[0] * RANK_STRIDE, bs, options).cpu(),
+        jobs,
+        workers,
+        threads_per_worker,
+        devices=worker_devices(dev, workers),
+    )
     return torch.cat(parts).to(dev)

@@ -21,6 +21,7 @@ the batch an uninterrupted run would have used.
 Workers start with :func:`sculpting.forked.start_method` (``forkserver`` where CUDA is visible),
 exit when the parent dies and report their exceptions to the parent.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ def batch_seed(seed: int, step: int, worker: int) -> int:
     if packed < 1 << 63:
         return packed
     import hashlib
+
     digest = hashlib.sha256(f"{int(seed)},{int(step)},{int(worker)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
@@ -63,10 +65,12 @@ def draw_share(env, sampler, conditioning, n: int, epsilon: float, seed: int) ->
 
 def _worker(conn, payload: bytes, shared, parent: int) -> None:
     from sculpting.forked import _watch_parent
+
     _watch_parent(parent)
     torch.set_num_threads(1)
     try:
         import cloudpickle
+
         conditioning, epsilon = cloudpickle.loads(payload)
         sampler = shared  # the parent's CPU copy, in shared memory: it writes, between batches
         env = sampler.env
@@ -105,6 +109,7 @@ class TrajectoryWorkers:
         from sculpting.bounds import MAX_WORKERS
         from sculpting.forked import _MainHidden, can_fork, start_method
         from sculpting.gflownet.parallel import split_counts
+
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"trajectory workers must be an integer in [1, {MAX_WORKERS}], got {workers!r}")
         if workers > batch:
@@ -116,9 +121,11 @@ class TrajectoryWorkers:
         # the CPU copy the workers draw with (its environment too): shared memory, written by
         # refresh() between batches; torch.multiprocessing hands its storages to the workers
         import copy
+
         self.shared = copy.deepcopy(sampler).to("cpu").requires_grad_(False)
         self.shared.share_memory()
         import torch.multiprocessing as tmp
+
         ctx = tmp.get_context(start_method())
         payload = cloudpickle.dumps((conditioning, float(epsilon)))
         self.conns, self.procs, self.waiting = [], [], False
@@ -145,8 +152,9 @@ class TrajectoryWorkers:
     @torch.no_grad()
     def refresh(self) -> None:
         """Copy the sampler's current weights into the workers' shared CPU copy (workers idle)."""
-        for (_, dst), (_, src) in zip(self.shared.state_dict(keep_vars=True).items(),
-                                      self.sampler.state_dict(keep_vars=True).items()):
+        for (_, dst), (_, src) in zip(
+            self.shared.state_dict(keep_vars=True).items(), self.sampler.state_dict(keep_vars=True).items()
+        ):
             dst.copy_(src)
 
     def submit(self, step: int) -> None:
@@ -172,6 +180,7 @@ class TrajectoryWorkers:
             parts = self._receive()
         self.waiting = False
         from sculpting.runtime import device_of
+
         dev = device_of(self.sampler)
         cat = lambda k: torch.cat([p[k] for p in parts]).to(dev)  # noqa: E731
         traj = Trajectories(cat("states"), cat("actions"), cat("lengths"))

@@ -4,6 +4,7 @@ Every policy exposes ``log_probs(states) -> [B, A]``: masked, normalised log π(
 (−inf on invalid actions). This is the one interface the sampler, the exact DP
 (:func:`policy_table`) and the guided policy use, so a guided policy is itself a policy.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,6 +25,7 @@ class MLP(nn.Sequential):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, n_layers: int = 2):
         from sculpting.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
+
         check_width("hidden", hidden)
         check_count("n_layers", n_layers, 1, MAX_LAYERS)
         check_parameter_memory("this MLP", in_dim * hidden + (n_layers - 1) * hidden * hidden + hidden * out_dim)

@@ -29,6 +29,7 @@ result exact:
 Weights w > 1 + 1e-5 (a classifier whose joint head is not a probability) raise an error, since
 the sampler would then be biased.
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,9 +48,17 @@ _log_weights = log_weights
 
 
 @torch.no_grad()
-def rejection_sample_actions(policy, states: torch.Tensor, generator=None, proposals: int = 1, rounds: int = 8,
-                             max_fraction: float = 1.0, min_actions: int = 4, acceptances: float = 1.5,
-                             stats: RejectionStats | None = None) -> torch.Tensor:
+def rejection_sample_actions(
+    policy,
+    states: torch.Tensor,
+    generator=None,
+    proposals: int = 1,
+    rounds: int = 8,
+    max_fraction: float = 1.0,
+    min_actions: int = 4,
+    acceptances: float = 1.5,
+    stats: RejectionStats | None = None,
+) -> torch.Tensor:
     """``[B]`` actions drawn exactly from ``policy.log_probs(states)`` (a GuidedPolicy) by rejection.
 
     ``proposals`` per state per round, ``rounds`` rounds, then full scoring; states with fewer than
@@ -65,8 +74,11 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
 
     def full(rows, scores=True):
         if len(rows):
-            lp = (policy.log_probs_given(states[rows], base_lp[rows], mask[rows], pf[rows], py[rows])
-                  if base_lp is not None else policy.log_probs(states[rows]))
+            lp = (
+                policy.log_probs_given(states[rows], base_lp[rows], mask[rows], pf[rows], py[rows])
+                if base_lp is not None
+                else policy.log_probs(states[rows])
+            )
             actions[rows] = torch.multinomial(lp.exp().float(), 1, generator=generator).squeeze(1)
             stats.full_states += len(rows)
             stats.scored_rows += int(env.action_mask(states[rows])[:, :-1].sum()) if scores else 0
@@ -91,8 +103,9 @@ def rejection_sample_actions(policy, states: torch.Tensor, generator=None, propo
     # proposals per round: enough for ≈ 2 expected acceptances, within the state's budget
     budget = (max_fraction * n_valid.double()).clamp(max=1e6).ceil().long().clamp(min=proposals)
     k_row = torch.minimum((acceptances / log_z_hat.exp().clamp(min=1e-6)).ceil().long().clamp(min=proposals), budget)
-    pending = accept_rounds(policy, states, actions, pending, g.float(), k_row, rounds, generator, stats,
-                            max_log_w=1e-5)
+    pending = accept_rounds(
+        policy, states, actions, pending, g.float(), k_row, rounds, generator, stats, max_log_w=1e-5
+    )
     stats.fallback_states += len(pending)
     full(pending)
     return actions
@@ -110,6 +123,7 @@ def action_sampler_for(policy, name: str = "auto", stats: RejectionStats | None 
     """The ``action_sampler`` argument of :func:`sculpting.gflownet.sampler.sample_trajectories`
     for ``policy`` (None = sample from ``policy.log_probs``)."""
     from sculpting.gflownet.guidance import GuidedPolicy
+
     if name not in ACTION_SAMPLERS:
         raise ValueError(f"unknown GFlowNet sampler {name!r}; choose from {ACTION_SAMPLERS}")
     if name == "full" or not isinstance(policy, GuidedPolicy):  # a base samples its own policy
@@ -118,8 +132,11 @@ def action_sampler_for(policy, name: str = "auto", stats: RejectionStats | None 
         return None
     if name == "amortised":
         from sculpting.gflownet.amortised import amortised_sample_actions
+
         if getattr(policy, "successor_head", None) is None:
-            raise ValueError("sampler='amortised' needs a successor head: policy.successor_head = head "
-                             "(e.g. the shipped one, load_molecule_models()['successor_heads'])")
+            raise ValueError(
+                "sampler='amortised' needs a successor head: policy.successor_head = head "
+                "(e.g. the shipped one, load_molecule_models()['successor_heads'])"
+            )
         return lambda pol, states, gen: amortised_sample_actions(pol, states, gen, stats=stats, **options)
     return lambda pol, states, gen: rejection_sample_actions(pol, states, gen, stats=stats, **options)

@@ -4,6 +4,7 @@ All trajectories of a batch advance together: one ``policy.log_probs`` call per 
 unfinished ones (no per-trajectory Python loop). ε-exploration mixes the policy with the
 uniform distribution over valid actions: π_ε = (1 − ε) π + ε U.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,15 @@ class Trajectories:
 
 
 @torch.no_grad()
-def sample_trajectories(env, policy, batch_size: int, epsilon: float = 0.0,
-                        generator: torch.Generator | None = None, cond=None, action_sampler=None) -> Trajectories:
+def sample_trajectories(
+    env,
+    policy,
+    batch_size: int,
+    epsilon: float = 0.0,
+    generator: torch.Generator | None = None,
+    cond=None,
+    action_sampler=None,
+) -> Trajectories:
     """``cond``: optional ``[B]`` per-trajectory conditioning passed as
     ``policy.log_probs(states, cond)`` (e.g. β of a β-conditional molecule GFlowNet).
     ``action_sampler(policy, states, generator) → [B]`` actions replaces sampling from
@@ -92,8 +100,9 @@ EXIT_TEST_EVERY = 4
 
 
 @torch.no_grad()
-def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsilon: float = 0.0,
-                                generator: torch.Generator | None = None) -> Trajectories:
+def sample_trajectories_tabular(
+    env, log_pi: torch.Tensor, batch_size: int, epsilon: float = 0.0, generator: torch.Generator | None = None
+) -> Trajectories:
     """Same distribution as :func:`sample_trajectories` for a policy table ``[N, A]`` on an
     enumerable environment, by inverse-CDF sampling on state indices (a few integer ops per
     step for the whole batch). Trajectories that stopped keep their index; their actions are −1.
@@ -110,8 +119,13 @@ def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsi
     n_moves = env.n_actions - 1
     t_max = env.max_trajectory_length
     dev = log_pi.device
-    u = torch.rand(batch_size, t_max, generator=generator, dtype=torch.float64,
-                   device=generator.device if generator is not None else dev).to(dev)
+    u = torch.rand(
+        batch_size,
+        t_max,
+        generator=generator,
+        dtype=torch.float64,
+        device=generator.device if generator is not None else dev,
+    ).to(dev)
     cur = env.index(env.initial_states(batch_size))
     idx = torch.empty(batch_size, t_max + 1, dtype=torch.long, device=dev)
     idx[:, 0] = cur
@@ -120,7 +134,7 @@ def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsi
     lengths = torch.zeros(batch_size, dtype=torch.long, device=dev)
     child = torch.cat([env.child_index, torch.arange(env.n_states, device=dev)[:, None]], dim=1)  # stop: stay
     for t in range(t_max):
-        a = (u[:, t:t + 1] > cdf[cur]).sum(1).clamp(max=env.n_actions - 1)
+        a = (u[:, t : t + 1] > cdf[cur]).sum(1).clamp(max=env.n_actions - 1)
         a = torch.where(done, torch.full_like(a, -1), a)
         actions[:, t] = a
         stop_now = (a == n_moves) & ~done
@@ -131,7 +145,7 @@ def sample_trajectories_tabular(env, log_pi: torch.Tensor, batch_size: int, epsi
         # the exit test reads the device: every EXIT_TEST_EVERY steps (the steps after the last
         # stop change nothing: every action −1, every state kept — the same result as testing each step)
         if (t + 1) % EXIT_TEST_EVERY == 0 and bool(done.all()):
-            idx[:, t + 2:] = cur[:, None]
+            idx[:, t + 2 :] = cur[:, None]
             break
     if not bool(done.all()):
         raise RuntimeError("trajectories exceeded env.max_trajectory_length without stopping")

@@ -20,6 +20,7 @@ Without ``batch_size`` the other samplers draw :data:`DEFAULT_BATCH` trajectorie
 A model that is not a composition (a base) is sampled from its own ``log_probs`` by every name
 (for ``"smc"`` too: with no observation, every particle weight is 1 and SMC is the base itself).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,25 +43,34 @@ class GFlowNetSampler:
         bs = batch_size or min(n, DEFAULT_BATCH)
         if self.name == "smc" and hasattr(model, "composition"):
             from sculpting.gflownet.smc import smc_sample
+
             return smc_sample(model, n, generator, batch_size=batch_size, **opts)
         name = self.name
         if name == "smc":  # a base: SMC without observation is the base itself, sampled exactly
             from sculpting.gflownet.smc import PROPOSALS, TWISTS
             from sculpting.smc_core import check_smc_options
+
             check_smc_options(opts["particles"], opts["resample_threshold"])
             if opts["proposal"] not in ("auto",) + PROPOSALS:
                 raise ValueError(f"unknown SMC proposal {opts['proposal']!r}; choose from {('auto',) + PROPOSALS}")
             if opts["twist"] not in TWISTS:
                 raise ValueError(f"unknown SMC twist {opts['twist']!r}; choose from {TWISTS}")
             if opts["proposal"] == "amortised" or opts["twist"] == "head":
-                raise ValueError(f"proposal={opts['proposal']!r}, twist={opts['twist']!r} needs a composition with a "
-                                 "successor head (compose(..., successor_head=)); this is a base")
+                raise ValueError(
+                    f"proposal={opts['proposal']!r}, twist={opts['twist']!r} needs a composition with a "
+                    "successor head (compose(..., successor_head=)); this is a base"
+                )
             name, opts = "full", {}
         from sculpting.gflownet.rejection import action_sampler_for
         from sculpting.gflownet.sampler import sample_trajectories
+
         act = action_sampler_for(model, name, **opts)
-        return torch.cat([sample_trajectories(model.env, model, min(bs, n - i), generator=generator,
-                                              action_sampler=act).terminal for i in range(0, n, bs)])
+        return torch.cat(
+            [
+                sample_trajectories(model.env, model, min(bs, n - i), generator=generator, action_sampler=act).terminal
+                for i in range(0, n, bs)
+            ]
+        )
 
 
 #: trajectories drawn at once when no batch_size is given (bounds the working memory of a large draw)
@@ -85,22 +95,29 @@ def check_options(sampler: GFlowNetSampler, options: dict) -> dict:
     unknown = sorted(set(options) - set(sampler.options))
     if unknown:
         allowed = ", ".join(sorted(sampler.options)) or "none"
-        raise TypeError(f"sampler={sampler.name!r} takes no option {', '.join(map(repr, unknown))} "
-                        f"(its options: {allowed})")
+        raise TypeError(
+            f"sampler={sampler.name!r} takes no option {', '.join(map(repr, unknown))} (its options: {allowed})"
+        )
     for k, v in options.items():
         _check_option(k, v)
     return {**sampler.options, **options}
 
 
 #: the type and range of each numeric sampler option: (integer?, low, high, low inclusive?)
-_OPTION_RANGES = {"proposals": (True, 1, 4096, True), "rounds": (True, 1, 10_000, True),
-                  "min_actions": (True, 0, 10 ** 9, True), "acceptances": (False, 0.0, 1e6, False),
-                  "max_fraction": (False, 0.0, 1.0, False), "envelope": (False, 1.0, 1e6, True)}
+_OPTION_RANGES = {
+    "proposals": (True, 1, 4096, True),
+    "rounds": (True, 1, 10_000, True),
+    "min_actions": (True, 0, 10**9, True),
+    "acceptances": (False, 0.0, 1e6, False),
+    "max_fraction": (False, 0.0, 1.0, False),
+    "envelope": (False, 1.0, 1e6, True),
+}
 
 
 def _check_option(name: str, value) -> None:
     """Refuse a sampler option of the wrong type or outside its range (never coerced)."""
     import math
+
     if name not in _OPTION_RANGES:
         return
     integer, low, high, closed = _OPTION_RANGES[name]
@@ -130,7 +147,8 @@ def gflownet_sampler(name) -> GFlowNetSampler:
     return GFLOWNET_SAMPLERS[name]
 
 
-def draw_terminal(model, n: int, generator=None, sampler: str = "auto", batch_size: int | None = None,
-                  **options) -> torch.Tensor:
+def draw_terminal(
+    model, n: int, generator=None, sampler: str = "auto", batch_size: int | None = None, **options
+) -> torch.Tensor:
     """``[n, *S]`` terminal states of ``model`` by the named sampler (module docs)."""
     return gflownet_sampler(sampler).draw(model, n, generator, batch_size, **options)

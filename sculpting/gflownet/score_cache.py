@@ -13,6 +13,7 @@ outputs are float64 (log Q(y_1 = i | s) ``[m]``, log Q(y | s)). When ``capacity`
 stored the cache starts again empty. The cache empties itself when any classifier parameter is
 changed in place (an optimiser step), read off the parameters' version counters.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,9 @@ class ScoreCache:
     def _keys(self, states: torch.Tensor) -> list[int]:
         if self._mult is None or len(self._mult) != states.shape[1]:
             gen = torch.Generator(device="cpu").manual_seed(0x5C0)
-            self._mult = torch.randint(-2**62, 2**62, (states.shape[1],), generator=gen, device="cpu").to(states.device)
+            self._mult = torch.randint(-(2**62), 2**62, (states.shape[1],), generator=gen, device="cpu").to(
+                states.device
+            )
         return (states.long() * self._mult).sum(1).tolist()
 
     _mult = None

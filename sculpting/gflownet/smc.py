@@ -23,6 +23,7 @@ stop; with ``proposal="base"`` the head is evaluated at the chosen action only).
 Z = Σ_x p_base(x) · potential(x) (:func:`terminal_target`). Particles that stop keep their weight
 and wait; resampling draws among all particles (a copied stopped particle stays stopped).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,15 @@ from sculpting.finite import NonFiniteError
 from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
 
-__all__ = ["PROPOSALS", "TWISTS", "gflownet_smc", "gflownet_smc_runs", "smc_sample", "default_proposal",
-           "terminal_target"]
+__all__ = [
+    "PROPOSALS",
+    "TWISTS",
+    "gflownet_smc",
+    "gflownet_smc_runs",
+    "smc_sample",
+    "default_proposal",
+    "terminal_target",
+]
 
 PROPOSALS = ("base", "guided", "amortised")
 TWISTS = ("classifier", "head")
@@ -71,6 +79,7 @@ def terminal_target(policy):
     from sculpting.gflownet.exact import terminal_log_probs
     from sculpting.gflownet.policy import policy_table
     from sculpting.protocols import is_enumerable
+
     env = policy.env
     if not is_enumerable(env):
         raise ValueError(f"terminal_target needs an enumerable environment, not {type(env).__name__}")
@@ -99,19 +108,31 @@ def _check_policy_rows(values, mask, source, what="action log-probabilities", ne
         bad = bad | ~torch.isfinite(allowed).any(1)
     n_bad = int(bad.sum())
     if n_bad:
-        name = source if isinstance(source, str) else (
-            "the base policies" if isinstance(source, list) else f"the {type(source).__name__}")
-        raise NonFiniteError(f"{name} returned non-finite {what} (NaN or +inf, or no finite allowed action) in "
-                             f"{n_bad} of {len(values)} states; sculpting does not turn them into zero weights")
+        name = (
+            source
+            if isinstance(source, str)
+            else ("the base policies" if isinstance(source, list) else f"the {type(source).__name__}")
+        )
+        raise NonFiniteError(
+            f"{name} returned non-finite {what} (NaN or +inf, or no finite allowed action) in "
+            f"{n_bad} of {len(values)} states; sculpting does not turn them into zero weights"
+        )
 
 
 def _head_log_weights(policy, states, mask):
     from sculpting.gflownet.amortised import head_log_weights
+
     return head_log_weights(policy, states, mask)
 
 
-def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto", resample_threshold: float = 0.5,
-                 twist: str = "classifier") -> SMCRun:
+def gflownet_smc(
+    policy,
+    particles: int,
+    generator=None,
+    proposal: str = "auto",
+    resample_threshold: float = 0.5,
+    twist: str = "classifier",
+) -> SMCRun:
     """One SMC run of ``particles`` particles for a GuidedPolicy (module docs).
 
     Returns an :class:`~sculpting.smc_core.SMCRun` with ``states`` ``[N, *S]`` (terminal), the normalised
@@ -122,8 +143,16 @@ def gflownet_smc(policy, particles: int, generator=None, proposal: str = "auto",
     return tracker.run(0, states, stats)
 
 
-def smc_sample(policy, n: int, generator=None, particles: int = 64, proposal: str = "auto",
-               resample_threshold: float = 0.5, twist: str = "classifier", batch_size: int | None = None):
+def smc_sample(
+    policy,
+    n: int,
+    generator=None,
+    particles: int = 64,
+    proposal: str = "auto",
+    resample_threshold: float = 0.5,
+    twist: str = "classifier",
+    batch_size: int | None = None,
+):
     """``[n, *S]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each ending
     with a multinomial draw of N from its final weights; runs advance together, ``batch_size``
     particles at a time (default 4 096, at least one run)."""
@@ -139,14 +168,24 @@ def smc_sample(policy, n: int, generator=None, particles: int = 64, proposal: st
 
 
 @torch.no_grad()
-def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, proposal: str = "auto",
-                      resample_threshold: float = 0.5, twist: str = "classifier"):
+def gflownet_smc_runs(
+    policy,
+    particles: int,
+    runs: int = 1,
+    generator=None,
+    proposal: str = "auto",
+    resample_threshold: float = 0.5,
+    twist: str = "classifier",
+):
     """``runs`` independent SMC runs advanced together: (the finished
     :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats)."""
     from sculpting.gflownet.guidance import GuidedPolicy
+
     if not isinstance(policy, GuidedPolicy):
-        raise TypeError(f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
-                        "sampled exactly by sc.sample")
+        raise TypeError(
+            f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
+            "sampled exactly by sc.sample"
+        )
     n, threshold = check_smc_options(particles, resample_threshold)
     if proposal == "auto":
         proposal = default_proposal(policy)
@@ -156,8 +195,9 @@ def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, pro
         raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS}")
     head = getattr(policy, "successor_head", None)
     if (proposal == "amortised" or twist == "head") and head is None:
-        raise ValueError(f"proposal={proposal!r}, twist={twist!r} needs a successor head "
-                         "(compose(..., successor_head=))")
+        raise ValueError(
+            f"proposal={proposal!r}, twist={twist!r} needs a successor head (compose(..., successor_head=))"
+        )
     env, comp = policy.env, policy.composition
     mix = _uses_mixture(policy)
     total = n * runs
@@ -218,8 +258,9 @@ def gflownet_smc_runs(policy, particles: int, runs: int = 1, generator=None, pro
                 elif twist == "head":  # the head at the chosen successor only (a one-action mask)
                     one = torch.zeros_like(mask)
                     one[go.nonzero().squeeze(1), a[go]] = True
-                    new_psi[go] = _head_log_weights(policy, cur[go], one[go])[torch.arange(int(go.sum()), device=dev),
-                                                                              a[go]]
+                    new_psi[go] = _head_log_weights(policy, cur[go], one[go])[
+                        torch.arange(int(go.sum()), device=dev), a[go]
+                    ]
                     stats["head_rows"] = stats.get("head_rows", 0) + int(go.sum())
                 else:
                     f, y = policy.nonterminal(nxt[go])

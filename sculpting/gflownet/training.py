@@ -15,6 +15,7 @@ gradient clipping, and exponential learning-rate decay lr·2^(−t / half-life).
 W CPU processes one step ahead of the update, while the model's device trains
 (:mod:`sculpting.gflownet.pipeline`; each batch drawn by the sampler one update older).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,7 +65,6 @@ class GFlowNetTrainConfig(TrainConfig):
             raise ValueError(f"sampler_ema must be in [0, 1), got {self.sampler_ema}")
 
 
-
 @torch.no_grad()
 def exact_l1_to_reward(model) -> float:
     """Σ_x |p_θ(x) − R(x)/Z| computed exactly by dynamic programming."""
@@ -82,7 +82,7 @@ def _step_log_pf(model, traj, table=None, cond=None):
         lp = table[env.index(src), traj.actions.clamp(min=0).reshape(-1)].reshape(b, t)
         return lp.masked_fill(~traj.valid, 0.0).sum(1)
     flat = traj.valid.reshape(-1).nonzero().squeeze(1)  # the visited transitions (one host read), row-major
-    row = torch.div(flat, t, rounding_mode="floor")      # their trajectory
+    row = torch.div(flat, t, rounding_mode="floor")  # their trajectory
     src = traj.states[:, :-1].reshape(b * t, *traj.states.shape[2:])[flat]
     c = None if cond is None else cond[row]
     lp = model.log_probs(src) if c is None else model.log_probs(src, c)
@@ -106,8 +106,9 @@ def _tb_loss(model, sampler, all_states, conditioning, batch: int, epsilon: floa
     else:
         cond = None if conditioning is None else conditioning.sample(batch, gen)
         traj = sample_trajectories(env, sampler, batch, epsilon, gen, cond=cond)
-        log_r = env.log_reward(traj.terminal) if conditioning is None else \
-            conditioning.log_reward(env, traj.terminal, cond)
+        log_r = (
+            env.log_reward(traj.terminal) if conditioning is None else conditioning.log_reward(env, traj.terminal, cond)
+        )
         return _tb_loss_of(model, traj, cond, log_r)
     log_z, log_r = model.log_partition(), env.log_reward(traj.terminal).float()
     return trajectory_balance_loss(log_z, log_pf, trajectory_log_pb(env, traj).float(), log_r), log_z, log_r
@@ -116,13 +117,18 @@ def _tb_loss(model, sampler, all_states, conditioning, batch: int, epsilon: floa
 def _non_finite_step(step: int, loss: float, log_r: torch.Tensor) -> None:
     """Raise the error of a training step whose loss or log-rewards are not finite (named)."""
     from sculpting.finite import NonFiniteError
+
     bad = int((~torch.isfinite(log_r.detach())).sum())
     if bad:
-        raise NonFiniteError(f"training step {step}: the reward returned non-finite log-rewards (NaN or ±inf) for {bad} "
-                             f"of {len(log_r)} terminal states; fix the reward (a zero reward needs a floor, e.g. "
-                             "log(max(R, 1e-8)))")
-    raise NonFiniteError(f"training step {step}: the loss is {loss} (the policy or log Z diverged); lower the learning "
-                         "rate or clip the gradients")
+        raise NonFiniteError(
+            f"training step {step}: the reward returned non-finite log-rewards (NaN or ±inf) for {bad} "
+            f"of {len(log_r)} terminal states; fix the reward (a zero reward needs a floor, e.g. "
+            "log(max(R, 1e-8)))"
+        )
+    raise NonFiniteError(
+        f"training step {step}: the loss is {loss} (the policy or log Z diverged); lower the learning "
+        "rate or clip the gradients"
+    )
 
 
 def _tb_loss_of(model, traj, cond, log_r):
@@ -153,10 +159,12 @@ def _optimizer(model, config: GFlowNetTrainConfig):
     z_params = [p for n, p in model.named_parameters() if n.startswith("log_z")]
     z_ids = {id(p) for p in z_params}
     other = [p for p in model.parameters() if id(p) not in z_ids]
-    opt = torch.optim.Adam([
-        {"params": other, "lr": config.lr, "weight_decay": config.weight_decay},
-        {"params": z_params, "lr": config.lr_log_z},
-    ])
+    opt = torch.optim.Adam(
+        [
+            {"params": other, "lr": config.lr, "weight_decay": config.weight_decay},
+            {"params": z_params, "lr": config.lr_log_z},
+        ]
+    )
     decay = lambda hl: (lambda t: 2.0 ** (-t / hl)) if hl > 0 else (lambda t: 1.0)  # noqa: E731
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, [decay(config.lr_half_life), decay(config.log_z_half_life)])
 
@@ -176,9 +184,18 @@ def _update(model, loss, opt, sched, clip_per_param: float):
 
 
 @keeps_global_rng
-def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, desc: str = "GFlowNet",
-                   conditioning=None, callback=None, callback_every: int = 0, checkpoint_path=None,
-                   checkpoint_every: int = 100, trajectory_workers: int = 0):
+def train_gflownet(
+    model,
+    config: GFlowNetTrainConfig,
+    progress: bool = True,
+    desc: str = "GFlowNet",
+    conditioning=None,
+    callback=None,
+    callback_every: int = 0,
+    checkpoint_path=None,
+    checkpoint_every: int = 100,
+    trajectory_workers: int = 0,
+):
     """Train ``model`` in place; returns a history dict (loss, exact L1 per eval, wall time).
 
     ``conditioning`` (optional): ``sample(B, generator)`` → ``[B]`` conditions and
@@ -193,39 +210,100 @@ def train_gflownet(model, config: GFlowNetTrainConfig, progress: bool = True, de
     """
     env = model.env
     from sculpting.bounds import MAX_WORKERS
-    if isinstance(trajectory_workers, bool) or not isinstance(trajectory_workers, int) \
-            or not 0 <= trajectory_workers <= MAX_WORKERS:
+
+    if (
+        isinstance(trajectory_workers, bool)
+        or not isinstance(trajectory_workers, int)
+        or not 0 <= trajectory_workers <= MAX_WORKERS
+    ):
         raise ValueError(f"trajectory_workers must be an integer in [0, {MAX_WORKERS}], got {trajectory_workers!r}")
     if trajectory_workers and is_enumerable(env):
-        raise ValueError("trajectory_workers are for non-enumerable environments (an enumerable one samples "
-                         "from its policy table, one network call per step)")
+        raise ValueError(
+            "trajectory_workers are for non-enumerable environments (an enumerable one samples "
+            "from its policy table, one network call per step)"
+        )
     gen = seeded(rank_seed(config.seed), _device(model))
     broadcast_module(model)
     B = local_batch(config.batch_size)
     progress = progress and is_main()
     opt, sched = _optimizer(model, config)
     sampler = frozen_copy(model) if config.sampler_ema > 0 else model
-    hist = {"step": [], "loss": [], "eval_step": [], "l1": [], "eval_time": [], "log_z": [],
-            "mean_log_reward": [], "callback": []}
+    hist = {
+        "step": [],
+        "loss": [],
+        "eval_step": [],
+        "l1": [],
+        "eval_time": [],
+        "log_z": [],
+        "mean_log_reward": [],
+        "callback": [],
+    }
     objects = {"model": model, "opt": opt, "sched": sched, **({"sampler": sampler} if sampler is not model else {})}
     pipe = None
     if trajectory_workers:
         from sculpting.gflownet.pipeline import TrajectoryWorkers
+
         pipe = TrajectoryWorkers(sampler, conditioning, trajectory_workers, B, config.epsilon, rank_seed(config.seed))
         objects["pending_batch"] = _PendingBatch(pipe)
     record = {"kind": "gflownet", **config.to_dict(), **({"trajectory_workers": trajectory_workers} if pipe else {})}
     with pipe if pipe is not None else contextlib.nullcontext():  # the workers stop with the run
-        return _train(model, config, progress, desc, conditioning, callback, callback_every, checkpoint_path,
-                      checkpoint_every, env, gen, B, opt, sched, sampler, hist, objects, record, pipe)
+        return _train(
+            model,
+            config,
+            progress,
+            desc,
+            conditioning,
+            callback,
+            callback_every,
+            checkpoint_path,
+            checkpoint_every,
+            env,
+            gen,
+            B,
+            opt,
+            sched,
+            sampler,
+            hist,
+            objects,
+            record,
+            pipe,
+        )
 
 
-def _train(model, config, progress, desc, conditioning, callback, callback_every, checkpoint_path,
-           checkpoint_every, env, gen, B, opt, sched, sampler, hist, objects, record, pipe):
+def _train(
+    model,
+    config,
+    progress,
+    desc,
+    conditioning,
+    callback,
+    callback_every,
+    checkpoint_path,
+    checkpoint_every,
+    env,
+    gen,
+    B,
+    opt,
+    sched,
+    sampler,
+    hist,
+    objects,
+    record,
+    pipe,
+):
     """The loop of :func:`train_gflownet` (its arguments and the objects it built)."""
     from sculpting.fingerprint import describe
-    resume = Resumable(checkpoint_path, checkpoint_every, record, objects, gen,
-                       what={"model": describe(model), "conditioning": None if conditioning is None
-                             else describe(conditioning)} if checkpoint_path is not None else None)
+
+    resume = Resumable(
+        checkpoint_path,
+        checkpoint_every,
+        record,
+        objects,
+        gen,
+        what={"model": describe(model), "conditioning": None if conditioning is None else describe(conditioning)}
+        if checkpoint_path is not None
+        else None,
+    )
     start = resume.start(hist)
     start = config.steps + 1 if hist.get("finished") else start
     enumerable = is_enumerable(env)

@@ -4,6 +4,7 @@ A domain panel builds its controls with :meth:`SculptingPanel.dropdown` / :meth:
 out in ``self.widget``, and implements its update as a method wrapped by :meth:`timed` (which stores
 the result, plus ``seconds``, in ``self.last`` — what tests and the browser test read).
 """
+
 from __future__ import annotations
 
 import time
@@ -25,14 +26,20 @@ class SculptingPanel:
 
     @staticmethod
     def dropdown(options, value, description: str, **layout) -> W.Dropdown:
-        return W.Dropdown(options=options, value=value, description=description, style=STYLE,
-                          **({"layout": W.Layout(**layout)} if layout else {}))
+        return W.Dropdown(
+            options=options,
+            value=value,
+            description=description,
+            style=STYLE,
+            **({"layout": W.Layout(**layout)} if layout else {}),
+        )
 
     @staticmethod
     def slider(value, lo, hi, step, description: str, continuous: bool = False, integer: bool = False):
         cls = W.IntSlider if integer else W.FloatSlider
-        return cls(value=value, min=lo, max=hi, step=step, description=description, style=STYLE,
-                   continuous_update=continuous)
+        return cls(
+            value=value, min=lo, max=hi, step=step, description=description, style=STYLE, continuous_update=continuous
+        )
 
     def timed(self, fn, *args, **kwargs) -> dict:
         """Run ``fn`` (returning a dict), record it with its wall time in ``self.last``."""
@@ -43,4 +50,5 @@ class SculptingPanel:
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.widget)

@@ -1,4 +1,5 @@
 """Matplotlib figures of grid distributions (exact, so no sampling noise)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -20,8 +21,7 @@ def _img(env, log_p):
 
 def plot_grid_distribution(ax, env, log_p: torch.Tensor, title: str = "", vmax=None):
     """Heat map of a ``[N]`` log-distribution on a 2-D grid (z_0 down, z_1 across)."""
-    im = ax.imshow(_img(env, log_p), cmap="viridis", origin="lower", vmin=0, vmax=vmax,
-                   interpolation="nearest")
+    im = ax.imshow(_img(env, log_p), cmap="viridis", origin="lower", vmin=0, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -32,8 +32,9 @@ def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2):
     """``rows``: list of (label, guided log p, target log p, L1). Each pair: guided | target."""
     n = len(rows)
     nrows = (n + ncols_pairs - 1) // ncols_pairs
-    fig, axes = plt.subplots(nrows, 2 * ncols_pairs, figsize=(2 * ncols_pairs * size, nrows * size * 1.1),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, 2 * ncols_pairs, figsize=(2 * ncols_pairs * size, nrows * size * 1.1), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for k, (label, g, t, l1) in enumerate(rows):
@@ -63,9 +64,11 @@ def plot_grid_panels(env, panels, ncols: int = 5, size: float = 2.2):
 def show_image_grid(ax, images: torch.Tensor, title: str = "", nrow: int = 8):
     """An ``nrow``-wide grid of ``[N, C, S, S]`` images in [0, 1] (clamped) on ``ax``."""
     from torchvision.utils import make_grid
+
     grid = make_grid(images[: nrow * nrow].clamp(0, 1), nrow=nrow, padding=1, pad_value=0.3)
-    ax.imshow(grid.permute(1, 2, 0).numpy() if grid.shape[0] == 3 else grid[0].numpy(), cmap="gray",
-              interpolation="nearest")
+    ax.imshow(
+        grid.permute(1, 2, 0).numpy() if grid.shape[0] == 3 else grid[0].numpy(), cmap="gray", interpolation="nearest"
+    )
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 

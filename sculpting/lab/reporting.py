@@ -1,4 +1,5 @@
 """Small helpers the notebooks share: output folders, figures, metrics.json, thread count."""
+
 from __future__ import annotations
 
 import json
@@ -56,6 +57,8 @@ def write_metrics(out_dir, metrics: dict) -> Path:
 def format_table(rows, columns, floatfmt: str = ".4f") -> str:
     """A Markdown table of dict rows."""
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+
     def cell(v):
         return format(v, floatfmt) if isinstance(v, float) else str(v)
+
     return head + "\n".join("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows)

@@ -9,6 +9,7 @@ package sources) unless ``--force``. Afterwards ``<root>/summary.md`` gathers th
 (grid L1 per operation, judge support rates, molecule tables) from whatever metrics exist.
 ``--smoke`` runs the tests' tiny settings (minutes, numbers meaningless).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,26 +22,72 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ("01_grid_base_gflownets", "02_grid_classifiers", "03_grid_sculpting", "04_mnist_base_diffusion",
-             "05_mnist_classifiers", "06_mnist_sculpting", "07_molecule_base_gflownets", "08_molecule_classifiers",
-             "09_molecule_sculpting", "10_sculpt_your_own")
+NOTEBOOKS = (
+    "01_grid_base_gflownets",
+    "02_grid_classifiers",
+    "03_grid_sculpting",
+    "04_mnist_base_diffusion",
+    "05_mnist_classifiers",
+    "06_mnist_sculpting",
+    "07_molecule_base_gflownets",
+    "08_molecule_classifiers",
+    "09_molecule_sculpting",
+    "10_sculpt_your_own",
+)
 SMOKE = {
     "01_grid_base_gflownets": {"horizon": 8, "steps": 30, "batch_size": 16},
     "02_grid_classifiers": {"steps": 30, "batch_per_base": 8, "warmup_steps": 10},
     "03_grid_sculpting": {"latency_repeats": 2},
     "04_mnist_base_diffusion": {"preset": "smoke", "steps": 20, "batch_size": 8, "sample_steps": 10, "n_samples": 8},
-    "05_mnist_classifiers": {"judge_epochs": 1, "pool_size": 8, "pool_steps": 6, "updates": 6, "batch": 4,
-                             "distill_updates": 2},
+    "05_mnist_classifiers": {
+        "judge_epochs": 1,
+        "pool_size": 8,
+        "pool_steps": 6,
+        "updates": 6,
+        "batch": 4,
+        "distill_updates": 2,
+    },
     "06_mnist_sculpting": {"n_samples": 4, "sample_steps": 6},
-    "07_molecule_base_gflownets": {"steps": 3, "preset": "smoke", "max_frags": 3, "batch_size": 8, "betas": [32.0],
-                                   "n_samples": 4},
-    "08_molecule_classifiers": {"steps": 3, "batch_per_base": 4, "warmup_steps": 1, "width": 16, "n_layers": 1,
-                                "n_eval": 4, "eval_betas": [32.0]},
-    "09_molecule_sculpting": {"n_molecules": 4, "batch_size": 4, "two_way": [["harmonic", 0.5]], "three_way": ["123"],
-                              "n_contrast": 4, "contrasts": [["contrast", 0.05]]},
-    "10_sculpt_your_own": {"grid_size": 8, "grid_steps": 40, "classifier_steps": 20, "bit_length": 4, "bit_steps": 30,
-                           "torchgfn_steps": 10, "gaussian_samples": 200, "sample_steps": 20, "unet_steps": 30,
-                           "diffusion_updates": 20, "diffusion_pool": 32, "judged_samples": 16, "inference_steps": 5},
+    "07_molecule_base_gflownets": {
+        "steps": 3,
+        "preset": "smoke",
+        "max_frags": 3,
+        "batch_size": 8,
+        "betas": [32.0],
+        "n_samples": 4,
+    },
+    "08_molecule_classifiers": {
+        "steps": 3,
+        "batch_per_base": 4,
+        "warmup_steps": 1,
+        "width": 16,
+        "n_layers": 1,
+        "n_eval": 4,
+        "eval_betas": [32.0],
+    },
+    "09_molecule_sculpting": {
+        "n_molecules": 4,
+        "batch_size": 4,
+        "two_way": [["harmonic", 0.5]],
+        "three_way": ["123"],
+        "n_contrast": 4,
+        "contrasts": [["contrast", 0.05]],
+    },
+    "10_sculpt_your_own": {
+        "grid_size": 8,
+        "grid_steps": 40,
+        "classifier_steps": 20,
+        "bit_length": 4,
+        "bit_steps": 30,
+        "torchgfn_steps": 10,
+        "gaussian_samples": 200,
+        "sample_steps": 20,
+        "unet_steps": 30,
+        "diffusion_updates": 20,
+        "diffusion_pool": 32,
+        "judged_samples": 16,
+        "inference_steps": 5,
+    },
 }
 
 
@@ -80,14 +127,20 @@ def stamp(name: str, root: Path, params: dict | None) -> None:
 
 def run_notebook(name: str, root: Path, params: dict | None = None) -> float:
     import papermill
+
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out / f"{name}.ipynb"),
-                               parameters={"out_dir": str(out), **(params or {})}, cwd=str(ROOT),
-                               kernel_name="python3", progress_bar=True,
-                               # the kernel's own start-up log (a TCP-transport notice) is noise here
-                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
+        str(out / f"{name}.ipynb"),
+        parameters={"out_dir": str(out), **(params or {})},
+        cwd=str(ROOT),
+        kernel_name="python3",
+        progress_bar=True,
+        # the kernel's own start-up log (a TCP-transport notice) is noise here
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    )
     return time.perf_counter() - t0
 
 
@@ -116,8 +169,13 @@ def _trained_model_lines(root: Path) -> list[str]:
         rows = v.get("compositions") if isinstance(v, dict) else None
         if rows:
             worst = max(r.get("l1_anchored_learned", 0.0) for r in rows)
-            lines.append(_line(f"grid classifier {pair}", f"largest exact L1 (anchored guidance) over {len(rows)} "
-                                                           f"compositions {_f(worst, '.4f')}", v))
+            lines.append(
+                _line(
+                    f"grid classifier {pair}",
+                    f"largest exact L1 (anchored guidance) over {len(rows)} compositions {_f(worst, '.4f')}",
+                    v,
+                )
+            )
     m = _load(root, "04_mnist_base_diffusion")
     for name, v in ((m or {}).get("bases") or {}).items():
         rate = _f(100 * v["support_rate"], ".1f") if "support_rate" in v else "–"
@@ -126,17 +184,24 @@ def _trained_model_lines(root: Path) -> list[str]:
     if m:
         lines.append(f"- MNIST judge: held-out accuracy {_f(m.get('judge_heldout_accuracy'), '.3f')}")
         for name, v in (m.get("classifiers") or {}).items():
-            lines.append(_line(f"MNIST classifier {name}", f"final terminal loss {_f(v.get('final_terminal_loss'))}", v))
+            lines.append(
+                _line(f"MNIST classifier {name}", f"final terminal loss {_f(v.get('final_terminal_loss'))}", v)
+            )
     m = _load(root, "07_molecule_base_gflownets")
     for obj, v in ((m or {}).get("models") or {}).items():
         trained = next((v[k] for k in v if k.startswith("β=")), {})
         own = lambda e: (e.get("mean") or {}).get(obj) if isinstance(e, dict) else None
-        lines.append(_line(f"molecule base {obj.upper()}",
-                           f"mean {obj} reward {_f(own(trained))} (untrained {_f(own(v.get('untrained')))})", v))
+        lines.append(
+            _line(
+                f"molecule base {obj.upper()}",
+                f"mean {obj} reward {_f(own(trained))} (untrained {_f(own(v.get('untrained')))})",
+                v,
+            )
+        )
     m = _load(root, "08_molecule_classifiers")
     for name, v in ((m or {}).get("classifiers") or {}).items():
         acc = v.get("terminal_accuracy")
-        acc = (", ".join(f"β={b}: {_f(x)}" for b, x in acc.items()) if isinstance(acc, dict) else _f(acc))
+        acc = ", ".join(f"β={b}: {_f(x)}" for b, x in acc.items()) if isinstance(acc, dict) else _f(acc)
         lines.append(_line(f"molecule classifier {name}", f"which-base accuracy {acc}", v))
     return (["## Models trained by notebooks 01, 02, 04, 05, 07, 08", "", *lines, ""]) if lines else []
 
@@ -146,18 +211,29 @@ def build_summary(root: Path) -> str:
     lines = ["# Reproduction summary", ""]
     m = _load(root, "03_grid_sculpting")
     if m:
-        lines += ["## Grid: exact L1 to the sculpted target (notebook 03)", "",
-                  "| composition | anchored | paper | anchored + oracle | paper + oracle |", "|---|---|---|---|---|"]
+        lines += [
+            "## Grid: exact L1 to the sculpted target (notebook 03)",
+            "",
+            "| composition | anchored | paper | anchored + oracle | paper + oracle |",
+            "|---|---|---|---|---|",
+        ]
         rows = [(f"{op} (α={a})", c) for op, by_a in (m.get("shubert_sigmoid") or {}).items() for a, c in by_a.items()]
         rows += [(f"circles {label}", c) for label, c in (m.get("circles") or {}).items()]
         if True:
             for label, c in rows:
-                lines.append(f"| {label} | {_f(c.get('l1_anchored_learned'), '.4f')} | {_f(c.get('l1_paper_learned'), '.4f')} "
-                             f"| {_f(c.get('l1_anchored_oracle'), '.1e')} | {_f(c.get('l1_paper_oracle'), '.4f')} |")
+                lines.append(
+                    f"| {label} | {_f(c.get('l1_anchored_learned'), '.4f')} | {_f(c.get('l1_paper_learned'), '.4f')} "
+                    f"| {_f(c.get('l1_anchored_oracle'), '.1e')} | {_f(c.get('l1_paper_oracle'), '.4f')} |"
+                )
         lines.append("")
     m = _load(root, "06_mnist_sculpting")
     if m:
-        lines += ["## Colored MNIST: judge support rates (notebook 06)", "", "| samples of | γ | support rate |", "|---|---|---|"]
+        lines += [
+            "## Colored MNIST: judge support rates (notebook 06)",
+            "",
+            "| samples of | γ | support rate |",
+            "|---|---|---|",
+        ]
         for comp, cells in (m.get("support") or {}).items():
             if "support_rate" in cells:  # a base
                 cells = {"base": cells}
@@ -166,27 +242,44 @@ def build_summary(root: Path) -> str:
         lines.append("")
     m = _load(root, "09_molecule_sculpting")
     if m:
-        lines += [f"## Molecules at β = {m.get('beta')} (contrasts also at β = {m.get('contrast_beta')}): % of "
-                  "molecules per cell ± binomial standard error (notebook 09)", "",
-                  "| set | SEH+ SA+ | SEH+ SA− | SEH− SA+ | SEH− SA− | mean SEH | mean SA | mean QED | diversity |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## Molecules at β = {m.get('beta')} (contrasts also at β = {m.get('contrast_beta')}): % of "
+            "molecules per cell ± binomial standard error (notebook 09)",
+            "",
+            "| set | SEH+ SA+ | SEH+ SA− | SEH− SA+ | SEH− SA− | mean SEH | mean SA | mean QED | diversity |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for k, v in m["sets"].items():
             t, se = v["table_seh_sa"], (m.get("tables_with_se") or {}).get(k)
             cell = lambda c: _f(t[c], ".1f") + (f" ± {se[c][1]:.1f}" if se else "")  # noqa: E731
-            lines.append(f"| {k} | {cell('seh+ sa+')} | {cell('seh+ sa-')} | {cell('seh- sa+')} | {cell('seh- sa-')} | "
-                         f"{_f(v['mean']['seh'])} | {_f(v['mean']['sa'])} | {_f(v['mean']['qed'])} | "
-                         f"{_f(v['diversity'])} |")
+            lines.append(
+                f"| {k} | {cell('seh+ sa+')} | {cell('seh+ sa-')} | {cell('seh- sa+')} | {cell('seh- sa-')} | "
+                f"{_f(v['mean']['seh'])} | {_f(v['mean']['sa'])} | {_f(v['mean']['qed'])} | "
+                f"{_f(v['diversity'])} |"
+            )
         names, d = m["emd"]["names"], m["emd"]["matrix"]
-        lines += ["", "EMD between sample sets:", "", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [
+            "",
+            "EMD between sample sets:",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
         lines += [f"| {a} | " + " | ".join(_f(x, ".2f") for x in row) + " |" for a, row in zip(names, d)]
-        lines += ["", "Checks: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in m.get("checks", {}).items()), ""]
+        lines += [
+            "",
+            "Checks: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in m.get("checks", {}).items()),
+            "",
+        ]
     lines += _trained_model_lines(root)
     timing = json.loads((root / "timing.json").read_text()) if (root / "timing.json").is_file() else None
     if timing:
         lines += ["", "## Wall time per notebook", ""]
         for k, v in timing.items():
             v = v if isinstance(v, dict) else {"seconds": v}
-            lines.append(f"- {k}: {v['seconds'] / 60:.1f} min" + (f" ({v['threads']} threads)" if v.get("threads") else ""))
+            lines.append(
+                f"- {k}: {v['seconds'] / 60:.1f} min" + (f" ({v['threads']} threads)" if v.get("threads") else "")
+            )
         total = sum(v["seconds"] if isinstance(v, dict) else v for v in timing.values())
         lines.append(f"- in all: {total / 60:.1f} min over {len(timing)} notebooks")
     return "\n".join(lines) + "\n"
@@ -206,13 +299,18 @@ def record_timing(path: Path, name: str, entry: dict) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", type=Path, default=None,
-                    help="output folder (default: figures/, or runs/smoke/ with --smoke)")
+    ap.add_argument(
+        "--root", type=Path, default=None, help="output folder (default: figures/, or runs/smoke/ with --smoke)"
+    )
     ap.add_argument("--only", nargs="*", default=None, help="notebook numbers or names (default: all ten)")
     ap.add_argument("--force", action="store_true", help="rerun notebooks whose outputs are up to date")
     ap.add_argument("--smoke", action="store_true", help="tiny settings (checks the pipeline only)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads per notebook (default: each notebook's own, 1; 2 is faster on an idle 2-core machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per notebook (default: each notebook's own, 1; 2 is faster on an idle 2-core machine)",
+    )
     args = ap.parse_args(argv)
     if args.root is None:
         args.root = ROOT / ("runs/smoke" if args.smoke else "figures")

@@ -8,6 +8,7 @@ Rules: ``int>0``, ``int>=0``, ``float>0``, ``float>=0``, ``alpha`` (0 < x < 1), 
 ``list of <rule>`` (non-empty), ``<rule>?`` (None allowed), and ``two_way`` / ``labels:m``
 (composition specs of the molecule notebook). Every problem is collected and reported at once.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,17 @@ def _check(rule: str, v):
         return None if ok else f"must be 'mixture' or observed labels in 1..{m} such as '12' (got {v!r})"
     if rule == "two_way":
         from sculpting.algebra import TWO_BASE_OPERATIONS
-        ok = (isinstance(v, (list, tuple)) and len(v) == 2 and v[0] in TWO_BASE_OPERATIONS
-              and _number(v[1]) and 0 < v[1] < 1)
-        return None if ok else f"must be [operation, α] with an operation of {sorted(TWO_BASE_OPERATIONS)} and 0 < α < 1"
+
+        ok = (
+            isinstance(v, (list, tuple))
+            and len(v) == 2
+            and v[0] in TWO_BASE_OPERATIONS
+            and _number(v[1])
+            and 0 < v[1] < 1
+        )
+        return (
+            None if ok else f"must be [operation, α] with an operation of {sorted(TWO_BASE_OPERATIONS)} and 0 < α < 1"
+        )
     checks = {
         "int>0": (lambda x: isinstance(x, int) and not isinstance(x, bool) and x > 0, "must be an integer > 0"),
         "int>=0": (lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0, "must be an integer ≥ 0"),
@@ -53,10 +62,14 @@ def _check(rule: str, v):
         "alpha": (lambda x: _number(x) and 0 < x < 1, "must lie strictly between 0 and 1"),
         "prob": (lambda x: _number(x) and 0 <= x <= 1, "must lie in [0, 1]"),
         "beta": (lambda x: _number(x) and 0 <= x <= 96, "must lie in [0, 96]"),
-        "beta|conditional": (lambda x: x == "conditional" or (_number(x) and 0 <= x <= 96),
-                             "must be 'conditional' or lie in [0, 96]"),
-        "workers": (lambda x: x == "auto" or (isinstance(x, int) and not isinstance(x, bool) and x > 0),
-                    "must be 'auto' or an integer > 0"),
+        "beta|conditional": (
+            lambda x: x == "conditional" or (_number(x) and 0 <= x <= 96),
+            "must be 'conditional' or lie in [0, 96]",
+        ),
+        "workers": (
+            lambda x: x == "auto" or (isinstance(x, int) and not isinstance(x, bool) and x > 0),
+            "must be 'auto' or an integer > 0",
+        ),
         "bool": (lambda x: isinstance(x, bool), "must be True or False"),
         "str": (lambda x: isinstance(x, str) and bool(x), "must be a non-empty string"),
         "dir": (lambda x: isinstance(x, (str, Path)) and Path(x).is_dir(), "must be an existing folder"),
@@ -78,12 +91,15 @@ def validate_parameters(values: dict, rules: dict) -> None:
     (papermill's ``-p stpes 10``, a misspelling) is reported too, with the closest parameter."""
     import difflib
     import inspect
+
     problems = []
     for name, v in values.items():
         if name.startswith("_") or name in rules or name in _IPYTHON_NAMES or callable(v) or inspect.ismodule(v):
             continue
         close = difflib.get_close_matches(name, list(rules), n=1)
-        problems.append(f"{name}: not a parameter of this notebook" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        problems.append(
+            f"{name}: not a parameter of this notebook" + (f" (did you mean {close[0]!r}?)" if close else "")
+        )
     for name, rule in rules.items():
         if name not in values:
             problems.append(f"{name}: missing")

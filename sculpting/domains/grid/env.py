@@ -11,6 +11,7 @@ indices of the states with Σ z = l, ``parent_index[s, k]`` the state from which
 leads to s and ``child_index[s, k]`` the state that action k leads to (``N``, a padding
 index, where there is none).
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,9 +23,7 @@ __all__ = ["GridEnv"]
 
 
 class GridEnv:
-
-    def __init__(self, horizon: int = 32, ndim: int = 2, reward="symmetric_shubert",
-                 temperature: float = 1.0):
+    def __init__(self, horizon: int = 32, ndim: int = 2, reward="symmetric_shubert", temperature: float = 1.0):
         """``reward``: a built-in name, a registered one, or a callable log r(z) of integer
         coordinates ``[N, d]`` (registered under its ``__name__``; see :mod:`.rewards`)."""
         if horizon < 2 or ndim < 1:
@@ -60,8 +59,7 @@ class GridEnv:
     # ------------------------------------------------------------------ identity
     @property
     def config(self) -> dict:
-        return {"horizon": self.horizon, "ndim": self.ndim, "reward": self.reward_name,
-                "temperature": self.temperature}
+        return {"horizon": self.horizon, "ndim": self.ndim, "reward": self.reward_name, "temperature": self.temperature}
 
     @property
     def space(self) -> dict:
@@ -72,6 +70,7 @@ class GridEnv:
         """What decides a model trained on this env: the config, and a user reward's code."""
         from sculpting.domains.grid.rewards import USER_REWARDS
         from sculpting.fingerprint import function_fingerprint
+
         out = {"class": "GridEnv", **self.config}
         if self.reward_name in USER_REWARDS:
             out["reward_code"] = function_fingerprint(USER_REWARDS[self.reward_name])

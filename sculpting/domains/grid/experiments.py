@@ -4,6 +4,7 @@ Everything here is exact: distributions come from dynamic programming on the 32�
 the L1 of a guided policy is Σ_x |p_guided(x) − p_target(x)| against the sculpted target of the
 *learned* base distributions.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,20 @@ from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import GFlowNet, TabularPolicy
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
-__all__ = ["GRID_BASES", "CLASSIFIER_SETS", "TWO_BASE_OPS", "make_base", "train_base", "train_bases", "base_tables", "guided_distribution",
-           "evaluate_compositions", "two_base_compositions", "three_base_compositions", "make_classifier"]
+__all__ = [
+    "GRID_BASES",
+    "CLASSIFIER_SETS",
+    "TWO_BASE_OPS",
+    "make_base",
+    "train_base",
+    "train_bases",
+    "base_tables",
+    "guided_distribution",
+    "evaluate_compositions",
+    "two_base_compositions",
+    "three_base_compositions",
+    "make_classifier",
+]
 
 #: name -> (reward, temperature)
 GRID_BASES = {
@@ -39,8 +52,7 @@ def make_base(name: str, horizon: int = 32, seed: int | None = None) -> GFlowNet
     return GFlowNet(GridEnv(horizon, 2, reward, temp), seed=seed)
 
 
-def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progress: bool = True,
-               checkpoint_path=None):
+def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progress: bool = True, checkpoint_path=None):
     """Build (seeded with ``config.seed``: same seed, same weights) and train a named base."""
     model = make_base(name, horizon, seed=config.seed)
     hist = train_gflownet(model, config, progress=progress, desc=name, checkpoint_path=checkpoint_path)
@@ -53,13 +65,16 @@ def train_bases(configs: dict, horizon: int = 32, workers: int | str = 1, progre
     (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for bit (each base is
     seeded by its config); their progress bars are off."""
     from sculpting.forked import resolve_workers
+
     workers = resolve_workers(workers)
     from sculpting.forked import fork_map
+
     names = list(configs)
 
     def one(name):
         model, hist = train_base(name, configs[name], horizon, progress=progress and workers == 1)
-        return model.state_dict(), hist   # the weights travel back; the model is rebuilt here
+        return model.state_dict(), hist  # the weights travel back; the model is rebuilt here
+
     out = {}
     for name, (state, hist) in zip(names, fork_map(one, names, workers)):
         model = make_base(name, horizon, seed=configs[name].seed)
@@ -83,8 +98,9 @@ def three_base_compositions(observations=THREE_BASE_OBSERVATIONS):
 
 
 @torch.no_grad()
-def guided_distribution(bases, composition: Composition, classifier=None, form: str = "anchored",
-                        tables: torch.Tensor | None = None):
+def guided_distribution(
+    bases, composition: Composition, classifier=None, form: str = "anchored", tables: torch.Tensor | None = None
+):
     """Exact (guided log p ``[N]``, target log p ``[N]``) of a composition.
 
     ``classifier=None`` uses the oracle classifier computed by DP from the bases.
@@ -115,14 +131,22 @@ def evaluate_compositions(bases, compositions, classifier=None, forms=GUIDANCE_F
     return rows
 
 
-def smc_l1(bases, classifier, composition: Composition, particles: int = 64, n: int = 16384, form: str = "anchored",
-           seed: int = 0) -> dict:
+def smc_l1(
+    bases,
+    classifier,
+    composition: Composition,
+    particles: int = 64,
+    n: int = 16384,
+    form: str = "anchored",
+    seed: int = 0,
+) -> dict:
     """Sequential Monte Carlo on one learned composition (``docs/smc.md``): {l1_smc: L1 of n SMC
     samples (N = ``particles`` per run) to the composition the classifier's terminal head defines,
     l1_smc_floor: the mean L1 of n i.i.d. samples from that target, l1_guided_terminal: the guided
     policy's exact L1 to it}."""
     from sculpting.compose import compose, exact_distribution, sample
     from sculpting.gflownet.smc import terminal_target
+
     model = compose(bases, classifier, composition, form=form)
     target, _ = terminal_target(model)
     env = bases[0].env
@@ -130,7 +154,25 @@ def smc_l1(bases, classifier, composition: Composition, particles: int = 64, n: 
     hist = torch.bincount(env.index(x), minlength=env.n_states).double() / n
     g = torch.Generator().manual_seed(seed + 1)
     p = target.exp()
-    floor = sum(float((torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g),
-                                      minlength=len(p)).double() / n - p).abs().sum()) for _ in range(20)) / 20
-    return {"l1_smc": l1_distance(hist.clamp_min(1e-300).log(), target), "l1_smc_floor": floor,
-            "l1_guided_terminal": l1_distance(exact_distribution(model), target)}
+    floor = (
+        sum(
+            float(
+                (
+                    torch.bincount(
+                        torch.multinomial(p.float(), n, replacement=True, generator=g), minlength=len(p)
+                    ).double()
+                    / n
+                    - p
+                )
+                .abs()
+                .sum()
+            )
+            for _ in range(20)
+        )
+        / 20
+    )
+    return {
+        "l1_smc": l1_distance(hist.clamp_min(1e-300).log(), target),
+        "l1_smc_floor": floor,
+        "l1_guided_terminal": l1_distance(exact_distribution(model), target),
+    }

@@ -1,5 +1,6 @@
 """The shipped grid models (``pretrained/``): five base GFlowNets and two classifiers.
 Regenerate with ``python -m sculpting.domains.grid.build``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,26 +18,31 @@ def load_grid_base(name: str, directory=None):
     and temperature."""
     from sculpting.checkpoints import CheckpointError, base_file
     from sculpting.domains.grid.experiments import GRID_BASES
+
     path = base_file(directory or PRETRAINED_DIR, name)
     model = load_gflownet(path)
     if name in GRID_BASES:
         want = GRID_BASES[name]
         got = (model.env.reward_name, model.env.temperature)
         if got != want:
-            raise CheckpointError(f"{path} holds a base of reward {got[0]!r} at T = {got[1]:g}; base {name!r} is "
-                                  f"reward {want[0]!r} at T = {want[1]:g}")
+            raise CheckpointError(
+                f"{path} holds a base of reward {got[0]!r} at T = {got[1]:g}; base {name!r} is "
+                f"reward {want[0]!r} at T = {want[1]:g}"
+            )
     return model
 
 
 def load_grid_classifier(pair: str, directory=None):
     """The classifier of a set from ``directory`` (``<set>/model.pt`` or ``classifier_<set>.pt``)."""
     from sculpting.checkpoints import base_file
+
     return load_classifier(base_file(directory or PRETRAINED_DIR, pair, "classifier"))
 
 
 def load_grid_pair(pair: str, directory=None, base_directory=None):
     """(bases, classifier) of a named set (``shubert_sigmoid`` or ``circles``)."""
     from sculpting.domains.grid.experiments import CLASSIFIER_SETS
+
     if pair not in CLASSIFIER_SETS:
         raise ValueError(f"unknown grid pair {pair!r}; choose from {sorted(CLASSIFIER_SETS)}")
     bases = [load_grid_base(n, base_directory or directory) for n in CLASSIFIER_SETS[pair]]

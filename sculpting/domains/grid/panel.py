@@ -7,6 +7,7 @@ between them in the title. With the sampler set to "SMC", the left panel shows i
 histogram of ``smc_samples`` sequential Monte Carlo samples (N = ``particles`` per run) and its L1
 to the composition the classifier's terminal head defines (``docs/smc.md``).
 """
+
 from __future__ import annotations
 
 
@@ -31,8 +32,18 @@ class GridSculptingPanel(SculptingPanel):
         base_names: display names. ``update()`` can be called directly (tests, benchmarks).
     """
 
-    def __init__(self, bases, classifier, base_names=None, operation: str | None = None, alpha: float = 0.5,
-                 form: str = "anchored", sampler: str = "exact", particles: int = 64, smc_samples: int = 1024):
+    def __init__(
+        self,
+        bases,
+        classifier,
+        base_names=None,
+        operation: str | None = None,
+        alpha: float = 0.5,
+        form: str = "anchored",
+        sampler: str = "exact",
+        particles: int = 64,
+        smc_samples: int = 1024,
+    ):
         super().__init__()
         if classifier.space != bases[0].env.space:
             raise ValueError(f"classifier was built for {classifier.space}, the bases for {bases[0].env.space}")
@@ -48,36 +59,56 @@ class GridSculptingPanel(SculptingPanel):
         else:
             slots = classifier.n_slots
             opts = [("—", 0)] + [(self.names[i], i + 1) for i in range(self.m)]
-            self.pickers = [W.Dropdown(options=opts, value=[1, 2, 3][k] if k < 3 else 0,
-                                       description=f"y{k + 1}", style=style, layout=W.Layout(width="200px"))
-                            for k in range(slots)]
+            self.pickers = [
+                W.Dropdown(
+                    options=opts,
+                    value=[1, 2, 3][k] if k < 3 else 0,
+                    description=f"y{k + 1}",
+                    style=style,
+                    layout=W.Layout(width="200px"),
+                )
+                for k in range(slots)
+            ]
             self.operation = None
-        self.alpha = W.FloatSlider(value=alpha, min=0.01, max=0.99, step=0.01, description="α",
-                                   continuous_update=True, style=style, disabled=self.m != 2)
+        self.alpha = W.FloatSlider(
+            value=alpha,
+            min=0.01,
+            max=0.99,
+            step=0.01,
+            description="α",
+            continuous_update=True,
+            style=style,
+            disabled=self.m != 2,
+        )
         self.form = W.ToggleButtons(options=list(GUIDANCE_FORMS), value=form, description="guidance", style=style)
-        self.source = W.ToggleButtons(options=["learned", "oracle"], value="learned", description="classifier",
-                                      style=style)
+        self.source = W.ToggleButtons(
+            options=["learned", "oracle"], value="learned", description="classifier", style=style
+        )
         if sampler not in ("exact", "smc"):
             raise ValueError(f"sampler must be 'exact' (the guided policy's law) or 'smc', got {sampler!r}")
         self.sampler = W.ToggleButtons(options=["exact", "smc"], value=sampler, description="sampler", style=style)
-        self.particles = W.IntSlider(value=particles, min=4, max=1024, step=4, description="particles",
-                                     continuous_update=False, style=style)
+        self.particles = W.IntSlider(
+            value=particles, min=4, max=1024, step=4, description="particles", continuous_update=False, style=style
+        )
         self.smc_samples = smc_samples
-        self.figure = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("guided", "target"),
-                                                    horizontal_spacing=0.08))
+        self.figure = go.FigureWidget(
+            make_subplots(rows=1, cols=2, subplot_titles=("guided", "target"), horizontal_spacing=0.08)
+        )
         z = self.env.as_image(self.base_lp[0].exp()).numpy()
         for col in (1, 2):
             self.figure.add_trace(go.Heatmap(z=z, colorscale="Viridis", showscale=col == 2), row=1, col=col)
         self.figure.update_layout(width=760, height=380, margin=dict(l=20, r=20, t=60, b=20))
         self.figure.update_yaxes(scaleanchor="x", constrain="domain")
-        controls = [c for c in [self.operation, *self.pickers, self.alpha, self.form, self.source, self.sampler,
-                                self.particles] if c is not None]
+        controls = [
+            c
+            for c in [self.operation, *self.pickers, self.alpha, self.form, self.source, self.sampler, self.particles]
+            if c is not None
+        ]
         for c in controls:
             c.observe(self.update, names="value")
         top = [self.operation, self.alpha] if self.m == 2 else self.pickers
         rest = [c for c in controls if all(c is not t for t in top)]
-        self.widget = W.VBox([W.HBox(top), W.HBox(rest),
-                              self.status, self.figure])
+        self.widget = W.VBox([W.HBox(top), W.HBox(rest), self.status, self.figure])
         self.update()
 
     def composition(self) -> Composition:
@@ -98,6 +129,7 @@ class GridSculptingPanel(SculptingPanel):
             import torch
             from sculpting.compose import compose, sample
             from sculpting.gflownet.smc import terminal_target
+
             model = compose(self.bases, clf, c, form=self.form.value)
             target, _ = terminal_target(model)  # the oracle's is the true target
             x = sample(model, self.smc_samples, seed=0, sampler="smc", particles=self.particles.value)

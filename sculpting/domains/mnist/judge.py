@@ -4,6 +4,7 @@ that predicts (digit, colour), and support rates of sample sets.
 Support rate of a sample set = share of samples whose predicted (digit, colour) type lies in
 the expected support (e.g. HM(M1, M2) → {green 0}).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,15 +17,28 @@ from tqdm.auto import tqdm
 from sculpting.domains.mnist.data import COLOURS, colour_digits, resize
 from sculpting.training import keeps_global_rng
 
-__all__ = ["DigitColourJudge", "judge_dataset", "train_judge", "support_rate", "EXPECTED_SUPPORT", "save_judge", "load_judge"]
+__all__ = [
+    "DigitColourJudge",
+    "judge_dataset",
+    "train_judge",
+    "support_rate",
+    "EXPECTED_SUPPORT",
+    "save_judge",
+    "load_judge",
+]
 
 G, R = COLOURS["green"], COLOURS["red"]
 #: composition / base name -> set of (digit, colour index) types
 EXPECTED_SUPPORT = {
-    "M1": {(0, R), (0, G)}, "M2": {(0, G), (1, G)},
-    "MN1": {(d, G) for d in range(4)}, "MN2": {(d, c) for d in (0, 1) for c in (R, G)},
+    "M1": {(0, R), (0, G)},
+    "M2": {(0, G), (1, G)},
+    "MN1": {(d, G) for d in range(4)},
+    "MN2": {(d, c) for d in (0, 1) for c in (R, G)},
     "MN3": {(d, c) for d in (0, 2) for c in (R, G)},
-    "M1⊗M2": {(0, G)}, "M1◑M2": {(0, R)}, "M2◑M1": {(1, G)}, "MN y=123": {(0, G)},
+    "M1⊗M2": {(0, G)},
+    "M1◑M2": {(0, R)},
+    "M2◑M1": {(1, G)},
+    "MN y=123": {(0, G)},
 }
 
 
@@ -36,9 +50,17 @@ class DigitColourJudge(nn.Module):
         self.image_size = image_size
         self.config = {"image_size": image_size, "width": width}
         self.features = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Dropout(0.3))
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+        )
         feat = 2 * width * (image_size // 4) ** 2
         self.digit = nn.Sequential(nn.Linear(feat, 128), nn.ReLU(), nn.Linear(128, 10))
         self.colour = nn.Linear(feat, 2)
@@ -53,7 +75,7 @@ class DigitColourJudge(nn.Module):
         self.eval()
         out = []
         for i in range(0, len(x), batch):
-            d, c = self(x[i:i + batch].clamp(0, 1))
+            d, c = self(x[i : i + batch].clamp(0, 1))
             out.append(torch.stack([d.argmax(1), c.argmax(1)], dim=1))
         return torch.cat(out)
 
@@ -76,8 +98,17 @@ def _augment(x, gen, max_shift=1, max_noise=0.15):
 
 
 @keeps_global_rng
-def train_judge(digits, image_size: int = 16, epochs: int = 20, batch: int = 128, lr: float = 3e-3,
-                holdout: float = 0.1, width: int = 48, seed: int = 0, progress: bool = True):
+def train_judge(
+    digits,
+    image_size: int = 16,
+    epochs: int = 20,
+    batch: int = 128,
+    lr: float = 3e-3,
+    holdout: float = 0.1,
+    width: int = 48,
+    seed: int = 0,
+    progress: bool = True,
+):
     """Train on real colored digits (every digit in red and green) with random 1-pixel shifts and
     pixel noise (see :func:`_augment`).
 
@@ -110,8 +141,16 @@ def train_judge(digits, image_size: int = 16, epochs: int = 20, batch: int = 128
         opt.step()
         sched.step()
     acc = float((judge.predict(x_test) == y_test).all(1).float().mean())
-    return judge.eval(), acc, {"train_time_s": time.perf_counter() - t0, "n_train_images": len(x),
-                               "n_test_images": len(x_test), "source": digits.source}
+    return (
+        judge.eval(),
+        acc,
+        {
+            "train_time_s": time.perf_counter() - t0,
+            "n_train_images": len(x),
+            "n_test_images": len(x_test),
+            "source": digits.source,
+        },
+    )
 
 
 def support_rate(judge, samples, support) -> float:
@@ -122,17 +161,20 @@ def support_rate(judge, samples, support) -> float:
 
 def save_judge(judge: DigitColourJudge, path, half: bool = False, **meta):
     from sculpting.checkpoints import save_checkpoint
+
     return save_checkpoint(path, "judge", judge.state_dict(), {"arch": judge.config, **meta}, half)
 
 
 def load_judge(path) -> DigitColourJudge:
     from sculpting.checkpoints import load_checkpoint, rebuild
+
     sd, meta = load_checkpoint(path, "judge")
     return rebuild(lambda: DigitColourJudge(**meta["arch"]), sd, meta, path)
 
 
 def _register():
     from sculpting.checkpoints import register_loader
+
     register_loader("judge", load_judge)
 
 

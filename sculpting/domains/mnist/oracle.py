@@ -13,6 +13,7 @@ error of the classifier from that of the bases:
 ``classifier_deviation`` measures the learned classifier against the oracle along sampled
 trajectories (forward-noised samples of the composition): mean |ΔQ(y | x_t)| per time bucket.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,12 +23,25 @@ from sculpting.compose import compose, sample
 from sculpting.diffusion.classifier import DiffusionQ
 from sculpting.diffusion.oracle import DataOracle
 from sculpting.domains.mnist.data import load_mnist, make_base_set
-from sculpting.domains.mnist.experiments import (CLASSIFIER_SETS, COMPOSITIONS, NESTED, composition_model,
-                                                 exact_masses, judge_samples, support_of)
+from sculpting.domains.mnist.experiments import (
+    CLASSIFIER_SETS,
+    COMPOSITIONS,
+    NESTED,
+    composition_model,
+    exact_masses,
+    judge_samples,
+    support_of,
+)
 from sculpting.domains.mnist.types import binomial_se
 
-__all__ = ["set_data_oracle", "nested_data_oracle", "oracle_classifiers", "decompose", "classifier_deviation",
-           "fit_classifier_sets"]
+__all__ = [
+    "set_data_oracle",
+    "nested_data_oracle",
+    "oracle_classifiers",
+    "decompose",
+    "classifier_deviation",
+    "fit_classifier_sets",
+]
 
 
 def set_data_oracle(set_name: str, sde, digits=None, image_size: int = 16) -> DataOracle:
@@ -71,17 +85,30 @@ def _composed(bases, classifiers, oracles, comp: str, which: str, alpha: float):
     return compose(oracles[set_name].empirical_scores(), oracles[set_name], op, alpha=alpha)
 
 
-def decompose(models: dict, oracles: dict, n: int = 256, seed: int = 0, steps: int = 50, sampler: str = "edm",
-              alpha: float = 0.5, names=None, progress: bool = False, which=("learned", "oracle", "data"),
-              known: dict | None = None, workers: int | str = 1) -> list[dict]:
+def decompose(
+    models: dict,
+    oracles: dict,
+    n: int = 256,
+    seed: int = 0,
+    steps: int = 50,
+    sampler: str = "edm",
+    alpha: float = 0.5,
+    names=None,
+    progress: bool = False,
+    which=("learned", "oracle", "data"),
+    known: dict | None = None,
+    workers: int | str = 1,
+) -> list[dict]:
     """One row per composition: γ = 1 TV to the exact type masses and the support rate (± binomial
     s.e.) with the learned classifier, with the oracle on the same bases, and with the oracle on the
     data itself. ``known``: {composition: judged verdict} of samples already drawn with the learned
     classifier (same n, seed and sampler), used instead of drawing them again. ``workers`` > 1
     draws that many sample sets at a time in forked processes (same samples as one at a time)."""
     from sculpting.forked import resolve_workers
+
     workers = resolve_workers(workers)
     from sculpting.forked import fork_map
+
     names = list(names or [*COMPOSITIONS, NESTED["name"]])
     jobs = [(comp, w) for comp in names for w in which if not (known and comp in known and w == "learned")]
 
@@ -91,6 +118,7 @@ def decompose(models: dict, oracles: dict, n: int = 256, seed: int = 0, steps: i
         support = support_of(comp)
         x = sample(model, n, seed=seed, steps=steps, sampler=sampler, progress=progress and workers == 1)
         return judge_samples(models["judge"], x, support, exact_masses(comp, alpha))
+
     verdicts = dict(zip(jobs, fork_map(one, jobs, workers)))
     rows = []
     for comp in names:
@@ -105,9 +133,15 @@ def decompose(models: dict, oracles: dict, n: int = 256, seed: int = 0, steps: i
 
 
 @torch.no_grad()
-def classifier_deviation(models: dict, oracles: dict, comp: str, samples: torch.Tensor, buckets=(0.05, 0.2, 0.4, 0.6,
-                                                                                                   0.8, 1.0),
-                         alpha: float = 0.5, seed: int = 0) -> list[dict]:
+def classifier_deviation(
+    models: dict,
+    oracles: dict,
+    comp: str,
+    samples: torch.Tensor,
+    buckets=(0.05, 0.2, 0.4, 0.6, 0.8, 1.0),
+    alpha: float = 0.5,
+    seed: int = 0,
+) -> list[dict]:
     """Mean |Q_learned(y | x_t) − Q_oracle(y | x_t)| of a two- or three-base composition's observed
     y, over ``samples`` of the composition forward-noised to the middle of each time bucket."""
     set_name, op, _ = COMPOSITIONS[comp]
@@ -121,16 +155,25 @@ def classifier_deviation(models: dict, oracles: dict, comp: str, samples: torch.
         t = torch.full((len(samples),), (lo + hi) / 2)
         shape = (-1, *[1] * (samples.dim() - 1))
         xt = sde.mean_coef(t).reshape(shape) * samples + sde.marginal_std(t).reshape(shape) * torch.randn(
-            samples.shape, generator=g)
+            samples.shape, generator=g
+        )
         d = (learned.log_q_y(xt, t).exp() - oracle.log_q_y(xt, t).exp()).abs()
-        out.append({"t": f"({lo:.2f}, {hi:.2f}]", "mean_abs_dQ": float(d.mean()),
-                    "se": float(d.std() / len(d) ** 0.5)})
+        out.append({"t": f"({lo:.2f}, {hi:.2f}]", "mean_abs_dQ": float(d.mean()), "se": float(d.std() / len(d) ** 0.5)})
         lo = hi
     return out
 
 
-def fit_classifier_sets(bases: dict, sets, config, digits, distill_updates: dict | None = None, seed: int = 0,
-                        workers: int | str = 1, progress: bool = True, **arch) -> dict:
+def fit_classifier_sets(
+    bases: dict,
+    sets,
+    config,
+    digits,
+    distill_updates: dict | None = None,
+    seed: int = 0,
+    workers: int | str = 1,
+    progress: bool = True,
+    **arch,
+) -> dict:
     """``{set: (classifier, history, distilled)}``: for each classifier set, the joint time
     classifier trained on pools of its bases' samples (:func:`~.experiments.train_classifier_set`,
     the paper's method), then — where ``distill_updates[set]`` > 0 — fine-tuned towards the set's
@@ -138,10 +181,12 @@ def fit_classifier_sets(bases: dict, sets, config, digits, distill_updates: dict
     ``distilled`` holds its config, first/last KL and time). ``workers`` > 1 fits that many sets at a
     time in forked processes of one thread each (the same weights: every set is seeded by ``seed``)."""
     from sculpting.forked import resolve_workers
+
     workers = resolve_workers(workers)
     from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
     from sculpting.domains.mnist.experiments import train_classifier_set
     from sculpting.forked import fork_map
+
     distill_updates = distill_updates or {}
     sets = list(sets)
     unknown = [s for s in sets if s not in CLASSIFIER_SETS]
@@ -151,7 +196,7 @@ def fit_classifier_sets(bases: dict, sets, config, digits, distill_updates: dict
 
     def one(set_name):
         members = [bases[n] for n in CLASSIFIER_SETS[set_name]]
-        gen = torch.Generator().manual_seed(seed)   # per set: a set can be fitted alone
+        gen = torch.Generator().manual_seed(seed)  # per set: a set can be fitted alone
         clf, hist = train_classifier_set(members, config, gen, shown, desc=set_name, **arch)
         distilled = {}
         if distill_updates.get(set_name, 0) > 0:
@@ -159,13 +204,24 @@ def fit_classifier_sets(bases: dict, sets, config, digits, distill_updates: dict
             dcfg = DistillConfig(updates=distill_updates[set_name], batch=config.batch, lr=1e-3, seed=seed)
             dh = distill_time_classifier(clf, oracle, dcfg, shown, desc=f"distill {set_name}")
             n = min(50, len(dh["kl"]))
-            distilled = {"distill_config": dcfg.to_dict(), "distill_kl": [sum(dh["kl"][:n]) / n, sum(dh["kl"][-n:]) / n],
-                         "distill_time_s": dh["train_time_s"]}
+            distilled = {
+                "distill_config": dcfg.to_dict(),
+                "distill_kl": [sum(dh["kl"][:n]) / n, sum(dh["kl"][-n:]) / n],
+                "distill_time_s": dh["train_time_s"],
+            }
         return clf, hist, distilled
+
     out = dict(zip(sets, fork_map(one, sets, workers)))
     for set_name, (_, hist, distilled) in out.items():
-        if progress and not shown:   # printed by the parent: a forked child's output may not reach a notebook
-            print(f"classifier {set_name}: {hist['train_time_s']:.0f} s of training"
-                  + (f", distilled in {distilled['distill_time_s']:.0f} s (KL {distilled['distill_kl'][0]:.3f} → "
-                     f"{distilled['distill_kl'][1]:.3f})" if distilled else ""), flush=True)
+        if progress and not shown:  # printed by the parent: a forked child's output may not reach a notebook
+            print(
+                f"classifier {set_name}: {hist['train_time_s']:.0f} s of training"
+                + (
+                    f", distilled in {distilled['distill_time_s']:.0f} s (KL {distilled['distill_kl'][0]:.3f} → "
+                    f"{distilled['distill_kl'][1]:.3f})"
+                    if distilled
+                    else ""
+                ),
+                flush=True,
+            )
     return out

@@ -9,6 +9,7 @@ The classifier is the shipped learned one, or the **data oracle** (the exact cla
 bases' finite training sets, :mod:`sculpting.domains.mnist.oracle`): the difference between the two
 is the classifier's share of a composition's error.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,17 @@ __all__ = ["MnistSculptingPanel"]
 
 
 class MnistSculptingPanel(SculptingPanel):
-    def __init__(self, models: dict, n_images: int = 16, steps: int = 50, gamma: float = 1.0, seed: int = 0,
-                 sampler: str = "edm", classifier: str = "learned", oracles: dict | None = None):
+    def __init__(
+        self,
+        models: dict,
+        n_images: int = 16,
+        steps: int = 50,
+        gamma: float = 1.0,
+        seed: int = 0,
+        sampler: str = "edm",
+        classifier: str = "learned",
+        oracles: dict | None = None,
+    ):
         super().__init__()
         self.models, self._oracles = models, oracles
         if classifier not in ("learned", "data oracle"):
@@ -49,9 +59,14 @@ class MnistSculptingPanel(SculptingPanel):
         self.button.on_click(lambda _: self.draw())
         self.operation.observe(self._toggle_alpha, names="value")
         self.classifier.observe(lambda _: self.draw(), names="value")
-        self.widget = W.VBox([W.HBox([self.operation, self.alpha, self.gamma, self.classifier]),
-                              W.HBox([self.n_images, self.sampler_name, self.steps, self.button]),
-                              self.status, self.output])
+        self.widget = W.VBox(
+            [
+                W.HBox([self.operation, self.alpha, self.gamma, self.classifier]),
+                W.HBox([self.n_images, self.sampler_name, self.steps, self.button]),
+                self.status,
+                self.output,
+            ]
+        )
         self.generator = torch.Generator().manual_seed(seed)
         self._toggle_alpha()
 
@@ -74,6 +89,7 @@ class MnistSculptingPanel(SculptingPanel):
         """The data oracles of the classifier sets (built on first use: about a second)."""
         if self._oracles is None:
             from sculpting.domains.mnist.oracle import oracle_classifiers
+
             self._oracles = oracle_classifiers(self.models)
         return self._oracles
 
@@ -100,7 +116,7 @@ class MnistSculptingPanel(SculptingPanel):
             show_image_grid(ax, images, title, nrow=int(len(images) ** 0.5 + 0.999))
             plot_type_bars(bx, masses, verdict["types"])
             plt.show()
-        plt.close(fig)   # shown: the figure is not kept open across presses
+        plt.close(fig)  # shown: the figure is not kept open across presses
         self.status.value = f"<b>{title}</b> ({time.perf_counter() - t0:.1f} s; judge: {verdict['types']})"
         return {"images": images, **verdict}
 

@@ -10,6 +10,7 @@ red 0 ⅔, green 0 ⅓ at α = 0.5.
 The judge turns samples into type frequencies f; the total-variation distance
 TV = ½ Σ_t |f_t − p_t| measures how far a sample is from the exact composition (γ = 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,10 @@ from sculpting.domains.mnist.data import BASE_SETS
 __all__ = ["TYPES", "type_key", "base_type_log_probs", "exact_type_masses", "type_tv", "binomial_se"]
 
 #: every (digit, colour) type of the five base sets, as the judge's keys ("red 0", "green 3", ...)
-TYPES = sorted({f"{c} {d}" for name in ("M1", "M2", "MN1", "MN2", "MN3") for d, c in BASE_SETS[name]},
-               key=lambda k: (int(k.split()[1]), k))
+TYPES = sorted(
+    {f"{c} {d}" for name in ("M1", "M2", "MN1", "MN2", "MN3") for d, c in BASE_SETS[name]},
+    key=lambda k: (int(k.split()[1]), k),
+)
 
 
 def type_key(digit: int, colour: str) -> str:
@@ -41,12 +44,14 @@ def base_type_log_probs(name: str) -> torch.Tensor:
 def exact_type_masses(bases, operation, alpha: float = 0.5) -> dict:
     """{type: mass} of a composition of named bases (or of nested ``(bases, operation, alpha)``
     tuples standing for a composition used as a base); types of mass 0 are left out."""
+
     def log_probs(b):
         if isinstance(b, str):
             return base_type_log_probs(b)
         inner_bases, inner_op, inner_alpha = b
         comp = parse_composition(inner_op, len(inner_bases), inner_alpha)
         return comp.target_log_prob(torch.stack([log_probs(x) for x in inner_bases]))
+
     comp: Composition = parse_composition(operation, len(bases), alpha)
     p = comp.target_log_prob(torch.stack([log_probs(b) for b in bases])).exp()
     return {t: float(m) for t, m in zip(TYPES, p) if m > 1e-12}

@@ -9,6 +9,7 @@ FiLM layers, and returns the graph embedding ``[B, 2w]`` the heads read.
 the trunk's condition is [c, thermometer(β)] (33 inputs, the bases' own β code), and training
 draws β per group of trajectories from :class:`BetaRange` (the bases' training range by default).
 """
+
 from __future__ import annotations
 
 import torch
@@ -60,16 +61,32 @@ class BetaRange:
         return base.at_beta(beta)
 
 
-def make_graph_classifier(env, n_bases: int = 2, n_slots: int | None = None, alpha_conditioned: bool | None = None,
-                          exchangeable: bool | None = None, width: int = 64, n_layers: int = 2,
-                          n_heads: int = 2, beta_conditioned: bool = False, *,
-                          seed: int | None = None) -> SculptingClassifier:
+def make_graph_classifier(
+    env,
+    n_bases: int = 2,
+    n_slots: int | None = None,
+    alpha_conditioned: bool | None = None,
+    exchangeable: bool | None = None,
+    width: int = 64,
+    n_layers: int = 2,
+    n_heads: int = 2,
+    beta_conditioned: bool = False,
+    *,
+    seed: int | None = None,
+) -> SculptingClassifier:
     """Two bases: α-conditioned (slots 2); three bases: exchangeable joint over 3 slots;
     ``beta_conditioned``: β (the bases' inverse temperature) as an input. ``seed``: initial weights
     from that seed (torch's global generator untouched)."""
     from sculpting.training import seeded_init
+
     n_slots = (2 if n_bases == 2 else n_bases) if n_slots is None else n_slots
     with seeded_init(seed):
-        return SculptingClassifier(env, n_bases, n_slots, alpha_conditioned, exchangeable,
-                                   body=GraphBody(env, width, n_layers, n_heads, beta_conditioned),
-                                   context_conditioned=beta_conditioned)
+        return SculptingClassifier(
+            env,
+            n_bases,
+            n_slots,
+            alpha_conditioned,
+            exchangeable,
+            body=GraphBody(env, width, n_layers, n_heads, beta_conditioned),
+            context_conditioned=beta_conditioned,
+        )

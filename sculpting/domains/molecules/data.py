@@ -12,6 +12,7 @@ arrays; the fragment list by ``ast.literal_eval`` of the ``FRAGMENTS`` assignmen
 
     python -m sculpting.domains.molecules.data download
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,22 +28,33 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["data_dir", "fragments_path", "proxy_params_path", "load_fragments", "load_proxy_params",
-           "MissingDataError", "CorruptDataError", "convert_proxy_pickle", "convert_fragment_source", "download",
-           "verify_file", "ensure_data"]
+__all__ = [
+    "data_dir",
+    "fragments_path",
+    "proxy_params_path",
+    "load_fragments",
+    "load_proxy_params",
+    "MissingDataError",
+    "CorruptDataError",
+    "convert_proxy_pickle",
+    "convert_fragment_source",
+    "download",
+    "verify_file",
+    "ensure_data",
+]
 
 ENV_VAR = "SCULPTING_DATA_DIR"
 DOWNLOAD_CMD = "python -m sculpting.domains.molecules.data download"
 SOURCES = {
     "fragments": {
         "url": "https://raw.githubusercontent.com/recursionpharma/gflownet/3d311c3d0d18f3c7f9ce67dd1fff502c44ca57d9/"
-               "src/gflownet/models/bengio2021flow.py",
+        "src/gflownet/models/bengio2021flow.py",
         "sha256": "48b3b5c6a0fb744f790620d6795f9b70e356507aed8741470e71e6953076ab04",
         "converted_sha256": "12c4639aee8359e81c225ba8b4ff892c0ab2c5f4635135ad0b8c366288c47e80",
     },
     "proxy": {
         "url": "https://raw.githubusercontent.com/GFNOrg/gflownet/3ba65d243bb2e4fe77b3b93dc5f1634fd3ea5ea6/"
-               "mols/data/pretrained_proxy/best_params.pkl.gz",
+        "mols/data/pretrained_proxy/best_params.pkl.gz",
         "sha256": "f76ab480b62e23dda04fd45fefe0e7ae2374b3f8c3f18fb7e00651cad05b9e1f",
         "converted_sha256": "83168c271a1661f31d78e9c387520a4f4f586df6e6b5c733cda014e8563e1236",
         # the arrays themselves (name, dtype, shape, bytes): accepted if another numpy wrote the .npz
@@ -90,9 +102,11 @@ def verify_file(path: Path, sha256: str, arrays_sha256: str | None = None) -> Pa
         except Exception:  # noqa: BLE001 — not a readable npz: reported as corrupt below
             pass
     if got != sha256:
-        raise CorruptDataError(f"molecule data file {path} is not the pinned one (SHA-256 {got[:12]}…, expected "
-                               f"{sha256[:12]}…): it is truncated, edited or from another source. Delete it and "
-                               f"run: {DOWNLOAD_CMD}")
+        raise CorruptDataError(
+            f"molecule data file {path} is not the pinned one (SHA-256 {got[:12]}…, expected "
+            f"{sha256[:12]}…): it is truncated, edited or from another source. Delete it and "
+            f"run: {DOWNLOAD_CMD}"
+        )
     _VERIFIED.add(key)
     return path
 
@@ -109,7 +123,8 @@ def _require(path: Path) -> Path:
         raise MissingDataError(
             f"molecule data file {path} not found. Set {ENV_VAR} to a folder holding "
             f"fragments_72.json and seh_proxy/best_params.npz (docs/molecules.md §13), or fetch the public "
-            f"originals with: {DOWNLOAD_CMD}")
+            f"originals with: {DOWNLOAD_CMD}"
+        )
     return path
 
 
@@ -118,22 +133,32 @@ def fragments_path() -> Path:
 
 
 def proxy_params_path() -> Path:
-    return verify_file(_require(data_dir() / "seh_proxy" / "best_params.npz"), SOURCES["proxy"]["converted_sha256"],
-                       SOURCES["proxy"]["arrays_sha256"])
+    return verify_file(
+        _require(data_dir() / "seh_proxy" / "best_params.npz"),
+        SOURCES["proxy"]["converted_sha256"],
+        SOURCES["proxy"]["arrays_sha256"],
+    )
 
 
 def validate_fragments(frags, where="fragments") -> list[tuple[str, list[int]]]:
     """Every SMILES parses and every attachment index is an atom of its fragment (distinct)."""
     from rdkit import Chem
+
     out = []
     for i, (smi, att) in enumerate(frags):
         mol = Chem.MolFromSmiles(smi)
         if mol is None:
             raise CorruptDataError(f"{where}: fragment {i} has an unparsable SMILES {smi!r}")
         att = list(att)
-        if not att or len(set(att)) != len(att) or not all(isinstance(a, int) and 0 <= a < mol.GetNumAtoms() for a in att):
-            raise CorruptDataError(f"{where}: fragment {i} ({smi}) has attachment atoms {att} outside its "
-                                   f"{mol.GetNumAtoms()} atoms (or repeated)")
+        if (
+            not att
+            or len(set(att)) != len(att)
+            or not all(isinstance(a, int) and 0 <= a < mol.GetNumAtoms() for a in att)
+        ):
+            raise CorruptDataError(
+                f"{where}: fragment {i} ({smi}) has attachment atoms {att} outside its "
+                f"{mol.GetNumAtoms()} atoms (or repeated)"
+            )
         out.append((smi, att))
     return out
 
@@ -152,9 +177,14 @@ def load_proxy_params() -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------- conversion
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -194,6 +224,7 @@ def _fetch(url: str, sha256: str) -> bytes:
 
 def _atomic_write(path: Path, data: bytes):
     from sculpting.checkpoints import atomic_write
+
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
@@ -206,9 +237,12 @@ def ensure_data(quiet: bool = False) -> bool:
     try:
         download(d)
     except Exception as e:  # noqa: BLE001 — any failure is reported, never fatal here
-        print(f"molecule data: not available in {d} and could not be downloaded ({type(e).__name__}: {e}).\n"
-              f"  The molecule notebooks and tests need it: set {ENV_VAR} to a folder holding it, or run "
-              f"{DOWNLOAD_CMD} with internet access.", file=sys.stderr)
+        print(
+            f"molecule data: not available in {d} and could not be downloaded ({type(e).__name__}: {e}).\n"
+            f"  The molecule notebooks and tests need it: set {ENV_VAR} to a folder holding it, or run "
+            f"{DOWNLOAD_CMD} with internet access.",
+            file=sys.stderr,
+        )
         return False
     if not quiet:
         print(f"molecule data downloaded and verified into {d}")
@@ -220,8 +254,10 @@ def download(target: Path | None = None) -> Path:
     target = Path(target) if target else data_dir()
     frag = convert_fragment_source(_fetch(SOURCES["fragments"]["url"], SOURCES["fragments"]["sha256"]).decode())
     _atomic_write(target / "fragments_72.json", frag.encode())
-    _atomic_write(target / "seh_proxy" / "best_params.npz",
-                  convert_proxy_pickle(_fetch(SOURCES["proxy"]["url"], SOURCES["proxy"]["sha256"])))
+    _atomic_write(
+        target / "seh_proxy" / "best_params.npz",
+        convert_proxy_pickle(_fetch(SOURCES["proxy"]["url"], SOURCES["proxy"]["sha256"])),
+    )
     return target
 
 

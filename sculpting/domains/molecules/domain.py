@@ -2,6 +2,7 @@
 sets, checkpoint kinds, and the ``molecule-base`` / ``molecule-classifier`` training commands with
 their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``docs/molecules.md``).
 Nothing here imports RDKit until a loader or a command runs."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -24,6 +25,7 @@ def load_set_bases(key: str, directory=None) -> list:
     ``base_<objective>.pt``; default: shipped), in label order, each checked to be its objective."""
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
     from sculpting.domains.molecules.io import load_molecule_models
+
     loaded = load_molecule_models(directory, objectives=CLASSIFIER_SETS[key])["bases"]
     return [loaded[o] for o in CLASSIFIER_SETS[key]]
 
@@ -32,32 +34,43 @@ def _set_loader(key):
     def load(directory=None, base_directory=None):
         from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
         from sculpting.domains.molecules.io import PRETRAINED_DIR, load_graph_classifier, load_molecule_models
+
         bases = load_molecule_models(base_directory or directory, objectives=CLASSIFIER_SETS[key])["bases"]
         from sculpting.checkpoints import base_file
+
         clf = load_graph_classifier(base_file(directory or PRETRAINED_DIR, key, "classifier"))
         return [bases[o] for o in CLASSIFIER_SETS[key]], clf
+
     return load
 
 
 def _lazy_loader(name):
     def load(path):
         from sculpting.domains.molecules import io
+
         return getattr(io, name)(path)
+
     return load
 
 
 def _base_presets(name, args):
     from sculpting.domains.molecules.experiments import base_train_config
+
     steps, batch = BASE_STEPS[name]
     return base_train_config(args.objective if args is not None else "seh", steps, batch)
 
 
 def _classifier_presets(name, args):
     from sculpting.domains.molecules.classifier_sets import SMOKE_CONFIG, config_for
+
     s = args.set if args is not None else "seh_sa"
-    return {"cpu": config_for(s), "smoke": SMOKE_CONFIG,
-            "paper": replace(config_for(s), steps=15000, batch_per_base=8, weight_decay=1e-6, warmup_steps=4000,
-                             logit_alpha_range=5.5)}[name]
+    return {
+        "cpu": config_for(s),
+        "smoke": SMOKE_CONFIG,
+        "paper": replace(
+            config_for(s), steps=15000, batch_per_base=8, weight_decay=1e-6, warmup_steps=4000, logit_alpha_range=5.5
+        ),
+    }[name]
 
 
 def _base(a, cfg, out, device):
@@ -66,36 +79,73 @@ def _base(a, cfg, out, device):
     from sculpting.domains.molecules.io import save_molecule_gflownet
     from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
     from sculpting.gflownet.training import train_gflownet
-    model = MoleculeGFlowNet(FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset],
-                             seed=cfg.seed)
-    hist = train_gflownet(model.to(device), cfg, desc=a.objective, conditioning=BetaConditioning(),
-                          checkpoint_path=out / "resume.pt", checkpoint_every=a.checkpoint_every,
-                          trajectory_workers=a.trajectory_workers)
-    on_main(save_molecule_gflownet)(model, out / "model.pt", objective=a.objective, preset=a.preset, seed=cfg.seed,
-                                    train_config=cfg.to_dict(), train_time_s=hist["train_time_s"])
+
+    model = MoleculeGFlowNet(
+        FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset], seed=cfg.seed
+    )
+    hist = train_gflownet(
+        model.to(device),
+        cfg,
+        desc=a.objective,
+        conditioning=BetaConditioning(),
+        checkpoint_path=out / "resume.pt",
+        checkpoint_every=a.checkpoint_every,
+        trajectory_workers=a.trajectory_workers,
+    )
+    on_main(save_molecule_gflownet)(
+        model,
+        out / "model.pt",
+        objective=a.objective,
+        preset=a.preset,
+        seed=cfg.seed,
+        train_config=cfg.to_dict(),
+        train_time_s=hist["train_time_s"],
+    )
     return {"final_loss": hist["loss"][-1]}
 
 
 def _classifier(a, cfg, out, device):
     from sculpting.distributed import on_main
     from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
-    from sculpting.domains.molecules.classifier_sets import (CLASSIFIER_ARCH, CLASSIFIER_BETA, CLASSIFIER_BETA_RANGE,
-                                                             SMOKE_ARCH)
+    from sculpting.domains.molecules.classifier_sets import (
+        CLASSIFIER_ARCH,
+        CLASSIFIER_BETA,
+        CLASSIFIER_BETA_RANGE,
+        SMOKE_ARCH,
+    )
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.io import save_graph_classifier
     from sculpting.gflownet.classifier_training import train_classifier
+
     arch = {"cpu": CLASSIFIER_ARCH, "smoke": SMOKE_ARCH, **CLASSIFIER_ARCHS}[a.preset]
     bases = load_set_bases(a.set, a.bases_dir)
     beta = a.beta if a.beta is not None else CLASSIFIER_BETA  # default: β-conditional
     conditional = beta == "conditional"
-    clf = make_graph_classifier(FragmentGraphEnv(bases[0].env.max_frags), len(bases), **arch,
-                                beta_conditioned=conditional, seed=cfg.seed)
-    members, context = (bases, BetaRange(*CLASSIFIER_BETA_RANGE)) if conditional else ([b.at_beta(beta) for b in bases], None)
-    hist = train_classifier(clf, members, cfg, desc=a.set, checkpoint_path=out / "resume.pt",
-                            checkpoint_every=a.checkpoint_every, context=context)
-    on_main(save_graph_classifier)(clf.eval(), out / "model.pt", set=a.set, beta=beta, train_config=cfg.to_dict(),
-                                   seed=cfg.seed, train_time_s=hist["wall_time_s"],
-                                   **({"beta_range": list(CLASSIFIER_BETA_RANGE)} if conditional else {}))
+    clf = make_graph_classifier(
+        FragmentGraphEnv(bases[0].env.max_frags), len(bases), **arch, beta_conditioned=conditional, seed=cfg.seed
+    )
+    members, context = (
+        (bases, BetaRange(*CLASSIFIER_BETA_RANGE)) if conditional else ([b.at_beta(beta) for b in bases], None)
+    )
+    hist = train_classifier(
+        clf,
+        members,
+        cfg,
+        desc=a.set,
+        checkpoint_path=out / "resume.pt",
+        checkpoint_every=a.checkpoint_every,
+        context=context,
+    )
+    on_main(save_graph_classifier)(
+        clf.eval(),
+        out / "model.pt",
+        set=a.set,
+        beta=beta,
+        train_config=cfg.to_dict(),
+        seed=cfg.seed,
+        train_time_s=hist["wall_time_s"],
+        **({"beta_range": list(CLASSIFIER_BETA_RANGE)} if conditional else {}),
+    )
     return {"train_time_s": hist["wall_time_s"]}
 
 
@@ -104,20 +154,46 @@ DOMAIN = Domain(
     description="fragment-based molecule GFlowNets (RDKit; needs the molecule data, docs/molecules.md)",
     pretrained={s: _set_loader(s) for s in CLASSIFIER_SET_NAMES},
     bases={s: (lambda directory=None, _s=s: load_set_bases(_s, directory)) for s in CLASSIFIER_SET_NAMES},
-    checkpoint_loaders={"molecule_gflownet": _lazy_loader("load_molecule_gflownet"),
-                        "graph_classifier": _lazy_loader("load_graph_classifier")},
+    checkpoint_loaders={
+        "molecule_gflownet": _lazy_loader("load_molecule_gflownet"),
+        "graph_classifier": _lazy_loader("load_graph_classifier"),
+    },
     commands={
-        "molecule-base": Command(_base, _base_presets, help="a β-conditional fragment GFlowNet", arguments=[
-            (("--objective",), {"default": "seh", "choices": ("seh", "sa", "qed", "mw"), "help": "the reward"}),
-            (("--trajectory-workers",), {"type": int, "default": 0, "metavar": "W",
-                                         "help": "CPU processes drawing each batch one step ahead while the device "
-                                                 "trains (0: in this process; sculpting.gflownet.pipeline)"})]),
-        "molecule-classifier": Command(_classifier, _classifier_presets,
-                                    inputs=lambda a: load_set_bases(a.set, a.bases_dir), help="a graph classifier of a shipped set",
-                                       arguments=[
-            (("--set",), {"default": "seh_sa", "choices": CLASSIFIER_SET_NAMES, "help": "the classifier set"}),
-            (("--beta",), {"type": float, "default": None,
-                           "help": "train at this one β of the bases (default: β-conditional over [0, 96])"}),
-            (("--bases-dir",), {"type": Path, "default": None, "help": "folder of the bases (default: shipped)"})]),
+        "molecule-base": Command(
+            _base,
+            _base_presets,
+            help="a β-conditional fragment GFlowNet",
+            arguments=[
+                (("--objective",), {"default": "seh", "choices": ("seh", "sa", "qed", "mw"), "help": "the reward"}),
+                (
+                    ("--trajectory-workers",),
+                    {
+                        "type": int,
+                        "default": 0,
+                        "metavar": "W",
+                        "help": "CPU processes drawing each batch one step ahead while the device "
+                        "trains (0: in this process; sculpting.gflownet.pipeline)",
+                    },
+                ),
+            ],
+        ),
+        "molecule-classifier": Command(
+            _classifier,
+            _classifier_presets,
+            inputs=lambda a: load_set_bases(a.set, a.bases_dir),
+            help="a graph classifier of a shipped set",
+            arguments=[
+                (("--set",), {"default": "seh_sa", "choices": CLASSIFIER_SET_NAMES, "help": "the classifier set"}),
+                (
+                    ("--beta",),
+                    {
+                        "type": float,
+                        "default": None,
+                        "help": "train at this one β of the bases (default: β-conditional over [0, 96])",
+                    },
+                ),
+                (("--bases-dir",), {"type": Path, "default": None, "help": "folder of the bases (default: shipped)"}),
+            ],
+        ),
     },
 )

@@ -12,6 +12,7 @@ expectations, the oracle classifier, exact guided tables) runs on trees of fragm
 * ``levels``: states grouped by depth = #nodes + #set stems (every action adds exactly one);
 * ``state_log_n_parents`` = log n_back(s) (the environment's uniform backward policy).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,14 +21,21 @@ __all__ = ["EnumeratedFragmentEnv"]
 
 
 class EnumeratedFragmentEnv:
-
     def __init__(self, env, max_states: int = 50_000):
         self.base = env
-        for k in ("max_frags", "n_frags", "n_actions", "stop_action", "max_trajectory_length", "state_dim", "objective",
-                  "n_add"):
+        for k in (
+            "max_frags",
+            "n_frags",
+            "n_actions",
+            "stop_action",
+            "max_trajectory_length",
+            "state_dim",
+            "objective",
+            "n_add",
+        ):
             setattr(self, k, getattr(env, k))
         self._radix = env.n_frags + 2
-        if self._radix ** env.state_dim >= 2 ** 62:
+        if self._radix**env.state_dim >= 2**62:
             raise ValueError("vocabulary × max_frags too large to enumerate")
         frontier, seen = env.initial_states(1), []
         while len(frontier):

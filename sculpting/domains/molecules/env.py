@@ -18,6 +18,7 @@ Flat action index (F = #fragments, A = M·F + 12(M − 1) + 1):
 Backward policy: uniform, n_back(s) = #set stems + #leaves whose edge has both stems unset
 + [n = 1] (no idempotency correction, docs/molecules.md §4).
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,6 +60,7 @@ class FragmentGraphEnv:
         self.max_trajectory_length = 3 * M - 1
         if objective is not None:
             from sculpting.domains.molecules.rewards import REWARDS
+
             if objective not in REWARDS:
                 raise ValueError(f"unknown objective {objective!r}; choose from {sorted(REWARDS)}")
 
@@ -66,6 +68,7 @@ class FragmentGraphEnv:
         """The classifier ``sc.fit_classifier`` builds for bases on this env: a graph transformer
         body (``arch``: ``width``, ``n_layers``, ``n_heads``), :func:`.classifier.make_graph_classifier`."""
         from sculpting.domains.molecules.classifier import make_graph_classifier
+
         return make_graph_classifier(self, n_bases, n_slots, seed=seed, **arch)
 
     @property
@@ -91,13 +94,13 @@ class FragmentGraphEnv:
     def split(self, states: torch.Tensor):
         """(nodes [B, M], parent [B, M−1], stem_u [B, M−1], stem_v [B, M−1])."""
         M = self.max_frags
-        return states[:, :M], states[:, M:2 * M - 1], states[:, 2 * M - 1:3 * M - 2], states[:, 3 * M - 2:]
+        return states[:, :M], states[:, M : 2 * M - 1], states[:, 2 * M - 1 : 3 * M - 2], states[:, 3 * M - 2 :]
 
     def initial_states(self, batch_size: int) -> torch.Tensor:
         return torch.full((batch_size, self.state_dim), -1, dtype=torch.long, device=self.device)
 
     def n_nodes(self, states):
-        return (states[:, :self.max_frags] >= 0).sum(1)
+        return (states[:, : self.max_frags] >= 0).sum(1)
 
     def _stems_of(self, nodes):
         return torch.where(nodes >= 0, self.n_stems[nodes.clamp(min=0)], torch.zeros_like(nodes))
@@ -133,14 +136,14 @@ class FragmentGraphEnv:
         node_ok = (torch.arange(M, device=states.device)[None] < n[:, None]) & (deg < stems) & (n < M)[:, None]
         node_ok[:, 0] |= n == 0
         mask = torch.zeros(B, self.n_actions, dtype=torch.bool, device=states.device)
-        mask[:, :self.n_add] = node_ok[:, :, None].expand(B, M, F).reshape(B, -1)
+        mask[:, : self.n_add] = node_ok[:, :, None].expand(B, M, F).reshape(B, -1)
         present = parent >= 0
         c = torch.arange(N_STEM_SLOTS, device=states.device)
         p_stems = stems.gather(1, parent.clamp(min=0))  # [B, M−1]
         p_used = used.gather(1, parent.clamp(min=0)[:, :, None].expand(-1, -1, N_STEM_SLOTS))
         u_ok = (present & (su < 0))[:, :, None] & (c < p_stems[:, :, None]) & ~p_used
         v_ok = (present & (sv < 0))[:, :, None] & (c < stems[:, 1:, None]) & ~used[:, 1:]
-        mask[:, self.n_add:self.stop_action] = torch.cat([u_ok, v_ok], dim=2).reshape(B, -1)
+        mask[:, self.n_add : self.stop_action] = torch.cat([u_ok, v_ok], dim=2).reshape(B, -1)
         all_set = ~(present & ((su < 0) | (sv < 0))).any(1)
         mask[:, self.stop_action] = (n >= 1) & all_set
         return mask
@@ -191,7 +194,7 @@ class FragmentGraphEnv:
         """The fragment tree of one state (a ``[S]`` tensor or its list of ints)."""
         row = state.tolist() if isinstance(state, torch.Tensor) else list(state)
         M = self.max_frags
-        nodes, parent, su, sv = row[:M], row[M:2 * M - 1], row[2 * M - 1:3 * M - 2], row[3 * M - 2:]
+        nodes, parent, su, sv = row[:M], row[M : 2 * M - 1], row[2 * M - 1 : 3 * M - 2], row[3 * M - 2 :]
         n = sum(f >= 0 for f in nodes)
         edges = tuple((parent[k], k + 1, su[k], sv[k]) for k in range(n - 1))
         return FragTree(tuple(nodes[:n]), edges)
@@ -220,6 +223,7 @@ class FragmentGraphEnv:
         if self.objective is None:
             raise ValueError("this environment has no objective; build it with objective=...")
         from sculpting.domains.molecules.rewards import REWARDS
+
         mols = self.to_mols(states)
         valid = torch.tensor([m is not None for m in mols], dtype=torch.bool, device="cpu")
         r = torch.zeros(len(mols), dtype=torch.float64, device="cpu")

@@ -4,6 +4,7 @@ Base GFlowNets: one β-conditional model per objective ("seh", "sa", "qed"), tra
 trajectory balance (β ~ U[0, 96], EMA sampler 0.95, exploration 0.1, per-tensor gradient
 clipping 10, Adam with weight decay 1e-8 and lr·2^(−t/20 000), log Z lr·2^(−t/50 000)).
 """
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,14 @@ from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 from sculpting.domains.molecules.env import FragmentGraphEnv
 from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
 
-__all__ = ["OBJECTIVES", "LEARNING_RATES", "base_train_config", "train_molecule_base", "train_molecule_bases",
-           "sample_molecules"]
+__all__ = [
+    "OBJECTIVES",
+    "LEARNING_RATES",
+    "base_train_config",
+    "train_molecule_base",
+    "train_molecule_bases",
+    "sample_molecules",
+]
 
 OBJECTIVES = ("seh", "sa", "qed")
 LEARNING_RATES = {"seh": (5e-4, 5e-4), "qed": (1e-4, 1e-3), "sa": (5e-4, 5e-4), "mw": (5e-4, 5e-4)}
@@ -27,35 +34,73 @@ def base_train_config(objective: str, steps: int = 20000, batch_size: int = 64, 
     if objective not in LEARNING_RATES:
         raise ValueError(f"unknown objective {objective!r}; choose from {sorted(LEARNING_RATES)}")
     lr, z_lr = LEARNING_RATES[objective]
-    return GFlowNetTrainConfig(steps=steps, batch_size=batch_size, lr=lr, lr_log_z=z_lr, epsilon=0.1,
-                               seed=seed, eval_every=0, sampler_ema=0.95, weight_decay=1e-8,
-                               clip_grad_per_param=10.0, lr_half_life=20000, log_z_half_life=50000)
+    return GFlowNetTrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        lr_log_z=z_lr,
+        epsilon=0.1,
+        seed=seed,
+        eval_every=0,
+        sampler_ema=0.95,
+        weight_decay=1e-8,
+        clip_grad_per_param=10.0,
+        lr_half_life=20000,
+        log_z_half_life=50000,
+    )
 
 
-def train_molecule_base(objective: str, steps: int, preset: str = "cpu", max_frags: int = 9, batch_size: int = 64,
-                        seed: int = 0, progress: bool = True, callback=None, callback_every: int = 0,
-                        checkpoint_path=None):
+def train_molecule_base(
+    objective: str,
+    steps: int,
+    preset: str = "cpu",
+    max_frags: int = 9,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    callback=None,
+    callback_every: int = 0,
+    checkpoint_path=None,
+):
     """Train a β-conditional base for ``objective``; returns (model, history)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     model = MoleculeGFlowNet(FragmentGraphEnv(max_frags, objective), **PRESETS[preset], seed=seed)
     cfg = base_train_config(objective, steps, batch_size, seed)
-    hist = train_gflownet(model, cfg, progress=progress, desc=f"{objective} GFlowNet", conditioning=BetaConditioning(),
-                          callback=callback, callback_every=callback_every, checkpoint_path=checkpoint_path)
+    hist = train_gflownet(
+        model,
+        cfg,
+        progress=progress,
+        desc=f"{objective} GFlowNet",
+        conditioning=BetaConditioning(),
+        callback=callback,
+        callback_every=callback_every,
+        checkpoint_path=checkpoint_path,
+    )
     hist["config"] = cfg.to_dict()
     return model.eval(), hist
 
 
-def train_molecule_bases(objectives, steps: int, preset: str = "cpu", max_frags: int = 9, batch_size: int = 64,
-                         seed: int = 0, workers: int | str = 1, progress: bool = True) -> dict:
+def train_molecule_bases(
+    objectives,
+    steps: int,
+    preset: str = "cpu",
+    max_frags: int = 9,
+    batch_size: int = 64,
+    seed: int = 0,
+    workers: int | str = 1,
+    progress: bool = True,
+) -> dict:
     """{objective: (model, history)} for every objective (:func:`train_molecule_base`, each seeded
     by ``seed`` alone). ``workers`` > 1 trains that many bases at a time in forked processes of one
     torch thread each (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for
     bit; their progress bars are off and one line is printed per base. The costliest objective
     (SEH: the proxy network's reward) starts first, so that the workers finish close together."""
     from sculpting.forked import resolve_workers
+
     workers = resolve_workers(workers)
     from sculpting.forked import fork_map
+
     objectives = list(objectives)
     if len(set(objectives)) != len(objectives):
         raise ValueError(f"objectives must be distinct, got {objectives}")
@@ -63,10 +108,18 @@ def train_molecule_bases(objectives, steps: int, preset: str = "cpu", max_frags:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
 
     def one(obj):
-        model, hist = train_molecule_base(obj, steps, preset=preset, max_frags=max_frags, batch_size=batch_size,
-                                          seed=seed, progress=progress and workers == 1)
-        return model.state_dict(), hist   # weights travel back, the model (env, RDKit objects) is rebuilt here
-    order = sorted(objectives, key=lambda o: o != "seh")   # stable: SEH first, the rest in the given order
+        model, hist = train_molecule_base(
+            obj,
+            steps,
+            preset=preset,
+            max_frags=max_frags,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress and workers == 1,
+        )
+        return model.state_dict(), hist  # weights travel back, the model (env, RDKit objects) is rebuilt here
+
+    order = sorted(objectives, key=lambda o: o != "seh")  # stable: SEH first, the rest in the given order
     trained = dict(zip(order, fork_map(one, order, workers)))
     out = {}
     for obj in objectives:
@@ -80,9 +133,18 @@ def train_molecule_bases(objectives, steps: int, preset: str = "cpu", max_frags:
 
 
 @torch.no_grad()
-def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, progress: bool = True,
-                     max_batches: int | None = None, desc: str = "sampling", sampler: str = "auto",
-                     workers: int | str = 1, **sampler_options) -> dict:
+def sample_molecules(
+    policy,
+    n_valid: int,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    max_batches: int | None = None,
+    desc: str = "sampling",
+    sampler: str = "auto",
+    workers: int | str = 1,
+    **sampler_options,
+) -> dict:
     """Sample until ``n_valid`` valid molecules (or ``max_batches``) from a policy (a
     :class:`~sculpting.domains.molecules.policy.FixedBeta` base or a guided policy). ``sampler``:
     "auto" / "rejection" (exact, scores a few successors per step), "full" (scores them all) or
@@ -100,10 +162,12 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     """
     from sculpting.forked import resolve_workers
     from sculpting.runtime import device_of
+
     workers = resolve_workers(workers, device_of(policy))
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
     from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+
     check_options(gflownet_sampler(sampler), sampler_options)
     env = policy.env
     gen = torch.Generator(device=device_of(policy)).manual_seed(seed)
@@ -113,8 +177,16 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
     while len(mols) < n_valid and (max_batches is None or batches < max_batches):
         if workers > 1:
             from sculpting.gflownet.parallel import sample_terminal_parallel
-            terminal = sample_terminal_parallel(policy, batch_size * workers, seed + batches * 7919, workers, sampler,
-                                                batch_size, options=sampler_options)
+
+            terminal = sample_terminal_parallel(
+                policy,
+                batch_size * workers,
+                seed + batches * 7919,
+                workers,
+                sampler,
+                batch_size,
+                options=sampler_options,
+            )
             n_sampled += batch_size * workers
         else:
             terminal = draw_terminal(policy, batch_size, gen, sampler, **sampler_options)
@@ -128,8 +200,13 @@ def sample_molecules(policy, n_valid: int, batch_size: int = 64, seed: int = 0, 
                 bar.update(1)
     bar.close()
     st = torch.stack(states) if states else env.initial_states(0)
-    return {"states": st, "mols": mols, "n_sampled": n_sampled, "n_valid_sampled": n_valid_sampled,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "states": st,
+        "mols": mols,
+        "n_sampled": n_sampled,
+        "n_valid_sampled": n_valid_sampled,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 # ---------------------------------------------------------------------- compositions
@@ -142,6 +219,7 @@ THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1
 def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     """{name: numpy array} of rewards of valid molecules."""
     from sculpting.domains.molecules.rewards import compute_rewards
+
     return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}
 
 
@@ -154,6 +232,7 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
     """
     from sculpting.algebra import TWO_BASE_OPERATIONS
     from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
+
     if choice.startswith("base "):
         name = choice[5:]
         if name not in models["bases"]:
@@ -167,13 +246,22 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
         raise ValueError(f"unknown choice {choice!r}")
     bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
     from sculpting.compose import compose
-    return compose(bases, models["classifiers"][set_name], spec, alpha=alpha, beta=beta, form=form,
-                   successor_head=models.get("successor_heads", {}).get(set_name))
+
+    return compose(
+        bases,
+        models["classifiers"][set_name],
+        spec,
+        alpha=alpha,
+        beta=beta,
+        form=form,
+        successor_head=models.get("successor_heads", {}).get(set_name),
+    )
 
 
 def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     """Rewards, validity / uniqueness / diversity and both high/low tables of one sample set."""
     from sculpting.domains.molecules.metrics import high_low_table, validity_uniqueness_diversity
+
     r = reward_table(sample["mols"], names)
     out = validity_uniqueness_diversity(sample["mols"], sample["n_sampled"], sample.get("n_valid_sampled"))
     out["mean"] = {k: float(v.mean()) for k, v in r.items()}
@@ -183,8 +271,9 @@ def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     return out, r
 
 
-def importance_target_table(base_sample: dict, base_index: int, classifier, composition, names=("seh", "sa"),
-                            beta: float | None = None) -> dict:
+def importance_target_table(
+    base_sample: dict, base_index: int, classifier, composition, names=("seh", "sa"), beta: float | None = None
+) -> dict:
     """High/low table of a composition's *target*, estimated without guided sampling: samples of
     base b re-weighted by target(x) / p_b(x) = [Σ_i ω¹_i post_i(x) / post_b(x)] · Π_k p(y_k | x),
     with post_i(x) = p_i(x) / Σ_j p_j(x) from the classifier's terminal head (self-normalised
@@ -193,6 +282,7 @@ def importance_target_table(base_sample: dict, base_index: int, classifier, comp
     bases' β, needed by a β-conditional classifier."""
     import numpy as np
     from sculpting.domains.molecules.metrics import high_low_table
+
     with torch.no_grad():
         ctx = {"context": beta} if getattr(classifier, "context_conditioned", False) else {}
         lt = classifier.terminal_log_posterior(base_sample["states"], **ctx).double()  # [n, m]
@@ -210,4 +300,4 @@ def importance_target_table(base_sample: dict, base_index: int, classifier, comp
             hi = r[k] >= {"seh": 0.5, "sa": 0.6, "qed": 0.25}[k]
             mask &= hi if part.endswith("+") else ~hi
         out[cell] = 100.0 * float(w[mask].sum())
-    return {"table": out, "ess": float(1.0 / (w ** 2).sum())}
+    return {"table": out, "ess": float(1.0 / (w**2).sum())}

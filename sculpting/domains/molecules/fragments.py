@@ -13,6 +13,7 @@ Actions, as tuples:
 Backward policy: uniform over backward actions, n_back(s) = #set stems + #leaves whose edge has
 both stems unset + [n = 1] (no idempotency correction, as in the reference).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class FragmentEnv:
             _, k, c = a
             u, v, su, sv = s.edges[k]
             e = (u, v, c, sv) if c < 6 else (u, v, su, c - 6)
-            return FragTree(s.nodes, s.edges[:k] + (e,) + s.edges[k + 1:])
+            return FragTree(s.nodes, s.edges[:k] + (e,) + s.edges[k + 1 :])
         return s  # stop: the terminal object is the tree itself
 
     # ------------------------------------------------------------------ backward

@@ -16,6 +16,7 @@ embedding. Per layer (pre-norm, graph-mode LayerNorm without affine):
 Outputs: node embeddings ``[N, w]`` of the real nodes and the graph embedding
 ``[B, 2w]`` = [mean of real nodes, virtual node].
 """
+
 from __future__ import annotations
 
 import torch
@@ -75,15 +76,27 @@ def featurize(env, states: torch.Tensor) -> GraphBatch:
 
 def mlp3(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     """Linear → LeakyReLU → Linear → LeakyReLU → Linear."""
-    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.LeakyReLU(), nn.Linear(d_hidden, d_hidden),
-                         nn.LeakyReLU(), nn.Linear(d_hidden, d_out))
+    return nn.Sequential(
+        nn.Linear(d_in, d_hidden),
+        nn.LeakyReLU(),
+        nn.Linear(d_hidden, d_hidden),
+        nn.LeakyReLU(),
+        nn.Linear(d_hidden, d_out),
+    )
 
 
 class GraphTransformer(nn.Module):
     """The trunk. ``forward(g, cond [B, cond_dim])`` → (node emb ``[N, w]``, graph emb ``[B, 2w]``)."""
 
-    def __init__(self, n_node_features: int, cond_dim: int, width: int = 64, n_layers: int = 2,
-                 n_heads: int = 2, n_edge_features: int = 14):
+    def __init__(
+        self,
+        n_node_features: int,
+        cond_dim: int,
+        width: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 2,
+        n_edge_features: int = 14,
+    ):
         super().__init__()
         w = width
         self.width, self.n_layers = w, n_layers
@@ -92,15 +105,19 @@ class GraphTransformer(nn.Module):
         self.cond_enc = mlp3(cond_dim, w, w)
         self.layers = nn.ModuleList()
         for _ in range(n_layers):
-            self.layers.append(nn.ModuleDict({
-                "gen": gnn.GENConv(w, w, num_layers=1, aggr="add", norm=None),
-                "trans": gnn.TransformerConv(2 * w, w, heads=n_heads, edge_dim=w),
-                "lin": nn.Linear(n_heads * w, w),
-                "norm1": gnn.LayerNorm(w, affine=False),
-                "ff": nn.Sequential(nn.Linear(w, 4 * w), nn.LeakyReLU(), nn.Linear(4 * w, w)),
-                "norm2": gnn.LayerNorm(w, affine=False),
-                "film": nn.Linear(w, 2 * w),
-            }))
+            self.layers.append(
+                nn.ModuleDict(
+                    {
+                        "gen": gnn.GENConv(w, w, num_layers=1, aggr="add", norm=None),
+                        "trans": gnn.TransformerConv(2 * w, w, heads=n_heads, edge_dim=w),
+                        "lin": nn.Linear(n_heads * w, w),
+                        "norm1": gnn.LayerNorm(w, affine=False),
+                        "ff": nn.Sequential(nn.Linear(w, 4 * w), nn.LeakyReLU(), nn.Linear(4 * w, w)),
+                        "norm2": gnn.LayerNorm(w, affine=False),
+                        "film": nn.Linear(w, 2 * w),
+                    }
+                )
+            )
 
     def forward(self, g: GraphBatch, cond: torch.Tensor):
         N, B = len(g.x), g.n_graphs

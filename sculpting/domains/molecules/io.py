@@ -1,42 +1,76 @@
 """Saving and loading molecule GFlowNets and graph classifiers (see :mod:`sculpting.checkpoints`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from sculpting.checkpoints import (CheckpointError, fingerprint_meta, load_checkpoint, rebuild, register_loader,
-                                   save_checkpoint)
+from sculpting.checkpoints import (
+    CheckpointError,
+    fingerprint_meta,
+    load_checkpoint,
+    rebuild,
+    register_loader,
+    save_checkpoint,
+)
 from sculpting.domains.molecules.env import FragmentGraphEnv
 
-__all__ = ["save_molecule_gflownet", "load_molecule_gflownet", "save_graph_classifier", "load_graph_classifier",
-           "PRETRAINED_DIR", "load_molecule_models"]
+__all__ = [
+    "save_molecule_gflownet",
+    "load_molecule_gflownet",
+    "save_graph_classifier",
+    "load_graph_classifier",
+    "PRETRAINED_DIR",
+    "load_molecule_models",
+]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 def save_molecule_gflownet(model, path, half: bool = False, **meta):
-    return save_checkpoint(path, "molecule_gflownet", model.state_dict(),
-                           {"env": model.env.config, "arch": model.arch, **meta}, half=half)
+    return save_checkpoint(
+        path, "molecule_gflownet", model.state_dict(), {"env": model.env.config, "arch": model.arch, **meta}, half=half
+    )
 
 
 def load_molecule_gflownet(path):
     from sculpting.domains.molecules.policy import MoleculeGFlowNet
+
     sd, meta = load_checkpoint(path, "molecule_gflownet")
     env = _env(meta, path)
     return rebuild(lambda: MoleculeGFlowNet(env, **meta["arch"]), sd, meta, path)
 
 
 def save_graph_classifier(classifier, path, half: bool = False, **meta):
-    return save_checkpoint(path, "graph_classifier", classifier.state_dict(),
-                           {"env": {"max_frags": classifier.env.max_frags}, "arch": classifier.arch,
-                            "body": classifier.body.arch, **fingerprint_meta(classifier), **meta}, half=half)
+    return save_checkpoint(
+        path,
+        "graph_classifier",
+        classifier.state_dict(),
+        {
+            "env": {"max_frags": classifier.env.max_frags},
+            "arch": classifier.arch,
+            "body": classifier.body.arch,
+            **fingerprint_meta(classifier),
+            **meta,
+        },
+        half=half,
+    )
 
 
 def load_graph_classifier(path):
     from sculpting.domains.molecules.classifier import make_graph_classifier
+
     sd, meta = load_checkpoint(path, "graph_classifier")
     env = _env(meta, path)
-    return rebuild(lambda: make_graph_classifier(env, **{k: meta["arch"][k] for k in (
-        "n_bases", "n_slots", "alpha_conditioned", "exchangeable")}, **meta["body"]), sd, meta, path)
+    return rebuild(
+        lambda: make_graph_classifier(
+            env,
+            **{k: meta["arch"][k] for k in ("n_bases", "n_slots", "alpha_conditioned", "exchangeable")},
+            **meta["body"],
+        ),
+        sd,
+        meta,
+        path,
+    )
 
 
 def _env(meta, path):
@@ -52,8 +86,10 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
     (classifiers and heads present in the folder; ``sc.compose(..., successor_head=head)``).
     Regenerate with ``python -m sculpting.domains.molecules.build`` (needs the molecule data)."""
     from sculpting.domains.molecules.constants import CLASSIFIER_SETS
+
     d = Path(directory) if directory else PRETRAINED_DIR
     from sculpting.checkpoints import base_file
+
     out = {"bases": {o: load_molecule_gflownet(base_file(d, o)) for o in objectives}, "classifiers": {}}
     for o, model in out["bases"].items():
         if model.env.objective not in (None, o):
@@ -64,6 +100,7 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
             out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")
             if (d / f"successor_{name}.pt").is_file():
                 from sculpting.domains.molecules.successor_head import load_successor_head
+
                 out["successor_heads"][name] = load_successor_head(d / f"successor_{name}.pt", out["classifiers"][name])
     return out
 

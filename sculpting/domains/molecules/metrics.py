@@ -12,6 +12,7 @@
   unequal sets are subsampled to the smaller size);
 * a 2-D embedding of a distance matrix by classical multidimensional scaling.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -20,8 +21,19 @@ import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
-__all__ = ["THRESHOLDS", "fingerprints", "tanimoto_matrix", "validity_uniqueness_diversity", "high_low_table",
-           "emd", "emd_matrix", "classical_mds", "binomial_se_pct", "table_with_se", "pm"]
+__all__ = [
+    "THRESHOLDS",
+    "fingerprints",
+    "tanimoto_matrix",
+    "validity_uniqueness_diversity",
+    "high_low_table",
+    "emd",
+    "emd_matrix",
+    "classical_mds",
+    "binomial_se_pct",
+    "table_with_se",
+    "pm",
+]
 
 THRESHOLDS = {"seh": 0.5, "sa": 0.6, "qed": 0.25}
 _GEN = {}
@@ -80,6 +92,7 @@ def high_low_table(rewards: dict, names=("seh", "sa"), thresholds=None) -> dict:
 def emd(fps_a, fps_b, seed: int = 0, max_cost: float = 100.0) -> float:
     """Earth mover's distance between two fingerprint sets (uniform weights)."""
     from scipy.optimize import linear_sum_assignment
+
     if not fps_a or not fps_b:
         raise ValueError("EMD needs two non-empty sets")
     n = min(len(fps_a), len(fps_b))
@@ -109,7 +122,7 @@ def classical_mds(d: np.ndarray, dim: int = 2) -> np.ndarray:
     d = np.asarray(d, dtype=np.float64)
     k = len(d)
     j = np.eye(k) - 1.0 / k
-    b = -0.5 * j @ (d ** 2) @ j
+    b = -0.5 * j @ (d**2) @ j
     w, v = np.linalg.eigh(b)
     order = np.argsort(w)[::-1][:dim]
     return v[:, order] * np.sqrt(np.clip(w[order], 0, None))
@@ -129,5 +142,5 @@ def table_with_se(table: dict, n: int) -> dict:
 
 
 def pm(pct: float, se: float, digits: int = 1) -> str:
-    """"12.3 ± 0.7"."""
+    """ "12.3 ± 0.7"."""
     return f"{pct:.{digits}f} ± {se:.{digits}f}"

@@ -5,6 +5,7 @@ sets) and the inverse temperature β (the bases and the classifiers are β-condi
 [4, 96] works without retraining; contrasts show best at β ≈ 8–16, where the bases overlap), press "sample": the guided policy draws molecules, shown as a grid of drawings with their
 SEH / SA / QED rewards, next to the SEH–SA scatter of the batch against the bases.
 """
+
 from __future__ import annotations
 
 import io
@@ -20,11 +21,18 @@ from sculpting.domains.molecules.plotting import draw_molecules, plot_property_s
 __all__ = ["MoleculeSculptingPanel", "PANEL_CHOICES"]
 
 PANEL_CHOICES = {
-    "SEH ⊗ SA (harmonic)": "harmonic", "SEH ◑ SA (contrast)": "contrast",
-    "SA ◑ SEH (reverse contrast)": "reverse_contrast", "SEH + SA (mixture)": "mixture",
-    "SEH⊗SA⊗QED (y=123)": "y=123", "SEH⊗SA (y=12, 3 bases)": "y=12", "SEH ◑ {SA,QED} (y=11)": "y=11",
-    "SA ◑ {SEH,QED} (y=22)": "y=22", "QED ◑ {SEH,SA} (y=33)": "y=33",
-    "base SEH": "base seh", "base SA": "base sa", "base QED": "base qed",
+    "SEH ⊗ SA (harmonic)": "harmonic",
+    "SEH ◑ SA (contrast)": "contrast",
+    "SA ◑ SEH (reverse contrast)": "reverse_contrast",
+    "SEH + SA (mixture)": "mixture",
+    "SEH⊗SA⊗QED (y=123)": "y=123",
+    "SEH⊗SA (y=12, 3 bases)": "y=12",
+    "SEH ◑ {SA,QED} (y=11)": "y=11",
+    "SA ◑ {SEH,QED} (y=22)": "y=22",
+    "QED ◑ {SEH,SA} (y=33)": "y=33",
+    "base SEH": "base seh",
+    "base SA": "base sa",
+    "base QED": "base qed",
 }
 
 
@@ -37,15 +45,27 @@ class MoleculeSculptingPanel(SculptingPanel):
     models' device — :func:`sculpting.forked.default_workers`: cores for CPU models, one per GPU for
     CUDA models; each draws ⌈1.25·n / workers⌉ trajectories a round; 1: in this process)."""
 
-    def __init__(self, models: dict, n_molecules: int = 12, beta: float = 32.0, reference=None, seed: int = 0,
-                 form: str = "anchored", sampler: str = "auto", workers: int | None = None, particles: int = 32):
+    def __init__(
+        self,
+        models: dict,
+        n_molecules: int = 12,
+        beta: float = 32.0,
+        reference=None,
+        seed: int = 0,
+        form: str = "anchored",
+        sampler: str = "auto",
+        workers: int | None = None,
+        particles: int = 32,
+    ):
         super().__init__()
         from sculpting.forked import default_workers, resolve_workers
         from sculpting.gflownet.samplers import GFLOWNET_SAMPLERS
+
         if sampler not in GFLOWNET_SAMPLERS:
             raise ValueError(f"unknown GFlowNet sampler {sampler!r}; choose from {sorted(GFLOWNET_SAMPLERS)}")
         if workers is None:
             from sculpting.runtime import device_of
+
             bases = list((models.get("bases") or {}).values()) if isinstance(models, dict) else []
             workers = min(2, default_workers(device_of(bases[0]) if bases else None))
         self.workers = resolve_workers(workers)
@@ -61,9 +81,15 @@ class MoleculeSculptingPanel(SculptingPanel):
         self.plot = W.Output()
         self.button.on_click(lambda _: self.sample())
         self.operation.observe(self._toggle_alpha, names="value")
-        self.widget = W.VBox([W.HBox([self.operation, self.alpha]), W.HBox([self.beta_slider, self.n, self.button]),
-                              W.HBox([self.sampler_choice, self.particles]), self.status,
-                              W.HBox([self.image, self.plot])])
+        self.widget = W.VBox(
+            [
+                W.HBox([self.operation, self.alpha]),
+                W.HBox([self.beta_slider, self.n, self.button]),
+                W.HBox([self.sampler_choice, self.particles]),
+                self.status,
+                W.HBox([self.image, self.plot]),
+            ]
+        )
         self._toggle_alpha()
 
     @property
@@ -90,27 +116,40 @@ class MoleculeSculptingPanel(SculptingPanel):
         composed = hasattr(policy, "composition")
         sampler = self.sampler if composed else "auto"
         opts = {"particles": self.particles.value} if sampler == "smc" else {}
-        s = sample_molecules(policy, n, batch_size=-(-5 * n // (4 * w)) if w > 1 else n, seed=self.seed,
-                             progress=False, max_batches=4, workers=w, sampler=sampler, **opts)
+        s = sample_molecules(
+            policy,
+            n,
+            batch_size=-(-5 * n // (4 * w)) if w > 1 else n,
+            seed=self.seed,
+            progress=False,
+            max_batches=4,
+            workers=w,
+            sampler=sampler,
+            **opts,
+        )
         if not s["mols"]:
             self.status.value = "<b>no valid molecule in 4 rounds</b>"
             return {}
         summary, rewards = summarize_samples(s)
-        img = draw_molecules(s["mols"], {k: rewards[k] for k in ("seh", "sa", "qed")}, n=self.n.value, per_row=4,
-                             size=170)
+        img = draw_molecules(
+            s["mols"], {k: rewards[k] for k in ("seh", "sa", "qed")}, n=self.n.value, per_row=4, size=170
+        )
         buf = io.BytesIO()
         img.save(buf, format="PNG")
         self.image.value = buf.getvalue()
         self.plot.clear_output(wait=True)
         with self.plot:
             fig, ax = plt.subplots(figsize=(4.2, 4))
-            plot_property_scatter({**self.reference, self.operation.value: rewards}, ax=ax, title="this batch vs bases",
-                                  max_points=300)
+            plot_property_scatter(
+                {**self.reference, self.operation.value: rewards}, ax=ax, title="this batch vs bases", max_points=300
+            )
             plt.show()
-        plt.close(fig)   # shown: the figure is not kept open across presses
+        plt.close(fig)  # shown: the figure is not kept open across presses
         cell = summary["table_seh_sa"]["seh+ sa+"]
-        self.status.value = (f"<b>{self.operation.value}</b>, β={self.beta:g}: {s['n_valid_sampled']} valid of {s['n_sampled']}, "
-                             f"mean SEH {summary['mean']['seh']:.2f}, SA {summary['mean']['sa']:.2f}, "
-                             f"QED {summary['mean']['qed']:.2f}; {cell:.0f}% in (SEH ≥ 0.5, SA ≥ 0.6) "
-                             f"({time.perf_counter() - t0:.1f} s)")
+        self.status.value = (
+            f"<b>{self.operation.value}</b>, β={self.beta:g}: {s['n_valid_sampled']} valid of {s['n_sampled']}, "
+            f"mean SEH {summary['mean']['seh']:.2f}, SA {summary['mean']['sa']:.2f}, "
+            f"QED {summary['mean']['qed']:.2f}; {cell:.0f}% in (SEH ≥ 0.5, SA ≥ 0.6) "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
         return {"summary": summary, "rewards": rewards, "mols": s["mols"]}

@@ -1,5 +1,6 @@
 """Figures of molecule sample sets: property scatter with density contours, EMD embedding,
 drawn molecules with their rewards."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -13,6 +14,7 @@ COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:b
 def _contours(ax, x, y, color, levels=(0.5, 0.8)):
     """Highest-density contours (levels = probability mass inside) of a Gaussian KDE."""
     from scipy.stats import gaussian_kde
+
     if len(x) < 5 or np.std(x) == 0 or np.std(y) == 0:
         return
     kde = gaussian_kde(np.vstack([x, y]))
@@ -25,8 +27,9 @@ def _contours(ax, x, y, color, levels=(0.5, 0.8)):
         ax.contour(gx, gy, z, levels=lv, colors=[color], linewidths=1.2)
 
 
-def plot_property_scatter(sets: dict, x: str = "seh", y: str = "sa", thresholds=(0.5, 0.6), ax=None,
-                          title: str = "", max_points: int = 400):
+def plot_property_scatter(
+    sets: dict, x: str = "seh", y: str = "sa", thresholds=(0.5, 0.6), ax=None, title: str = "", max_points: int = 400
+):
     """Scatter of ``sets`` {label: {reward name: array}} in (x, y) with density contours."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.2))
@@ -61,6 +64,7 @@ def plot_emd_embedding(names, coords, d=None, ax=None, title: str = "EMD embeddi
 def draw_molecules(mols, rewards: dict | None = None, n: int = 12, per_row: int = 6, size: int = 180):
     """An RDKit grid image of the first ``n`` molecules, legends = rewards (PIL image)."""
     from rdkit.Chem import Draw
+
     mols = list(mols)[:n]
     legends = None
     if rewards:

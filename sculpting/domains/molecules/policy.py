@@ -8,6 +8,7 @@ Linear(w → F) per node; SetEdgeAttr Linear(2w → 12) on [h_u, h_v] per edge; 
 MLP(32 → 2w → 2w → 1). All logits of a graph are placed in the env's flat action layout and
 normalised jointly over the legal ones (``log_probs`` → ``[B, A]``, −inf where illegal).
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,7 +30,9 @@ PRESETS = {
 
 def thermometer(beta, n_bins: int = N_BINS, max_beta: float = MAX_BETA) -> torch.Tensor:
     """``[B] → [B, n_bins]`` thermometer code of β (docs/molecules.md §7)."""
-    beta = (beta.float() if isinstance(beta, torch.Tensor) else torch.tensor(beta, dtype=torch.float32, device="cpu")).reshape(-1)
+    beta = (
+        beta.float() if isinstance(beta, torch.Tensor) else torch.tensor(beta, dtype=torch.float32, device="cpu")
+    ).reshape(-1)
     step = max_beta / (n_bins - 1)
     bins = torch.arange(n_bins, device=beta.device) * step
     return ((beta[:, None] - bins[None]) / step).clamp(0.0, 1.0)
@@ -41,6 +44,7 @@ class MoleculeGFlowNet(nn.Module):
     def __init__(self, env, width: int = 64, n_layers: int = 2, n_heads: int = 2, *, seed: int | None = None):
         super().__init__()
         from sculpting.training import seeded_init
+
         self.env = env
         self.arch = {"width": width, "n_layers": n_layers, "n_heads": n_heads}
         w = width
@@ -49,8 +53,9 @@ class MoleculeGFlowNet(nn.Module):
             self.stop_head = nn.Linear(2 * w, 1)
             self.add_head = nn.Linear(w, env.n_frags)
             self.set_head = nn.Linear(2 * w, 12)
-            self.log_z_net = nn.Sequential(nn.Linear(N_BINS, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 2 * w),
-                                           nn.LeakyReLU(), nn.Linear(2 * w, 1))
+            self.log_z_net = nn.Sequential(
+                nn.Linear(N_BINS, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 1)
+            )
 
     def _beta(self, beta, n):
         if beta is None:
@@ -77,12 +82,12 @@ class MoleculeGFlowNet(nn.Module):
         out = torch.zeros(B, env.n_actions, device=dev)
         add = torch.zeros(B * M, Fn, device=dev)
         add[g.rows] = self.add_head(nodes)  # node row i sits at flat position rows[i]
-        out[:, :env.n_add] = add.reshape(B, -1)
+        out[:, : env.n_add] = add.reshape(B, -1)
         n_tree = len(g.edges)  # the first n_tree edges: parent → child, in the order of g.edges
         hu, hv = nodes[g.edge_index[0, :n_tree]], nodes[g.edge_index[1, :n_tree]]
         st = torch.zeros(B * (M - 1), 12, device=dev)
         st[g.edges] = self.set_head(torch.cat([hu, hv], 1))
-        out[:, env.n_add:env.stop_action] = st.reshape(B, -1)
+        out[:, env.n_add : env.stop_action] = st.reshape(B, -1)
         out[:, env.stop_action] = self.stop_head(graph).squeeze(1)
         return out
 
@@ -133,10 +138,14 @@ class BetaConditioning:
         self.max_beta = max_beta
 
     def sample(self, n: int, generator=None) -> torch.Tensor:
-        return torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu") * self.max_beta
+        return (
+            torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu")
+            * self.max_beta
+        )
 
     def log_reward(self, env, terminal: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         from sculpting.domains.molecules.constants import INVALID_LOG_REWARD
+
         log_r, valid = env.log_reward_parts(terminal)
         lr = cond.double() * log_r
         return torch.where(valid, lr.clamp(min=INVALID_LOG_REWARD), torch.full_like(lr, INVALID_LOG_REWARD))

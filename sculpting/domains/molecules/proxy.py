@@ -16,6 +16,7 @@ The pre-2.0 torch-geometric NNConv applied its root as x @ root, i.e. x @ p02; t
 available as ``root="transposed"`` (it differs by a few percent on ordinary molecules and by far
 more near the clip floor; ``tests/test_molecules_data.py`` checks both and that they differ).
 """
+
 from __future__ import annotations
 
 import torch
@@ -83,16 +84,25 @@ class SEHProxy(nn.Module):
             raise ValueError(f"unknown root orientation {root!r}; choose from {ROOT_ORIENTATIONS}")
         t = [torch.from_numpy(a).float() for a in p]
         with torch.no_grad():
-            self.lin0.weight.copy_(t[0]); self.lin0.bias.copy_(t[1])  # noqa: E702
-            self.conv.lin.weight.copy_(t[2] if root == "reference" else t[2].T); self.conv.bias.copy_(t[3])  # noqa: E702
-            self.conv.nn[0].weight.copy_(t[4]); self.conv.nn[0].bias.copy_(t[5])  # noqa: E702
-            self.conv.nn[2].weight.copy_(t[6]); self.conv.nn[2].bias.copy_(t[7])  # noqa: E702
-            self.gru.weight_ih_l0.copy_(t[8]); self.gru.weight_hh_l0.copy_(t[9])  # noqa: E702
-            self.gru.bias_ih_l0.copy_(t[10]); self.gru.bias_hh_l0.copy_(t[11])  # noqa: E702
+            self.lin0.weight.copy_(t[0])
+            self.lin0.bias.copy_(t[1])  # noqa: E702
+            self.conv.lin.weight.copy_(t[2] if root == "reference" else t[2].T)
+            self.conv.bias.copy_(t[3])  # noqa: E702
+            self.conv.nn[0].weight.copy_(t[4])
+            self.conv.nn[0].bias.copy_(t[5])  # noqa: E702
+            self.conv.nn[2].weight.copy_(t[6])
+            self.conv.nn[2].bias.copy_(t[7])  # noqa: E702
+            self.gru.weight_ih_l0.copy_(t[8])
+            self.gru.weight_hh_l0.copy_(t[9])  # noqa: E702
+            self.gru.bias_ih_l0.copy_(t[10])
+            self.gru.bias_hh_l0.copy_(t[11])  # noqa: E702
             lstm = self.set2set.lstm
-            lstm.weight_ih_l0.copy_(t[16]); lstm.weight_hh_l0.copy_(t[17])  # noqa: E702
-            lstm.bias_ih_l0.copy_(t[18]); lstm.bias_hh_l0.copy_(t[19])  # noqa: E702
-            self.lin_out.weight.copy_(t[20]); self.lin_out.bias.copy_(t[21])  # noqa: E702
+            lstm.weight_ih_l0.copy_(t[16])
+            lstm.weight_hh_l0.copy_(t[17])  # noqa: E702
+            lstm.bias_ih_l0.copy_(t[18])
+            lstm.bias_hh_l0.copy_(t[19])  # noqa: E702
+            self.lin_out.weight.copy_(t[20])
+            self.lin_out.bias.copy_(t[21])  # noqa: E702
         return self
 
     def forward(self, batch, cache_edge_net: bool = True) -> torch.Tensor:
@@ -140,6 +150,7 @@ def as_mols(mols) -> list:
     """A list of RDKit molecules (or None) from a list of molecules, SMILES strings or None
     (unparsable SMILES become None); anything else is a ``TypeError`` naming the item."""
     from rdkit import Chem
+
     if mols is None or isinstance(mols, (str, bytes)) or isinstance(mols, Chem.Mol):
         raise TypeError(f"pass a list of RDKit molecules or SMILES strings, got {type(mols).__name__}")
     out = []
@@ -148,6 +159,7 @@ def as_mols(mols) -> list:
             out.append(m)
         elif isinstance(m, str):
             from rdkit.rdBase import BlockLogs
+
             with BlockLogs():  # an unparsable SMILES is an invalid molecule, not a console message
                 out.append(Chem.MolFromSmiles(m) if m else None)
         else:
@@ -165,7 +177,7 @@ def seh_reward(mols, batch_size: int = 256, root: str = "reference") -> torch.Te
     out = torch.zeros(len(mols))
     valid = [i for i, m in enumerate(mols) if m is not None]
     for k in range(0, len(valid), batch_size):
-        idx = valid[k:k + batch_size]
+        idx = valid[k : k + batch_size]
         y = proxy(Batch.from_data_list([mol_to_graph(mols[i]) for i in idx]))
         out[idx] = torch.nan_to_num(y, nan=0.0).clamp(1e-4, 100.0) / 8
     return out

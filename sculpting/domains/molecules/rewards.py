@@ -6,6 +6,7 @@ Failure defaults (docs/molecules.md §7): QED 0, SA score 10, MolWt 1000, proxy 
 Every function takes a list of RDKit molecules, SMILES strings or None (invalid).
 SA uses RDKit's own Contrib ``sascorer`` (found through ``RDConfig.RDContribDir``).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,6 +26,7 @@ def _sascorer():
     if path not in sys.path:
         sys.path.append(path)
     import sascorer  # noqa: E402  (RDKit's Contrib module)
+
     return sascorer
 
 
@@ -37,7 +39,9 @@ def _safe(f, default):
 
 def qed_reward(mols) -> torch.Tensor:
     mols = as_mols(mols)
-    return torch.tensor([0.0 if m is None else _safe(lambda: QED.qed(m), 0.0) for m in mols], device="cpu")  # RDKit: on the host
+    return torch.tensor(
+        [0.0 if m is None else _safe(lambda: QED.qed(m), 0.0) for m in mols], device="cpu"
+    )  # RDKit: on the host
 
 
 def sa_reward(mols) -> torch.Tensor:
@@ -48,7 +52,9 @@ def sa_reward(mols) -> torch.Tensor:
 
 def mw_reward(mols) -> torch.Tensor:
     mols = as_mols(mols)
-    mw = torch.tensor([1000.0 if m is None else _safe(lambda: Descriptors.MolWt(m), 1000.0) for m in mols], device="cpu")
+    mw = torch.tensor(
+        [1000.0 if m is None else _safe(lambda: Descriptors.MolWt(m), 1000.0) for m in mols], device="cpu"
+    )
     return ((300.0 - mw) / 700.0 + 1.0).clamp(0.0, 1.0)
 
 

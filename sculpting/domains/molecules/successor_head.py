@@ -22,6 +22,7 @@ successors (and its terminal posterior at s) to the head's, over parent states d
 bases, for a list of (α, β) conditions. Its use as an exact sampler's proposal is in
 :mod:`sculpting.gflownet.amortised`.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,6 +57,7 @@ class SuccessorHead(nn.Module):
     def __init__(self, classifier, hidden: int = 64, *, seed: int | None = None):
         super().__init__()
         from sculpting.training import seeded_init
+
         if not getattr(classifier, "custom_body", False) or not hasattr(classifier.body, "trunk"):
             raise ValueError("a SuccessorHead needs a graph classifier (make_graph_classifier)")
         self._classifier = [classifier]  # a list: not registered, its weights are not the head's
@@ -84,6 +86,7 @@ class SuccessorHead(nn.Module):
         cond = cond.float()
         if body.beta_conditioned:
             from sculpting.domains.molecules.policy import thermometer
+
             cond = torch.cat([cond[:, :1], thermometer(cond[:, 1])], dim=1)
         g = featurize(clf.env, states)
         nodes, graph = body.trunk(g, cond)
@@ -97,7 +100,7 @@ class SuccessorHead(nn.Module):
         M, F, n_add = env.max_frags, env.n_frags, env.n_add
         mask = env.action_mask(states) if mask is None else mask
         g, nodes, graph = self._trunk(states, logit_alpha, context)
-        rows, acts = mask[:, :env.stop_action].nonzero(as_tuple=True)
+        rows, acts = mask[:, : env.stop_action].nonzero(as_tuple=True)
         logits = torch.empty(len(rows), self.classifier.labels.n_classes, device=states.device)
         ni = g.node_index
         add = acts < n_add
@@ -105,7 +108,7 @@ class SuccessorHead(nn.Module):
             r, a = rows[add], acts[add]
             u, f = a // F, a % F
             mlp = self.add_mlp
-            pre = (mlp.first[0](nodes)[ni[r, u]] + mlp.first[1](graph)[r] + mlp.first[2](self.frag_emb.weight)[f])
+            pre = mlp.first[0](nodes)[ni[r, u]] + mlp.first[1](graph)[r] + mlp.first[2](self.frag_emb.weight)[f]
             logits[add] = mlp.rest(pre)
         st = ~add
         if st.any():
@@ -115,8 +118,12 @@ class SuccessorHead(nn.Module):
             pu = ni[r, parent[r, k]]
             pv = ni[r, k + 1]
             mlp = self.set_mlp
-            pre = (mlp.first[0](nodes)[pu] + mlp.first[1](nodes)[pv] + mlp.first[2](graph)[r]
-                   + mlp.first[3](self.slot_emb.weight)[c])
+            pre = (
+                mlp.first[0](nodes)[pu]
+                + mlp.first[1](nodes)[pv]
+                + mlp.first[2](graph)[r]
+                + mlp.first[3](self.slot_emb.weight)[c]
+            )
             logits[st] = mlp.rest(pre)
         o = self.stop_mlp.rest(self.stop_mlp.first[0](graph))
         terminal = torch.log_softmax(torch.cat([torch.zeros_like(o[:, :1]), o], dim=1), dim=1)
@@ -129,11 +136,20 @@ def successor_targets(classifier, states: torch.Tensor, logit_alpha=None, contex
     at the K valid non-stop successors, its terminal log posterior ``[B, m]`` at x = s)."""
     env = classifier.env
     mask = env.action_mask(states)
-    rows, acts = mask[:, :env.stop_action].nonzero(as_tuple=True)
+    rows, acts = mask[:, : env.stop_action].nonzero(as_tuple=True)
     kw = {} if context is None else {"context": context}
-    joint = torch.cat([classifier.nonterminal_log_joint(env.step(states[rows[i:i + chunk]], acts[i:i + chunk]),
-                                                        logit_alpha, **kw)
-                       for i in range(0, len(rows), chunk)]) if len(rows) else None
+    joint = (
+        torch.cat(
+            [
+                classifier.nonterminal_log_joint(
+                    env.step(states[rows[i : i + chunk]], acts[i : i + chunk]), logit_alpha, **kw
+                )
+                for i in range(0, len(rows), chunk)
+            ]
+        )
+        if len(rows)
+        else None
+    )
     return rows, acts, joint, classifier.terminal_log_posterior(states, **kw)
 
 
@@ -143,9 +159,19 @@ def _kl(target_log, pred_log):
     return (p * (target_log - pred_log)).nan_to_num().sum()
 
 
-def fit_successor_head(classifier, bases, conditions, n_trajectories: int = 64, epochs: int = 30,
-                       batch_states: int = 64, lr: float = 2e-3, hidden: int = 64, seed: int = 0,
-                       progress: bool = True, holdout: float = 0.2):
+def fit_successor_head(
+    classifier,
+    bases,
+    conditions,
+    n_trajectories: int = 64,
+    epochs: int = 30,
+    batch_states: int = 64,
+    lr: float = 2e-3,
+    hidden: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    holdout: float = 0.2,
+):
     """Distil a :class:`SuccessorHead` from ``classifier``.
 
     Args:
@@ -158,6 +184,7 @@ def fit_successor_head(classifier, bases, conditions, n_trajectories: int = 64, 
         (the last ``holdout`` fraction) per condition, and the sizes.
     """
     from sculpting.gflownet.sampler import sample_trajectories
+
     gen = torch.Generator().manual_seed(seed)
     head = SuccessorHead(classifier, hidden, seed=seed)
     data = []
@@ -167,7 +194,7 @@ def fit_successor_head(classifier, bases, conditions, n_trajectories: int = 64, 
         for b in bases:
             tr = sample_trajectories(b.env, b.at_beta(beta if beta is not None else 32.0), n_trajectories, 0.0, gen)
             s = tr.states[:, :-1][tr.valid]
-            states.append(s[b.env.action_mask(s)[:, :b.env.stop_action].any(1)])
+            states.append(s[b.env.action_mask(s)[:, : b.env.stop_action].any(1)])
         states = torch.cat(states)
         states = states[torch.randperm(len(states), generator=gen)]
         n_test = int(holdout * len(states))
@@ -187,7 +214,7 @@ def fit_successor_head(classifier, bases, conditions, n_trajectories: int = 64, 
             for ci, (la, beta, train, _) in enumerate(data):
                 perm = torch.randperm(len(train), generator=gen)
                 for i in range(0, len(train), batch_states):
-                    idx = perm[i:i + batch_states]
+                    idx = perm[i : i + batch_states]
                     s = train[idx]
                     # targets are fixed: computed once per (condition, state)
                     tgt = _targets_for(cache, ci, train, idx, classifier, la, beta)
@@ -199,8 +226,13 @@ def fit_successor_head(classifier, bases, conditions, n_trajectories: int = 64, 
             bar.set_postfix(loss=float(loss.detach()))
     finally:
         classifier.requires_grad_(True)
-    report = {"conditions": [list(c) for c in conditions], "kl_successor": [], "kl_terminal": [],
-              "n_train_states": [len(d[2]) for d in data], "n_test_states": [len(d[3]) for d in data]}
+    report = {
+        "conditions": [list(c) for c in conditions],
+        "kl_successor": [],
+        "kl_terminal": [],
+        "n_train_states": [len(d[2]) for d in data],
+        "n_test_states": [len(d[3]) for d in data],
+    }
     with torch.no_grad():
         for la, beta, _, test in data:
             ks, kt = loss_on(la, beta, test)
@@ -227,21 +259,28 @@ def _targets_for(cache, ci, train, idx, classifier, la, beta):
 
 def _classifier_digest(classifier) -> str:
     from sculpting.checkpoints import state_digest
+
     return state_digest(classifier.state_dict(), "")
 
 
 def save_successor_head(head: SuccessorHead, path, **meta):
     """Save ``head`` (float16) with the digest of the classifier it was distilled from."""
     from sculpting.checkpoints import save_checkpoint
-    return save_checkpoint(path, "successor_head", head.state_dict(),
-                           {"arch": head.arch, "classifier_digest": _classifier_digest(head.classifier), **meta},
-                           half=True)
+
+    return save_checkpoint(
+        path,
+        "successor_head",
+        head.state_dict(),
+        {"arch": head.arch, "classifier_digest": _classifier_digest(head.classifier), **meta},
+        half=True,
+    )
 
 
 def load_successor_head(path, classifier) -> SuccessorHead:
     """The head at ``path`` bound to ``classifier``, which must be the one it was distilled from
     (same weights: the recorded digest is checked)."""
     from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild
+
     sd, meta = load_checkpoint(path, "successor_head")
     if meta.get("classifier_digest") != _classifier_digest(classifier):
         raise CheckpointError(f"{path}: this successor head was distilled from another classifier")
