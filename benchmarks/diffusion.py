@@ -4,7 +4,8 @@
         [--judge-n 256] [--device cuda]
 
 Prints: DSM training steps per second at batch 64 for the CPU preset (16×16, 0.29 M params), the
-shipped bases' U-Net (the CPU preset with two blocks per level, 0.57 M) and the paper preset (28×28, widths 64/128/256/256), and the wall time to draw 64 images with the
+shipped bases' U-Net (the CPU preset with two blocks per level, 0.57 M) and the paper preset (28×28, widths
+64/128/256/256), and the wall time to draw 64 images with the
 PC sampler for a base model and for a two-base composition (shipped models when present,
 otherwise freshly initialised networks of the same size — the cost does not depend on weights).
 With the shipped models, a sampler comparison: seconds for 16 composed images (the panel's batch)

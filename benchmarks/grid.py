@@ -201,7 +201,8 @@ def bench_classifier(cap, quick):
     print("\n## Classifier training (Shubert/sigmoid, α-conditioned, shipped bases)\n")
     bases, _ = load_grid_pair("shubert_sigmoid")
     print(
-        "| trainer | trajectories/s | steps | train time (s) | time until all 9 compositions ≤ 0.1 (s) | worst final L1 |"
+        "| trainer | trajectories/s | steps | train time (s) | time until all 9 compositions ≤ 0.1 (s) "
+        "| worst final L1 |"
     )
     print("|---|---|---|---|---|---|")
     ref_steps = 400 if quick else 15000

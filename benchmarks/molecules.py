@@ -31,7 +31,7 @@ import time
 import torch
 from torch_geometric.data import Batch
 
-from sculpting.gflownet.rejection import RejectionStats, action_sampler_for
+from sculpting.gflownet.rejection import SamplerStats, action_sampler_for
 from sculpting.gflownet.sampler import sample_trajectories
 from sculpting.gflownet.training import train_gflownet
 from sculpting.domains.molecules.classifier import make_graph_classifier
@@ -125,7 +125,7 @@ def guided_section(m, args, gen, dev):
                         continue
                     if name == "full" and op == "harmonic" and "rejection" in samplers and th > 1:
                         continue  # minutes, and the same law as rejection
-                    stats = RejectionStats()
+                    stats = SamplerStats()
                     act = action_sampler_for(pol, name, stats=stats)
                     before = base_rate()
                     rate, traj = _rate(

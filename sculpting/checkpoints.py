@@ -314,27 +314,6 @@ def base_file(directory, name: str, prefix: str = "base") -> Path:
     raise CheckpointError(f"no base {name!r} in {d}: looked for {run} (a training run's --out {d / name}) and {flat}")
 
 
-def annotate_checkpoint(path, **extra) -> Path:
-    """Add JSON-able ``extra`` entries to a checkpoint's metadata (weights untouched; checksum and
-    ``.json`` rewritten atomically)."""
-    path = Path(path)
-    sd, meta = load_checkpoint(path, None)
-    meta = {**meta, **extra}
-    meta_json = json.dumps(meta)
-    payload = {
-        "format": FORMAT,
-        "kind": meta["kind"],
-        "meta_json": meta_json,
-        "state_dict": sd,
-        "sha256": state_digest(sd, meta_json),
-    }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
-    atomic_write(
-        path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True))
-    )
-    return path
-
-
 def state_digest(state_dict: dict, meta_json: str) -> str:
     """SHA-256 of the metadata and of every tensor (name, dtype, shape, bytes), in key order."""
     h = hashlib.sha256(meta_json.encode())

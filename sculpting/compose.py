@@ -23,16 +23,6 @@ from sculpting.protocols import is_enumerable
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
 
-def _family_of(bases) -> str:
-    """The name of the one family of ``bases`` (:func:`sculpting.families.family_of_bases`)."""
-    from sculpting.families import family_of_bases
-
-    return family_of_bases(bases).name
-
-
-from sculpting.families import at_beta as _at_beta  # noqa: E402
-
-
 def _check_classifier(family, bases, classifier, check: bool, beta) -> None:
     """Refuse a classifier of another family, base count, space or image shape, or (``check``)
     one trained on other bases, before anything is built (``family``: a

@@ -12,8 +12,8 @@ says which models it owns and how to
 * ``default_config(bases)`` / ``prepare_fit(bases, beta)`` / ``fit(...)``: train a classifier.
 
 The two families here are :class:`GFlowNetFamily` (``env`` + ``log_probs``) and
-:class:`DiffusionFamily` (``sde`` + ``score``); a third is a new subclass passed to
-:func:`register_family`.
+:class:`DiffusionFamily` (``sde`` + ``score``); a third is a new subclass added to
+:data:`FAMILIES`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ __all__ = [
     "FAMILIES",
     "family_of",
     "family_of_bases",
-    "register_family",
 ]
 
 
@@ -426,13 +425,6 @@ def _report_out_of_range(x: torch.Tensor) -> None:
 
 #: the families, asked in order (diffusion first: a score model that also had ``env`` is diffusion)
 FAMILIES: list = [DiffusionFamily(), GFlowNetFamily()]
-
-
-def register_family(family: ModelFamily) -> None:
-    """Add a family (asked before the built-in ones)."""
-    if not isinstance(family, ModelFamily):
-        raise TypeError(f"a family is a sculpting.families.ModelFamily, got {type(family).__name__}")
-    FAMILIES.insert(0, family)
 
 
 def family_of(model) -> ModelFamily:

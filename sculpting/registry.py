@@ -305,12 +305,6 @@ def _discover() -> None:
         _import_declaring(name)
 
 
-def _forget_discovery() -> None:
-    """Make the next :func:`discover` look again (after ``$SCULPTING_DOMAINS`` changed)."""
-    global _DISCOVERED
-    _DISCOVERED = False
-
-
 def domains() -> dict[str, Domain]:
     """Every registered domain, by name (discovering them on the first call)."""
     discover()

@@ -2,14 +2,15 @@
 
     python -m sculpting.train --help                      # every registered domain's commands
     python -m sculpting.train grid-base --base shubert --out runs/grid/shubert   # or --reward NAME --temperature T
-    python -m sculpting.train grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/shubert_sigmoid
+    python -m sculpting.train grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/ss
     python -m sculpting.train mnist-base --base M1 --out runs/m1 [--source torchvision --root DIR]
     python -m sculpting.train mnist-classifier --set M1_M2 --out runs/m12 [--bases-dir DIR]
     python -m sculpting.train molecule-base --objective seh --out runs/seh
     python -m sculpting.train molecule-classifier --set seh_sa --out runs/seh_sa [--bases-dir DIR]
 
 The commands come from the registered domains (:mod:`sculpting.registry`): a domain of yours
-adds its own without editing this file. Settings: ``--preset`` (``cpu``: the pinned settings of the shipped models, the default; ``paper``:
+adds its own without editing this file. Settings: ``--preset`` (``cpu``: the pinned settings of the shipped
+models, the default; ``paper``:
 the paper's, see ``docs/``; ``smoke``: seconds), then ``--config FILE`` (JSON), then ``--key value``
 pairs (any field of the trainer's config, e.g. ``--steps 2000 --lr 1e-3``). ``--device cuda``
 trains there. Writes ``OUT/model.pt`` (+ ``.json``) and a resume file ``OUT/resume.pt`` every

@@ -178,7 +178,6 @@ def test_the_strict_mode_catches_a_stray_tensor(monkeypatch):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_molecule_paths_create_no_stray_tensors(device):
-    import os
     from molecule_data import require_data
 
     require_data()

@@ -4,7 +4,6 @@ import random
 
 import pytest
 
-from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
@@ -39,7 +38,7 @@ def _walks(env, n, seed=0):
 def test_random_walks_respect_the_rules(env):
     n_valid = 0
     for x, path in _walks(env, 300):
-        for s, a in path:
+        for s, _a in path:
             for node in range(s.n):
                 assert env.degree(s, node) <= env.n_stems[s.nodes[node]]
                 stems = [su for u, _, su, _ in s.edges if u == node and su >= 0] + [
@@ -90,7 +89,7 @@ def test_small_molecule_and_explicit_h(env):
 
 def test_backward_counts_match_enumerated_inverses(env):
     """n_back(s') equals the number of (parent, forward action) pairs that lead to s' by undoing one step."""
-    for x, path in _walks(env, 60, seed=1):
+    for _x, path in _walks(env, 60, seed=1):
         for s, a in path:
             if a[0] == "stop":
                 continue

@@ -6,7 +6,6 @@ import random
 import pytest
 import torch
 
-from sculpting.domains.molecules import data as mdata
 
 pytest.importorskip("rdkit")
 from molecule_data import needs_data  # noqa: E402

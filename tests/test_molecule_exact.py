@@ -116,7 +116,7 @@ def test_rejection_sampler_draws_the_exact_guided_policy(world, random_bases, co
     """Per-state action frequencies of the rejection sampler (forced on every state; 2 rounds of
     2 proposals, so the exact fallback also runs) equal the full-scoring policy within
     multinomial noise, while the proposal alone is measurably different."""
-    from sculpting.gflownet.rejection import RejectionStats, rejection_sample_actions
+    from sculpting.gflownet.rejection import SamplerStats, rejection_sample_actions
 
     _, E = world
     bases, tables, _ = random_bases
@@ -128,7 +128,7 @@ def test_rejection_sampler_draws_the_exact_guided_policy(world, random_bases, co
     n = 8000
     exact = g.log_probs(states).exp()
     reps = states.repeat_interleave(n, dim=0)
-    stats = RejectionStats()
+    stats = SamplerStats()
     gen = torch.Generator().manual_seed(0)
     acts = rejection_sample_actions(
         g, reps, gen, proposals=2, rounds=2, max_fraction=float("inf"), min_actions=0, stats=stats

@@ -179,7 +179,6 @@ def test_06_with_sequential_monte_carlo(tmp_path):
 
 
 def _needs_molecule_data():
-    from sculpting.domains.molecules import data as mdata
     from molecule_data import require_data
 
     require_data()
@@ -205,7 +204,7 @@ def molecule_smoke(tmp_path_factory):
 def test_07_molecule_base_gflownets(molecule_smoke):
     root, m = molecule_smoke
     assert set(m["models"]) == {"seh", "sa", "qed"}
-    for obj, v in m["models"].items():
+    for _obj, v in m["models"].items():
         for label in ("untrained", "β=32"):
             assert v[label]["n"] == 4 and 0 < v[label]["validity"] <= 1 and 0 <= v[label]["diversity"] <= 1
             assert abs(sum(v[label]["table_seh_sa"].values()) - 100) < 1e-6

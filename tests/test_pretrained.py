@@ -67,7 +67,6 @@ def test_build_script_smoke(tmp_path):
 
 
 def _needs_molecule_data():
-    from sculpting.domains.molecules import data as mdata
     from molecule_data import require_data
 
     require_data()

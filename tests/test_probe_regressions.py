@@ -12,7 +12,6 @@ import torch
 
 import sculpting as sc
 from sculpting.checkpoints import CheckpointError
-from sculpting.compose import NonFiniteSampleError
 from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.policy import GFlowNet
 

@@ -166,9 +166,6 @@ def data_copy(tmp_path, monkeypatch):
     return dst
 
 
-from pathlib import Path  # noqa: E402
-
-
 @needs_data
 def test_tampered_or_truncated_data_files_are_named(data_copy):
     import numpy as np

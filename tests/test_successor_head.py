@@ -95,7 +95,7 @@ def test_amortised_sampler_draws_its_closed_form_law(setup, comp, envelope, form
     """Per-state action frequencies equal π_K; with a huge envelope π_K = π (the exact law), with
     K = 0.25 and an untrained head the envelope fails and π_K measurably differs from π."""
     from sculpting.gflownet.amortised import amortised_sample_actions, sampler_law, step_deviation
-    from sculpting.gflownet.rejection import RejectionStats
+    from sculpting.gflownet.rejection import SamplerStats
 
     env, _, _, states, head = setup
     pol = _policy(setup, comp, head, form)
@@ -103,7 +103,7 @@ def test_amortised_sampler_draws_its_closed_form_law(setup, comp, envelope, form
     sel = states[mask.sum(1) >= 4][:5]
     pi, pi_k, _ = sampler_law(pol, sel, envelope)
     n = 6000
-    stats = RejectionStats()
+    stats = SamplerStats()
     acts = amortised_sample_actions(
         pol, sel.repeat_interleave(n, 0), torch.Generator().manual_seed(2), envelope=envelope, rounds=100, stats=stats
     )

@@ -2,7 +2,6 @@
 paper presets carry the reference settings."""
 
 import json
-import os
 
 import pytest
 

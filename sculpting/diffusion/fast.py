@@ -94,10 +94,6 @@ class FastPath:
             return contextlib.nullcontext()
         return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
-    def for_sampling(self) -> "FastPath":
-        """This path without ``compile`` (a training switch)."""
-        return FastPath(self.channels_last, self.bf16, None)
-
     @contextlib.contextmanager
     def sampling(self, model):
         """Run a sampler of ``model`` (a score model or a composition) on this path (module docs)."""

@@ -145,7 +145,7 @@ class DataOracle:
 
     def _tail_table(self, logit_alpha):
         """``[K, m^(n−1)]``: Π_{s≥2} ρ_s(y_s | u_k) over ordered tail tuples (row-major)."""
-        m, K = self.n_bases, self.n_images
+        K = self.n_images
         rhos = []
         for w in self._slot_priors(logit_alpha):
             r = w[:, None] * self.W

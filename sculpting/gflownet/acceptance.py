@@ -25,9 +25,6 @@ class SamplerStats:
         self.states = self.full_states = self.fallback_states = self.scored_rows = self.proposals = 0
         self.envelope_violations = 0
 
-    def as_dict(self) -> dict:
-        return dict(vars(self))
-
 
 def log_weights(policy, f, y):
     """log w from (log Q(y_1 = i | ·) ``[..., m]``, log Q(y | ·) ``[...]``): Q(y | ·) in the paper form,

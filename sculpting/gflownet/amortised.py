@@ -30,8 +30,8 @@ from __future__ import annotations
 import torch
 
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.gflownet.acceptance import SamplerStats as RejectionStats, accept_rounds
-from sculpting.gflownet.acceptance import log_weights as _log_weights
+from sculpting.gflownet.acceptance import SamplerStats, accept_rounds
+from sculpting.gflownet.acceptance import log_weights
 
 __all__ = ["amortised_sample_actions", "head_log_weights", "sampler_law", "step_deviation"]
 
@@ -48,10 +48,10 @@ def head_log_weights(policy, states: torch.Tensor, mask: torch.Tensor | None = N
     out = torch.full(mask.shape, -float("inf"), dtype=torch.float64, device=states.device)
     if len(rows):
         f, y = q.from_joint(joint)
-        out[rows, acts] = _log_weights(policy, f.double(), y.double())
+        out[rows, acts] = log_weights(policy, f.double(), y.double())
     tf, ty = q.from_terminal(term)
     stop = env.stop_action
-    out[:, stop] = torch.where(mask[:, stop], _log_weights(policy, tf.double(), ty.double()), out[:, stop])
+    out[:, stop] = torch.where(mask[:, stop], log_weights(policy, tf.double(), ty.double()), out[:, stop])
     return out.clamp(max=0.0)
 
 
@@ -72,9 +72,9 @@ def _full_log_weights(policy, states, mask):
     rows, acts = mask[:, :k].nonzero(as_tuple=True)
     if len(rows):
         f, y = policy.score_successors(states[rows], acts)
-        out[rows, acts] = _log_weights(policy, f, y)
+        out[rows, acts] = log_weights(policy, f, y)
     tf, ty = policy.q.terminal(states)
-    out[:, k] = torch.where(mask[:, k], _log_weights(policy, tf.double(), ty.double()), out[:, k])
+    out[:, k] = torch.where(mask[:, k], log_weights(policy, tf.double(), ty.double()), out[:, k])
     return out
 
 
@@ -124,14 +124,14 @@ def amortised_sample_actions(
     rounds: int = 8,
     acceptances: float = 1.0,
     min_actions: int = 4,
-    stats: RejectionStats | None = None,
+    stats: SamplerStats | None = None,
 ) -> torch.Tensor:
     """``[B]`` actions from π_K (module docs) for a GuidedPolicy with a ``successor_head``."""
     if not envelope > 0:
         raise ValueError(f"envelope must be > 0, got {envelope}")
     env, comp = policy.env, policy.composition
     B, dev = len(states), states.device
-    stats = stats if stats is not None else RejectionStats()
+    stats = stats if stats is not None else SamplerStats()
     stats.states += B
     actions = torch.full((B,), -1, dtype=torch.long, device=dev)
     mask = env.action_mask(states)

@@ -39,12 +39,7 @@ from sculpting.protocols import is_enumerable
 from sculpting.gflownet.acceptance import SamplerStats, accept_rounds, log_weights
 from sculpting.gflownet.policy import masked_log_softmax
 
-__all__ = ["RejectionStats", "rejection_sample_actions", "ACTION_SAMPLERS", "action_sampler_for"]
-
-
-#: the counters of a sampling run (kept under this name for existing callers)
-RejectionStats = SamplerStats
-_log_weights = log_weights
+__all__ = ["SamplerStats", "rejection_sample_actions", "ACTION_SAMPLERS", "action_sampler_for"]
 
 
 @torch.no_grad()
@@ -57,18 +52,18 @@ def rejection_sample_actions(
     max_fraction: float = 1.0,
     min_actions: int = 4,
     acceptances: float = 1.5,
-    stats: RejectionStats | None = None,
+    stats: SamplerStats | None = None,
 ) -> torch.Tensor:
     """``[B]`` actions drawn exactly from ``policy.log_probs(states)`` (a GuidedPolicy) by rejection.
 
     ``proposals`` per state per round, ``rounds`` rounds, then full scoring; states with fewer than
     ``min_actions`` valid actions or an expected 1/Ẑ above ``max_fraction`` × #valid are fully
-    scored at once. ``stats`` (a :class:`RejectionStats`) accumulates what was scored.
+    scored at once. ``stats`` (a :class:`SamplerStats`) accumulates what was scored.
     """
     env, comp = policy.env, policy.composition
     B = len(states)
     dev = states.device
-    stats = stats if stats is not None else RejectionStats()
+    stats = stats if stats is not None else SamplerStats()
     stats.states += B
     actions = torch.full((B,), -1, dtype=torch.long, device=dev)
 
@@ -96,7 +91,7 @@ def rejection_sample_actions(
         log_g = base_lp[:, policy.anchor]
     g = masked_log_softmax(log_g, mask & torch.isfinite(log_g)).exp()  # [B, A] proposal
     n_valid = mask.sum(1)
-    log_z_hat = _log_weights(policy, pf, py)
+    log_z_hat = log_weights(policy, pf, py)
     use_rej = (n_valid >= min_actions) & (-log_z_hat <= torch.log(max_fraction * n_valid.double()))
     full(torch.nonzero(~use_rej).squeeze(1))
     pending = torch.nonzero(use_rej).squeeze(1)
@@ -119,7 +114,7 @@ def rejection_sample_actions(
 ACTION_SAMPLERS = ("auto", "full", "rejection", "amortised")
 
 
-def action_sampler_for(policy, name: str = "auto", stats: RejectionStats | None = None, **options):
+def action_sampler_for(policy, name: str = "auto", stats: SamplerStats | None = None, **options):
     """The ``action_sampler`` argument of :func:`sculpting.gflownet.sampler.sample_trajectories`
     for ``policy`` (None = sample from ``policy.log_probs``)."""
     from sculpting.gflownet.guidance import GuidedPolicy

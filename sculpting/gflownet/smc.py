@@ -19,7 +19,8 @@ pass) and its weight is multiplied by
 
 scoring only the chosen successor (``twist="classifier"``), or, with ``twist="head"``, using the
 successor head's own prediction at the chosen action as ψ(s') (no classifier call until the
-stop; with ``proposal="base"`` the head is evaluated at the chosen action only). The run starts with log-weight log ψ(s_0), so Ẑ estimates the exact normaliser
+stop; with ``proposal="base"`` the head is evaluated at the chosen action only). The run starts with log-weight
+log ψ(s_0), so Ẑ estimates the exact normaliser
 Z = Σ_x p_base(x) · potential(x) (:func:`terminal_target`). Particles that stop keep their weight
 and wait; resampling draws among all particles (a copied stopped particle stays stopped).
 """

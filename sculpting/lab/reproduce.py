@@ -219,12 +219,11 @@ def build_summary(root: Path) -> str:
         ]
         rows = [(f"{op} (α={a})", c) for op, by_a in (m.get("shubert_sigmoid") or {}).items() for a, c in by_a.items()]
         rows += [(f"circles {label}", c) for label, c in (m.get("circles") or {}).items()]
-        if True:
-            for label, c in rows:
-                lines.append(
-                    f"| {label} | {_f(c.get('l1_anchored_learned'), '.4f')} | {_f(c.get('l1_paper_learned'), '.4f')} "
-                    f"| {_f(c.get('l1_anchored_oracle'), '.1e')} | {_f(c.get('l1_paper_oracle'), '.4f')} |"
-                )
+        for label, c in rows:
+            lines.append(
+                f"| {label} | {_f(c.get('l1_anchored_learned'), '.4f')} | {_f(c.get('l1_paper_learned'), '.4f')} "
+                f"| {_f(c.get('l1_anchored_oracle'), '.1e')} | {_f(c.get('l1_paper_oracle'), '.4f')} |"
+            )
         lines.append("")
     m = _load(root, "06_mnist_sculpting")
     if m:

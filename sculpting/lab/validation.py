@@ -4,7 +4,8 @@ cell so that a bad value fails within seconds, not after an hour of training.
     validate_parameters(globals(), {"steps": "int>0", "lr": "float>0", "form": "one of anchored|paper"})
 
 Rules: ``int>0``, ``int>=0``, ``float>0``, ``float>=0``, ``alpha`` (0 < x < 1), ``prob`` (0 ≤ x ≤ 1),
-``beta`` (0 ≤ x ≤ 96), ``workers`` (an integer > 0 or "auto"), ``bool``, ``str``, ``dir?`` (None or an existing folder), ``one of a|b|c``,
+``beta`` (0 ≤ x ≤ 96), ``workers`` (an integer > 0 or "auto"), ``bool``, ``str``, ``dir?`` (None or an existing
+folder), ``one of a|b|c``,
 ``list of <rule>`` (non-empty), ``<rule>?`` (None allowed), and ``two_way`` / ``labels:m``
 (composition specs of the molecule notebook). Every problem is collected and reported at once.
 """

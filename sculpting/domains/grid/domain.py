@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import torch
 
 from sculpting.domains.grid.env import GridEnv
 from sculpting.registry import Command, Domain
@@ -176,7 +175,8 @@ DOMAIN = Domain(
                     {
                         "type": __import__("pathlib").Path,
                         "default": None,
-                        "help": "folder of the bases: DIR/<base>/model.pt (grid-base --base <base> --out DIR/<base>) or DIR/base_<base>.pt (default: shipped)",
+                        "help": "folder of the bases: DIR/<base>/model.pt (grid-base --base <base> --out DIR/<base>) "
+                        "or DIR/base_<base>.pt (default: shipped)",
                     },
                 ),
             ],

@@ -17,8 +17,6 @@ MN y=11 / 22 / 33     three-base contrasts        green 3 / red 1 / red 2
 from __future__ import annotations
 
 
-import torch
-
 from sculpting.compose import sample
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier

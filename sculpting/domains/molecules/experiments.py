@@ -209,13 +209,6 @@ def sample_molecules(
     }
 
 
-# ---------------------------------------------------------------------- compositions
-#: the two-way SEH×SA compositions of the paper's figures (α: slot-2 prior P(y_2 = 1), as in algebra)
-TWO_WAY = (("harmonic", 0.5), ("contrast", 0.05), ("reverse_contrast", 0.95), ("mixture", 0.5))
-#: the three-way SEH/SA/QED observation sets (docs/molecules.md §11), () = mixture
-THREE_WAY = ((1, 2), (1, 3), (2, 3), (1, 2, 3), (1, 1), (2, 2), (3, 3), (1, 1, 1), (2, 2, 2), (3, 3, 3), ())
-
-
 def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     """{name: numpy array} of rewards of valid molecules."""
     from sculpting.domains.molecules.rewards import compute_rewards

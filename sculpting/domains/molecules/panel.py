@@ -2,7 +2,8 @@
 
 Pick a base or a composition (SEH×SA two-way operations with α, SEH/SA/QED three-way label
 sets) and the inverse temperature β (the bases and the classifiers are β-conditional, so every β in
-[4, 96] works without retraining; contrasts show best at β ≈ 8–16, where the bases overlap), press "sample": the guided policy draws molecules, shown as a grid of drawings with their
+[4, 96] works without retraining; contrasts show best at β ≈ 8–16, where the bases overlap), press "sample": the
+guided policy draws molecules, shown as a grid of drawings with their
 SEH / SA / QED rewards, next to the SEH–SA scatter of the batch against the bases.
 """
 

@@ -13,7 +13,7 @@ import os
 import sys
 
 import torch
-from rdkit import Chem, RDConfig
+from rdkit import RDConfig
 from rdkit.Chem import QED, Descriptors
 
 from sculpting.domains.molecules.proxy import as_mols, seh_reward

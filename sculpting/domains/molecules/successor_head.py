@@ -97,7 +97,7 @@ class SuccessorHead(nn.Module):
         valid non-stop successors (row-major order of ``mask``), terminal log posterior ``[B, m]``
         at x = s (uniform prior)). ``mask`` defaults to ``env.action_mask(states)``."""
         env = self.classifier.env
-        M, F, n_add = env.max_frags, env.n_frags, env.n_add
+        F, n_add = env.n_frags, env.n_add
         mask = env.action_mask(states) if mask is None else mask
         g, nodes, graph = self._trunk(states, logit_alpha, context)
         rows, acts = mask[:, : env.stop_action].nonzero(as_tuple=True)
@@ -204,7 +204,7 @@ def fit_successor_head(
 
     def loss_on(la, beta, s):
         rows, acts, joint, term = successor_targets(classifier, s, la, beta)
-        p_rows, p_acts, p_joint, p_term = head(s, la, beta)
+        p_rows, _, p_joint, p_term = head(s, la, beta)
         return _kl(joint, p_joint) / max(1, len(rows)), _kl(term, p_term) / len(s)
 
     try:
@@ -218,7 +218,7 @@ def fit_successor_head(
                     s = train[idx]
                     # targets are fixed: computed once per (condition, state)
                     tgt = _targets_for(cache, ci, train, idx, classifier, la, beta)
-                    p_rows, p_acts, p_joint, p_term = head(s, la, beta)
+                    p_rows, _, p_joint, p_term = head(s, la, beta)
                     loss = _kl(tgt[0], p_joint) / max(1, len(p_rows)) + _kl(tgt[1], p_term) / len(s)
                     opt.zero_grad()
                     loss.backward()
