@@ -116,7 +116,7 @@ def sample(
     n: int,
     seed: int | None = 0,
     *,
-    steps: int = 300,
+    steps: int | None = None,
     batch_size: int | None = None,
     progress: bool = False,
     workers: int | str = 1,
@@ -126,7 +126,8 @@ def sample(
 
     GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
     drawn ``batch_size`` at a time (default: all at once). Diffusion: ``[n, *image_shape]`` by the
-    predictor–corrector sampler with ``steps`` steps (``sampler_options``: ``snr``, ``corrector``), or
+    predictor–corrector sampler with ``steps`` steps (default 300; GFlowNets take no ``steps`` and no
+    ``progress``) (``sampler_options``: ``snr``, ``corrector``), or
     with ``sampler="ode"`` the probability-flow ODE in Heun steps (far fewer, e.g. 40), ``"edm"`` the
     EDM sampler, or a diffusers scheduler instance (``sampler=DDIMScheduler(...)``, VP models,
     ``steps`` inference steps; :func:`sculpting.adapters.diffusers.scheduler_sample`). GFlowNets:
@@ -165,7 +166,7 @@ def sample(
     auto_workers = workers == "auto"
     if auto_workers:
         workers = 1  # resolved below, once the model's family and device are known
-    for name, v, high in (("steps", steps, MAX_STEPS), ("workers", workers, MAX_WORKERS)):
+    for name, v, high in (("steps", 300 if steps is None else steps, MAX_STEPS), ("workers", workers, MAX_WORKERS)):
         if isinstance(v, bool) or not isinstance(v, int):
             what = "an integer or 'auto'" if name == "workers" else "an integer"
             raise TypeError(f"{name} must be {what}, got {v!r}")
@@ -183,6 +184,12 @@ def sample(
     from sculpting.families import family_of
 
     family = family_of(model)
+    if family.name == "gflownet" and (steps is not None or progress):
+        raise TypeError(
+            f"{'steps=' if steps is not None else 'progress='} is for diffusion samplers; a GFlowNet trajectory "
+            "ends when it stops, drawn in batches without a progress bar"
+        )
+    steps = 300 if steps is None else steps
     if auto_workers and family.name == "gflownet" and seed is not None:
         from sculpting.forked import default_workers
 
@@ -308,6 +315,8 @@ def smc(
     for name, v in (("proposal", proposal), ("twist", twist)):
         if not isinstance(v, str):
             raise TypeError(f"{name} must be a string, got {v!r}")
+    if family.name == "gflownet" and progress:
+        raise TypeError("progress= is for diffusion SMC (its grid steps); GFlowNet SMC runs without a progress bar")
     _check_memory(model, family, particles, particles, particles, what="smc")  # before any particle is drawn
     forget_cached_scores(model)
     gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)

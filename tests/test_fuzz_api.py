@@ -88,12 +88,17 @@ def BOOL_OK(v) -> bool:
     return isinstance(v, bool)
 
 
+def ONLY_FALSE(v) -> bool:
+    """The predicate of a flag that only its default (False) may take (a GFlowNet's progress bar)."""
+    return v is False
+
+
 def _valid(pred, value) -> bool:
     """``pred(value)``; a value the predicate cannot even compare (a tensor) is invalid, and so is a
     bool anywhere but a flag (``True == 1`` must not make ``True`` a valid count)."""
     if isinstance(value, torch.Tensor):
         return False
-    if isinstance(value, bool) and pred is not BOOL_OK:
+    if isinstance(value, bool) and pred not in (BOOL_OK, ONLY_FALSE):
         return False
     return bool(pred(value))
 
@@ -120,7 +125,7 @@ FUZZ = settings(
 SAMPLE_ARGS = {
     "n": (3, _int(1)),
     "seed": (0, lambda v: v is None or _int(0, 2**63 - 1)(v)),
-    "steps": (5, _int(1)),
+    "steps": (5, lambda v: v is None or _int(1)(v)),
     "batch_size": (None, lambda v: v is None or _int(1)(v)),
     "workers": (1, lambda v: v == 1 or _int(2)(v)),
     "progress": (False, BOOL_OK),
@@ -143,6 +148,10 @@ def test_sample_fuzz(world, arg, value, family):
     kwargs = {k: v for k, (v, _) in SAMPLE_ARGS.items()}
     kwargs[arg] = value
     model = world["model"] if family == "gflownet" else world["gm_model"]
+    pred = SAMPLE_ARGS[arg][1]
+    if family == "gflownet":  # GFlowNets take no steps and no progress bar
+        kwargs["steps"] = None if arg != "steps" else value
+        pred = {"steps": lambda v: v is None, "progress": ONLY_FALSE}.get(arg, pred)
 
     def call():
         x = sc.sample(
@@ -156,7 +165,7 @@ def test_sample_fuzz(world, arg, value, family):
         )
         assert len(x) == kwargs["n"] and bool(torch.isfinite(x.double()).all())
 
-    _probe(call, _valid(SAMPLE_ARGS[arg][1], value), arg, value)
+    _probe(call, _valid(pred, value), arg, value)
 
 
 # --------------------------------------------------------------------- smc (and its draws)
