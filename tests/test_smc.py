@@ -329,3 +329,26 @@ def test_molecule_smc_with_the_shipped_successor_head(proposal, twist):
     else:
         assert run.stats["twist_rows"] == run.stats["particle_steps"] + 1
     assert sc.smc(pol, 16, seed=0, proposal=proposal, twist=twist).states.equal(run.states)
+
+
+@pytest.mark.parametrize("kind, operation, z", [("ve", "harmonic", 1 / 8), ("vp", "contrast", 3 / 8)])
+def test_diffusion_log_z_is_unbiased_against_the_closed_form(kind, operation, z):
+    """E[exp(log Ẑ)] = Z = E_p̄[Q(y | x)] at the last grid time. The bases' components are far apart
+    (distance 2.1, std 0.25), so at t = ε the component posterior is one-hot and Z is a sum over
+    components k: Σ_k p̄(k) P(y_1 | k) P(y_2 | k). Bases (½, ½, 0) and (0, ½, ½), slot priors ½:
+    p̄(k) = (¼, ½, ¼), P(y = 1 | k) = (1, ½, 0), P(y = 2 | k) = (0, ½, 1), so harmonic (y = 1, 2)
+    Z = ½·½·½ = 1/8 and contrast (y = 1, 1) Z = ¼ + ½·½·½ = 3/8 (quadrature on an 801² grid:
+    0.1250000, 0.3750000). 200 runs of 64 particles (advanced
+    together); the bound is 4 standard errors of their mean. Controls: Z · e^{±0.1} fail it."""
+    from sculpting.diffusion.gaussian import ExactGaussianClassifier
+    from sculpting.diffusion.smc import diffusion_smc_runs
+
+    bases = _gaussian_bases(kind)
+    model = sc.compose(bases, ExactGaussianClassifier(bases), operation)
+    gen = torch.Generator().manual_seed(7)
+    tracker, _, _ = diffusion_smc_runs(model, 64, runs=200, generator=gen, steps=100)
+    zs = tracker.log_z.exp()
+    mean, se = float(zs.mean()), float(zs.std() / math.sqrt(len(zs)))
+    assert abs(mean - z) < 4 * se, (mean, z, se)
+    for wrong in (z * math.exp(0.1), z * math.exp(-0.1)):  # controls: a 10 % error is detected
+        assert abs(mean - wrong) > 4 * se, (mean, wrong, se)
