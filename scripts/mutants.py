@@ -1,0 +1,201 @@
+"""A curated mutation check: each entry plants one bug in the method core and names the tests that
+must catch it. Every mutant runs in a scratch copy of the repository (the working tree is never
+touched): the named tests must fail (or time out, for a bug that hangs), and the unmutated copy
+must pass them. Prints a table; exits 1 if any mutant survives.
+
+    .venv/bin/python scripts/mutants.py              # every entry (about 10 minutes on 2 cores)
+    .venv/bin/python scripts/mutants.py --only smc   # the entries whose id contains "smc"
+
+Not run in CI (too slow); run it after changing the method core or its tests (docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    what: str
+    file: str
+    old: str
+    new: str
+    tests: tuple
+
+
+MUTANTS = [
+    Mutant(
+        "diffusion-smc-log-z-shift",
+        "the diffusion SMC's log Ẑ shifted by 0.5 (Ẑ · e^0.5)",
+        "sculpting/diffusion/smc.py",
+        "    tracker.finish()\n    return tracker, out, stats",
+        "    tracker.finish()\n    tracker.log_z += 0.5\n    return tracker, out, stats",
+        ("tests/test_smc.py::test_diffusion_log_z_is_unbiased_against_the_closed_form",),
+    ),
+    Mutant(
+        "smc-weights-not-reset",
+        "SMC weights not reset after resampling",
+        "sculpting/smc_core.py",
+        "        self.log_w[which] = 0.0\n",
+        "",
+        ("tests/test_smc.py",),
+    ),
+    Mutant(
+        "smc-resampling-ignores-weights",
+        "resampling that ignores the weights (uniform ancestors)",
+        "sculpting/smc_core.py",
+        "idx = systematic_resample(self.log_w[which], self.generator)",
+        "idx = systematic_resample(torch.zeros_like(self.log_w[which]), self.generator)",
+        ("tests/test_smc.py",),
+    ),
+    Mutant(
+        "gflownet-smc-terminal-twist-dropped",
+        "the terminal potential left out of the GFlowNet SMC weights",
+        "sculpting/gflownet/smc.py",
+        "new_psi[is_stop] = _log_twist(policy, f.double(), y.double())",
+        "new_psi[is_stop] = 0.0 * _log_twist(policy, f.double(), y.double())",
+        ("tests/test_smc.py",),
+    ),
+    Mutant(
+        "nan-classifier-accepted",
+        "non-finite classifier outputs no longer refused",
+        "sculpting/gflownet/classifier.py",
+        '        check_log_probs(joint, self.classifier, "log Q(y_1..y_n | s)")\n',
+        "",
+        ("tests/test_safety.py::test_non_finite_grid_classifier_outputs_are_errors",),
+    ),
+    Mutant(
+        "score-cache-survives-calls",
+        "classifier scores cached across calls (same seed, other bytes)",
+        "sculpting/compose.py",
+        "    forget_cached_scores(model)\n    gen = None",
+        "    gen = None",
+        ("tests/test_safety.py::test_the_same_seed_gives_the_same_bytes_on_every_call",),
+    ),
+    Mutant(
+        "save-overwrites-user-files",
+        "sc.save without its destination check",
+        "sculpting/fit.py",
+        "    check_destination(path, overwrite)\n",
+        "",
+        ("tests/test_safety.py::test_save_refuses_a_json_path_and_a_users_files",),
+    ),
+    Mutant(
+        "worker-exit-0-waits-forever",
+        "a worker that exits with status 0 and no result is waited for",
+        "sculpting/forked.py",
+        "ended = [j for j, p in running.items() if p.exitcode is not None]",
+        "ended = [j for j, p in running.items() if p.exitcode is not None and p.exitcode != 0]",
+        ("tests/test_safety.py::test_a_worker_that_exits_without_a_result_is_an_error",),
+    ),
+    Mutant(
+        "memory-estimate-misses-the-network",
+        "the memory estimate counts a quarter of the network pass",
+        "sculpting/families.py",
+        "return 4 * (7 + 2 * len(bases)) * d + net",
+        "return 4 * (7 + 2 * len(bases)) * d + net // 4",
+        ("tests/test_safety.py::test_the_smc_memory_estimate_bounds_the_measured_peak",),
+    ),
+    Mutant(
+        "recipe-lookup-skipped",
+        "a checkpoint's recipe name imported and called instead of looked up",
+        "sculpting/adapters/torchgfn.py",
+        '        _registered(spec.get("recipe"), path)  # before anything is called: only what this process registered',
+        '        import importlib; m, f = spec["recipe"].split(":"); return getattr(importlib.import_module(m), f)('
+        '**spec["kwargs"])',
+        ("tests/test_safety.py::test_a_forged_torchgfn_recipe_runs_nothing",),
+    ),
+    Mutant(
+        "fast-path-channels-last-kept",
+        "sampling with fast= leaves the networks in channels-last",
+        "sculpting/diffusion/fast.py",
+        "                    m.to(memory_format=torch.contiguous_format)",
+        "                    pass",
+        ("tests/test_fast_training.py::test_composed_sampling_on_the_fast_path_draws_the_same_images_within_noise",),
+    ),
+]
+
+
+def _copy(dst: Path) -> None:
+    skip = shutil.ignore_patterns(".venv", ".git", "__pycache__", "runs", "*.pyc", ".pytest_cache")
+    for name in ("sculpting", "tests", "benchmarks", "scripts", "notebooks", "figures", "docs"):
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, dst / name, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, dst / name)
+
+
+def _pytest(where: Path, tests, timeout: float) -> str:
+    env = {**os.environ, "PYTHONPATH": str(where), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+            cwd=where,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "pass" if r.returncode == 0 else "fail"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default="", help="run the entries whose id contains this text")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (a hang counts as caught)")
+    a = p.parse_args(argv)
+    chosen = [m for m in MUTANTS if a.only in m.id]
+    if not chosen:
+        p.error(f"no entry's id contains {a.only!r}; ids: {', '.join(m.id for m in MUTANTS)}")
+    rows, t_all = [], time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sculpting-mutants-") as tmp:
+        base = Path(tmp) / "repo"
+        _copy(base)
+        tests = sorted({t for m in chosen for t in m.tests})
+        control = _pytest(base, tests, a.timeout)
+        if control != "pass":
+            print(f"the unmutated tests do not pass ({control}): fix them first", file=sys.stderr)
+            return 2
+        for m in chosen:
+            path = base / m.file
+            original = path.read_text()
+            if original.count(m.old) != 1:
+                rows.append((m, "stale", 0.0))  # the planted text is no longer in the file once
+                continue
+            path.write_text(original.replace(m.old, m.new))
+            t0 = time.perf_counter()
+            outcome = _pytest(base, m.tests, a.timeout)
+            rows.append(
+                (
+                    m,
+                    {"fail": "caught", "timeout": "caught (hang)", "pass": "SURVIVED"}[outcome],
+                    time.perf_counter() - t0,
+                )
+            )
+            path.write_text(original)
+    print("| mutant | planted bug | tests | outcome | s |")
+    print("|---|---|---|---|---|")
+    for m, outcome, s in rows:
+        print(f"| {m.id} | {m.what} | {', '.join(t.split('::')[-1] for t in m.tests)} | {outcome} | {s:.0f} |")
+    print(
+        f"\n{sum(o.startswith('caught') for _, o, _ in rows)} of {len(rows)} caught in "
+        f"{time.perf_counter() - t_all:.0f} s"
+    )
+    return 0 if all(o.startswith("caught") for _, o, _ in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
