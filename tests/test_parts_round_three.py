@@ -4,7 +4,6 @@ Each case was a silent wrong result, lost data or an obscure error; each test he
 refusal (or the now correct result) *and* a control: the matching, valid input still works.
 """
 
-import hashlib
 import json
 import os
 import subprocess
@@ -308,34 +307,37 @@ def _grid_base(out, *extra):
     )
 
 
-def _sha(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def test_a_finished_run_verifies_its_outputs(tmp_path, capsys):
+    """A finished run whose output is missing or corrupt rewrites it from its resume file, with the
+    same weights; without the resume file it says so."""
+    from sculpting.checkpoints import CheckpointError
+    from sculpting.fingerprint import weights_sha256
+
     out = tmp_path / "a"
     _grid_base(out)
-    first = _sha(out / "model.pt")
+    want = weights_sha256(sc.load_model(out / "model.pt"))
     _grid_base(out)  # control: intact outputs, the no-op
     assert "nothing to do" in capsys.readouterr().err
     (out / "model.pt").unlink()
     _grid_base(out)  # missing: rewritten from the resume file, the same bytes of weights
     assert "rewriting them" in capsys.readouterr().err
-    assert sc.load_model(out / "model.pt") is not None
-    from sculpting.fingerprint import weights_sha256
-
+    assert weights_sha256(sc.load_model(out / "model.pt")) == want
     raw = bytearray((out / "model.pt").read_bytes())
     raw[len(raw) // 2] ^= 1  # one flipped bit
     (out / "model.pt").write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError):  # the corruption is real: the file no longer loads
+        sc.load_model(out / "model.pt")
     _grid_base(out)
     assert "rewriting them" in capsys.readouterr().err
-    assert weights_sha256(sc.load_model(out / "model.pt")) is not None
+    assert weights_sha256(sc.load_model(out / "model.pt")) == want
+    other = tmp_path / "b"  # control: another seed trains other weights, so the equality says something
+    _grid_base(other, "--seed", "1")
+    assert weights_sha256(sc.load_model(other / "model.pt")) != want
     for p in out.glob("resume*.pt"):
         p.unlink()
     (out / "model.pt").unlink()
     with pytest.raises(SystemExit, match="no resume file"):
         _grid_base(out)
-    del first
 
 
 def test_an_explicit_default_is_the_same_invocation(tmp_path, capsys):
