@@ -199,11 +199,15 @@ def test_diffusers_unet_is_a_base_of_a_composition():
     clf = TimeClassifier((1, 8, 8), n_bases=2, n_slots=2, sde=b1.sde.config, trunk=(4, 8), hidden=16, embed_dim=16)
     model = sc.compose([b1, b2], clf.eval(), "contrast", alpha=0.3, gamma=2.0)
     assert isinstance(model, ComposedScore)
-    assert sc.sample(model, 2, seed=0, steps=3).shape == (2, 1, 8, 8)
+    # untrained UNets predict garbage: their samples leave the data range, and the package says so
+    with pytest.warns(RuntimeWarning, match="the sampler diverged"):
+        assert sc.sample(model, 2, seed=0, steps=30).shape == (2, 1, 8, 8)
     run = sc.smc(model, 4, seed=0, steps=5)  # sequential Monte Carlo over diffusers bases
     assert run.states.shape == (4, 1, 8, 8) and torch.isfinite(run.states).all() and len(run.ess) == 5
     ve = DiffusersScoreModel(unet(2), prediction="score")
-    assert isinstance(ve.sde, VESDE) and sc.sample(ve, 2, seed=0, steps=3).shape == (2, 1, 8, 8)
+    assert isinstance(ve.sde, VESDE)
+    with pytest.warns(RuntimeWarning, match="the sampler diverged"):
+        assert sc.sample(ve, 2, seed=0, steps=3).shape == (2, 1, 8, 8)
     with pytest.raises(ValueError, match="prediction"):
         DiffusersScoreModel(unet(3), prediction="v")
 
