@@ -173,8 +173,15 @@ def test_gflownet_contract(env_name, sampler):
     else:
         model = sc.compose(comp_bases, None, "harmonic", alpha=0.3)
         want = sc.target_distribution(comp_bases, "harmonic", alpha=0.3)
+        # the target written out, independently of sculpting.algebra: p1 p2 / (α p1 + (1 − α) p2), α = 0.3
+        p1, p2 = (sc.exact_distribution(_with_env(b, env)).double().exp() for b in comp_bases)
+        brute = p1 * p2 / (0.3 * p1 + 0.7 * p2).clamp_min(1e-300)
+        assert float((want.double().exp() - brute / brute.sum()).abs().sum()) < 1e-6
+        swapped = p1 * p2 / (0.7 * p1 + 0.3 * p2).clamp_min(1e-300)  # control: α ↔ 1 − α is another law
+        assert float((want.double().exp() - swapped / swapped.sum()).abs().sum()) > 1e-3
+        # normalisation and exactness of the composed law (by DP; the anchored form is exact for any
+        # bases, the paper form for exact GFlowNets: test_both_guidance_forms_are_exact_on_exact_gflownets)
         got = sc.exact_distribution(model)
-        # normalisation and exactness of the composed law (by DP)
         assert abs(float(got.exp().sum()) - 1) < 1e-9
         assert sc.l1_distance(got, want) < 1e-6
         exact_model = model
@@ -275,3 +282,34 @@ def test_diffusion_contract(sde_kind, sampler, steps):
         if op == "harmonic":  # the one component, with its width
             assert abs(float(x.std(0).mean()) - 0.25) < 0.05
     assert torch.equal(x, sc.sample(model, 1500, seed=0, steps=steps, **opt())), "same seed, same bytes"
+
+
+@pytest.mark.parametrize("operation, alpha", [("harmonic", 0.3), ("contrast", 0.3), ("reverse_contrast", 0.7)])
+def test_both_guidance_forms_are_exact_on_exact_gflownets(operation, alpha):
+    """Bases that are exact GFlowNets for the uniform backward policy (built by DP from rewards): the
+    paper form (mixture of the bases' policies weighted by Q(y_1 = i | s)) and the anchored form
+    both give the target, written out independently of sculpting.algebra:
+    harmonic p1 p2 / (α p1 + (1 − α) p2), contrast p1² / (α p1 + (1 − α) p2), reverse p2² / (·).
+    Control: the paper form on random (inexact) bases misses it (docs/guidance.md)."""
+    from sculpting.domains.grid import GridEnv
+    from sculpting.gflownet.exact import exact_policy_from_reward
+    from sculpting.gflownet.policy import TabularPolicy
+
+    env = GridEnv(6, 2, "symmetric_shubert")
+    g = torch.Generator().manual_seed(3)
+    rewards = [torch.randn(env.n_states, generator=g, dtype=torch.float64) * 2 for _ in range(2)]
+    bases = [TabularPolicy(env, exact_policy_from_reward(env, r)) for r in rewards]
+    p1, p2 = (torch.softmax(r, 0) for r in rewards)  # every grid state is terminal: p_i = R_i / Z_i
+    mix = alpha * p1 + (1 - alpha) * p2
+    top = {"harmonic": p1 * p2, "contrast": p1 * p1, "reverse_contrast": p2 * p2}[operation]
+    want = top / mix
+    want = want / want.sum()
+    for form in ("paper", "anchored"):
+        got = sc.exact_distribution(sc.compose(bases, None, operation, alpha=alpha, form=form)).double().exp()
+        assert float((got - want).abs().sum()) < 1e-6, form
+    random_bases = [GFlowNet(env, hidden=16, seed=s) for s in (0, 1)]
+    q1, q2 = (sc.exact_distribution(b).double().exp() for b in random_bases)
+    top = {"harmonic": q1 * q2, "contrast": q1 * q1, "reverse_contrast": q2 * q2}[operation]
+    want = top / (alpha * q1 + (1 - alpha) * q2)
+    paper = sc.exact_distribution(sc.compose(random_bases, None, operation, alpha=alpha, form="paper")).double().exp()
+    assert float((paper - want / want.sum()).abs().sum()) > 1e-3
