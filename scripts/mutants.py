@@ -69,6 +69,22 @@ MUTANTS = [
         ("tests/test_smc.py",),
     ),
     Mutant(
+        "paper-form-uniform-parent-weights",
+        "the paper guidance form mixes the bases' policies with uniform weights, not Q(y_1 = i | s)",
+        "sculpting/gflownet/guidance.py",
+        "logits = torch.logsumexp(parent_first[:, :, None] + base_lp, dim=1)",
+        "logits = torch.logsumexp(0 * parent_first[:, :, None] + base_lp, dim=1)",
+        ("tests/test_contracts.py::test_both_guidance_forms_are_exact_on_exact_gflownets",),
+    ),
+    Mutant(
+        "alpha-swapped-in-the-priors",
+        "α and 1 − α swapped in the two-base observation priors",
+        "sculpting/algebra.py",
+        "            priors = ((0.5, 0.5), (alpha, 1 - alpha))",
+        "            priors = ((0.5, 0.5), (1 - alpha, alpha))",
+        ("tests/test_contracts.py::test_both_guidance_forms_are_exact_on_exact_gflownets",),
+    ),
+    Mutant(
         "nan-classifier-accepted",
         "non-finite classifier outputs no longer refused",
         "sculpting/gflownet/classifier.py",

@@ -182,24 +182,26 @@ def test_the_default_number_of_workers_follows_the_device(monkeypatch):
             resolve_workers(bad)
 
 
-def test_running_jobs_are_pinned_to_distinct_slot_devices(method):
+def test_running_jobs_are_pinned_to_distinct_slot_devices(method, tmp_path):
     """fork_map(devices=): a job computes on its worker's device (the meta device stands in for a
-    second GPU here); two jobs running at once never share a slot; in-process: the default."""
+    second GPU here); two jobs running at once never share a slot; in-process: the default. Jobs
+    0 and 1 (then 2 and 3) meet at a barrier (files in tmp_path): each waits until its partner has
+    started, so they certainly run at the same time, whatever the machine's speed."""
     from sculpting.forked import worker_device
 
     def job(i):
-        t0 = time.time()
-        time.sleep(0.6)
-        return str(worker_device("here")), t0, time.time()
+        (tmp_path / f"started{i}").touch()
+        partner = tmp_path / f"started{i ^ 1}"
+        deadline = time.time() + 60
+        while not partner.exists():  # the barrier: both jobs of the pair are running now
+            assert time.time() < deadline, f"job {i}: its partner never started (jobs ran one at a time?)"
+            time.sleep(0.01)
+        return str(worker_device("here"))
 
     out = fork_map(job, range(4), workers=2, devices=["cpu", "meta"])
-    assert [o[0] for o in out[:2]] == ["cpu", "meta"]  # started together: slots 0 and 1
-    assert {o[0] for o in out} == {"cpu", "meta"}
-    for a in range(4):
-        for b in range(a + 1, 4):
-            overlap = out[a][1] < out[b][2] and out[b][1] < out[a][2]
-            assert not (overlap and out[a][0] == out[b][0]), (a, b, out)
-    assert fork_map(job, range(2), workers=1, devices=["meta"])[0][0] == "here"
+    assert sorted(out[:2]) == ["cpu", "meta"] and sorted(out[2:]) == ["cpu", "meta"]  # concurrent: distinct slots
+    assert out[:2] == ["cpu", "meta"]  # started together: slots 0 and 1, in order
+    assert fork_map(lambda i: str(worker_device("here")), range(2), workers=1, devices=["meta"])[0] == "here"
     with pytest.raises(ValueError, match="one per worker slot"):
         fork_map(job, range(4), workers=2, devices=["cpu"])
 
