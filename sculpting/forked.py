@@ -122,9 +122,13 @@ def start_method() -> str:
 
 
 def _watch_parent(parent: int) -> None:
-    """Exit this worker as soon as ``parent`` is gone."""
+    """Exit this worker as soon as ``parent`` is gone: the kernel's parent-death signal (Linux, fork
+    children) and a thread that polls the parent's PID every 0.5 s. ``$SCULPTING_PARENT_WATCH``
+    (comma-separated ``pdeathsig``, ``poll``; default both) keeps only some, so that the tests can
+    check each mechanism alone (and that without either a worker outlives its parent)."""
+    watch = os.environ.get("SCULPTING_PARENT_WATCH", "pdeathsig,poll").split(",")
     try:  # Linux: the kernel sends SIGKILL when the parent dies (fork children only: their parent is ours)
-        if os.getppid() == parent:
+        if "pdeathsig" in watch and os.getppid() == parent:
             import ctypes
             import signal
 
@@ -146,7 +150,8 @@ def _watch_parent(parent: int) -> None:
                 pass
             time.sleep(0.5)
 
-    threading.Thread(target=poll, daemon=True).start()
+    if "poll" in watch:
+        threading.Thread(target=poll, daemon=True).start()
 
 
 def _run(fn, item, threads, i, queue, device=None):
