@@ -85,6 +85,14 @@ MUTANTS = [
         ("tests/test_contracts.py::test_both_guidance_forms_are_exact_on_exact_gflownets",),
     ),
     Mutant(
+        "rejection-accepts-every-proposal",
+        "the rejection sampler's acceptance step accepts every proposal",
+        "sculpting/gflownet/acceptance.py",
+        "accept = torch.log(u) < log_w[inv].reshape(prop.shape)",
+        "accept = torch.log(u) < 0 * log_w[inv].reshape(prop.shape)",
+        ("tests/test_contracts.py::test_rejection_where_the_acceptance_step_decides",),
+    ),
+    Mutant(
         "nan-classifier-accepted",
         "non-finite classifier outputs no longer refused",
         "sculpting/gflownet/classifier.py",
