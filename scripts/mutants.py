@@ -110,10 +110,10 @@ MUTANTS = [
     ),
     Mutant(
         "save-overwrites-user-files",
-        "sc.save without its destination check",
-        "sculpting/fit.py",
-        "    check_destination(path, overwrite)\n",
-        "",
+        "saving replaces files sculpting did not write",
+        "sculpting/checkpoints.py",
+        "            if target.exists() and not written_by_sculpting(target):",
+        "            if False:",
         ("tests/test_safety.py::test_save_refuses_a_json_path_and_a_users_files",),
     ),
     Mutant(
