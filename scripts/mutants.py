@@ -70,7 +70,7 @@ MUTANTS = [
     ),
     Mutant(
         "paper-form-uniform-parent-weights",
-        "the paper guidance form mixes the bases' policies with uniform weights, not Q(y_1 = i | s)",
+        "the paper guidance form mixes the bases' policies with uniform weights, not the first-label posterior",
         "sculpting/gflownet/guidance.py",
         "logits = torch.logsumexp(parent_first[:, :, None] + base_lp, dim=1)",
         "logits = torch.logsumexp(0 * parent_first[:, :, None] + base_lp, dim=1)",
