@@ -211,26 +211,26 @@ def register_domain(domain: Domain) -> Domain:
 
 
 def _check_kinds(domain: Domain) -> None:
-    """Refuse environment or checkpoint kinds that another domain, or the package itself, already
-    serves with something else: replacing them would silently break those checkpoints (or never
-    take effect, for the package's own checkpoint kinds)."""
-    from sculpting.checkpoints import ADAPTER_KINDS, LOADERS
-    from sculpting.gflownet.env_kinds import ENVS
+    """Refuse environment or checkpoint kinds that another registered domain declares with something
+    else, and the checkpoint kinds the package loads itself: replacing them would silently break
+    those checkpoints (or never take effect, for the package's own kinds)."""
+    from sculpting.checkpoints import ADAPTER_KINDS
 
-    previous = _REGISTERED.get(domain.name)
-    for what, table, taken in (
-        ("env_kinds", domain.env_kinds, ENVS),
-        ("checkpoint_loaders", domain.checkpoint_loaders, LOADERS),
-    ):
-        mine = getattr(previous, what, {}) if previous is not None else {}
-        for kind, value in table.items():
-            reserved = what == "checkpoint_loaders" and (kind in ADAPTER_KINDS or kind in _BUILT_IN_CHECKPOINT_KINDS)
-            if reserved or (kind in taken and taken[kind] is not value and mine.get(kind) is not taken[kind]):
+    for what in ("env_kinds", "checkpoint_loaders"):
+        for kind, value in getattr(domain, what).items():
+            if what == "checkpoint_loaders" and (kind in ADAPTER_KINDS or kind in _BUILT_IN_CHECKPOINT_KINDS):
                 raise ValueError(
-                    f"domain {domain.name!r}: {what} key {kind!r} is already served by "
-                    f"{'the package' if reserved else repr(taken[kind])}; replacing it would break every "
-                    f"checkpoint of that kind — name your kind otherwise"
+                    f"domain {domain.name!r}: {what} key {kind!r} is already served by the package; replacing it "
+                    "would break every checkpoint of that kind — name your kind otherwise"
                 )
+            for other in _REGISTERED.values():
+                theirs = getattr(other, what).get(kind)
+                if other.name != domain.name and theirs is not None and theirs is not value:
+                    raise ValueError(
+                        f"domain {domain.name!r}: {what} key {kind!r} is already served by {theirs!r} (domain "
+                        f"{other.name!r}); replacing it would break every checkpoint of that kind — name your kind "
+                        "otherwise"
+                    )
 
 
 #: checkpoint kinds the package loads itself (sc.load_model dispatches them before any domain's loader)
