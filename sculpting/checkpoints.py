@@ -146,7 +146,7 @@ def written_by_sculpting(path) -> bool:
             and "sculpting" in meta["versions"]
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # the tag, not the tensors
     except Exception:  # noqa: BLE001 (not a torch file, unsafe content, ...: not ours)
         return False
     fmt = payload.get("format") if isinstance(payload, dict) else None

@@ -230,9 +230,13 @@ def _smc_in_flight(family, n: int, batch_size, options: dict) -> int | None:
     particles, _ = check_smc_options(options.get("particles", 64), options.get("resample_threshold", 0.5))
     runs = math.ceil(n / particles)
     if family.name == "gflownet":
-        per = max(1, (batch_size or 4096) // particles)
+        from sculpting.gflownet.smc import runs_at_once
+
+        per = runs_at_once(particles, batch_size)
     else:
-        per = runs if batch_size is None else max(1, batch_size // particles)
+        from sculpting.diffusion.smc import runs_at_once
+
+        per = runs_at_once(runs, particles, batch_size)
     return min(per, runs) * particles
 
 

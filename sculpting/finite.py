@@ -29,13 +29,15 @@ def _name(source) -> str:
     return f"the {type(source).__name__}"
 
 
-def check_log_probs(values: torch.Tensor, source, what: str = "log-probabilities") -> torch.Tensor:
-    """``values`` ``[B, K]`` (or ``[B]``), after refusing NaN, +inf and rows with no finite entry."""
-    if values.dim() == 1:
-        bad = torch.isnan(values) | torch.isposinf(values) | torch.isneginf(values)
-    else:
-        flat = values.reshape(len(values), -1)
-        bad = (torch.isnan(flat) | torch.isposinf(flat)).any(1) | ~torch.isfinite(flat).any(1)
+def check_log_probs(
+    values: torch.Tensor, source, what: str = "log-probabilities", need_mass: bool = True
+) -> torch.Tensor:
+    """``values`` ``[B, K]`` (or ``[B]``), after refusing NaN, +inf and (``need_mass``) rows with no
+    finite entry; −inf entries are exact zeros (masked actions) and pass."""
+    flat = values.reshape(len(values), -1)
+    bad = (torch.isnan(flat) | torch.isposinf(flat)).any(1)
+    if need_mass:
+        bad = bad | ~torch.isfinite(flat).any(1)
     n_bad = int(bad.sum())
     if n_bad:
         raise NonFiniteError(

@@ -170,6 +170,11 @@ def diffusion_smc_runs(
     return tracker, out, stats
 
 
+def runs_at_once(n_runs: int, particles: int, batch_size: int | None) -> int:
+    """How many runs :func:`smc_sample` advances together: all of them, or ``batch_size`` images."""
+    return n_runs if batch_size is None else max(1, batch_size // particles)
+
+
 def smc_sample(
     model,
     n: int,
@@ -186,7 +191,7 @@ def smc_sample(
     runs advance together, ``batch_size`` images at a time (default: all runs at once)."""
     check_smc_options(particles, resample_threshold)
     n_runs = math.ceil(n / particles)
-    per = n_runs if batch_size is None else max(1, batch_size // particles)
+    per = runs_at_once(n_runs, particles, batch_size)
     out, left = [], n_runs
     while left > 0:
         r = min(per, left)

@@ -31,7 +31,7 @@ import math
 
 import torch
 
-from sculpting.finite import NonFiniteError
+from sculpting.finite import check_log_probs
 from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
 
@@ -100,26 +100,6 @@ def terminal_target(policy):
     return joint - log_z, float(log_z)
 
 
-def _check_policy_rows(values, mask, source, what="action log-probabilities", need_mass=True) -> None:
-    """Refuse NaN or +inf at allowed actions, and (``need_mass``) rows with no finite allowed action:
-    they would otherwise become weights of exactly 0 without a word."""
-    allowed = values.masked_fill(~mask, -math.inf)
-    bad = (torch.isnan(allowed) | torch.isposinf(allowed)).any(1)
-    if need_mass:
-        bad = bad | ~torch.isfinite(allowed).any(1)
-    n_bad = int(bad.sum())
-    if n_bad:
-        name = (
-            source
-            if isinstance(source, str)
-            else ("the base policies" if isinstance(source, list) else f"the {type(source).__name__}")
-        )
-        raise NonFiniteError(
-            f"{name} returned non-finite {what} (NaN or +inf, or no finite allowed action) in "
-            f"{n_bad} of {len(values)} states; sculpting does not turn them into zero weights"
-        )
-
-
 def _head_log_weights(policy, states, mask):
     from sculpting.gflownet.amortised import head_log_weights
 
@@ -144,6 +124,12 @@ def gflownet_smc(
     return tracker.run(0, states, stats)
 
 
+def runs_at_once(particles: int, batch_size: int | None) -> int:
+    """How many runs :func:`smc_sample` advances together: ``batch_size`` particles (default 4 096),
+    at least one run."""
+    return max(1, (batch_size or 4096) // particles)
+
+
 def smc_sample(
     policy,
     n: int,
@@ -158,7 +144,7 @@ def smc_sample(
     with a multinomial draw of N from its final weights; runs advance together, ``batch_size``
     particles at a time (default 4 096, at least one run)."""
     check_smc_options(particles, resample_threshold)
-    runs_per_batch = max(1, (batch_size or 4096) // particles)
+    runs_per_batch = runs_at_once(particles, batch_size)
     out, left = [], math.ceil(n / particles)
     while left > 0:
         r = min(runs_per_batch, left)
@@ -230,7 +216,7 @@ def gflownet_smc_runs(
             log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
         else:
             log_p = policy.bases[policy.anchor].log_probs(cur).double()
-        _check_policy_rows(log_p, mask, policy.bases if mix else policy.bases[policy.anchor])
+        check_log_probs(log_p.masked_fill(~mask, -math.inf), "the base policies", "action log-probabilities")
         log_p = masked_log_softmax(log_p, mask & torch.isfinite(log_p))
         head_lw = None
         if proposal == "base" or comp.n_observations == 0:
@@ -240,7 +226,12 @@ def gflownet_smc_runs(
             stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
         else:
             head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
-            _check_policy_rows(head_lw, mask, policy.successor_head, "successor-head log-weights", need_mass=False)
+            check_log_probs(
+                head_lw.masked_fill(~mask, -math.inf),
+                policy.successor_head,
+                "successor-head log-weights",
+                need_mass=False,
+            )
             stats["head_rows"] = stats.get("head_rows", 0) + k
             log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
         a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
