@@ -93,6 +93,22 @@ MUTANTS = [
         ("tests/test_contracts.py::test_rejection_where_the_acceptance_step_decides",),
     ),
     Mutant(
+        "head-twist-dropped-amortised",
+        "the successor-head twist set to zero (amortised proposal: ψ = 1 between the root and the stop)",
+        "sculpting/gflownet/smc.py",
+        "                    new_psi[go] = head_lw[go, a[go]]",
+        "                    new_psi[go] = 0.0 * head_lw[go, a[go]]",
+        ("tests/test_head_twist.py",),
+    ),
+    Mutant(
+        "head-twist-dropped-base",
+        "the successor-head twist set to zero (base proposal, the head at the chosen action only)",
+        "sculpting/gflownet/smc.py",
+        "                    new_psi[go] = _head_log_weights(policy, cur[go], one[go])[",
+        "                    new_psi[go] = 0.0 * _head_log_weights(policy, cur[go], one[go])[",
+        ("tests/test_head_twist.py",),
+    ),
+    Mutant(
         "nan-classifier-accepted",
         "non-finite classifier outputs no longer refused",
         "sculpting/gflownet/classifier.py",
