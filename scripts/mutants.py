@@ -109,6 +109,14 @@ MUTANTS = [
         ("tests/test_head_twist.py",),
     ),
     Mutant(
+        "gflownet-smc-hard-coded-device",
+        "a hard-coded device=\"cpu\" in the GFlowNet SMC loop (a GPU bug that no CPU run shows)",
+        "sculpting/gflownet/smc.py",
+        "new_psi = torch.zeros(k, dtype=torch.float64, device=dev)",
+        'new_psi = torch.zeros(k, dtype=torch.float64, device="cpu")',
+        ("tests/test_devices.py::test_the_sampling_core_names_no_device_by_a_literal",),
+    ),
+    Mutant(
         "nan-classifier-accepted",
         "non-finite classifier outputs no longer refused",
         "sculpting/gflownet/classifier.py",

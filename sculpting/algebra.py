@@ -348,9 +348,11 @@ def joint_label_classes(m: int, n: int, exchangeable: bool):
     """
     tuples = list(itertools.product(range(m), repeat=n))
     if not exchangeable:
-        return torch.arange(len(tuples), device="cpu"), torch.zeros(len(tuples), device="cpu"), len(tuples)
+        # host: label bookkeeping, moved to the logits' device by its user
+        n_tuples = len(tuples)
+        return torch.arange(n_tuples, device="cpu"), torch.zeros(n_tuples, device="cpu"), n_tuples  # host: labels
     multisets = sorted({tuple(sorted(t)) for t in tuples})
-    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples], device="cpu")
+    cls = torch.tensor([multisets.index(tuple(sorted(t))) for t in tuples], device="cpu")  # host: label bookkeeping
     counts = torch.bincount(cls, minlength=len(multisets)).double()
     return cls, counts[cls].log(), len(multisets)
 

@@ -327,7 +327,7 @@ class DiffusionFamily(ModelFamily):
 
         bases = list(getattr(model, "bases", None) or [model])
         d = math.prod(tuple(model.image_shape))
-        dev = getattr(bases[0], "device", None) or torch.device("cpu")
+        dev = getattr(bases[0], "device", None) or torch.device("cpu")  # host: the fallback for a model without .device
         x, t = torch.zeros(1, *model.image_shape, device=dev), torch.full((1,), 0.5, device=dev)
         with torch.no_grad():
             net = max(_layer_output_bytes(b, lambda b=b: b.score(x, t)) for b in bases)

@@ -207,3 +207,68 @@ def test_molecule_paths_create_no_stray_tensors(device):
         )
         x = sc.sample(sc.compose(bases, clf.eval(), "harmonic", beta=8.0), 3, seed=0)
     assert x.device == torch.device(device) and len(bases[0].env.to_mols(x)) == 3
+
+
+#: the modules that sample, weight and guide: every tensor they make lives on the device of the
+#: model or states they were given. A literal device (``device="cpu"``, ``torch.device("cuda")``,
+#: ``.cpu()``, ``.to("cpu")``) there is a bug on a GPU that no CPU run shows, so it is allowed only
+#: on a line that says why the host is meant (``# host: …``: a time grid turned into floats, a hash).
+SAMPLING_CORE = [
+    "algebra.py",
+    "compose.py",
+    "families.py",
+    "smc_core.py",
+    *(f"gflownet/{n}.py" for n in ("smc", "guidance", "rejection", "acceptance", "amortised", "sampler", "samplers")),
+    *(f"gflownet/{n}.py" for n in ("oracle", "exact", "classifier", "policy", "score_cache")),
+    *(f"diffusion/{n}.py" for n in ("smc", "sampler", "composition", "sde", "schedulers", "gaussian", "classifier")),
+    "diffusion/oracle.py",
+]
+
+
+def literal_devices(source: str) -> list:
+    """``[(line, text)]`` of the calls in ``source`` that name a device by a literal, unless one of
+    the call's lines carries ``# host:``."""
+    import ast
+
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        literal = any(
+            k.arg == "device" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)
+            for k in node.keywords
+        )
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+        str_arg = bool(node.args) and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+        literal |= name == "device" and str_arg  # torch.device("cpu")
+        literal |= name == "to" and str_arg  # t.to("cpu")
+        literal |= name in ("cpu", "cuda") and isinstance(f, ast.Attribute)  # t.cpu()
+        span = lines[node.lineno - 1 : node.end_lineno]
+        if literal and not any("# host:" in s for s in span):
+            found.append((node.lineno, lines[node.lineno - 1].strip()))
+    return found
+
+
+def test_the_sampling_core_names_no_device_by_a_literal():
+    """A hard-coded device in a sampler (say ``device="cpu"`` in the SMC loop) passes every CPU test
+    and breaks the first GPU run: it is caught here without a GPU, by reading the code."""
+    stray = {}
+    for rel in SAMPLING_CORE:
+        found = literal_devices((Path(PACKAGE) / rel).read_text())
+        if found:
+            stray[rel] = found
+    assert not stray, f"literal devices in the sampling core (mark a meant host line '# host: why'): {stray}"
+    # controls: each way of hard-coding a device is seen; the marked host line and a device taken
+    # from a tensor are not
+    for bad in (
+        'w = torch.zeros(k, device="cpu")',
+        'w = torch.zeros(k, dtype=torch.float64, device="cuda")',
+        'w = torch.zeros(k, device=torch.device("cpu"))',
+        'w = x.to("cpu")',
+        "w = x.cpu()",
+    ):
+        assert literal_devices(bad), bad
+    assert not literal_devices('k = torch.arange(5, device="cpu")  # host: a time grid read as floats')
+    assert not literal_devices("w = torch.zeros(k, device=x.device)")

@@ -73,7 +73,7 @@ class ComposedScore:
         self.sde = bases[0].sde
         self.bases, self.classifier, self.composition, self.gamma = list(bases), classifier, composition, float(gamma)
         self.q = DiffusionQ(classifier, composition)
-        self.device = getattr(bases[0], "device", torch.device("cpu"))
+        self.device = getattr(bases[0], "device", torch.device("cpu"))  # host: the fallback for bases without .device
 
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x ``[B, C, S, S]``, t ``[B]`` → the composed score ``[B, C, S, S]``. With observations and

@@ -43,7 +43,7 @@ def pc_sample(
             f"(0.16 is the usual value), got {snr!r}"
         )
     sde = model.sde
-    dev = getattr(model, "device", torch.device("cpu"))
+    dev = getattr(model, "device", torch.device("cpu"))  # host: fallback
     gdev = generator.device if generator is not None else dev  # a CPU generator with a GPU model: drawn, then moved
     noise = lambda: torch.randn(x.shape, generator=generator, device=gdev).to(dev)  # noqa: E731
     x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev)
@@ -92,7 +92,7 @@ def ode_sample(model, n: int, steps: int = 40, generator=None, progress: bool = 
     if steps < 2:
         raise ValueError(f"need at least 2 ODE steps, got {steps}")
     sde = model.sde
-    dev = getattr(model, "device", torch.device("cpu"))
+    dev = getattr(model, "device", torch.device("cpu"))  # host: fallback
     gdev = generator.device if generator is not None else dev
     x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev)
     u = torch.linspace(0.0, 1.0, steps, device=dev, dtype=torch.float64)
@@ -152,27 +152,26 @@ def edm_sample(
     if not (churn >= 0 and rho > 0 and s_noise > 0):
         raise ValueError(f"need churn ≥ 0, rho > 0, s_noise > 0; got {churn}, {rho}, {s_noise}")
     sde = model.sde
-    dev = getattr(model, "device", torch.device("cpu"))
+    dev = getattr(model, "device", torch.device("cpu"))  # host: fallback
     gdev = generator.device if generator is not None else dev
     t_tab, s_tab = _noise_level_table(sde)
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
 
     def time_of(sig: float) -> float:
-        i = int(
-            torch.searchsorted(s_tab, torch.tensor([sig], dtype=torch.float64, device="cpu")).clamp(1, len(s_tab) - 1)
-        )
+        key = torch.tensor([sig], dtype=torch.float64, device="cpu")  # host: the table lookup of a float
+        i = int(torch.searchsorted(s_tab, key).clamp(1, len(s_tab) - 1))
         w = (sig - float(s_tab[i - 1])) / float(s_tab[i] - s_tab[i - 1])
         return float(t_tab[i - 1] + w * (t_tab[i] - t_tab[i - 1]))
 
     def denoise(x, sig: float):
         t = time_of(sig)
-        m = float(sde.mean_coef(torch.tensor(t, device="cpu")))
+        m = float(sde.mean_coef(torch.tensor(t, device="cpu")))  # host: a float
         return x + sig * sig * m * model.score(m * x, torch.full((n,), t, device=dev))
 
-    k = torch.arange(steps, dtype=torch.float64, device="cpu")
+    k = torch.arange(steps, dtype=torch.float64, device="cpu")  # host: the σ grid, read as floats
     sig = (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
-    sig = torch.cat([sig, torch.zeros(1, dtype=torch.float64, device="cpu")]).tolist()
-    m1 = float(sde.mean_coef(torch.tensor(1.0, device="cpu")))
+    sig = torch.cat([sig, torch.zeros(1, dtype=torch.float64, device="cpu")]).tolist()  # host: floats
+    m1 = float(sde.mean_coef(torch.tensor(1.0, device="cpu")))  # host: a float
     x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev) / m1
     gamma = min(churn / steps, 2**0.5 - 1)
     for i in tqdm(range(steps), disable=not progress, desc="EDM"):

@@ -26,7 +26,7 @@ __all__ = ["VESDE", "VPSDE", "sde_from_config", "noise_level_table"]
 
 def _tensor(t) -> torch.Tensor:
     """``t`` as a float32 tensor on its own device (a Python number: on the CPU)."""
-    return t.float() if isinstance(t, torch.Tensor) else torch.tensor(float(t), device="cpu")
+    return t.float() if isinstance(t, torch.Tensor) else torch.tensor(float(t), device="cpu")  # host: a Python number
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class VESDE:
 
     def prior_sample(self, shape, generator=None, device=None) -> torch.Tensor:
         return torch.randn(shape, generator=generator, device=device) * float(
-            self.marginal_std(torch.tensor(1.0, device="cpu"))
+            self.marginal_std(torch.tensor(1.0, device="cpu"))  # host: a float
         )
 
 
@@ -109,6 +109,6 @@ def sde_from_config(config: dict | None):
 def noise_level_table(sde, n: int = 4001):
     """(t ``[n]``, σ̃_t = σ_t / m_t ``[n]``) on [ε, 1] in float64, σ̃ increasing in t (the EDM noise
     levels of the scaled variable x / m_t)."""
-    t = torch.linspace(sde.eps, 1.0, n, dtype=torch.float64, device="cpu")
+    t = torch.linspace(sde.eps, 1.0, n, dtype=torch.float64, device="cpu")  # host: a lookup table of floats
     sigma = sde.marginal_std(t.float()).double() / sde.mean_coef(t.float()).double()
     return t, sigma

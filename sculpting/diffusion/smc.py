@@ -62,7 +62,7 @@ def _noise_grid(sde, steps: int, rho: float = 7.0):
 
     t_tab, s_tab = _noise_level_table(sde)
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
-    k = torch.arange(steps, dtype=torch.float64, device="cpu")
+    k = torch.arange(steps, dtype=torch.float64, device="cpu")  # host: the time grid, read as floats
     sig = (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
     sig[0], sig[-1] = s_max, s_min
     i = torch.searchsorted(s_tab, sig).clamp(1, len(s_tab) - 1)

@@ -48,10 +48,9 @@ class ScoreCache:
 
     def _keys(self, states: torch.Tensor) -> list[int]:
         if self._mult is None or len(self._mult) != states.shape[1]:
-            gen = torch.Generator(device="cpu").manual_seed(0x5C0)
-            self._mult = torch.randint(-(2**62), 2**62, (states.shape[1],), generator=gen, device="cpu").to(
-                states.device
-            )
+            gen = torch.Generator(device="cpu").manual_seed(0x5C0)  # host: a fixed hash key
+            mult = torch.randint(-(2**62), 2**62, (states.shape[1],), generator=gen, device="cpu")  # host: hash key
+            self._mult = mult.to(states.device)
         return (states.long() * self._mult).sum(1).tolist()
 
     _mult = None
