@@ -169,11 +169,7 @@ class Composition:
             raise ValueError(f"unknown operation {operation!r}; choose from {sorted(TWO_BASE_OPERATIONS)}")
         alpha = _check_alpha(alpha)
         obs, _ = TWO_BASE_OPERATIONS[operation]
-        if operation == "mixture":
-            priors = ((alpha, 1 - alpha),)
-        else:
-            priors = ((0.5, 0.5), (alpha, 1 - alpha))
-        return cls(2, obs, priors, alpha=alpha, name=operation)
+        return cls(2, obs, None, alpha=alpha, name=operation)  # the priors from α: built in __post_init__ only
 
     @classmethod
     def uniform(cls, n_bases: int, observations, name: str | None = None) -> "Composition":
