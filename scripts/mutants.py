@@ -61,6 +61,22 @@ MUTANTS = [
         ("tests/test_smc.py",),
     ),
     Mutant(
+        "smc-weights-not-reset-contract",
+        "SMC weights not reset after resampling (the contract suite's noisy-twist, base-proposal case)",
+        "sculpting/smc_core.py",
+        "        self.log_w[which] = 0.0\n",
+        "",
+        ("tests/test_contracts.py", "-k", "gflownet_contract and smc"),
+    ),
+    Mutant(
+        "smc-resampling-ignores-weights-contract",
+        "resampling that ignores the weights (the contract suite's noisy-twist, base-proposal case)",
+        "sculpting/smc_core.py",
+        "idx = systematic_resample(self.log_w[which], self.generator)",
+        "idx = systematic_resample(torch.zeros_like(self.log_w[which]), self.generator)",
+        ("tests/test_contracts.py", "-k", "gflownet_contract and smc"),
+    ),
+    Mutant(
         "gflownet-smc-terminal-twist-dropped",
         "the terminal potential left out of the GFlowNet SMC weights",
         "sculpting/gflownet/smc.py",
@@ -126,7 +142,7 @@ MUTANTS = [
     ),
     Mutant(
         "gflownet-smc-hard-coded-device",
-        "a hard-coded device=\"cpu\" in the GFlowNet SMC loop (a GPU bug that no CPU run shows)",
+        'a hard-coded device="cpu" in the GFlowNet SMC loop (a GPU bug that no CPU run shows)',
         "sculpting/gflownet/smc.py",
         "new_psi = torch.zeros(k, dtype=torch.float64, device=dev)",
         'new_psi = torch.zeros(k, dtype=torch.float64, device="cpu")',
@@ -193,6 +209,14 @@ MUTANTS = [
 ]
 
 
+def _shown(tests) -> str:
+    """The tests column: node names without their paths; a ``-k`` selection as ``file -k "expr"``."""
+    if "-k" in tests:
+        i = tests.index("-k")
+        return f'{" ".join(tests[:i])} -k "{tests[i + 1]}"'
+    return ", ".join(t.split("::")[-1] for t in tests)
+
+
 def _copy(dst: Path) -> None:
     skip = shutil.ignore_patterns(".venv", ".git", "__pycache__", "runs", "*.pyc", ".pytest_cache")
     for name in ("sculpting", "tests", "benchmarks", "scripts", "notebooks", "figures", "docs"):
@@ -230,11 +254,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="sculpting-mutants-") as tmp:
         base = Path(tmp) / "repo"
         _copy(base)
-        tests = sorted({t for m in chosen for t in m.tests})
-        control = _pytest(base, tests, a.timeout)
-        if control != "pass":
-            print(f"the unmutated tests do not pass ({control}): fix them first", file=sys.stderr)
-            return 2
+        plain = sorted({t for m in chosen if "-k" not in m.tests for t in m.tests})
+        selections = [plain] if plain else []
+        selections += sorted({m.tests for m in chosen if "-k" in m.tests})  # a -k selection runs alone
+        for tests in selections:
+            control = _pytest(base, list(tests), a.timeout)
+            if control != "pass":
+                print(f"the unmutated tests {tests} do not pass ({control}): fix them first", file=sys.stderr)
+                return 2
         for m in chosen:
             path = base / m.file
             original = path.read_text()
@@ -255,7 +282,7 @@ def main(argv=None) -> int:
     print("| mutant | planted bug | tests | outcome | s |")
     print("|---|---|---|---|---|")
     for m, outcome, s in rows:
-        print(f"| {m.id} | {m.what} | {', '.join(t.split('::')[-1] for t in m.tests)} | {outcome} | {s:.0f} |")
+        print(f"| {m.id} | {m.what} | {_shown(m.tests)} | {outcome} | {s:.0f} |")
     print(
         f"\n{sum(o.startswith('caught') for _, o, _ in rows)} of {len(rows)} caught in "
         f"{time.perf_counter() - t_all:.0f} s"

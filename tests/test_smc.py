@@ -17,6 +17,7 @@ import sculpting as sc
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 from sculpting.gflownet.smc import gflownet_smc, terminal_target
+from smc_checks import histogram, noisy_composition, run_noise_bound
 
 
 def _noisy_classifier(env, seed, scale=0.3):
@@ -56,72 +57,6 @@ def _env(name):
     return TorchGFNEnv(e, preprocessor=KHotPreprocessor(e.height, e.ndim))
 
 
-def _histogram(env, x):
-    h = torch.bincount(env.index(x), minlength=env.n_states).double()
-    return h / h.sum()
-
-
-def noise_bound(log_p: torch.Tensor, n: int, seed: int = 0, draws: int = 200) -> float:
-    """E[L1] + 4 s.d. of the empirical law of n i.i.d. draws from p (simulated)."""
-    p = log_p.exp().double()
-    g = torch.Generator().manual_seed(seed)
-    l1 = []
-    for _ in range(draws):
-        c = torch.bincount(torch.multinomial(p.float(), n, replacement=True, generator=g), minlength=len(p)).double()
-        l1.append(float((c / n - p).abs().sum()))
-    l1 = torch.tensor(l1)
-    return float(l1.mean() + 4 * l1.std())
-
-
-def run_noise_bound(env, x: torch.Tensor, runs: int, log_p: torch.Tensor) -> float:
-    """A bound on the L1 that sampling noise alone gives the pooled histogram of ``runs`` independent
-    SMC runs (``x``: their draws, run after run), derived from the runs themselves rather than
-    from an assumed number of effective samples. Per state, the pooled frequency has variance
-    v = s² / R, s² the variance of the state's frequency across runs (which holds every correlation
-    of SMC: resampling, the final draw), floored at the multinomial variance p (1 − p) / N of N
-    i.i.d. draws per run (no run is better than i.i.d.). With no bias, each state's error is about
-    N(0, v): its |·| has mean sqrt(2 v / π) and variance v (1 − 2 / π); the bound is the sum of the
-    means plus 4 standard deviations of the sum. A bias (a wrong target) shifts every run alike, so
-    it adds to the L1 but not to the spread."""
-    h = torch.stack([_histogram(env, xr) for xr in x.reshape(runs, -1, *x.shape[1:])])  # [R, S]
-    p = log_p.exp().double()
-    per_run = x.shape[0] // runs
-    v = torch.maximum(h.var(0), p * (1 - p) / per_run) / runs
-    return float((2 * v / math.pi).sqrt().sum() + 4 * (v * (1 - 2 / math.pi)).sum().sqrt())
-
-
-class NoisyTwistQ:
-    """The exact (oracle) classifier of enumerable bases whose non-terminal head carries noise:
-    log Q(y | s) + δ · u(s), u(s) ~ U[−1, 1] fixed per state. Its terminal head is exact, so the
-    composition it defines is the true p(x | y); its guided policy is not."""
-
-    def __init__(self, env, tables, composition, delta, seed):
-        from sculpting.gflownet.oracle import OracleQ
-
-        self.exact = OracleQ(env, tables, composition)
-        self.env, self.space, self.composition, self.n_bases = env, self.exact.space, composition, self.exact.n_bases
-        g = torch.Generator().manual_seed(seed)
-        self.noise = (torch.rand(env.n_states, generator=g, dtype=torch.float64) * 2 - 1) * delta
-
-    def nonterminal(self, states):
-        f, y = self.exact.nonterminal(states)
-        return f, y + self.noise[self.env.index(states)]
-
-    def terminal(self, states):
-        return self.exact.terminal(states)
-
-
-def noisy_composition(bases, op, form, delta=1.5, seed=0):
-    from sculpting.gflownet.exact import base_tables
-    from sculpting.gflownet.guidance import GuidedPolicy
-    from sculpting.gflownet.policy import TabularPolicy
-
-    env = bases[0].env
-    comp = sc.parse_composition(op, len(bases), 0.3)
-    tables = base_tables(bases)
-    return GuidedPolicy([TabularPolicy(env, t) for t in tables], NoisyTwistQ(env, tables, comp, delta, seed), form)
-
-
 def _bases(env_name):
     env = _env(env_name)
     if env_name != "torchgfn_hypergrid":
@@ -159,12 +94,12 @@ def test_smc_converges_to_the_terminal_defined_target(env_name, form, proposal):
         bound = run_noise_bound(env, x, n // 128, target)
         guided = sc.l1_distance(sc.exact_distribution(model), target)
         assert guided > bound, f"{op}: the guided law is already at the target ({guided:.3f}): no control"
-        got = sc.l1_distance(_histogram(env, x).clamp_min(1e-300).log(), target)
+        got = sc.l1_distance(histogram(env, x).clamp_min(1e-300).log(), target)
         assert got < bound, (
             f"{env_name} {form} {proposal} {op}: SMC L1 {got:.4f} ≥ bound {bound:.4f} (guided {guided:.3f})"
         )
         for b in bases:  # a sampler that ignores the guidance fails the bound
-            assert sc.l1_distance(_histogram(env, sc.sample(b, n, seed=11)).clamp_min(1e-300).log(), target) > bound
+            assert sc.l1_distance(histogram(env, sc.sample(b, n, seed=11)).clamp_min(1e-300).log(), target) > bound
 
 
 def test_smc_with_a_learned_classifier_whose_weights_carry_noise():
@@ -176,11 +111,10 @@ def test_smc_with_a_learned_classifier_whose_weights_carry_noise():
         model = sc.compose(bases, clf, "contrast", alpha=0.3, form=form, check=False)
         target, _ = terminal_target(model)
         n = 8192
-        bound = noise_bound(target, n // 4)
+        x = sc.sample(model, n, seed=5, sampler="smc", particles=128)
+        bound = run_noise_bound(env, x, n // 128, target)  # from the 64 runs' own spread
         guided = sc.l1_distance(sc.exact_distribution(model), target)
-        got = sc.l1_distance(
-            _histogram(env, sc.sample(model, n, seed=5, sampler="smc", particles=128)).clamp_min(1e-300).log(), target
-        )
+        got = sc.l1_distance(histogram(env, x).clamp_min(1e-300).log(), target)
         assert got < bound < guided, (form, got, bound, guided)
 
 
