@@ -149,6 +149,14 @@ MUTANTS = [
         ("tests/test_devices.py::test_the_sampling_core_names_no_device_by_a_literal",),
     ),
     Mutant(
+        "diffusers-epsilon-read-as-score",
+        "a diffusers base's ε-prediction turned into a score without the 1 / σ_t",
+        "sculpting/adapters/diffusers.py",
+        "            return -eps / std.reshape(-1, *[1] * (x.dim() - 1))",
+        "            return -eps",
+        ("tests/test_own_models.py::test_smc_over_diffusers_bases_reaches_the_closed_form",),
+    ),
+    Mutant(
         "nan-classifier-accepted",
         "non-finite classifier outputs no longer refused",
         "sculpting/gflownet/classifier.py",
