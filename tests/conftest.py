@@ -5,6 +5,11 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# SCULPTING_TEST_NO_MKLDNN=1 runs the suite without oneDNN kernels (with ATEN_CPU_CAPABILITY=default
+# as well: the unvectorised path), to check that no tolerance leans on one CPU's kernels
+# (docs/testing.md, "Kernels")
+if os.environ.get("SCULPTING_TEST_NO_MKLDNN") == "1":
+    torch.backends.mkldnn.enabled = False
 
 
 @pytest.fixture
