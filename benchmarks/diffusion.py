@@ -24,7 +24,7 @@ from sculpting.algebra import Composition
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.composition import ComposedScore
 from sculpting.diffusion.model import ScoreModel
-from sculpting.diffusion.sampler import pc_sample
+from sculpting.diffusion.samplers import pc_sample
 
 
 def _sync(device):
@@ -95,7 +95,7 @@ def compare_samplers(models, args, dev):
     """Seconds for 16 composed images (the panel's batch) with the EDM sampler and with PC, and the
     judged support of ``--judge-n`` images of each (binomial standard error)."""
     from sculpting.compose import compose
-    from sculpting.diffusion.sampler import edm_sample
+    from sculpting.diffusion.samplers import edm_sample
     from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, COMPOSITIONS, NESTED, judge_samples
 
     print(

@@ -31,7 +31,7 @@ CASES = (("SEH⊗SA", "harmonic", 0.5, 32.0), ("SEH◑SA", "contrast", 0.05, 16.
 def visited_states(model, n_traj: int, seed: int) -> torch.Tensor:
     """The states of ``n_traj`` exact (rejection) guided trajectories."""
     from sculpting.gflownet.rejection import action_sampler_for
-    from sculpting.gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.rollout import sample_trajectories
 
     tr = sample_trajectories(
         model.env,

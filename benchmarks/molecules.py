@@ -32,7 +32,7 @@ import torch
 from torch_geometric.data import Batch
 
 from sculpting.gflownet.rejection import SamplerStats, action_sampler_for
-from sculpting.gflownet.sampler import sample_trajectories
+from sculpting.gflownet.rollout import sample_trajectories
 from sculpting.gflownet.training import train_gflownet
 from sculpting.domains.molecules.classifier import make_graph_classifier
 from sculpting.domains.molecules.env import FragmentGraphEnv

@@ -14,8 +14,8 @@ from sculpting.smc_core import SMCRun
 SMCRun.final_ess                                                      # public property (docs/smc.md)
 from sculpting.lab.panel import Panel
 Panel._ipython_display_                                               # IPython's display protocol
-from sculpting.gflownet.samplers import GFlowNetSampler
-GFlowNetSampler.doc                                                   # the samplers' one-line docs (a field)
+from sculpting.sampling import Sampler
+Sampler.summary                                                       # the samplers' one-line docs (menus, docs)
 __getattr__                                                           # PEP 562 (sculpting.domains.molecules)
 exc                                                                   # __exit__(self, *exc)
 # counters read by tests, benchmarks and stats reports

@@ -164,18 +164,17 @@ class GFlowNetFamily(ModelFamily):
     def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
         if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
             raise ValueError("a β-conditional model: sample model.at_beta(beta)")
-        from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+        from sculpting.gflownet.samplers import gflownet_sampler
 
         options = dict(options)
-        name = options.pop("sampler", "auto")
-        check_options(gflownet_sampler(name), options)
+        sampler = gflownet_sampler(options.pop("sampler", "auto"), **options)
         if workers != 1:
             if seed is None:
                 raise ValueError("workers > 1 needs an integer seed")
             from sculpting.gflownet.parallel import sample_terminal_parallel
 
-            return sample_terminal_parallel(model, n, seed, workers, name, batch_size, options=options)
-        return draw_terminal(model, n, generator, name, batch_size, **options)
+            return sample_terminal_parallel(model, n, seed, workers, sampler, batch_size)
+        return sampler.draw(model, n, generator, batch_size=batch_size)
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
         from sculpting.gflownet.smc import gflownet_smc
@@ -270,35 +269,28 @@ class DiffusionFamily(ModelFamily):
         if workers != 1:
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
         from sculpting.diffusion.fast import FastPath
-        from sculpting.diffusion.sampler import SAMPLERS, check_sampler_options
+        from sculpting.diffusion.samplers import diffusion_sampler
+        from sculpting.diffusion.samplers.scheduler import SchedulerSampler
+        from sculpting.diffusion.schedulers import is_scheduler
         from sculpting.runtime import device_of
+        from sculpting.sampling import Sampler
 
         options = dict(options)
-        name = options.pop("sampler", "pc")
+        sampler = options.pop("sampler", "pc")
         spec = options.pop("fast", None)
         fast = FastPath.parse(spec, device_of(model))
         if fast.compile is not None:
             raise ValueError(
                 "fast= for sampling takes channels_last and bf16 (compile / cudagraphs are training switches)"
             )
-        if not isinstance(name, str):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
-            from sculpting.diffusion.schedulers import is_scheduler, scheduler_sample
-
-            if not is_scheduler(name) or options:
+        if is_scheduler(sampler):  # a diffusers scheduler instance (sculpting.adapters.diffusers)
+            if options:
                 raise ValueError("sampler= is a name or a diffusers scheduler (which takes no other option)")
-            draw = lambda k: scheduler_sample(model, k, name, steps, generator=generator, progress=progress)  # noqa: E731
-        elif name not in SAMPLERS:
-            raise ValueError(f"unknown diffusion sampler {name!r}; choose from {sorted(SAMPLERS)}")
-        else:
-            check_sampler_options(name, options)
-            draw = lambda k: SAMPLERS[name](
-                model,
-                k,
-                steps,
-                generator=generator,
-                progress=progress,  # noqa: E731
-                **options,
-            )
+            sampler = SchedulerSampler(scheduler=sampler)
+        elif not isinstance(sampler, (str, Sampler)):
+            raise ValueError("sampler= is a name, a Sampler or a diffusers scheduler (which takes no other option)")
+        sampler = diffusion_sampler(sampler, **options)
+        draw = lambda k: sampler.draw(model, k, generator, steps=steps, progress=progress)  # noqa: E731
         bs = batch_size or n
         with fast.sampling(model):
             x = torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)]).float()

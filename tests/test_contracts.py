@@ -13,7 +13,7 @@ import torch
 
 import sculpting as sc
 from sculpting.gflownet.policy import GFlowNet, policy_table
-from sculpting.gflownet.sampler import sample_trajectories_tabular
+from sculpting.gflownet.rollout import sample_trajectories_tabular
 from sculpting.gflownet.exact import base_tables
 from sculpting.gflownet.guidance import GuidedPolicy
 from sculpting.protocols import is_enumerable
@@ -356,7 +356,7 @@ def test_rejection_where_the_acceptance_step_decides(monkeypatch):
     bound = _noise_bound(want.exp(), n)
     stats = acceptance.SamplerStats()
     from sculpting.gflownet.rejection import action_sampler_for
-    from sculpting.gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.rollout import sample_trajectories
 
     act = action_sampler_for(model, "rejection", stats=stats, **gflownet_sampler("rejection").options)
     x = sample_trajectories(env, model, n, generator=torch.Generator().manual_seed(0), action_sampler=act).terminal

@@ -12,7 +12,7 @@ from sculpting.diffusion.composition import ComposedScore
 from sculpting.domains.mnist.data import load_mnist, make_base_set
 from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
-from sculpting.diffusion.sampler import SAMPLERS, pc_sample
+from sculpting.diffusion.samplers import SAMPLERS, pc_sample
 from sculpting.diffusion.sde import VESDE
 
 MEANS = torch.tensor([[-4.0, 0.0], [0.0, 0.0], [4.0, 0.0]])
@@ -72,7 +72,7 @@ def _masses(model, n=2000, steps=200, seed=0, sampler="pc"):
     if sampler == "pc":
         x = pc_sample(model, n, steps, generator=torch.Generator().manual_seed(seed))
     else:  # the EDM sampler in a quarter of the steps (an eighth of the score calls)
-        x = SAMPLERS[sampler](model, n, steps // 4, generator=torch.Generator().manual_seed(seed))
+        x = SAMPLERS[sampler]().draw(model, n, torch.Generator().manual_seed(seed), steps=steps // 4)
     k = torch.cdist(x, MEANS).argmin(1)
     return torch.bincount(k, minlength=3).double() / n
 

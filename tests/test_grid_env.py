@@ -4,7 +4,7 @@ import torch
 from sculpting.domains.grid import REWARDS as GRID_REWARDS, GridEnv
 from sculpting.gflownet.exact import exact_policy_from_reward, log_expectation, terminal_log_probs
 from sculpting.gflownet.policy import TabularPolicy
-from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
 
 from conftest import random_table
 

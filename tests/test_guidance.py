@@ -9,7 +9,7 @@ from sculpting.gflownet.exact import exact_policy_from_reward, terminal_log_prob
 from sculpting.gflownet.guidance import GuidedPolicy
 from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import TabularPolicy
-from sculpting.gflownet.sampler import sample_trajectories
+from sculpting.gflownet.rollout import sample_trajectories
 
 from conftest import random_table
 

@@ -53,7 +53,7 @@ def test_tensor_env_matches_reference_on_random_walks(env):
 
 
 def test_sampled_trajectories_have_3n_minus_1_actions_and_valid_molecules(env):
-    from sculpting.gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.rollout import sample_trajectories
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
 
     torch.manual_seed(0)

@@ -158,7 +158,7 @@ def test_rejection_sampler_draws_the_exact_guided_policy(world, random_bases, co
 
 def test_rejection_sampled_trajectories_match_the_exact_terminal_law(world, random_bases):
     from sculpting.gflownet.rejection import action_sampler_for
-    from sculpting.gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.rollout import sample_trajectories
 
     _, E = world
     bases, tables, p = random_bases

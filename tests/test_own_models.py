@@ -13,7 +13,7 @@ import torch
 import sculpting as sc
 from sculpting.diffusion.composition import ComposedScore
 from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
-from sculpting.diffusion.sampler import pc_sample
+from sculpting.diffusion.samplers import pc_sample
 from sculpting.diffusion.sde import VESDE, VPSDE
 from sculpting.domains.bitstrings import BitStringEnv
 from sculpting.domains.grid import GridEnv, register_reward

@@ -456,11 +456,11 @@ def test_rejection_options_are_not_coerced(grid, options):
 
 
 def test_amortised_and_successor_head_types(grid):
-    from sculpting.gflownet.samplers import _check_option
+    from sculpting.sampling import check_option
 
     with pytest.raises(TypeError, match="envelope must be a number"):
-        _check_option("envelope", "2")
-    _check_option("envelope", 2.0)  # control
+        check_option("envelope", "2")
+    check_option("envelope", 2.0)  # control
     with pytest.raises(TypeError, match="successor_head= takes a successor head"):
         sc.compose(*grid, "harmonic", successor_head="head")
 

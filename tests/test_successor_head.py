@@ -44,7 +44,7 @@ def setup():
         clf.nonterminal_head.weight.mul_(8.0)
     bases = [_Policy(env, 0), _Policy(env, 1)]
     # states: random walks of the first base
-    from sculpting.gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.rollout import sample_trajectories
 
     tr = sample_trajectories(env, bases[0], 64, 0.0, torch.Generator().manual_seed(0))
     states = tr.states[:, :-1][tr.valid]

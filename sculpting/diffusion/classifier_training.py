@@ -32,7 +32,7 @@ from sculpting.distributed import average_gradients, broadcast_module, is_main, 
 from sculpting.training import Resumable, TrainConfig, frozen_copy, seeded
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
-from sculpting.diffusion.sampler import edm_sample, pc_sample
+from sculpting.diffusion.samplers import edm_sample, pc_sample
 from sculpting.training import keeps_global_rng
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]

@@ -46,7 +46,7 @@ from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, 
 from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.gflownet.policy import policy_table
-from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
 from sculpting.training import keeps_global_rng
 
 __all__ = ["ClassifierTrainConfig", "train_classifier"]

@@ -29,7 +29,7 @@ def split_counts(n: int, workers: int) -> list[int]:
     return [n // workers + (k < n % workers) for k in range(workers)]
 
 
-def _draw(model, sampler: str, n: int, seed: int, batch_size: int, options: dict) -> torch.Tensor:
+def _draw(model, sampler, n: int, seed: int, batch_size: int, options: dict) -> torch.Tensor:
     """``[n, *S]`` terminal states drawn with a generator seeded ``seed`` on the model's device (the
     worker's device, :func:`sculpting.forked.worker_device`, where it is pinned to another)."""
     from sculpting.gflownet.samplers import draw_terminal
@@ -48,7 +48,7 @@ def sample_terminal_parallel(
     n: int,
     seed: int,
     workers: int = 2,
-    sampler: str = "auto",
+    sampler="auto",
     batch_size: int | None = None,
     threads_per_worker: int = 1,
     options: dict | None = None,
@@ -57,10 +57,9 @@ def sample_terminal_parallel(
     forked processes (:mod:`module docs <sculpting.gflownet.parallel>`); ``batch_size``: trajectories
     per sampling call within a worker (default: its whole share); ``options``: the sampler's
     options (:mod:`sculpting.gflownet.samplers`), checked before any process starts."""
-    from sculpting.gflownet.samplers import check_options, gflownet_sampler
+    from sculpting.gflownet.samplers import gflownet_sampler
 
-    options = dict(options or {})
-    check_options(gflownet_sampler(sampler), options)
+    sampler, options = gflownet_sampler(sampler, **dict(options or {})), {}  # checked here, carried by the instance
     from sculpting.forked import resolve_workers
     from sculpting.runtime import device_of
 

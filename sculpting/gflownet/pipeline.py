@@ -29,7 +29,7 @@ import traceback
 
 import torch
 
-from sculpting.gflownet.sampler import Trajectories, sample_trajectories
+from sculpting.gflownet.rollout import Trajectories, sample_trajectories
 
 __all__ = ["TrajectoryWorkers", "batch_seed", "draw_share"]
 

@@ -115,7 +115,7 @@ ACTION_SAMPLERS = ("auto", "full", "rejection", "amortised")
 
 
 def action_sampler_for(policy, name: str = "auto", stats: SamplerStats | None = None, **options):
-    """The ``action_sampler`` argument of :func:`sculpting.gflownet.sampler.sample_trajectories`
+    """The ``action_sampler`` argument of :func:`sculpting.gflownet.rollout.sample_trajectories`
     for ``policy`` (None = sample from ``policy.log_probs``)."""
     from sculpting.gflownet.guidance import GuidedPolicy
 

@@ -33,7 +33,7 @@ from sculpting.training import progress as progress_bar
 from sculpting.gflownet.exact import reward_log_distribution, terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
 from sculpting.gflownet.policy import policy_table
-from sculpting.gflownet.sampler import sample_trajectories, sample_trajectories_tabular
+from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
 from sculpting.training import keeps_global_rng
 
 __all__ = ["GFlowNetTrainConfig", "train_gflownet", "exact_l1_to_reward"]

@@ -22,7 +22,7 @@ from sculpting.lab.plotting import show_image_grid
 from sculpting.compose import compose
 from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
 from sculpting.domains.mnist.types import TYPES
-from sculpting.diffusion.sampler import SAMPLERS
+from sculpting.diffusion.samplers import SAMPLERS
 from sculpting.lab.panel import SculptingPanel
 
 __all__ = ["MnistSculptingPanel"]
@@ -50,9 +50,10 @@ class MnistSculptingPanel(SculptingPanel):
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
         self.gamma = self.slider(gamma, 0.0, 30.0, 0.5, "γ")
         self.n_images = self.slider(n_images, 4, 64, 4, "images", integer=True)
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown diffusion sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
-        self.sampler_name = self.dropdown(sorted(SAMPLERS), sampler, "sampler")
+        menu = sorted(n for n, c in SAMPLERS.items() if None not in c.options.values())  # no required option
+        if sampler not in menu:
+            raise ValueError(f"unknown diffusion sampler {sampler!r}; choose from {menu}")
+        self.sampler_name = self.dropdown(menu, sampler, "sampler")
         self.steps = self.slider(steps, 10, 500, 10, "steps", integer=True)
         self.button = W.Button(description="new batch", button_style="primary")
         self.output = W.Output()
@@ -104,7 +105,7 @@ class MnistSculptingPanel(SculptingPanel):
             name = "edm"  # a base is sampled exactly; SMC weighs compositions
         # SMC moves by Euler–Maruyama steps, which need ≥ 100 on the shipped VE models
         steps = max(self.steps.value, 100) if name == "smc" else self.steps.value
-        images = SAMPLERS[name](model, self.n_images.value, steps, generator=self.generator)
+        images = SAMPLERS[name]().draw(model, self.n_images.value, self.generator, steps=steps)
         op = self.operation.value
         masses = exact_masses(op[5:] if op.startswith("base ") else op, self.alpha.value)
         verdict = judge_samples(self.models["judge"], images, support, masses)

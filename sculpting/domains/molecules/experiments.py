@@ -166,9 +166,9 @@ def sample_molecules(
     workers = resolve_workers(workers, device_of(policy))
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
-    from sculpting.gflownet.samplers import check_options, draw_terminal, gflownet_sampler
+    from sculpting.gflownet.samplers import draw_terminal, gflownet_sampler
 
-    check_options(gflownet_sampler(sampler), sampler_options)
+    gflownet_sampler(sampler, **sampler_options)  # an unknown sampler or option fails before any work
     env = policy.env
     gen = torch.Generator(device=device_of(policy)).manual_seed(seed)
     states, mols, n_sampled, n_valid_sampled, t0 = [], [], 0, 0, time.perf_counter()

@@ -183,7 +183,7 @@ def fit_successor_head(
         (head, report) — report: mean KL per successor and per terminal on the held-out states
         (the last ``holdout`` fraction) per condition, and the sizes.
     """
-    from sculpting.gflownet.sampler import sample_trajectories
+    from sculpting.gflownet.rollout import sample_trajectories
 
     gen = torch.Generator().manual_seed(seed)
     head = SuccessorHead(classifier, hidden, seed=seed)

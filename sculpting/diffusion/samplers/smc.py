@@ -1,0 +1,33 @@
+"""``sampler="smc"``: twisted sequential Monte Carlo (:mod:`sculpting.diffusion.smc`).
+
+``sc.sample``'s ``batch_size`` bounds the images per batch of runs. A base (no observation, every
+weight 1) is sampled by its own reverse chain: :func:`~sculpting.diffusion.samplers.pc.pc_sample`
+without corrector.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sculpting.diffusion.composition import ComposedScore
+from sculpting.diffusion.samplers.pc import pc_sample
+from sculpting.diffusion.smc import DIFFUSION_PROPOSALS, check_smc_options, smc_sample
+from sculpting.sampling import Sampler
+
+
+class DiffusionSMCSampler(Sampler):
+    name = "smc"
+    family = "diffusion"
+    summary = "twisted SMC: exact for the terminal-defined target as N grows"
+    options = {"particles": 64, "proposal": "auto", "resample_threshold": 0.5}
+
+    def draw(self, model, n: int, generator=None, *, steps=200, batch_size=None, progress=False) -> torch.Tensor:
+        particles, proposal, threshold = (self.values[k] for k in ("particles", "proposal", "resample_threshold"))
+        if not isinstance(model, ComposedScore):
+            check_smc_options(particles, threshold)
+            if proposal not in ("auto",) + DIFFUSION_PROPOSALS:
+                raise ValueError(
+                    f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}"
+                )
+            return pc_sample(model, n, steps, generator=generator, progress=progress, corrector=False)
+        return smc_sample(model, n, steps, generator, progress, particles, proposal, threshold)

@@ -1,0 +1,105 @@
+"""Samplers are one class family (sculpting.sampling): a new sampler is one new file.
+
+The two toys below are the whole of what a contributor writes — a subclass with a name, a family,
+its options and ``draw`` — and nothing else in the package is edited: defining the class
+registers it, so ``sc.sample(model, n, sampler="toy_...")`` and ``sampler=ToySampler(...)`` work.
+Both are checked against what they must draw: the GFlowNet toy (the base policy at temperature 1,
+by its own rollout) against the exact law by enumeration, within the multinomial bound; the
+diffusion toy (Euler–Maruyama without corrector) draws the same bytes as ``pc`` with
+``corrector=False``, which is the same chain.
+"""
+
+import math
+
+import pytest
+import torch
+
+import sculpting as sc
+from sculpting.diffusion.samplers.pc import pc_sample
+from sculpting.domains.grid import GridEnv
+from sculpting.gflownet.policy import GFlowNet
+from sculpting.sampling import Sampler, SamplerError, registered
+
+
+class ToyTemperedSampler(Sampler):
+    """Rolls out the model's own policy at a temperature: π(a | s)^(1/T), renormalised."""
+
+    name = "toy_tempered"
+    family = "gflownet"
+    options = {"temperature": 1.0}
+
+    def draw(self, model, n, generator=None, *, steps=None, batch_size=None, progress=False):
+        env, t = model.env, float(self.values["temperature"])
+        states = env.initial_states(n)
+        done = torch.zeros(n, dtype=torch.bool)
+        for _ in range(env.max_trajectory_length):
+            if bool(done.all()):
+                break
+            live = (~done).nonzero().squeeze(1)
+            logits = model.log_probs(states[live]).double() / t
+            a = torch.multinomial(torch.softmax(logits, 1).float(), 1, generator=generator).squeeze(1)
+            states[live] = env.step(states[live], a)
+            done[live[a == env.stop_action]] = True
+        return states
+
+
+class ToyEulerSampler(Sampler):
+    """The reverse SDE by Euler–Maruyama alone (the predictor of ``pc`` without its corrector)."""
+
+    name = "toy_euler"
+    family = "diffusion"
+    options = {}
+
+    def draw(self, model, n, generator=None, *, steps=300, batch_size=None, progress=False):
+        return pc_sample(model, n, steps, generator=generator, corrector=False)
+
+
+def test_a_new_gflownet_sampler_is_one_class():
+    assert registered("gflownet")["toy_tempered"] is ToyTemperedSampler
+    env = GridEnv(6, 2, "circle1")
+    base = GFlowNet(env, hidden=16, seed=0)
+    n = 20_000
+    x = sc.sample(base, n, seed=0, sampler="toy_tempered", temperature=1.0)
+    assert torch.equal(x, sc.sample(base, n, seed=0, sampler=ToyTemperedSampler(temperature=1.0)))
+    p = sc.exact_distribution(base).double().exp()
+    h = torch.bincount(env.index(x), minlength=env.n_states).double() / n
+    v = p * (1 - p) / n  # multinomial: E|h − p| = sqrt(2v/π) per state; the bound adds 4 s.d. of the sum
+    bound = float((2 * v / math.pi).sqrt().sum() + 4 * (v * (1 - 2 / math.pi)).sum().sqrt())
+    assert float((h - p).abs().sum()) < bound
+    cold = sc.sample(base, n, seed=0, sampler="toy_tempered", temperature=0.3)  # control: another law
+    hc = torch.bincount(env.index(cold), minlength=env.n_states).double() / n
+    assert float((hc - p).abs().sum()) > bound
+    with pytest.raises(TypeError, match="takes no option 'temprature'"):
+        sc.sample(base, 4, seed=0, sampler="toy_tempered", temprature=2.0)
+    with pytest.raises(TypeError, match="is an instance"):
+        sc.sample(base, 4, seed=0, sampler=ToyTemperedSampler(), temperature=2.0)
+    with pytest.raises(SamplerError, match="samples diffusion models"):
+        sc.sample(base, 4, seed=0, sampler=ToyEulerSampler())
+
+
+def test_a_new_diffusion_sampler_is_one_class():
+    from sculpting.diffusion.gaussian import GaussianMixtureScore
+
+    assert registered("diffusion")["toy_euler"] is ToyEulerSampler
+    means = torch.tensor([[-1.5, 0.0], [1.5, 0.0]])
+    base = GaussianMixtureScore(means, [0.5, 0.5], s=0.25)
+    x = sc.sample(base, 64, seed=0, steps=50, sampler="toy_euler")
+    assert torch.equal(x, sc.sample(base, 64, seed=0, steps=50, sampler="pc", corrector=False))
+    assert torch.equal(x, sc.sample(base, 64, seed=0, steps=50, sampler=ToyEulerSampler()))
+    assert not torch.equal(x, sc.sample(base, 64, seed=0, steps=50, sampler="pc"))  # control
+    with pytest.raises(SamplerError, match="unknown diffusion sampler 'toy_eular'"):
+        sc.sample(base, 4, seed=0, steps=5, sampler="toy_eular")
+
+
+def test_the_package_samplers_are_classes_with_declared_options():
+    gfn, diff = registered("gflownet"), registered("diffusion")
+    assert {"auto", "full", "rejection", "amortised", "smc"} <= set(gfn)
+    assert {"pc", "ode", "edm", "smc", "scheduler"} <= set(diff)
+    for cls in [*gfn.values(), *diff.values()]:
+        assert issubclass(cls, Sampler) and cls.__module__.rsplit(".", 1)[-1] in (cls.name, "test_sampler_family")
+    r = gfn["rejection"](rounds=16)
+    assert r.values["rounds"] == 16 and r == gfn["rejection"](rounds=16) and "rounds=16" in repr(r)
+    with pytest.raises(ValueError, match="rounds must be an integer"):
+        gfn["rejection"](rounds=0)
+    with pytest.raises(ValueError, match="needs scheduler="):
+        diff["scheduler"]()
