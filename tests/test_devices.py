@@ -218,10 +218,12 @@ SAMPLING_CORE = [
     "compose.py",
     "families.py",
     "smc_core.py",
-    *(f"gflownet/{n}.py" for n in ("smc", "guidance", "rejection", "acceptance", "amortised", "sampler", "samplers")),
+    *(f"gflownet/{n}.py" for n in ("smc", "guidance", "rejection", "acceptance", "amortised", "rollout")),
     *(f"gflownet/{n}.py" for n in ("oracle", "exact", "classifier", "policy", "score_cache")),
-    *(f"diffusion/{n}.py" for n in ("smc", "sampler", "composition", "sde", "schedulers", "gaussian", "classifier")),
+    *(f"diffusion/{n}.py" for n in ("smc", "composition", "sde", "schedulers", "gaussian", "classifier")),
     "diffusion/oracle.py",
+    "sampling.py",
+    *(str(p.relative_to(PACKAGE)) for p in sorted(Path(PACKAGE).glob("*/samplers/*.py"))),
 ]
 
 

@@ -1,0 +1,1 @@
+"""GFlowNets: environments kinds, policies, guidance, samplers (one per file in samplers/), SMC."""

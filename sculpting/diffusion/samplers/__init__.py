@@ -18,14 +18,27 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from sculpting.diffusion.samplers.edm import edm_sample
-from sculpting.diffusion.samplers.ode import ode_sample
-from sculpting.diffusion.samplers.pc import pc_sample
+from sculpting.diffusion.samplers.edm import EDMSampler, edm_sample
+from sculpting.diffusion.samplers.ode import ODESampler, ode_sample
+from sculpting.diffusion.samplers.pc import PCSampler, pc_sample
+from sculpting.diffusion.samplers.scheduler import SchedulerSampler
+from sculpting.diffusion.samplers.smc import DiffusionSMCSampler
 from sculpting.sampling import registered, resolve
 
-__all__ = ["pc_sample", "ode_sample", "edm_sample", "diffusion_sampler", "SAMPLERS"]
+__all__ = [
+    "PCSampler",
+    "ODESampler",
+    "EDMSampler",
+    "DiffusionSMCSampler",
+    "SchedulerSampler",
+    "pc_sample",
+    "ode_sample",
+    "edm_sample",
+    "diffusion_sampler",
+    "SAMPLERS",
+]
 
-for _m in pkgutil.iter_modules(__path__):
+for _m in pkgutil.iter_modules(__path__):  # any other file of this folder (a new sampler)
     importlib.import_module(f"{__name__}.{_m.name}")
 
 

@@ -20,10 +20,20 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from sculpting.gflownet.samplers.amortised import AmortisedSampler
+from sculpting.gflownet.samplers.auto import AutoSampler
 from sculpting.gflownet.samplers.common import DEFAULT_BATCH, RolloutSampler, trajectory_bytes
+from sculpting.gflownet.samplers.full import FullSampler
+from sculpting.gflownet.samplers.rejection import RejectionSampler
+from sculpting.gflownet.samplers.smc import SMCSampler
 from sculpting.sampling import registered, resolve
 
 __all__ = [
+    "AmortisedSampler",
+    "AutoSampler",
+    "FullSampler",
+    "RejectionSampler",
+    "SMCSampler",
     "DEFAULT_BATCH",
     "RolloutSampler",
     "trajectory_bytes",
@@ -32,7 +42,7 @@ __all__ = [
     "GFLOWNET_SAMPLERS",
 ]
 
-for _m in pkgutil.iter_modules(__path__):
+for _m in pkgutil.iter_modules(__path__):  # any other file of this folder (a new sampler)
     importlib.import_module(f"{__name__}.{_m.name}")
 
 

@@ -1,0 +1,1 @@
+"""Diffusion models: score models, SDEs, composed scores, samplers (one per file in samplers/), SMC."""
