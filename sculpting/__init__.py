@@ -9,7 +9,7 @@ The public API::
     sc.exact_distribution(model), sc.target_distribution(bases, "harmonic", alpha=0.3)
 """
 
-__version__ = "0.2.0"
+from sculpting.version import __version__  # noqa: F401
 
 from sculpting.algebra import Composition, l1_distance, parse_composition  # noqa: E402,F401
 from sculpting.compose import compose, exact_distribution, sample, smc, target_distribution  # noqa: E402,F401

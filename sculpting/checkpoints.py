@@ -75,13 +75,13 @@ class CheckpointError(RuntimeError):
 
 def environment_versions() -> dict:
     import numpy
-    import sculpting
+    from sculpting.version import __version__ as _version
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
-        "sculpting": sculpting.__version__,
+        "sculpting": _version,
     }
 
 
@@ -288,16 +288,15 @@ def _version_tuple(text: str):
 
 def _check_writer_version(meta: dict, path) -> None:
     """A checkpoint written by a newer ``sculpting`` (``meta["versions"]["sculpting"]``) is refused."""
-    import sculpting
+    from sculpting.version import __version__ as _version
 
     versions = meta.get("versions")
     writer = versions.get("sculpting") if isinstance(versions, dict) else None
     if writer is None:
         return
-    if _version_tuple(writer) > _version_tuple(sculpting.__version__):
+    if _version_tuple(writer) > _version_tuple(_version):
         raise CheckpointError(
-            f"{path} was written by sculpting {writer}, newer than this {sculpting.__version__}; "
-            f"upgrade sculpting to load it"
+            f"{path} was written by sculpting {writer}, newer than this {_version}; upgrade sculpting to load it"
         )
 
 

@@ -34,6 +34,8 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sculpting.gflownet.env_kinds import register_env, set_discovery
+
 __all__ = ["Domain", "Command", "DomainError", "register_domain", "domains", "get_domain", "find_pretrained", "PRESETS"]
 
 #: the preset names every command offers
@@ -198,8 +200,6 @@ def register_domain(domain: Domain) -> Domain:
     _check_kinds(domain)
     _REGISTERED[domain.name] = domain
     if domain.env_kinds:
-        from sculpting.gflownet.env_kinds import register_env
-
         for kind, cls in domain.env_kinds.items():
             register_env(kind, cls)
     if domain.checkpoint_loaders:
@@ -353,3 +353,6 @@ def find_bases(name: str):
     dom, key = name.split("/")
     own = _REGISTERED[dom].bases.get(key)
     return own if own is not None else (lambda directory=None: full(base_directory=directory)[0])
+
+
+set_discovery(discover)  # checkpoint loaders of the method layer find the domains' kinds through this

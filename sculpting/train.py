@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
     config = _apply(cmd.preset(args.preset, args), settings)
     if args.threads < 1 or args.checkpoint_every < 1:
         raise SystemExit("--threads and --checkpoint-every must be ≥ 1")
-    import sculpting
+    from sculpting.version import __version__ as _version
     from sculpting.distributed import init_from_env, shutdown, world
     from sculpting.runs import RunFolder, RunFolderError
 
@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
         "arguments": _recorded_arguments(args, cmd),
         "config": config.to_dict() if hasattr(config, "to_dict") else config,
         "world_size": size,
-        "sculpting": sculpting.__version__,
+        "sculpting": _version,
     }
     if cmd.inputs is not None:  # what the command reads, by content (input errors surface here, before --out is bound)
         from sculpting.fingerprint import base_fingerprints

@@ -168,7 +168,7 @@ class Resumable:
     ):
         import json
 
-        import sculpting
+        from sculpting.version import __version__ as _version
 
         self.path = None if path is None else __import__("pathlib").Path(path)
         self.every, self.objects, self.generator = int(every), objects, generator
@@ -180,7 +180,7 @@ class Resumable:
         # data, architecture, bases: ``what``, see sculpting.fingerprint.describe), the package version
         self.record = json.loads(
             json.dumps(
-                {"config": {**config, "world_size": size}, "what": what or {}, "sculpting": sculpting.__version__},
+                {"config": {**config, "world_size": size}, "what": what or {}, "sculpting": _version},
                 sort_keys=True,
                 default=str,
             )

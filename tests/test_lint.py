@@ -44,3 +44,29 @@ def test_the_checks_can_fail(tmp_path):
     assert _run("ruff", "check", "--config", str(ROOT / "pyproject.toml"), str(bad)).returncode != 0
     assert _run("ruff", "format", "--check", "--config", str(ROOT / "pyproject.toml"), str(bad)).returncode != 0
     assert "unused function 'f'" in _run("vulture", str(bad), "--min-confidence", "60").stdout
+
+
+def _lint_imports(cwd, extra_env=None):
+    import os
+
+    exe = Path(sys.executable).parent / "lint-imports"
+    env = {**os.environ, **(extra_env or {})}
+    return subprocess.run([str(exe), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_the_layers_hold(tmp_path):
+    """import-linter's contracts of pyproject.toml: domains → api → method → infrastructure, and the
+    method never imports a domain (docs/architecture.md). Control: the same check on a copy of the
+    package whose algebra imports a domain fails, naming that import."""
+    import shutil
+
+    pytest.importorskip("importlinter")
+    r = _lint_imports(ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    copy = tmp_path
+    shutil.copytree(ROOT / "sculpting", copy / "sculpting", ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    algebra = copy / "sculpting" / "algebra.py"
+    algebra.write_text(algebra.read_text() + "\n\nimport sculpting.domains.grid  # noqa\n")
+    bad = _lint_imports(copy, {"PYTHONPATH": str(copy)})
+    assert bad.returncode != 0 and "sculpting.algebra -> sculpting.domains.grid" in bad.stdout, bad.stdout

@@ -6,10 +6,26 @@ the adapters fill it; :func:`sculpting.gflownet.io.make_env` reads it).
 
 from __future__ import annotations
 
-__all__ = ["ENVS", "register_env"]
+__all__ = ["ENVS", "register_env", "set_discovery", "discover_kinds"]
 
 #: environment kind (``env.space["kind"]``) -> class (or factory) built from ``env.config``
 ENVS: dict = {}
+
+#: what finds the kinds the domains declare (set by :mod:`sculpting.registry`, a layer above this one)
+_DISCOVERY = None
+
+
+def set_discovery(find) -> None:
+    """Install ``find()``, which imports the domains so that their kinds register (the registry's
+    discovery: the method layer names no domain)."""
+    global _DISCOVERY
+    _DISCOVERY = find
+
+
+def discover_kinds() -> None:
+    """Run the installed discovery (nothing if the registry was never imported)."""
+    if _DISCOVERY is not None:
+        _DISCOVERY()
 
 
 def register_env(kind: str, cls) -> None:

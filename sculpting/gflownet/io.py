@@ -15,7 +15,7 @@ from sculpting.gflownet.policy import GFlowNet
 
 __all__ = ["save_gflownet", "load_gflownet", "save_classifier", "load_classifier", "make_env", "register_env"]
 
-from sculpting.gflownet.env_kinds import ENVS, register_env  # noqa: E402  (re-exported)
+from sculpting.gflownet.env_kinds import ENVS, discover_kinds, register_env  # noqa: E402  (ENVS, register_env re-exported)
 
 
 def _env_meta(env) -> dict:
@@ -31,9 +31,7 @@ def make_env(meta: dict, path=None):
         except ImportError as e:
             raise CheckpointError(f"{path}: its environment is a torchgfn one; install torchgfn ({e})") from e
     if kind not in ENVS:  # the registered domains declare their environment kinds: find them
-        from sculpting.registry import discover
-
-        discover()
+        discover_kinds()
     if kind not in ENVS:
         raise CheckpointError(
             f"unknown environment kind {kind!r} in checkpoint; known: {sorted(ENVS)} "
