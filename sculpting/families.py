@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc
+
 __all__ = [
     "at_beta",
     "ModelFamily",
@@ -112,7 +114,9 @@ class GFlowNetFamily(ModelFamily):
     name = "gflownet"
 
     def owns(self, model) -> bool:
-        return hasattr(model, "env") and (hasattr(model, "log_probs") or hasattr(model, "at_beta"))
+        if not hasattr(model, "env"):
+            return False
+        return hasattr(model, "log_probs") or hasattr(model, "at_beta") or isinstance(model, PathComposition)
 
     def check_classifier(self, bases, classifier) -> None:
         if not hasattr(classifier, "nonterminal_log_joint"):
@@ -137,11 +141,15 @@ class GFlowNetFamily(ModelFamily):
             from sculpting.gflownet.policy import TabularPolicy
 
             env = bases[0].env
-            if not is_enumerable(env):
-                raise ValueError(
-                    f"{type(env).__name__} is not enumerable: pass a trained classifier "
-                    "(the oracle classifier needs the exact DP, see sculpting.protocols.EnumerableEnv)"
-                )
+            if not is_enumerable(env):  # no exact oracle: the composition the bases' paths define
+                if form != "anchored":
+                    raise ValueError(
+                        "form= chooses the guidance of a classifier composition; with no classifier "
+                        "on a non-enumerable environment the composition is the path composition"
+                    )
+                if successor_head is not None:
+                    raise ValueError("successor_head= needs a classifier (a path composition has none)")
+                return PathComposition(bases, composition)
             tables = base_tables(bases)
             return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, composition), form)
         from sculpting.gflownet.classifier import ClassifierQ
@@ -179,6 +187,9 @@ class GFlowNetFamily(ModelFamily):
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
         from sculpting.gflownet.smc import gflownet_smc
 
+        if isinstance(model, PathComposition) or twist == "paths":
+            check_path_options(model, proposal, twist)
+            return path_smc(model, particles, generator, resample_threshold)
         return gflownet_smc(model, particles, generator, proposal, resample_threshold, twist)
 
     def bytes_per_sample(self, model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.gflownet.paths import PathComposition
 from sculpting.gflownet.rejection import action_sampler_for
 from sculpting.gflownet.rollout import sample_trajectories
 from sculpting.sampling import Sampler
@@ -36,6 +37,11 @@ class RolloutSampler(Sampler):
     action_sampler = "full"
 
     def draw(self, model, n: int, generator=None, *, steps=None, batch_size=None, progress=False) -> torch.Tensor:
+        if isinstance(model, PathComposition):
+            raise ValueError(
+                f"sampler={self.name!r} follows a guided policy; a path composition (no classifier) "
+                "has none, its target lives on trajectories: sample it with sampler='smc' (or 'auto')"
+            )
         bs = batch_size or min(n, DEFAULT_BATCH)
         act = action_sampler_for(model, self.action_sampler, **self.values)
         return torch.cat(

@@ -3,13 +3,16 @@
 The composition the classifier's terminal head defines, exact as the particles grow; ⌈n / N⌉
 independent runs of N particles, each ending with a multinomial draw of N from its final weights
 (runs advance together, ``batch_size`` particles at a time, default 4 096). A base (no
-observation: every weight 1) is sampled exactly from its own policy.
+observation: every weight 1) is sampled exactly from its own policy. A path composition (no
+classifier, :mod:`sculpting.gflownet.paths`), or ``twist="paths"`` on any composition, runs the
+fully adapted SMC of the bases' path likelihoods.
 """
 
 from __future__ import annotations
 
 import torch
 
+from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc_sample
 from sculpting.gflownet.samplers.full import FullSampler
 from sculpting.gflownet.smc import PROPOSALS, TWISTS, smc_sample
 from sculpting.sampling import Sampler
@@ -24,6 +27,11 @@ class SMCSampler(Sampler):
 
     def draw(self, model, n: int, generator=None, *, steps=None, batch_size=None, progress=False) -> torch.Tensor:
         opts = self.values
+        if isinstance(model, PathComposition) or opts["twist"] == "paths":
+            check_path_options(model, opts["proposal"], opts["twist"])
+            return path_smc_sample(
+                model, n, generator, opts["particles"], opts["resample_threshold"], batch_size=batch_size
+            )
         if hasattr(model, "composition"):
             return smc_sample(model, n, generator, batch_size=batch_size, **opts)
         check_smc_options(opts["particles"], opts["resample_threshold"])

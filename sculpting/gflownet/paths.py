@@ -1,0 +1,214 @@
+"""Sculpting GFlowNets with no classifier: the bases' own path likelihoods (``docs/classifier_free.md``).
+
+A GFlowNet that is generating a trajectory τ = (s_0, a_0, …, s_t) knows each base's likelihood of
+it: L_i(τ) = Σ_{k<t} log P_F^i(a_k | s_k). Under the slot-j prior ω^{(j)}, the posterior of "which
+base generated τ" is ρ^{(j)}(τ) = softmax(log ω^{(j)} + L(τ)). The **path composition** of bases
+P_1..P_m for the observations y_1..y_n is the law on complete trajectories
+
+    Π(τ) ∝ P̄(τ) · Π_j ρ^{(j)}_{y_j}(τ),        P̄ = Σ_i ω^{(1)}_i P_i   (the slot-1 mixture);
+
+its terminal marginal is the x-space composition p̄(x) Π_j p(y_j | x) exactly when every base's
+path law factorises as P_i(τ) = p_i(x) · B(τ | x) with one backward law B shared by all (GFlowNets
+trained to the same fixed backward policy, e.g. the uniform one, and fitted exactly).
+
+Π is sampled by **fully adapted SMC**. Along τ, Π's unnormalised prefix weight γ_t(τ_{0:t}) =
+P̄(τ_{0:t}) Π_j ρ^{(j)}_{y_j}(τ_{0:t}) grows at the action a by
+
+    G(a) = P̄^{(1)}(a) · Π_j P_{y_j}(a | s) / P̄^{(j)}(a),     P̄^{(j)}(a) = Σ_i ρ^{(j)}_i P_i(a | s),
+
+so each particle's weight is multiplied by Σ_b G(b) (independent of the action: the particles are
+resampled *before* they move) and the action is drawn from G / Σ_b G. The run starts from
+γ_0 = Π_j ω^{(j)}_{y_j}, so exp(log Ẑ) is unbiased for Z = Σ_τ Π̃(τ). Stopped particles keep their
+weight. Cost: one policy pass per base per particle-step; no classifier, no backward pass. With no
+observation (the mixture) G = P̄^{(1)} sums to 1: every weight stays 1 and the draw is the plain
+mixture of the bases' chains.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from sculpting.finite import check_log_probs
+from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
+
+__all__ = ["PathComposition", "check_path_options", "path_smc_runs", "path_smc", "path_smc_sample", "path_target"]
+
+
+class PathComposition:
+    """The composition that GFlowNet bases define by their own path likelihoods (module docs).
+
+    Args:
+        bases: m policies over one environment (``log_probs(states) → [B, A]``, ``env``).
+        composition: the :class:`~sculpting.algebra.Composition` (observations and slot priors).
+
+    Sampled by SMC only (``sc.sample(model, n, sampler="smc" or "auto", particles=N)``,
+    ``sc.smc(model, N)``): no per-state guided policy exists, the target lives on trajectories.
+    """
+
+    #: what it targets, for its repr and the docs
+    targets = "path space: Π(τ) ∝ P̄(τ) Π_j ρ_j(τ); x-space when the bases share one backward policy"
+
+    def __init__(self, bases, composition):
+        if len(bases) != composition.n_bases:
+            raise ValueError(f"a composition of {composition.n_bases} bases got {len(bases)} base policies")
+        self.env = bases[0].env
+        for b in bases:
+            if b.env.space != self.env.space:
+                raise ValueError(f"bases live on different spaces: {b.env.space} vs {self.env.space}")
+        self.bases, self.composition = list(bases), composition
+
+    def __repr__(self) -> str:
+        c = self.composition
+        names = ", ".join(type(b).__name__ for b in self.bases)
+        alpha = "" if c.alpha is None else f", α={c.alpha:g}"
+        return f"PathComposition({c.name}{alpha}, no classifier: {self.targets}; bases [{names}])"
+
+
+def check_path_options(model, proposal: str, twist: str) -> None:
+    """Refuse SMC options that a path composition (or ``twist="paths"``) cannot honour: its
+    proposal is the fully adapted G (``proposal="auto"``) and its twist the path posteriors."""
+    if twist not in ("classifier", "paths") or (twist == "classifier" and not isinstance(model, PathComposition)):
+        raise ValueError(f"twist={twist!r} is not a twist of a path composition (it takes twist='paths')")
+    if proposal != "auto":
+        raise ValueError(
+            f"proposal={proposal!r}: with the path twist SMC proposes from the fully adapted G(a) "
+            "(docs/classifier_free.md); leave proposal='auto'"
+        )
+    if not hasattr(model, "bases") or not hasattr(model, "composition"):
+        raise TypeError(f"twist='paths' samples a composition, got {type(model).__name__}")
+
+
+def _slot_log_priors(composition, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log ω of slot 1 ``[m]`` — the mixture —, log ω^{(j)} of each observed slot ``[n, m]``)."""
+    lp = composition.log_priors(torch.float64, device)
+    n = composition.n_observations
+    return lp[0], lp[:n]
+
+
+def _log_g(composition, each, ell, mix_prior, obs_priors, obs) -> torch.Tensor:
+    """``[K, A]`` log G(a) (module docs) from the bases' log P_i(a | s) ``each`` ``[K, m, A]`` and
+    the running path log-likelihoods ``ell`` ``[K, m]`` (float64)."""
+    log_rho1 = torch.log_softmax(mix_prior + ell, dim=1)  # [K, m]
+    out = torch.logsumexp(log_rho1[:, :, None] + each, dim=1)  # log P̄^{(1)}(a)
+    for j, y in enumerate(obs):
+        log_rho = torch.log_softmax(obs_priors[j] + ell, dim=1)
+        out = out + each[:, y] - torch.logsumexp(log_rho[:, :, None] + each, dim=1)
+    return torch.nan_to_num(out, nan=-math.inf)  # an action no base takes: −inf − (−inf)
+
+
+@torch.no_grad()
+def path_smc_runs(model, particles: int, runs: int = 1, generator=None, resample_threshold: float = 0.5):
+    """``runs`` independent path-composition SMC runs advanced together: (the finished
+    :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats).
+    ``model``: a :class:`PathComposition` or anything with ``bases``, ``env`` and ``composition``
+    (a classifier composition: its classifier is not used)."""
+    n, threshold = check_smc_options(particles, resample_threshold)
+    env, comp = model.env, model.composition
+    total = n * runs
+    states = env.initial_states(total)
+    dev = states.device
+    mix_prior, obs_priors = _slot_log_priors(comp, dev)
+    obs = [y - 1 for y in comp.observations]
+    log_w0 = float(sum(obs_priors[j, y] for j, y in enumerate(obs))) if obs else 0.0
+    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_w0, runs=runs)
+    ell = torch.zeros(total, comp.n_bases, dtype=torch.float64, device=dev)  # L_i(τ), running
+    done = torch.zeros(total, dtype=torch.bool, device=dev)
+    stats = {"steps": 0, "particle_steps": 0, "policy_rows": 0}
+    for t in range(env.max_trajectory_length + 1):
+        active = (~done).nonzero().squeeze(1)
+        if len(active) == 0:
+            break
+        cur = states[active]
+        mask = env.action_mask(cur)
+        each = torch.stack([b.log_probs(cur).double() for b in model.bases], dim=1)  # [K, m, A]
+        for i in range(comp.n_bases):
+            check_log_probs(each[:, i].masked_fill(~mask, -math.inf), model.bases[i], "action log-probabilities")
+        each = each.masked_fill(~mask[:, None, :], -math.inf)
+        stats["policy_rows"] += comp.n_bases * len(active)
+        log_g = _log_g(comp, each, ell[active], mix_prior, obs_priors, obs)
+        log_sum = torch.logsumexp(log_g, dim=1)  # [K] the increment, whatever the action
+        tracker.add(torch.nan_to_num(log_sum, nan=-math.inf), active)
+        full_g = torch.full((total, env.n_actions), -math.inf, dtype=torch.float64, device=dev)
+        full_each = torch.full((total, comp.n_bases, env.n_actions), -math.inf, dtype=torch.float64, device=dev)
+        full_g[active], full_each[active] = log_g, each
+        idx = tracker.maybe_resample(t)  # before the move: the increment does not depend on it
+        if idx is not None:
+            states, ell, done = states[idx], ell[idx], done[idx]
+            full_g, full_each = full_g[idx], full_each[idx]
+        active = (~done).nonzero().squeeze(1)
+        cur, log_g = states[active], full_g[active]
+        log_q = masked_log_softmax(log_g, torch.isfinite(log_g))
+        a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
+        ell[active] += full_each[active].gather(2, a[:, None, None].expand(-1, comp.n_bases, 1)).squeeze(2)
+        states[active] = env.step(cur, a)
+        done[active[a == env.stop_action]] = True
+        stats["steps"] += 1
+        stats["particle_steps"] += len(active)
+    if not bool(done.all()):
+        raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
+    tracker.finish()
+    return tracker, states, stats
+
+
+def path_smc(model, particles: int, generator=None, resample_threshold: float = 0.5) -> SMCRun:
+    """One path-composition SMC run of ``particles`` particles (an :class:`~sculpting.smc_core.SMCRun`)."""
+    tracker, states, stats = path_smc_runs(model, particles, 1, generator, resample_threshold)
+    return tracker.run(0, states, stats)
+
+
+def path_smc_sample(
+    model, n: int, generator=None, particles: int = 64, resample_threshold: float = 0.5, batch_size=None
+) -> torch.Tensor:
+    """``[n, *S]``: ⌈n / N⌉ independent runs of N particles, each ending with a multinomial draw of
+    N from its final weights (``batch_size`` particles advanced at a time, default 4 096)."""
+    from sculpting.gflownet.smc import runs_at_once
+
+    check_smc_options(particles, resample_threshold)
+    per, out, left = runs_at_once(particles, batch_size), [], math.ceil(n / particles)
+    while left > 0:
+        r = min(per, left)
+        tracker, states, _ = path_smc_runs(model, particles, r, generator, resample_threshold)
+        out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
+        left -= r
+    return torch.cat(out)[:n]
+
+
+@torch.no_grad()
+def path_target(model) -> tuple[torch.Tensor, float]:
+    """(log Π(x) ``[N]`` normalised over the environment's states, log Z) of the path composition on
+    an enumerable environment, exactly: every trajectory enumerated (depth-first, in batches per
+    depth), Π(τ) = P̄(τ) Π_j ρ^{(j)}_{y_j}(τ) summed per terminal state. Not a DP: P̄(τ) does not
+    factorise over states. For small environments (tests, benchmarks)."""
+    env, comp = model.env, model.composition
+    states = env.initial_states(1)
+    dev = states.device
+    mix_prior, obs_priors = _slot_log_priors(comp, dev)
+    obs = [y - 1 for y in comp.observations]
+    ell = torch.zeros(1, comp.n_bases, dtype=torch.float64, device=dev)
+    acc = torch.full((env.n_states,), -math.inf, dtype=torch.float64, device=dev)
+    for _ in range(env.max_trajectory_length + 1):
+        if len(states) == 0:
+            break
+        mask = env.action_mask(states)
+        each = torch.stack([b.log_probs(states).double() for b in model.bases], dim=1).masked_fill(
+            ~mask[:, None, :], -math.inf
+        )
+        rows, acts = mask.nonzero(as_tuple=True)
+        new_ell = ell[rows] + each[rows, :, acts]
+        stop = acts == env.stop_action
+        if stop.any():
+            le = new_ell[stop]
+            log_pi = torch.logsumexp(mix_prior + le, dim=1)
+            for j, y in enumerate(obs):
+                log_pi = log_pi + obs_priors[j, y] + le[:, y] - torch.logsumexp(obs_priors[j] + le, dim=1)
+            idx = env.index(env.step(states[rows[stop]], acts[stop]))
+            top = log_pi.max()  # sum per terminal state (repeated indices) in linear scale, shifted
+            lin = torch.zeros_like(acc).index_add_(0, idx, (log_pi - top).exp())
+            acc = torch.logaddexp(acc, lin.log() + top)
+        go = ~stop
+        states, ell = env.step(states[rows[go]], acts[go]), new_ell[go]
+    log_z = torch.logsumexp(acc, 0)
+    return acc - log_z, float(log_z)
