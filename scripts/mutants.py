@@ -181,6 +181,22 @@ MUTANTS = [
         ("tests/test_classifier_free.py",),
     ),
     Mutant(
+        "diffusion-paths-increment-dropped",
+        "the diffusion path composition's SMC drops its weight increment (guidance by the path posteriors alone)",
+        "sculpting/diffusion/paths.py",
+        "        tracker.add(inc)",
+        "        tracker.add(0.0 * inc)",
+        ("tests/test_classifier_free.py", "-k", "diffusion"),
+    ),
+    Mutant(
+        "diffusion-paths-likelihoods-frozen",
+        "the diffusion path log-likelihoods never updated (ρ stays the prior)",
+        "sculpting/diffusion/paths.py",
+        "        ell = ell - e",
+        "        ell = ell",
+        ("tests/test_classifier_free.py", "-k", "diffusion"),
+    ),
+    Mutant(
         "nan-classifier-accepted",
         "non-finite classifier outputs no longer refused",
         "sculpting/gflownet/classifier.py",

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.diffusion.paths import DiffusionPathComposition
+from sculpting.diffusion.paths import path_smc as diffusion_path_smc
 from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc
 
 __all__ = [
@@ -251,7 +253,7 @@ class DiffusionFamily(ModelFamily):
     name = "diffusion"
 
     def owns(self, model) -> bool:
-        return hasattr(model, "score") and hasattr(model, "sde")
+        return (hasattr(model, "score") and hasattr(model, "sde")) or isinstance(model, DiffusionPathComposition)
 
     def check_classifier(self, bases, classifier) -> None:
         if not hasattr(classifier, "log_joint") or not hasattr(classifier, "image_shape"):
@@ -270,8 +272,8 @@ class DiffusionFamily(ModelFamily):
             raise ValueError("successor_head= is for GFlowNet compositions with a trained classifier")
         if beta is not None:
             raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
-        if classifier is None:
-            raise ValueError("diffusion bases need a trained classifier (no exact oracle exists)")
+        if classifier is None:  # no classifier: the composition the bases' own paths define
+            return DiffusionPathComposition(bases, composition, gamma)
         from sculpting.diffusion.composition import ComposedScore
 
         return ComposedScore(bases, classifier, composition, gamma)
@@ -287,7 +289,16 @@ class DiffusionFamily(ModelFamily):
         from sculpting.sampling import Sampler
 
         options = dict(options)
-        sampler = options.pop("sampler", "pc")
+        sampler = options.pop("sampler", "smc" if isinstance(model, DiffusionPathComposition) else "pc")
+        if isinstance(model, DiffusionPathComposition):
+            if sampler == "auto":
+                sampler = "smc"
+            if getattr(sampler, "name", sampler) != "smc":
+                raise ValueError(
+                    f"sampler={getattr(sampler, 'name', sampler)!r} follows one score field; a path composition "
+                    "(no classifier) targets paths and is sampled by SMC with the path twist: sampler='smc' "
+                    "(or 'auto'). ODE, EDM and Langevin-corrected steps have no path density to weigh"
+                )
         spec = options.pop("fast", None)
         fast = FastPath.parse(spec, device_of(model))
         if fast.compile is not None:
@@ -309,6 +320,13 @@ class DiffusionFamily(ModelFamily):
         return x
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+        if isinstance(model, DiffusionPathComposition):
+            if proposal != "auto" or twist not in ("classifier", "paths"):
+                raise ValueError(
+                    "a diffusion path composition proposes from its path-posterior score and weighs by "
+                    "its path twist (docs/classifier_free.md): leave proposal='auto', twist='paths'"
+                )
+            return diffusion_path_smc(model, particles, generator, resample_threshold, steps, progress)
         if twist != "classifier":
             raise ValueError("twist= is for GFlowNet compositions with a successor head")
         from sculpting.diffusion.smc import diffusion_smc

@@ -165,3 +165,119 @@ def test_the_api_offers_the_path_composition_where_no_oracle_exists():
     grid = sc.compose(_random_bases(ENV), None, "harmonic", alpha=0.3)
     run = sc.smc(grid, 32, seed=0, twist="paths")
     assert run.stats["policy_rows"] == 2 * run.stats["particle_steps"] + 0 * run.stats["steps"]
+
+
+# ------------------------------------------------------------------ diffusion (no classifier)
+MEANS = torch.tensor([[-1.5, 0.0], [0.0, 1.5], [1.5, 0.0]])  # far apart (std 0.25): masses per component
+W2 = [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]
+W3 = [[0.6, 0.3, 0.1], [0.2, 0.6, 0.2], [0.2, 0.2, 0.6]]
+
+
+def _gaussian_path_model(kind, op, alpha, weights):
+    from sculpting.diffusion.gaussian import GaussianMixtureScore
+    from sculpting.diffusion.paths import DiffusionPathComposition
+    from sculpting.diffusion.sde import VESDE, VPSDE
+
+    sde = VPSDE() if kind == "vp" else VESDE()
+    bases = [GaussianMixtureScore(MEANS, w, s=0.25, sde=sde) for w in weights]
+    comp = sc.parse_composition(op, len(bases), alpha)
+    # the x-space target's component masses: p̄(k) Π_j p(y_j | k), from the components' weights
+    want = comp.target_log_prob(torch.tensor(weights, dtype=torch.float64).clamp_min(1e-300).log()).exp()
+    return DiffusionPathComposition(bases, comp), want
+
+
+def _component_masses(tracker, x, runs):
+    """``[R, 3]`` each run's weighted mass per component."""
+    w = torch.softmax(tracker.log_w, -1)
+    k = torch.cdist(x.float(), MEANS).argmin(1).reshape(runs, -1)
+    return torch.stack([(w * (k == c)).sum(1) for c in range(3)], 1)
+
+
+def test_the_kernel_ratio_is_the_difference_of_gaussian_log_densities():
+    from sculpting.diffusion.paths import kernel_log_ratios
+    from sculpting.diffusion.smc import _gauss
+
+    g = torch.Generator().manual_seed(0)
+    x, z = (torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64) for _ in range(2))
+    scores = torch.randn(3, 5, 3, 4, 4, generator=g, dtype=torch.float64)
+    s_q, var = scores.mean(0) + 0.3, 0.037
+    x_new = x + var * s_q + math.sqrt(var) * z
+    direct = torch.stack([_gauss(x_new, x + var * s_q, var) - _gauss(x_new, x + var * s, var) for s in scores], 1)
+    assert float((kernel_log_ratios(z, var, s_q, scores) - direct).abs().max()) < 1e-10
+    assert float((kernel_log_ratios(z, 1.1 * var, s_q, scores) - direct).abs().max()) > 1e-3  # control
+
+
+@pytest.mark.parametrize(
+    "kind, op, alpha, weights",
+    [
+        ("ve", "harmonic", 0.5, W2),
+        ("vp", "harmonic", 0.3, W2),
+        ("ve", "contrast", 0.5, W2),
+        ("vp", "reverse_contrast", 0.5, W2),
+        ("ve", "y=123", 0.5, W3),
+    ],
+)
+def test_diffusion_path_smc_lands_on_the_x_space_masses(kind, op, alpha, weights):
+    """Analytic scores, so each chain is (up to the 100-step discretisation) the exact reversal of
+    the shared noising and the path composition is the x-space composition. 32 runs of 64
+    particles; per component the weighted mass of each run, its mean within 4 standard errors of
+    the target (the spread across runs, floored at the multinomial s.e. of the pooled draws).
+    Controls: for the harmonic means, guidance by the product of the path posteriors alone (never
+    resampled, weights dropped) misses them (the bias the weights remove); for the others, the
+    masses of a neighbouring composition fail the same bound."""
+    from sculpting.diffusion.paths import path_smc_runs
+
+    model, want = _gaussian_path_model(kind, op, alpha, weights)
+    runs, n = 32, 64
+    tracker, x, _ = path_smc_runs(model, n, runs, torch.Generator().manual_seed(1), steps=100)
+    per_run = _component_masses(tracker, x, runs)
+    got = per_run.mean(0)
+    se = torch.maximum(per_run.std(0) / math.sqrt(runs), (want * (1 - want) / (runs * n)).sqrt())
+    assert ((got - want).abs() < 4 * se + 1e-9).all(), (got, want, se)
+    if op == "harmonic":
+        t0, x0, _ = path_smc_runs(model, n, runs, torch.Generator().manual_seed(1), resample_threshold=0.0, steps=100)
+        flat = torch.stack([(torch.cdist(x0, MEANS).argmin(1) == c).double().mean() for c in range(3)])
+        assert ((flat - want).abs() > 4 * se).any(), (flat, want, se)
+    else:
+        other = {"contrast": "reverse_contrast", "reverse_contrast": "contrast", "y=123": "mixture"}[op]
+        _, wrong = _gaussian_path_model(kind, other, alpha, weights)
+        assert ((wrong - got).abs() > 4 * se).any(), (wrong, got, se)
+
+
+def test_diffusion_one_observation_keeps_weights_equal_and_the_mixture_has_none():
+    from sculpting.diffusion.paths import path_smc_runs
+
+    model, _ = _gaussian_path_model("ve", "harmonic", 0.5, W2)
+    model.composition = sc.Composition(2, (1,), ((0.4, 0.6),), name="y=1")
+    tracker, _, _ = path_smc_runs(model, 32, 2, torch.Generator().manual_seed(0), steps=30)
+    # s_q = s̄ + (s̃_1 − s̄) is base 1's own score up to float32 rounding, so e_1 ≈ 0 and each
+    # increment is 0 up to that rounding: a few 2⁻²⁴ relative per step, over 29 steps (< 3e-5)
+    tol = 29 * 16 * 2**-24
+    assert float(tracker.log_w.max() - tracker.log_w.min()) < tol
+    assert torch.allclose(tracker.log_z, torch.full_like(tracker.log_z, math.log(0.4)), atol=tol)
+    model.gamma = 2.0  # control: γ ≠ 1 moves the proposal off the base, and the weights spread
+    tracker, _, _ = path_smc_runs(model, 32, 2, torch.Generator().manual_seed(0), steps=30)
+    assert float(tracker.log_w.max() - tracker.log_w.min()) > 100 * tol
+    mix, want = _gaussian_path_model("vp", "mixture", 0.3, W2)
+    tracker, x, _ = path_smc_runs(mix, 2048, 1, torch.Generator().manual_seed(0), steps=60)
+    assert float(tracker.log_w.abs().max()) == 0.0
+    got = _component_masses(tracker, x, 1)[0]
+    assert ((got - want).abs() < 4 * (want * (1 - want) / 2048).sqrt() + 1e-9).all(), (got, want)
+
+
+def test_diffusion_path_composition_api():
+    from sculpting.diffusion.gaussian import GaussianMixtureScore
+    from sculpting.diffusion.paths import DiffusionPathComposition
+
+    bases = [GaussianMixtureScore(MEANS, w, s=0.25) for w in W2]
+    model = sc.compose(bases, None, "contrast", gamma=1.0)
+    assert isinstance(model, DiffusionPathComposition) and "no classifier" in repr(model)
+    x = sc.sample(model, 40, seed=0, steps=20)  # sampler="smc" by default, "auto" the same
+    assert torch.equal(x, sc.sample(model, 40, seed=0, steps=20, sampler="auto")) and x.shape == (40, 2)
+    run = sc.smc(model, 16, seed=0, steps=20)
+    assert math.isfinite(run.log_z) and len(run.ess) == 19
+    for bad in ("pc", "ode", "edm"):
+        with pytest.raises(ValueError, match="sampled by SMC with the path twist"):
+            sc.sample(model, 4, seed=0, steps=10, sampler=bad)
+    with pytest.raises(ValueError, match="path-posterior score"):
+        sc.sample(model, 4, seed=0, steps=10, sampler="smc", proposal="guided")

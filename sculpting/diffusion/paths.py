@@ -1,0 +1,194 @@
+"""Sculpting diffusion models with no classifier: the bases' own path likelihoods
+(``docs/classifier_free.md``).
+
+The chain runs in the scaled variable x̃ = x / m_t on the noise levels σ̃_0 > … > σ̃_{K−1} of
+:mod:`sculpting.diffusion.smc`. Every base's step from x̃ is Gaussian with the same variance,
+N(μ_i, v I), μ_i = x̃ + v s̃_i(x̃), v = σ̃_k² − σ̃_{k+1}², so each particle can carry the bases'
+log-likelihoods L_i of its own path. Under the slot-j prior ω^{(j)} the posterior of "which base's
+chain made this path" is ρ^{(j)} = softmax(log ω^{(j)} + L), and the **path composition** is
+
+    Π(path) ∝ P̄(path) · Π_j ρ^{(j)}_{y_j}(path)^γ,      P̄ = Σ_i ω^{(1)}_i P_i.
+
+Per step, with the m scores (no classifier, no backward pass):
+
+1. ρ^{(j)} for each observed slot and slot 1; s̄^{(j)} = Σ_i ρ^{(j)}_i s̃_i;
+2. the proposal score s_q = s̄^{(1)} + γ Σ_j (s̃_{y_j} − s̄^{(j)}); x̃' = x̃ + v s_q + √v z;
+3. e_i = log q(x̃' | x̃) − log p_i(x̃' | x̃) = √v ⟨z, s_q − s̃_i⟩ + (v/2) ‖s_q − s̃_i‖² (float64: this
+   form has no d/2 · log 2πv terms to cancel);
+4. log w += LSE_i(log ρ^{(1)}_i − e_i) + γ Σ_j [ −e_{y_j} − LSE_i(log ρ^{(j)}_i − e_i) ]
+   (Π's growth over the proposal's density), then L_i −= e_i (L is kept relative to q: only
+   differences between bases enter ρ);
+5. resample when ESS < τ N.
+
+The run starts from one prior draw shared by all bases (L = 0) with log w = γ Σ_j log ω^{(j)}_{y_j};
+the last, noiseless Tweedie step x = m_t (x̃ + σ̃² s̄^{(1)}) has no density and stays out of L.
+With one observation and γ = 1 the proposal is the observed base's own step and every weight stays
+equal; with none (the mixture) each particle steps with one base drawn from ρ^{(1)} (the exact
+transition of P̄), so every weight is 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tqdm.auto import tqdm
+
+from sculpting.diffusion.smc import _noise_grid, runs_at_once
+from sculpting.finite import check_finite
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
+
+__all__ = [
+    "DiffusionPathComposition",
+    "kernel_log_ratios",
+    "path_smc_runs",
+    "path_smc",
+    "path_smc_sample",
+]
+
+
+class DiffusionPathComposition:
+    """The composition that diffusion bases define by their own path likelihoods (module docs).
+
+    Args:
+        bases: m score models of one SDE and image shape (``score(x, t)``, ``sde``, ``image_shape``).
+        composition: the :class:`~sculpting.algebra.Composition`.
+        gamma: γ, the weight of the observations (1: the composition itself).
+
+    Sampled by SMC only (``sc.sample(model, n, sampler="smc" or "auto", particles=N)``,
+    ``sc.smc(model, N)``): the target lives on paths, no single score field exists.
+    """
+
+    targets = "path space: Π ∝ P̄ Π_j ρ_j^γ; x-space when the chains are exact reversals of one noising"
+
+    def __init__(self, bases, composition, gamma: float = 1.0):
+        if len(bases) != composition.n_bases:
+            raise ValueError(f"a composition of {composition.n_bases} bases got {len(bases)} base models")
+        self.bases, self.composition, self.gamma = list(bases), composition, float(gamma)
+        self.sde, self.image_shape = bases[0].sde, tuple(bases[0].image_shape)
+
+    @property
+    def device(self) -> torch.device:
+        return getattr(self.bases[0], "device", torch.device("cpu"))  # host: fallback for a model without .device
+
+    def __repr__(self) -> str:
+        c = self.composition
+        alpha = "" if c.alpha is None else f", α={c.alpha:g}"
+        names = ", ".join(type(b).__name__ for b in self.bases)
+        return (
+            f"DiffusionPathComposition({c.name}{alpha}, γ={self.gamma:g}, no classifier: {self.targets}; "
+            f"bases [{names}])"
+        )
+
+
+def kernel_log_ratios(z: torch.Tensor, var: float, s_q: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``[N, m]`` e_i = log q(x̃' | x̃) − log p_i(x̃' | x̃) for x̃' = x̃ + v s_q + √v z, from the noise
+    ``z`` ``[N, *D]``, the proposal score ``s_q`` ``[N, *D]`` and the bases' scores ``[m, N, *D]``:
+    √v ⟨z, s_q − s̃_i⟩ + (v/2) ‖s_q − s̃_i‖², in float64."""
+    d = (s_q[None] - scores).flatten(2).double()  # [m, N, D]
+    zf = z.flatten(1).double()[None]
+    return (math.sqrt(var) * (zf * d).sum(-1) + 0.5 * var * (d * d).sum(-1)).T
+
+
+def _check(model):
+    if not isinstance(model, DiffusionPathComposition):
+        raise TypeError(f"path SMC samples a DiffusionPathComposition, got {type(model).__name__}")
+
+
+@torch.no_grad()
+def path_smc_runs(
+    model,
+    particles: int,
+    runs: int = 1,
+    generator=None,
+    resample_threshold: float = 0.5,
+    steps: int = 200,
+    progress: bool = False,
+):
+    """``runs`` independent path-composition SMC runs advanced together: (the finished
+    :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
+    _check(model)
+    n, threshold = check_smc_options(particles, resample_threshold)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
+    comp, gamma, sde, dev = model.composition, model.gamma, model.sde, model.device
+    gdev = generator.device if generator is not None else dev
+    total, m = n * runs, comp.n_bases
+    sig, times, means = _noise_grid(sde, steps)
+    x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
+    shape = (m, -1) + (1,) * (x.dim() - 1)
+    priors = comp.log_priors(torch.float64, dev)  # [slots, m]
+    obs = [y - 1 for y in comp.observations]
+    log_w0 = gamma * float(sum(priors[j, y] for j, y in enumerate(obs))) if obs else 0.0
+    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_w0, runs=runs)
+    ell = torch.zeros(total, m, dtype=torch.float64, device=dev)  # L_i − log q, per particle
+    stats = {"steps": 0, "score_calls": 0}
+    out = x
+    for k in tqdm(range(steps), disable=not progress, desc="path SMC"):
+        tb = torch.full((total,), times[k], device=dev)
+        m_t = means[k]
+        scores = torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in model.bases]) * m_t
+        stats["score_calls"] += m
+        log_rho1 = torch.log_softmax(priors[0] + ell, dim=1)  # [N, m]
+        s_bar1 = (log_rho1.exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
+        if k == steps - 1:
+            out = m_t * (x + sig[k] ** 2 * s_bar1)  # the Tweedie mean at the last level
+            break
+        var = sig[k] ** 2 - sig[k + 1] ** 2
+        z = torch.randn(x.shape, generator=generator, device=gdev).to(dev)
+        if not obs:  # the mixture: each particle steps with one base drawn from ρ⁽¹⁾, weight 1
+            pick = torch.multinomial(log_rho1.exp().float(), 1, generator=generator).squeeze(1).to(dev)
+            s_q = scores[pick, torch.arange(total, device=dev)]
+            x = x + var * s_q + math.sqrt(var) * z
+            e = kernel_log_ratios(z, var, s_q, scores)  # the path likelihoods still move
+            inc = torch.zeros(total, dtype=torch.float64, device=dev)
+        else:
+            log_rho = [torch.log_softmax(priors[j] + ell, dim=1) for j in range(len(obs))]
+            s_q = s_bar1.clone()
+            for j, y in enumerate(obs):
+                s_bar = (log_rho[j].exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
+                s_q = s_q + gamma * (scores[y] - s_bar)
+            x = x + var * s_q + math.sqrt(var) * z
+            e = kernel_log_ratios(z, var, s_q, scores)  # [N, m]
+            inc = torch.logsumexp(log_rho1 - e, dim=1)
+            for j, y in enumerate(obs):
+                inc = inc + gamma * (-e[:, y] - torch.logsumexp(log_rho[j] - e, dim=1))
+        tracker.add(inc)
+        ell = ell - e
+        stats["steps"] += 1
+        idx = tracker.maybe_resample(k, allow=k < steps - 2)
+        if idx is not None:
+            x, ell = x[idx], ell[idx]
+    tracker.finish()
+    return tracker, out, stats
+
+
+def path_smc(
+    model, particles: int, generator=None, resample_threshold: float = 0.5, steps: int = 200, progress: bool = False
+) -> SMCRun:
+    """One path-composition SMC run (an :class:`~sculpting.smc_core.SMCRun`; ``states``: the outputs)."""
+    tracker, out, stats = path_smc_runs(model, particles, 1, generator, resample_threshold, steps, progress)
+    return tracker.run(0, out, stats)
+
+
+def path_smc_sample(
+    model,
+    n: int,
+    steps: int = 200,
+    generator=None,
+    progress: bool = False,
+    particles: int = 64,
+    resample_threshold: float = 0.5,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each
+    ending with a multinomial draw of N from its final weights (``batch_size`` images at a time)."""
+    check_smc_options(particles, resample_threshold)
+    n_runs = math.ceil(n / particles)
+    per, out, left = runs_at_once(n_runs, particles, batch_size), [], n_runs
+    while left > 0:
+        r = min(per, left)
+        tracker, x, _ = path_smc_runs(model, particles, r, generator, resample_threshold, steps, progress)
+        out.append(x[draw_from_runs(tracker.log_w, generator).to(x.device)])
+        left -= r
+    return torch.cat(out)[:n]
