@@ -118,8 +118,9 @@ def test_compose_says_what_is_wrong():
         sc.compose(grid[:1], None)
     with pytest.raises(ValueError, match="gamma= is for diffusion"):
         sc.compose(grid, clf, gamma=2.0)
-    with pytest.raises(ValueError, match="need a trained classifier"):
-        sc.compose(mnist, None)
+    assert "DiffusionPathComposition" in repr(sc.compose(mnist, None))  # no classifier: the path composition
+    with pytest.raises(ValueError, match="follows one score field"):
+        sc.sample(sc.compose(mnist, None), 2, seed=0, steps=10, sampler="pc")
     with pytest.raises(ValueError, match="beta= is for"):
         sc.compose(mnist, mclf, beta=32)
     with pytest.raises(ValueError, match="unknown guidance form"):
