@@ -314,10 +314,10 @@ def smc(
             raise TypeError(f"steps must be an integer, got {steps!r}")
         if not 2 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must lie in [2, {MAX_STEPS}] (sculpting.bounds), got {steps}")
-        if twist != "classifier" and not (twist == "paths" and not hasattr(model, "classifier")):
+        if twist not in ("classifier", "paths"):
             raise ValueError(
-                f"twist={twist!r}: diffusion SMC has one twist per model, the classifier's, or the path "
-                "posteriors' for a composition without a classifier (sc.compose(bases, None, ...))"
+                f"twist={twist!r}: diffusion SMC twists by the classifier ('classifier') or by the bases' "
+                "path posteriors ('paths', docs/classifier_free.md)"
             )
     for name, v in (("proposal", proposal), ("twist", twist)):
         if not isinstance(v, str):

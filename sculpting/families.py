@@ -320,6 +320,10 @@ class DiffusionFamily(ModelFamily):
         return x
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+        if twist == "paths" and hasattr(model, "composition") and not isinstance(model, DiffusionPathComposition):
+            # a classifier composition sampled with the path twist: the same bases, no classifier
+            model = DiffusionPathComposition(model.bases, model.composition, getattr(model, "gamma", 1.0))
+            proposal = "auto" if proposal in ("auto", "guided") else proposal
         if isinstance(model, DiffusionPathComposition):
             if proposal != "auto" or twist not in ("classifier", "paths"):
                 raise ValueError(

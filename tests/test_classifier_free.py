@@ -281,3 +281,10 @@ def test_diffusion_path_composition_api():
             sc.sample(model, 4, seed=0, steps=10, sampler=bad)
     with pytest.raises(ValueError, match="path-posterior score"):
         sc.sample(model, 4, seed=0, steps=10, sampler="smc", proposal="guided")
+    # a classifier composition takes the path twist: the same run as the composition without one
+    from sculpting.diffusion.gaussian import ExactGaussianClassifier
+
+    with_clf = sc.compose(bases, ExactGaussianClassifier(bases), "contrast")
+    assert torch.equal(sc.smc(with_clf, 16, seed=0, steps=20, twist="paths").states, run.states)
+    with pytest.raises(ValueError, match="path posteriors"):
+        sc.smc(with_clf, 4, seed=0, steps=10, twist="head")
