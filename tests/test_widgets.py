@@ -81,6 +81,10 @@ def test_molecule_panel_samples_and_draws():
     panel.operation.value = "SEH ◑ SA (contrast)"
     panel.beta_slider.value = 12.0  # one β-conditional classifier serves every β
     assert len(panel.sample()["mols"]) == 4 and "β=12" in panel.status.value
+    assert not panel.sampler_choice.disabled
+    panel.classifier.value = "no classifier"  # the path composition: no classifier, the path SMC
+    assert panel.sampler_choice.disabled
+    assert len(panel.sample()["mols"]) == 4 and "β=12" in panel.status.value
 
 
 def test_mnist_panel_offers_the_data_oracle():
@@ -93,5 +97,8 @@ def test_mnist_panel_offers_the_data_oracle():
     panel.classifier.value = "data oracle"  # redraws, guided by the exact classifier of the data sets
     assert panel._oracles is not None and set(panel._oracles) == {"M1_M2", "MN", "nested"}
     assert "M1⊗M2" in panel.status.value
-    with pytest.raises(ValueError, match="learned' or 'data oracle"):
+    assert not panel.sampler_name.disabled
+    panel.classifier.value = "no classifier"  # redraws: the path composition, sampled by the path SMC
+    assert panel.sampler_name.disabled and panel.last["n"] == 4 and "M1⊗M2" in panel.status.value
+    with pytest.raises(ValueError, match="'learned', 'data oracle', 'no classifier'"):
         MnistSculptingPanel(load_mnist_models(), classifier="oracle")

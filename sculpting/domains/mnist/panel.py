@@ -22,8 +22,12 @@ from sculpting.lab.plotting import show_image_grid
 from sculpting.compose import compose
 from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
 from sculpting.domains.mnist.types import TYPES
+from sculpting.diffusion.paths import DiffusionPathComposition
 from sculpting.diffusion.samplers import SAMPLERS
 from sculpting.lab.panel import SculptingPanel
+
+#: "no classifier": the composition the bases' own paths define, sampled by the path SMC
+CLASSIFIER_CHOICES = ("learned", "data oracle", "no classifier")
 
 __all__ = ["MnistSculptingPanel"]
 
@@ -42,9 +46,9 @@ class MnistSculptingPanel(SculptingPanel):
     ):
         super().__init__()
         self.models, self._oracles = models, oracles
-        if classifier not in ("learned", "data oracle"):
-            raise ValueError(f"classifier must be 'learned' or 'data oracle', got {classifier!r}")
-        self.classifier = self.dropdown(["learned", "data oracle"], classifier, "classifier")
+        if classifier not in CLASSIFIER_CHOICES:
+            raise ValueError(f"classifier must be one of {CLASSIFIER_CHOICES}, got {classifier!r}")
+        self.classifier = self.dropdown(list(CLASSIFIER_CHOICES), classifier, "classifier")
         options = list(COMPOSITIONS) + [f"base {n}" for n in models["bases"]]
         self.operation = self.dropdown(options, "M1⊗M2", "composition")
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
@@ -59,6 +63,7 @@ class MnistSculptingPanel(SculptingPanel):
         self.output = W.Output()
         self.button.on_click(lambda _: self.draw())
         self.operation.observe(self._toggle_alpha, names="value")
+        self.classifier.observe(self._toggle_sampler, names="value")
         self.classifier.observe(lambda _: self.draw(), names="value")
         self.widget = W.VBox(
             [
@@ -70,6 +75,10 @@ class MnistSculptingPanel(SculptingPanel):
         )
         self.generator = torch.Generator().manual_seed(seed)
         self._toggle_alpha()
+
+    def _toggle_sampler(self, *_):
+        """With no classifier the composition is sampled by the path SMC: the sampler menu does nothing."""
+        self.sampler_name.disabled = self.classifier.value == "no classifier"
 
     def _toggle_alpha(self, *_):
         op = self.operation.value
@@ -83,7 +92,11 @@ class MnistSculptingPanel(SculptingPanel):
             return self.models["bases"][name], BASE_SUPPORT[name]
         set_name, operation, support = COMPOSITIONS[op]
         bases = [self.models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
-        clf = self.models["classifiers"][set_name] if self.classifier.value == "learned" else self.oracles()[set_name]
+        choice = self.classifier.value
+        if choice == "no classifier":  # the composition the bases' own paths define (docs/classifier_free.md)
+            clf = None
+        else:
+            clf = self.models["classifiers"][set_name] if choice == "learned" else self.oracles()[set_name]
         return compose(bases, clf, operation, alpha=self.alpha.value, gamma=self.gamma.value), support
 
     def oracles(self) -> dict:
@@ -101,6 +114,8 @@ class MnistSculptingPanel(SculptingPanel):
         t0 = time.perf_counter()
         model, support = self.sampler()
         name = self.sampler_name.value
+        if isinstance(model, DiffusionPathComposition):
+            name = "smc"  # no classifier: only the path SMC samples it
         if name == "smc" and not hasattr(model, "composition"):
             name = "edm"  # a base is sampled exactly; SMC weighs compositions
         # SMC moves by Euler–Maruyama steps, which need ≥ 100 on the shipped VE models

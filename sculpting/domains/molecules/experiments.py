@@ -216,8 +216,12 @@ def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}
 
 
-def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: float = 32.0, form: str = "anchored"):
-    """A samplable policy for a named choice of the interactive panel / notebook 09.
+def composition_policy(
+    models: dict, choice: str, alpha: float = 0.5, beta: float = 32.0, form: str = "anchored", classifier: bool = True
+):
+    """A samplable policy for a named choice of the interactive panel / notebook 09; with
+    ``classifier=False`` a composition is the path composition of the bases (no classifier,
+    sampled by SMC: ``docs/classifier_free.md``).
 
     ``choice``: "base seh" | "base sa" | "base qed" | one of the two-way operations of
     :data:`~sculpting.algebra.TWO_BASE_OPERATIONS` on (SEH, SA) | "y=<labels>" / "mixture3" on
@@ -240,6 +244,8 @@ def composition_policy(models: dict, choice: str, alpha: float = 0.5, beta: floa
     bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
     from sculpting.compose import compose
 
+    if not classifier:
+        return compose(bases, None, spec, alpha=alpha, beta=beta)
     return compose(
         bases,
         models["classifiers"][set_name],

@@ -73,6 +73,9 @@ class MoleculeSculptingPanel(SculptingPanel):
         self.models, self.reference, self.seed, self.form = models, reference or {}, seed, form
         self.sampler_choice = self.dropdown(sorted(GFLOWNET_SAMPLERS), sampler, "sampler", width="200px")
         self.particles = self.slider(particles, 4, 128, 4, "particles", integer=True)
+        # "no classifier": the composition the bases' own paths define, sampled by the path SMC
+        self.classifier = self.dropdown(["learned", "no classifier"], "learned", "classifier", width="220px")
+        self.classifier.observe(self._toggle_sampler, names="value")
         self.operation = self.dropdown(list(PANEL_CHOICES), "SEH ⊗ SA (harmonic)", "composition", width="360px")
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
         self.beta_slider = self.slider(float(beta), 4.0, 96.0, 4.0, "β")
@@ -86,7 +89,7 @@ class MoleculeSculptingPanel(SculptingPanel):
             [
                 W.HBox([self.operation, self.alpha]),
                 W.HBox([self.beta_slider, self.n, self.button]),
-                W.HBox([self.sampler_choice, self.particles]),
+                W.HBox([self.classifier, self.sampler_choice, self.particles]),
                 self.status,
                 W.HBox([self.image, self.plot]),
             ]
@@ -101,6 +104,10 @@ class MoleculeSculptingPanel(SculptingPanel):
     def beta(self) -> float:
         return float(self.beta_slider.value)
 
+    def _toggle_sampler(self, *_):
+        """With no classifier only the path SMC samples a composition: the sampler menu does nothing."""
+        self.sampler_choice.disabled = self.classifier.value == "no classifier"
+
     def _toggle_alpha(self, *_):
         c = PANEL_CHOICES[self.operation.value]
         self.alpha.disabled = c.startswith("base") or c.startswith("y=")
@@ -111,11 +118,12 @@ class MoleculeSculptingPanel(SculptingPanel):
     def _sample(self):
         t0 = time.perf_counter()
         choice = PANEL_CHOICES[self.operation.value]
-        policy = composition_policy(self.models, choice, self.alpha.value, self.beta, self.form)
+        free = self.classifier.value == "no classifier"
+        policy = composition_policy(self.models, choice, self.alpha.value, self.beta, self.form, classifier=not free)
         self.seed += 1
         n, w = self.n.value, self.workers
         composed = hasattr(policy, "composition")
-        sampler = self.sampler if composed else "auto"
+        sampler = ("smc" if free else self.sampler) if composed else "auto"
         opts = {"particles": self.particles.value} if sampler == "smc" else {}
         s = sample_molecules(
             policy,
