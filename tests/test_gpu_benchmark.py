@@ -45,11 +45,11 @@ def test_the_counter_counts_the_package_reads_only(gpu, monkeypatch):
 def test_the_counter_sees_the_grid_samplers_exit_tests(gpu, monkeypatch):
     """Testing "all stopped?" after every trajectory step (the control) reads the host more often
     than every EXIT_TEST_EVERY steps: the counter sees the difference."""
-    from sculpting.gflownet import sampler as sampler_module
+    from sculpting.gflownet import rollout
 
     counts = {}
-    for every in (1, sampler_module.EXIT_TEST_EVERY):
-        monkeypatch.setattr(sampler_module, "EXIT_TEST_EVERY", every)
+    for every in (1, rollout.EXIT_TEST_EVERY):
+        monkeypatch.setattr(rollout, "EXIT_TEST_EVERY", every)
         _, (explicit, _) = gpu._train("grid-base", 3, "cpu", ["--base", "shubert"], count_syncs=True)
         counts[every] = explicit
-    assert counts[1] > counts[sampler_module.EXIT_TEST_EVERY] > 0, counts
+    assert counts[1] > counts[rollout.EXIT_TEST_EVERY] > 0, counts

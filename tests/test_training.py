@@ -55,15 +55,15 @@ def test_the_tabular_sampler_tests_for_exit_every_few_steps_with_the_same_result
     import torch
 
     from sculpting.domains.grid import GridEnv
-    from sculpting.gflownet import sampler as sampler_module
+    from sculpting.gflownet import rollout
     from sculpting.gflownet.policy import GFlowNet, policy_table
 
     env = GridEnv(7, 2, "circle1")
     table = policy_table(env, GFlowNet(env, hidden=16, seed=0))
 
     def draw(every, seed=0):
-        monkeypatch.setattr(sampler_module, "EXIT_TEST_EVERY", every)
-        t = sampler_module.sample_trajectories_tabular(env, table, 50, 0.1, torch.Generator().manual_seed(seed))
+        monkeypatch.setattr(rollout, "EXIT_TEST_EVERY", every)
+        t = rollout.sample_trajectories_tabular(env, table, 50, 0.1, torch.Generator().manual_seed(seed))
         return t.states, t.actions, t.lengths
 
     one, four, seven = draw(1), draw(4), draw(7)
