@@ -60,3 +60,12 @@ def noisy_composition(bases, op, form, delta=1.5, seed=0):
     comp = sc.parse_composition(op, len(bases), 0.3)
     tables = base_tables(bases)
     return GuidedPolicy([TabularPolicy(env, t) for t in tables], NoisyTwistQ(env, tables, comp, delta, seed), form)
+
+
+def multinomial_l1_bound(p: torch.Tensor, n: int, sds: float = 4.0) -> torch.Tensor:
+    """The L1 that sampling noise alone gives the empirical law of ``n`` i.i.d. draws from ``p``
+    (``[..., K]``, one bound per leading row): each cell's error is about N(0, v), v = p(1 − p)/n,
+    so |·| has mean sqrt(2v/π) and variance v(1 − 2/π); the bound is the sum of the means plus
+    ``sds`` standard deviations of the sum."""
+    v = p.double() * (1 - p.double()) / n
+    return (2 * v / math.pi).sqrt().sum(-1) + sds * (v * (1 - 2 / math.pi)).sum(-1).sqrt()

@@ -7,6 +7,7 @@ from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
 
 from conftest import random_table
+from smc_checks import multinomial_l1_bound  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(GRID_REWARDS))
@@ -65,7 +66,7 @@ def test_dp_matches_samples(small_env):
     ):
         traj = sampler(40000)
         emp = torch.bincount(env.index(traj.terminal), minlength=env.n_states).double() / 40000
-        assert (emp - exact).abs().sum() < 0.08  # sampling noise with 64 cells is ~0.03
+        assert (emp - exact).abs().sum() < multinomial_l1_bound(exact, 40000)  # sampling noise alone
 
 
 def test_trajectories_are_consistent(small_env):

@@ -13,6 +13,7 @@ pytest.importorskip("rdkit")
 from sculpting.algebra import Composition  # noqa: E402
 from sculpting.gflownet.classifier import ClassifierQ  # noqa: E402
 from sculpting.gflownet.guidance import GuidedPolicy  # noqa: E402
+from smc_checks import multinomial_l1_bound  # noqa: E402
 
 FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1]), ("CCC", [0, 1, 2])]
 
@@ -113,7 +114,7 @@ def test_amortised_sampler_draws_its_closed_form_law(setup, comp, envelope, form
     )
     freq /= n
     l1 = (freq - pi_k.exp()).abs().sum(1)
-    assert l1.max() < 0.07, l1
+    assert (l1 < multinomial_l1_bound(pi_k.exp(), n, sds=5.0)).all(), l1  # noise alone, per state
     assert stats.fallback_states < 0.002 * len(acts)  # (a fallback draws from π, not π_K)
     dev = step_deviation(pol, sel, envelope)
     if envelope > 1e6:
