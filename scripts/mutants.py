@@ -102,7 +102,7 @@ MUTANTS = [
     ),
     Mutant(
         "observation-posterior-ignores-the-prior",
-        "the observation posterior p(y = i | x) computed without the prior ω (uniform)",
+        "the observation posterior p(y = i ∣ x) computed without the prior ω (uniform)",
         "sculpting/algebra.py",
         "    joint = base_log_probs + log_prior.to(base_log_probs.dtype)[:, None]",
         "    joint = base_log_probs + 0 * log_prior.to(base_log_probs.dtype)[:, None]",
