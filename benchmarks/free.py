@@ -116,17 +116,16 @@ def grid_section(args, results):
                 tracker, x, _ = path_smc_runs(model, n, runs, torch.Generator().manual_seed(1))
                 w = torch.softmax(tracker.log_w, -1).reshape(-1) / runs  # the pooled weighted particles
                 h = torch.zeros(env.n_states, dtype=torch.float64).index_add_(0, env.index(x), w.double())
-                draws = x
                 l1_own, l1_x = float((h - own).abs().sum()), float((h - xs).abs().sum())
                 ess = statistics.fmean(float(e.mean()) / n for e in tracker.ess)
                 cell[f"N={n}"] = {
                     "l1_own": l1_own,
                     "l1_x": l1_x,
-                    "floor": _floor(own, len(draws)),
+                    "floor": _floor(own, len(x)),
                     "ess": ess,
                     "s": time.perf_counter() - t0,
                 }
-                line.append(f"{l1_own:.3f} / {l1_x:.3f} ({_floor(own, len(draws)):.3f}; ESS {ess:.2f})")
+                line.append(f"{l1_own:.3f} / {l1_x:.3f} ({_floor(own, len(x)):.3f}; ESS {ess:.2f})")
             rows.append(line)
             out.append(cell)
             print(" ", line, file=sys.stderr, flush=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from sculpting.diffusion.paths import DiffusionPathComposition
+from sculpting.diffusion.paths import DiffusionPathComposition, check_path_proposal
 from sculpting.diffusion.paths import path_smc as diffusion_path_smc
 from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc
 
@@ -325,11 +325,7 @@ class DiffusionFamily(ModelFamily):
             model = DiffusionPathComposition(model.bases, model.composition, getattr(model, "gamma", 1.0))
             proposal = "auto" if proposal in ("auto", "guided") else proposal
         if isinstance(model, DiffusionPathComposition):
-            if proposal != "auto" or twist not in ("classifier", "paths"):
-                raise ValueError(
-                    "a diffusion path composition proposes from its path-posterior score and weighs by "
-                    "its path twist (docs/classifier_free.md): leave proposal='auto', twist='paths'"
-                )
+            check_path_proposal(proposal, twist)
             return diffusion_path_smc(model, particles, generator, resample_threshold, steps, progress)
         if twist != "classifier":
             raise ValueError("twist= is for GFlowNet compositions with a successor head")

@@ -87,13 +87,6 @@ class Sampler:
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(self.values.items(), key=lambda kv: kv[0]))))
 
-    def __reduce__(self):  # picklable for worker processes: the class and its options
-        return (_rebuild, (type(self), self.values))
-
-
-def _rebuild(cls, values):
-    return cls(**values)
-
 
 def registered(family: str) -> dict:
     """``{name: Sampler subclass}`` of ``family`` (the live registry: read it, do not change it)."""

@@ -75,6 +75,19 @@ def draw_from_runs(log_w: torch.Tensor, generator=None) -> torch.Tensor:
     return (pick + torch.arange(r, device=pick.device)[:, None] * n).reshape(-1)
 
 
+def sample_by_runs(run, n: int, particles: int, runs_per_batch: int, generator=None) -> torch.Tensor:
+    """``[n, *S]`` equal-weight samples from ⌈n / N⌉ independent runs of N = ``particles``, advanced
+    ``runs_per_batch`` at a time by ``run(r) → (finished WeightTracker, states [r·N, *S], stats)``,
+    each run ending with a multinomial draw of N from its final weights."""
+    out, left = [], math.ceil(n / particles)
+    while left > 0:
+        r = min(runs_per_batch, left)
+        tracker, states, _ = run(r)
+        out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
+        left -= r
+    return torch.cat(out)[:n]
+
+
 #: the most particles one SMC run takes (its weights alone: 8 bytes each per run)
 MAX_PARTICLES = 2**22
 

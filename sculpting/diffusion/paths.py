@@ -36,11 +36,12 @@ from tqdm.auto import tqdm
 
 from sculpting.diffusion.smc import _noise_grid, runs_at_once
 from sculpting.finite import check_finite
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
 __all__ = [
     "DiffusionPathComposition",
     "kernel_log_ratios",
+    "check_path_proposal",
     "path_smc_runs",
     "path_smc",
     "path_smc_sample",
@@ -88,6 +89,15 @@ def kernel_log_ratios(z: torch.Tensor, var: float, s_q: torch.Tensor, scores: to
     d = (s_q[None] - scores).flatten(2).double()  # [m, N, D]
     zf = z.flatten(1).double()[None]
     return (math.sqrt(var) * (zf * d).sum(-1) + 0.5 * var * (d * d).sum(-1)).T
+
+
+def check_path_proposal(proposal: str, twist: str = "paths") -> None:
+    """A path composition proposes from its path-posterior score and weighs by its path twist."""
+    if proposal != "auto" or twist not in ("classifier", "paths"):
+        raise ValueError(
+            f"proposal={proposal!r}, twist={twist!r}: a path composition proposes from its path-posterior score "
+            "and weighs by its path twist (docs/classifier_free.md): leave proposal='auto', twist='paths'"
+        )
 
 
 def _check(model):
@@ -143,10 +153,11 @@ def path_smc_runs(
             e = kernel_log_ratios(z, var, s_q, scores)  # the path likelihoods still move
             inc = torch.zeros(total, dtype=torch.float64, device=dev)
         else:
-            log_rho = [torch.log_softmax(priors[j] + ell, dim=1) for j in range(len(obs))]
+            # slot 1 is the first observed slot: its posterior and mean score are the mixture's
+            log_rho = [log_rho1] + [torch.log_softmax(priors[j] + ell, dim=1) for j in range(1, len(obs))]
             s_q = s_bar1.clone()
             for j, y in enumerate(obs):
-                s_bar = (log_rho[j].exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
+                s_bar = s_bar1 if j == 0 else (log_rho[j].exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
                 s_q = s_q + gamma * (scores[y] - s_bar)
             x = x + var * s_q + math.sqrt(var) * z
             e = kernel_log_ratios(z, var, s_q, scores)  # [N, m]
@@ -184,11 +195,10 @@ def path_smc_sample(
     """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each
     ending with a multinomial draw of N from its final weights (``batch_size`` images at a time)."""
     check_smc_options(particles, resample_threshold)
-    n_runs = math.ceil(n / particles)
-    per, out, left = runs_at_once(n_runs, particles, batch_size), [], n_runs
-    while left > 0:
-        r = min(per, left)
-        tracker, x, _ = path_smc_runs(model, particles, r, generator, resample_threshold, steps, progress)
-        out.append(x[draw_from_runs(tracker.log_w, generator).to(x.device)])
-        left -= r
-    return torch.cat(out)[:n]
+    return sample_by_runs(
+        lambda r: path_smc_runs(model, particles, r, generator, resample_threshold, steps, progress),
+        n,
+        particles,
+        runs_at_once(math.ceil(n / particles), particles, batch_size),
+        generator,
+    )

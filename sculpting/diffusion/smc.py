@@ -36,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sculpting.finite import check_finite
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
 __all__ = ["diffusion_smc", "diffusion_smc_runs", "smc_sample", "DIFFUSION_PROPOSALS"]
 
@@ -190,14 +190,10 @@ def smc_sample(
     (:func:`diffusion_smc`), each ending with a multinomial draw of N from its final weights; the
     runs advance together, ``batch_size`` images at a time (default: all runs at once)."""
     check_smc_options(particles, resample_threshold)
-    n_runs = math.ceil(n / particles)
-    per = runs_at_once(n_runs, particles, batch_size)
-    out, left = [], n_runs
-    while left > 0:
-        r = min(per, left)
-        tracker, x, _ = diffusion_smc_runs(
-            model, particles, r, generator, proposal, resample_threshold, steps, progress
-        )
-        out.append(x[draw_from_runs(tracker.log_w, generator).to(x.device)])
-        left -= r
-    return torch.cat(out)[:n]
+    return sample_by_runs(
+        lambda r: diffusion_smc_runs(model, particles, r, generator, proposal, resample_threshold, steps, progress),
+        n,
+        particles,
+        runs_at_once(math.ceil(n / particles), particles, batch_size),
+        generator,
+    )

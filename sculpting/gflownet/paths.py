@@ -32,7 +32,8 @@ import torch
 
 from sculpting.finite import check_log_probs
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
+from sculpting.gflownet.smc import runs_at_once
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
 __all__ = ["PathComposition", "check_path_options", "path_smc_runs", "path_smc", "path_smc_sample", "path_target"]
 
@@ -88,14 +89,19 @@ def _slot_log_priors(composition, device) -> tuple[torch.Tensor, torch.Tensor]:
     return lp[0], lp[:n]
 
 
-def _log_g(composition, each, ell, mix_prior, obs_priors, obs) -> torch.Tensor:
+def _log_g(each, ell, mix_prior, obs_priors, obs) -> torch.Tensor:
     """``[K, A]`` log G(a) (module docs) from the bases' log P_i(a | s) ``each`` ``[K, m, A]`` and
     the running path log-likelihoods ``ell`` ``[K, m]`` (float64)."""
     log_rho1 = torch.log_softmax(mix_prior + ell, dim=1)  # [K, m]
-    out = torch.logsumexp(log_rho1[:, :, None] + each, dim=1)  # log P̄^{(1)}(a)
-    for j, y in enumerate(obs):
-        log_rho = torch.log_softmax(obs_priors[j] + ell, dim=1)
-        out = out + each[:, y] - torch.logsumexp(log_rho[:, :, None] + each, dim=1)
+    log_mix = torch.logsumexp(log_rho1[:, :, None] + each, dim=1)  # log P̄^{(1)}(a)
+    out = log_mix
+    for j, y in enumerate(obs):  # slot 1 is the first observed slot: its P̄^{(1)} is the mixture's
+        log_bar = (
+            log_mix
+            if j == 0
+            else torch.logsumexp(torch.log_softmax(obs_priors[j] + ell, dim=1)[:, :, None] + each, dim=1)
+        )
+        out = out + each[:, y] - log_bar
     return torch.nan_to_num(out, nan=-math.inf)  # an action no base takes: −inf − (−inf)
 
 
@@ -124,25 +130,22 @@ def path_smc_runs(model, particles: int, runs: int = 1, generator=None, resample
         cur = states[active]
         mask = env.action_mask(cur)
         each = torch.stack([b.log_probs(cur).double() for b in model.bases], dim=1)  # [K, m, A]
-        for i in range(comp.n_bases):
-            check_log_probs(each[:, i].masked_fill(~mask, -math.inf), model.bases[i], "action log-probabilities")
         each = each.masked_fill(~mask[:, None, :], -math.inf)
+        for i in range(comp.n_bases):
+            check_log_probs(each[:, i], model.bases[i], "action log-probabilities")
         stats["policy_rows"] += comp.n_bases * len(active)
-        log_g = _log_g(comp, each, ell[active], mix_prior, obs_priors, obs)
-        log_sum = torch.logsumexp(log_g, dim=1)  # [K] the increment, whatever the action
-        tracker.add(torch.nan_to_num(log_sum, nan=-math.inf), active)
-        full_g = torch.full((total, env.n_actions), -math.inf, dtype=torch.float64, device=dev)
-        full_each = torch.full((total, comp.n_bases, env.n_actions), -math.inf, dtype=torch.float64, device=dev)
-        full_g[active], full_each[active] = log_g, each
+        log_g = _log_g(each, ell[active], mix_prior, obs_priors, obs)
+        tracker.add(torch.logsumexp(log_g, dim=1), active)  # the increment, whatever the action
+        row = torch.full((total,), -1, dtype=torch.long, device=dev)  # particle → its row of log_g
+        row[active] = torch.arange(len(active), device=dev)
         idx = tracker.maybe_resample(t)  # before the move: the increment does not depend on it
         if idx is not None:
-            states, ell, done = states[idx], ell[idx], done[idx]
-            full_g, full_each = full_g[idx], full_each[idx]
+            states, ell, done, row = states[idx], ell[idx], done[idx], row[idx]
         active = (~done).nonzero().squeeze(1)
-        cur, log_g = states[active], full_g[active]
+        cur, log_g, each = states[active], log_g[row[active]], each[row[active]]
         log_q = masked_log_softmax(log_g, torch.isfinite(log_g))
         a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
-        ell[active] += full_each[active].gather(2, a[:, None, None].expand(-1, comp.n_bases, 1)).squeeze(2)
+        ell[active] += each.gather(2, a[:, None, None].expand(-1, comp.n_bases, 1)).squeeze(2)
         states[active] = env.step(cur, a)
         done[active[a == env.stop_action]] = True
         stats["steps"] += 1
@@ -164,16 +167,14 @@ def path_smc_sample(
 ) -> torch.Tensor:
     """``[n, *S]``: ⌈n / N⌉ independent runs of N particles, each ending with a multinomial draw of
     N from its final weights (``batch_size`` particles advanced at a time, default 4 096)."""
-    from sculpting.gflownet.smc import runs_at_once
-
     check_smc_options(particles, resample_threshold)
-    per, out, left = runs_at_once(particles, batch_size), [], math.ceil(n / particles)
-    while left > 0:
-        r = min(per, left)
-        tracker, states, _ = path_smc_runs(model, particles, r, generator, resample_threshold)
-        out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
-        left -= r
-    return torch.cat(out)[:n]
+    return sample_by_runs(
+        lambda r: path_smc_runs(model, particles, r, generator, resample_threshold),
+        n,
+        particles,
+        runs_at_once(particles, batch_size),
+        generator,
+    )
 
 
 @torch.no_grad()

@@ -33,7 +33,7 @@ import torch
 
 from sculpting.finite import check_log_probs
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, draw_from_runs
+from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
 __all__ = [
     "PROPOSALS",
@@ -144,14 +144,13 @@ def smc_sample(
     with a multinomial draw of N from its final weights; runs advance together, ``batch_size``
     particles at a time (default 4 096, at least one run)."""
     check_smc_options(particles, resample_threshold)
-    runs_per_batch = runs_at_once(particles, batch_size)
-    out, left = [], math.ceil(n / particles)
-    while left > 0:
-        r = min(runs_per_batch, left)
-        tracker, states, _ = gflownet_smc_runs(policy, particles, r, generator, proposal, resample_threshold, twist)
-        out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
-        left -= r
-    return torch.cat(out)[:n]
+    return sample_by_runs(
+        lambda r: gflownet_smc_runs(policy, particles, r, generator, proposal, resample_threshold, twist),
+        n,
+        particles,
+        runs_at_once(particles, batch_size),
+        generator,
+    )
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from sculpting.diffusion.composition import ComposedScore
-from sculpting.diffusion.paths import DiffusionPathComposition, path_smc_sample
+from sculpting.diffusion.paths import DiffusionPathComposition, check_path_proposal, path_smc_sample
 from sculpting.diffusion.samplers.pc import pc_sample
 from sculpting.diffusion.smc import DIFFUSION_PROPOSALS, check_smc_options, smc_sample
 from sculpting.sampling import Sampler
@@ -26,11 +26,7 @@ class DiffusionSMCSampler(Sampler):
     def draw(self, model, n: int, generator=None, *, steps=200, batch_size=None, progress=False) -> torch.Tensor:
         particles, proposal, threshold = (self.values[k] for k in ("particles", "proposal", "resample_threshold"))
         if isinstance(model, DiffusionPathComposition):
-            if proposal != "auto":
-                raise ValueError(
-                    f"proposal={proposal!r}: a path composition proposes from its path-posterior score; "
-                    "leave proposal='auto'"
-                )
+            check_path_proposal(proposal)
             return path_smc_sample(model, n, steps, generator, progress, particles, threshold)
         if not isinstance(model, ComposedScore):
             check_smc_options(particles, threshold)
