@@ -212,9 +212,207 @@ def mnist_section(args, results):
     results["mnist"] = out
 
 
+# ------------------------------------------------------------------ mnist: the sampler's own error
+def _weighted_masses(keys: list, log_w: torch.Tensor) -> tuple[dict, float]:
+    """({type: self-normalised importance mass}, Kish ESS) of judged ``keys`` with ``log_w``."""
+    w = torch.softmax(log_w.double(), 0)
+    out = {}
+    for k, wk in zip(keys, w.tolist()):
+        out[k] = out.get(k, 0.0) + wk
+    return out, float(1.0 / (w**2).sum())
+
+
+def _tv_floor(masses: dict, n: int, reps: int = 4000, seed: int = 0) -> float:
+    """E[TV] between the types of n i.i.d. draws from ``masses`` and the masses (simulated)."""
+    keys = list(masses)
+    p = torch.tensor([masses[k] for k in keys], dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.stack(
+        [torch.bincount(torch.multinomial(p, n, True, generator=g), minlength=len(p)) for _ in range(reps)]
+    )
+    return float(0.5 * (counts.double() / n - p).abs().sum(1).mean())
+
+
+def mnist_own_section(args, results):
+    """(iv): the path composition's own type masses, importance-weighted from the bases' own chains
+    (the slot-1 mixture, every base's path log-likelihood kept), against which the path SMC's
+    samples are measured: that isolates the sampler's error from the bases' disagreement."""
+    from sculpting.diffusion.paths import mixture_paths
+    from sculpting.domains.mnist.experiments import COMPOSITIONS, R, composition_model, exact_masses
+    from sculpting.domains.mnist.io import load_mnist_models
+    from sculpting.domains.mnist.types import type_tv
+
+    models = load_mnist_models()
+    B, judge = models["bases"], models["judge"].eval()
+    none = {"M1_M2": None, "MN": None}
+    n, N, K = args.mnist_samples, args.mnist_particles, args.mnist_own_paths
+    print(
+        f"## MNIST: the path composition's error split (iv): TV of its SMC samples ({n} per seed, N = {N}, "
+        f"{args.mnist_steps} steps, seeds {args.seeds}) to its *own* type masses (importance-weighted from "
+        f"{K} chains of the bases' slot-1 mixture) and the TV of those own masses to the exact ones\n"
+    )
+
+    def keys_of(x):
+        return [f"{'red' if c == R else 'green'} {d}" for d, c in judge.predict(x).tolist()]
+
+    rows, out, cache = [], [], {}
+    names = list(COMPOSITIONS) if not args.quick else ["M1⊗M2"]
+    for name in names:
+        model = composition_model(B, none, name)
+        exact = exact_masses(name)
+        key = (COMPOSITIONS[name][0], tuple(model.composition.priors[0]))
+        if key not in cache:  # chains of one slot-1 mixture serve every composition with that prior
+            t0 = time.perf_counter()
+            x, ell = mixture_paths(model, K, torch.Generator().manual_seed(10_000), steps=args.mnist_steps)
+            cache[key] = (keys_of(x), ell, time.perf_counter() - t0)
+            print(" ", name, f"{K} mixture chains in {cache[key][2]:.0f} s", file=sys.stderr, flush=True)
+        keys, ell, _ = cache[key]
+        own, ess = _weighted_masses(keys, model.composition.path_log_weights(ell, model.gamma))
+        to_own, to_exact = [], []
+        for seed in args.seeds:
+            x = sc.sample(model, n, seed=seed, sampler="smc", particles=N, steps=args.mnist_steps)
+            counts = {}
+            for k in keys_of(x):
+                counts[k] = counts.get(k, 0) + 1
+            to_own.append(type_tv(counts, own))
+            to_exact.append(type_tv(counts, exact))
+        floor = _tv_floor(own, n)
+        bases_part = 0.5 * sum(abs(own.get(k, 0.0) - exact.get(k, 0.0)) for k in set(own) | set(exact))
+        cell = {
+            "composition": name,
+            "own_masses": own,
+            "is_ess": ess,
+            "tv_to_own": to_own,
+            "tv_to_exact": to_exact,
+            "floor": floor,
+            "own_to_exact": bases_part,
+        }
+        out.append(cell)
+        print(" ", name, cell["tv_to_own"], f"floor {floor:.3f}", f"own→exact {bases_part:.3f}", file=sys.stderr)
+        f = lambda xs: "{:.3f} ± {:.3f}".format(*_mean_se(xs))  # noqa: E731
+        rows.append([name, f(to_own), f"{floor:.3f}", f"{bases_part:.3f}", f"{ess:.0f} / {K}", f(to_exact)])
+    _table(
+        [
+            "composition",
+            "(iv) samples → own masses",
+            f"i.i.d. floor ({n} draws)",
+            "own masses → exact (the bases)",
+            "IS ESS",
+            "(i) samples → exact",
+        ],
+        rows,
+    )
+    results["mnist_own"] = out
+
+
+# ------------------------------------------------------------------ molecules: tables against the own target
+def _cells(env, states, names):
+    """(cell index per valid molecule ``[k]``, mask of valid draws ``[n]``, cell names) of the
+    high/low table over ``names`` (thresholds of sculpting.domains.molecules.metrics)."""
+    import itertools
+
+    from sculpting.domains.molecules.experiments import reward_table
+    from sculpting.domains.molecules.metrics import THRESHOLDS
+
+    mols = env.to_mols(states)
+    valid = torch.tensor([m is not None for m in mols])
+    r = reward_table([m for m in mols if m is not None], names)
+    idx = torch.zeros(int(valid.sum()), dtype=torch.long)
+    for k in names:
+        idx = idx * 2 + torch.as_tensor(r[k] < THRESHOLDS[k], dtype=torch.long)  # 0: high
+    cells = [
+        " ".join(f"{k}{'+' if s else '-'}" for k, s in zip(names, signs))
+        for signs in itertools.product((True, False), repeat=len(names))
+    ]
+    return idx, valid, cells
+
+
+def _wald(counts: torch.Tensor, p_t: torch.Tensor, cov_t: torch.Tensor, ess: float) -> tuple[float, float]:
+    """(statistic, p-value) of "the sample's cell frequencies are draws of the target p_t", the
+    target itself estimated (effective size ``ess``) with covariance ``cov_t``: d = f − p_t,
+    X² = dᵀ (Σ_s + Σ_t)⁺ d with Σ_s = (diag p − p pᵀ) / n at the pooled p = (n f + ess p_t) / (n + ess)
+    (so a cell the target estimate missed still counts), df = cells − 1: a χ² test that counts the
+    noise of both sides."""
+    from scipy.stats import chi2
+
+    n = float(counts.sum())
+    f = counts.double() / n
+    pool = (n * f + ess * p_t) / (n + ess)
+    cov_s = (torch.diag(pool) - torch.outer(pool, pool)) / n
+    d = f - p_t
+    x2 = float(d @ torch.linalg.pinv(cov_s + cov_t) @ d)
+    df = len(p_t) - 1
+    return x2, float(chi2.sf(x2, df))
+
+
+def molecule_tables_section(args, results):
+    from sculpting.domains.molecules.io import load_molecule_models
+    from sculpting.gflownet.paths import mixture_paths
+
+    m = load_molecule_models()
+    n, K = args.mol_table_n, args.mol_own_paths
+    print(
+        f"## Molecules: high/low tables of {n} path-SMC molecules (N = {args.mol_particles}) against the path "
+        f"composition's own target (importance-weighted from {K} chains of the bases' mixture), β = 32, seeds "
+        f"{args.seeds}\n"
+    )
+    rows, out = [], []
+    for name, keys, op in (("SEH⊗SA", ["seh", "sa"], "harmonic"), ("y=123", ["seh", "sa", "qed"], "y=123")):
+        model = sc.compose([m["bases"][k] for k in keys], None, op, beta=32.0)
+        t0 = time.perf_counter()
+        x, ell = mixture_paths(model, K, torch.Generator().manual_seed(10_000))
+        idx, valid, cells = _cells(model.env, x, keys)
+        log_w = model.composition.path_log_weights(ell)[valid]
+        w = torch.softmax(log_w, 0)
+        onehot = torch.nn.functional.one_hot(idx, len(cells)).double()
+        p_t = w @ onehot
+        dev = onehot - p_t
+        cov_t = (dev * (w**2)[:, None]).T @ dev
+        ess = float(1.0 / (w**2).sum())
+        print(" ", name, f"{K} mixture chains in {time.perf_counter() - t0:.0f} s, IS ESS {ess:.0f}", file=sys.stderr)
+        tests = []
+        for seed in args.seeds:
+            xs = sc.sample(model, n, seed=seed, sampler="smc", particles=args.mol_particles)
+            sidx, _, _ = _cells(model.env, xs, keys)
+            counts = torch.bincount(sidx, minlength=len(cells))
+            x2, pval = _wald(counts, p_t, cov_t, ess)
+            tests.append({"seed": seed, "counts": counts.tolist(), "chi2": x2, "p": pval})
+            print(" ", name, seed, f"χ² {x2:.2f} p {pval:.3f}", file=sys.stderr, flush=True)
+        freq = torch.tensor([t["counts"] for t in tests]).double()
+        freq = 100 * freq / freq.sum(1, keepdim=True)
+        cell = {"composition": name, "cells": cells, "target_pct": (100 * p_t).tolist(), "is_ess": ess, "tests": tests}
+        out.append(cell)
+        table = ", ".join(
+            f"{c} {100 * float(p_t[i]):.1f} / {float(freq[:, i].mean()):.1f}" for i, c in enumerate(cells)
+        )
+        rows.append([name, table, f"{ess:.0f} / {K}", ", ".join(f"{t['chi2']:.1f} (p {t['p']:.2f})" for t in tests)])
+    _table(["composition", "cell: own target % / SMC % (mean of seeds)", "IS ESS", "χ² (p), per seed"], rows)
+    results["molecule_tables"] = out
+
+
+# ------------------------------------------------------------------ the training it saves
+def savings_section(args, results):
+    """The classifier fits the shipped compositions need, as their builders timed them (metadata
+    beside the weights: ``train_time_s``, MNIST's distillation pools ``distill_time_s``)."""
+    rows, out = [], []
+    for domain in ("grid", "mnist", "molecules"):
+        folder = ROOT / "sculpting" / "domains" / domain / "pretrained"
+        for meta in sorted(folder.glob("classifier_*.json")):
+            d = json.loads(meta.read_text())
+            secs = float(d.get("train_time_s", 0.0)) + float(d.get("distill_time_s", 0.0))
+            cmd = d.get("command", "notebook 02" if domain == "grid" else "")
+            out.append({"domain": domain, "classifier": meta.stem, "seconds": secs, "command": cmd})
+            rows.append([domain, meta.stem, f"{secs / 60:.1f}", f"`{cmd}`" if cmd else ""])
+    total = sum(o["seconds"] for o in out)
+    rows.append(["all", "", f"**{total / 60:.0f}**", ""])
+    print("## The classifier training it saves: the shipped classifiers' fits, as their builders timed them\n")
+    _table(["domain", "classifier", "minutes", "built by"], rows)
+    results["savings"] = out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", choices=["grid", "molecules", "mnist"], action="append")
+    p.add_argument("--only", choices=list(SECTIONS), action="append")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--grid-samples", type=int, default=16384)
@@ -223,14 +421,29 @@ def main(argv=None):
     p.add_argument("--mnist-samples", type=int, default=128)
     p.add_argument("--mnist-particles", type=int, default=64)
     p.add_argument("--mnist-steps", type=int, default=100)
+    p.add_argument("--mnist-own-paths", type=int, default=1024)
+    p.add_argument("--mol-table-n", type=int, default=1000)
+    p.add_argument("--mol-particles", type=int, default=64)
+    p.add_argument("--mol-own-paths", type=int, default=32768)
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "free.json"))
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    results = {"args": vars(a)}
-    for name in a.only or ["grid", "molecules", "mnist"]:
-        {"grid": grid_section, "molecules": molecules_section, "mnist": mnist_section}[name](a, results)
-    Path(a.json).write_text(json.dumps(results, indent=1))
+    path = Path(a.json)
+    results = json.loads(path.read_text()) if path.exists() and a.only else {}  # --only adds to what is there
+    results["args"] = vars(a)
+    for name in a.only or list(SECTIONS):
+        SECTIONS[name](a, results)
+    path.write_text(json.dumps(results, indent=1))
 
+
+SECTIONS = {
+    "grid": grid_section,
+    "molecules": molecules_section,
+    "mnist": mnist_section,
+    "mnist-own": mnist_own_section,
+    "molecule-tables": molecule_tables_section,
+    "savings": savings_section,
+}
 
 if __name__ == "__main__":
     main()

@@ -186,6 +186,26 @@ class Composition:
         """``[n_slots, m]`` log prior of every observation slot."""
         return torch.tensor(self.priors, dtype=dtype, device=device).log()
 
+    def path_log_weights(self, path_log_likelihoods: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+        """``[K]`` log of the path composition's density over the slot-1 mixture's, log Π(τ) / P̄(τ)
+        = γ Σ_j log ρ^{(j)}_{y_j}(τ) with ρ^{(j)} = softmax(log ω^{(j)} + L(τ)), for paths τ drawn from
+        P̄ = Σ_i ω^{(1)}_i P_i (``docs/classifier_free.md``): importance weights that estimate the path
+        composition's own target from the bases' chains, independently of SMC.
+
+        Args:
+            path_log_likelihoods: ``[K, m]`` L_i(τ), each base's log-likelihood of each path (a
+                shift shared by the bases of one path cancels).
+        """
+        ell = torch.as_tensor(path_log_likelihoods)
+        if ell.dim() != 2 or ell.shape[1] != self.n_bases:
+            raise ValueError(f"path log-likelihoods must be [K, {self.n_bases}], got {tuple(ell.shape)}")
+        ell = ell.double()
+        log_w = self.log_priors(torch.float64, ell.device)
+        out = torch.zeros(len(ell), dtype=torch.float64, device=ell.device)
+        for k, y in enumerate(self.observations):
+            out = out + gamma * torch.log_softmax(log_w[k] + ell, dim=1)[:, y - 1]
+        return out
+
     def target_log_prob(self, base_log_probs: torch.Tensor) -> torch.Tensor:
         """Exact normalised log p(x | y) from base log-probabilities.
 

@@ -322,3 +322,56 @@ def test_torchgfn_bases_compose_by_their_paths():
     assert sc.l1_distance(histogram(env, draws).clamp_min(1e-300).log(), target) < bound
     for b in bases:  # control: each base is another law
         assert sc.l1_distance(sc.exact_distribution(b), target) > 2 * bound
+
+
+def _weighted_noise_bound(log_w: torch.Tensor, onehot: torch.Tensor, sds: float = 4.0) -> float:
+    """The L1 that self-normalised importance sampling alone gives the weighted law of ``onehot``
+    ``[K, C]`` draws with log weights ``log_w`` ``[K]``: per cell the delta-method variance
+    v = Σ_k w̃_k² (1[x_k = c] − p̂_c)², |error| ≈ |N(0, v)| (mean sqrt(2v/π), variance v(1 − 2/π));
+    the sum of the means plus ``sds`` standard deviations of the sum."""
+    w = torch.softmax(log_w.double(), 0)
+    p = w @ onehot
+    v = ((w[:, None] ** 2) * (onehot - p) ** 2).sum(0)
+    return float((2 * v / math.pi).sqrt().sum() + sds * (v * (1 - 2 / math.pi)).sum().sqrt())
+
+
+@pytest.mark.parametrize("op", ["harmonic", "contrast", "y=123"])
+def test_the_bases_own_chains_importance_weighted_estimate_the_path_target(op):
+    """mixture_paths + Composition.path_log_weights: the estimate of Π that benchmarks/free.py sets
+    beside the SMC samples (independent of SMC) lands on the enumerated path target within its own
+    importance-sampling noise; unweighted (the mixture) it does not, nor do another operation's weights."""
+    from sculpting.gflownet.paths import mixture_paths
+
+    env = GridEnv(5, 2, "corners")
+    bases = _random_bases(env, 3 if op == "y=123" else 2)
+    alpha = 0.5 if op == "y=123" else 0.3
+    model = PathComposition(bases, sc.parse_composition(op, len(bases), alpha))
+    target, _ = path_target(model)
+    x, ell = mixture_paths(model, 32768, torch.Generator().manual_seed(21))
+    onehot = torch.nn.functional.one_hot(env.index(x), env.n_states).double()
+    log_w = model.composition.path_log_weights(ell)
+    bound = _weighted_noise_bound(log_w, onehot)
+    got = float((torch.softmax(log_w, 0) @ onehot - target.exp()).abs().sum())
+    assert got < bound, (got, bound)
+    flat = float((onehot.mean(0) - target.exp()).abs().sum())
+    assert flat > 2 * bound, (flat, bound)
+    other = "mixture" if op == "y=123" else {"harmonic": "contrast", "contrast": "harmonic"}[op]
+    log_w2 = sc.parse_composition(other, len(bases), alpha).path_log_weights(ell)
+    assert float((torch.softmax(log_w2, 0) @ onehot - target.exp()).abs().sum()) > 2 * bound
+    with pytest.raises(ValueError, match=r"must be \[K, "):
+        model.composition.path_log_weights(ell[:, :1])
+
+
+def test_diffusion_bases_own_chains_importance_weighted_reach_the_x_space_masses():
+    """Analytic scores: the chains of the slot-1 mixture, weighted by Π / P̄, give the x-space
+    component masses within the importance-sampling noise; unweighted they do not."""
+    from sculpting.diffusion.paths import mixture_paths
+
+    model, want = _gaussian_path_model("vp", "harmonic", 0.3, W2)
+    x, ell = mixture_paths(model, 4096, torch.Generator().manual_seed(4), steps=60)
+    onehot = torch.nn.functional.one_hot(torch.cdist(x.float(), MEANS).argmin(1), 3).double()
+    log_w = model.composition.path_log_weights(ell)
+    got = torch.softmax(log_w, 0) @ onehot
+    bound = _weighted_noise_bound(log_w, onehot)
+    assert float((got - want).abs().sum()) < bound, (got, want, bound)
+    assert float((onehot.mean(0) - want).abs().sum()) > 2 * bound

@@ -45,6 +45,7 @@ __all__ = [
     "path_smc_runs",
     "path_smc",
     "path_smc_sample",
+    "mixture_paths",
 ]
 
 
@@ -117,6 +118,22 @@ def path_smc_runs(
 ):
     """``runs`` independent path-composition SMC runs advanced together: (the finished
     :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
+    tracker, out, stats, _ = _runs(model, particles, runs, generator, resample_threshold, steps, progress, True)
+    return tracker, out, stats
+
+
+@torch.no_grad()
+def mixture_paths(model, n: int, generator=None, steps: int = 200, progress: bool = False):
+    """(outputs ``[n, *image_shape]``, path log-likelihoods ``[n, m]``) of ``n`` chains of the slot-1
+    mixture P̄ = Σ_i ω^{(1)}_i P_i (each step by one base drawn from ρ^{(1)}, every weight 1), each
+    with every base's L_i of its path (relative to the proposal: only differences enter). With
+    :meth:`~sculpting.algebra.Composition.path_log_weights` they estimate the path composition's own
+    target by importance sampling, independently of its SMC."""
+    _, out, _, ell = _runs(model, n, 1, generator, 0.0, steps, progress, False)
+    return out, ell
+
+
+def _runs(model, particles, runs, generator, resample_threshold, steps, progress, observe: bool):
     _check(model)
     n, threshold = check_smc_options(particles, resample_threshold)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
@@ -128,7 +145,7 @@ def path_smc_runs(
     x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
     shape = (m, -1) + (1,) * (x.dim() - 1)
     priors = comp.log_priors(torch.float64, dev)  # [slots, m]
-    obs = [y - 1 for y in comp.observations]
+    obs = [y - 1 for y in comp.observations] if observe else []
     log_w0 = gamma * float(sum(priors[j, y] for j, y in enumerate(obs))) if obs else 0.0
     tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_w0, runs=runs)
     ell = torch.zeros(total, m, dtype=torch.float64, device=dev)  # L_i − log q, per particle
@@ -171,7 +188,7 @@ def path_smc_runs(
         if idx is not None:
             x, ell = x[idx], ell[idx]
     tracker.finish()
-    return tracker, out, stats
+    return tracker, out, stats, ell
 
 
 def path_smc(

@@ -35,7 +35,15 @@ from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.gflownet.smc import runs_at_once
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
-__all__ = ["PathComposition", "check_path_options", "path_smc_runs", "path_smc", "path_smc_sample", "path_target"]
+__all__ = [
+    "PathComposition",
+    "check_path_options",
+    "path_smc_runs",
+    "path_smc",
+    "path_smc_sample",
+    "path_target",
+    "mixture_paths",
+]
 
 
 class PathComposition:
@@ -111,13 +119,28 @@ def path_smc_runs(model, particles: int, runs: int = 1, generator=None, resample
     :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats).
     ``model``: a :class:`PathComposition` or anything with ``bases``, ``env`` and ``composition``
     (a classifier composition: its classifier is not used)."""
+    tracker, states, stats, _ = _runs(model, particles, runs, generator, resample_threshold, observe=True)
+    return tracker, states, stats
+
+
+@torch.no_grad()
+def mixture_paths(model, n: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(terminal states ``[n, *S]``, path log-likelihoods ``[n, m]``) of ``n`` trajectories of the
+    slot-1 mixture P̄ = Σ_i ω^{(1)}_i P_i (the bases' own chains, every weight 1), each with every
+    base's L_i(τ). With :meth:`~sculpting.algebra.Composition.path_log_weights` they estimate the
+    path composition's own target by importance sampling, independently of its SMC."""
+    _, states, _, ell = _runs(model, n, 1, generator, 0.0, observe=False)
+    return states, ell
+
+
+def _runs(model, particles, runs, generator, resample_threshold, observe: bool):
     n, threshold = check_smc_options(particles, resample_threshold)
     env, comp = model.env, model.composition
     total = n * runs
     states = env.initial_states(total)
     dev = states.device
     mix_prior, obs_priors = _slot_log_priors(comp, dev)
-    obs = [y - 1 for y in comp.observations]
+    obs = [y - 1 for y in comp.observations] if observe else []
     log_w0 = float(sum(obs_priors[j, y] for j, y in enumerate(obs))) if obs else 0.0
     tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_w0, runs=runs)
     ell = torch.zeros(total, comp.n_bases, dtype=torch.float64, device=dev)  # L_i(τ), running
@@ -153,7 +176,7 @@ def path_smc_runs(model, particles: int, runs: int = 1, generator=None, resample
     if not bool(done.all()):
         raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
     tracker.finish()
-    return tracker, states, stats
+    return tracker, states, stats, ell
 
 
 def path_smc(model, particles: int, generator=None, resample_threshold: float = 0.5) -> SMCRun:
