@@ -293,6 +293,9 @@ class DiffusionFamily(ModelFamily):
         if isinstance(model, DiffusionPathComposition):
             if sampler == "auto":
                 sampler = "smc"
+            if is_scheduler(sampler):  # a DDPM scheduler: path SMC along its own kernel (others refused there)
+                rest = {k: options.pop(k) for k in list(options) if k != "fast"}
+                sampler = diffusion_sampler("smc", scheduler=sampler, **rest)
             if getattr(sampler, "name", sampler) != "smc":
                 raise ValueError(
                     f"sampler={getattr(sampler, 'name', sampler)!r} follows one score field; a path composition "

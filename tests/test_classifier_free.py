@@ -375,3 +375,71 @@ def test_diffusion_bases_own_chains_importance_weighted_reach_the_x_space_masses
     bound = _weighted_noise_bound(log_w, onehot)
     assert float((got - want).abs().sum()) < bound, (got, want, bound)
     assert float((onehot.mean(0) - want).abs().sum()) > 2 * bound
+
+
+def test_the_ddpm_kernel_is_the_schedulers_own_step():
+    """The path SMC's DDPM kernel: base i's step x + v (μ_i − x) / v + √v z equals DDPMScheduler.step
+    with the same noise. Bound: the scheduler forms β_t = 1 − ᾱ_t / ᾱ_t' in float32, a relative
+    error of ~2⁻²⁴ / β_t in its coefficients (the kernel uses float64), times the sizes of x and x̂_0
+    (≤ 8 here): 16 · 2⁻²⁴ · 8 / β_t. Control: the "fixed_large" variance is another kernel."""
+    diffusers = pytest.importorskip("diffusers")
+    from sculpting.diffusion.paths import _DDPMKernel
+
+    model, _ = _gaussian_path_model("vp", "harmonic", 0.3, W2)
+    base, sde = model.bases[0], model.sde
+    for variance in ("fixed_small", "fixed_large"):
+        sched = diffusers.DDPMScheduler(clip_sample=False, variance_type=variance)
+        kernel = _DDPMKernel(model, sched, 50)
+        x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+        for k in (0, 20, 40, 48):
+            t = int(sched.timesteps[k])
+            tc = torch.full((16,), max(t / 999, sde.eps))
+            eps = -sde.marginal_std(tc)[:, None] * base.score(x, tc)
+            want = sched.step(eps, t, x, generator=torch.Generator().manual_seed(k)).prev_sample
+            z = torch.randn(x.shape, generator=torch.Generator().manual_seed(k))
+            v = kernel.var(k)
+            got = x + v * kernel.scores([base], x, k)[0] + math.sqrt(v) * z
+            beta = 1 - float(sched.alphas_cumprod[t] / sched.alphas_cumprod[int(sched.timesteps[k + 1])])
+            assert float((got - want).abs().max()) < 16 * 2**-24 * 8 / beta, (variance, k)
+            if variance == "fixed_small" and k >= 40:  # control: the other variance (the two meet at high noise)
+                other = _DDPMKernel(model, diffusers.DDPMScheduler(clip_sample=False, variance_type="fixed_large"), 50)
+                wrong = x + other.var(k) * other.scores([base], x, k)[0] + math.sqrt(other.var(k)) * z
+                assert float((wrong - want).abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize("op, alpha", [("harmonic", 0.3), ("reverse_contrast", 0.5)])
+def test_path_smc_along_a_ddpm_schedulers_kernel_lands_on_the_x_space_masses(op, alpha):
+    """The chains follow DDPMScheduler's own kernel (100 of its 1 000 timesteps); the same check and
+    controls as the package's own steps above."""
+    diffusers = pytest.importorskip("diffusers")
+    from sculpting.diffusion.paths import path_smc_runs
+
+    model, want = _gaussian_path_model("vp", op, alpha, W2)
+    sched = diffusers.DDPMScheduler(clip_sample=False)
+    runs, n = 32, 64
+    tracker, x, _ = path_smc_runs(model, n, runs, torch.Generator().manual_seed(3), steps=100, scheduler=sched)
+    per_run = _component_masses(tracker, x, runs)
+    got = per_run.mean(0)
+    se = torch.maximum(per_run.std(0) / math.sqrt(runs), (want * (1 - want) / (runs * n)).sqrt())
+    assert ((got - want).abs() < 4 * se + 1e-9).all(), (got, want, se)
+    other = {"harmonic": "mixture", "reverse_contrast": "contrast"}[op]
+    _, wrong = _gaussian_path_model("vp", other, alpha, W2)
+    assert ((wrong - got).abs() > 4 * se).any(), (wrong, got, se)
+    # through the API: a DDPM scheduler as the sampler is path SMC along its kernel
+    assert sc.sample(model, 16, seed=0, sampler=sched, steps=20).shape == (16, 2)
+
+
+def test_schedulers_without_a_gaussian_kernel_are_refused_for_a_path_composition():
+    diffusers = pytest.importorskip("diffusers")
+    model, _ = _gaussian_path_model("vp", "harmonic", 0.3, W2)
+    for sched in (diffusers.DDIMScheduler(clip_sample=False), diffusers.EulerDiscreteScheduler()):
+        with pytest.raises(ValueError, match="without noise"):
+            sc.sample(model, 4, seed=0, sampler=sched, steps=10)
+    with pytest.raises(ValueError, match="variance-preserving"):
+        ve, _ = _gaussian_path_model("ve", "harmonic", 0.3, W2)
+        sc.sample(ve, 4, seed=0, sampler=diffusers.DDPMScheduler(clip_sample=False), steps=10)
+    from sculpting.diffusion.gaussian import ExactGaussianClassifier
+
+    with_clf = sc.compose(model.bases, ExactGaussianClassifier(model.bases), "harmonic", alpha=0.3)
+    with pytest.raises(ValueError, match="kernel of a path composition"):
+        sc.sample(with_clf, 4, seed=0, sampler="smc", scheduler=diffusers.DDPMScheduler(), steps=10)

@@ -115,34 +115,137 @@ def path_smc_runs(
     resample_threshold: float = 0.5,
     steps: int = 200,
     progress: bool = False,
+    scheduler=None,
 ):
     """``runs`` independent path-composition SMC runs advanced together: (the finished
-    :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
-    tracker, out, stats, _ = _runs(model, particles, runs, generator, resample_threshold, steps, progress, True)
+    :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats).
+    ``scheduler``: a diffusers ``DDPMScheduler`` whose own Gaussian kernel the chains follow
+    (``steps`` of its timesteps) instead of the package's EDM-level steps."""
+    tracker, out, stats, _ = _runs(
+        model, particles, runs, generator, resample_threshold, steps, progress, True, scheduler
+    )
     return tracker, out, stats
 
 
 @torch.no_grad()
-def mixture_paths(model, n: int, generator=None, steps: int = 200, progress: bool = False):
+def mixture_paths(model, n: int, generator=None, steps: int = 200, progress: bool = False, scheduler=None):
     """(outputs ``[n, *image_shape]``, path log-likelihoods ``[n, m]``) of ``n`` chains of the slot-1
     mixture P̄ = Σ_i ω^{(1)}_i P_i (each step by one base drawn from ρ^{(1)}, every weight 1), each
     with every base's L_i of its path (relative to the proposal: only differences enter). With
     :meth:`~sculpting.algebra.Composition.path_log_weights` they estimate the path composition's own
     target by importance sampling, independently of its SMC."""
-    _, out, _, ell = _runs(model, n, 1, generator, 0.0, steps, progress, False)
+    _, out, _, ell = _runs(model, n, 1, generator, 0.0, steps, progress, False, scheduler)
     return out, ell
 
 
-def _runs(model, particles, runs, generator, resample_threshold, steps, progress, observe: bool):
+class _GridKernel:
+    """The package's own chain: x̃ = x / m_t on the EDM levels σ̃_0 > … > σ̃_{K−1} of
+    :mod:`sculpting.diffusion.smc`; base i steps by N(x̃ + v s̃_i, v I), v = σ̃_k² − σ̃_{k+1}²."""
+
+    def __init__(self, sde, steps: int):
+        self.sde = sde
+        self.sig, self.times, self.means = _noise_grid(sde, steps)
+
+    def prior(self, shape, generator, gdev, dev) -> torch.Tensor:
+        return self.sde.prior_sample(shape, generator, device=gdev).to(dev) / self.means[0]  # x̃
+
+    def scores(self, bases, x, k: int) -> torch.Tensor:
+        """``[m, N, *D]`` s̃_i: base i's step mean is x̃ + v s̃_i."""
+        tb = torch.full((len(x),), self.times[k], device=x.device)
+        m_t = self.means[k]
+        return torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in bases]) * m_t
+
+    def var(self, k: int) -> float:
+        return self.sig[k] ** 2 - self.sig[k + 1] ** 2
+
+    def output(self, x, s_bar, k: int) -> torch.Tensor:
+        return self.means[k] * (x + self.sig[k] ** 2 * s_bar)  # the Tweedie mean at the last level
+
+
+class _DDPMKernel:
+    """A diffusers ``DDPMScheduler``'s own kernel: at timestep t (previous t'), base i's step is
+    N(μ_i, v I) with x̂_0,i = (x − √(1 − ᾱ_t) ε_i) / √ᾱ_t (clipped as the scheduler clips),
+    μ_i = √ᾱ_t' β_t / (1 − ᾱ_t) · x̂_0,i + √α_t (1 − ᾱ_t') / (1 − ᾱ_t) · x, β_t = 1 − ᾱ_t / ᾱ_t',
+    v = (1 − ᾱ_t') / (1 − ᾱ_t) · β_t ("fixed_small") or β_t ("fixed_large"); ε_i = −σ_t s_i(x, t).
+    The step's "scores" are (μ_i − x) / v, so the path SMC's algebra is the grid kernel's; the last
+    step (t' = −1, v = 0) returns the slot-1 mixture of the means, kept out of the likelihoods."""
+
+    def __init__(self, model, scheduler, steps: int):
+        from sculpting.diffusion.schedulers import check_schedule
+        from sculpting.diffusion.sde import VPSDE
+
+        c = scheduler.config
+        name = type(scheduler).__name__
+        if not isinstance(model.sde, VPSDE):
+            raise ValueError(f"{name} samples variance-preserving bases; these have a {type(model.sde).__name__}")
+        if not all(hasattr(scheduler, a) for a in ("alphas_cumprod", "previous_timestep")) or c.get(
+            "variance_type", "fixed_small"
+        ) not in ("fixed_small", "fixed_large"):
+            raise ValueError(
+                f"{name}: a path composition weighs each step by its Gaussian kernel, which a scheduler "
+                "without noise (DDIM, DPM-Solver, Euler, ...) or with a learned variance does not have; "
+                "use a DDPMScheduler (variance_type 'fixed_small' or 'fixed_large') or the package's own "
+                "steps (scheduler=None)"
+            )
+        if c.get("prediction_type", "epsilon") != "epsilon" or c.get("thresholding"):
+            raise ValueError(f"{name}: build it with prediction_type='epsilon' and thresholding=False")
+        check_schedule(model, scheduler)
+        n_train = int(c.get("num_train_timesteps", 1000))
+        if not 2 <= steps <= n_train:
+            raise ValueError(f"steps must lie in [2, {n_train}] (the scheduler's num_train_timesteps), got {steps}")
+        scheduler.set_timesteps(steps)
+        self.sde, self.n_train = model.sde, n_train
+        self.clip = float(c.get("clip_sample_range", 1.0)) if c.get("clip_sample") else None
+        ab = scheduler.alphas_cumprod.double()
+        self.rows = []  # (t, √ᾱ_t, √(1 − ᾱ_t), c_0, c_x, v) per step
+        for t in scheduler.timesteps.tolist():
+            prev = int(scheduler.previous_timestep(t))
+            a_t, a_p = float(ab[t]), (float(ab[prev]) if prev >= 0 else 1.0)
+            beta = 1.0 - a_t / a_p
+            c0, cx = math.sqrt(a_p) * beta / (1.0 - a_t), math.sqrt(1.0 - beta) * (1.0 - a_p) / (1.0 - a_t)
+            v = (
+                beta
+                if c.get("variance_type", "fixed_small") == "fixed_large"
+                else max((1 - a_p) / (1 - a_t) * beta, 1e-20)
+            )
+            self.rows.append((t, math.sqrt(a_t), math.sqrt(1.0 - a_t), c0, cx, v if prev >= 0 else 0.0))
+        self.init_sigma = float(scheduler.init_noise_sigma)
+
+    def prior(self, shape, generator, gdev, dev) -> torch.Tensor:
+        return torch.randn(shape, generator=generator, device=gdev).to(dev) * self.init_sigma
+
+    def scores(self, bases, x, k: int) -> torch.Tensor:
+        """``[m, N, *D]`` (μ_i − x) / v (at the last step μ_i − x)."""
+        t, sa, s1a, c0, cx, v = self.rows[k]
+        tc = torch.full((len(x),), t / (self.n_train - 1), device=x.device).clamp(min=self.sde.eps)
+        std = self.sde.marginal_std(tc).to(x).reshape(-1, *[1] * (x.dim() - 1))
+        out = []
+        for b in bases:
+            eps = -std * check_finite(b.score(x, tc), b, "scores")
+            x0 = (x - s1a * eps) / sa
+            if self.clip is not None:
+                x0 = x0.clamp(-self.clip, self.clip)
+            out.append(c0 * x0 + (cx - 1.0) * x)
+        offsets = torch.stack(out)
+        return offsets if v == 0.0 else offsets / v
+
+    def var(self, k: int) -> float:
+        return self.rows[k][5]
+
+    def output(self, x, s_bar, k: int) -> torch.Tensor:
+        return x + s_bar
+
+
+def _runs(model, particles, runs, generator, resample_threshold, steps, progress, observe: bool, scheduler=None):
     _check(model)
     n, threshold = check_smc_options(particles, resample_threshold)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
-    comp, gamma, sde, dev = model.composition, model.gamma, model.sde, model.device
+    comp, gamma, dev = model.composition, model.gamma, model.device
+    kernel = _GridKernel(model.sde, steps) if scheduler is None else _DDPMKernel(model, scheduler, steps)
     gdev = generator.device if generator is not None else dev
     total, m = n * runs, comp.n_bases
-    sig, times, means = _noise_grid(sde, steps)
-    x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
+    x = kernel.prior((total, *model.image_shape), generator, gdev, dev)
     shape = (m, -1) + (1,) * (x.dim() - 1)
     priors = comp.log_priors(torch.float64, dev)  # [slots, m]
     obs = [y - 1 for y in comp.observations] if observe else []
@@ -152,16 +255,14 @@ def _runs(model, particles, runs, generator, resample_threshold, steps, progress
     stats = {"steps": 0, "score_calls": 0}
     out = x
     for k in tqdm(range(steps), disable=not progress, desc="path SMC"):
-        tb = torch.full((total,), times[k], device=dev)
-        m_t = means[k]
-        scores = torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in model.bases]) * m_t
+        scores = kernel.scores(model.bases, x, k)
         stats["score_calls"] += m
         log_rho1 = torch.log_softmax(priors[0] + ell, dim=1)  # [N, m]
         s_bar1 = (log_rho1.exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
         if k == steps - 1:
-            out = m_t * (x + sig[k] ** 2 * s_bar1)  # the Tweedie mean at the last level
+            out = kernel.output(x, s_bar1, k)
             break
-        var = sig[k] ** 2 - sig[k + 1] ** 2
+        var = kernel.var(k)
         z = torch.randn(x.shape, generator=generator, device=gdev).to(dev)
         if not obs:  # the mixture: each particle steps with one base drawn from ρ⁽¹⁾, weight 1
             pick = torch.multinomial(log_rho1.exp().float(), 1, generator=generator).squeeze(1).to(dev)
@@ -192,10 +293,16 @@ def _runs(model, particles, runs, generator, resample_threshold, steps, progress
 
 
 def path_smc(
-    model, particles: int, generator=None, resample_threshold: float = 0.5, steps: int = 200, progress: bool = False
+    model,
+    particles: int,
+    generator=None,
+    resample_threshold: float = 0.5,
+    steps: int = 200,
+    progress: bool = False,
+    scheduler=None,
 ) -> SMCRun:
     """One path-composition SMC run (an :class:`~sculpting.smc_core.SMCRun`; ``states``: the outputs)."""
-    tracker, out, stats = path_smc_runs(model, particles, 1, generator, resample_threshold, steps, progress)
+    tracker, out, stats = path_smc_runs(model, particles, 1, generator, resample_threshold, steps, progress, scheduler)
     return tracker.run(0, out, stats)
 
 
@@ -208,12 +315,14 @@ def path_smc_sample(
     particles: int = 64,
     resample_threshold: float = 0.5,
     batch_size: int | None = None,
+    scheduler=None,
 ) -> torch.Tensor:
     """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each
-    ending with a multinomial draw of N from its final weights (``batch_size`` images at a time)."""
+    ending with a multinomial draw of N from its final weights (``batch_size`` images at a time;
+    ``scheduler``: a ``DDPMScheduler`` whose kernel the chains follow)."""
     check_smc_options(particles, resample_threshold)
     return sample_by_runs(
-        lambda r: path_smc_runs(model, particles, r, generator, resample_threshold, steps, progress),
+        lambda r: path_smc_runs(model, particles, r, generator, resample_threshold, steps, progress, scheduler),
         n,
         particles,
         runs_at_once(math.ceil(n / particles), particles, batch_size),

@@ -3,7 +3,8 @@
 ``sc.sample``'s ``batch_size`` bounds the images per batch of runs. A base (no observation, every
 weight 1) is sampled by its own reverse chain: :func:`~sculpting.diffusion.samplers.pc.pc_sample`
 without corrector. A path composition (no classifier, :mod:`sculpting.diffusion.paths`) runs the
-SMC of the bases' path likelihoods.
+SMC of the bases' path likelihoods, along the package's own steps or, with
+``scheduler=DDPMScheduler(...)``, along that scheduler's Gaussian kernel.
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ class DiffusionSMCSampler(Sampler):
     name = "smc"
     family = "diffusion"
     summary = "twisted SMC: exact for the terminal-defined target as N grows"
-    options = {"particles": 64, "proposal": "auto", "resample_threshold": 0.5}
+    options = {"particles": 64, "proposal": "auto", "resample_threshold": 0.5, "scheduler": None}
 
     def draw(self, model, n: int, generator=None, *, steps=200, batch_size=None, progress=False) -> torch.Tensor:
         particles, proposal, threshold = (self.values[k] for k in ("particles", "proposal", "resample_threshold"))
+        scheduler = self.values["scheduler"]
         if isinstance(model, DiffusionPathComposition):
             check_path_proposal(proposal)
-            return path_smc_sample(model, n, steps, generator, progress, particles, threshold)
+            return path_smc_sample(model, n, steps, generator, progress, particles, threshold, scheduler=scheduler)
+        if scheduler is not None:
+            raise ValueError(
+                "scheduler= in SMC is the kernel of a path composition's chains (no classifier); a classifier "
+                "composition's SMC follows the package's own steps: leave scheduler=None, or compose with no "
+                "classifier (sc.compose(bases, None, ...))"
+            )
         if not isinstance(model, ComposedScore):
             check_smc_options(particles, threshold)
             if proposal not in ("auto",) + DIFFUSION_PROPOSALS:
