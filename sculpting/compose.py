@@ -282,7 +282,10 @@ def smc(
             head); diffusion "guided" or "base"; "auto": the best the model offers.
         resample_threshold: resample when ESS < threshold · N (0: never, 1: every step).
         twist: GFlowNets with a successor head: "classifier" (the chosen successor scored, one row
-            per particle per step) or "head" (the head's own prediction).
+            per particle per step) or "head" (the head's own prediction). Any composition: "paths"
+            (the bases' path posteriors, no classifier: ``docs/classifier_free.md``); GFlowNets whose
+            bases learned state flows (torchgfn DB / SubTB): "flows" (the flow classifier
+            Q(i | s) ∝ ω_i F_i(s) / Z_i, no classifier trained).
         steps: diffusion grid points (steps − 1 Euler–Maruyama transitions; default 200, at most
             :data:`~sculpting.bounds.MAX_STEPS`). GFlowNets take none (a trajectory ends when it
             stops): passing ``steps`` there is refused, as is a ``twist`` other than "classifier" for

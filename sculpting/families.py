@@ -22,6 +22,7 @@ import torch
 
 from sculpting.diffusion.paths import DiffusionPathComposition, check_path_proposal
 from sculpting.diffusion.paths import path_smc as diffusion_path_smc
+from sculpting.gflownet.flows import flow_policy
 from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc
 
 __all__ = [
@@ -189,6 +190,8 @@ class GFlowNetFamily(ModelFamily):
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
         from sculpting.gflownet.smc import gflownet_smc
 
+        if twist == "flows":  # the bases' learned state flows as the classifier (sculpting.gflownet.flows)
+            return gflownet_smc(flow_policy(model), particles, generator, proposal, resample_threshold, "classifier")
         if isinstance(model, PathComposition) or twist == "paths":
             check_path_options(model, proposal, twist)
             return path_smc(model, particles, generator, resample_threshold)

@@ -259,9 +259,13 @@ class TorchGFNPolicy(torch.nn.Module):
             :class:`TorchGFNEnv` (the estimator's preprocessor is the default ``encode``).
 
     ``log_probs(states)`` ``[B, A]``: masked, normalised log π(a | s) with states ``[B, *state_shape]``.
+    With ``log_flow`` (the ``logF`` ``ScalarEstimator`` of a ``DBGFlowNet`` / ``SubTBGFlowNet``; see
+    :meth:`from_gflownet`), ``log_state_flow(states)`` ``[B]`` is its learned log F(s) (plus log R(s)
+    for a forward-looking parametrisation): what ``twist="flows"`` composes by
+    (:mod:`sculpting.gflownet.flows`).
     """
 
-    def __init__(self, estimator, env, **env_options):
+    def __init__(self, estimator, env, log_flow=None, forward_looking: bool = False, **env_options):
         super().__init__()
         if getattr(estimator, "is_backward", False):
             raise ValueError("wrap the forward policy estimator (is_backward=False)")
@@ -275,10 +279,38 @@ class TorchGFNPolicy(torch.nn.Module):
                 f"the estimator outputs {estimator.expected_output_dim} logits, the env has {env.n_actions} actions"
             )
         self.estimator, self.env = estimator, env
+        self.log_flow, self.forward_looking = log_flow, bool(forward_looking)
+
+    @classmethod
+    def from_gflownet(cls, gflownet, env, **env_options) -> "TorchGFNPolicy":
+        """The forward policy of a torchgfn GFlowNet, with its state flow where it learned one
+        (``DBGFlowNet``, ``SubTBGFlowNet``: ``logF``; a ``TBGFlowNet`` has none)."""
+        if not hasattr(gflownet, "pf"):
+            raise TypeError(f"expected a torchgfn GFlowNet (with .pf), got {type(gflownet).__name__}")
+        return cls(
+            gflownet.pf,
+            env,
+            log_flow=getattr(gflownet, "logF", None),
+            forward_looking=bool(getattr(gflownet, "forward_looking", False)),
+            **env_options,
+        )
+
+    @property
+    def has_state_flow(self) -> bool:
+        return self.log_flow is not None
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
         logits = self.estimator(self.env.wrap(states)).to(states.device).float()
         return masked_log_softmax(logits, self.env.action_mask(states))
+
+    def log_state_flow(self, states: torch.Tensor) -> torch.Tensor:
+        """``[B]`` the learned log F(s) (float64); an error for a base without a state flow."""
+        if self.log_flow is None:
+            raise ValueError(
+                "this base has no state flow (wrap a DBGFlowNet / SubTBGFlowNet with TorchGFNPolicy.from_gflownet)"
+            )
+        out = self.log_flow(self.env.wrap(states)).reshape(-1).to(states.device).double()
+        return out + self.env.log_reward(states) if self.forward_looking else out
 
 
 # ------------------------------------------------------------------ saving: models built by a recipe

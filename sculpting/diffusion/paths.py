@@ -197,17 +197,14 @@ class _DDPMKernel:
         self.sde, self.n_train = model.sde, n_train
         self.clip = float(c.get("clip_sample_range", 1.0)) if c.get("clip_sample") else None
         ab = scheduler.alphas_cumprod.double()
+        large = c.get("variance_type", "fixed_small") == "fixed_large"
         self.rows = []  # (t, √ᾱ_t, √(1 − ᾱ_t), c_0, c_x, v) per step
         for t in scheduler.timesteps.tolist():
             prev = int(scheduler.previous_timestep(t))
             a_t, a_p = float(ab[t]), (float(ab[prev]) if prev >= 0 else 1.0)
             beta = 1.0 - a_t / a_p
             c0, cx = math.sqrt(a_p) * beta / (1.0 - a_t), math.sqrt(1.0 - beta) * (1.0 - a_p) / (1.0 - a_t)
-            v = (
-                beta
-                if c.get("variance_type", "fixed_small") == "fixed_large"
-                else max((1 - a_p) / (1 - a_t) * beta, 1e-20)
-            )
+            v = beta if large else max((1 - a_p) / (1 - a_t) * beta, 1e-20)
             self.rows.append((t, math.sqrt(a_t), math.sqrt(1.0 - a_t), c0, cx, v if prev >= 0 else 0.0))
         self.init_sigma = float(scheduler.init_noise_sigma)
 

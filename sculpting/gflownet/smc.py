@@ -178,7 +178,7 @@ def gflownet_smc_runs(
     if proposal not in PROPOSALS:
         raise ValueError(f"unknown SMC proposal {proposal!r}; choose from {('auto',) + PROPOSALS}")
     if twist not in TWISTS:
-        raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS + ('paths',)}")
+        raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS + ('paths', 'flows')}")
     head = getattr(policy, "successor_head", None)
     if (proposal == "amortised" or twist == "head") and head is None:
         raise ValueError(

@@ -5,13 +5,15 @@ independent runs of N particles, each ending with a multinomial draw of N from i
 (runs advance together, ``batch_size`` particles at a time, default 4 096). A base (no
 observation: every weight 1) is sampled exactly from its own policy. A path composition (no
 classifier, :mod:`sculpting.gflownet.paths`), or ``twist="paths"`` on any composition, runs the
-fully adapted SMC of the bases' path likelihoods.
+fully adapted SMC of the bases' path likelihoods; ``twist="flows"`` twists by the flow classifier
+of bases that learned state flows (:mod:`sculpting.gflownet.flows`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from sculpting.gflownet.flows import flow_policy
 from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc_sample
 from sculpting.gflownet.samplers.full import FullSampler
 from sculpting.gflownet.smc import PROPOSALS, TWISTS, smc_sample
@@ -27,6 +29,10 @@ class SMCSampler(Sampler):
 
     def draw(self, model, n: int, generator=None, *, steps=None, batch_size=None, progress=False) -> torch.Tensor:
         opts = self.values
+        if opts["twist"] == "flows":  # the bases' learned state flows as the classifier
+            return smc_sample(
+                flow_policy(model), n, generator, batch_size=batch_size, **{**opts, "twist": "classifier"}
+            )
         if isinstance(model, PathComposition) or opts["twist"] == "paths":
             check_path_options(model, opts["proposal"], opts["twist"])
             return path_smc_sample(
