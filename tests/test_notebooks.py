@@ -67,7 +67,7 @@ def test_02_grid_classifiers(grid_smoke):
 
 
 def test_03_grid_sculpting_on_shipped_models(tmp_path):
-    m = run("03_grid_sculpting", tmp_path / "03", alphas=[0.05, 0.5, 0.95], latency_repeats=3)
+    m = run("03_grid_sculpting", tmp_path / "03", alphas=[0.05, 0.5, 0.95], latency_repeats=3, free_samples=1024)
     for op in ("harmonic", "contrast", "reverse_contrast"):
         assert set(m["shubert_sigmoid"][op]) == {"0.05", "0.5", "0.95"}
         for cell in m["shubert_sigmoid"][op].values():
@@ -77,6 +77,14 @@ def test_03_grid_sculpting_on_shipped_models(tmp_path):
     assert len(m["circles"]) == 10
     assert m["slider_update_ms_median"] > 0
     assert (tmp_path / "03" / "shubert_sigmoid.png").is_file() and (tmp_path / "03" / "circles.png").is_file()
+    # no classifier: the path composition by SMC against the x-space target. Its L1 is the path / x gap
+    # (≤ 0.006 on these bases, benchmarks/free_results.md) plus SMC's sampling noise, ≈ 1.4 × the i.i.d.
+    # floor (particles repeat after resampling; benchmarks/smc_results.md): 2 × floor + 0.01 bounds it
+    free = m["no_classifier"]
+    assert len(free) == 19 and (tmp_path / "03" / "circles_no_classifier.png").is_file()
+    for label, cell in free.items():
+        assert 0 < cell["ess"] <= 1 + 1e-9
+        assert cell["l1_path_smc"] <= 2 * cell["l1_iid_floor"] + 0.01, (label, cell)
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,9 @@ def plot_grid_distribution(ax, env, log_p: torch.Tensor, title: str = "", vmax=N
     return im
 
 
-def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2):
-    """``rows``: list of (label, guided log p, target log p, L1). Each pair: guided | target."""
+def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2, what: str = "guided"):
+    """``rows``: list of (label, guided log p, target log p, L1). Each pair: guided | target
+    (``what`` names the left panel: "guided", or e.g. "path SMC" for sampled histograms)."""
     n = len(rows)
     nrows = (n + ncols_pairs - 1) // ncols_pairs
     fig, axes = plt.subplots(
@@ -40,7 +41,7 @@ def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2):
     for k, (label, g, t, l1) in enumerate(rows):
         r, c = divmod(k, ncols_pairs)
         vmax = float(max(g.exp().max(), t.exp().max()))
-        plot_grid_distribution(axes[r, 2 * c], env, g, f"{label}\nguided, L1={l1:.3f}", vmax)
+        plot_grid_distribution(axes[r, 2 * c], env, g, f"{label}\n{what}, L1={l1:.3f}", vmax)
         plot_grid_distribution(axes[r, 2 * c + 1], env, t, f"{label}\ntarget", vmax)
         axes[r, 2 * c].axis("on")
         axes[r, 2 * c + 1].axis("on")

@@ -37,7 +37,7 @@ NOTEBOOKS = (
 SMOKE = {
     "01_grid_base_gflownets": {"horizon": 8, "steps": 30, "batch_size": 16},
     "02_grid_classifiers": {"steps": 30, "batch_per_base": 8, "warmup_steps": 10},
-    "03_grid_sculpting": {"latency_repeats": 2},
+    "03_grid_sculpting": {"latency_repeats": 2, "free_samples": 512},
     "04_mnist_base_diffusion": {"preset": "smoke", "steps": 20, "batch_size": 8, "sample_steps": 10, "n_samples": 8},
     "05_mnist_classifiers": {
         "judge_epochs": 1,
