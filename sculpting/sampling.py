@@ -52,6 +52,8 @@ class Sampler:
     options: ClassVar[dict] = {}
     #: one line for listings (the panels' menus, ``docs``)
     summary: ClassVar[str] = ""
+    #: options without a usable default (the caller must pass them, e.g. a scheduler instance)
+    required: ClassVar[tuple] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -142,8 +142,11 @@ def test_03_with_sequential_monte_carlo(tmp_path):
 
 
 def test_06_mnist_sculpting_on_shipped_models(tmp_path):
-    m = run("06_mnist_sculpting", tmp_path / "06", n_samples=4, sample_steps=6)
+    m = run("06_mnist_sculpting", tmp_path / "06", n_samples=4, sample_steps=6, free_particles=4, free_steps=6)
     s = m["support"]
+    assert set(m["no_classifier"]) == {"M1⊗M2", "M1◑M2", "M2◑M1", "MN y=123", "MN y=11", "MN y=22", "MN y=33"}
+    assert all(c["n"] == 4 and 0 <= c["tv"] <= 1 for c in m["no_classifier"].values())
+    assert (tmp_path / "06" / "compositions_no_classifier.png").is_file()
     for comp in ("M1⊗M2", "M1◑M2", "M2◑M1", "MN y=123", "(MN y=12)◑MN3"):
         assert "gamma=1" in s[comp] and len(s[comp]) == 2, comp
         for cell in s[comp].values():
@@ -167,6 +170,7 @@ def test_06_with_the_data_oracle_as_classifier(tmp_path):
         classifier="oracle",
         decomposition=False,
         include_nested=False,
+        no_classifier=False,
     )
     assert m["classifier"] == "oracle" and m["decomposition"] == []
     assert m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
@@ -182,8 +186,9 @@ def test_06_with_sequential_monte_carlo(tmp_path):
         particles=4,
         decomposition=False,
         include_nested=False,
+        no_classifier=False,
     )
-    assert m["sampler"] == "smc" and m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4
+    assert m["sampler"] == "smc" and m["support"]["M1⊗M2"]["gamma=1"]["n"] == 4 and m["no_classifier"] == {}
 
 
 def _needs_molecule_data():

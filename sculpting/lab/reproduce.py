@@ -47,7 +47,7 @@ SMOKE = {
         "batch": 4,
         "distill_updates": 2,
     },
-    "06_mnist_sculpting": {"n_samples": 4, "sample_steps": 6},
+    "06_mnist_sculpting": {"n_samples": 4, "sample_steps": 6, "free_particles": 4, "free_steps": 6},
     "07_molecule_base_gflownets": {
         "steps": 3,
         "preset": "smoke",

@@ -17,6 +17,7 @@ class SchedulerSampler(Sampler):
     family = "diffusion"
     summary = "a diffusers scheduler's steps (DDPM, DDIM, DPM-Solver, Euler, ...)"
     options = {"scheduler": None}
+    required = ("scheduler",)
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -54,7 +54,7 @@ class MnistSculptingPanel(SculptingPanel):
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
         self.gamma = self.slider(gamma, 0.0, 30.0, 0.5, "γ")
         self.n_images = self.slider(n_images, 4, 64, 4, "images", integer=True)
-        menu = sorted(n for n, c in SAMPLERS.items() if None not in c.options.values())  # no required option
+        menu = sorted(n for n, c in SAMPLERS.items() if not c.required)  # no required option
         if sampler not in menu:
             raise ValueError(f"unknown diffusion sampler {sampler!r}; choose from {menu}")
         self.sampler_name = self.dropdown(menu, sampler, "sampler")
