@@ -255,6 +255,7 @@ def test_09_molecule_sculpting_on_shipped_models(tmp_path):
         two_way=[["harmonic", 0.5], ["contrast", 0.05]],
         three_way=["123"],
         contrasts=[["contrast", 0.05]],
+        free_particles=4,
     )
     assert {
         "SEH",
@@ -273,6 +274,11 @@ def test_09_molecule_sculpting_on_shipped_models(tmp_path):
     assert {"hm_cell_beats_both_bases", "contrast_moves_seh_away_from_sa"} <= set(m["checks"])
     assert m["sampler"] == "rejection" and len(m["importance_targets"]) == 6  # (sampled + 2 targets) × 2 compositions
     assert len(m["emd"]["names"]) == 5
+    assert m["no_classifier"] == [
+        "SEH⊗SA (α=0.5) no classifier",
+        "SEH◑SA (α=0.05) no classifier",
+        "3-way y=123 no classifier",
+    ]
     assert (tmp_path / "09" / "seh_sa_plane.png").is_file() and (tmp_path / "09" / "emd_embedding.png").is_file()
 
 
@@ -289,8 +295,9 @@ def test_09_with_sequential_monte_carlo(tmp_path):
         contrasts=[["contrast", 0.05]],
         sampler="smc",
         particles=4,
+        no_classifier=False,
     )
-    assert m["sampler"] == "smc" and m["sets"]["SEH⊗SA (α=0.5)"]["n"] == 4
+    assert m["sampler"] == "smc" and m["sets"]["SEH⊗SA (α=0.5)"]["n"] == 4 and m["no_classifier"] == []
 
 
 def test_10_sculpt_your_own(tmp_path):

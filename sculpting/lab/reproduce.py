@@ -72,6 +72,7 @@ SMOKE = {
         "three_way": ["123"],
         "n_contrast": 4,
         "contrasts": [["contrast", 0.05]],
+        "free_particles": 4,
     },
     "10_sculpt_your_own": {
         "grid_size": 8,
