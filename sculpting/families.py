@@ -154,7 +154,9 @@ class GFlowNetFamily(ModelFamily):
                     raise ValueError("successor_head= needs a classifier (a path composition has none)")
                 return PathComposition(bases, composition)
             tables = base_tables(bases)
-            return GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, composition), form)
+            policy = GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, composition), form)
+            policy.source_bases = bases  # the bases themselves (their state flows, for twist="flows")
+            return policy
         from sculpting.gflownet.classifier import ClassifierQ
 
         context = beta if getattr(classifier, "context_conditioned", False) else None

@@ -145,3 +145,12 @@ def test_bases_without_state_flows_are_refused():
     model = PathComposition(bases, sc.parse_composition("harmonic", 2, 0.3))
     with pytest.raises(ValueError, match="carry no state flow.*twist='paths'"):
         sc.smc(model, 8, seed=0, twist="flows")
+
+
+def test_an_oracle_composition_keeps_its_bases_flows():
+    """sc.compose(bases, None) on an enumerable env holds the bases' exact tables; twist='flows' reads
+    the flows of the bases it was given (the same run as the path composition of those bases)."""
+    bases = _bases()
+    oracle = sc.compose(bases, None, "harmonic", alpha=0.3)
+    path = PathComposition(bases, oracle.composition)
+    assert torch.equal(sc.smc(oracle, 32, seed=1, twist="flows").states, sc.smc(path, 32, seed=1, twist="flows").states)

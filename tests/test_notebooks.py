@@ -314,13 +314,25 @@ def test_10_sculpt_your_own(tmp_path):
     judged = {r["model"]: r for r in m["class_conditional_unet"]["judged"]}
     assert set(judged) == {"class 0", "class 1", "harmonic 0⊗1", "contrast 0◑1"}
     assert all(abs(r["A"] + r["B"] + r["C"] - 1) < 1e-9 for r in judged.values())
+    free = {r["model"]: r for r in m["class_conditional_unet"]["no_classifier"]}
+    assert set(free) == {"harmonic 0⊗1, no classifier", "contrast 0◑1, no classifier"}
+    assert all(abs(r["A"] + r["B"] + r["C"] - 1) < 1e-9 for r in free.values())
+    rows = m["torchgfn_no_classifier"]
+    assert {(r["bases, twist"], r["composition"]) for r in rows} == {
+        (b, op)
+        for b in ("TB bases, twist='paths'", "DB bases, twist='paths'", "DB bases, twist='flows'")
+        for op in ("harmonic", "contrast", "reverse_contrast")
+    }
+    assert all(0 <= r["L1"] <= 2 and 0 < r["mean ESS / N"] <= 1 + 1e-9 for r in rows)
     assert m["pipeline"]["same_after_reload"] and m["pipeline"]["images"] == [8, 1, 8, 8]
     for f in (
         "models/base_ring.pt",
         "models/classifier_ring_sigmoid.pt",
         "models/pipeline/composition.json",
         "torchgfn.png",
+        "torchgfn_no_classifier.png",
         "class_conditional_unet.png",
+        "class_conditional_unet_no_classifier.png",
         "runs/bits/model.pt",
     ):
         assert (tmp_path / "10" / f).is_file(), f

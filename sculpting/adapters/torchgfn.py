@@ -309,7 +309,8 @@ class TorchGFNPolicy(torch.nn.Module):
             raise ValueError(
                 "this base has no state flow (wrap a DBGFlowNet / SubTBGFlowNet with TorchGFNPolicy.from_gflownet)"
             )
-        out = self.log_flow(self.env.wrap(states)).reshape(-1).to(states.device).double()
+        with torch.no_grad():
+            out = self.log_flow(self.env.wrap(states)).reshape(-1).to(states.device).double()
         return out + self.env.log_reward(states) if self.forward_looking else out
 
 

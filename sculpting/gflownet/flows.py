@@ -98,4 +98,5 @@ def flow_policy(model):
     composition or a classifier composition; its classifier, if any, is not used)."""
     if not hasattr(model, "bases") or not hasattr(model, "composition"):
         raise TypeError(f"twist='flows' samples a composition of bases, got {type(model).__name__}")
-    return GuidedPolicy(model.bases, FlowQ(model.bases, model.composition), "paper")
+    bases = getattr(model, "source_bases", None) or model.bases  # an oracle composition keeps its bases' tables
+    return GuidedPolicy(bases, FlowQ(bases, model.composition), "paper")

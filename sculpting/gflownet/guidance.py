@@ -66,6 +66,8 @@ class GuidedPolicy:
     cache_size = 100_000
     #: optional amortised successor scorer for ``sampler="amortised"`` (:mod:`.amortised`)
     successor_head = None
+    #: the bases as given to ``sc.compose`` where ``bases`` holds their exact tables (the oracle)
+    source_bases = None
 
     def __init__(self, bases, q, form: str = "anchored"):
         if form not in GUIDANCE_FORMS:

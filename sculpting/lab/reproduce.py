@@ -88,6 +88,8 @@ SMOKE = {
         "diffusion_pool": 32,
         "judged_samples": 16,
         "inference_steps": 5,
+        "free_samples": 256,
+        "free_particles": 16,
     },
 }
 

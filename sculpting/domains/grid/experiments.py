@@ -28,7 +28,6 @@ __all__ = [
     "base_tables",
     "guided_distribution",
     "evaluate_compositions",
-    "path_composition_rows",
     "two_base_compositions",
     "three_base_compositions",
     "make_classifier",
@@ -177,40 +176,3 @@ def smc_l1(
         "l1_smc_floor": floor,
         "l1_guided_terminal": l1_distance(exact_distribution(model), target),
     }
-
-
-def path_composition_rows(bases, compositions, particles: int = 64, n: int = 16384, seed: int = 0) -> list:
-    """Sculpting with no classifier (``docs/classifier_free.md``): per composition, ``n`` samples of
-    the bases' *path composition* by SMC (``twist="paths"``, N = ``particles`` per run) against the
-    x-space target of the learned bases (exact DP). Returns rows {label, name, alpha, l1_path_smc,
-    l1_iid_floor (E L1 of n i.i.d. draws from the target: Σ_x sqrt(2 p (1 − p) / (π n))), ess,
-    panel: (title, log histogram ``[N]``, log target ``[N]``, L1) for
-    :func:`~sculpting.lab.plotting.plot_guided_vs_target`}. On these bases the path composition
-    differs from the x-space one by the bases' disagreement about paths (a few 1e-3 in L1,
-    ``benchmarks/free_results.md``): the L1 is that gap plus the sampling noise."""
-    import math
-
-    from sculpting.compose import compose, sample, smc, target_distribution
-
-    env = bases[0].env
-    rows = []
-    for c in compositions:
-        model = compose(bases, None, c)
-        x = sample(model, n, seed=seed, sampler="smc", twist="paths", particles=particles)
-        hist = torch.bincount(env.index(x), minlength=env.n_states).double() / n
-        target = target_distribution(bases, c)
-        p = target.exp().double()
-        l1 = l1_distance(hist.clamp_min(1e-300).log(), target)
-        run = smc(model, particles, seed=seed, twist="paths")
-        rows.append(
-            {
-                "label": c.label(),
-                "name": c.name,
-                "alpha": c.alpha,
-                "l1_path_smc": l1,
-                "l1_iid_floor": float((2 * p * (1 - p) / (math.pi * n)).sqrt().sum()),
-                "ess": sum(run.ess) / len(run.ess) / particles,
-                "panel": (c.label(), hist.clamp_min(1e-300).log(), target, l1),
-            }
-        )
-    return rows
