@@ -28,13 +28,20 @@ def plot_grid_distribution(ax, env, log_p: torch.Tensor, title: str = "", vmax=N
     return im
 
 
-def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2, what: str = "guided"):
-    """``rows``: list of (label, guided log p, target log p, L1). Each pair: guided | target
-    (``what`` names the left panel: "guided", or e.g. "path SMC" for sampled histograms)."""
+def plot_guided_vs_target(
+    env, rows, ncols_pairs: int = 3, size: float = 2.2, what: str = "guided", title: str | None = None
+):
+    """``rows``: list of (label, guided log p, target log p, L1). Each pair: guided | target, on one
+    colour scale (probability per cell, its bar beside the target); ``what`` names the left panel
+    ("guided", or e.g. "path SMC" for sampled histograms); ``title`` goes above every panel."""
     n = len(rows)
     nrows = (n + ncols_pairs - 1) // ncols_pairs
+    top = 0.5 if title else 0.0  # inches kept for the figure title
     fig, axes = plt.subplots(
-        nrows, 2 * ncols_pairs, figsize=(2 * ncols_pairs * size, nrows * size * 1.1), squeeze=False
+        nrows,
+        2 * ncols_pairs,
+        figsize=(2 * ncols_pairs * size * 1.08, nrows * size * 1.25 + top),
+        squeeze=False,
     )
     for ax in axes.flat:
         ax.axis("off")
@@ -42,10 +49,14 @@ def plot_guided_vs_target(env, rows, ncols_pairs: int = 3, size: float = 2.2, wh
         r, c = divmod(k, ncols_pairs)
         vmax = float(max(g.exp().max(), t.exp().max()))
         plot_grid_distribution(axes[r, 2 * c], env, g, f"{label}\n{what}, L1={l1:.3f}", vmax)
-        plot_grid_distribution(axes[r, 2 * c + 1], env, t, f"{label}\ntarget", vmax)
+        im = plot_grid_distribution(axes[r, 2 * c + 1], env, t, f"{label}\ntarget", vmax)
+        bar = fig.colorbar(im, ax=axes[r, 2 * c + 1], fraction=0.046, pad=0.03)
+        bar.ax.tick_params(labelsize=6)
         axes[r, 2 * c].axis("on")
         axes[r, 2 * c + 1].axis("on")
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - top / fig.get_figheight()))
     return fig
 
 
