@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from sculpting.version import __version__ as _version
+
 __all__ = [
     "CheckpointError",
     "save_checkpoint",
@@ -75,7 +77,6 @@ class CheckpointError(RuntimeError):
 
 def environment_versions() -> dict:
     import numpy
-    from sculpting.version import __version__ as _version
 
     return {
         "python": platform.python_version(),
@@ -288,7 +289,6 @@ def _version_tuple(text: str):
 
 def _check_writer_version(meta: dict, path) -> None:
     """A checkpoint written by a newer ``sculpting`` (``meta["versions"]["sculpting"]``) is refused."""
-    from sculpting.version import __version__ as _version
 
     versions = meta.get("versions")
     writer = versions.get("sculpting") if isinstance(versions, dict) else None

@@ -18,7 +18,17 @@ import math
 import torch
 
 from sculpting.algebra import Composition, parse_composition
+from sculpting.bounds import MAX_STEPS, MAX_WORKERS
+from sculpting.diffusion.smc import runs_at_once as diffusion_runs_at_once
+from sculpting.families import GFlowNetFamily, family_of, family_of_bases
+from sculpting.fingerprint import check_bases
+from sculpting.forked import default_workers
+from sculpting.gflownet.exact import terminal_log_probs
+from sculpting.gflownet.policy import policy_table
+from sculpting.gflownet.smc import runs_at_once as gflownet_runs_at_once
 from sculpting.protocols import is_enumerable
+from sculpting.smc_core import check_smc_options
+from sculpting.training import check_seed, keeps_global_rng
 
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
@@ -39,8 +49,6 @@ def _check_classifier(family, bases, classifier, check: bool, beta) -> None:
     if n_bases != len(bases):
         raise ValueError(f"the classifier was trained on {n_bases} bases, got {len(bases)}")
     if check:
-        from sculpting.fingerprint import check_bases
-
         try:
             check_bases(classifier, bases)
         except ValueError:
@@ -84,7 +92,6 @@ def compose(
     """
     if isinstance(bases, (str, bytes)) or not hasattr(bases, "__len__"):
         raise TypeError(f"bases must be a list of models, got {type(bases).__name__}")
-    from sculpting.families import family_of_bases
 
     family = family_of_bases(bases)
     comp = parse_composition(operation, len(bases), alpha)
@@ -154,14 +161,12 @@ def sample(
     (:class:`NonFiniteSampleError` otherwise). torch's global generator is left as it was when
     ``seed`` is given.
     """
-    from sculpting.training import check_seed
 
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be a positive integer, got {n!r}")
     if n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     check_seed(seed, allow_none=True)
-    from sculpting.bounds import MAX_STEPS, MAX_WORKERS
 
     auto_workers = workers == "auto"
     if auto_workers:
@@ -181,7 +186,6 @@ def sample(
     for k, v in sampler_options.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{k} must be finite, got {v}")
-    from sculpting.families import family_of
 
     family = family_of(model)
     if family.name == "gflownet" and (steps is not None or progress):
@@ -191,16 +195,12 @@ def sample(
         )
     steps = 300 if steps is None else steps
     if auto_workers and family.name == "gflownet" and seed is not None:
-        from sculpting.forked import default_workers
-
         workers = min(default_workers(_device_of(model)), n)
     _check_memory(model, family, n, batch_size, _smc_in_flight(family, n, batch_size, sampler_options))
     forget_cached_scores(model)
     if seed is None:
         out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
     else:
-        from sculpting.training import keeps_global_rng
-
         gen = torch.Generator(device=_device_of(model)).manual_seed(seed)
         out = keeps_global_rng(_sample)(
             model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed
@@ -225,18 +225,13 @@ def _smc_in_flight(family, n: int, batch_size, options: dict) -> int | None:
     """The particles an SMC draw of ``n`` samples advances at once (None for other samplers)."""
     if options.get("sampler") != "smc":
         return None
-    from sculpting.smc_core import check_smc_options
 
     particles, _ = check_smc_options(options.get("particles", 64), options.get("resample_threshold", 0.5))
     runs = math.ceil(n / particles)
     if family.name == "gflownet":
-        from sculpting.gflownet.smc import runs_at_once
-
-        per = runs_at_once(particles, batch_size)
+        per = gflownet_runs_at_once(particles, batch_size)
     else:
-        from sculpting.diffusion.smc import runs_at_once
-
-        per = runs_at_once(runs, particles, batch_size)
+        per = diffusion_runs_at_once(runs, particles, batch_size)
     return min(per, runs) * particles
 
 
@@ -295,19 +290,11 @@ def smc(
         ``log_z`` (log Ẑ; exp(log Ẑ) is unbiased), ``ess`` after every step, ``resampled_at``,
         ``stats``; ``run.draw(k)`` gives k equal-weight samples.
     """
-    from sculpting.training import check_seed, keeps_global_rng
-
     check_seed(seed, allow_none=True)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
-    from sculpting.families import family_of
-
     family = family_of(model)
-    from sculpting.smc_core import check_smc_options
-
     check_smc_options(particles, resample_threshold)
-    from sculpting.bounds import MAX_STEPS
-
     if family.name == "gflownet":
         if steps is not None:
             raise TypeError("steps= is for diffusion SMC (its grid points); a GFlowNet trajectory ends when it stops")
@@ -337,9 +324,6 @@ def smc(
 def exact_distribution(model) -> torch.Tensor:
     """``[N]`` exact terminal log-distribution of a GFlowNet policy on an enumerable environment
     (index order of ``env.all_states()``), by dynamic programming."""
-    from sculpting.gflownet.exact import terminal_log_probs
-    from sculpting.gflownet.policy import policy_table
-    from sculpting.families import GFlowNetFamily, family_of
 
     if not isinstance(family_of(model), GFlowNetFamily) or not is_enumerable(model.env):
         raise ValueError("exact_distribution needs a GFlowNet policy on an enumerable environment")

@@ -20,10 +20,32 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.algebra import MAX_BASES
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
+from sculpting.diffusion.composition import ComposedScore
+from sculpting.diffusion.fast import FastPath
 from sculpting.diffusion.paths import DiffusionPathComposition, check_path_proposal
 from sculpting.diffusion.paths import path_smc as diffusion_path_smc
+from sculpting.diffusion.samplers import diffusion_sampler
+from sculpting.diffusion.samplers.scheduler import SchedulerSampler
+from sculpting.diffusion.schedulers import is_scheduler
+from sculpting.diffusion.smc import diffusion_smc
+from sculpting.fingerprint import weights_sha256
+from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
+from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
+from sculpting.gflownet.exact import base_tables
 from sculpting.gflownet.flows import flow_policy
+from sculpting.gflownet.guidance import GuidedPolicy
+from sculpting.gflownet.oracle import OracleQ
+from sculpting.gflownet.parallel import sample_terminal_parallel
 from sculpting.gflownet.paths import PathComposition, check_path_options, path_smc
+from sculpting.gflownet.policy import TabularPolicy
+from sculpting.gflownet.samplers import DEFAULT_BATCH, gflownet_sampler, trajectory_bytes
+from sculpting.gflownet.smc import gflownet_smc
+from sculpting.protocols import is_enumerable
+from sculpting.runtime import device_of
+from sculpting.sampling import Sampler
 
 __all__ = [
     "at_beta",
@@ -132,17 +154,11 @@ class GFlowNetFamily(ModelFamily):
             raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
 
     def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
-        from sculpting.gflownet.guidance import GuidedPolicy
-        from sculpting.protocols import is_enumerable
 
         if isinstance(gamma, bool) or gamma != 1.0:
             raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
         bases = at_beta(bases, beta)
         if classifier is None:
-            from sculpting.gflownet.exact import base_tables
-            from sculpting.gflownet.oracle import OracleQ
-            from sculpting.gflownet.policy import TabularPolicy
-
             env = bases[0].env
             if not is_enumerable(env):  # no exact oracle: the composition the bases' paths define
                 if form != "anchored":
@@ -157,15 +173,12 @@ class GFlowNetFamily(ModelFamily):
             policy = GuidedPolicy([TabularPolicy(env, t) for t in tables], OracleQ(env, tables, composition), form)
             policy.source_bases = bases  # the bases themselves (their state flows, for twist="flows")
             return policy
-        from sculpting.gflownet.classifier import ClassifierQ
 
         context = beta if getattr(classifier, "context_conditioned", False) else None
         policy = GuidedPolicy(bases, ClassifierQ(classifier, composition, context), form)
         if successor_head is not None:
             own = getattr(successor_head, "classifier", None)
             if own is not classifier:  # the same classifier loaded again is the same: compare by content
-                from sculpting.fingerprint import weights_sha256
-
                 if own is None or weights_sha256(own) != weights_sha256(classifier):
                     raise ValueError(
                         "successor_head was built on another classifier than the one composed "
@@ -177,20 +190,17 @@ class GFlowNetFamily(ModelFamily):
     def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
         if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
             raise ValueError("a β-conditional model: sample model.at_beta(beta)")
-        from sculpting.gflownet.samplers import gflownet_sampler
 
         options = dict(options)
         sampler = gflownet_sampler(options.pop("sampler", "auto"), **options)
         if workers != 1:
             if seed is None:
                 raise ValueError("workers > 1 needs an integer seed")
-            from sculpting.gflownet.parallel import sample_terminal_parallel
 
             return sample_terminal_parallel(model, n, seed, workers, sampler, batch_size)
         return sampler.draw(model, n, generator, batch_size=batch_size)
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
-        from sculpting.gflownet.smc import gflownet_smc
 
         if twist == "flows":  # the bases' learned state flows as the classifier (sculpting.gflownet.flows)
             return gflownet_smc(flow_policy(model), particles, generator, proposal, resample_threshold, "classifier")
@@ -209,7 +219,6 @@ class GFlowNetFamily(ModelFamily):
     def memory_need(self, model, n: int, batch_size, in_flight: int | None = None) -> int | None:
         """The output twice (the batches and their concatenation) plus the trajectories in flight
         (the batch, or the SMC particles of the runs advanced together)."""
-        from sculpting.gflownet.samplers import DEFAULT_BATCH, trajectory_bytes
 
         out, traj = self.bytes_per_sample(model), trajectory_bytes(model.env)
         if out is None or traj is None:
@@ -218,14 +227,12 @@ class GFlowNetFamily(ModelFamily):
         return 2 * n * out + k * traj
 
     def default_config(self, enumerable: bool = False):
-        from sculpting.gflownet.classifier_training import ClassifierTrainConfig
 
         if enumerable:  # expected losses by DP: one pass over every state per step
             return ClassifierTrainConfig(steps=1500, lr=3e-3, warmup_steps=300, alpha_groups=4, estimator="exact")
         return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
 
     def prepare_fit(self, bases, beta):
-        from sculpting.protocols import is_enumerable
 
         bases = at_beta(bases, beta)
         spaces = {repr(b.env.space) for b in bases}
@@ -234,8 +241,6 @@ class GFlowNetFamily(ModelFamily):
         return bases, is_enumerable(bases[0].env)
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
-        from sculpting.gflownet.classifier import SculptingClassifier
-        from sculpting.gflownet.classifier_training import train_classifier
 
         env = bases[0].env
         if hasattr(env, "default_classifier"):  # an env with its own classifier body (molecules: a graph transformer)
@@ -279,19 +284,12 @@ class DiffusionFamily(ModelFamily):
             raise ValueError("beta= is for β-conditional GFlowNets, not diffusion models")
         if classifier is None:  # no classifier: the composition the bases' own paths define
             return DiffusionPathComposition(bases, composition, gamma)
-        from sculpting.diffusion.composition import ComposedScore
 
         return ComposedScore(bases, classifier, composition, gamma)
 
     def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
         if workers != 1:
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
-        from sculpting.diffusion.fast import FastPath
-        from sculpting.diffusion.samplers import diffusion_sampler
-        from sculpting.diffusion.samplers.scheduler import SchedulerSampler
-        from sculpting.diffusion.schedulers import is_scheduler
-        from sculpting.runtime import device_of
-        from sculpting.sampling import Sampler
 
         options = dict(options)
         sampler = options.pop("sampler", "smc" if isinstance(model, DiffusionPathComposition) else "pc")
@@ -337,7 +335,6 @@ class DiffusionFamily(ModelFamily):
             return diffusion_path_smc(model, particles, generator, resample_threshold, steps, progress)
         if twist != "classifier":
             raise ValueError("twist= is for GFlowNet compositions with a successor head")
-        from sculpting.diffusion.smc import diffusion_smc
 
         return diffusion_smc(model, particles, generator, proposal, resample_threshold, steps, progress)
 
@@ -374,7 +371,6 @@ class DiffusionFamily(ModelFamily):
         return 2 * n * self.bytes_per_sample(model) // 4 + k * self.working_bytes_per_image(model)
 
     def default_config(self, enumerable: bool = False):
-        from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
 
         return DiffusionClassifierConfig(
             pool_size=512,
@@ -403,8 +399,6 @@ class DiffusionFamily(ModelFamily):
         return bases, False
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
-        from sculpting.diffusion.classifier import TimeClassifier
-        from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
 
         shape = tuple(bases[0].image_shape)
         if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
@@ -469,7 +463,6 @@ def family_of(model) -> ModelFamily:
 
 def family_of_bases(bases) -> ModelFamily:
     """The one family of ≥ 2 bases (errors for fewer bases or mixed families)."""
-    from sculpting.algebra import MAX_BASES
 
     if not 2 <= len(bases) <= MAX_BASES:
         raise ValueError(

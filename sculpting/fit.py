@@ -28,6 +28,15 @@ from numbers import Integral
 import torch
 
 from sculpting.algebra import Composition, parse_composition
+from sculpting.checkpoints import SAVERS, check_destination, check_extra_meta, replacing
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.io import save_score_model, save_time_classifier
+from sculpting.diffusion.model import ScoreModel
+from sculpting.families import FAMILIES, family_of_bases
+from sculpting.gflownet.classifier import SculptingClassifier
+from sculpting.gflownet.io import save_classifier, save_gflownet
+from sculpting.gflownet.policy import GFlowNet
+from sculpting.runtime import device_of
 
 __all__ = ["fit_classifier", "save", "n_slots_for", "default_config"]
 
@@ -50,7 +59,6 @@ def n_slots_for(spec, n_bases: int) -> int:
 def default_config(family, enumerable: bool = False):
     """The training config ``fit_classifier`` uses when given none (a dict updates it); ``family``:
     "gflownet", "diffusion" or a :class:`~sculpting.families.ModelFamily`."""
-    from sculpting.families import FAMILIES
 
     if isinstance(family, str):
         family = next((f for f in FAMILIES if f.name == family), None) or _unknown_family(family)
@@ -58,7 +66,6 @@ def default_config(family, enumerable: bool = False):
 
 
 def _unknown_family(name):
-    from sculpting.families import FAMILIES
 
     raise ValueError(f"unknown model family {name!r}; known: {[f.name for f in FAMILIES]}")
 
@@ -86,7 +93,6 @@ def _resolve_config(config, family: str, enumerable: bool, seed):
 
 
 def _device(model) -> torch.device:
-    from sculpting.runtime import device_of
 
     return device_of(model)
 
@@ -121,7 +127,6 @@ def fit_classifier(
     Returns:
         the classifier; ``classifier.meta`` holds its training config and history summary.
     """
-    from sculpting.families import family_of_bases
 
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
@@ -159,7 +164,6 @@ def save(model, path, *, overwrite: bool = False, **meta):
     Writes exactly those two files. Refused before anything is written: a folder or an empty path,
     a path ending in ``.json`` (the sidecar would be the checkpoint itself), and replacing a file
     (``path`` or its ``.json``) that sculpting did not write, unless ``overwrite=True``."""
-    from sculpting.checkpoints import check_destination, replacing
 
     check_destination(path, overwrite)
     with replacing(overwrite):
@@ -167,11 +171,6 @@ def save(model, path, *, overwrite: bool = False, **meta):
 
 
 def _save(model, path, **meta):
-    from sculpting.diffusion.classifier import TimeClassifier
-    from sculpting.diffusion.model import ScoreModel
-    from sculpting.gflownet.classifier import SculptingClassifier
-    from sculpting.gflownet.policy import GFlowNet
-    from sculpting.checkpoints import check_extra_meta
 
     check_extra_meta(meta)
     meta = {
@@ -182,26 +181,17 @@ def _save(model, path, **meta):
         },
         **meta,
     }
-    from sculpting.checkpoints import SAVERS
 
     for cls, saver in SAVERS.items():  # the adapters' models (TorchGFNPolicy, DiffusersScoreModel)
         if isinstance(model, cls):
             return saver(model, path, **meta)
     if isinstance(model, GFlowNet) and type(model).__module__.startswith("sculpting.gflownet"):
-        from sculpting.gflownet.io import save_gflownet
-
         return save_gflownet(model, path, **meta)
     if isinstance(model, SculptingClassifier) and not getattr(model, "custom_body", False):
-        from sculpting.gflownet.io import save_classifier
-
         return save_classifier(model, path, **meta)
     if isinstance(model, ScoreModel):
-        from sculpting.diffusion.io import save_score_model
-
         return save_score_model(model, path, **meta)
     if isinstance(model, TimeClassifier):
-        from sculpting.diffusion.io import save_time_classifier
-
         return save_time_classifier(model, path, **meta)
     raise TypeError(
         f"sc.save takes a GFlowNet, a SculptingClassifier (MLP body), a ScoreModel, a TimeClassifier, "

@@ -38,6 +38,8 @@ from queue import Empty
 
 import torch
 
+from sculpting.bounds import MAX_WORKERS
+
 __all__ = [
     "fork_map",
     "can_fork",
@@ -59,7 +61,6 @@ def default_workers(device=None) -> int:
     (``torch.cuda.device_count()``, at least 1); otherwise one per core this process may use
     (``os.sched_getaffinity``, else ``os.cpu_count()``). At most :data:`sculpting.bounds.MAX_WORKERS`;
     1 where worker processes are unavailable."""
-    from sculpting.bounds import MAX_WORKERS
 
     if not can_fork():
         return 1
@@ -75,7 +76,6 @@ def default_workers(device=None) -> int:
 
 def resolve_workers(workers, device=None) -> int:
     """``workers`` checked (an int in [1, MAX_WORKERS]), or ``"auto"`` → :func:`default_workers`."""
-    from sculpting.bounds import MAX_WORKERS
 
     if workers == "auto":
         return default_workers(device)

@@ -18,6 +18,12 @@ The molecule sets need the molecule data (``docs/molecules.md``).
 
 from __future__ import annotations
 
+import sculpting.diffusion.io  # noqa: F401  (registers the method's own checkpoint kinds)
+import sculpting.gflownet.io  # noqa: F401
+from sculpting.checkpoints import CheckpointError, load
+from sculpting.fingerprint import check_bases
+from sculpting.registry import discover, domains, find_bases, find_pretrained
+
 __all__ = ["pretrained_names", "load_pretrained", "load_bases", "load_model"]
 
 
@@ -34,7 +40,6 @@ def _check_dir(name: str, value) -> None:
 
 def pretrained_names() -> list[str]:
     """Every ``"<domain>/<set>"`` name of the registered domains."""
-    from sculpting.registry import domains
 
     return [f"{d.name}/{s}" for d in domains().values() for s in d.pretrained]
 
@@ -51,9 +56,6 @@ def load_pretrained(name: str, directory=None, base_directory=None):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
     _check_dir("directory", directory)
     _check_dir("base_directory", base_directory)
-    from sculpting.checkpoints import CheckpointError
-    from sculpting.fingerprint import check_bases
-    from sculpting.registry import find_pretrained
 
     bases, classifier = find_pretrained(name)(directory=directory, base_directory=base_directory)
     if classifier is not None:
@@ -74,7 +76,6 @@ def load_bases(name: str, directory=None) -> list:
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
     _check_dir("directory", directory)
-    from sculpting.registry import find_bases
 
     return find_bases(name)(directory=directory)
 
@@ -82,10 +83,5 @@ def load_bases(name: str, directory=None) -> list:
 def load_model(path):
     """Any checkpoint this package or a registered domain writes (base, classifier, judge), by its
     kind; the model's environment kind comes from the registered domains too."""
-    import sculpting.diffusion.io  # noqa: F401  (the method's own kinds)
-    import sculpting.gflownet.io  # noqa: F401
-    from sculpting.checkpoints import load
-    from sculpting.registry import discover
-
     discover()
     return load(path)

@@ -34,6 +34,8 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
+import sculpting.domains as pkg
+from sculpting.checkpoints import ADAPTER_KINDS, register_loader
 from sculpting.gflownet.env_kinds import register_env, set_discovery
 
 __all__ = ["Domain", "Command", "DomainError", "register_domain", "domains", "get_domain", "find_pretrained", "PRESETS"]
@@ -203,8 +205,6 @@ def register_domain(domain: Domain) -> Domain:
         for kind, cls in domain.env_kinds.items():
             register_env(kind, cls)
     if domain.checkpoint_loaders:
-        from sculpting.checkpoints import register_loader
-
         for kind, loader in domain.checkpoint_loaders.items():
             register_loader(kind, loader)
     return domain
@@ -214,7 +214,6 @@ def _check_kinds(domain: Domain) -> None:
     """Refuse environment or checkpoint kinds that another registered domain declares with something
     else, and the checkpoint kinds the package loads itself: replacing them would silently break
     those checkpoints (or never take effect, for the package's own kinds)."""
-    from sculpting.checkpoints import ADAPTER_KINDS
 
     for what in ("env_kinds", "checkpoint_loaders"):
         for kind, value in getattr(domain, what).items():
@@ -279,7 +278,6 @@ def discover() -> None:
 
 
 def _discover() -> None:
-    import sculpting.domains as pkg
 
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         name = f"{pkg.__name__}.{info.name}"

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sculpting.bounds import memory_limit
+
 __all__ = [
     "SMCRun",
     "WeightTracker",
@@ -212,7 +214,6 @@ class SMCRun:
         k = self.particles if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"draw(k): k must be a positive integer, got {k!r}")
-        from sculpting.bounds import memory_limit
 
         need = 2 * k * (self.states[0].numel() * self.states[0].element_size() + 8)
         if need > memory_limit():

@@ -29,7 +29,12 @@ from pathlib import Path
 
 import torch
 
+from sculpting.checkpoints import CheckpointError, atomic_write
+from sculpting.distributed import init_from_env, shutdown, world
+from sculpting.fingerprint import base_fingerprints
 from sculpting.registry import PRESETS, domains
+from sculpting.runs import RunFolder, RunFolderError, output_checksums
+from sculpting.version import __version__ as _version
 
 __all__ = ["main", "parser", "commands"]
 
@@ -131,9 +136,6 @@ def main(argv=None) -> dict:
     config = _apply(cmd.preset(args.preset, args), settings)
     if args.threads < 1 or args.checkpoint_every < 1:
         raise SystemExit("--threads and --checkpoint-every must be ≥ 1")
-    from sculpting.version import __version__ as _version
-    from sculpting.distributed import init_from_env, shutdown, world
-    from sculpting.runs import RunFolder, RunFolderError
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -149,9 +151,6 @@ def main(argv=None) -> dict:
         "sculpting": _version,
     }
     if cmd.inputs is not None:  # what the command reads, by content (input errors surface here, before --out is bound)
-        from sculpting.fingerprint import base_fingerprints
-        from sculpting.checkpoints import CheckpointError
-
         try:
             read = cmd.inputs(args)
         except (CheckpointError, ValueError, OSError) as e:
@@ -183,9 +182,6 @@ def main(argv=None) -> dict:
             raise
         summary = {"command": args.command, "preset": args.preset, "settings": settings, "world_size": size, **result}
         if rank == 0:
-            from sculpting.checkpoints import atomic_write
-            from sculpting.runs import output_checksums
-
             summary["outputs"] = output_checksums(args.out)
             atomic_write(
                 args.out / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2, default=str))

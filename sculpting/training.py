@@ -18,6 +18,11 @@ from dataclasses import asdict
 import torch
 from tqdm.auto import tqdm
 
+from sculpting.checkpoints import CheckpointError, atomic_write
+from sculpting.distributed import world
+from sculpting.fingerprint import diff_fields
+from sculpting.version import __version__ as _version
+
 __all__ = ["TrainConfig", "seeded", "seeded_init", "frozen_copy", "ema_update", "progress", "Resumable"]
 
 
@@ -168,11 +173,8 @@ class Resumable:
     ):
         import json
 
-        from sculpting.version import __version__ as _version
-
         self.path = None if path is None else __import__("pathlib").Path(path)
         self.every, self.objects, self.generator = int(every), objects, generator
-        from sculpting.distributed import world
 
         rank, size = world()
         # everything that decides the result: the training config and the world size (a run resumed
@@ -197,7 +199,6 @@ class Resumable:
 
         if self.path is None or not self.path.is_file():
             return 1
-        from sculpting.checkpoints import CheckpointError
 
         try:
             s = torch.load(self.path, map_location="cpu", weights_only=True)
@@ -206,8 +207,6 @@ class Resumable:
                 f"resume file {self.path} is unreadable ({type(e).__name__}: {e}); delete it to start over"
             ) from e
         if s.get("config") != self.config_json:
-            from sculpting.fingerprint import diff_fields
-
             try:
                 old = json.loads(s.get("config"))
             except (TypeError, ValueError):
@@ -236,8 +235,6 @@ class Resumable:
     def save(self, step: int, hist: dict, force: bool = False) -> None:
         """Write the state after ``step`` (every ``every`` steps, or now with ``force``)."""
         import json
-
-        from sculpting.checkpoints import atomic_write
 
         if self.path is None or not (force or step % self.every == 0):
             return

@@ -33,8 +33,21 @@ from pathlib import Path
 
 import torch
 
+from sculpting.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    rebuild,
+    register_loader,
+    register_saver,
+    save_checkpoint,
+)
+from sculpting.compose import _check_memory, compose
 from sculpting.diffusion.schedulers import check_schedule, is_scheduler, scheduler_sample  # (re-exported)
-from sculpting.diffusion.sde import VESDE, VPSDE
+from sculpting.diffusion.sde import VESDE, VPSDE, sde_from_config
+from sculpting.families import family_of
+from sculpting.fingerprint import base_fingerprints
+from sculpting.fit import save
+from sculpting.pretrained import load_model
 from sculpting.training import keeps_global_rng
 
 __all__ = [
@@ -249,7 +262,6 @@ class SculptingPipeline:
 
     def compose(self, operation=None, alpha=None, gamma=None):
         """The composed score model (``sc.compose``) for these settings."""
-        from sculpting.compose import compose
 
         c = self.composition
         return compose(
@@ -283,8 +295,6 @@ class SculptingPipeline:
                 "(for a seed: torch.Generator().manual_seed(5))"
             )
         model = self.compose(operation, alpha, gamma)
-        from sculpting.compose import _check_memory
-        from sculpting.families import family_of
 
         _check_memory(model, family_of(model), batch_size)
         x = scheduler_sample(model, batch_size, self.scheduler, num_inference_steps, generator, progress)
@@ -295,13 +305,11 @@ class SculptingPipeline:
 
     def save_pretrained(self, directory) -> Path:
         """``classifier.pt`` (+ ``.json``), ``scheduler/`` (diffusers' own format) and ``composition.json``."""
-        from sculpting.fit import save
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         save(self.classifier, d / "classifier.pt")
         self.scheduler.save_pretrained(d / "scheduler")
-        from sculpting.fingerprint import base_fingerprints
 
         info = {
             **self.composition,
@@ -346,9 +354,9 @@ class SculptingPipeline:
     @classmethod
     def from_pretrained(cls, directory, bases, **overrides) -> "SculptingPipeline":
         """Rebuild with your ``bases`` (in the stored order; their count and image shape are checked)."""
-        import diffusers
-        from sculpting.pretrained import load_model
         import os
+
+        import diffusers
 
         if not isinstance(directory, (str, os.PathLike)) or not str(directory):
             raise TypeError(f"directory must be a folder path (str or Path), got {directory!r}")
@@ -373,8 +381,6 @@ class SculptingPipeline:
                 f"{labels}: pass the bases in the stored order"
             )
         if "base_fingerprints" in info:
-            from sculpting.fingerprint import base_fingerprints
-
             got = [f["sha256"] for f in base_fingerprints(bases)]
             want = [f.get("sha256") if isinstance(f, dict) else f for f in info["base_fingerprints"]]
             if got != want:
@@ -414,7 +420,6 @@ class SculptingPipeline:
 def save_diffusers_base(model: DiffusersScoreModel, path, **meta):
     """Save a :class:`DiffusersScoreModel`: the UNet's weights, its class and config, and what makes
     the base (class label, prediction type, ``num_train_timesteps``, SDE)."""
-    from sculpting.checkpoints import save_checkpoint
 
     unet_cfg = {k: v for k, v in dict(model.unet.config).items() if not k.startswith("_")}
     info = {
@@ -444,8 +449,6 @@ def diffusers_class(name, base: type, where) -> type:
 
 def load_diffusers_base(path) -> DiffusersScoreModel:
     import diffusers
-    from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild
-    from sculpting.diffusion.sde import sde_from_config
 
     sd, meta = load_checkpoint(path, "diffusers_base")
     try:
@@ -464,7 +467,6 @@ def load_diffusers_base(path) -> DiffusersScoreModel:
 
 
 def _register() -> None:
-    from sculpting.checkpoints import register_loader, register_saver
 
     register_loader("diffusers_base", load_diffusers_base)
     register_saver(DiffusersScoreModel, save_diffusers_base)

@@ -32,6 +32,18 @@ import warnings
 
 import torch
 
+from sculpting.bounds import check_count, check_width
+from sculpting.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    load_into,
+    register_loader,
+    register_saver,
+    save_checkpoint,
+)
+from sculpting.gflownet.env_kinds import register_env
+from sculpting.training import check_seed, seeded_init
+
 # torch-geometric (imported by torchgfn) calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
@@ -389,7 +401,6 @@ def stamp(policy: "TorchGFNPolicy", recipe: str, kwargs: dict) -> "TorchGFNPolic
 
 
 def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
-    from sculpting.checkpoints import CheckpointError
 
     if not isinstance(spec, dict) or not isinstance(spec.get("kwargs"), dict):
         raise CheckpointError(f"{path}: its torchgfn recipe is malformed: {spec!r}")
@@ -405,7 +416,6 @@ def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
 
 def env_from_recipe(name: str, recipe: dict | None = None) -> TorchGFNEnv:
     """The :class:`TorchGFNEnv` a checkpoint describes (``env.config``): its recipe's environment."""
-    from sculpting.checkpoints import CheckpointError
 
     if recipe is None:
         raise CheckpointError(
@@ -418,7 +428,6 @@ def env_from_recipe(name: str, recipe: dict | None = None) -> TorchGFNEnv:
 
 def save_torchgfn_policy(policy: "TorchGFNPolicy", path, **meta):
     """Save a :class:`TorchGFNPolicy` built by :func:`build` (its weights and its recipe)."""
-    from sculpting.checkpoints import save_checkpoint
 
     spec = getattr(policy, "recipe", None)
     if spec is None:
@@ -431,7 +440,6 @@ def save_torchgfn_policy(policy: "TorchGFNPolicy", path, **meta):
 
 
 def load_torchgfn_policy(path) -> "TorchGFNPolicy":
-    from sculpting.checkpoints import CheckpointError, load_checkpoint, load_into
 
     sd, meta = load_checkpoint(path, "torchgfn_policy")
     policy = _rebuild_policy(meta.get("recipe"), path)
@@ -452,8 +460,6 @@ def hypergrid_policy(
     the weights. Its arguments are checked first (they may come from a file): ``ndim`` 1 .. 16,
     ``height`` 2 .. 1024, ``hidden`` 1 .. ``MAX_WIDTH``, finite rewards, an integer seed."""
     import math
-    from sculpting.bounds import check_count, check_width
-    from sculpting.training import check_seed
 
     check_count("ndim", ndim, 1, 16)
     check_count("height", height, 2, 1024)
@@ -466,7 +472,6 @@ def hypergrid_policy(
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.preprocessors import KHotPreprocessor
     from gfn.utils.modules import MLP
-    from sculpting.training import seeded_init
 
     env = gym.HyperGrid(
         ndim=ndim,
@@ -484,10 +489,8 @@ def hypergrid_policy(
 
 
 def _register() -> None:
-    from sculpting.checkpoints import register_loader, register_saver
 
     register_recipe(recipe_name(hypergrid_policy), hypergrid_policy)
-    from sculpting.gflownet.env_kinds import register_env
 
     register_loader("torchgfn_policy", load_torchgfn_policy)
     register_saver(TorchGFNPolicy, save_torchgfn_policy)

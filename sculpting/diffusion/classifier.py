@@ -16,16 +16,16 @@ the VE-SDE reach std ≈ 10; unscaled, the non-terminal loss blew the trunk's Re
 from __future__ import annotations
 
 import torch
-
-from sculpting.training import seeded_init
 import torch.nn.functional as F
 from torch import nn
 
-from sculpting.algebra import Composition, classifier_logit_alpha
-from sculpting.finite import check_log_probs
-from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
+from sculpting.algebra import MAX_BASES, Composition, classifier_logit_alpha
+from sculpting.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
 from sculpting.diffusion.sde import sde_from_config
 from sculpting.diffusion.unet import GaussianFourierEmbedding
+from sculpting.finite import check_log_probs
+from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
+from sculpting.training import seeded_init
 
 __all__ = ["TimeClassifier", "DiffusionQ"]
 
@@ -46,8 +46,6 @@ class TimeClassifier(nn.Module):
         seed: int | None = None,
     ):
         super().__init__()
-        from sculpting.algebra import MAX_BASES
-        from sculpting.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
 
         check_count("n_bases", n_bases, 2, MAX_BASES)
         check_count("n_slots", n_slots, 1, MAX_SLOTS)

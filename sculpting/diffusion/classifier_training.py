@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.training import Resumable, TrainConfig, frozen_copy, seeded
-from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
 from sculpting.diffusion.samplers import edm_sample, pc_sample
-from sculpting.training import keeps_global_rng
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.fingerprint import base_fingerprints, describe
+from sculpting.training import Resumable, TrainConfig, frozen_copy, keeps_global_rng, seeded
+from sculpting.training import progress as progress_bar
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
 
@@ -144,7 +144,6 @@ def train_time_classifier(
     frozen = frozen_copy(classifier).eval()
     r, B = config.logit_alpha_range, local_batch(config.batch)
     hist = {"loss_terminal": [], "loss_nonterminal": []}
-    from sculpting.fingerprint import base_fingerprints, describe
 
     if bases is not None:
         if len(bases) != m:

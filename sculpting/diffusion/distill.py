@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.training import TrainConfig, keeps_global_rng, progress as progress_bar, seeded
+from sculpting.training import TrainConfig, keeps_global_rng, seeded
+from sculpting.training import progress as progress_bar
 
 __all__ = ["DistillConfig", "distill_time_classifier"]
 

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from sculpting.runtime import device_of
+
 __all__ = ["FastPath", "FAST_SWITCHES"]
 
 #: what ``--fast`` accepts (comma-separated): each switch, ``auto`` (all on CUDA), ``off``
@@ -117,7 +119,6 @@ class FastPath:
 
 
 def _device(model) -> torch.device:
-    from sculpting.runtime import device_of
 
     return device_of(model)
 

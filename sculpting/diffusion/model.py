@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
-from sculpting.training import progress as progress_bar
+from sculpting.diffusion.fast import FastPath
 from sculpting.diffusion.sde import VESDE
 from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
-from sculpting.training import keeps_global_rng
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.fingerprint import describe
+from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, keeps_global_rng, seeded, seeded_init
+from sculpting.training import progress as progress_bar
 
 __all__ = ["ScoreModel", "DiffusionTrainConfig", "train_score_model"]
 
@@ -40,7 +41,6 @@ class ScoreModel(nn.Module):
             raise ValueError(f"unknown U-Net preset {preset!r}; choose from {sorted(UNET_PRESETS)}")
         cfg = {**UNET_PRESETS[preset], **unet_overrides}
         self.preset = preset
-        from sculpting.training import seeded_init
 
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             self.unet = ScoreUNet(channels=channels, **cfg)
@@ -105,7 +105,6 @@ def train_score_model(
     (:class:`sculpting.diffusion.fast.FastPath`: ``"auto"``, or ``"channels_last,bf16,cudagraphs"``…;
     default off). The losses are read on the host every :data:`LOSS_READ_EVERY` steps, in one
     read (the same floats as one read per step). ``hist["fast"]``: the fast path's switches."""
-    from sculpting.diffusion.fast import FastPath
 
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images are {tuple(images.shape[1:])}, the model expects {model.image_shape}")
@@ -121,7 +120,6 @@ def train_score_model(
         opt, max(1, config.steps), eta_min=config.lr * config.final_lr_fraction
     )
     hist = {"loss": []}
-    from sculpting.fingerprint import describe
 
     record = {"kind": "score_model", **config.to_dict(), **({"fast": fast.label} if fast.on else {})}
     resume = Resumable(

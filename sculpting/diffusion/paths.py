@@ -34,6 +34,8 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from sculpting.diffusion.schedulers import check_schedule
+from sculpting.diffusion.sde import VPSDE
 from sculpting.diffusion.smc import _noise_grid, runs_at_once
 from sculpting.finite import check_finite
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
@@ -171,8 +173,6 @@ class _DDPMKernel:
     step (t' = −1, v = 0) returns the slot-1 mixture of the means, kept out of the likelihoods."""
 
     def __init__(self, model, scheduler, steps: int):
-        from sculpting.diffusion.schedulers import check_schedule
-        from sculpting.diffusion.sde import VPSDE
 
         c = scheduler.config
         name = type(scheduler).__name__

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from sculpting.diffusion.sde import VPSDE
+from sculpting.runtime import device_of
 
 __all__ = ["is_scheduler", "check_schedule", "scheduler_sample"]
 
@@ -68,7 +69,6 @@ def scheduler_sample(
     """``[n, *image_shape]`` samples of a VP score model (a base or a composition) by a diffusers
     scheduler: x ~ N(0, init_noise_sigma² I), then per timestep k ε̂ = −σ_t s(scale_model_input(x), t)
     with t = k / (N − 1) (N = the scheduler's ``num_train_timesteps``) and x ← scheduler.step(ε̂, k, x)."""
-    from sculpting.training import progress as _bar  # noqa: F401  (tqdm)
     from tqdm.auto import tqdm
 
     if not isinstance(model.sde, VPSDE):
@@ -104,7 +104,6 @@ def scheduler_sample(
             f"num_inference_steps must be an int in [1, {n_train}] (the scheduler's "
             f"num_train_timesteps), got {num_inference_steps!r}"
         )
-    from sculpting.runtime import device_of
 
     dev = device_of(model)
     N = int(scheduler.config["num_train_timesteps"])

@@ -35,6 +35,8 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from sculpting.diffusion.composition import ComposedScore
+from sculpting.diffusion.sde import noise_level_table as _noise_level_table
 from sculpting.finite import check_finite
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
@@ -58,7 +60,6 @@ def _log_q_and_grad(q, x, t, need_grad: bool):
 
 def _noise_grid(sde, steps: int, rho: float = 7.0):
     """(σ̃_k, t_k, m_{t_k}) for k < ``steps``: the EDM levels from σ̃_1 down to σ̃_ε (Python floats)."""
-    from sculpting.diffusion.sde import noise_level_table as _noise_level_table
 
     t_tab, s_tab = _noise_level_table(sde)
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
@@ -109,7 +110,6 @@ def diffusion_smc_runs(
 ):
     """``runs`` independent SMC runs advanced together (one batch of runs·N images): (the finished
     :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
-    from sculpting.diffusion.composition import ComposedScore
 
     if not isinstance(model, ComposedScore):
         raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")

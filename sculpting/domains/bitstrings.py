@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.distributed import on_main
+from sculpting.gflownet.io import save_gflownet
+from sculpting.gflownet.policy import GFlowNet
+from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward, train_gflownet
 from sculpting.registry import Command, Domain
 
 __all__ = ["BitStringEnv", "BIT_REWARDS", "DOMAIN"]
@@ -118,7 +122,6 @@ class BitStringEnv:
 
 # ------------------------------------------------------------------ the domain's declaration
 def _base_presets(name, args=None):
-    from sculpting.gflownet.training import GFlowNetTrainConfig
 
     return {
         "cpu": GFlowNetTrainConfig(steps=1500, batch_size=64, lr=3e-3, lr_log_z=0.1, epsilon=0.05, eval_every=250),
@@ -129,10 +132,6 @@ def _base_presets(name, args=None):
 
 def _train_base(a, cfg, out, device):
     """``bitstrings-base``: a GFlowNet on one named reward; reports its exact L1 to the reward."""
-    from sculpting.distributed import on_main
-    from sculpting.gflownet.io import save_gflownet
-    from sculpting.gflownet.policy import GFlowNet
-    from sculpting.gflownet.training import exact_l1_to_reward, train_gflownet
 
     model = GFlowNet(BitStringEnv(a.length, a.reward), hidden=64, seed=cfg.seed).to(device)
     hist = train_gflownet(

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.gflownet.acceptance import SamplerStats, accept_rounds, log_weights
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.gflownet.acceptance import SamplerStats, accept_rounds
-from sculpting.gflownet.acceptance import log_weights
 
 __all__ = ["amortised_sample_actions", "head_log_weights", "sampler_law", "step_deviation"]
 

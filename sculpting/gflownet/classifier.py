@@ -18,13 +18,13 @@ four quantities the guided policy needs (see :mod:`sculpting.gflownet.guidance`)
 from __future__ import annotations
 
 import torch
-
-from sculpting.training import seeded_init
 from torch import nn
 
-from sculpting.algebra import Composition, classifier_logit_alpha
+from sculpting.algebra import MAX_BASES, Composition, classifier_logit_alpha
+from sculpting.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
 from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
+from sculpting.training import seeded_init
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
 
@@ -63,8 +63,6 @@ class SculptingClassifier(nn.Module):
         seed: int | None = None,
     ):
         super().__init__()
-        from sculpting.algebra import MAX_BASES
-        from sculpting.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
 
         check_count("n_bases", n_bases, 2, MAX_BASES)
         check_count("n_slots", n_slots, 1, MAX_SLOTS)

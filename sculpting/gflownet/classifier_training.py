@@ -39,15 +39,15 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.protocols import is_enumerable
-
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
-from sculpting.training import progress as progress_bar
 from sculpting.algebra import slot_tail_weights
+from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.fingerprint import base_fingerprints, describe
+from sculpting.gflownet.exact import log_expectation, log_visit_probs
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
-from sculpting.training import keeps_global_rng
+from sculpting.protocols import is_enumerable
+from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, keeps_global_rng, seeded
+from sculpting.training import progress as progress_bar
 
 __all__ = ["ClassifierTrainConfig", "train_classifier"]
 
@@ -210,7 +210,6 @@ class _ExactLosses:
     """The expected losses of the module docstring on an enumerable environment."""
 
     def __init__(self, classifier, env, tables):
-        from sculpting.gflownet.exact import log_visit_probs
 
         self.env, self.states = env, env.all_states()
         self.tables = torch.stack(tables)  # [m, N, A]
@@ -219,7 +218,6 @@ class _ExactLosses:
         self.norm = float(self.log_visit.exp().sum())
 
     def __call__(self, classifier, ema, config, gen):
-        from sculpting.gflownet.exact import log_expectation
 
         m, n, N = classifier.n_bases, classifier.n_slots, len(self.states)
         dev, r = self.states.device, config.logit_alpha_range
@@ -289,7 +287,6 @@ def train_classifier(
     )
     hist = {"step": [], "loss": [], "loss_terminal": [], "loss_nonterminal": [], "callback": []}
     objects = {"classifier": classifier, "ema": ema, "opt": opt, **({"sched": sched} if sched is not None else {})}
-    from sculpting.fingerprint import base_fingerprints, describe
 
     classifier.base_fingerprints = base_fingerprints(bases)
     resume = Resumable(

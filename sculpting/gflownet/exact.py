@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.gflownet.policy import policy_table
+
 __all__ = [
     "reward_log_distribution",
     "log_visit_probs",
@@ -103,7 +105,6 @@ def exact_policy_from_reward(env, log_reward: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def base_tables(bases) -> torch.Tensor:
     """``[m, N, A]`` float64 policy tables of policies that share one enumerable environment."""
-    from sculpting.gflownet.policy import policy_table
 
     env = bases[0].env
     for b in bases:

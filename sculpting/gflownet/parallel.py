@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 
 from sculpting.distributed import RANK_STRIDE
-from sculpting.forked import fork_map, worker_device, worker_devices
+from sculpting.forked import fork_map, resolve_workers, worker_device, worker_devices
+from sculpting.gflownet.samplers import draw_terminal, gflownet_sampler
+from sculpting.runtime import device_of
 
 __all__ = ["sample_terminal_parallel", "split_counts"]
 
@@ -32,8 +34,6 @@ def split_counts(n: int, workers: int) -> list[int]:
 def _draw(model, sampler, n: int, seed: int, batch_size: int, options: dict) -> torch.Tensor:
     """``[n, *S]`` terminal states drawn with a generator seeded ``seed`` on the model's device (the
     worker's device, :func:`sculpting.forked.worker_device`, where it is pinned to another)."""
-    from sculpting.gflownet.samplers import draw_terminal
-    from sculpting.runtime import device_of
 
     here = device_of(model)
     dev = torch.device(worker_device(here))
@@ -57,11 +57,8 @@ def sample_terminal_parallel(
     forked processes (:mod:`module docs <sculpting.gflownet.parallel>`); ``batch_size``: trajectories
     per sampling call within a worker (default: its whole share); ``options``: the sampler's
     options (:mod:`sculpting.gflownet.samplers`), checked before any process starts."""
-    from sculpting.gflownet.samplers import gflownet_sampler
 
     sampler, options = gflownet_sampler(sampler, **dict(options or {})), {}  # checked here, carried by the instance
-    from sculpting.forked import resolve_workers
-    from sculpting.runtime import device_of
 
     dev = device_of(model)
     workers = resolve_workers(workers, dev)

@@ -29,7 +29,11 @@ import traceback
 
 import torch
 
+from sculpting.bounds import MAX_WORKERS
+from sculpting.forked import _MainHidden, _watch_parent, can_fork, start_method
+from sculpting.gflownet.parallel import split_counts
 from sculpting.gflownet.rollout import Trajectories, sample_trajectories
+from sculpting.runtime import device_of
 
 __all__ = ["TrajectoryWorkers", "batch_seed", "draw_share"]
 
@@ -64,7 +68,6 @@ def draw_share(env, sampler, conditioning, n: int, epsilon: float, seed: int) ->
 
 
 def _worker(conn, payload: bytes, shared, parent: int) -> None:
-    from sculpting.forked import _watch_parent
 
     _watch_parent(parent)
     torch.set_num_threads(1)
@@ -105,10 +108,6 @@ class TrajectoryWorkers:
 
     def __init__(self, sampler, conditioning, workers: int, batch: int, epsilon: float, seed: int):
         import cloudpickle
-
-        from sculpting.bounds import MAX_WORKERS
-        from sculpting.forked import _MainHidden, can_fork, start_method
-        from sculpting.gflownet.parallel import split_counts
 
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"trajectory workers must be an integer in [1, {MAX_WORKERS}], got {workers!r}")
@@ -179,7 +178,6 @@ class TrajectoryWorkers:
         else:
             parts = self._receive()
         self.waiting = False
-        from sculpting.runtime import device_of
 
         dev = device_of(self.sampler)
         cat = lambda k: torch.cat([p[k] for p in parts]).to(dev)  # noqa: E731

@@ -8,9 +8,10 @@ Every policy exposes ``log_probs(states) -> [B, A]``: masked, normalised log π(
 from __future__ import annotations
 
 import torch
-
-from sculpting.training import seeded_init
 from torch import nn
+
+from sculpting.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
+from sculpting.training import seeded_init
 
 __all__ = ["MLP", "GFlowNet", "TabularPolicy", "masked_log_softmax", "policy_table"]
 
@@ -24,7 +25,6 @@ class MLP(nn.Sequential):
     """``in_dim → hidden × n_layers (LeakyReLU) → out_dim``."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, n_layers: int = 2):
-        from sculpting.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
 
         check_width("hidden", hidden)
         check_count("n_layers", n_layers, 1, MAX_LAYERS)

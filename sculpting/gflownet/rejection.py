@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import torch
 
-from sculpting.protocols import is_enumerable
-
 from sculpting.gflownet.acceptance import SamplerStats, accept_rounds, log_weights
+from sculpting.gflownet.amortised import amortised_sample_actions
+from sculpting.gflownet.guidance import GuidedPolicy
 from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.protocols import is_enumerable
 
 __all__ = ["SamplerStats", "rejection_sample_actions", "ACTION_SAMPLERS", "action_sampler_for"]
 
@@ -117,7 +118,6 @@ ACTION_SAMPLERS = ("auto", "full", "rejection", "amortised")
 def action_sampler_for(policy, name: str = "auto", stats: SamplerStats | None = None, **options):
     """The ``action_sampler`` argument of :func:`sculpting.gflownet.rollout.sample_trajectories`
     for ``policy`` (None = sample from ``policy.log_probs``)."""
-    from sculpting.gflownet.guidance import GuidedPolicy
 
     if name not in ACTION_SAMPLERS:
         raise ValueError(f"unknown GFlowNet sampler {name!r}; choose from {ACTION_SAMPLERS}")
@@ -126,8 +126,6 @@ def action_sampler_for(policy, name: str = "auto", stats: SamplerStats | None = 
     if name == "auto" and (is_enumerable(policy.env) or policy.composition.n_observations == 0):
         return None
     if name == "amortised":
-        from sculpting.gflownet.amortised import amortised_sample_actions
-
         if getattr(policy, "successor_head", None) is None:
             raise ValueError(
                 "sampler='amortised' needs a successor head: policy.successor_head = head "

@@ -32,7 +32,11 @@ import math
 import torch
 
 from sculpting.finite import check_log_probs
-from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.gflownet.amortised import head_log_weights
+from sculpting.gflownet.exact import terminal_log_probs
+from sculpting.gflownet.guidance import GuidedPolicy
+from sculpting.gflownet.policy import masked_log_softmax, policy_table
+from sculpting.protocols import is_enumerable
 from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
 
 __all__ = [
@@ -77,9 +81,6 @@ def terminal_target(policy):
     """(log target ``[N]`` normalised, log Z) of the composition the classifier's terminal head
     defines, on an enumerable environment, exactly (DP for p_b / p̄, the terminal head on every
     state): what :func:`gflownet_smc` converges to, and the normaliser Ẑ estimates."""
-    from sculpting.gflownet.exact import terminal_log_probs
-    from sculpting.gflownet.policy import policy_table
-    from sculpting.protocols import is_enumerable
 
     env = policy.env
     if not is_enumerable(env):
@@ -101,7 +102,6 @@ def terminal_target(policy):
 
 
 def _head_log_weights(policy, states, mask):
-    from sculpting.gflownet.amortised import head_log_weights
 
     return head_log_weights(policy, states, mask)
 
@@ -165,7 +165,6 @@ def gflownet_smc_runs(
 ):
     """``runs`` independent SMC runs advanced together: (the finished
     :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats)."""
-    from sculpting.gflownet.guidance import GuidedPolicy
 
     if not isinstance(policy, GuidedPolicy):
         raise TypeError(

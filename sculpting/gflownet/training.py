@@ -25,16 +25,18 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.protocols import is_enumerable
-
+from sculpting.bounds import MAX_WORKERS
 from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, seeded
-from sculpting.training import progress as progress_bar
+from sculpting.fingerprint import describe
+from sculpting.finite import NonFiniteError
 from sculpting.gflownet.exact import reward_log_distribution, terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
+from sculpting.gflownet.pipeline import TrajectoryWorkers
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
-from sculpting.training import keeps_global_rng
+from sculpting.protocols import is_enumerable
+from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, keeps_global_rng, seeded
+from sculpting.training import progress as progress_bar
 
 __all__ = ["GFlowNetTrainConfig", "train_gflownet", "exact_l1_to_reward"]
 
@@ -116,7 +118,6 @@ def _tb_loss(model, sampler, all_states, conditioning, batch: int, epsilon: floa
 
 def _non_finite_step(step: int, loss: float, log_r: torch.Tensor) -> None:
     """Raise the error of a training step whose loss or log-rewards are not finite (named)."""
-    from sculpting.finite import NonFiniteError
 
     bad = int((~torch.isfinite(log_r.detach())).sum())
     if bad:
@@ -209,7 +210,6 @@ def train_gflownet(
     each batch one step ahead (module docs; the same seed and W, the same run — resumed ones too).
     """
     env = model.env
-    from sculpting.bounds import MAX_WORKERS
 
     if (
         isinstance(trajectory_workers, bool)
@@ -241,8 +241,6 @@ def train_gflownet(
     objects = {"model": model, "opt": opt, "sched": sched, **({"sampler": sampler} if sampler is not model else {})}
     pipe = None
     if trajectory_workers:
-        from sculpting.gflownet.pipeline import TrajectoryWorkers
-
         pipe = TrajectoryWorkers(sampler, conditioning, trajectory_workers, B, config.epsilon, rank_seed(config.seed))
         objects["pending_batch"] = _PendingBatch(pipe)
     record = {"kind": "gflownet", **config.to_dict(), **({"trajectory_workers": trajectory_workers} if pipe else {})}
@@ -292,7 +290,6 @@ def _train(
     pipe,
 ):
     """The loop of :func:`train_gflownet` (its arguments and the objects it built)."""
-    from sculpting.fingerprint import describe
 
     resume = Resumable(
         checkpoint_path,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from sculpting.algebra import TWO_BASE_OPERATIONS
+
 __all__ = ["validate_parameters", "ParameterError"]
 
 
@@ -43,8 +45,6 @@ def _check(rule: str, v):
         ok = isinstance(v, str) and (v == "mixture" or (v.isdigit() and all(1 <= int(c) <= m for c in v)))
         return None if ok else f"must be 'mixture' or observed labels in 1..{m} such as '12' (got {v!r})"
     if rule == "two_way":
-        from sculpting.algebra import TWO_BASE_OPERATIONS
-
         ok = (
             isinstance(v, (list, tuple))
             and len(v) == 2

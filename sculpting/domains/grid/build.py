@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
+from sculpting.domains.grid.experiments import CLASSIFIER_SETS, GRID_BASES, make_classifier, train_base
+from sculpting.domains.grid.io import PRETRAINED_DIR
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.io import load_gflownet, save_classifier, save_gflownet
 from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward
-from sculpting.domains.grid.experiments import GRID_BASES, CLASSIFIER_SETS, make_classifier, train_base
-from sculpting.domains.grid.io import PRETRAINED_DIR
 
 BASE_CONFIG = GFlowNetTrainConfig(
     steps=5000, batch_size=128, lr=2e-3, lr_log_z=0.1, epsilon=0.05, seed=0, eval_every=250

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-
+from sculpting.distributed import on_main
+from sculpting.domains.grid import build
 from sculpting.domains.grid.env import GridEnv
+from sculpting.domains.grid.experiments import CLASSIFIER_SETS, GRID_BASES, make_classifier
+from sculpting.domains.grid.io import load_grid_base, load_grid_pair
+from sculpting.gflownet.classifier_training import train_classifier
+from sculpting.gflownet.io import save_classifier, save_gflownet
+from sculpting.gflownet.policy import GFlowNet
+from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward, train_gflownet
 from sculpting.registry import Command, Domain
 
 __all__ = ["DOMAIN"]
@@ -15,7 +22,6 @@ __all__ = ["DOMAIN"]
 
 def _pair_loader(name):
     def load(directory=None, base_directory=None):
-        from sculpting.domains.grid.io import load_grid_pair
 
         return load_grid_pair(name, directory, base_directory=base_directory)
 
@@ -24,8 +30,6 @@ def _pair_loader(name):
 
 def _bases_loader(name):
     def load(directory=None):
-        from sculpting.domains.grid.experiments import CLASSIFIER_SETS
-        from sculpting.domains.grid.io import load_grid_base
 
         return [load_grid_base(n, directory) for n in CLASSIFIER_SETS[name]]
 
@@ -33,8 +37,6 @@ def _bases_loader(name):
 
 
 def _base_presets(name, args=None):
-    from sculpting.domains.grid import build
-    from sculpting.gflownet.training import GFlowNetTrainConfig
 
     return {
         "cpu": build.BASE_CONFIG,
@@ -44,7 +46,6 @@ def _base_presets(name, args=None):
 
 
 def _classifier_presets(name, args=None):
-    from sculpting.domains.grid import build
 
     return {
         "cpu": build.CLASSIFIER_CONFIG,
@@ -63,7 +64,6 @@ def _classifier_presets(name, args=None):
 
 def _reward_of(a) -> tuple[str, float]:
     """(reward, temperature) from ``--base NAME`` (a base of the shipped sets) or ``--reward`` / ``--temperature``."""
-    from sculpting.domains.grid.experiments import GRID_BASES
 
     if a.base is None:
         return a.reward or "symmetric_shubert", 1.0 if a.temperature is None else a.temperature
@@ -86,10 +86,6 @@ def _normalise_base(a) -> None:
 
 
 def _base(a, cfg, out, device):
-    from sculpting.distributed import on_main
-    from sculpting.gflownet.io import save_gflownet
-    from sculpting.gflownet.policy import GFlowNet
-    from sculpting.gflownet.training import exact_l1_to_reward, train_gflownet
 
     reward, temperature = _reward_of(a)
     model = GFlowNet(GridEnv(a.horizon, a.ndim, reward, temperature), seed=cfg.seed).to(device)
@@ -111,10 +107,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-    from sculpting.distributed import on_main
-    from sculpting.domains.grid.experiments import make_classifier
-    from sculpting.gflownet.classifier_training import train_classifier
-    from sculpting.gflownet.io import save_classifier
 
     bases = _bases_loader(a.set)(a.bases_dir)
     clf = make_classifier(a.set, bases[0].env, cfg.seed)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.domains.grid.rewards import USER_REWARDS, reward_name_of
 from sculpting.domains.grid.rewards import log_reward as _log_reward
-from sculpting.domains.grid.rewards import reward_name_of
+from sculpting.fingerprint import function_fingerprint
 
 __all__ = ["GridEnv"]
 
@@ -68,8 +69,6 @@ class GridEnv:
 
     def fingerprint(self) -> dict:
         """What decides a model trained on this env: the config, and a user reward's code."""
-        from sculpting.domains.grid.rewards import USER_REWARDS
-        from sculpting.fingerprint import function_fingerprint
 
         out = {"class": "GridEnv", **self.config}
         if self.reward_name in USER_REWARDS:

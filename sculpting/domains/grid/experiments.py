@@ -10,12 +10,15 @@ from __future__ import annotations
 import torch
 
 from sculpting.algebra import THREE_BASE_OBSERVATIONS, Composition, l1_distance
+from sculpting.compose import compose, exact_distribution, sample
 from sculpting.domains.grid.env import GridEnv
+from sculpting.forked import fork_map, resolve_workers
 from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
 from sculpting.gflownet.exact import base_tables, terminal_log_probs
 from sculpting.gflownet.guidance import GUIDANCE_FORMS, GuidedPolicy
 from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import GFlowNet, TabularPolicy
+from sculpting.gflownet.smc import terminal_target
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
 
 __all__ = [
@@ -64,10 +67,8 @@ def train_bases(configs: dict, horizon: int = 32, workers: int | str = 1, progre
     ``workers`` > 1 trains that many bases at a time in forked processes of one torch thread each
     (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for bit (each base is
     seeded by its config); their progress bars are off."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
-    from sculpting.forked import fork_map
 
     names = list(configs)
 
@@ -144,8 +145,6 @@ def smc_l1(
     samples (N = ``particles`` per run) to the composition the classifier's terminal head defines,
     l1_smc_floor: the mean L1 of n i.i.d. samples from that target, l1_guided_terminal: the guided
     policy's exact L1 to it}."""
-    from sculpting.compose import compose, exact_distribution, sample
-    from sculpting.gflownet.smc import terminal_target
 
     model = compose(bases, classifier, composition, form=form)
     target, _ = terminal_target(model)

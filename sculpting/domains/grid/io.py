@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sculpting.checkpoints import CheckpointError, base_file
+from sculpting.domains.grid.experiments import CLASSIFIER_SETS, GRID_BASES
 from sculpting.gflownet.io import load_classifier, load_gflownet
 
 __all__ = ["PRETRAINED_DIR", "load_grid_base", "load_grid_classifier", "load_grid_pair"]
@@ -16,8 +18,6 @@ def load_grid_base(name: str, directory=None):
     """The named grid base (:data:`~sculpting.domains.grid.experiments.GRID_BASES`) from ``directory``
     (``name/model.pt`` or ``base_<name>.pt``; default: shipped), checked to be that base's reward
     and temperature."""
-    from sculpting.checkpoints import CheckpointError, base_file
-    from sculpting.domains.grid.experiments import GRID_BASES
 
     path = base_file(directory or PRETRAINED_DIR, name)
     model = load_gflownet(path)
@@ -34,14 +34,12 @@ def load_grid_base(name: str, directory=None):
 
 def load_grid_classifier(pair: str, directory=None):
     """The classifier of a set from ``directory`` (``<set>/model.pt`` or ``classifier_<set>.pt``)."""
-    from sculpting.checkpoints import base_file
 
     return load_classifier(base_file(directory or PRETRAINED_DIR, pair, "classifier"))
 
 
 def load_grid_pair(pair: str, directory=None, base_directory=None):
     """(bases, classifier) of a named set (``shubert_sigmoid`` or ``circles``)."""
-    from sculpting.domains.grid.experiments import CLASSIFIER_SETS
 
     if pair not in CLASSIFIER_SETS:
         raise ValueError(f"unknown grid pair {pair!r}; choose from {sorted(CLASSIFIER_SETS)}")

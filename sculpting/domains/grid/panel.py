@@ -10,15 +10,16 @@ to the composition the classifier's terminal head defines (``docs/smc.md``).
 
 from __future__ import annotations
 
-
 import ipywidgets as W
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sculpting.algebra import TWO_BASE_OPERATIONS, Composition, l1_distance, parse_composition
+from sculpting.compose import compose, sample
+from sculpting.domains.grid.experiments import base_tables, guided_distribution
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.guidance import GUIDANCE_FORMS
-from sculpting.domains.grid.experiments import base_tables, guided_distribution
+from sculpting.gflownet.smc import terminal_target
 from sculpting.lab.panel import SculptingPanel
 
 __all__ = ["GridSculptingPanel"]
@@ -127,8 +128,6 @@ class GridSculptingPanel(SculptingPanel):
         what = "guided"
         if self.sampler.value == "smc":
             import torch
-            from sculpting.compose import compose, sample
-            from sculpting.gflownet.smc import terminal_target
 
             model = compose(self.bases, clf, c, form=self.form.value)
             target, _ = terminal_target(model)  # the oracle's is the true target

@@ -19,16 +19,18 @@ from pathlib import Path
 
 import torch
 
+from sculpting.checkpoints import load_checkpoint
+from sculpting.compose import compose
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
 from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
-from sculpting.domains.mnist.data import load_mnist
-from sculpting.compose import compose
-from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, train_bases, train_classifier_set
-from sculpting.domains.mnist.judge import save_judge
 from sculpting.diffusion.io import load_score_model, load_time_classifier, save_score_model, save_time_classifier
-from sculpting.domains.mnist.judge import train_judge
 from sculpting.diffusion.model import DiffusionTrainConfig
+from sculpting.domains.mnist.data import load_mnist
+from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NESTED, train_bases, train_classifier_set
 from sculpting.domains.mnist.io import PRETRAINED_DIR
+from sculpting.domains.mnist.judge import save_judge, train_judge
+from sculpting.domains.mnist.oracle import nested_data_oracle, set_data_oracle
+from sculpting.fingerprint import base_fingerprints
 
 BASE_CONFIG = DiffusionTrainConfig(steps=6000, batch_size=64, lr=2e-3, final_lr_fraction=0.05, ema_decay=0.999, seed=0)
 #: forward-noised classifiers on pools of EDM samples (docs/mnist.md): per update fresh x_t of the
@@ -104,7 +106,6 @@ def base_config(config: DiffusionTrainConfig, name: str) -> DiffusionTrainConfig
 def nested_fingerprints(out: Path) -> list[dict]:
     """The fingerprints of the nested classifier's bases as shipped: MN y=12 composed with
     ``out/classifier_MN.pt`` (distilled after the nested classifier was pool-trained), and MN3."""
-    from sculpting.fingerprint import base_fingerprints
 
     mn = [load_score_model(out / f"base_{n}.pt") for n in CLASSIFIER_SETS["MN"]]
     return base_fingerprints([compose(mn, load_time_classifier(out / "classifier_MN.pt"), NESTED["inner"]), mn[2]])
@@ -236,9 +237,6 @@ def main(argv=None):
         )
         print(f"classifier nested: {hist['train_time_s']:.0f} s", flush=True)
     if "distill" in args.stages:
-        from sculpting.checkpoints import load_checkpoint
-        from sculpting.domains.mnist.oracle import nested_data_oracle, set_data_oracle
-
         digits = digits if digits is not None else load_mnist(args.source, args.root)
         sde = load_score_model(out / f"base_{MNIST_BASES[0]}.pt").sde
         size = load_score_model(out / f"base_{MNIST_BASES[0]}.pt").image_shape[-1]

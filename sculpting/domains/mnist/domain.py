@@ -5,12 +5,24 @@ with their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``d
 from __future__ import annotations
 
 import argparse
-
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from sculpting.checkpoints import CheckpointError, base_file
+from sculpting.diffusion.classifier import TimeClassifier
+from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
+from sculpting.diffusion.fast import FastPath
+from sculpting.diffusion.io import load_score_model, load_time_classifier, save_score_model, save_time_classifier
+from sculpting.diffusion.model import ScoreModel, train_score_model
+from sculpting.distributed import on_main
+from sculpting.domains.mnist import build
+from sculpting.domains.mnist.build import BASE_ARCH, CLASSIFIER_ARCH
+from sculpting.domains.mnist.data import load_mnist, make_base_set
+from sculpting.domains.mnist.experiments import CLASSIFIER_SETS
+from sculpting.domains.mnist.io import PRETRAINED_DIR
+from sculpting.domains.mnist.judge import load_judge
 from sculpting.registry import Command, Domain
 
 __all__ = ["DOMAIN", "CLASSIFIER_SET_NAMES", "BASE_NAMES"]
@@ -21,7 +33,6 @@ BASE_NAMES = ("M1", "M2", "MN1", "MN2", "MN3")
 
 def _named(model, name, path):
     """A loaded base, checked to be the base ``name`` its metadata records."""
-    from sculpting.checkpoints import CheckpointError
 
     got = (getattr(model, "meta", None) or {}).get("name")
     if got is not None and got != name:
@@ -32,10 +43,6 @@ def _named(model, name, path):
 def load_set_bases(key: str, directory=None) -> list:
     """The bases of a classifier set from ``directory`` (``<base>/model.pt`` or ``base_<base>.pt``;
     default: shipped), each checked to be the base it is named after."""
-    from sculpting.checkpoints import base_file
-    from sculpting.diffusion.io import load_score_model
-    from sculpting.domains.mnist.experiments import CLASSIFIER_SETS
-    from sculpting.domains.mnist.io import PRETRAINED_DIR
 
     d = Path(directory or PRETRAINED_DIR)
     return [_named(load_score_model(base_file(d, n)), n, base_file(d, n)) for n in CLASSIFIER_SETS[key]]
@@ -43,9 +50,6 @@ def load_set_bases(key: str, directory=None) -> list:
 
 def _set_loader(key):
     def load(directory=None, base_directory=None):
-        from sculpting.checkpoints import base_file
-        from sculpting.diffusion.io import load_time_classifier
-        from sculpting.domains.mnist.io import PRETRAINED_DIR
 
         d = Path(directory or PRETRAINED_DIR)
         return load_set_bases(key, base_directory or d), load_time_classifier(base_file(d, key, "classifier"))
@@ -54,13 +58,11 @@ def _set_loader(key):
 
 
 def _load_judge(path):
-    from sculpting.domains.mnist.judge import load_judge
 
     return load_judge(path)
 
 
 def _base_presets(name, args=None):
-    from sculpting.domains.mnist import build
 
     # paper: Adam 1e-2 decayed to 1e-4 over 200 epochs of batch 32 (≈ 75 000 steps on a 12 000-image
     # set), no EMA; here the decay is cosine instead of exponential
@@ -74,7 +76,6 @@ def _base_presets(name, args=None):
 
 
 def _classifier_presets(name, args=None):
-    from sculpting.domains.mnist import build
 
     # paper: fresh 500-step trajectories every update (days on a CPU); the closest pool: 2 048
     # trajectories of 500 PC steps per base
@@ -89,7 +90,6 @@ def _classifier_presets(name, args=None):
 
 def _fast_switches(text: str) -> str:
     """``--fast``: checked here (argparse reports a bad switch), resolved against the device later."""
-    from sculpting.diffusion.fast import FastPath
 
     try:
         FastPath.parse(text)
@@ -99,11 +99,6 @@ def _fast_switches(text: str) -> str:
 
 
 def _base(a, cfg, out, device):
-    from sculpting.diffusion.io import save_score_model
-    from sculpting.diffusion.model import ScoreModel, train_score_model
-    from sculpting.distributed import on_main
-    from sculpting.domains.mnist.build import BASE_ARCH
-    from sculpting.domains.mnist.data import load_mnist, make_base_set
 
     digits = load_mnist(a.source, a.root)
     images, _ = make_base_set(a.base, digits, 28 if a.preset == "paper" else 16)
@@ -131,11 +126,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-    from sculpting.diffusion.classifier import TimeClassifier
-    from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
-    from sculpting.diffusion.io import save_time_classifier
-    from sculpting.distributed import on_main
-    from sculpting.domains.mnist.build import CLASSIFIER_ARCH
 
     bases = load_set_bases(a.set, a.bases_dir)
     bases = [b.to(device) for b in bases]

@@ -16,13 +16,14 @@ MN y=11 / 22 / 33     three-base contrasts        green 3 / red 1 / red 2
 
 from __future__ import annotations
 
-
-from sculpting.compose import sample
+from sculpting.compose import compose, sample
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
+from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 from sculpting.domains.mnist.data import COLOURS, make_base_set
 from sculpting.domains.mnist.judge import support_rate
-from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
+from sculpting.domains.mnist.types import TYPES, base_type_log_probs, binomial_se, exact_type_masses, type_tv
+from sculpting.forked import fork_map, resolve_workers
 
 __all__ = [
     "MNIST_BASES",
@@ -93,12 +94,9 @@ def train_bases(
     one torch thread each (:func:`sculpting.forked.fork_map`; the same weights as one at a time:
     each base is seeded by its own config); their progress bars are off, one line is printed per base.
     The longest runs (most steps) start first, so that the workers finish close together."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
     from pathlib import Path
-
-    from sculpting.forked import fork_map
 
     def one(name):
         ckpt = Path(checkpoint_dir) / f"base_{name}.pt" if checkpoint_dir else None
@@ -144,11 +142,8 @@ def train_classifier_set(
 def exact_masses(name: str, alpha: float = 0.5) -> dict:
     """{type: mass} of a named base, composition of :data:`COMPOSITIONS` or the nested one, computed
     exactly from the bases' type distributions (:mod:`.types`)."""
-    from sculpting.domains.mnist.types import base_type_log_probs, exact_type_masses
 
     if name in MNIST_BASES:
-        from sculpting.domains.mnist.types import TYPES
-
         return {t: float(p) for t, p in zip(TYPES, base_type_log_probs(name).exp()) if p > 0}
     if name == NESTED["name"]:
         return exact_type_masses([(CLASSIFIER_SETS["MN"], NESTED["inner"], 0.5), "MN3"], "contrast", alpha)
@@ -166,7 +161,6 @@ def judge_samples(judge, samples, support, masses: dict | None = None) -> dict:
     for d, c in pred.tolist():
         key = f"{'red' if c == R else 'green'} {d}"
         types[key] = types.get(key, 0) + 1
-    from sculpting.domains.mnist.types import binomial_se, type_tv
 
     rate = support_rate(judge, samples, support)
     out = {
@@ -196,7 +190,6 @@ def composition_model(bases: dict, classifiers: dict, name: str, alpha: float = 
     """The model sampled for ``name``: a base of ``bases`` itself, a composition of
     :data:`COMPOSITIONS` with ``classifiers[set]``, or the nested one ((MN y=12) ◑ MN3, its inner
     composition at γ = 1 and the contrast at ``gamma``)."""
-    from sculpting.compose import compose
 
     if name in MNIST_BASES:
         return bases[name]
@@ -226,10 +219,8 @@ def draw_compositions(
     of one torch thread each (:func:`sculpting.forked.fork_map`). The samples do not depend on
     ``workers``: each job is seeded by ``seed`` alone. ``sampler_options`` go to the sampler (e.g.
     ``particles=`` of ``sampler="smc"``)."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
-    from sculpting.forked import fork_map
 
     def one(spec):
         name, gamma = spec

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sculpting.diffusion.io import load_score_model, load_time_classifier
+from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES
 from sculpting.domains.mnist.judge import load_judge
 
 __all__ = ["PRETRAINED_DIR", "load_mnist_models"]
@@ -16,7 +17,6 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 def load_mnist_models(directory=None) -> dict:
     """{"bases": {name: ScoreModel}, "classifiers": {set: TimeClassifier}, "judge": DigitColourJudge};
     ``classifiers["nested"]`` is included when present."""
-    from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES
 
     d = Path(directory) if directory else PRETRAINED_DIR
     out = {

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from sculpting.checkpoints import load_checkpoint, rebuild, register_loader, save_checkpoint
 from sculpting.domains.mnist.data import COLOURS, colour_digits, resize
 from sculpting.training import keeps_global_rng
 
@@ -160,20 +161,17 @@ def support_rate(judge, samples, support) -> float:
 
 
 def save_judge(judge: DigitColourJudge, path, half: bool = False, **meta):
-    from sculpting.checkpoints import save_checkpoint
 
     return save_checkpoint(path, "judge", judge.state_dict(), {"arch": judge.config, **meta}, half)
 
 
 def load_judge(path) -> DigitColourJudge:
-    from sculpting.checkpoints import load_checkpoint, rebuild
 
     sd, meta = load_checkpoint(path, "judge")
     return rebuild(lambda: DigitColourJudge(**meta["arch"]), sd, meta, path)
 
 
 def _register():
-    from sculpting.checkpoints import register_loader
 
     register_loader("judge", load_judge)
 

@@ -21,6 +21,7 @@ import torch
 from sculpting.algebra import parse_composition
 from sculpting.compose import compose, sample
 from sculpting.diffusion.classifier import DiffusionQ
+from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
 from sculpting.diffusion.oracle import DataOracle
 from sculpting.domains.mnist.data import load_mnist, make_base_set
 from sculpting.domains.mnist.experiments import (
@@ -31,8 +32,10 @@ from sculpting.domains.mnist.experiments import (
     exact_masses,
     judge_samples,
     support_of,
+    train_classifier_set,
 )
 from sculpting.domains.mnist.types import binomial_se
+from sculpting.forked import fork_map, resolve_workers
 
 __all__ = [
     "set_data_oracle",
@@ -104,10 +107,8 @@ def decompose(
     data itself. ``known``: {composition: judged verdict} of samples already drawn with the learned
     classifier (same n, seed and sampler), used instead of drawing them again. ``workers`` > 1
     draws that many sample sets at a time in forked processes (same samples as one at a time)."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
-    from sculpting.forked import fork_map
 
     names = list(names or [*COMPOSITIONS, NESTED["name"]])
     jobs = [(comp, w) for comp in names for w in which if not (known and comp in known and w == "learned")]
@@ -180,12 +181,8 @@ def fit_classifier_sets(
     data oracle (:func:`sculpting.diffusion.distill.distill_time_classifier`, soft targets, lr 1e-3;
     ``distilled`` holds its config, first/last KL and time). ``workers`` > 1 fits that many sets at a
     time in forked processes of one thread each (the same weights: every set is seeded by ``seed``)."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
-    from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
-    from sculpting.domains.mnist.experiments import train_classifier_set
-    from sculpting.forked import fork_map
 
     distill_updates = distill_updates or {}
     sets = list(sets)

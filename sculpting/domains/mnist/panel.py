@@ -18,13 +18,14 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
 
-from sculpting.lab.plotting import show_image_grid
 from sculpting.compose import compose
-from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
-from sculpting.domains.mnist.types import TYPES
 from sculpting.diffusion.paths import DiffusionPathComposition
 from sculpting.diffusion.samplers import SAMPLERS
+from sculpting.domains.mnist.experiments import BASE_SUPPORT, CLASSIFIER_SETS, COMPOSITIONS, exact_masses, judge_samples
+from sculpting.domains.mnist.oracle import oracle_classifiers
+from sculpting.domains.mnist.types import TYPES
 from sculpting.lab.panel import SculptingPanel
+from sculpting.lab.plotting import show_image_grid
 
 #: "no classifier": the composition the bases' own paths define, sampled by the path SMC
 CLASSIFIER_CHOICES = ("learned", "data oracle", "no classifier")
@@ -102,8 +103,6 @@ class MnistSculptingPanel(SculptingPanel):
     def oracles(self) -> dict:
         """The data oracles of the classifier sets (built on first use: about a second)."""
         if self._oracles is None:
-            from sculpting.domains.mnist.oracle import oracle_classifiers
-
             self._oracles = oracle_classifiers(self.models)
         return self._oracles
 

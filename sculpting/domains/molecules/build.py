@@ -20,14 +20,22 @@ from pathlib import Path
 
 import torch
 
-from sculpting.domains.molecules.io import PRETRAINED_DIR
+from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS, build_classifier_sets
+from sculpting.domains.molecules.data import SOURCES
+from sculpting.domains.molecules.experiments import train_molecule_base
+from sculpting.domains.molecules.io import (
+    PRETRAINED_DIR,
+    load_graph_classifier,
+    load_molecule_gflownet,
+    save_molecule_gflownet,
+)
+from sculpting.domains.molecules.successor_head import fit_successor_head, save_successor_head
 
 BASE_STEPS = 800
 
 
 def data_source() -> dict:
     """The molecule data the models were trained with (converted files' SHA-256, as in data.SOURCES)."""
-    from sculpting.domains.molecules.data import SOURCES
 
     return {k: {"url": v["url"], "converted_sha256": v["converted_sha256"]} for k, v in SOURCES.items()}
 
@@ -57,8 +65,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    from sculpting.domains.molecules.experiments import train_molecule_base
-    from sculpting.domains.molecules.io import save_molecule_gflownet
 
     preset = "smoke" if args.smoke else "cpu"
     if "bases" in args.stages:
@@ -100,8 +106,6 @@ def main(argv=None):
             )
             print(f"{obj}: {hist['train_time_s']:.0f} s, final loss {hist['loss'][-1]:.2f}")
     if "classifiers" in args.stages:
-        from sculpting.domains.molecules.classifier_sets import build_classifier_sets
-
         build_classifier_sets(args.out, args.sets, smoke=args.smoke)
     if "successors" in args.stages:
         build_successor_heads(args.out, args.sets, smoke=args.smoke)
@@ -110,9 +114,6 @@ def main(argv=None):
 def build_successor_heads(out: Path, sets=None, smoke: bool = False) -> dict:
     """Distil and save ``successor_<set>.pt`` from ``classifier_<set>.pt`` in ``out``; returns the
     held-out KL reports."""
-    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
-    from sculpting.domains.molecules.io import load_graph_classifier, load_molecule_gflownet
-    from sculpting.domains.molecules.successor_head import fit_successor_head, save_successor_head
 
     reports = {}
     for name in sets or list(CLASSIFIER_SETS):

@@ -15,9 +15,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
 from sculpting.domains.molecules.policy import MAX_BETA, N_BINS, thermometer
+from sculpting.gflownet.classifier import SculptingClassifier
+from sculpting.training import seeded_init
 
 __all__ = ["GraphBody", "make_graph_classifier", "BetaRange"]
 
@@ -77,7 +78,6 @@ def make_graph_classifier(
     """Two bases: α-conditioned (slots 2); three bases: exchangeable joint over 3 slots;
     ``beta_conditioned``: β (the bases' inverse temperature) as an input. ``seed``: initial weights
     from that seed (torch's global generator untouched)."""
-    from sculpting.training import seeded_init
 
     n_slots = (2 if n_bases == 2 else n_bases) if n_slots is None else n_slots
     with seeded_init(seed):

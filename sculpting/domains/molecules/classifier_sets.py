@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-
-from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
 from sculpting.domains.molecules.env import FragmentGraphEnv
 from sculpting.domains.molecules.io import load_molecule_gflownet, save_graph_classifier
+from sculpting.forked import fork_map, resolve_workers
+from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 
 __all__ = [
     "CLASSIFIER_SETS",
@@ -112,10 +112,8 @@ def train_classifier_sets(
     at a time in forked processes of one torch thread each (:func:`sculpting.forked.fork_map`): the
     same weights as one at a time, bit for bit; their progress bars are off and one line is printed
     per set. The set with the most steps starts first."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
-    from sculpting.forked import fork_map
 
     conditional = beta == "conditional"
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sculpting.checkpoints import atomic_write
+
 __all__ = [
     "data_dir",
     "fragments_path",
@@ -223,7 +225,6 @@ def _fetch(url: str, sha256: str) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes):
-    from sculpting.checkpoints import atomic_write
 
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 

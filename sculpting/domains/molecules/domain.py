@@ -8,7 +8,31 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-
+from sculpting.checkpoints import base_file
+from sculpting.distributed import on_main
+from sculpting.domains.molecules import io
+from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
+from sculpting.domains.molecules.classifier_sets import (
+    CLASSIFIER_ARCH,
+    CLASSIFIER_BETA,
+    CLASSIFIER_BETA_RANGE,
+    CLASSIFIER_SETS,
+    SMOKE_ARCH,
+    SMOKE_CONFIG,
+    config_for,
+)
+from sculpting.domains.molecules.env import FragmentGraphEnv
+from sculpting.domains.molecules.experiments import base_train_config
+from sculpting.domains.molecules.io import (
+    PRETRAINED_DIR,
+    load_graph_classifier,
+    load_molecule_models,
+    save_graph_classifier,
+    save_molecule_gflownet,
+)
+from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+from sculpting.gflownet.classifier_training import train_classifier
+from sculpting.gflownet.training import train_gflownet
 from sculpting.registry import Command, Domain
 
 __all__ = ["DOMAIN", "CLASSIFIER_SET_NAMES"]
@@ -22,8 +46,6 @@ CLASSIFIER_ARCHS = {"paper": {"width": 128, "n_layers": 4, "n_heads": 2}}
 def load_set_bases(key: str, directory=None) -> list:
     """The β-conditional bases of a classifier set from ``directory`` (``<objective>/model.pt`` or
     ``base_<objective>.pt``; default: shipped), in label order, each checked to be its objective."""
-    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
-    from sculpting.domains.molecules.io import load_molecule_models
 
     loaded = load_molecule_models(directory, objectives=CLASSIFIER_SETS[key])["bases"]
     return [loaded[o] for o in CLASSIFIER_SETS[key]]
@@ -31,11 +53,7 @@ def load_set_bases(key: str, directory=None) -> list:
 
 def _set_loader(key):
     def load(directory=None, base_directory=None):
-        from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
-        from sculpting.domains.molecules.io import PRETRAINED_DIR, load_graph_classifier, load_molecule_models
-
         bases = load_molecule_models(base_directory or directory, objectives=CLASSIFIER_SETS[key])["bases"]
-        from sculpting.checkpoints import base_file
 
         clf = load_graph_classifier(base_file(directory or PRETRAINED_DIR, key, "classifier"))
         return [bases[o] for o in CLASSIFIER_SETS[key]], clf
@@ -45,7 +63,6 @@ def _set_loader(key):
 
 def _lazy_loader(name):
     def load(path):
-        from sculpting.domains.molecules import io
 
         return getattr(io, name)(path)
 
@@ -53,14 +70,12 @@ def _lazy_loader(name):
 
 
 def _base_presets(name, args):
-    from sculpting.domains.molecules.experiments import base_train_config
 
     steps, batch = BASE_STEPS[name]
     return base_train_config(args.objective if args is not None else "seh", steps, batch)
 
 
 def _classifier_presets(name, args):
-    from sculpting.domains.molecules.classifier_sets import SMOKE_CONFIG, config_for
 
     s = args.set if args is not None else "seh_sa"
     return {
@@ -73,11 +88,6 @@ def _classifier_presets(name, args):
 
 
 def _base(a, cfg, out, device):
-    from sculpting.distributed import on_main
-    from sculpting.domains.molecules.env import FragmentGraphEnv
-    from sculpting.domains.molecules.io import save_molecule_gflownet
-    from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
-    from sculpting.gflownet.training import train_gflownet
 
     model = MoleculeGFlowNet(
         FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset], seed=cfg.seed
@@ -104,17 +114,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-    from sculpting.distributed import on_main
-    from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
-    from sculpting.domains.molecules.classifier_sets import (
-        CLASSIFIER_ARCH,
-        CLASSIFIER_BETA,
-        CLASSIFIER_BETA_RANGE,
-        SMOKE_ARCH,
-    )
-    from sculpting.domains.molecules.env import FragmentGraphEnv
-    from sculpting.domains.molecules.io import save_graph_classifier
-    from sculpting.gflownet.classifier_training import train_classifier
 
     arch = {"cpu": CLASSIFIER_ARCH, "smoke": SMOKE_ARCH, **CLASSIFIER_ARCHS}[a.preset]
     bases = load_set_bases(a.set, a.bases_dir)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import torch
 
-from sculpting.domains.molecules.fragments import FragmentEnv, FragTree
-
+from sculpting.domains.molecules.classifier import make_graph_classifier
 from sculpting.domains.molecules.constants import INVALID_LOG_REWARD  # (re-exported)
+from sculpting.domains.molecules.fragments import FragmentEnv, FragTree
+from sculpting.domains.molecules.rewards import REWARDS
 
 __all__ = ["FragmentGraphEnv", "INVALID_LOG_REWARD"]
 
@@ -59,15 +60,12 @@ class FragmentGraphEnv:
         self.stop_action = self.n_actions - 1
         self.max_trajectory_length = 3 * M - 1
         if objective is not None:
-            from sculpting.domains.molecules.rewards import REWARDS
-
             if objective not in REWARDS:
                 raise ValueError(f"unknown objective {objective!r}; choose from {sorted(REWARDS)}")
 
     def default_classifier(self, n_bases: int, n_slots: int, seed: int | None = None, **arch):
         """The classifier ``sc.fit_classifier`` builds for bases on this env: a graph transformer
         body (``arch``: ``width``, ``n_layers``, ``n_heads``), :func:`.classifier.make_graph_classifier`."""
-        from sculpting.domains.molecules.classifier import make_graph_classifier
 
         return make_graph_classifier(self, n_bases, n_slots, seed=seed, **arch)
 
@@ -222,7 +220,6 @@ class FragmentGraphEnv:
         """(log max(r, 1e-30) ``[B]`` float64, valid ``[B]`` bool) of the env's objective."""
         if self.objective is None:
             raise ValueError("this environment has no objective; build it with objective=...")
-        from sculpting.domains.molecules.rewards import REWARDS
 
         mols = self.to_mols(states)
         valid = torch.tensor([m is not None for m in mols], dtype=torch.bool, device="cpu")

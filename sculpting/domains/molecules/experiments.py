@@ -12,9 +12,18 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
+from sculpting.algebra import TWO_BASE_OPERATIONS
+from sculpting.compose import compose
+from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
 from sculpting.domains.molecules.env import FragmentGraphEnv
+from sculpting.domains.molecules.metrics import high_low_table, validity_uniqueness_diversity
 from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
+from sculpting.domains.molecules.rewards import compute_rewards
+from sculpting.forked import fork_map, resolve_workers
+from sculpting.gflownet.parallel import sample_terminal_parallel
+from sculpting.gflownet.samplers import draw_terminal, gflownet_sampler
+from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
+from sculpting.runtime import device_of
 
 __all__ = [
     "OBJECTIVES",
@@ -96,10 +105,8 @@ def train_molecule_bases(
     torch thread each (:func:`sculpting.forked.fork_map`): the same weights as one at a time, bit for
     bit; their progress bars are off and one line is printed per base. The costliest objective
     (SEH: the proxy network's reward) starts first, so that the workers finish close together."""
-    from sculpting.forked import resolve_workers
 
     workers = resolve_workers(workers)
-    from sculpting.forked import fork_map
 
     objectives = list(objectives)
     if len(set(objectives)) != len(objectives):
@@ -160,13 +167,10 @@ def sample_molecules(
     trajectories (valid + invalid), "n_valid_sampled": valid ones among them (≥ n: the last batch's
     surplus counts for validity), "seconds": wall time}.
     """
-    from sculpting.forked import resolve_workers
-    from sculpting.runtime import device_of
 
     workers = resolve_workers(workers, device_of(policy))
     if n_valid < 1:
         raise ValueError(f"n_valid must be ≥ 1, got {n_valid}")
-    from sculpting.gflownet.samplers import draw_terminal, gflownet_sampler
 
     gflownet_sampler(sampler, **sampler_options)  # an unknown sampler or option fails before any work
     env = policy.env
@@ -176,8 +180,6 @@ def sample_molecules(
     batches = 0
     while len(mols) < n_valid and (max_batches is None or batches < max_batches):
         if workers > 1:
-            from sculpting.gflownet.parallel import sample_terminal_parallel
-
             terminal = sample_terminal_parallel(
                 policy,
                 batch_size * workers,
@@ -211,7 +213,6 @@ def sample_molecules(
 
 def reward_table(mols, names=("seh", "sa", "qed", "mw")) -> dict:
     """{name: numpy array} of rewards of valid molecules."""
-    from sculpting.domains.molecules.rewards import compute_rewards
 
     return {k: v.numpy() for k, v in compute_rewards(mols, names).items()}
 
@@ -227,8 +228,6 @@ def composition_policy(
     :data:`~sculpting.algebra.TWO_BASE_OPERATIONS` on (SEH, SA) | "y=<labels>" / "mixture3" on
     (SEH, SA, QED). ``models`` = :func:`sculpting.domains.molecules.io.load_molecule_models` output.
     """
-    from sculpting.algebra import TWO_BASE_OPERATIONS
-    from sculpting.domains.molecules.classifier_sets import CLASSIFIER_SETS
 
     if choice.startswith("base "):
         name = choice[5:]
@@ -242,7 +241,6 @@ def composition_policy(
     else:
         raise ValueError(f"unknown choice {choice!r}")
     bases = [models["bases"][n] for n in CLASSIFIER_SETS[set_name]]
-    from sculpting.compose import compose
 
     if not classifier:
         return compose(bases, None, spec, alpha=alpha, beta=beta)
@@ -259,7 +257,6 @@ def composition_policy(
 
 def summarize_samples(sample: dict, names=("seh", "sa", "qed", "mw")) -> dict:
     """Rewards, validity / uniqueness / diversity and both high/low tables of one sample set."""
-    from sculpting.domains.molecules.metrics import high_low_table, validity_uniqueness_diversity
 
     r = reward_table(sample["mols"], names)
     out = validity_uniqueness_diversity(sample["mols"], sample["n_sampled"], sample.get("n_valid_sampled"))
@@ -280,7 +277,6 @@ def importance_target_table(
     free of the non-terminal head's errors; ``ess`` is the effective sample size. ``beta``: the
     bases' β, needed by a β-conditional classifier."""
     import numpy as np
-    from sculpting.domains.molecules.metrics import high_low_table
 
     with torch.no_grad():
         ctx = {"context": beta} if getattr(classifier, "context_conditioned", False) else {}

@@ -6,13 +6,18 @@ from pathlib import Path
 
 from sculpting.checkpoints import (
     CheckpointError,
+    base_file,
     fingerprint_meta,
     load_checkpoint,
     rebuild,
     register_loader,
     save_checkpoint,
 )
+from sculpting.domains.molecules.classifier import make_graph_classifier
+from sculpting.domains.molecules.constants import CLASSIFIER_SETS
 from sculpting.domains.molecules.env import FragmentGraphEnv
+from sculpting.domains.molecules.policy import MoleculeGFlowNet
+from sculpting.domains.molecules.successor_head import load_successor_head
 
 __all__ = [
     "save_molecule_gflownet",
@@ -33,7 +38,6 @@ def save_molecule_gflownet(model, path, half: bool = False, **meta):
 
 
 def load_molecule_gflownet(path):
-    from sculpting.domains.molecules.policy import MoleculeGFlowNet
 
     sd, meta = load_checkpoint(path, "molecule_gflownet")
     env = _env(meta, path)
@@ -57,7 +61,6 @@ def save_graph_classifier(classifier, path, half: bool = False, **meta):
 
 
 def load_graph_classifier(path):
-    from sculpting.domains.molecules.classifier import make_graph_classifier
 
     sd, meta = load_checkpoint(path, "graph_classifier")
     env = _env(meta, path)
@@ -85,10 +88,8 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
     "classifiers": {set: graph SculptingClassifier}, "successor_heads": {set: SuccessorHead}}
     (classifiers and heads present in the folder; ``sc.compose(..., successor_head=head)``).
     Regenerate with ``python -m sculpting.domains.molecules.build`` (needs the molecule data)."""
-    from sculpting.domains.molecules.constants import CLASSIFIER_SETS
 
     d = Path(directory) if directory else PRETRAINED_DIR
-    from sculpting.checkpoints import base_file
 
     out = {"bases": {o: load_molecule_gflownet(base_file(d, o)) for o in objectives}, "classifiers": {}}
     for o, model in out["bases"].items():
@@ -99,8 +100,6 @@ def load_molecule_models(directory=None, objectives=("seh", "sa", "qed")) -> dic
         if (d / f"classifier_{name}.pt").is_file():
             out["classifiers"][name] = load_graph_classifier(d / f"classifier_{name}.pt")
             if (d / f"successor_{name}.pt").is_file():
-                from sculpting.domains.molecules.successor_head import load_successor_head
-
                 out["successor_heads"][name] = load_successor_head(d / f"successor_{name}.pt", out["classifiers"][name])
     return out
 

@@ -16,8 +16,11 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from sculpting.domains.molecules.experiments import composition_policy, sample_molecules, summarize_samples
-from sculpting.lab.panel import SculptingPanel
 from sculpting.domains.molecules.plotting import draw_molecules, plot_property_scatter
+from sculpting.forked import default_workers, resolve_workers
+from sculpting.gflownet.samplers import GFLOWNET_SAMPLERS
+from sculpting.lab.panel import SculptingPanel
+from sculpting.runtime import device_of
 
 __all__ = ["MoleculeSculptingPanel", "PANEL_CHOICES"]
 
@@ -59,14 +62,10 @@ class MoleculeSculptingPanel(SculptingPanel):
         particles: int = 32,
     ):
         super().__init__()
-        from sculpting.forked import default_workers, resolve_workers
-        from sculpting.gflownet.samplers import GFLOWNET_SAMPLERS
 
         if sampler not in GFLOWNET_SAMPLERS:
             raise ValueError(f"unknown GFlowNet sampler {sampler!r}; choose from {sorted(GFLOWNET_SAMPLERS)}")
         if workers is None:
-            from sculpting.runtime import device_of
-
             bases = list((models.get("bases") or {}).values()) if isinstance(models, dict) else []
             workers = min(2, default_workers(device_of(bases[0]) if bases else None))
         self.workers = resolve_workers(workers)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.domains.molecules.constants import INVALID_LOG_REWARD
 from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
+from sculpting.gflownet.policy import masked_log_softmax
+from sculpting.training import seeded_init
 
 __all__ = ["thermometer", "MoleculeGFlowNet", "FixedBeta", "PRESETS", "BetaConditioning", "MAX_BETA"]
 
@@ -43,7 +45,6 @@ class MoleculeGFlowNet(nn.Module):
 
     def __init__(self, env, width: int = 64, n_layers: int = 2, n_heads: int = 2, *, seed: int | None = None):
         super().__init__()
-        from sculpting.training import seeded_init
 
         self.env = env
         self.arch = {"width": width, "n_layers": n_layers, "n_heads": n_heads}
@@ -144,7 +145,6 @@ class BetaConditioning:
         )
 
     def log_reward(self, env, terminal: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        from sculpting.domains.molecules.constants import INVALID_LOG_REWARD
 
         log_r, valid = env.log_reward_parts(terminal)
         lr = cond.double() * log_r

@@ -31,7 +31,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, save_checkpoint, state_digest
 from sculpting.domains.molecules.graph_transformer import featurize
+from sculpting.domains.molecules.policy import thermometer
+from sculpting.gflownet.rollout import sample_trajectories
+from sculpting.training import seeded_init
 
 __all__ = ["SuccessorHead", "fit_successor_head", "successor_targets", "save_successor_head", "load_successor_head"]
 
@@ -56,7 +60,6 @@ class SuccessorHead(nn.Module):
 
     def __init__(self, classifier, hidden: int = 64, *, seed: int | None = None):
         super().__init__()
-        from sculpting.training import seeded_init
 
         if not getattr(classifier, "custom_body", False) or not hasattr(classifier.body, "trunk"):
             raise ValueError("a SuccessorHead needs a graph classifier (make_graph_classifier)")
@@ -85,8 +88,6 @@ class SuccessorHead(nn.Module):
         body = clf.body
         cond = cond.float()
         if body.beta_conditioned:
-            from sculpting.domains.molecules.policy import thermometer
-
             cond = torch.cat([cond[:, :1], thermometer(cond[:, 1])], dim=1)
         g = featurize(clf.env, states)
         nodes, graph = body.trunk(g, cond)
@@ -183,7 +184,6 @@ def fit_successor_head(
         (head, report) — report: mean KL per successor and per terminal on the held-out states
         (the last ``holdout`` fraction) per condition, and the sizes.
     """
-    from sculpting.gflownet.rollout import sample_trajectories
 
     gen = torch.Generator().manual_seed(seed)
     head = SuccessorHead(classifier, hidden, seed=seed)
@@ -258,14 +258,12 @@ def _targets_for(cache, ci, train, idx, classifier, la, beta):
 
 
 def _classifier_digest(classifier) -> str:
-    from sculpting.checkpoints import state_digest
 
     return state_digest(classifier.state_dict(), "")
 
 
 def save_successor_head(head: SuccessorHead, path, **meta):
     """Save ``head`` (float16) with the digest of the classifier it was distilled from."""
-    from sculpting.checkpoints import save_checkpoint
 
     return save_checkpoint(
         path,
@@ -279,7 +277,6 @@ def save_successor_head(head: SuccessorHead, path, **meta):
 def load_successor_head(path, classifier) -> SuccessorHead:
     """The head at ``path`` bound to ``classifier``, which must be the one it was distilled from
     (same weights: the recorded digest is checked)."""
-    from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild
 
     sd, meta = load_checkpoint(path, "successor_head")
     if meta.get("classifier_digest") != _classifier_digest(classifier):
