@@ -22,13 +22,13 @@ from sculpting.bounds import MAX_STEPS, MAX_WORKERS
 from sculpting.diffusion.smc import runs_at_once as diffusion_runs_at_once
 from sculpting.families import GFlowNetFamily, family_of, family_of_bases
 from sculpting.fingerprint import check_bases
-from sculpting.forked import default_workers
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.smc import runs_at_once as gflownet_runs_at_once
 from sculpting.protocols import is_enumerable
 from sculpting.smc_core import check_smc_options
 from sculpting.training import check_seed, keeps_global_rng
+from sculpting.workers import default_workers
 
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
@@ -150,7 +150,7 @@ def sample(
     GFlowNets: ``workers`` > 1 draws in that many worker processes of one torch thread each, pinned
     to the GPUs in turn for CUDA models (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``),
     ≈ ``workers``× the throughput; ``"auto"``: one per usable core for CPU models, one per GPU for
-    CUDA models (:func:`sculpting.forked.default_workers`; 1 for diffusion models or ``seed=None``).
+    CUDA models (:func:`sculpting.workers.default_workers`; 1 for diffusion models or ``seed=None``).
     The samples depend on the number of workers (each draws its own share with its own seed).
     ``batch_size`` draws diffusion samples that many at a time too. Diffusion models also take
     ``fast=`` (``"auto"``: channels-last and bf16 autocast on CUDA, nothing on the CPU; or

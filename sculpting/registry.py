@@ -9,7 +9,7 @@ A :class:`Domain` lists, as data, everything the package-level entry points need
 * ``env_kinds``: environment kind (``env.space["kind"]``) → class rebuilt as ``cls(**env.config)``
   when a checkpoint of a model on it is loaded (``sc.load_model``);
 * ``checkpoint_loaders``: checkpoint kind → ``loader(path)`` for the domain's own model kinds;
-* ``commands``: CLI command name → :class:`Command` (``python -m sculpting.train <command>``), each
+* ``commands``: CLI command name → :class:`Command` (``python -m sculpting.cli <command>``), each
   with its training presets (``{"cpu": config, "smoke": config, "paper": config}``) as data.
 
 The method core (:mod:`sculpting.algebra`, :mod:`sculpting.compose`, :mod:`sculpting.gflownet`,
@@ -190,7 +190,7 @@ def _discovery_for_check() -> None:
 def register_domain(domain: Domain) -> Domain:
     """Register ``domain`` (replacing one of the same name): its pretrained sets, environment
     kinds, checkpoint kinds and CLI commands become visible to ``sc.load_pretrained``,
-    ``sc.load_model`` and ``python -m sculpting.train``."""
+    ``sc.load_model`` and ``python -m sculpting.cli``."""
     if not isinstance(domain, Domain):
         raise TypeError(f"register_domain takes a sculpting.registry.Domain, got {type(domain).__name__}")
     if _DISCOVERED is False and not _discovering:  # clashes are judged against every domain, the built-in ones too

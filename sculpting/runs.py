@@ -1,6 +1,6 @@
 """Output folders of training runs: one writer at a time, bound to one invocation.
 
-:class:`RunFolder` is what ``python -m sculpting.train`` holds for the whole run:
+:class:`RunFolder` is what ``python -m sculpting.cli`` holds for the whole run:
 
 * the folder must be writable and have free space, checked before any training;
 * a lock (``fcntl.flock`` on ``OUT/.lock``) held for the whole run: a second run into a held

@@ -5,11 +5,11 @@ import torch
 
 from sculpting.algebra import Composition, l1_distance
 from sculpting.domains.grid import GridEnv
+from sculpting.domains.grid.experiments import guided_distribution
 from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.exact import exact_policy_from_reward
 from sculpting.gflownet.policy import TabularPolicy
-from sculpting.domains.grid.experiments import guided_distribution
 
 
 def test_exchangeable_head_has_ten_classes_and_normalises():
@@ -83,6 +83,7 @@ def test_training_rejects_mismatched_bases():
 
 def test_exact_estimator_is_the_limit_of_the_sampled_losses():
     """On an enumerable grid the DP losses equal the sampled losses averaged over many trajectories."""
+    from sculpting.algebra import slot_tail_weights
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.classifier_training import (
@@ -91,7 +92,6 @@ def test_exact_estimator_is_the_limit_of_the_sampled_losses():
         _ExactLosses,
         _nonterminal_loss,
     )
-    from sculpting.algebra import slot_tail_weights
     from sculpting.gflownet.policy import GFlowNet, policy_table
 
     env = GridEnv(6, 2, "circle1")

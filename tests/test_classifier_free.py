@@ -19,13 +19,13 @@ import math
 
 import pytest
 import torch
+from smc_checks import histogram, run_noise_bound
 
 import sculpting as sc
 from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.exact import exact_policy_from_reward
 from sculpting.gflownet.paths import PathComposition, path_smc_runs, path_target
 from sculpting.gflownet.policy import GFlowNet, TabularPolicy
-from smc_checks import histogram, run_noise_bound
 
 ENV = GridEnv(5, 2, "symmetric_shubert")
 OPERATIONS = ["mixture", "harmonic", "contrast", "reverse_contrast"]
@@ -297,6 +297,7 @@ def test_torchgfn_bases_compose_by_their_paths():
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.preprocessors import KHotPreprocessor
     from gfn.utils.modules import MLP
+
     from sculpting.adapters.torchgfn import TorchGFNEnv, TorchGFNPolicy
 
     e = gym.HyperGrid(ndim=2, height=4, validate_modes=False)

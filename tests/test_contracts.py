@@ -10,14 +10,14 @@ the adapter. Bases are random policies (the oracle composition is exact for any 
 
 import pytest
 import torch
+from smc_checks import NoisyTwistQ, run_noise_bound
 
 import sculpting as sc
-from sculpting.gflownet.policy import GFlowNet, policy_table
-from sculpting.gflownet.rollout import sample_trajectories_tabular
 from sculpting.gflownet.exact import base_tables
 from sculpting.gflownet.guidance import GuidedPolicy
+from sculpting.gflownet.policy import GFlowNet, policy_table
+from sculpting.gflownet.rollout import sample_trajectories_tabular
 from sculpting.protocols import is_enumerable
-from smc_checks import NoisyTwistQ, run_noise_bound
 
 FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
 
@@ -44,6 +44,7 @@ def sharpen(model, seed, factor=None, tilt=None):
 def _torchgfn_bases(gfn_env, pre, seeds=(0, 1)):
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.utils.modules import MLP
+
     from sculpting.adapters.torchgfn import TorchGFNEnv, TorchGFNPolicy
 
     env = TorchGFNEnv(gfn_env, preprocessor=pre)

@@ -9,11 +9,11 @@ from sculpting.algebra import Composition
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig, draw_pool, train_time_classifier
 from sculpting.diffusion.composition import ComposedScore
-from sculpting.domains.mnist.data import load_mnist, make_base_set
 from sculpting.diffusion.gaussian import ExactGaussianClassifier, GaussianMixtureScore
 from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_score_model
 from sculpting.diffusion.samplers import SAMPLERS, pc_sample
 from sculpting.diffusion.sde import VESDE
+from sculpting.domains.mnist.data import load_mnist, make_base_set
 
 MEANS = torch.tensor([[-4.0, 0.0], [0.0, 0.0], [4.0, 0.0]])
 

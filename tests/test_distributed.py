@@ -41,7 +41,7 @@ def train(args, out, ranks=1):
         else [sys.executable, "-m"]
     )
     r = subprocess.run(
-        launch + ["sculpting.train", *args, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600
+        launch + ["sculpting.cli", *args, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600
     )
     assert r.returncode == 0, r.stderr[-3000:]
     import json

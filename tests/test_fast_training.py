@@ -115,12 +115,12 @@ def test_the_fast_path_is_parsed_and_refused_clearly():
 
 
 def test_the_cli_records_and_checks_the_fast_switches(tmp_path, capsys):
-    from sculpting import train
+    from sculpting import cli
 
     with pytest.raises(SystemExit):
-        train.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "turbo", "--out", str(tmp_path / "a")])
+        cli.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "turbo", "--out", str(tmp_path / "a")])
     assert "unknown fast-path switch" in capsys.readouterr().err
-    summary = train.main(
+    summary = cli.main(
         ["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "channels_last", "--out", str(tmp_path / "b")]
     )
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["final_loss"] == summary["final_loss"]
@@ -144,6 +144,7 @@ def test_composed_sampling_on_the_fast_path_draws_the_same_images_within_noise()
     happens (measured: 1 in 16 on an AVX2 EPYC; its mean over pixels was what failed before).
     Controls: γ = 1.001 instead of 1 (float32 bound) and another seed (bf16 bound) exceed them."""
     import math
+
     import sculpting as sc
 
     bases, clf = sc.load_pretrained("mnist/M1_M2")

@@ -92,7 +92,7 @@ def test_a_domain_registered_here_appears_everywhere(tmp_path, capsys):
         sc.load_pretrained("nope/nothing")
     bases, _ = sc.load_pretrained("test_line/ramps")
     assert len(bases) == 2
-    from sculpting.train import main, parser
+    from sculpting.cli import main, parser
 
     assert "line-base" in parser().format_help()
     main(["line-base", "--preset", "smoke", "--out", str(tmp_path / "run"), "--reward", "slope"])
@@ -114,7 +114,7 @@ def test_a_domain_module_named_in_the_environment_appears_in_a_new_process(tmp_p
     )
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "SCULPTING_DOMAINS": "my_domain"}
     out = subprocess.run(
-        [sys.executable, "-m", "sculpting.train", "--help"], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-m", "sculpting.cli", "--help"], capture_output=True, text=True, env=env, check=True
     ).stdout
     assert "mine-base" in out and "[mine] my command" in out and "grid-base" in out
 
@@ -218,6 +218,7 @@ def _judge(x):
 @pytest.fixture(scope="module")
 def class_conditional():
     import diffusers
+
     from sculpting.adapters.diffusers import class_bases, fit_unet
 
     torch.manual_seed(0)
@@ -275,6 +276,7 @@ def test_class_conditional_unet_classes_are_sculpted(class_conditional):
 
 def test_sculpting_pipeline_round_trip(class_conditional, tmp_path):
     import diffusers
+
     from sculpting.adapters.diffusers import DiffusersScoreModel, SculptingPipeline
 
     unet, sched, bases, clf = class_conditional

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from smc_checks import histogram, run_noise_bound
 
 import sculpting as sc
 from sculpting.domains.grid import GridEnv
@@ -24,7 +25,6 @@ from sculpting.gflownet.paths import PathComposition
 from sculpting.gflownet.policy import TabularPolicy, masked_log_softmax, policy_table
 from sculpting.gflownet.smc import gflownet_smc_runs, terminal_target
 from sculpting.smc_core import draw_from_runs
-from smc_checks import histogram, run_noise_bound
 
 ENV = GridEnv(5, 2, "corners")
 
@@ -108,6 +108,7 @@ def test_torchgfn_db_bases_with_their_learned_flows():
     from gfn.gflownet import DBGFlowNet
     from gfn.preprocessors import KHotPreprocessor
     from gfn.utils.modules import MLP
+
     from sculpting.adapters.torchgfn import TorchGFNEnv, TorchGFNPolicy
 
     e = gym.HyperGrid(ndim=2, height=4, validate_modes=False)

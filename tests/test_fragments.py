@@ -4,11 +4,9 @@ import random
 
 import pytest
 
-
 pytest.importorskip("rdkit")
-from rdkit import Chem  # noqa: E402
-
 from molecule_data import needs_data  # noqa: E402
+from rdkit import Chem  # noqa: E402
 
 pytestmark = needs_data
 

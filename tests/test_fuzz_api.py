@@ -729,7 +729,7 @@ CLI_FLAGS = [
 def test_train_cli_fuzz(flag, value, tmp_path_factory):
     """Any value of any flag: a finished run, or an exit with a message (SystemExit) / a clear
     ValueError or TypeError; never another exception, and an error leaves no run record behind."""
-    from sculpting.train import main
+    from sculpting.cli import main
 
     text = str(value)
     if flag in ("--steps", "--horizon", "--batch_size", "--threads"):

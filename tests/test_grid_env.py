@@ -1,13 +1,13 @@
 import pytest
 import torch
+from conftest import random_table
+from smc_checks import multinomial_l1_bound  # noqa: E402
 
-from sculpting.domains.grid import REWARDS as GRID_REWARDS, GridEnv
+from sculpting.domains.grid import REWARDS as GRID_REWARDS
+from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.exact import exact_policy_from_reward, log_expectation, terminal_log_probs
 from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
-
-from conftest import random_table
-from smc_checks import multinomial_l1_bound  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(GRID_REWARDS))

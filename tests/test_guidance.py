@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import random_table
 
 from sculpting.algebra import THREE_BASE_OBSERVATIONS, Composition, l1_distance
 from sculpting.domains.grid import GridEnv
@@ -10,8 +11,6 @@ from sculpting.gflownet.guidance import GuidedPolicy
 from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.rollout import sample_trajectories
-
-from conftest import random_table
 
 TWO = [
     Composition.two_base(op, a)
@@ -91,8 +90,8 @@ def test_mismatched_spaces_are_rejected():
 
 
 def test_exact_evaluation_rejects_bases_of_different_grids():
-    from sculpting.gflownet.policy import GFlowNet
     from sculpting.domains.grid.experiments import guided_distribution
+    from sculpting.gflownet.policy import GFlowNet
 
     bases = [GFlowNet(GridEnv(8, 2, "corners"), hidden=8), GFlowNet(GridEnv(6, 2, "corners"), hidden=8)]
     with pytest.raises(ValueError, match="different spaces"):

@@ -6,7 +6,6 @@ import random
 import pytest
 import torch
 
-
 pytest.importorskip("rdkit")
 from molecule_data import needs_data  # noqa: E402
 
@@ -53,8 +52,8 @@ def test_tensor_env_matches_reference_on_random_walks(env):
 
 
 def test_sampled_trajectories_have_3n_minus_1_actions_and_valid_molecules(env):
-    from sculpting.gflownet.rollout import sample_trajectories
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
+    from sculpting.gflownet.rollout import sample_trajectories
 
     torch.manual_seed(0)
     model = MoleculeGFlowNet(env, **PRESETS["smoke"])
@@ -105,10 +104,10 @@ def test_policy_normalises_and_masks(env):
 
 def test_trajectory_balance_training_raises_reward(env):
     """A few dozen TB steps on QED at fixed high β: the mean log-reward goes up."""
-    from sculpting.gflownet.training import train_gflownet
     from sculpting.domains.molecules.env import FragmentGraphEnv
     from sculpting.domains.molecules.experiments import base_train_config
     from sculpting.domains.molecules.policy import PRESETS, MoleculeGFlowNet
+    from sculpting.gflownet.training import train_gflownet
 
     class FixedHighBeta:
         def sample(self, n, generator=None):
@@ -160,6 +159,7 @@ def test_sample_molecules_in_worker_processes_is_reproducible(env):
 def test_bases_and_classifier_sets_trained_in_worker_processes_equal_one_at_a_time():
     """workers=2 trains bases / classifier sets in forked processes: the same weights, bit for bit."""
     from dataclasses import replace
+
     from sculpting.domains.molecules.classifier_sets import SMOKE_ARCH, SMOKE_CONFIG, train_classifier_sets
     from sculpting.domains.molecules.experiments import train_molecule_bases
 

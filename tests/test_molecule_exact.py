@@ -11,12 +11,13 @@ import torch
 
 pytest.importorskip("rdkit")
 
+from smc_checks import multinomial_l1_bound  # noqa: E402
+
 from sculpting.algebra import Composition, l1_distance  # noqa: E402
 from sculpting.gflownet.exact import exact_policy_from_reward, terminal_log_probs  # noqa: E402
 from sculpting.gflownet.guidance import GuidedPolicy  # noqa: E402
 from sculpting.gflownet.oracle import OracleQ  # noqa: E402
 from sculpting.gflownet.policy import TabularPolicy, policy_table  # noqa: E402
-from smc_checks import multinomial_l1_bound  # noqa: E402
 
 FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1])]
 

@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from sculpting.domains.molecules import data as mdata
 
 rdkit = pytest.importorskip("rdkit")
-from rdkit import Chem  # noqa: E402
-
 from molecule_data import HAVE_DATA, needs_data  # noqa: E402,F401  (the one rule)
+from rdkit import Chem  # noqa: E402
 
 
 def test_missing_data_names_the_variable_and_command(tmp_path, monkeypatch):
@@ -114,8 +113,9 @@ def _plain_torch_proxy(p, mol, root="reference"):
 @needs_data
 @pytest.mark.parametrize("root", ["reference", "transposed"])
 def test_seh_proxy_matches_plain_torch_recomputation_and_batches(root):
-    from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph, seh_reward
     from torch_geometric.data import Batch
+
+    from sculpting.domains.molecules.proxy import load_seh_proxy, mol_to_graph, seh_reward
 
     smiles = ["c1ccccc1", "CCO", "O=C(O)c1ccc(N)cc1", "C", "Cc1ccc2[nH]c(-c3ccncc3)nc2c1", "C#N"]
     mols = [Chem.MolFromSmiles(s) for s in smiles]

@@ -7,10 +7,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sculpting.domains.molecules import classifier_sets
 from sculpting.domains.grid import build as build_grid
 from sculpting.domains.mnist import build as build_mnist
 from sculpting.domains.molecules import build as build_molecules
+from sculpting.domains.molecules import classifier_sets
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -174,6 +174,7 @@ def test_vp_sde_marginals_and_a_base_sample():
 
 def test_diffusers_unet_is_a_base_of_a_composition():
     import diffusers  # the [diffusers] extra, installed by scripts/setup_env.sh
+
     from sculpting.adapters.diffusers import DiffusersScoreModel
     from sculpting.diffusion.classifier import TimeClassifier
 
@@ -256,6 +257,7 @@ def test_smc_over_diffusers_bases_reaches_the_closed_form(operation, z, masses):
     component masses within 4 standard errors (from the runs' spread) of the target; controls:
     Z · e^{±0.1} and the first base's masses (½, ½, 0) fail."""
     import diffusers
+
     from sculpting.adapters.diffusers import DiffusersScoreModel
     from sculpting.diffusion.smc import diffusion_smc_runs
 

@@ -219,8 +219,9 @@ def test_vp_and_ve_bases_and_a_classifier_of_another_sde_are_refused():
 
 
 def test_a_composition_holds_alpha_once():
-    from sculpting.algebra import Composition, classifier_logit_alpha
     import math
+
+    from sculpting.algebra import Composition, classifier_logit_alpha
 
     with pytest.raises(ValueError, match="disagrees with the priors"):
         Composition(2, (1, 2), ((0.5, 0.5), (0.3, 0.7)), alpha=0.8)
@@ -287,7 +288,7 @@ print(float((got.exp() - torch.load(f"{{d}}/want.pt").exp()).abs().sum()))
 
 # ------------------------------------------------------------------ 3. runs: finished outputs verified, invocations
 def _grid_base(out, *extra):
-    from sculpting.train import main
+    from sculpting.cli import main
 
     return main(
         [
@@ -350,7 +351,7 @@ def test_an_explicit_default_is_the_same_invocation(tmp_path, capsys):
 
 
 def test_input_errors_leave_no_record_and_an_empty_out_is_refused(tmp_path, monkeypatch, capsys):
-    from sculpting.train import main
+    from sculpting.cli import main
 
     with pytest.raises(SystemExit):
         main(["grid-base", "--preset", "smoke", "--out", ""])
@@ -376,7 +377,7 @@ def test_input_errors_leave_no_record_and_an_empty_out_is_refused(tmp_path, monk
 
 
 def test_a_classifier_run_records_its_bases_by_content(tmp_path, capsys):
-    from sculpting.train import main
+    from sculpting.cli import main
     from sculpting.domains.grid.experiments import CLASSIFIER_SETS
 
     bases_dir = tmp_path / "bases"
@@ -468,8 +469,9 @@ def test_a_domain_is_checked_when_built(kwargs, message):
     ],
 )
 def test_a_command_is_checked_when_built(kwargs, message):
-    from sculpting.registry import Command
     from dataclasses import make_dataclass
+
+    from sculpting.registry import Command
 
     preset = make_dataclass("Preset", [("steps", int, 1)])()
     good = {"run": lambda *a: {}, "presets": {"cpu": preset, "smoke": preset, "paper": preset}}

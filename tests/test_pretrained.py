@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from sculpting.algebra import Composition, l1_distance
-from sculpting.gflownet.training import exact_l1_to_reward
 from sculpting.domains.grid.experiments import (
     GRID_BASES,
     evaluate_compositions,
@@ -13,6 +12,7 @@ from sculpting.domains.grid.experiments import (
     two_base_compositions,
 )
 from sculpting.domains.grid.io import load_grid_base, load_grid_pair
+from sculpting.gflownet.training import exact_l1_to_reward
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,8 @@ def test_shipped_molecule_classifiers_tell_the_bases_apart(molecule_models, beta
 
 def test_molecule_build_script_smoke(tmp_path):
     _needs_molecule_data()
-    from sculpting.domains.molecules.io import load_graph_classifier, load_molecule_gflownet
     from sculpting.domains.molecules.build import main
+    from sculpting.domains.molecules.io import load_graph_classifier, load_molecule_gflownet
 
     main(["--out", str(tmp_path), "--smoke"])
     for obj in ("seh", "sa", "qed"):

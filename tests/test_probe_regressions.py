@@ -6,7 +6,6 @@ checksum cache in ``test_reliability.py``; the fuzz suite in ``test_fuzz_api.py`
 from __future__ import annotations
 
 import time
-
 import warnings
 
 import pytest
@@ -168,6 +167,7 @@ def test_bool_sample_size_and_foreign_classifier_are_named(grid, mnist):
 # ------------------------------------------------------------------ 6. diffusers adapter at construction
 def test_diffusers_adapter_refuses_at_construction_and_keeps_the_true_shape():
     import diffusers
+
     from sculpting.adapters.diffusers import DiffusersScoreModel
 
     unet = diffusers.UNet2DModel(
@@ -227,6 +227,7 @@ def test_a_classifier_of_other_bases_is_refused(grid):
 
 def test_load_pretrained_verifies_renamed_files(tmp_path):
     import shutil
+
     from sculpting.domains.grid.io import PRETRAINED_DIR
 
     for src, dst in (("circle1", "shubert"), ("circle2", "sigmoid")):

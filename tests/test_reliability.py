@@ -142,6 +142,7 @@ def test_the_pt_is_the_source_of_truth_and_writes_follow_the_umask(tmp_path):
 
 def test_shipped_checkpoints_carry_a_checksum():
     import torch
+
     from sculpting.checkpoints import FORMAT, state_digest
 
     for p in sorted((GRID.parent.parent).glob("*/pretrained/*.pt")):
@@ -169,6 +170,7 @@ def data_copy(tmp_path, monkeypatch):
 @needs_data
 def test_tampered_or_truncated_data_files_are_named(data_copy):
     import numpy as np
+
     from sculpting.domains.molecules.data import CorruptDataError, load_fragments, load_proxy_params
 
     with np.load(data_copy / "seh_proxy" / "best_params.npz") as z:
@@ -217,6 +219,7 @@ def test_fragment_attachment_indices_are_validated():
 @needs_data
 def test_rewards_take_molecules_or_smiles_and_refuse_the_rest():
     from rdkit import Chem
+
     from sculpting.domains.molecules import seh_reward
     from sculpting.domains.molecules.metrics import high_low_table
     from sculpting.domains.molecules.rewards import compute_rewards
@@ -234,6 +237,7 @@ def test_rewards_take_molecules_or_smiles_and_refuse_the_rest():
 
 def test_setup_fetches_missing_data_or_says_why(tmp_path, monkeypatch, capsys):
     import urllib.error
+
     from sculpting.domains.molecules import data
 
     monkeypatch.setenv("SCULPTING_DATA_DIR", str(tmp_path / "none"))

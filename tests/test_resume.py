@@ -17,7 +17,7 @@ from sculpting.training import Resumable
 CMD = [
     sys.executable,
     "-m",
-    "sculpting.train",
+    "sculpting.cli",
     "grid-base",
     "--reward",
     "circle1",
@@ -159,9 +159,9 @@ def test_resume_file_of_another_run_is_refused(tmp_path, change, field):
     """A resume file records everything that decides the result: another config, reward,
     temperature or architecture is refused before anything is touched, naming the field."""
     from sculpting.checkpoints import CheckpointError
+    from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
-    from sculpting.domains.grid import GridEnv
 
     def run(steps=5, reward="circle1", temperature=1.0, hidden=8):
         model = GFlowNet(GridEnv(4, 2, reward, temperature), hidden=hidden, seed=0)

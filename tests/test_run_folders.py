@@ -1,4 +1,4 @@
-"""Runs never mix: one invocation and one writer per output folder (python -m sculpting.train).
+"""Runs never mix: one invocation and one writer per output folder (python -m sculpting.cli).
 
 The three folder scenarios of a reused ``--out``: finished, killed mid-run, concurrent. Each ends
 refused with a clear message, or (``--restart``) with weights byte-identical to a fresh run of the
@@ -22,7 +22,7 @@ def _cmd(out, reward, steps=30, *extra):
     return [
         sys.executable,
         "-m",
-        "sculpting.train",
+        "sculpting.cli",
         "grid-base",
         "--preset",
         "smoke",
@@ -162,7 +162,7 @@ def test_an_out_below_a_file_fails_before_training(tmp_path):
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, extra, message):
-    from sculpting.train import main
+    from sculpting.cli import main
 
     with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
         main(["grid-base", "--preset", "smoke", "--out", str(tmp_path / "o"), *extra])
@@ -170,7 +170,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, extra, me
 
 
 def test_a_config_file_must_hold_an_object(tmp_path):
-    from sculpting.train import main
+    from sculpting.cli import main
 
     (tmp_path / "c.json").write_text("[1, 2]")
     with pytest.raises(SystemExit, match="JSON object"):

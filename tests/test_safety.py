@@ -278,7 +278,7 @@ def _exit_quietly(x):
 
 
 def test_a_worker_that_exits_without_a_result_is_an_error():
-    from sculpting.forked import fork_map
+    from sculpting.workers import fork_map
 
     with pytest.raises(RuntimeError, match=r"job 1: the worker process exited \(exit code 0\) without returning"):
         fork_map(_exit_quietly, [0, 1, 2], workers=2)
@@ -411,6 +411,7 @@ def test_alpha_with_a_composition_is_refused(grid):
 
 def test_a_classifier_of_bases_under_different_sdes_is_refused(mnist):
     import copy
+
     from sculpting.diffusion.sde import VPSDE
 
     vp = copy.deepcopy(mnist[0][1])
@@ -526,8 +527,8 @@ def test_seeds_at_and_beyond_2_to_the_38_work_with_trajectory_workers():
 def test_a_command_that_returns_no_dict_leaves_no_run_behind(tmp_path, clean_registry):
     from dataclasses import dataclass
 
+    from sculpting.cli import main
     from sculpting.registry import Command, Domain, register_domain
-    from sculpting.train import main
 
     @dataclass
     class Cfg:
@@ -571,8 +572,9 @@ def test_gpu_benchmark_arguments_are_named():
 
 def test_scheduler_configs_name_schedulers_only(tmp_path):
     pytest.importorskip("diffusers")
-    from sculpting.adapters.diffusers import diffusers_class
     import diffusers
+
+    from sculpting.adapters.diffusers import diffusers_class
 
     assert diffusers_class("DDPMScheduler", diffusers.SchedulerMixin, "x") is diffusers.DDPMScheduler  # control
     for name in ("UNet2DModel", "DiffusionPipeline", "os", "", None):

@@ -12,12 +12,12 @@ import math
 
 import pytest
 import torch
+from smc_checks import histogram, noisy_composition, run_noise_bound
 
 import sculpting as sc
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.policy import GFlowNet
 from sculpting.gflownet.smc import gflownet_smc, terminal_target
-from smc_checks import histogram, noisy_composition, run_noise_bound
 
 
 def _noisy_classifier(env, seed, scale=0.3):
@@ -51,6 +51,7 @@ def _env(name):
     pytest.importorskip("gfn")
     from gfn import gym
     from gfn.preprocessors import KHotPreprocessor
+
     from sculpting.adapters.torchgfn import TorchGFNEnv
 
     e = gym.HyperGrid(ndim=2, height=8, validate_modes=False)
@@ -63,6 +64,7 @@ def _bases(env_name):
         return [sharpen(GFlowNet(env, hidden=16, seed=s), 8.0) for s in (0, 1)]
     from gfn.estimators import DiscretePolicyEstimator
     from gfn.utils.modules import MLP
+
     from sculpting.adapters.torchgfn import TorchGFNPolicy
 
     bases = []

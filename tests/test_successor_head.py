@@ -10,10 +10,11 @@ import torch
 
 pytest.importorskip("rdkit")
 
+from smc_checks import multinomial_l1_bound  # noqa: E402
+
 from sculpting.algebra import Composition  # noqa: E402
 from sculpting.gflownet.classifier import ClassifierQ  # noqa: E402
 from sculpting.gflownet.guidance import GuidedPolicy  # noqa: E402
-from smc_checks import multinomial_l1_bound  # noqa: E402
 
 FRAGS = [("C", [0]), ("O", [0]), ("CC", [0, 1]), ("CCC", [0, 1, 2])]
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sculpting import train
+from sculpting import cli
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ def test_classifier_commands_run(args, tmp_path):
         from molecule_data import require_data
 
         require_data()
-    s = train.main(args + ["--out", str(tmp_path), "--checkpoint-every", "2"])
+    s = cli.main(args + ["--out", str(tmp_path), "--checkpoint-every", "2"])
     assert (tmp_path / "model.pt").is_file() and json.loads((tmp_path / "summary.json").read_text()) == json.loads(
         json.dumps(s, default=str)
     )
@@ -28,15 +28,15 @@ def test_classifier_commands_run(args, tmp_path):
 
 def test_unknown_settings_and_sets_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit, match="unknown setting"):
-        train.main(["grid-base", "--preset", "smoke", "--out", str(tmp_path), "--stepz", "3"])
+        cli.main(["grid-base", "--preset", "smoke", "--out", str(tmp_path), "--stepz", "3"])
     with pytest.raises(SystemExit):  # argparse: invalid choice
-        train.main(["mnist-classifier", "--set", "M3", "--out", str(tmp_path)])
+        cli.main(["mnist-classifier", "--set", "M3", "--out", str(tmp_path)])
     assert "invalid choice: 'M3'" in capsys.readouterr().err
 
 
 def _preset(command, name):
     """A command's preset, as its domain declares it."""
-    return train.commands()[command][1].preset(name)
+    return cli.commands()[command][1].preset(name)
 
 
 def test_paper_presets_are_the_reference_settings():

@@ -4,7 +4,6 @@ depends on its seed and worker count only, and an interrupted run resumes to the
 
 import pytest
 import torch
-
 from molecule_data import needs_data
 
 pytestmark = needs_data
@@ -148,7 +147,7 @@ def test_workers_die_with_a_parent_killed_by_sigkill():
     import time
     from pathlib import Path
 
-    from test_forked import _alive, _descendants
+    from test_workers import _alive, _descendants
 
     code = (
         "import time\n"

@@ -91,7 +91,7 @@ SMOKE = {
 
 
 def _workers(text: str):
-    """``--workers``: an integer or ``auto`` (:func:`sculpting.forked.resolve_workers`)."""
+    """``--workers``: an integer or ``auto`` (:func:`sculpting.workers.resolve_workers`)."""
     return text if text == "auto" else int(text)
 
 

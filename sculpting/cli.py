@@ -1,12 +1,12 @@
 """The training command line: one entry point for every model the package trains.
 
-    python -m sculpting.train --help                      # every registered domain's commands
-    python -m sculpting.train grid-base --base shubert --out runs/grid/shubert   # or --reward NAME --temperature T
-    python -m sculpting.train grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/ss
-    python -m sculpting.train mnist-base --base M1 --out runs/m1 [--source torchvision --root DIR]
-    python -m sculpting.train mnist-classifier --set M1_M2 --out runs/m12 [--bases-dir DIR]
-    python -m sculpting.train molecule-base --objective seh --out runs/seh
-    python -m sculpting.train molecule-classifier --set seh_sa --out runs/seh_sa [--bases-dir DIR]
+    python -m sculpting.cli --help                      # every registered domain's commands
+    python -m sculpting.cli grid-base --base shubert --out runs/grid/shubert   # or --reward NAME --temperature T
+    python -m sculpting.cli grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/ss
+    python -m sculpting.cli mnist-base --base M1 --out runs/m1 [--source torchvision --root DIR]
+    python -m sculpting.cli mnist-classifier --set M1_M2 --out runs/m12 [--bases-dir DIR]
+    python -m sculpting.cli molecule-base --objective seh --out runs/seh
+    python -m sculpting.cli molecule-classifier --set seh_sa --out runs/seh_sa [--bases-dir DIR]
 
 The commands come from the registered domains (:mod:`sculpting.registry`): a domain of yours
 adds its own without editing this file. Settings: ``--preset`` (``cpu``: the pinned settings of the shipped
@@ -111,7 +111,7 @@ def commands() -> dict:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="python -m sculpting.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m sculpting.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = ap.add_subparsers(
         dest="command", required=True, metavar="command", help="one of the registered domains' commands:"
