@@ -40,8 +40,8 @@ MUTANTS = [
         "diffusion-smc-log-z-shift",
         "the diffusion SMC's log Ẑ shifted by 0.5 (Ẑ · e^0.5)",
         "sculpting/diffusion/smc.py",
-        "    tracker.finish()\n    return tracker, out, stats",
-        "    tracker.finish()\n    tracker.log_z += 0.5\n    return tracker, out, stats",
+        "        tracker.finish()\n        return tracker, out, stats",
+        "        tracker.finish()\n        tracker.log_z += 0.5\n        return tracker, out, stats",
         ("tests/test_smc.py::test_diffusion_log_z_is_unbiased_against_the_closed_form",),
     ),
     Mutant(
@@ -248,8 +248,8 @@ MUTANTS = [
         "score-cache-survives-calls",
         "classifier scores cached across calls (same seed, other bytes)",
         "sculpting/compose.py",
-        "    forget_cached_scores(model)\n    gen = None",
-        "    gen = None",
+        "    forget_cached_scores(model)  # a run depends on its seed alone\n",
+        "",
         ("tests/test_safety.py::test_the_same_seed_gives_the_same_bytes_on_every_call",),
     ),
     Mutant(

@@ -27,7 +27,7 @@ from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.smc import runs_at_once as gflownet_runs_at_once
 from sculpting.protocols import is_enumerable
 from sculpting.smc_core import check_smc_options
-from sculpting.training import check_seed, keeps_global_rng
+from sculpting.training import check_seed, global_rng_kept
 from sculpting.workers import default_workers
 
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
@@ -198,13 +198,9 @@ def sample(
         workers = min(default_workers(_device_of(model)), n)
     _check_memory(model, family, n, batch_size, _smc_in_flight(family, n, batch_size, sampler_options))
     forget_cached_scores(model)
-    if seed is None:
-        out = _sample(model, family, n, None, steps, batch_size, progress, workers, sampler_options)
-    else:
-        gen = torch.Generator(device=_device_of(model)).manual_seed(seed)
-        out = keeps_global_rng(_sample)(
-            model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed
-        )
+    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
+    with global_rng_kept(seed is not None):  # a seeded call leaves torch's global generator as it was
+        out = family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
     if out.is_floating_point() and not bool(torch.isfinite(out).all()):
         raise NonFiniteSampleError(
             f"the sampler produced non-finite values ({int((~torch.isfinite(out)).sum())} "
@@ -245,10 +241,6 @@ def forget_cached_scores(model) -> None:
     for b in getattr(model, "bases", None) or ():
         if b is not model:
             forget_cached_scores(b)
-
-
-def _sample(model, family, n, gen, steps, batch_size, progress, workers, sampler_options, seed=None):
-    return family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
 
 
 def smc(
@@ -315,10 +307,10 @@ def smc(
     if family.name == "gflownet" and progress:
         raise TypeError("progress= is for diffusion SMC (its grid steps); GFlowNet SMC runs without a progress bar")
     _check_memory(model, family, particles, particles, particles, what="smc")  # before any particle is drawn
-    forget_cached_scores(model)
+    forget_cached_scores(model)  # a run depends on its seed alone
     gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
-    fn = lambda: family.smc(model, particles, gen, proposal, resample_threshold, twist, steps, progress)  # noqa: E731
-    return fn() if seed is None else keeps_global_rng(fn)()
+    with global_rng_kept(seed is not None):
+        return family.smc(model, particles, gen, proposal, resample_threshold, twist, steps, progress)
 
 
 def exact_distribution(model) -> torch.Tensor:

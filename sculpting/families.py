@@ -318,10 +318,11 @@ class DiffusionFamily(ModelFamily):
         elif not isinstance(sampler, (str, Sampler)):
             raise ValueError("sampler= is a name, a Sampler or a diffusers scheduler (which takes no other option)")
         sampler = diffusion_sampler(sampler, **options)
-        draw = lambda k: sampler.draw(model, k, generator, steps=steps, progress=progress)  # noqa: E731
-        bs = batch_size or n
+        bs, parts = batch_size or n, []
         with fast.sampling(model):
-            x = torch.cat([draw(min(bs, n - i)) for i in range(0, n, bs)]).float()
+            for i in range(0, n, bs):  # a plain loop: the sampler is one frame below sc.sample's family call
+                parts.append(sampler.draw(model, min(bs, n - i), generator, steps=steps, progress=progress))
+        x = torch.cat(parts).float()
         _report_out_of_range(x)
         return x
 

@@ -106,6 +106,12 @@ def _rng_devices() -> list:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
 
 
+def global_rng_kept(keep: bool = True):
+    """Context: the body may seed and draw from torch's global generator; the caller's generator
+    state is restored afterwards (``keep=False``: a no-op, the body draws from it as usual)."""
+    return torch.random.fork_rng(devices=_rng_devices()) if keep else contextlib.nullcontext()
+
+
 def keeps_global_rng(fn):
     """Decorator: ``fn`` may seed and draw from torch's global generator (its randomness is its
     own, from its config's seed); the caller's generator state is restored afterwards."""

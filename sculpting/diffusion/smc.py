@@ -31,6 +31,7 @@ forward–backward pass, as a guided step.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
@@ -97,7 +98,6 @@ def diffusion_smc(
     return tracker.run(0, out, stats)
 
 
-@torch.no_grad()
 def diffusion_smc_runs(
     model,
     particles: int,
@@ -110,64 +110,66 @@ def diffusion_smc_runs(
 ):
     """``runs`` independent SMC runs advanced together (one batch of runs·N images): (the finished
     :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
-
-    if not isinstance(model, ComposedScore):
-        raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")
-    n, threshold = check_smc_options(particles, resample_threshold)
-    if proposal == "auto":
-        proposal = "guided"
-    if proposal not in DIFFUSION_PROPOSALS:
-        raise ValueError(f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
-    sde, q, gamma = model.sde, model.q, model.gamma
-    dev = model.device
-    gdev = generator.device if generator is not None else dev
-    total = n * runs
-    sig, times, means = _noise_grid(sde, steps)
-    x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    comp = model.composition
-    ell = comp.log_priors(torch.float64, dev)[0].expand(total, comp.n_bases).clone()
-    tracker = WeightTracker(n, threshold, generator, dev, runs=runs)
-    log_psi = torch.zeros(total, dtype=torch.float64, device=dev)
-    stats = {"steps": 0, "score_calls": 0, "classifier_rows": 0}
-    out = x
-    for k in tqdm(range(steps), disable=not progress, desc="SMC"):
-        tb = torch.full((total,), times[k], device=dev)
-        m_t = means[k]
-        last = k == steps - 1
-        lq, grad = _log_q_and_grad(q, m_t * x, tb, need_grad=proposal == "guided" and not last and gamma > 0)
-        if grad is not None:
-            check_finite(grad, model.classifier, "guidance gradients ∇ log Q(y | x_t)")
-        stats["classifier_rows"] += total if comp.n_observations else 0
-        new_psi = gamma * lq
-        tracker.add(new_psi - log_psi)
-        log_psi = new_psi
-        idx = tracker.maybe_resample(k, allow=not last)
-        if idx is not None:
-            x, ell, log_psi = x[idx], ell[idx], log_psi[idx]
-            grad = grad[idx] if grad is not None else None
-        scores = torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in model.bases]) * m_t  # s̃_i(x̃)
-        stats["score_calls"] += len(model.bases)
-        post = torch.softmax(ell, dim=1).to(x.dtype)  # [N, m]
-        s_bar = (post.T.reshape(comp.n_bases, *shape) * scores).sum(0)
-        if last:
-            out = m_t * (x + sig[k] ** 2 * s_bar)  # the Tweedie mean at the last level
-            break
-        var = sig[k] ** 2 - sig[k + 1] ** 2
-        mus = x[None] + var * scores
-        mu_bar = x + var * s_bar
-        mu_q = mu_bar if grad is None else mu_bar + gamma * var * m_t * grad
-        x_new = mu_q + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=gdev).to(dev)
-        each = torch.stack([_gauss(x_new, mus[i], var) for i in range(comp.n_bases)], dim=1)  # [N, m]
-        log_p = torch.logsumexp(torch.log_softmax(ell, dim=1) + each, dim=1)
-        tracker.add(log_p - _gauss(x_new, mu_q, var))
-        ell = ell + each
-        x = x_new
-        stats["steps"] += 1
-    tracker.finish()
-    return tracker, out, stats
+    with torch.no_grad():
+        if not isinstance(model, ComposedScore):
+            raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")
+        n, threshold = check_smc_options(particles, resample_threshold)
+        if proposal == "auto":
+            proposal = "guided"
+        if proposal not in DIFFUSION_PROPOSALS:
+            raise ValueError(
+                f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
+        sde, q, gamma = model.sde, model.q, model.gamma
+        dev = model.device
+        gdev = generator.device if generator is not None else dev
+        total = n * runs
+        sig, times, means = _noise_grid(sde, steps)
+        x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        comp = model.composition
+        ell = comp.log_priors(torch.float64, dev)[0].expand(total, comp.n_bases).clone()
+        tracker = WeightTracker(n, threshold, generator, dev, runs=runs)
+        log_psi = torch.zeros(total, dtype=torch.float64, device=dev)
+        stats = {"steps": 0, "score_calls": 0, "classifier_rows": 0}
+        out = x
+        for k in tqdm(range(steps), disable=not progress, desc="SMC"):
+            tb = torch.full((total,), times[k], device=dev)
+            m_t = means[k]
+            last = k == steps - 1
+            lq, grad = _log_q_and_grad(q, m_t * x, tb, need_grad=proposal == "guided" and not last and gamma > 0)
+            if grad is not None:
+                check_finite(grad, model.classifier, "guidance gradients ∇ log Q(y | x_t)")
+            stats["classifier_rows"] += total if comp.n_observations else 0
+            new_psi = gamma * lq
+            tracker.add(new_psi - log_psi)
+            log_psi = new_psi
+            idx = tracker.maybe_resample(k, allow=not last)
+            if idx is not None:
+                x, ell, log_psi = x[idx], ell[idx], log_psi[idx]
+                grad = grad[idx] if grad is not None else None
+            scores = torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in model.bases]) * m_t  # s̃_i(x̃)
+            stats["score_calls"] += len(model.bases)
+            post = torch.softmax(ell, dim=1).to(x.dtype)  # [N, m]
+            s_bar = (post.T.reshape(comp.n_bases, *shape) * scores).sum(0)
+            if last:
+                out = m_t * (x + sig[k] ** 2 * s_bar)  # the Tweedie mean at the last level
+                break
+            var = sig[k] ** 2 - sig[k + 1] ** 2
+            mus = x[None] + var * scores
+            mu_bar = x + var * s_bar
+            mu_q = mu_bar if grad is None else mu_bar + gamma * var * m_t * grad
+            x_new = mu_q + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=gdev).to(dev)
+            each = torch.stack([_gauss(x_new, mus[i], var) for i in range(comp.n_bases)], dim=1)  # [N, m]
+            log_p = torch.logsumexp(torch.log_softmax(ell, dim=1) + each, dim=1)
+            tracker.add(log_p - _gauss(x_new, mu_q, var))
+            ell = ell + each
+            x = x_new
+            stats["steps"] += 1
+        tracker.finish()
+        return tracker, out, stats
 
 
 def runs_at_once(n_runs: int, particles: int, batch_size: int | None) -> int:
@@ -191,7 +193,16 @@ def smc_sample(
     runs advance together, ``batch_size`` images at a time (default: all runs at once)."""
     check_smc_options(particles, resample_threshold)
     return sample_by_runs(
-        lambda r: diffusion_smc_runs(model, particles, r, generator, proposal, resample_threshold, steps, progress),
+        partial(
+            diffusion_smc_runs,
+            model,
+            particles,
+            generator=generator,
+            proposal=proposal,
+            resample_threshold=resample_threshold,
+            steps=steps,
+            progress=progress,
+        ),
         n,
         particles,
         runs_at_once(math.ceil(n / particles), particles, batch_size),

@@ -28,6 +28,7 @@ and wait; resampling draws among all particles (a copied stopped particle stays 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 
@@ -145,7 +146,15 @@ def smc_sample(
     particles at a time (default 4 096, at least one run)."""
     check_smc_options(particles, resample_threshold)
     return sample_by_runs(
-        lambda r: gflownet_smc_runs(policy, particles, r, generator, proposal, resample_threshold, twist),
+        partial(
+            gflownet_smc_runs,
+            policy,
+            particles,
+            generator=generator,
+            proposal=proposal,
+            resample_threshold=resample_threshold,
+            twist=twist,
+        ),
         n,
         particles,
         runs_at_once(particles, batch_size),
@@ -153,7 +162,6 @@ def smc_sample(
     )
 
 
-@torch.no_grad()
 def gflownet_smc_runs(
     policy,
     particles: int,
@@ -165,113 +173,113 @@ def gflownet_smc_runs(
 ):
     """``runs`` independent SMC runs advanced together: (the finished
     :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats)."""
-
-    if not isinstance(policy, GuidedPolicy):
-        raise TypeError(
-            f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
-            "sampled exactly by sc.sample"
-        )
-    n, threshold = check_smc_options(particles, resample_threshold)
-    if proposal == "auto":
-        proposal = default_proposal(policy)
-    if proposal not in PROPOSALS:
-        raise ValueError(f"unknown SMC proposal {proposal!r}; choose from {('auto',) + PROPOSALS}")
-    if twist not in TWISTS:
-        raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS + ('paths', 'flows')}")
-    head = getattr(policy, "successor_head", None)
-    if (proposal == "amortised" or twist == "head") and head is None:
-        raise ValueError(
-            f"proposal={proposal!r}, twist={twist!r} needs a successor head (compose(..., successor_head=))"
-        )
-    env, comp = policy.env, policy.composition
-    mix = _uses_mixture(policy)
-    total = n * runs
-    states = env.initial_states(total)
-    dev = states.device
-    stats = {"steps": 0, "twist_rows": 0, "proposal_rows": 0, "particle_steps": 0}
-    if comp.n_observations:
-        f0, y0 = policy.nonterminal(states[:1])
-        stats["twist_rows"] += 1
-        log_psi0 = float(_log_twist(policy, f0, y0)[0])
-    else:
-        log_psi0 = 0.0
-    log_psi = torch.full((total,), log_psi0, dtype=torch.float64, device=dev)
-    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_psi0, runs=runs)
-    m = comp.n_bases
-    ell = comp.log_priors(torch.float64, dev)[0].expand(total, m).clone() if mix else None  # running log ω_i p_i(τ)
-    done = torch.zeros(total, dtype=torch.bool, device=dev)
-    stop = env.stop_action
-    for t in range(env.max_trajectory_length):
-        active = (~done).nonzero().squeeze(1)
-        if len(active) == 0:
-            break
-        cur = states[active]
-        k = len(active)
-        mask = env.action_mask(cur)
-        if mix:
-            each = torch.stack([b.log_probs(cur).double() for b in policy.bases], dim=1)  # [K, m, A]
-            post = torch.log_softmax(ell[active], dim=1)
-            log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
-        else:
-            log_p = policy.bases[policy.anchor].log_probs(cur).double()
-        check_log_probs(log_p.masked_fill(~mask, -math.inf), "the base policies", "action log-probabilities")
-        log_p = masked_log_softmax(log_p, mask & torch.isfinite(log_p))
-        head_lw = None
-        if proposal == "base" or comp.n_observations == 0:
-            log_q = log_p
-        elif proposal == "guided":
-            log_q = policy.log_probs(cur).double()
-            stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
-        else:
-            head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
-            check_log_probs(
-                head_lw.masked_fill(~mask, -math.inf),
-                policy.successor_head,
-                "successor-head log-weights",
-                need_mass=False,
+    with torch.no_grad():
+        if not isinstance(policy, GuidedPolicy):
+            raise TypeError(
+                f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
+                "sampled exactly by sc.sample"
             )
-            stats["head_rows"] = stats.get("head_rows", 0) + k
-            log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
-        a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
-        nxt = env.step(cur, a)
-        is_stop = a == stop
-        new_psi = torch.zeros(k, dtype=torch.float64, device=dev)
+        n, threshold = check_smc_options(particles, resample_threshold)
+        if proposal == "auto":
+            proposal = default_proposal(policy)
+        if proposal not in PROPOSALS:
+            raise ValueError(f"unknown SMC proposal {proposal!r}; choose from {('auto',) + PROPOSALS}")
+        if twist not in TWISTS:
+            raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS + ('paths', 'flows')}")
+        head = getattr(policy, "successor_head", None)
+        if (proposal == "amortised" or twist == "head") and head is None:
+            raise ValueError(
+                f"proposal={proposal!r}, twist={twist!r} needs a successor head (compose(..., successor_head=))"
+            )
+        env, comp = policy.env, policy.composition
+        mix = _uses_mixture(policy)
+        total = n * runs
+        states = env.initial_states(total)
+        dev = states.device
+        stats = {"steps": 0, "twist_rows": 0, "proposal_rows": 0, "particle_steps": 0}
         if comp.n_observations:
-            if is_stop.any():
-                f, y = policy.q.terminal(cur[is_stop])
-                new_psi[is_stop] = _log_twist(policy, f.double(), y.double())
-                stats["twist_rows"] += int(is_stop.sum())
-            go = ~is_stop
-            if go.any():
-                if twist == "head" and head_lw is not None:
-                    new_psi[go] = head_lw[go, a[go]]
-                elif twist == "head":  # the head at the chosen successor only (a one-action mask)
-                    one = torch.zeros_like(mask)
-                    one[go.nonzero().squeeze(1), a[go]] = True
-                    new_psi[go] = _head_log_weights(policy, cur[go], one[go])[
-                        torch.arange(int(go.sum()), device=dev), a[go]
-                    ]
-                    stats["head_rows"] = stats.get("head_rows", 0) + int(go.sum())
-                else:
-                    f, y = policy.nonterminal(nxt[go])
-                    new_psi[go] = _log_twist(policy, f, y)
-                    stats["twist_rows"] += int(go.sum())
-        ar = torch.arange(k, device=dev)
-        inc = log_p[ar, a] - log_q[ar, a] + new_psi - log_psi[active]
-        tracker.add(torch.nan_to_num(inc, nan=-math.inf), active)
-        if mix:
-            ell[active] += each[ar, :, a]
-        log_psi[active] = new_psi
-        states[active] = nxt
-        done[active[is_stop]] = True
-        stats["steps"] += 1
-        stats["particle_steps"] += k
-        idx = tracker.maybe_resample(t, allow=not bool(done.all()))
-        if idx is not None:
-            states, log_psi, done = states[idx], log_psi[idx], done[idx]
+            f0, y0 = policy.nonterminal(states[:1])
+            stats["twist_rows"] += 1
+            log_psi0 = float(_log_twist(policy, f0, y0)[0])
+        else:
+            log_psi0 = 0.0
+        log_psi = torch.full((total,), log_psi0, dtype=torch.float64, device=dev)
+        tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_psi0, runs=runs)
+        m = comp.n_bases
+        ell = comp.log_priors(torch.float64, dev)[0].expand(total, m).clone() if mix else None  # running log ω_i p_i(τ)
+        done = torch.zeros(total, dtype=torch.bool, device=dev)
+        stop = env.stop_action
+        for t in range(env.max_trajectory_length):
+            active = (~done).nonzero().squeeze(1)
+            if len(active) == 0:
+                break
+            cur = states[active]
+            k = len(active)
+            mask = env.action_mask(cur)
             if mix:
-                ell = ell[idx]
-    if not bool(done.all()):
-        raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
-    tracker.finish()
-    return tracker, states, stats
+                each = torch.stack([b.log_probs(cur).double() for b in policy.bases], dim=1)  # [K, m, A]
+                post = torch.log_softmax(ell[active], dim=1)
+                log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
+            else:
+                log_p = policy.bases[policy.anchor].log_probs(cur).double()
+            check_log_probs(log_p.masked_fill(~mask, -math.inf), "the base policies", "action log-probabilities")
+            log_p = masked_log_softmax(log_p, mask & torch.isfinite(log_p))
+            head_lw = None
+            if proposal == "base" or comp.n_observations == 0:
+                log_q = log_p
+            elif proposal == "guided":
+                log_q = policy.log_probs(cur).double()
+                stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
+            else:
+                head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
+                check_log_probs(
+                    head_lw.masked_fill(~mask, -math.inf),
+                    policy.successor_head,
+                    "successor-head log-weights",
+                    need_mass=False,
+                )
+                stats["head_rows"] = stats.get("head_rows", 0) + k
+                log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
+            a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
+            nxt = env.step(cur, a)
+            is_stop = a == stop
+            new_psi = torch.zeros(k, dtype=torch.float64, device=dev)
+            if comp.n_observations:
+                if is_stop.any():
+                    f, y = policy.q.terminal(cur[is_stop])
+                    new_psi[is_stop] = _log_twist(policy, f.double(), y.double())
+                    stats["twist_rows"] += int(is_stop.sum())
+                go = ~is_stop
+                if go.any():
+                    if twist == "head" and head_lw is not None:
+                        new_psi[go] = head_lw[go, a[go]]
+                    elif twist == "head":  # the head at the chosen successor only (a one-action mask)
+                        one = torch.zeros_like(mask)
+                        one[go.nonzero().squeeze(1), a[go]] = True
+                        new_psi[go] = _head_log_weights(policy, cur[go], one[go])[
+                            torch.arange(int(go.sum()), device=dev), a[go]
+                        ]
+                        stats["head_rows"] = stats.get("head_rows", 0) + int(go.sum())
+                    else:
+                        f, y = policy.nonterminal(nxt[go])
+                        new_psi[go] = _log_twist(policy, f, y)
+                        stats["twist_rows"] += int(go.sum())
+            ar = torch.arange(k, device=dev)
+            inc = log_p[ar, a] - log_q[ar, a] + new_psi - log_psi[active]
+            tracker.add(torch.nan_to_num(inc, nan=-math.inf), active)
+            if mix:
+                ell[active] += each[ar, :, a]
+            log_psi[active] = new_psi
+            states[active] = nxt
+            done[active[is_stop]] = True
+            stats["steps"] += 1
+            stats["particle_steps"] += k
+            idx = tracker.maybe_resample(t, allow=not bool(done.all()))
+            if idx is not None:
+                states, log_psi, done = states[idx], log_psi[idx], done[idx]
+                if mix:
+                    ell = ell[idx]
+        if not bool(done.all()):
+            raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
+        tracker.finish()
+        return tracker, states, stats
