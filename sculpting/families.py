@@ -43,7 +43,7 @@ from sculpting.gflownet.paths import PathComposition, check_path_options, path_s
 from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.samplers import DEFAULT_BATCH, gflownet_sampler, trajectory_bytes
 from sculpting.gflownet.smc import gflownet_smc
-from sculpting.protocols import is_enumerable
+from sculpting.protocols import BetaConditionalBase, DiffusionBase, GFlowNetBase, is_enumerable
 from sculpting.runtime import device_of
 from sculpting.sampling import Sampler
 
@@ -138,10 +138,8 @@ def _layer_output_bytes(net, call) -> int:
 class GFlowNetFamily(ModelFamily):
     name = "gflownet"
 
-    def owns(self, model) -> bool:
-        if not hasattr(model, "env"):
-            return False
-        return hasattr(model, "log_probs") or hasattr(model, "at_beta") or isinstance(model, PathComposition)
+    def owns(self, model) -> bool:  # dispatch by protocol (sculpting.protocols), not by class
+        return isinstance(model, (GFlowNetBase, BetaConditionalBase, PathComposition))
 
     def check_classifier(self, bases, classifier) -> None:
         if not hasattr(classifier, "nonterminal_log_joint"):
@@ -263,7 +261,7 @@ class DiffusionFamily(ModelFamily):
     name = "diffusion"
 
     def owns(self, model) -> bool:
-        return (hasattr(model, "score") and hasattr(model, "sde")) or isinstance(model, DiffusionPathComposition)
+        return isinstance(model, (DiffusionBase, DiffusionPathComposition))
 
     def check_classifier(self, bases, classifier) -> None:
         if not hasattr(classifier, "log_joint") or not hasattr(classifier, "image_shape"):

@@ -72,6 +72,15 @@ class GFlowNetBase(Protocol):
 
 
 @runtime_checkable
+class BetaConditionalBase(Protocol):
+    """A family of GFlowNets indexed by an inverse temperature: ``at_beta(β)`` is a :class:`GFlowNetBase`."""
+
+    env: GFlowNetEnv
+
+    def at_beta(self, beta: float) -> GFlowNetBase: ...
+
+
+@runtime_checkable
 class SDE(Protocol):
     eps: float
 
