@@ -32,11 +32,14 @@ import importlib.util
 import os
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-import sculpting.domains as pkg
 from sculpting.checkpoints import ADAPTER_KINDS, register_loader
 from sculpting.gflownet.env_kinds import register_env, set_discovery
+
+#: the folder of the reference domains (sculpting.domains), walked by discovery
+DOMAINS_DIR = Path(__file__).resolve().parent / "domains"
 
 __all__ = ["Domain", "Command", "DomainError", "register_domain", "domains", "get_domain", "find_pretrained", "PRESETS"]
 
@@ -279,8 +282,9 @@ def discover() -> None:
 
 def _discover() -> None:
 
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        name = f"{pkg.__name__}.{info.name}"
+    # the domain packages by their folder: `import sculpting` itself imports no domain (nor their package)
+    for info in sorted(pkgutil.iter_modules([str(DOMAINS_DIR)]), key=lambda i: i.name):
+        name = f"sculpting.domains.{info.name}"
         if info.ispkg:
             if importlib.util.find_spec(f"{name}.domain") is None:
                 continue
