@@ -162,6 +162,85 @@ def smc_sample(
     )
 
 
+def _check_call(policy, particles, resample_threshold, proposal, twist):
+    """Validated (N, threshold, proposal, successor head or None) of one :func:`gflownet_smc_runs` call."""
+    if not isinstance(policy, GuidedPolicy):
+        raise TypeError(
+            f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
+            "sampled exactly by sc.sample"
+        )
+    n, threshold = check_smc_options(particles, resample_threshold)
+    if proposal == "auto":
+        proposal = default_proposal(policy)
+    if proposal not in PROPOSALS:
+        raise ValueError(f"unknown SMC proposal {proposal!r}; choose from {('auto',) + PROPOSALS}")
+    if twist not in TWISTS:
+        raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS + ('paths', 'flows')}")
+    head = getattr(policy, "successor_head", None)
+    if (proposal == "amortised" or twist == "head") and head is None:
+        raise ValueError(
+            f"proposal={proposal!r}, twist={twist!r} needs a successor head (compose(..., successor_head=))"
+        )
+    return n, threshold, proposal, head
+
+
+def _base_step(policy, cur, mask, ell, mix: bool):
+    """(log p_base(a | s) ``[K, A]``, the bases' log π_i(a | s) ``[K, m, A]`` or None): the ω-mixture
+    weighted by the running path posteriors softmax(``ell``) (paper form, mixture), else base y_1."""
+    each = None
+    if mix:
+        each = torch.stack([b.log_probs(cur).double() for b in policy.bases], dim=1)  # [K, m, A]
+        post = torch.log_softmax(ell, dim=1)
+        log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
+    else:
+        log_p = policy.bases[policy.anchor].log_probs(cur).double()
+    check_log_probs(log_p.masked_fill(~mask, -math.inf), "the base policies", "action log-probabilities")
+    return masked_log_softmax(log_p, mask & torch.isfinite(log_p)), each
+
+
+def _proposal(policy, proposal: str, cur, mask, log_p, stats):
+    """(log q(a | s) ``[K, A]``, the successor head's log w̃ ``[K, A]`` where it was evaluated, else None)."""
+    if proposal == "base" or policy.composition.n_observations == 0:
+        return log_p, None
+    if proposal == "guided":
+        stats["proposal_rows"] += int(mask[:, : policy.env.stop_action].sum()) + 2 * len(cur)
+        return policy.log_probs(cur).double(), None
+    head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
+    check_log_probs(
+        head_lw.masked_fill(~mask, -math.inf), policy.successor_head, "successor-head log-weights", need_mass=False
+    )
+    stats["head_rows"] = stats.get("head_rows", 0) + len(cur)
+    return masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p)), head_lw
+
+
+def _twist_at(policy, twist: str, cur, nxt, a, mask, head_lw, stats) -> torch.Tensor:
+    """``[K]`` log ψ at the particles' new states: the terminal potential where they stopped; where
+    they moved on, the classifier at the successor, or the successor head's prediction at the chosen
+    action (``twist="head"``: read off ``head_lw`` when the proposal computed it, else evaluated at
+    that action only)."""
+    dev = cur.device
+    is_stop = a == policy.env.stop_action
+    new_psi = torch.zeros(len(cur), dtype=torch.float64, device=dev)
+    if is_stop.any():
+        f, y = policy.q.terminal(cur[is_stop])
+        new_psi[is_stop] = _log_twist(policy, f.double(), y.double())
+        stats["twist_rows"] += int(is_stop.sum())
+    go = ~is_stop
+    if go.any():
+        if twist == "head" and head_lw is not None:
+            new_psi[go] = head_lw[go, a[go]]
+        elif twist == "head":  # the head at the chosen successor only (a one-action mask)
+            one = torch.zeros_like(mask)
+            one[go.nonzero().squeeze(1), a[go]] = True
+            new_psi[go] = _head_log_weights(policy, cur[go], one[go])[torch.arange(int(go.sum()), device=dev), a[go]]
+            stats["head_rows"] = stats.get("head_rows", 0) + int(go.sum())
+        else:
+            f, y = policy.nonterminal(nxt[go])
+            new_psi[go] = _log_twist(policy, f, y)
+            stats["twist_rows"] += int(go.sum())
+    return new_psi
+
+
 def gflownet_smc_runs(
     policy,
     particles: int,
@@ -172,25 +251,11 @@ def gflownet_smc_runs(
     twist: str = "classifier",
 ):
     """``runs`` independent SMC runs advanced together: (the finished
-    :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats)."""
+    :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats). Per step:
+    the base step (:func:`_base_step`), the proposal (:func:`_proposal`), the twist at the new states
+    (:func:`_twist_at`), the weight p_base(a | s) ψ(s') / (q(a | s) ψ(s)) (module docs)."""
     with torch.no_grad():
-        if not isinstance(policy, GuidedPolicy):
-            raise TypeError(
-                f"SMC samples a composition (sc.compose), got {type(policy).__name__}; a base is "
-                "sampled exactly by sc.sample"
-            )
-        n, threshold = check_smc_options(particles, resample_threshold)
-        if proposal == "auto":
-            proposal = default_proposal(policy)
-        if proposal not in PROPOSALS:
-            raise ValueError(f"unknown SMC proposal {proposal!r}; choose from {('auto',) + PROPOSALS}")
-        if twist not in TWISTS:
-            raise ValueError(f"unknown SMC twist {twist!r}; choose from {TWISTS + ('paths', 'flows')}")
-        head = getattr(policy, "successor_head", None)
-        if (proposal == "amortised" or twist == "head") and head is None:
-            raise ValueError(
-                f"proposal={proposal!r}, twist={twist!r} needs a successor head (compose(..., successor_head=))"
-            )
+        n, threshold, proposal, _ = _check_call(policy, particles, resample_threshold, proposal, twist)
         env, comp = policy.env, policy.composition
         mix = _uses_mixture(policy)
         total = n * runs
@@ -208,7 +273,6 @@ def gflownet_smc_runs(
         m = comp.n_bases
         ell = comp.log_priors(torch.float64, dev)[0].expand(total, m).clone() if mix else None  # running log ω_i p_i(τ)
         done = torch.zeros(total, dtype=torch.bool, device=dev)
-        stop = env.stop_action
         for t in range(env.max_trajectory_length):
             active = (~done).nonzero().squeeze(1)
             if len(active) == 0:
@@ -216,54 +280,14 @@ def gflownet_smc_runs(
             cur = states[active]
             k = len(active)
             mask = env.action_mask(cur)
-            if mix:
-                each = torch.stack([b.log_probs(cur).double() for b in policy.bases], dim=1)  # [K, m, A]
-                post = torch.log_softmax(ell[active], dim=1)
-                log_p = torch.logsumexp(post[:, :, None] + each, dim=1)
-            else:
-                log_p = policy.bases[policy.anchor].log_probs(cur).double()
-            check_log_probs(log_p.masked_fill(~mask, -math.inf), "the base policies", "action log-probabilities")
-            log_p = masked_log_softmax(log_p, mask & torch.isfinite(log_p))
-            head_lw = None
-            if proposal == "base" or comp.n_observations == 0:
-                log_q = log_p
-            elif proposal == "guided":
-                log_q = policy.log_probs(cur).double()
-                stats["proposal_rows"] += int(mask[:, :stop].sum()) + 2 * k
-            else:
-                head_lw = _head_log_weights(policy, cur, mask)  # [K, A] log w̃, one pass
-                check_log_probs(
-                    head_lw.masked_fill(~mask, -math.inf),
-                    policy.successor_head,
-                    "successor-head log-weights",
-                    need_mass=False,
-                )
-                stats["head_rows"] = stats.get("head_rows", 0) + k
-                log_q = masked_log_softmax(log_p + head_lw.clamp(min=-30.0), mask & torch.isfinite(log_p))
+            log_p, each = _base_step(policy, cur, mask, ell[active] if mix else None, mix)
+            log_q, head_lw = _proposal(policy, proposal, cur, mask, log_p, stats)
             a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
             nxt = env.step(cur, a)
-            is_stop = a == stop
-            new_psi = torch.zeros(k, dtype=torch.float64, device=dev)
             if comp.n_observations:
-                if is_stop.any():
-                    f, y = policy.q.terminal(cur[is_stop])
-                    new_psi[is_stop] = _log_twist(policy, f.double(), y.double())
-                    stats["twist_rows"] += int(is_stop.sum())
-                go = ~is_stop
-                if go.any():
-                    if twist == "head" and head_lw is not None:
-                        new_psi[go] = head_lw[go, a[go]]
-                    elif twist == "head":  # the head at the chosen successor only (a one-action mask)
-                        one = torch.zeros_like(mask)
-                        one[go.nonzero().squeeze(1), a[go]] = True
-                        new_psi[go] = _head_log_weights(policy, cur[go], one[go])[
-                            torch.arange(int(go.sum()), device=dev), a[go]
-                        ]
-                        stats["head_rows"] = stats.get("head_rows", 0) + int(go.sum())
-                    else:
-                        f, y = policy.nonterminal(nxt[go])
-                        new_psi[go] = _log_twist(policy, f, y)
-                        stats["twist_rows"] += int(go.sum())
+                new_psi = _twist_at(policy, twist, cur, nxt, a, mask, head_lw, stats)
+            else:
+                new_psi = torch.zeros(k, dtype=torch.float64, device=dev)
             ar = torch.arange(k, device=dev)
             inc = log_p[ar, a] - log_q[ar, a] + new_psi - log_psi[active]
             tracker.add(torch.nan_to_num(inc, nan=-math.inf), active)
@@ -271,7 +295,7 @@ def gflownet_smc_runs(
                 ell[active] += each[ar, :, a]
             log_psi[active] = new_psi
             states[active] = nxt
-            done[active[is_stop]] = True
+            done[active[a == env.stop_action]] = True
             stats["steps"] += 1
             stats["particle_steps"] += k
             idx = tracker.maybe_resample(t, allow=not bool(done.all()))
