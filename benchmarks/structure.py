@@ -28,7 +28,7 @@ import sculpting as sc  # noqa: E402
 #: the method core: the maths of compositions, guidance, SMC and the samplers (not domains,
 #: adapters, infrastructure or the lab)
 METHOD_CORE = ("algebra.py", "compose.py", "families.py", "smc_core.py", "labels.py", "gflownet", "diffusion")
-LOOPS = ("gflownet_smc_runs", "diffusion_smc_runs")
+LOOPS = ("run_smc",)
 
 
 def _trace(call):

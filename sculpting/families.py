@@ -190,7 +190,10 @@ class GFlowNetFamily(ModelFamily):
             raise ValueError("a β-conditional model: sample model.at_beta(beta)")
 
         options = dict(options)
-        sampler = gflownet_sampler(options.pop("sampler", "auto"), **options)
+        name = options.pop("sampler", "auto")
+        if isinstance(model, PathComposition) and name == "auto":
+            name = "smc"  # a path composition is sampled by SMC only: "auto" takes SMC's options too
+        sampler = gflownet_sampler(name, **options)
         if workers != 1:
             if seed is None:
                 raise ValueError("workers > 1 needs an integer seed")

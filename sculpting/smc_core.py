@@ -36,6 +36,8 @@ __all__ = [
     "multinomial_pick",
     "draw_from_runs",
     "check_smc_options",
+    "Particles",
+    "run_smc",
 ]
 
 
@@ -77,16 +79,19 @@ def draw_from_runs(log_w: torch.Tensor, generator=None) -> torch.Tensor:
     return (pick + torch.arange(r, device=pick.device)[:, None] * n).reshape(-1)
 
 
-def sample_by_runs(run, n: int, particles: int, runs_per_batch: int, generator=None) -> torch.Tensor:
+def sample_by_runs(
+    make, n: int, particles: int, runs_per_batch: int, generator=None, threshold: float = 0.5
+) -> torch.Tensor:
     """``[n, *S]`` equal-weight samples from ⌈n / N⌉ independent runs of N = ``particles``, advanced
-    ``runs_per_batch`` at a time by ``run(r) → (finished WeightTracker, states [r·N, *S], stats)``,
+    ``runs_per_batch`` at a time by :func:`run_smc` on ``make(r)`` (the :class:`Particles` of r runs),
     each run ending with a multinomial draw of N from its final weights."""
     out, left = [], math.ceil(n / particles)
-    while left > 0:
-        r = min(runs_per_batch, left)
-        tracker, states, _ = run(r)
-        out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
-        left -= r
+    with torch.no_grad():
+        while left > 0:
+            r = min(runs_per_batch, left)
+            tracker, states, _ = run_smc(make(r), particles, r, generator, threshold)
+            out.append(states[draw_from_runs(tracker.log_w, generator).to(states.device)])
+            left -= r
     return torch.cat(out)[:n]
 
 
@@ -223,3 +228,59 @@ class SMCRun:
                 "fewer samples at a time"
             )
         return self.states[multinomial_pick(self.log_weights, k, generator).to(self.states.device)]
+
+
+class Particles:
+    """What :func:`run_smc` drives: R runs of N particles of one sampler, their twist and proposal.
+
+    Per step t the driver asks :meth:`weigh` for the log-weight increments ``[K]`` of the rows it
+    returns (None: all rows), lets the :class:`WeightTracker` resample where :meth:`may_resample`
+    allows (:meth:`select` reorders the particles by the ancestors), then calls :meth:`move`, which
+    may add increments of its own; the run ends when :meth:`weigh` returns None or :attr:`finished`
+    is set. A proposal that looks ahead (the fully adapted GFlowNet path SMC) weighs before it moves,
+    so resampling precedes its move; one that does not moves inside :meth:`weigh`.
+
+    Subclasses set ``device``, ``log_w0`` (the runs' initial log-weight) and ``stats``."""
+
+    device = "cpu"
+    log_w0 = 0.0
+    finished = False
+
+    def weigh(self, t: int):  # -> (increment [K], rows [K] or None) | None
+        raise NotImplementedError
+
+    def may_resample(self, t: int) -> bool:
+        return True
+
+    def select(self, idx: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def move(self, t: int):  # -> increment [R·N] | None
+        return None
+
+    def result(self):  # -> (outputs [R·N, *S], stats)
+        raise NotImplementedError
+
+
+def run_smc(particles: Particles, n: int, runs: int, generator, threshold: float):
+    """One SMC driver for every sampler: ``runs`` independent runs of ``n`` particles advanced
+    together (:class:`Particles`); returns (the finished :class:`WeightTracker`, outputs, stats)."""
+    tracker = WeightTracker(n, threshold, generator, particles.device, log_w0=particles.log_w0, runs=runs)
+    t = 0
+    while True:
+        step = particles.weigh(t)
+        if step is None:
+            break
+        tracker.add(*step)
+        idx = tracker.maybe_resample(t, allow=particles.may_resample(t))
+        if idx is not None:
+            particles.select(idx)
+        inc = particles.move(t)
+        if inc is not None:
+            tracker.add(inc)
+        if particles.finished:
+            break
+        t += 1
+    outputs, stats = particles.result()
+    tracker.finish()
+    return tracker, outputs, stats

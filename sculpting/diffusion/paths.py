@@ -38,7 +38,7 @@ from sculpting.diffusion.schedulers import check_schedule
 from sculpting.diffusion.sde import VPSDE
 from sculpting.diffusion.smc import _noise_grid, runs_at_once
 from sculpting.finite import check_finite
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
+from sculpting.smc_core import Particles, SMCRun, check_smc_options, run_smc, sample_by_runs
 
 __all__ = [
     "DiffusionPathComposition",
@@ -145,7 +145,7 @@ class _GridKernel:
     :mod:`sculpting.diffusion.smc`; base i steps by N(x̃ + v s̃_i, v I), v = σ̃_k² − σ̃_{k+1}²."""
 
     def __init__(self, sde, steps: int):
-        self.sde = sde
+        self.sde, self.steps = sde, steps
         self.sig, self.times, self.means = _noise_grid(sde, steps)
 
     def prior(self, shape, generator, gdev, dev) -> torch.Tensor:
@@ -194,7 +194,7 @@ class _DDPMKernel:
         if not 2 <= steps <= n_train:
             raise ValueError(f"steps must lie in [2, {n_train}] (the scheduler's num_train_timesteps), got {steps}")
         scheduler.set_timesteps(steps)
-        self.sde, self.n_train = model.sde, n_train
+        self.sde, self.n_train, self.steps = model.sde, n_train, steps
         self.clip = float(c.get("clip_sample_range", 1.0)) if c.get("clip_sample") else None
         ab = scheduler.alphas_cumprod.double()
         large = c.get("variance_type", "fixed_small") == "fixed_large"
@@ -233,60 +233,92 @@ class _DDPMKernel:
         return x + s_bar
 
 
-def _runs(model, particles, runs, generator, resample_threshold, steps, progress, observe: bool, scheduler=None):
-    _check(model)
-    n, threshold = check_smc_options(particles, resample_threshold)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
-    comp, gamma, dev = model.composition, model.gamma, model.device
-    kernel = _GridKernel(model.sde, steps) if scheduler is None else _DDPMKernel(model, scheduler, steps)
-    gdev = generator.device if generator is not None else dev
-    total, m = n * runs, comp.n_bases
-    x = kernel.prior((total, *model.image_shape), generator, gdev, dev)
-    shape = (m, -1) + (1,) * (x.dim() - 1)
-    priors = comp.log_priors(torch.float64, dev)  # [slots, m]
-    obs = [y - 1 for y in comp.observations] if observe else []
-    log_w0 = gamma * float(sum(priors[j, y] for j, y in enumerate(obs))) if obs else 0.0
-    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_w0, runs=runs)
-    ell = torch.zeros(total, m, dtype=torch.float64, device=dev)  # L_i − log q, per particle
-    stats = {"steps": 0, "score_calls": 0}
-    out = x
-    for k in tqdm(range(steps), disable=not progress, desc="path SMC"):
-        scores = kernel.scores(model.bases, x, k)
-        stats["score_calls"] += m
-        log_rho1 = torch.log_softmax(priors[0] + ell, dim=1)  # [N, m]
+class PathParticles(Particles):
+    """The particles of the diffusion path SMC (module docs): each step scores the particles under
+    every base, moves them by the proposal score and weighs them by the growth of Π over the
+    proposal's density (:meth:`weigh`); the last step returns the slot-1 mixture's output and stays
+    out of the path likelihoods."""
+
+    def __init__(self, model, total: int, kernel, generator=None, observe: bool = True, progress: bool = False):
+        comp = model.composition
+        self.model, self.kernel, self.generator = model, kernel, generator
+        self.device = dev = model.device
+        self.gdev = generator.device if generator is not None else dev
+        self.x = kernel.prior((total, *model.image_shape), generator, self.gdev, dev)
+        self.priors = comp.log_priors(torch.float64, dev)  # [slots, m]
+        self.obs = [y - 1 for y in comp.observations] if observe else []
+        self.log_w0 = model.gamma * float(sum(self.priors[j, y] for j, y in enumerate(self.obs))) if self.obs else 0.0
+        self.ell = torch.zeros(total, comp.n_bases, dtype=torch.float64, device=dev)  # L_i − log q, per particle
+        self.stats = {"steps": 0, "score_calls": 0}
+        self.out = self.x
+        self.bar = tqdm(total=kernel.steps, disable=not progress, desc="path SMC")
+
+    def weigh(self, k: int):
+        model, x, priors, obs, gamma, dev = self.model, self.x, self.priors, self.obs, self.model.gamma, self.device
+        m, total = model.composition.n_bases, len(x)
+        shape = (m, -1) + (1,) * (x.dim() - 1)
+        self.bar.update(1)
+        scores = self.kernel.scores(model.bases, x, k)
+        self.stats["score_calls"] += m
+        log_rho1 = torch.log_softmax(priors[0] + self.ell, dim=1)  # [N, m]
         s_bar1 = (log_rho1.exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
-        if k == steps - 1:
-            out = kernel.output(x, s_bar1, k)
-            break
-        var = kernel.var(k)
-        z = torch.randn(x.shape, generator=generator, device=gdev).to(dev)
+        if k == self.kernel.steps - 1:
+            self.out = self.kernel.output(x, s_bar1, k)
+            return None
+        var = self.kernel.var(k)
+        z = torch.randn(x.shape, generator=self.generator, device=self.gdev).to(dev)
         if not obs:  # the mixture: each particle steps with one base drawn from ρ⁽¹⁾, weight 1
-            pick = torch.multinomial(log_rho1.exp().float(), 1, generator=generator).squeeze(1).to(dev)
+            pick = torch.multinomial(log_rho1.exp().float(), 1, generator=self.generator).squeeze(1).to(dev)
             s_q = scores[pick, torch.arange(total, device=dev)]
-            x = x + var * s_q + math.sqrt(var) * z
+            self.x = x + var * s_q + math.sqrt(var) * z
             e = kernel_log_ratios(z, var, s_q, scores)  # the path likelihoods still move
             inc = torch.zeros(total, dtype=torch.float64, device=dev)
         else:
             # slot 1 is the first observed slot: its posterior and mean score are the mixture's
-            log_rho = [log_rho1] + [torch.log_softmax(priors[j] + ell, dim=1) for j in range(1, len(obs))]
+            log_rho = [log_rho1] + [torch.log_softmax(priors[j] + self.ell, dim=1) for j in range(1, len(obs))]
             s_q = s_bar1.clone()
             for j, y in enumerate(obs):
                 s_bar = s_bar1 if j == 0 else (log_rho[j].exp().T.to(x.dtype).reshape(shape) * scores).sum(0)
                 s_q = s_q + gamma * (scores[y] - s_bar)
-            x = x + var * s_q + math.sqrt(var) * z
+            self.x = x + var * s_q + math.sqrt(var) * z
             e = kernel_log_ratios(z, var, s_q, scores)  # [N, m]
             inc = torch.logsumexp(log_rho1 - e, dim=1)
             for j, y in enumerate(obs):
                 inc = inc + gamma * (-e[:, y] - torch.logsumexp(log_rho[j] - e, dim=1))
-        tracker.add(inc)
-        ell = ell - e
-        stats["steps"] += 1
-        idx = tracker.maybe_resample(k, allow=k < steps - 2)
-        if idx is not None:
-            x, ell = x[idx], ell[idx]
-    tracker.finish()
-    return tracker, out, stats, ell
+        self.ell = self.ell - e
+        self.stats["steps"] += 1
+        return inc, None
+
+    def may_resample(self, k: int) -> bool:
+        return k < self.kernel.steps - 2
+
+    def select(self, idx):
+        self.x, self.ell = self.x[idx], self.ell[idx]
+
+    def move(self, k: int):
+        return None
+
+    def result(self):
+        self.bar.close()
+        return self.out, self.stats
+
+
+def _kernel(model, particles, resample_threshold, steps, scheduler):
+    """(the chain's kernel, the resampling threshold) after checking a call's options."""
+    _check(model)
+    _, threshold = check_smc_options(particles, resample_threshold)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
+    kernel = _GridKernel(model.sde, steps) if scheduler is None else _DDPMKernel(model, scheduler, steps)
+    return kernel, threshold
+
+
+def _runs(model, particles, runs, generator, resample_threshold, steps, progress, observe: bool, scheduler=None):
+    kernel, threshold = _kernel(model, particles, resample_threshold, steps, scheduler)
+    n = particles
+    state = PathParticles(model, n * runs, kernel, generator, observe, progress)
+    tracker, out, stats = run_smc(state, n, runs, generator, threshold)
+    return tracker, out, stats, state.ell
 
 
 def path_smc(
@@ -317,11 +349,12 @@ def path_smc_sample(
     """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each
     ending with a multinomial draw of N from its final weights (``batch_size`` images at a time;
     ``scheduler``: a ``DDPMScheduler`` whose kernel the chains follow)."""
-    check_smc_options(particles, resample_threshold)
+    kernel, threshold = _kernel(model, particles, resample_threshold, steps, scheduler)
     return sample_by_runs(
-        lambda r: path_smc_runs(model, particles, r, generator, resample_threshold, steps, progress, scheduler),
+        lambda r: PathParticles(model, particles * r, kernel, generator, True, progress),
         n,
         particles,
         runs_at_once(math.ceil(n / particles), particles, batch_size),
         generator,
+        threshold,
     )

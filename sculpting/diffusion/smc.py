@@ -31,7 +31,6 @@ forward–backward pass, as a guided step.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import torch
 from tqdm.auto import tqdm
@@ -39,7 +38,7 @@ from tqdm.auto import tqdm
 from sculpting.diffusion.composition import ComposedScore
 from sculpting.diffusion.sde import noise_level_table as _noise_level_table
 from sculpting.finite import check_finite
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
+from sculpting.smc_core import Particles, SMCRun, check_smc_options, run_smc, sample_by_runs
 
 __all__ = ["diffusion_smc", "diffusion_smc_runs", "smc_sample", "DIFFUSION_PROPOSALS"]
 
@@ -98,6 +97,76 @@ def diffusion_smc(
     return tracker.run(0, out, stats)
 
 
+class ComposedParticles(Particles):
+    """The particles of a composed score's twisted SMC (module docs), in x̃ = x / m_t on the EDM
+    levels: per step the twist increment ψ(x_k) / ψ(x_{k−1}) (:meth:`weigh`), resampling, then the
+    move by the guided (or base) proposal weighed by p̄(x' | x) / q(x' | x) (:meth:`move`); the last
+    level ends with the noiseless Tweedie mean."""
+
+    def __init__(self, model, total: int, proposal: str, steps: int, generator=None, progress: bool = False):
+        self.model, self.proposal, self.steps, self.generator = model, proposal, steps, generator
+        self.device = dev = model.device
+        self.gdev = generator.device if generator is not None else dev
+        self.sig, self.times, self.means = _noise_grid(model.sde, steps)
+        self.x = model.sde.prior_sample((total, *model.image_shape), generator, device=self.gdev).to(dev)
+        self.x = self.x / self.means[0]  # x̃
+        comp = model.composition
+        self.ell = comp.log_priors(torch.float64, dev)[0].expand(total, comp.n_bases).clone()
+        self.log_psi = torch.zeros(total, dtype=torch.float64, device=dev)
+        self.stats = {"steps": 0, "score_calls": 0, "classifier_rows": 0}
+        self.out = self.x
+        self.bar = tqdm(total=steps, disable=not progress, desc="SMC")
+
+    def weigh(self, k: int):
+        model, stats = self.model, self.stats
+        self.bar.update(1)
+        self.tb = torch.full((len(self.x),), self.times[k], device=self.device)
+        last = k == self.steps - 1
+        need_grad = self.proposal == "guided" and not last and model.gamma > 0
+        lq, self.grad = _log_q_and_grad(model.q, self.means[k] * self.x, self.tb, need_grad=need_grad)
+        if self.grad is not None:
+            check_finite(self.grad, model.classifier, "guidance gradients ∇ log Q(y | x_t)")
+        stats["classifier_rows"] += len(self.x) if model.composition.n_observations else 0
+        new_psi = model.gamma * lq
+        inc = new_psi - self.log_psi
+        self.log_psi = new_psi
+        return inc, None
+
+    def may_resample(self, k: int) -> bool:
+        return k != self.steps - 1
+
+    def select(self, idx):
+        self.x, self.ell, self.log_psi = self.x[idx], self.ell[idx], self.log_psi[idx]
+        self.grad = self.grad[idx] if self.grad is not None else None
+
+    def move(self, k: int):
+        model, x, m_t, dev = self.model, self.x, self.means[k], self.device
+        m = model.composition.n_bases
+        scores = torch.stack([check_finite(b.score(m_t * x, self.tb), b, "scores") for b in model.bases]) * m_t
+        self.stats["score_calls"] += len(model.bases)
+        post = torch.softmax(self.ell, dim=1).to(x.dtype)  # [N, m]
+        s_bar = (post.T.reshape(m, *((-1,) + (1,) * (x.dim() - 1))) * scores).sum(0)
+        if k == self.steps - 1:
+            self.out = m_t * (x + self.sig[k] ** 2 * s_bar)  # the Tweedie mean at the last level
+            self.finished = True
+            return None
+        var = self.sig[k] ** 2 - self.sig[k + 1] ** 2
+        mus = x[None] + var * scores
+        mu_bar = x + var * s_bar
+        mu_q = mu_bar if self.grad is None else mu_bar + model.gamma * var * m_t * self.grad
+        x_new = mu_q + math.sqrt(var) * torch.randn(x.shape, generator=self.generator, device=self.gdev).to(dev)
+        each = torch.stack([_gauss(x_new, mus[i], var) for i in range(m)], dim=1)  # [N, m]
+        log_p = torch.logsumexp(torch.log_softmax(self.ell, dim=1) + each, dim=1)
+        self.ell = self.ell + each
+        self.x = x_new
+        self.stats["steps"] += 1
+        return log_p - _gauss(x_new, mu_q, var)
+
+    def result(self):
+        self.bar.close()
+        return self.out, self.stats
+
+
 def diffusion_smc_runs(
     model,
     particles: int,
@@ -108,68 +177,27 @@ def diffusion_smc_runs(
     steps: int = 200,
     progress: bool = False,
 ):
-    """``runs`` independent SMC runs advanced together (one batch of runs·N images): (the finished
-    :class:`~sculpting.smc_core.WeightTracker`, outputs ``[runs·N, *image_shape]``, stats)."""
+    """``runs`` independent SMC runs advanced together (one batch of runs·N images) by
+    :func:`~sculpting.smc_core.run_smc`: (the finished :class:`~sculpting.smc_core.WeightTracker`,
+    outputs ``[runs·N, *image_shape]``, stats)."""
     with torch.no_grad():
-        if not isinstance(model, ComposedScore):
-            raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")
-        n, threshold = check_smc_options(particles, resample_threshold)
-        if proposal == "auto":
-            proposal = "guided"
-        if proposal not in DIFFUSION_PROPOSALS:
-            raise ValueError(
-                f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}"
-            )
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
-        sde, q, gamma = model.sde, model.q, model.gamma
-        dev = model.device
-        gdev = generator.device if generator is not None else dev
-        total = n * runs
-        sig, times, means = _noise_grid(sde, steps)
-        x = sde.prior_sample((total, *model.image_shape), generator, device=gdev).to(dev) / means[0]  # x̃
-        shape = (-1,) + (1,) * (x.dim() - 1)
-        comp = model.composition
-        ell = comp.log_priors(torch.float64, dev)[0].expand(total, comp.n_bases).clone()
-        tracker = WeightTracker(n, threshold, generator, dev, runs=runs)
-        log_psi = torch.zeros(total, dtype=torch.float64, device=dev)
-        stats = {"steps": 0, "score_calls": 0, "classifier_rows": 0}
-        out = x
-        for k in tqdm(range(steps), disable=not progress, desc="SMC"):
-            tb = torch.full((total,), times[k], device=dev)
-            m_t = means[k]
-            last = k == steps - 1
-            lq, grad = _log_q_and_grad(q, m_t * x, tb, need_grad=proposal == "guided" and not last and gamma > 0)
-            if grad is not None:
-                check_finite(grad, model.classifier, "guidance gradients ∇ log Q(y | x_t)")
-            stats["classifier_rows"] += total if comp.n_observations else 0
-            new_psi = gamma * lq
-            tracker.add(new_psi - log_psi)
-            log_psi = new_psi
-            idx = tracker.maybe_resample(k, allow=not last)
-            if idx is not None:
-                x, ell, log_psi = x[idx], ell[idx], log_psi[idx]
-                grad = grad[idx] if grad is not None else None
-            scores = torch.stack([check_finite(b.score(m_t * x, tb), b, "scores") for b in model.bases]) * m_t  # s̃_i(x̃)
-            stats["score_calls"] += len(model.bases)
-            post = torch.softmax(ell, dim=1).to(x.dtype)  # [N, m]
-            s_bar = (post.T.reshape(comp.n_bases, *shape) * scores).sum(0)
-            if last:
-                out = m_t * (x + sig[k] ** 2 * s_bar)  # the Tweedie mean at the last level
-                break
-            var = sig[k] ** 2 - sig[k + 1] ** 2
-            mus = x[None] + var * scores
-            mu_bar = x + var * s_bar
-            mu_q = mu_bar if grad is None else mu_bar + gamma * var * m_t * grad
-            x_new = mu_q + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=gdev).to(dev)
-            each = torch.stack([_gauss(x_new, mus[i], var) for i in range(comp.n_bases)], dim=1)  # [N, m]
-            log_p = torch.logsumexp(torch.log_softmax(ell, dim=1) + each, dim=1)
-            tracker.add(log_p - _gauss(x_new, mu_q, var))
-            ell = ell + each
-            x = x_new
-            stats["steps"] += 1
-        tracker.finish()
-        return tracker, out, stats
+        threshold, proposal = _check_call(model, particles, resample_threshold, proposal, steps)
+        state = ComposedParticles(model, particles * runs, proposal, steps, generator, progress)
+        return run_smc(state, particles, runs, generator, threshold)
+
+
+def _check_call(model, particles, resample_threshold, proposal, steps):
+    """(threshold, proposal) of one SMC call, after checking its options."""
+    if not isinstance(model, ComposedScore):
+        raise TypeError(f"SMC samples a composition (sc.compose), got {type(model).__name__}")
+    _, threshold = check_smc_options(particles, resample_threshold)
+    if proposal == "auto":
+        proposal = "guided"
+    if proposal not in DIFFUSION_PROPOSALS:
+        raise ValueError(f"unknown diffusion SMC proposal {proposal!r}; choose from {('auto',) + DIFFUSION_PROPOSALS}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}")
+    return threshold, proposal
 
 
 def runs_at_once(n_runs: int, particles: int, batch_size: int | None) -> int:
@@ -191,20 +219,12 @@ def smc_sample(
     """``[n, *image_shape]`` equal-weight samples from ⌈n / N⌉ independent runs of N = ``particles``
     (:func:`diffusion_smc`), each ending with a multinomial draw of N from its final weights; the
     runs advance together, ``batch_size`` images at a time (default: all runs at once)."""
-    check_smc_options(particles, resample_threshold)
+    threshold, proposal = _check_call(model, particles, resample_threshold, proposal, steps)
     return sample_by_runs(
-        partial(
-            diffusion_smc_runs,
-            model,
-            particles,
-            generator=generator,
-            proposal=proposal,
-            resample_threshold=resample_threshold,
-            steps=steps,
-            progress=progress,
-        ),
+        lambda r: ComposedParticles(model, particles * r, proposal, steps, generator, progress),
         n,
         particles,
         runs_at_once(math.ceil(n / particles), particles, batch_size),
         generator,
+        threshold,
     )

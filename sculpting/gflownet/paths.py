@@ -33,7 +33,7 @@ import torch
 from sculpting.finite import check_log_probs
 from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.gflownet.smc import runs_at_once
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
+from sculpting.smc_core import Particles, SMCRun, check_smc_options, run_smc, sample_by_runs
 
 __all__ = [
     "PathComposition",
@@ -133,50 +133,70 @@ def mixture_paths(model, n: int, generator=None) -> tuple[torch.Tensor, torch.Te
     return states, ell
 
 
-def _runs(model, particles, runs, generator, resample_threshold, observe: bool):
-    n, threshold = check_smc_options(particles, resample_threshold)
-    env, comp = model.env, model.composition
-    total = n * runs
-    states = env.initial_states(total)
-    dev = states.device
-    mix_prior, obs_priors = _slot_log_priors(comp, dev)
-    obs = [y - 1 for y in comp.observations] if observe else []
-    log_w0 = float(sum(obs_priors[j, y] for j, y in enumerate(obs))) if obs else 0.0
-    tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_w0, runs=runs)
-    ell = torch.zeros(total, comp.n_bases, dtype=torch.float64, device=dev)  # L_i(τ), running
-    done = torch.zeros(total, dtype=torch.bool, device=dev)
-    stats = {"steps": 0, "particle_steps": 0, "policy_rows": 0}
-    for t in range(env.max_trajectory_length + 1):
-        active = (~done).nonzero().squeeze(1)
+class PathParticles(Particles):
+    """The particles of the fully adapted path SMC (module docs): each step weighs by Σ_a G(a)
+    *before* the particles move (the increment does not depend on the action), so resampling comes
+    first and the move draws a ~ G / Σ G from the resampled particles' own G."""
+
+    def __init__(self, model, total: int, generator=None, observe: bool = True):
+        env, comp = model.env, model.composition
+        self.model, self.generator = model, generator
+        self.states = env.initial_states(total)
+        self.device = dev = self.states.device
+        self.mix_prior, self.obs_priors = _slot_log_priors(comp, dev)
+        self.obs = [y - 1 for y in comp.observations] if observe else []
+        self.log_w0 = float(sum(self.obs_priors[j, y] for j, y in enumerate(self.obs))) if self.obs else 0.0
+        self.ell = torch.zeros(total, comp.n_bases, dtype=torch.float64, device=dev)  # L_i(τ), running
+        self.done = torch.zeros(total, dtype=torch.bool, device=dev)
+        self.stats = {"steps": 0, "particle_steps": 0, "policy_rows": 0}
+
+    def weigh(self, t: int):
+        model, env, m = self.model, self.model.env, self.model.composition.n_bases
+        if t > env.max_trajectory_length:
+            return None
+        active = (~self.done).nonzero().squeeze(1)
         if len(active) == 0:
-            break
-        cur = states[active]
+            return None
+        cur = self.states[active]
         mask = env.action_mask(cur)
         each = torch.stack([b.log_probs(cur).double() for b in model.bases], dim=1)  # [K, m, A]
         each = each.masked_fill(~mask[:, None, :], -math.inf)
-        for i in range(comp.n_bases):
+        for i in range(m):
             check_log_probs(each[:, i], model.bases[i], "action log-probabilities")
-        stats["policy_rows"] += comp.n_bases * len(active)
-        log_g = _log_g(each, ell[active], mix_prior, obs_priors, obs)
-        tracker.add(torch.logsumexp(log_g, dim=1), active)  # the increment, whatever the action
-        row = torch.full((total,), -1, dtype=torch.long, device=dev)  # particle → its row of log_g
-        row[active] = torch.arange(len(active), device=dev)
-        idx = tracker.maybe_resample(t)  # before the move: the increment does not depend on it
-        if idx is not None:
-            states, ell, done, row = states[idx], ell[idx], done[idx], row[idx]
-        active = (~done).nonzero().squeeze(1)
-        cur, log_g, each = states[active], log_g[row[active]], each[row[active]]
+        self.stats["policy_rows"] += m * len(active)
+        self._log_g = _log_g(each, self.ell[active], self.mix_prior, self.obs_priors, self.obs)
+        self._each = each
+        self._row = torch.full((len(self.done),), -1, dtype=torch.long, device=self.device)  # particle → its row
+        self._row[active] = torch.arange(len(active), device=self.device)
+        return torch.logsumexp(self._log_g, dim=1), active  # the increment, whatever the action
+
+    def select(self, idx):
+        self.states, self.ell, self.done, self._row = self.states[idx], self.ell[idx], self.done[idx], self._row[idx]
+
+    def move(self, t: int):
+        env, m = self.model.env, self.model.composition.n_bases
+        active = (~self.done).nonzero().squeeze(1)
+        cur, log_g, each = self.states[active], self._log_g[self._row[active]], self._each[self._row[active]]
         log_q = masked_log_softmax(log_g, torch.isfinite(log_g))
-        a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
-        ell[active] += each.gather(2, a[:, None, None].expand(-1, comp.n_bases, 1)).squeeze(2)
-        states[active] = env.step(cur, a)
-        done[active[a == env.stop_action]] = True
-        stats["steps"] += 1
-        stats["particle_steps"] += len(active)
-    if not bool(done.all()):
-        raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
-    tracker.finish()
-    return tracker, states, stats, ell
+        a = torch.multinomial(log_q.exp().float(), 1, generator=self.generator).squeeze(1)
+        self.ell[active] += each.gather(2, a[:, None, None].expand(-1, m, 1)).squeeze(2)
+        self.states[active] = env.step(cur, a)
+        self.done[active[a == env.stop_action]] = True
+        self.stats["steps"] += 1
+        self.stats["particle_steps"] += len(active)
+        return None
+
+    def result(self):
+        if not bool(self.done.all()):
+            raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
+        return self.states, self.stats
+
+
+def _runs(model, particles, runs, generator, resample_threshold, observe: bool):
+    n, threshold = check_smc_options(particles, resample_threshold)
+    state = PathParticles(model, n * runs, generator, observe)
+    tracker, states, stats = run_smc(state, n, runs, generator, threshold)
+    return tracker, states, stats, state.ell
 
 
 def path_smc(model, particles: int, generator=None, resample_threshold: float = 0.5) -> SMCRun:
@@ -190,13 +210,14 @@ def path_smc_sample(
 ) -> torch.Tensor:
     """``[n, *S]``: ⌈n / N⌉ independent runs of N particles, each ending with a multinomial draw of
     N from its final weights (``batch_size`` particles advanced at a time, default 4 096)."""
-    check_smc_options(particles, resample_threshold)
+    _, threshold = check_smc_options(particles, resample_threshold)
     return sample_by_runs(
-        lambda r: path_smc_runs(model, particles, r, generator, resample_threshold),
+        lambda r: PathParticles(model, particles * r, generator),
         n,
         particles,
         runs_at_once(particles, batch_size),
         generator,
+        threshold,
     )
 
 

@@ -28,7 +28,6 @@ and wait; resampling draws among all particles (a copied stopped particle stays 
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import torch
 
@@ -38,7 +37,7 @@ from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.guidance import GuidedPolicy
 from sculpting.gflownet.policy import masked_log_softmax, policy_table
 from sculpting.protocols import is_enumerable
-from sculpting.smc_core import SMCRun, WeightTracker, check_smc_options, sample_by_runs
+from sculpting.smc_core import Particles, SMCRun, check_smc_options, run_smc, sample_by_runs
 
 __all__ = [
     "PROPOSALS",
@@ -144,21 +143,14 @@ def smc_sample(
     """``[n, *S]`` equal-weight samples from ⌈n / N⌉ independent runs of N particles, each ending
     with a multinomial draw of N from its final weights; runs advance together, ``batch_size``
     particles at a time (default 4 096, at least one run)."""
-    check_smc_options(particles, resample_threshold)
+    _, threshold, proposal, _ = _check_call(policy, particles, resample_threshold, proposal, twist)
     return sample_by_runs(
-        partial(
-            gflownet_smc_runs,
-            policy,
-            particles,
-            generator=generator,
-            proposal=proposal,
-            resample_threshold=resample_threshold,
-            twist=twist,
-        ),
+        lambda r: GuidedParticles(policy, particles * r, proposal, twist, generator),
         n,
         particles,
         runs_at_once(particles, batch_size),
         generator,
+        threshold,
     )
 
 
@@ -241,6 +233,74 @@ def _twist_at(policy, twist: str, cur, nxt, a, mask, head_lw, stats) -> torch.Te
     return new_psi
 
 
+class GuidedParticles(Particles):
+    """The particles of a guided policy's SMC (module docs): per step the base step
+    (:func:`_base_step`), the proposal (:func:`_proposal`), the twist at the new states
+    (:func:`_twist_at`) and the weight p_base(a | s) ψ(s') / (q(a | s) ψ(s)); stopped particles keep
+    their weight and wait."""
+
+    def __init__(self, policy, total: int, proposal: str, twist: str, generator=None):
+        self.policy, self.proposal, self.twist, self.generator = policy, proposal, twist, generator
+        env, comp = policy.env, policy.composition
+        self.mix = _uses_mixture(policy)
+        self.states = env.initial_states(total)
+        self.device = dev = self.states.device
+        self.stats = {"steps": 0, "twist_rows": 0, "proposal_rows": 0, "particle_steps": 0}
+        if comp.n_observations:
+            f0, y0 = policy.nonterminal(self.states[:1])
+            self.stats["twist_rows"] += 1
+            self.log_w0 = float(_log_twist(policy, f0, y0)[0])
+        else:
+            self.log_w0 = 0.0
+        self.log_psi = torch.full((total,), self.log_w0, dtype=torch.float64, device=dev)
+        m = comp.n_bases
+        # the running log ω_i p_i(τ) of the paper form's mixture
+        self.ell = comp.log_priors(torch.float64, dev)[0].expand(total, m).clone() if self.mix else None
+        self.done = torch.zeros(total, dtype=torch.bool, device=dev)
+
+    def weigh(self, t: int):
+        policy, env, stats = self.policy, self.policy.env, self.stats
+        if t >= env.max_trajectory_length:
+            return None
+        active = (~self.done).nonzero().squeeze(1)
+        if len(active) == 0:
+            return None
+        cur = self.states[active]
+        k = len(active)
+        mask = env.action_mask(cur)
+        log_p, each = _base_step(policy, cur, mask, self.ell[active] if self.mix else None, self.mix)
+        log_q, head_lw = _proposal(policy, self.proposal, cur, mask, log_p, stats)
+        a = torch.multinomial(log_q.exp().float(), 1, generator=self.generator).squeeze(1)
+        nxt = env.step(cur, a)
+        if policy.composition.n_observations:
+            new_psi = _twist_at(policy, self.twist, cur, nxt, a, mask, head_lw, stats)
+        else:
+            new_psi = torch.zeros(k, dtype=torch.float64, device=self.device)
+        ar = torch.arange(k, device=self.device)
+        inc = log_p[ar, a] - log_q[ar, a] + new_psi - self.log_psi[active]
+        if self.mix:
+            self.ell[active] += each[ar, :, a]
+        self.log_psi[active] = new_psi
+        self.states[active] = nxt
+        self.done[active[a == env.stop_action]] = True
+        stats["steps"] += 1
+        stats["particle_steps"] += k
+        return torch.nan_to_num(inc, nan=-math.inf), active
+
+    def may_resample(self, t: int) -> bool:
+        return not bool(self.done.all())
+
+    def select(self, idx):
+        self.states, self.log_psi, self.done = self.states[idx], self.log_psi[idx], self.done[idx]
+        if self.mix:
+            self.ell = self.ell[idx]
+
+    def result(self):
+        if not bool(self.done.all()):
+            raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
+        return self.states, self.stats
+
+
 def gflownet_smc_runs(
     policy,
     particles: int,
@@ -250,60 +310,8 @@ def gflownet_smc_runs(
     resample_threshold: float = 0.5,
     twist: str = "classifier",
 ):
-    """``runs`` independent SMC runs advanced together: (the finished
-    :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats). Per step:
-    the base step (:func:`_base_step`), the proposal (:func:`_proposal`), the twist at the new states
-    (:func:`_twist_at`), the weight p_base(a | s) ψ(s') / (q(a | s) ψ(s)) (module docs)."""
+    """``runs`` independent SMC runs advanced together by :func:`~sculpting.smc_core.run_smc`: (the
+    finished :class:`~sculpting.smc_core.WeightTracker`, terminal states ``[runs·N, *S]``, stats)."""
     with torch.no_grad():
         n, threshold, proposal, _ = _check_call(policy, particles, resample_threshold, proposal, twist)
-        env, comp = policy.env, policy.composition
-        mix = _uses_mixture(policy)
-        total = n * runs
-        states = env.initial_states(total)
-        dev = states.device
-        stats = {"steps": 0, "twist_rows": 0, "proposal_rows": 0, "particle_steps": 0}
-        if comp.n_observations:
-            f0, y0 = policy.nonterminal(states[:1])
-            stats["twist_rows"] += 1
-            log_psi0 = float(_log_twist(policy, f0, y0)[0])
-        else:
-            log_psi0 = 0.0
-        log_psi = torch.full((total,), log_psi0, dtype=torch.float64, device=dev)
-        tracker = WeightTracker(n, threshold, generator, dev, log_w0=log_psi0, runs=runs)
-        m = comp.n_bases
-        ell = comp.log_priors(torch.float64, dev)[0].expand(total, m).clone() if mix else None  # running log ω_i p_i(τ)
-        done = torch.zeros(total, dtype=torch.bool, device=dev)
-        for t in range(env.max_trajectory_length):
-            active = (~done).nonzero().squeeze(1)
-            if len(active) == 0:
-                break
-            cur = states[active]
-            k = len(active)
-            mask = env.action_mask(cur)
-            log_p, each = _base_step(policy, cur, mask, ell[active] if mix else None, mix)
-            log_q, head_lw = _proposal(policy, proposal, cur, mask, log_p, stats)
-            a = torch.multinomial(log_q.exp().float(), 1, generator=generator).squeeze(1)
-            nxt = env.step(cur, a)
-            if comp.n_observations:
-                new_psi = _twist_at(policy, twist, cur, nxt, a, mask, head_lw, stats)
-            else:
-                new_psi = torch.zeros(k, dtype=torch.float64, device=dev)
-            ar = torch.arange(k, device=dev)
-            inc = log_p[ar, a] - log_q[ar, a] + new_psi - log_psi[active]
-            tracker.add(torch.nan_to_num(inc, nan=-math.inf), active)
-            if mix:
-                ell[active] += each[ar, :, a]
-            log_psi[active] = new_psi
-            states[active] = nxt
-            done[active[a == env.stop_action]] = True
-            stats["steps"] += 1
-            stats["particle_steps"] += k
-            idx = tracker.maybe_resample(t, allow=not bool(done.all()))
-            if idx is not None:
-                states, log_psi, done = states[idx], log_psi[idx], done[idx]
-                if mix:
-                    ell = ell[idx]
-        if not bool(done.all()):
-            raise RuntimeError("particles exceeded env.max_trajectory_length without stopping")
-        tracker.finish()
-        return tracker, states, stats
+        return run_smc(GuidedParticles(policy, n * runs, proposal, twist, generator), n, runs, generator, threshold)
