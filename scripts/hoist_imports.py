@@ -75,7 +75,13 @@ def function_level(tree):
             if not isinstance(body, list):
                 continue
             for child in body:
-                if func is not None and isinstance(child, (ast.Import, ast.ImportFrom)) and _intra(child):
+                lazy_attr = func is not None and func.name == "__getattr__"  # a module's lazy attribute, by design
+                if (
+                    func is not None
+                    and not lazy_attr
+                    and isinstance(child, (ast.Import, ast.ImportFrom))
+                    and _intra(child)
+                ):
                     out.append((child, func, body))
                 inner = child if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
                 visit(child, inner)

@@ -9,13 +9,13 @@ Modules: :mod:`.data` (data directory, download), :mod:`.proxy` / :mod:`.rewards
 
 import warnings
 
-from sculpting.domains.molecules.proxy import seh_reward
-
 # torch-geometric 2.8 calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 
 def __getattr__(name):  # lazy: ``python -m sculpting.domains.molecules.data`` must not import data first
     if name == "seh_reward":
+        from sculpting.domains.molecules.proxy import seh_reward
+
         return seh_reward
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
