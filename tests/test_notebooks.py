@@ -132,6 +132,7 @@ def test_03_with_sequential_monte_carlo(tmp_path):
         sampler="smc",
         particles=16,
         smc_samples=512,
+        free_samples=512,
     )
     cells = [*m["shubert_sigmoid"]["harmonic"].values(), *m["circles"].values()]
     assert len(cells) == 11
