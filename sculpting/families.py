@@ -152,7 +152,6 @@ class GFlowNetFamily(ModelFamily):
             raise ValueError(f"the classifier is for the space {space}, the bases live on {want}")
 
     def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
-
         if isinstance(gamma, bool) or gamma != 1.0:
             raise ValueError("gamma= is for diffusion models; GFlowNet compositions are exact (use form=)")
         bases = at_beta(bases, beta)
@@ -202,7 +201,6 @@ class GFlowNetFamily(ModelFamily):
         return sampler.draw(model, n, generator, batch_size=batch_size)
 
     def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
-
         if twist == "flows":  # the bases' learned state flows as the classifier (sculpting.gflownet.flows)
             return gflownet_smc(flow_policy(model), particles, generator, proposal, resample_threshold, "classifier")
         if isinstance(model, PathComposition) or twist == "paths":
@@ -228,13 +226,11 @@ class GFlowNetFamily(ModelFamily):
         return 2 * n * out + k * traj
 
     def default_config(self, enumerable: bool = False):
-
         if enumerable:  # expected losses by DP: one pass over every state per step
             return ClassifierTrainConfig(steps=1500, lr=3e-3, warmup_steps=300, alpha_groups=4, estimator="exact")
         return ClassifierTrainConfig(steps=2000, batch_per_base=64, lr=1e-3, warmup_steps=500)
 
     def prepare_fit(self, bases, beta):
-
         bases = at_beta(bases, beta)
         spaces = {repr(b.env.space) for b in bases}
         if len(spaces) != 1:
@@ -242,7 +238,6 @@ class GFlowNetFamily(ModelFamily):
         return bases, is_enumerable(bases[0].env)
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
-
         env = bases[0].env
         if hasattr(env, "default_classifier"):  # an env with its own classifier body (molecules: a graph transformer)
             clf = env.default_classifier(len(bases), n_slots, seed=cfg.seed, **arch).to(dev)
@@ -373,7 +368,6 @@ class DiffusionFamily(ModelFamily):
         return 2 * n * self.bytes_per_sample(model) // 4 + k * self.working_bytes_per_image(model)
 
     def default_config(self, enumerable: bool = False):
-
         return DiffusionClassifierConfig(
             pool_size=512,
             pool_steps=50,
@@ -401,7 +395,6 @@ class DiffusionFamily(ModelFamily):
         return bases, False
 
     def fit(self, bases, n_slots, cfg, arch, dev, progress, checkpoint_path, checkpoint_every):
-
         shape = tuple(bases[0].image_shape)
         if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 6:
             raise ValueError(f"the time classifier takes square images [C, S, S] with S ≥ 6, got {shape}")

@@ -66,7 +66,6 @@ def default_config(family, enumerable: bool = False):
 
 
 def _unknown_family(name):
-
     raise ValueError(f"unknown model family {name!r}; known: {[f.name for f in FAMILIES]}")
 
 
@@ -93,7 +92,6 @@ def _resolve_config(config, family: str, enumerable: bool, seed):
 
 
 def _device(model) -> torch.device:
-
     return device_of(model)
 
 
@@ -171,7 +169,6 @@ def save(model, path, *, overwrite: bool = False, **meta):
 
 
 def _save(model, path, **meta):
-
     check_extra_meta(meta)
     meta = {
         **{

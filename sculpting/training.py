@@ -119,7 +119,7 @@ def keeps_global_rng(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with torch.random.fork_rng(devices=_rng_devices()):
+        with global_rng_kept():
             return fn(*args, **kwargs)
 
     return wrapper

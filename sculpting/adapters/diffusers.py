@@ -467,7 +467,6 @@ def load_diffusers_base(path) -> DiffusersScoreModel:
 
 
 def _register() -> None:
-
     register_loader("diffusers_base", load_diffusers_base)
     register_saver(DiffusersScoreModel, save_diffusers_base)
 

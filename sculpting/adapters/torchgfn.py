@@ -401,7 +401,6 @@ def stamp(policy: "TorchGFNPolicy", recipe: str, kwargs: dict) -> "TorchGFNPolic
 
 
 def _rebuild_policy(spec: dict, path=None) -> "TorchGFNPolicy":
-
     if not isinstance(spec, dict) or not isinstance(spec.get("kwargs"), dict):
         raise CheckpointError(f"{path}: its torchgfn recipe is malformed: {spec!r}")
     try:
@@ -440,7 +439,6 @@ def save_torchgfn_policy(policy: "TorchGFNPolicy", path, **meta):
 
 
 def load_torchgfn_policy(path) -> "TorchGFNPolicy":
-
     sd, meta = load_checkpoint(path, "torchgfn_policy")
     policy = _rebuild_policy(meta.get("recipe"), path)
     want = {k: tuple(v.shape) for k, v in policy.state_dict().items()}
@@ -489,7 +487,6 @@ def hypergrid_policy(
 
 
 def _register() -> None:
-
     register_recipe(recipe_name(hypergrid_policy), hypergrid_policy)
 
     register_loader("torchgfn_policy", load_torchgfn_policy)

@@ -119,7 +119,6 @@ class FastPath:
 
 
 def _device(model) -> torch.device:
-
     return device_of(model)
 
 

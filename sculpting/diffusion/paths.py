@@ -173,7 +173,6 @@ class _DDPMKernel:
     step (t' = −1, v = 0) returns the slot-1 mixture of the means, kept out of the likelihoods."""
 
     def __init__(self, model, scheduler, steps: int):
-
         c = scheduler.config
         name = type(scheduler).__name__
         if not isinstance(model.sde, VPSDE):
@@ -295,9 +294,6 @@ class PathParticles(Particles):
     def select(self, idx):
         self.x, self.ell = self.x[idx], self.ell[idx]
 
-    def move(self, k: int):
-        return None
-
     def result(self):
         self.bar.close()
         return self.out, self.stats
@@ -315,9 +311,8 @@ def _kernel(model, particles, resample_threshold, steps, scheduler):
 
 def _runs(model, particles, runs, generator, resample_threshold, steps, progress, observe: bool, scheduler=None):
     kernel, threshold = _kernel(model, particles, resample_threshold, steps, scheduler)
-    n = particles
-    state = PathParticles(model, n * runs, kernel, generator, observe, progress)
-    tracker, out, stats = run_smc(state, n, runs, generator, threshold)
+    state = PathParticles(model, particles * runs, kernel, generator, observe, progress)
+    tracker, out, stats = run_smc(state, particles, runs, generator, threshold)
     return tracker, out, stats, state.ell
 
 

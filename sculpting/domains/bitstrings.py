@@ -122,7 +122,6 @@ class BitStringEnv:
 
 # ------------------------------------------------------------------ the domain's declaration
 def _base_presets(name, args=None):
-
     return {
         "cpu": GFlowNetTrainConfig(steps=1500, batch_size=64, lr=3e-3, lr_log_z=0.1, epsilon=0.05, eval_every=250),
         "smoke": GFlowNetTrainConfig(steps=20, batch_size=16, eval_every=10),

@@ -210,7 +210,6 @@ class _ExactLosses:
     """The expected losses of the module docstring on an enumerable environment."""
 
     def __init__(self, classifier, env, tables):
-
         self.env, self.states = env, env.all_states()
         self.tables = torch.stack(tables)  # [m, N, A]
         self.log_visit = log_visit_probs(env, self.tables)  # [m, N]
@@ -218,7 +217,6 @@ class _ExactLosses:
         self.norm = float(self.log_visit.exp().sum())
 
     def __call__(self, classifier, ema, config, gen):
-
         m, n, N = classifier.n_bases, classifier.n_slots, len(self.states)
         dev, r = self.states.device, config.logit_alpha_range
         g = config.alpha_groups if classifier.alpha_conditioned else 1

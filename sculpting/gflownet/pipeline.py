@@ -68,7 +68,6 @@ def draw_share(env, sampler, conditioning, n: int, epsilon: float, seed: int) ->
 
 
 def _worker(conn, payload: bytes, shared, parent: int) -> None:
-
     _watch_parent(parent)
     torch.set_num_threads(1)
     try:

@@ -25,7 +25,6 @@ class MLP(nn.Sequential):
     """``in_dim → hidden × n_layers (LeakyReLU) → out_dim``."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, n_layers: int = 2):
-
         check_width("hidden", hidden)
         check_count("n_layers", n_layers, 1, MAX_LAYERS)
         check_parameter_memory("this MLP", in_dim * hidden + (n_layers - 1) * hidden * hidden + hidden * out_dim)

@@ -102,7 +102,6 @@ def terminal_target(policy):
 
 
 def _head_log_weights(policy, states, mask):
-
     return head_log_weights(policy, states, mask)
 
 

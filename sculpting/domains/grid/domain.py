@@ -22,7 +22,6 @@ __all__ = ["DOMAIN"]
 
 def _pair_loader(name):
     def load(directory=None, base_directory=None):
-
         return load_grid_pair(name, directory, base_directory=base_directory)
 
     return load
@@ -30,14 +29,12 @@ def _pair_loader(name):
 
 def _bases_loader(name):
     def load(directory=None):
-
         return [load_grid_base(n, directory) for n in CLASSIFIER_SETS[name]]
 
     return load
 
 
 def _base_presets(name, args=None):
-
     return {
         "cpu": build.BASE_CONFIG,
         "smoke": build.SMOKE_BASE,
@@ -46,7 +43,6 @@ def _base_presets(name, args=None):
 
 
 def _classifier_presets(name, args=None):
-
     return {
         "cpu": build.CLASSIFIER_CONFIG,
         "smoke": build.SMOKE_CLASSIFIER,
@@ -86,7 +82,6 @@ def _normalise_base(a) -> None:
 
 
 def _base(a, cfg, out, device):
-
     reward, temperature = _reward_of(a)
     model = GFlowNet(GridEnv(a.horizon, a.ndim, reward, temperature), seed=cfg.seed).to(device)
     hist = train_gflownet(
@@ -107,7 +102,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-
     bases = _bases_loader(a.set)(a.bases_dir)
     clf = make_classifier(a.set, bases[0].env, cfg.seed)
     hist = train_classifier(

@@ -50,7 +50,6 @@ def load_set_bases(key: str, directory=None) -> list:
 
 def _set_loader(key):
     def load(directory=None, base_directory=None):
-
         d = Path(directory or PRETRAINED_DIR)
         return load_set_bases(key, base_directory or d), load_time_classifier(base_file(d, key, "classifier"))
 
@@ -58,7 +57,6 @@ def _set_loader(key):
 
 
 def _load_judge(path):
-
     return load_judge(path)
 
 
@@ -99,7 +97,6 @@ def _fast_switches(text: str) -> str:
 
 
 def _base(a, cfg, out, device):
-
     digits = load_mnist(a.source, a.root)
     images, _ = make_base_set(a.base, digits, 28 if a.preset == "paper" else 16)
     arch = BASE_ARCH if a.preset == "cpu" else {}  # the shipped bases' U-Net on the cpu preset
@@ -126,7 +123,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-
     bases = load_set_bases(a.set, a.bases_dir)
     bases = [b.to(device) for b in bases]
     m = len(bases)

@@ -161,18 +161,15 @@ def support_rate(judge, samples, support) -> float:
 
 
 def save_judge(judge: DigitColourJudge, path, half: bool = False, **meta):
-
     return save_checkpoint(path, "judge", judge.state_dict(), {"arch": judge.config, **meta}, half)
 
 
 def load_judge(path) -> DigitColourJudge:
-
     sd, meta = load_checkpoint(path, "judge")
     return rebuild(lambda: DigitColourJudge(**meta["arch"]), sd, meta, path)
 
 
 def _register():
-
     register_loader("judge", load_judge)
 
 

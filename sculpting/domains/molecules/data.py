@@ -225,7 +225,6 @@ def _fetch(url: str, sha256: str) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes):
-
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 

@@ -63,20 +63,17 @@ def _set_loader(key):
 
 def _lazy_loader(name):
     def load(path):
-
         return getattr(io, name)(path)
 
     return load
 
 
 def _base_presets(name, args):
-
     steps, batch = BASE_STEPS[name]
     return base_train_config(args.objective if args is not None else "seh", steps, batch)
 
 
 def _classifier_presets(name, args):
-
     s = args.set if args is not None else "seh_sa"
     return {
         "cpu": config_for(s),
@@ -88,7 +85,6 @@ def _classifier_presets(name, args):
 
 
 def _base(a, cfg, out, device):
-
     model = MoleculeGFlowNet(
         FragmentGraphEnv(3 if a.preset == "smoke" else 9, a.objective), **PRESETS[a.preset], seed=cfg.seed
     )
@@ -114,7 +110,6 @@ def _base(a, cfg, out, device):
 
 
 def _classifier(a, cfg, out, device):
-
     arch = {"cpu": CLASSIFIER_ARCH, "smoke": SMOKE_ARCH, **CLASSIFIER_ARCHS}[a.preset]
     bases = load_set_bases(a.set, a.bases_dir)
     beta = a.beta if a.beta is not None else CLASSIFIER_BETA  # default: β-conditional

@@ -38,7 +38,6 @@ def save_molecule_gflownet(model, path, half: bool = False, **meta):
 
 
 def load_molecule_gflownet(path):
-
     sd, meta = load_checkpoint(path, "molecule_gflownet")
     env = _env(meta, path)
     return rebuild(lambda: MoleculeGFlowNet(env, **meta["arch"]), sd, meta, path)
@@ -61,7 +60,6 @@ def save_graph_classifier(classifier, path, half: bool = False, **meta):
 
 
 def load_graph_classifier(path):
-
     sd, meta = load_checkpoint(path, "graph_classifier")
     env = _env(meta, path)
     return rebuild(

@@ -145,7 +145,6 @@ class BetaConditioning:
         )
 
     def log_reward(self, env, terminal: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-
         log_r, valid = env.log_reward_parts(terminal)
         lr = cond.double() * log_r
         return torch.where(valid, lr.clamp(min=INVALID_LOG_REWARD), torch.full_like(lr, INVALID_LOG_REWARD))

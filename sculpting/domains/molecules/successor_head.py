@@ -258,7 +258,6 @@ def _targets_for(cache, ci, train, idx, classifier, la, beta):
 
 
 def _classifier_digest(classifier) -> str:
-
     return state_digest(classifier.state_dict(), "")
 
 
