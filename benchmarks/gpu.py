@@ -4,7 +4,7 @@ memory, and host–device synchronisations per step.
     python benchmarks/gpu.py                          # on a GPU: the full table (≤ 6 minutes)
     python benchmarks/gpu.py --device cpu --quick     # the same table on the CPU (< 3 minutes, 2 cores)
 
-* **Training** (``python -m sculpting.cli <command> --preset paper``, in process): ms per step
+* **Training** (``python -m sculpting <command> --preset paper``, in process): ms per step
   from two run lengths, so start-up, compilation, evaluation and saving cancel:
   (t(k₂) − t(k₁)) / (k₂ − k₁). The MNIST base twice: plain, and on the fast path (``--fast auto``
   on CUDA: channels-last, bf16 autocast, CUDA graphs; on the CPU ``channels_last,bf16``).
@@ -106,7 +106,7 @@ class SyncCounter(TorchFunctionMode):
 
 def _train(command: str, steps: int, device: str, extra=(), count_syncs=False):
     """Seconds (and synchronisations) of one in-process training run of ``steps`` steps."""
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
 
     with tempfile.TemporaryDirectory() as out:  # noqa: SIM117
         argv = [

@@ -50,7 +50,7 @@ def run_cli(args, ranks, device, out):
     )
     t0 = time.perf_counter()
     subprocess.run(
-        launch + ["sculpting.cli", *args, "--device", device, "--out", str(out)],
+        launch + ["sculpting", *args, "--device", device, "--out", str(out)],
         env=env,
         check=True,
         capture_output=True,

@@ -255,7 +255,7 @@ MUTANTS = [
     Mutant(
         "save-overwrites-user-files",
         "saving replaces files sculpting did not write",
-        "sculpting/checkpoints.py",
+        "sculpting/infrastructure/checkpoints.py",
         "            if target.exists() and not written_by_sculpting(target):",
         "            if False:",
         ("tests/test_safety.py::test_save_refuses_a_json_path_and_a_users_files",),
@@ -263,7 +263,7 @@ MUTANTS = [
     Mutant(
         "worker-exit-0-waits-forever",
         "a worker that exits with status 0 and no result is waited for",
-        "sculpting/workers.py",
+        "sculpting/infrastructure/workers.py",
         "ended = [j for j, p in running.items() if p.exitcode is not None]",
         "ended = [j for j, p in running.items() if p.exitcode is not None and p.exitcode != 0]",
         ("tests/test_safety.py::test_a_worker_that_exits_without_a_result_is_an_error",),

@@ -13,8 +13,8 @@ from sculpting.algebra import Composition, l1_distance, parse_composition  # noq
 from sculpting.compose import compose, exact_distribution, sample, smc, target_distribution  # noqa: E402,F401
 from sculpting.diffusion.oracle import data_oracle  # noqa: E402,F401
 from sculpting.fit import fit_classifier, save  # noqa: E402,F401
-from sculpting.pretrained import load_bases, load_model, load_pretrained, pretrained_names  # noqa: E402,F401
-from sculpting.registry import Command, Domain, register_domain  # noqa: E402,F401
+from sculpting.infrastructure.pretrained import load_bases, load_model, load_pretrained, pretrained_names  # noqa: E402,F401
+from sculpting.infrastructure.registry import Command, Domain, register_domain  # noqa: E402,F401
 from sculpting.version import __version__  # noqa: F401
 
 __all__ = [

@@ -18,17 +18,17 @@ import math
 import torch
 
 from sculpting.algebra import Composition, parse_composition
-from sculpting.bounds import MAX_STEPS, MAX_WORKERS
+from sculpting.infrastructure.bounds import MAX_STEPS, MAX_WORKERS
 from sculpting.diffusion.smc import runs_at_once as diffusion_runs_at_once
 from sculpting.families import GFlowNetFamily, family_of, family_of_bases
-from sculpting.fingerprint import check_bases
+from sculpting.infrastructure.fingerprint import check_bases
 from sculpting.gflownet.exact import terminal_log_probs
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.smc import runs_at_once as gflownet_runs_at_once
 from sculpting.protocols import is_enumerable
 from sculpting.smc_core import check_smc_options
-from sculpting.training import check_seed, global_rng_kept
-from sculpting.workers import default_workers
+from sculpting.infrastructure.training_scaffold import check_seed, global_rng_kept
+from sculpting.infrastructure.workers import default_workers
 
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
@@ -83,7 +83,7 @@ def compose(
         gamma: diffusion guidance scale (1 = the exact composition, > 1 sharpens).
         beta: the inverse temperature of β-conditional GFlowNet bases (molecules).
         check: refuse a classifier that records other bases than ``bases`` (its training bases'
-            weight fingerprints, :mod:`sculpting.fingerprint`); ``False`` composes anyway.
+            weight fingerprints, :mod:`sculpting.infrastructure.fingerprint`); ``False`` composes anyway.
         successor_head: an amortised successor head distilled from ``classifier`` (GFlowNets;
             enables ``sample(..., sampler="amortised")``, see :mod:`sculpting.gflownet.amortised`).
     Returns:
@@ -150,7 +150,7 @@ def sample(
     GFlowNets: ``workers`` > 1 draws in that many worker processes of one torch thread each, pinned
     to the GPUs in turn for CUDA models (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``),
     ≈ ``workers``× the throughput; ``"auto"``: one per usable core for CPU models, one per GPU for
-    CUDA models (:func:`sculpting.workers.default_workers`; 1 for diffusion models or ``seed=None``).
+    CUDA models (:func:`sculpting.infrastructure.workers.default_workers`; 1 for diffusion models or ``seed=None``).
     The samples depend on the number of workers (each draws its own share with its own seed).
     ``batch_size`` draws diffusion samples that many at a time too. Diffusion models also take
     ``fast=`` (``"auto"``: channels-last and bf16 autocast on CUDA, nothing on the CPU; or
@@ -178,7 +178,7 @@ def sample(
         if v < 1:
             raise ValueError(f"{name} must be ≥ 1, got {v}")
         if v > high:
-            raise ValueError(f"{name} must be at most {high} (sculpting.bounds), got {v}")
+            raise ValueError(f"{name} must be at most {high} (sculpting.infrastructure.bounds), got {v}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -213,8 +213,8 @@ class NonFiniteSampleError(ValueError):
     """A sampler produced NaN or infinite values."""
 
 
-from sculpting.bounds import check_memory as _check_memory  # noqa: E402
-from sculpting.runtime import device_of as _device_of  # noqa: E402
+from sculpting.infrastructure.bounds import check_memory as _check_memory  # noqa: E402
+from sculpting.infrastructure.runtime import device_of as _device_of  # noqa: E402
 
 
 def _smc_in_flight(family, n: int, batch_size, options: dict) -> int | None:
@@ -274,7 +274,7 @@ def smc(
             bases learned state flows (torchgfn DB / SubTB): "flows" (the flow classifier
             Q(i | s) ∝ ω_i F_i(s) / Z_i, no classifier trained).
         steps: diffusion grid points (steps − 1 Euler–Maruyama transitions; default 200, at most
-            :data:`~sculpting.bounds.MAX_STEPS`). GFlowNets take none (a trajectory ends when it
+            :data:`~sculpting.infrastructure.bounds.MAX_STEPS`). GFlowNets take none (a trajectory ends when it
             stops): passing ``steps`` there is refused, as is a ``twist`` other than "classifier" for
             diffusion models.
     Returns:
@@ -295,7 +295,7 @@ def smc(
         if isinstance(steps, bool) or not isinstance(steps, int):
             raise TypeError(f"steps must be an integer, got {steps!r}")
         if not 2 <= steps <= MAX_STEPS:
-            raise ValueError(f"steps must lie in [2, {MAX_STEPS}] (sculpting.bounds), got {steps}")
+            raise ValueError(f"steps must lie in [2, {MAX_STEPS}] (sculpting.infrastructure.bounds), got {steps}")
         if twist not in ("classifier", "paths"):
             raise ValueError(
                 f"twist={twist!r}: diffusion SMC twists by the classifier ('classifier') or by the bases' "

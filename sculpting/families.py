@@ -31,7 +31,7 @@ from sculpting.diffusion.samplers import diffusion_sampler
 from sculpting.diffusion.samplers.scheduler import SchedulerSampler
 from sculpting.diffusion.schedulers import is_scheduler
 from sculpting.diffusion.smc import diffusion_smc
-from sculpting.fingerprint import weights_sha256
+from sculpting.infrastructure.fingerprint import weights_sha256
 from sculpting.gflownet.classifier import ClassifierQ, SculptingClassifier
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
 from sculpting.gflownet.exact import base_tables
@@ -44,7 +44,7 @@ from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.samplers import DEFAULT_BATCH, gflownet_sampler, trajectory_bytes
 from sculpting.gflownet.smc import gflownet_smc
 from sculpting.protocols import BetaConditionalBase, DiffusionBase, GFlowNetBase, is_enumerable
-from sculpting.runtime import device_of
+from sculpting.infrastructure.runtime import device_of
 from sculpting.sampling import Sampler
 
 __all__ = [

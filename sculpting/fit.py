@@ -28,7 +28,7 @@ from numbers import Integral
 import torch
 
 from sculpting.algebra import Composition, parse_composition
-from sculpting.checkpoints import SAVERS, check_destination, check_extra_meta, replacing
+from sculpting.infrastructure.checkpoints import SAVERS, check_destination, check_extra_meta, replacing
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.io import save_score_model, save_time_classifier
 from sculpting.diffusion.model import ScoreModel
@@ -36,7 +36,7 @@ from sculpting.families import FAMILIES, family_of_bases
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.io import save_classifier, save_gflownet
 from sculpting.gflownet.policy import GFlowNet
-from sculpting.runtime import device_of
+from sculpting.infrastructure.runtime import device_of
 
 __all__ = ["fit_classifier", "save", "n_slots_for", "default_config"]
 
@@ -157,7 +157,7 @@ def fit_classifier(
 def save(model, path, *, overwrite: bool = False, **meta):
     """Save a base or a classifier of this package's families to ``path`` (+ ``.json`` metadata),
     atomically; ``sc.load_model(path)`` rebuilds it (a model on your own environment: register its
-    domain with ``env_kinds`` first, :mod:`sculpting.registry`). ``meta``: JSON-able extras.
+    domain with ``env_kinds`` first, :mod:`sculpting.infrastructure.registry`). ``meta``: JSON-able extras.
 
     Writes exactly those two files. Refused before anything is written: a folder or an empty path,
     a path ending in ``.json`` (the sidecar would be the checkpoint itself), and replacing a file

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sculpting.bounds import memory_limit
+from sculpting.infrastructure.bounds import memory_limit
 
 __all__ = [
     "SMCRun",

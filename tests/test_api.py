@@ -136,7 +136,7 @@ def test_compose_says_what_is_wrong():
 
 
 def test_load_model_dispatches_on_the_checkpoint_kind():
-    from sculpting.checkpoints import CheckpointError
+    from sculpting.infrastructure.checkpoints import CheckpointError
     from sculpting.diffusion.classifier import TimeClassifier
     from sculpting.domains.grid.io import PRETRAINED_DIR as GRID
     from sculpting.domains.mnist.io import PRETRAINED_DIR as MNIST

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from sculpting.infrastructure.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.classifier import SculptingClassifier
 from sculpting.gflownet.io import load_classifier, load_gflownet, save_classifier, save_gflownet
@@ -96,7 +96,7 @@ def test_checkpoint_of_a_newer_sculpting_is_refused(tmp_path):
     meta = json.loads(payload["meta_json"])
     meta["versions"]["sculpting"] = "9.9.9"
     payload["meta_json"] = json.dumps(meta)
-    from sculpting.checkpoints import state_digest
+    from sculpting.infrastructure.checkpoints import state_digest
 
     payload["sha256"] = state_digest(payload["state_dict"], payload["meta_json"])
     torch.save(payload, path)

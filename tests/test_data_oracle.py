@@ -129,7 +129,7 @@ def test_images_no_base_holds_are_dropped():
 
 
 def test_the_build_distill_stage_fine_tunes_each_classifier_once(tmp_path, capsys):
-    from sculpting.checkpoints import load_checkpoint
+    from sculpting.infrastructure.checkpoints import load_checkpoint
     from sculpting.domains.mnist import build
 
     build.main(["--smoke", "--out", str(tmp_path), "--stages", "bases", "classifiers", "nested", "distill"])

@@ -160,7 +160,7 @@ def _diffusion_work(bases, clf, x, gen, device):
 def test_the_strict_mode_catches_a_stray_tensor(monkeypatch):
     """Control: a package function that calls a factory without a device is caught by name and line;
     the same call with a device, and device-less calls outside the package, pass."""
-    import sculpting.runtime as runtime
+    import sculpting.infrastructure.runtime as runtime
 
     def stray(x):
         return x + torch.zeros(3)  # no device

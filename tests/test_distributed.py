@@ -41,7 +41,11 @@ def train(args, out, ranks=1):
         else [sys.executable, "-m"]
     )
     r = subprocess.run(
-        launch + ["sculpting.cli", *args, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600
+        launch + ["sculpting", *args, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     import json
@@ -50,7 +54,7 @@ def train(args, out, ranks=1):
 
 
 def _weights(path):
-    from sculpting.checkpoints import load_checkpoint
+    from sculpting.infrastructure.checkpoints import load_checkpoint
 
     sd, _ = load_checkpoint(path, None)
     return hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
@@ -86,7 +90,7 @@ def test_mnist_and_molecule_trainers_run_on_two_ranks(args, tmp_path):
 
 
 def test_batches_must_split_evenly(monkeypatch):
-    from sculpting import distributed
+    from sculpting.infrastructure import distributed
 
     assert distributed.local_batch(128) == 128 and distributed.rank_seed(5) == 5  # one process: unchanged
     monkeypatch.setattr(distributed, "world", lambda: (1, 3))  # three ranks

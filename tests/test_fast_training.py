@@ -115,7 +115,7 @@ def test_the_fast_path_is_parsed_and_refused_clearly():
 
 
 def test_the_cli_records_and_checks_the_fast_switches(tmp_path, capsys):
-    from sculpting import cli
+    from sculpting.infrastructure import cli
 
     with pytest.raises(SystemExit):
         cli.main(["mnist-base", "--preset", "smoke", "--steps", "3", "--fast", "turbo", "--out", str(tmp_path / "a")])

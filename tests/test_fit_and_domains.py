@@ -92,7 +92,7 @@ def test_a_domain_registered_here_appears_everywhere(tmp_path, capsys):
         sc.load_pretrained("nope/nothing")
     bases, _ = sc.load_pretrained("test_line/ramps")
     assert len(bases) == 2
-    from sculpting.cli import main, parser
+    from sculpting.infrastructure.cli import main, parser
 
     assert "line-base" in parser().format_help()
     main(["line-base", "--preset", "smoke", "--out", str(tmp_path / "run"), "--reward", "slope"])
@@ -114,7 +114,11 @@ def test_a_domain_module_named_in_the_environment_appears_in_a_new_process(tmp_p
     )
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "SCULPTING_DOMAINS": "my_domain"}
     out = subprocess.run(
-        [sys.executable, "-m", "sculpting.cli", "--help"], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-m", "sculpting", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     assert "mine-base" in out and "[mine] my command" in out and "grid-base" in out
 

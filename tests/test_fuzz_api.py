@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import sculpting as sc  # noqa: E402
-from sculpting.checkpoints import CheckpointError  # noqa: E402
-from sculpting.runs import RunFolderError  # noqa: E402
+from sculpting.infrastructure.checkpoints import CheckpointError  # noqa: E402
+from sculpting.infrastructure.runs import RunFolderError  # noqa: E402
 
 ALLOWED = (TypeError, ValueError, CheckpointError, RunFolderError)
 
@@ -526,7 +526,7 @@ DOMAIN_FIELDS = {
 @FUZZ
 @given(arg=st.sampled_from(sorted(DOMAIN_FIELDS)), value=WRONG)
 def test_domain_fuzz(arg, value):
-    from sculpting.registry import Domain
+    from sculpting.infrastructure.registry import Domain
 
     kwargs = {k: v for k, (v, _) in DOMAIN_FIELDS.items()}
     kwargs[arg] = value
@@ -557,7 +557,7 @@ COMMAND_FIELDS = {
 @FUZZ
 @given(arg=st.sampled_from(sorted(COMMAND_FIELDS)), value=WRONG)
 def test_command_fuzz(arg, value):
-    from sculpting.registry import Command
+    from sculpting.infrastructure.registry import Command
 
     kwargs = {k: v for k, (v, _) in COMMAND_FIELDS.items()}
     kwargs[arg] = value
@@ -581,7 +581,7 @@ def _json_able(v) -> bool:
     value=WRONG,
 )
 def test_save_metadata_fuzz(world, key, value, tmp_path_factory):
-    from sculpting.checkpoints import RESERVED_META
+    from sculpting.infrastructure.checkpoints import RESERVED_META
 
     path = tmp_path_factory.mktemp("meta") / "b.pt"
 
@@ -600,7 +600,7 @@ def pipeline(tmp_path_factory):
     diffusers = pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import SculptingPipeline, class_bases
     from sculpting.diffusion.classifier import TimeClassifier
-    from sculpting.fingerprint import base_fingerprints
+    from sculpting.infrastructure.fingerprint import base_fingerprints
 
     kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02)
     unet = diffusers.UNet2DModel(
@@ -729,7 +729,7 @@ CLI_FLAGS = [
 def test_train_cli_fuzz(flag, value, tmp_path_factory):
     """Any value of any flag: a finished run, or an exit with a message (SystemExit) / a clear
     ValueError or TypeError; never another exception, and an error leaves no run record behind."""
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
 
     text = str(value)
     if flag in ("--steps", "--horizon", "--batch_size", "--threads"):

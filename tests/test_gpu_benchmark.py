@@ -20,7 +20,7 @@ def gpu():
 
 
 def test_the_counter_counts_the_package_reads_only(gpu, monkeypatch):
-    import sculpting.runtime as runtime
+    import sculpting.infrastructure.runtime as runtime
 
     def reads(x):
         mask = x > 0

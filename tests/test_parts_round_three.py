@@ -46,7 +46,7 @@ def cond_unet():
     diffusers = pytest.importorskip("diffusers")
     from sculpting.adapters.diffusers import class_bases
     from sculpting.diffusion.classifier import TimeClassifier
-    from sculpting.fingerprint import base_fingerprints
+    from sculpting.infrastructure.fingerprint import base_fingerprints
 
     torch.manual_seed(0)
     unet = diffusers.UNet2DModel(
@@ -68,7 +68,7 @@ def cond_unet():
 
 
 def test_class_conditional_bases_have_their_own_fingerprints(cond_unet):
-    from sculpting.fingerprint import weights_sha256
+    from sculpting.infrastructure.fingerprint import weights_sha256
 
     _, _, bases, clf = cond_unet
     assert weights_sha256(bases[0]) != weights_sha256(bases[1])  # the class label is part of the base
@@ -149,7 +149,7 @@ def test_a_scheduler_class_and_bad_pipeline_calls_say_what_to_fix(cond_unet):
 
 
 def test_diffusers_base_saves_and_loads_in_a_fresh_process(cond_unet, tmp_path):
-    from sculpting.fingerprint import weights_sha256
+    from sculpting.infrastructure.fingerprint import weights_sha256
 
     _, _, bases, _ = cond_unet
     sc.save(bases[1], tmp_path / "b1.pt")
@@ -157,7 +157,7 @@ def test_diffusers_base_saves_and_loads_in_a_fresh_process(cond_unet, tmp_path):
     torch.save({"x": x, "t": t}, tmp_path / "xt.pt")
     r = _python(f"""
 import torch, sculpting as sc
-from sculpting.fingerprint import weights_sha256
+from sculpting.infrastructure.fingerprint import weights_sha256
 b = sc.load_model({str(tmp_path / "b1.pt")!r})
 xt = torch.load({str(tmp_path / "xt.pt")!r})
 with torch.no_grad():
@@ -251,7 +251,7 @@ def test_metadata_extras_cannot_overwrite_reserved_keys(tmp_path, grid_pair):
 
 def test_load_model_of_a_folder_or_a_sidecar_says_what_to_pass(tmp_path, grid_pair):
     sc.save(grid_pair[0], tmp_path / "b.pt")
-    from sculpting.checkpoints import CheckpointError
+    from sculpting.infrastructure.checkpoints import CheckpointError
 
     with pytest.raises(CheckpointError, match="is a folder"):
         sc.load_model(tmp_path)
@@ -288,7 +288,7 @@ print(float((got.exp() - torch.load(f"{{d}}/want.pt").exp()).abs().sum()))
 
 # ------------------------------------------------------------------ 3. runs: finished outputs verified, invocations
 def _grid_base(out, *extra):
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
 
     return main(
         [
@@ -311,8 +311,8 @@ def _grid_base(out, *extra):
 def test_a_finished_run_verifies_its_outputs(tmp_path, capsys):
     """A finished run whose output is missing or corrupt rewrites it from its resume file, with the
     same weights; without the resume file it says so."""
-    from sculpting.checkpoints import CheckpointError
-    from sculpting.fingerprint import weights_sha256
+    from sculpting.infrastructure.checkpoints import CheckpointError
+    from sculpting.infrastructure.fingerprint import weights_sha256
 
     out = tmp_path / "a"
     _grid_base(out)
@@ -351,7 +351,7 @@ def test_an_explicit_default_is_the_same_invocation(tmp_path, capsys):
 
 
 def test_input_errors_leave_no_record_and_an_empty_out_is_refused(tmp_path, monkeypatch, capsys):
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
 
     with pytest.raises(SystemExit):
         main(["grid-base", "--preset", "smoke", "--out", ""])
@@ -377,7 +377,7 @@ def test_input_errors_leave_no_record_and_an_empty_out_is_refused(tmp_path, monk
 
 
 def test_a_classifier_run_records_its_bases_by_content(tmp_path, capsys):
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
     from sculpting.domains.grid.experiments import CLASSIFIER_SETS
 
     bases_dir = tmp_path / "bases"
@@ -422,7 +422,7 @@ def test_a_classifier_run_records_its_bases_by_content(tmp_path, capsys):
 def test_a_command_clash_is_refused_and_the_registry_stays_whole():
     r = _python("""
 import sculpting as sc
-from sculpting.registry import Command, Domain
+from sculpting.infrastructure.registry import Command, Domain
 cmd = Command(lambda *a: {}, lambda name, args=None: None)
 try:
     sc.register_domain(Domain('x', commands={'grid-base': cmd}))
@@ -442,14 +442,14 @@ print('y' in sc.registry.domains())
     [
         ({"pretrained": {"s": "not callable"}}, "must be callable"),
         ({"pretrained": {"a/b": len}}, "without '/'"),
-        ({"commands": {"c": "run"}}, "must be a sculpting.registry.Command"),
+        ({"commands": {"c": "run"}}, "must be a sculpting.Command"),
         ({"env_kinds": []}, "must be a dict"),
         ({"bases": {"s": len}}, "no pretrained set"),
         ({"description": 3}, "description"),
     ],
 )
 def test_a_domain_is_checked_when_built(kwargs, message):
-    from sculpting.registry import Domain
+    from sculpting.infrastructure.registry import Domain
 
     with pytest.raises((TypeError, ValueError), match=message):
         Domain("d", **kwargs)
@@ -471,7 +471,7 @@ def test_a_domain_is_checked_when_built(kwargs, message):
 def test_a_command_is_checked_when_built(kwargs, message):
     from dataclasses import make_dataclass
 
-    from sculpting.registry import Command
+    from sculpting.infrastructure.registry import Command
 
     preset = make_dataclass("Preset", [("steps", int, 1)])()
     good = {"run": lambda *a: {}, "presets": {"cpu": preset, "smoke": preset, "paper": preset}}

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import sculpting as sc
-from sculpting.checkpoints import CheckpointError
+from sculpting.infrastructure.checkpoints import CheckpointError
 from sculpting.domains.grid import GridEnv
 from sculpting.gflownet.policy import GFlowNet
 

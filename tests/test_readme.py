@@ -106,7 +106,7 @@ def chain(folder, smoke_args, needs_data=False):
         assert len(steps) >= 3
         for cmd in steps:
             cmd = cmd.replace(f"runs/{folder}/", f"{tmp_path / folder}/")
-            if "-m sculpting.cli" in cmd:
+            if "-m sculpting.infrastructure.cli" in cmd:
                 cmd = f"{cmd} {smoke_args}" + (" --horizon 8" if "grid-base" in cmd else "")
             _sh(cmd, tmp_path)
         assert list((tmp_path / folder).glob("*/model.pt"))

@@ -57,7 +57,7 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from sculpting.infrastructure.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
 from sculpting.domains.grid.io import PRETRAINED_DIR as GRID  # noqa: E402
 from sculpting.gflownet.io import load_gflownet  # noqa: E402
 
@@ -143,7 +143,7 @@ def test_the_pt_is_the_source_of_truth_and_writes_follow_the_umask(tmp_path):
 def test_shipped_checkpoints_carry_a_checksum():
     import torch
 
-    from sculpting.checkpoints import FORMAT, state_digest
+    from sculpting.infrastructure.checkpoints import FORMAT, state_digest
 
     for p in sorted((GRID.parent.parent).glob("*/pretrained/*.pt")):
         payload = torch.load(p, weights_only=True)

@@ -12,12 +12,12 @@ import time
 import pytest
 import torch
 
-from sculpting.training import Resumable
+from sculpting.infrastructure.training_scaffold import Resumable
 
 CMD = [
     sys.executable,
     "-m",
-    "sculpting.cli",
+    "sculpting",
     "grid-base",
     "--reward",
     "circle1",
@@ -158,7 +158,7 @@ def test_interrupted_trainers_resume_to_the_same_weights(train, tmp_path, monkey
 def test_resume_file_of_another_run_is_refused(tmp_path, change, field):
     """A resume file records everything that decides the result: another config, reward,
     temperature or architecture is refused before anything is touched, naming the field."""
-    from sculpting.checkpoints import CheckpointError
+    from sculpting.infrastructure.checkpoints import CheckpointError
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
@@ -184,7 +184,7 @@ def test_resume_file_of_another_run_is_refused(tmp_path, change, field):
 
 def test_resume_records_a_user_reward_by_its_code(tmp_path):
     """Two user rewards under one registered name differ by their code: resuming is refused."""
-    from sculpting.checkpoints import CheckpointError
+    from sculpting.infrastructure.checkpoints import CheckpointError
     from sculpting.domains.grid import GridEnv, register_reward
     from sculpting.gflownet.policy import GFlowNet
     from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet

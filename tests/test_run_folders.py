@@ -1,4 +1,4 @@
-"""Runs never mix: one invocation and one writer per output folder (python -m sculpting.cli).
+"""Runs never mix: one invocation and one writer per output folder (python -m sculpting).
 
 The three folder scenarios of a reused ``--out``: finished, killed mid-run, concurrent. Each ends
 refused with a clear message, or (``--restart``) with weights byte-identical to a fresh run of the
@@ -22,7 +22,7 @@ def _cmd(out, reward, steps=30, *extra):
     return [
         sys.executable,
         "-m",
-        "sculpting.cli",
+        "sculpting",
         "grid-base",
         "--preset",
         "smoke",
@@ -106,7 +106,7 @@ def test_two_runs_into_one_folder_at_once_the_second_stops_naming_the_first(tmp_
         p.send_signal(signal.SIGKILL)
         p.wait()
     # the killed holder's lock is released by the OS: a new holder takes the folder over
-    from sculpting.runs import RunFolder
+    from sculpting.infrastructure.runs import RunFolder
 
     inv = json.loads((a / "run.json").read_text())["invocation"]
     with RunFolder(a, inv) as run:
@@ -114,7 +114,7 @@ def test_two_runs_into_one_folder_at_once_the_second_stops_naming_the_first(tmp_
 
 
 def test_an_unwritable_or_full_folder_is_refused_before_training(tmp_path, monkeypatch):
-    from sculpting.runs import RunFolder, RunFolderError
+    from sculpting.infrastructure.runs import RunFolder, RunFolderError
 
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -142,7 +142,7 @@ def test_an_unwritable_or_full_folder_is_refused_before_training(tmp_path, monke
 
 
 def test_an_out_below_a_file_fails_before_training(tmp_path):
-    from sculpting.runs import RunFolder, RunFolderError
+    from sculpting.infrastructure.runs import RunFolder, RunFolderError
 
     f = tmp_path / "file"
     f.write_text("not a folder")
@@ -162,7 +162,7 @@ def test_an_out_below_a_file_fails_before_training(tmp_path):
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, extra, message):
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
 
     with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
         main(["grid-base", "--preset", "smoke", "--out", str(tmp_path / "o"), *extra])
@@ -170,7 +170,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, extra, me
 
 
 def test_a_config_file_must_hold_an_object(tmp_path):
-    from sculpting.cli import main
+    from sculpting.infrastructure.cli import main
 
     (tmp_path / "c.json").write_text("[1, 2]")
     with pytest.raises(SystemExit, match="JSON object"):

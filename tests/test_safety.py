@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import sculpting as sc
-from sculpting.checkpoints import CheckpointError, state_digest
+from sculpting.infrastructure.checkpoints import CheckpointError, state_digest
 from sculpting.finite import NonFiniteError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def clean_registry():
     """Domains registered by a test are forgotten after it (the registry is process-wide)."""
-    from sculpting import registry
-    from sculpting.checkpoints import LOADERS
+    from sculpting.infrastructure import registry
+    from sculpting.infrastructure.checkpoints import LOADERS
     from sculpting.gflownet.env_kinds import ENVS
 
     registry.discover()
@@ -42,10 +42,10 @@ def clean_registry():
 @pytest.fixture
 def small_memory(monkeypatch):
     """A 4 GB memory limit (below CI's 6 GB): the refusals do not depend on this machine's memory."""
-    import sculpting.bounds
+    import sculpting.infrastructure.bounds
     import sculpting.diffusion.oracle
 
-    for module in (sculpting.bounds, sculpting.diffusion.oracle):
+    for module in (sculpting.infrastructure.bounds, sculpting.diffusion.oracle):
         monkeypatch.setattr(module, "memory_limit", lambda: 4 * 2**30)
 
 
@@ -183,7 +183,7 @@ def test_save_refuses_a_json_path_and_a_users_files(grid, tmp_path):
 
 
 def test_a_full_disk_is_named(grid, tmp_path, monkeypatch):
-    import sculpting.checkpoints as ck
+    import sculpting.infrastructure.checkpoints as ck
 
     sc.save(grid[0][0], tmp_path / "b.pt")
     before = (tmp_path / "b.pt").read_bytes()
@@ -278,7 +278,7 @@ def _exit_quietly(x):
 
 
 def test_a_worker_that_exits_without_a_result_is_an_error():
-    from sculpting.workers import fork_map
+    from sculpting.infrastructure.workers import fork_map
 
     with pytest.raises(RuntimeError, match=r"job 1: the worker process exited \(exit code 0\) without returning"):
         fork_map(_exit_quietly, [0, 1, 2], workers=2)
@@ -475,7 +475,7 @@ def test_data_oracle_slots_are_not_coerced(mnist, n_slots):
 
 
 def test_a_domain_cannot_take_over_kinds_it_does_not_own(clean_registry):
-    from sculpting.registry import Domain, register_domain
+    from sculpting.infrastructure.registry import Domain, register_domain
 
     with pytest.raises(ValueError, match="already served by the package"):
         register_domain(Domain("thief", checkpoint_loaders={"gflownet": lambda p: None}))
@@ -489,7 +489,7 @@ def test_a_domain_cannot_take_over_kinds_it_does_not_own(clean_registry):
 def test_domain_declarations_that_would_fail_later_are_named(clean_registry):
     from dataclasses import dataclass
 
-    from sculpting.registry import Command, Domain, find_pretrained, register_domain
+    from sculpting.infrastructure.registry import Command, Domain, find_pretrained, register_domain
 
     @dataclass
     class Cfg:
@@ -527,8 +527,8 @@ def test_seeds_at_and_beyond_2_to_the_38_work_with_trajectory_workers():
 def test_a_command_that_returns_no_dict_leaves_no_run_behind(tmp_path, clean_registry):
     from dataclasses import dataclass
 
-    from sculpting.cli import main
-    from sculpting.registry import Command, Domain, register_domain
+    from sculpting.infrastructure.cli import main
+    from sculpting.infrastructure.registry import Command, Domain, register_domain
 
     @dataclass
     class Cfg:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sculpting import cli
+from sculpting.infrastructure import cli
 
 
 @pytest.mark.parametrize(

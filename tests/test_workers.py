@@ -1,4 +1,4 @@
-"""fork_map: independent jobs in worker processes (sculpting.workers), under every start method,
+"""fork_map: independent jobs in worker processes (sculpting.infrastructure.workers), under every start method,
 and workers that die with their parent."""
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sculpting.workers import fork_map
+from sculpting.infrastructure.workers import fork_map
 
 METHODS = ["fork", "forkserver", "spawn"]
 
@@ -57,7 +57,7 @@ def test_a_failing_or_dying_job_is_reported(method):
 
 
 def test_the_start_method_follows_the_machine(monkeypatch):
-    from sculpting.workers import start_method
+    from sculpting.infrastructure.workers import start_method
 
     monkeypatch.delenv("SCULPTING_START_METHOD", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -177,8 +177,8 @@ def test_workers_die_with_a_parent_killed_by_sigkill(start, watch):
 
 def test_the_default_number_of_workers_follows_the_device(monkeypatch):
     """One process per GPU for CUDA models, one per usable core on the CPU; "auto" asks it."""
-    from sculpting.bounds import MAX_WORKERS
-    from sculpting.workers import default_workers, resolve_workers, worker_devices
+    from sculpting.infrastructure.bounds import MAX_WORKERS
+    from sculpting.infrastructure.workers import default_workers, resolve_workers, worker_devices
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
@@ -200,7 +200,7 @@ def test_running_jobs_are_pinned_to_distinct_slot_devices(method, tmp_path):
     second GPU here); two jobs running at once never share a slot; in-process: the default. Jobs
     0 and 1 (then 2 and 3) meet at a barrier (files in tmp_path): each waits until its partner has
     started, so they certainly run at the same time, whatever the machine's speed."""
-    from sculpting.workers import worker_device
+    from sculpting.infrastructure.workers import worker_device
 
     def job(i):
         (tmp_path / f"started{i}").touch()
@@ -221,7 +221,7 @@ def test_running_jobs_are_pinned_to_distinct_slot_devices(method, tmp_path):
 
 def test_auto_workers_sample_as_the_resolved_count():
     import sculpting as sc
-    from sculpting.workers import default_workers
+    from sculpting.infrastructure.workers import default_workers
 
     bases, _ = sc.load_pretrained("grid/shubert_sigmoid")
     w = default_workers("cpu")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from sculpting.checkpoints import (
+from sculpting.infrastructure.checkpoints import (
     CheckpointError,
     load_checkpoint,
     rebuild,
@@ -45,10 +45,10 @@ from sculpting.compose import _check_memory, compose
 from sculpting.diffusion.schedulers import check_schedule, is_scheduler, scheduler_sample  # (re-exported)
 from sculpting.diffusion.sde import VESDE, VPSDE, sde_from_config
 from sculpting.families import family_of
-from sculpting.fingerprint import base_fingerprints
+from sculpting.infrastructure.fingerprint import base_fingerprints
 from sculpting.fit import save
-from sculpting.pretrained import load_model
-from sculpting.training import keeps_global_rng
+from sculpting.infrastructure.pretrained import load_model
+from sculpting.infrastructure.training_scaffold import keeps_global_rng
 
 __all__ = [
     "DiffusersScoreModel",

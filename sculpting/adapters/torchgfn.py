@@ -32,8 +32,8 @@ import warnings
 
 import torch
 
-from sculpting.bounds import check_count, check_width
-from sculpting.checkpoints import (
+from sculpting.infrastructure.bounds import check_count, check_width
+from sculpting.infrastructure.checkpoints import (
     CheckpointError,
     load_checkpoint,
     load_into,
@@ -42,7 +42,7 @@ from sculpting.checkpoints import (
     save_checkpoint,
 )
 from sculpting.gflownet.env_kinds import register_env
-from sculpting.training import check_seed, seeded_init
+from sculpting.infrastructure.training_scaffold import check_seed, seeded_init
 
 # torch-geometric (imported by torchgfn) calls torch.jit.script at import time, which torch ≥ 2.10 deprecates
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)

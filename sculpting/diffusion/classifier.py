@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from sculpting.algebra import MAX_BASES, Composition, classifier_logit_alpha
-from sculpting.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
+from sculpting.infrastructure.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
 from sculpting.diffusion.sde import sde_from_config
 from sculpting.diffusion.unet import GaussianFourierEmbedding
 from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
-from sculpting.training import seeded_init
+from sculpting.infrastructure.training_scaffold import seeded_init
 
 __all__ = ["TimeClassifier", "DiffusionQ"]
 

@@ -30,10 +30,10 @@ import torch
 
 from sculpting.algebra import slot_tail_weights
 from sculpting.diffusion.samplers import edm_sample, pc_sample
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.fingerprint import base_fingerprints, describe
-from sculpting.training import Resumable, TrainConfig, frozen_copy, keeps_global_rng, seeded
-from sculpting.training import progress as progress_bar
+from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.fingerprint import base_fingerprints, describe
+from sculpting.infrastructure.training_scaffold import Resumable, TrainConfig, frozen_copy, keeps_global_rng, seeded
+from sculpting.infrastructure.training_scaffold import progress as progress_bar
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
 
@@ -127,7 +127,8 @@ def train_time_classifier(
     bases=None,
 ):
     """Train ``classifier`` on the trajectory ``pools`` (one per base); ``checkpoint_path``:
-    resumable training (:class:`sculpting.training.Resumable`; the pools are not saved: pass the same).
+    resumable training (:class:`~sculpting.infrastructure.training_scaffold.Resumable`;
+    the pools are not saved: pass the same).
     ``bases``: the models the pools were drawn from; the classifier records their fingerprints
     (``sc.compose`` then refuses other bases)."""
     m, n = classifier.n_bases, classifier.n_slots

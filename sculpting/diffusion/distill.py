@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.training import TrainConfig, keeps_global_rng, seeded
-from sculpting.training import progress as progress_bar
+from sculpting.infrastructure.training_scaffold import TrainConfig, keeps_global_rng, seeded
+from sculpting.infrastructure.training_scaffold import progress as progress_bar
 
 __all__ = ["DistillConfig", "distill_time_classifier"]
 

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from sculpting.runtime import device_of
+from sculpting.infrastructure.runtime import device_of
 
 __all__ = ["FastPath", "FAST_SWITCHES"]
 

@@ -1,8 +1,8 @@
-"""Saving and loading score models, time classifiers and judges (see :mod:`sculpting.checkpoints`)."""
+"""Saving and loading score models, time classifiers and judges (see :mod:`sculpting.infrastructure.checkpoints`)."""
 
 from __future__ import annotations
 
-from sculpting.checkpoints import (
+from sculpting.infrastructure.checkpoints import (
     CheckpointError,
     fingerprint_meta,
     load_checkpoint,

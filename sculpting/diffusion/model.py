@@ -18,10 +18,18 @@ from torch import nn
 from sculpting.diffusion.fast import FastPath
 from sculpting.diffusion.sde import VESDE
 from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.fingerprint import describe
-from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, keeps_global_rng, seeded, seeded_init
-from sculpting.training import progress as progress_bar
+from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.fingerprint import describe
+from sculpting.infrastructure.training_scaffold import (
+    Resumable,
+    TrainConfig,
+    ema_update,
+    frozen_copy,
+    keeps_global_rng,
+    seeded,
+    seeded_init,
+)
+from sculpting.infrastructure.training_scaffold import progress as progress_bar
 
 __all__ = ["ScoreModel", "DiffusionTrainConfig", "train_score_model"]
 
@@ -101,7 +109,7 @@ def train_score_model(
 ):
     """Train on ``images`` ``[N, C, S, S]`` (moved once to the model's device, e.g. after
     ``model.to("cuda")``); at the end the model holds the **EMA** weights. ``checkpoint_path``:
-    resumable training (:class:`sculpting.training.Resumable`). ``fast``: the GPU fast path
+    resumable training (:class:`sculpting.infrastructure.training_scaffold.Resumable`). ``fast``: the GPU fast path
     (:class:`sculpting.diffusion.fast.FastPath`: ``"auto"``, or ``"channels_last,bf16,cudagraphs"``…;
     default off). The losses are read on the host every :data:`LOSS_READ_EVERY` steps, in one
     read (the same floats as one read per step). ``hist["fast"]``: the fast path's switches."""

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from sculpting.bounds import check_count, memory_limit
+from sculpting.infrastructure.bounds import check_count, memory_limit
 
 __all__ = ["DataOracle", "EmpiricalScore", "data_oracle"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from sculpting.diffusion.sde import VPSDE
-from sculpting.runtime import device_of
+from sculpting.infrastructure.runtime import device_of
 
 __all__ = ["is_scheduler", "check_schedule", "scheduler_sample"]
 

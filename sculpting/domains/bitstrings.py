@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import torch
 
-from sculpting.distributed import on_main
+from sculpting.infrastructure.distributed import on_main
 from sculpting.gflownet.io import save_gflownet
 from sculpting.gflownet.policy import GFlowNet
 from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward, train_gflownet
-from sculpting.registry import Command, Domain
+from sculpting.infrastructure.registry import Command, Domain
 
 __all__ = ["BitStringEnv", "BIT_REWARDS", "DOMAIN"]
 

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from sculpting.algebra import MAX_BASES, Composition, classifier_logit_alpha
-from sculpting.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
+from sculpting.infrastructure.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
 from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
-from sculpting.training import seeded_init
+from sculpting.infrastructure.training_scaffold import seeded_init
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
 

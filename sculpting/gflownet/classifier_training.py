@@ -40,14 +40,21 @@ from dataclasses import dataclass
 import torch
 
 from sculpting.algebra import slot_tail_weights
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.fingerprint import base_fingerprints, describe
+from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.fingerprint import base_fingerprints, describe
 from sculpting.gflownet.exact import log_expectation, log_visit_probs
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
 from sculpting.protocols import is_enumerable
-from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, keeps_global_rng, seeded
-from sculpting.training import progress as progress_bar
+from sculpting.infrastructure.training_scaffold import (
+    Resumable,
+    TrainConfig,
+    ema_update,
+    frozen_copy,
+    keeps_global_rng,
+    seeded,
+)
+from sculpting.infrastructure.training_scaffold import progress as progress_bar
 
 __all__ = ["ClassifierTrainConfig", "train_classifier"]
 
@@ -258,7 +265,7 @@ def train_classifier(
     at that value), e.g. :class:`sculpting.domains.molecules.classifier.BetaRange`.
 
     ``callback(step, classifier)`` → dict of numbers, called every ``callback_every`` steps.
-    ``checkpoint_path``: resumable training (:class:`sculpting.training.Resumable`).
+    ``checkpoint_path``: resumable training (:class:`sculpting.infrastructure.training_scaffold.Resumable`).
     """
     _check(classifier, bases)
     if bool(getattr(classifier, "context_conditioned", False)) != (context is not None):

@@ -11,7 +11,7 @@ __all__ = ["ENVS", "register_env", "set_discovery", "discover_kinds"]
 #: environment kind (``env.space["kind"]``) -> class (or factory) built from ``env.config``
 ENVS: dict = {}
 
-#: what finds the kinds the domains declare (set by :mod:`sculpting.registry`, a layer above this one)
+#: what finds the kinds the domains declare (set by :mod:`sculpting.infrastructure.registry`, a layer above this one)
 _DISCOVERY = None
 
 

@@ -1,8 +1,8 @@
-"""Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.checkpoints`)."""
+"""Saving and loading base GFlowNets and sculpting classifiers (see :mod:`sculpting.infrastructure.checkpoints`)."""
 
 from __future__ import annotations
 
-from sculpting.checkpoints import (
+from sculpting.infrastructure.checkpoints import (
     CheckpointError,
     fingerprint_meta,
     load_checkpoint,

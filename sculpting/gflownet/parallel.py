@@ -9,8 +9,8 @@ itself, so ``workers=1`` is the single-process result) and sends back the termin
 are concatenated in worker order: same seed and workers, same result.
 
 The models reach the workers by ``fork`` on CPU-only machines (no pickling, copy-on-write memory),
-else serialised (:mod:`sculpting.workers`). CUDA models: worker k computes on GPU ``k mod
-device_count`` (one process per GPU is :func:`sculpting.workers.default_workers`), with a generator on
+else serialised (:mod:`sculpting.infrastructure.workers`). CUDA models: worker k computes on GPU ``k mod
+device_count`` (one process per GPU is :func:`sculpting.infrastructure.workers.default_workers`), with a generator on
 that GPU; the terminal states come back through the host and are concatenated on the model's device.
 """
 
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import torch
 
-from sculpting.distributed import RANK_STRIDE
+from sculpting.infrastructure.distributed import RANK_STRIDE
 from sculpting.gflownet.samplers import draw_terminal, gflownet_sampler
-from sculpting.runtime import device_of
-from sculpting.workers import fork_map, resolve_workers, worker_device, worker_devices
+from sculpting.infrastructure.runtime import device_of
+from sculpting.infrastructure.workers import fork_map, resolve_workers, worker_device, worker_devices
 
 __all__ = ["sample_terminal_parallel", "split_counts"]
 
@@ -33,7 +33,7 @@ def split_counts(n: int, workers: int) -> list[int]:
 
 def _draw(model, sampler, n: int, seed: int, batch_size: int, options: dict) -> torch.Tensor:
     """``[n, *S]`` terminal states drawn with a generator seeded ``seed`` on the model's device (the
-    worker's device, :func:`sculpting.workers.worker_device`, where it is pinned to another)."""
+    worker's device, :func:`sculpting.infrastructure.workers.worker_device`, where it is pinned to another)."""
 
     here = device_of(model)
     dev = torch.device(worker_device(here))

@@ -18,7 +18,7 @@ conditioning.sample``, trajectories, log R(x | c) — so a run depends on its se
 never on timing, and :meth:`TrajectoryWorkers.pending_state` lets a resumed run continue with
 the batch an uninterrupted run would have used.
 
-Workers start with :func:`sculpting.workers.start_method` (``forkserver`` where CUDA is visible),
+Workers start with :func:`sculpting.infrastructure.workers.start_method` (``forkserver`` where CUDA is visible),
 exit when the parent dies and report their exceptions to the parent.
 """
 
@@ -29,11 +29,11 @@ import traceback
 
 import torch
 
-from sculpting.bounds import MAX_WORKERS
+from sculpting.infrastructure.bounds import MAX_WORKERS
 from sculpting.gflownet.parallel import split_counts
 from sculpting.gflownet.rollout import Trajectories, sample_trajectories
-from sculpting.runtime import device_of
-from sculpting.workers import _MainHidden, _watch_parent, can_fork, start_method
+from sculpting.infrastructure.runtime import device_of
+from sculpting.infrastructure.workers import _MainHidden, _watch_parent, can_fork, start_method
 
 __all__ = ["TrajectoryWorkers", "batch_seed", "draw_share"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sculpting.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
-from sculpting.training import seeded_init
+from sculpting.infrastructure.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
+from sculpting.infrastructure.training_scaffold import seeded_init
 
 __all__ = ["MLP", "GFlowNet", "TabularPolicy", "masked_log_softmax", "policy_table"]
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.bounds import MAX_WORKERS
-from sculpting.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
-from sculpting.fingerprint import describe
+from sculpting.infrastructure.bounds import MAX_WORKERS
+from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.fingerprint import describe
 from sculpting.finite import NonFiniteError
 from sculpting.gflownet.exact import reward_log_distribution, terminal_log_probs
 from sculpting.gflownet.losses import trajectory_balance_loss, trajectory_log_pb
@@ -35,8 +35,15 @@ from sculpting.gflownet.pipeline import TrajectoryWorkers
 from sculpting.gflownet.policy import policy_table
 from sculpting.gflownet.rollout import sample_trajectories, sample_trajectories_tabular
 from sculpting.protocols import is_enumerable
-from sculpting.training import Resumable, TrainConfig, ema_update, frozen_copy, keeps_global_rng, seeded
-from sculpting.training import progress as progress_bar
+from sculpting.infrastructure.training_scaffold import (
+    Resumable,
+    TrainConfig,
+    ema_update,
+    frozen_copy,
+    keeps_global_rng,
+    seeded,
+)
+from sculpting.infrastructure.training_scaffold import progress as progress_bar
 
 __all__ = ["GFlowNetTrainConfig", "train_gflownet", "exact_l1_to_reward"]
 
@@ -143,7 +150,7 @@ def _tb_loss_of(model, traj, cond, log_r):
 
 
 class _PendingBatch:
-    """The trajectory workers' batch in flight, as a resumable object (sculpting.training.Resumable)."""
+    """The trajectory workers' batch in flight, as a resumable object (``training_scaffold.Resumable``)."""
 
     def __init__(self, pipe):
         self.pipe = pipe
@@ -206,7 +213,8 @@ def train_gflownet(
     into ``model`` at the end (the EMA model is what docs/molecules.md §8 samples from).
     ``checkpoint_path``: a resume file written every ``checkpoint_every`` steps; rerunning after a
     kill continues from it and ends with the weights of an uninterrupted run
-    (:class:`sculpting.training.Resumable`). ``trajectory_workers`` > 0: that many CPU processes draw
+    (:class:`~sculpting.infrastructure.training_scaffold.Resumable`).
+    ``trajectory_workers`` > 0: that many CPU processes draw
     each batch one step ahead (module docs; the same seed and W, the same run — resumed ones too).
     """
     env = model.env

@@ -1,4 +1,4 @@
-"""The grid domain's declaration (:class:`sculpting.registry.Domain`): its pretrained sets, the
+"""The grid domain's declaration (:class:`sculpting.infrastructure.registry.Domain`): its pretrained sets, the
 ``grid`` environment kind, and the ``grid-base`` / ``grid-classifier`` training commands with
 their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``docs/grid.md``; ``smoke``)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sculpting.distributed import on_main
+from sculpting.infrastructure.distributed import on_main
 from sculpting.domains.grid import build
 from sculpting.domains.grid.env import GridEnv
 from sculpting.domains.grid.experiments import CLASSIFIER_SETS, GRID_BASES, make_classifier
@@ -15,7 +15,7 @@ from sculpting.gflownet.classifier_training import train_classifier
 from sculpting.gflownet.io import save_classifier, save_gflownet
 from sculpting.gflownet.policy import GFlowNet
 from sculpting.gflownet.training import GFlowNetTrainConfig, exact_l1_to_reward, train_gflownet
-from sculpting.registry import Command, Domain
+from sculpting.infrastructure.registry import Command, Domain
 
 __all__ = ["DOMAIN"]
 

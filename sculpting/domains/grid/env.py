@@ -18,7 +18,7 @@ import torch
 
 from sculpting.domains.grid.rewards import USER_REWARDS, reward_name_of
 from sculpting.domains.grid.rewards import log_reward as _log_reward
-from sculpting.fingerprint import function_fingerprint
+from sculpting.infrastructure.fingerprint import function_fingerprint
 
 __all__ = ["GridEnv"]
 

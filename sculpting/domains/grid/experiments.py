@@ -19,7 +19,7 @@ from sculpting.gflownet.oracle import OracleQ
 from sculpting.gflownet.policy import GFlowNet, TabularPolicy
 from sculpting.gflownet.smc import terminal_target
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
-from sculpting.workers import fork_map, resolve_workers
+from sculpting.infrastructure.workers import fork_map, resolve_workers
 
 __all__ = [
     "GRID_BASES",
@@ -65,7 +65,7 @@ def train_base(name: str, config: GFlowNetTrainConfig, horizon: int = 32, progre
 def train_bases(configs: dict, horizon: int = 32, workers: int | str = 1, progress: bool = True) -> dict:
     """{name: (model, history)} for ``configs`` = {name: GFlowNetTrainConfig} (:func:`train_base`).
     ``workers`` > 1 trains that many bases at a time in forked processes of one torch thread each
-    (:func:`sculpting.workers.fork_map`): the same weights as one at a time, bit for bit (each base is
+    (:func:`sculpting.infrastructure.workers.fork_map`): the same weights as one at a time, bit for bit (each base is
     seeded by its config); their progress bars are off."""
 
     workers = resolve_workers(workers)

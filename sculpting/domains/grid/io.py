@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sculpting.checkpoints import CheckpointError, base_file
+from sculpting.infrastructure.checkpoints import CheckpointError, base_file
 from sculpting.domains.grid.experiments import CLASSIFIER_SETS, GRID_BASES
 from sculpting.gflownet.io import load_classifier, load_gflownet
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from sculpting.checkpoints import load_checkpoint
+from sculpting.infrastructure.checkpoints import load_checkpoint
 from sculpting.compose import compose
 from sculpting.diffusion.classifier_training import DiffusionClassifierConfig
 from sculpting.diffusion.distill import DistillConfig, distill_time_classifier
@@ -30,7 +30,7 @@ from sculpting.domains.mnist.experiments import CLASSIFIER_SETS, MNIST_BASES, NE
 from sculpting.domains.mnist.io import PRETRAINED_DIR
 from sculpting.domains.mnist.judge import save_judge, train_judge
 from sculpting.domains.mnist.oracle import nested_data_oracle, set_data_oracle
-from sculpting.fingerprint import base_fingerprints
+from sculpting.infrastructure.fingerprint import base_fingerprints
 
 BASE_CONFIG = DiffusionTrainConfig(steps=6000, batch_size=64, lr=2e-3, final_lr_fraction=0.05, ema_decay=0.999, seed=0)
 #: forward-noised classifiers on pools of EDM samples (docs/mnist.md): per update fresh x_t of the
@@ -91,7 +91,7 @@ SMOKE = {
 
 
 def _workers(text: str):
-    """``--workers``: an integer or ``auto`` (:func:`sculpting.workers.resolve_workers`)."""
+    """``--workers``: an integer or ``auto`` (:func:`sculpting.infrastructure.workers.resolve_workers`)."""
     return text if text == "auto" else int(text)
 
 

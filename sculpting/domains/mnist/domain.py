@@ -1,4 +1,4 @@
-"""The colored-MNIST domain's declaration (:class:`sculpting.registry.Domain`): its pretrained
+"""The colored-MNIST domain's declaration (:class:`sculpting.infrastructure.registry.Domain`): its pretrained
 sets, the judge's checkpoint kind, and the ``mnist-base`` / ``mnist-classifier`` training commands
 with their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``docs/mnist.md``)."""
 
@@ -10,20 +10,20 @@ from pathlib import Path
 
 import torch
 
-from sculpting.checkpoints import CheckpointError, base_file
+from sculpting.infrastructure.checkpoints import CheckpointError, base_file
 from sculpting.diffusion.classifier import TimeClassifier
 from sculpting.diffusion.classifier_training import draw_pool, train_time_classifier
 from sculpting.diffusion.fast import FastPath
 from sculpting.diffusion.io import load_score_model, load_time_classifier, save_score_model, save_time_classifier
 from sculpting.diffusion.model import ScoreModel, train_score_model
-from sculpting.distributed import on_main
+from sculpting.infrastructure.distributed import on_main
 from sculpting.domains.mnist import build
 from sculpting.domains.mnist.build import BASE_ARCH, CLASSIFIER_ARCH
 from sculpting.domains.mnist.data import load_mnist, make_base_set
 from sculpting.domains.mnist.experiments import CLASSIFIER_SETS
 from sculpting.domains.mnist.io import PRETRAINED_DIR
 from sculpting.domains.mnist.judge import load_judge
-from sculpting.registry import Command, Domain
+from sculpting.infrastructure.registry import Command, Domain
 
 __all__ = ["DOMAIN", "CLASSIFIER_SET_NAMES", "BASE_NAMES"]
 

@@ -23,7 +23,7 @@ from sculpting.diffusion.model import DiffusionTrainConfig, ScoreModel, train_sc
 from sculpting.domains.mnist.data import COLOURS, make_base_set
 from sculpting.domains.mnist.judge import support_rate
 from sculpting.domains.mnist.types import TYPES, base_type_log_probs, binomial_se, exact_type_masses, type_tv
-from sculpting.workers import fork_map, resolve_workers
+from sculpting.infrastructure.workers import fork_map, resolve_workers
 
 __all__ = [
     "MNIST_BASES",
@@ -91,7 +91,7 @@ def train_bases(
 ) -> dict:
     """{name: (model, history)} for every base of ``names`` with its ``configs[name]``
     (:func:`train_base`). ``workers`` > 1 trains that many bases at a time in forked processes of
-    one torch thread each (:func:`sculpting.workers.fork_map`; the same weights as one at a time:
+    one torch thread each (:func:`sculpting.infrastructure.workers.fork_map`; the same weights as one at a time:
     each base is seeded by its own config); their progress bars are off, one line is printed per base.
     The longest runs (most steps) start first, so that the workers finish close together."""
 
@@ -216,7 +216,7 @@ def draw_compositions(
 ) -> list:
     """Samples ``[n, C, H, W]`` for every ``(name, γ)`` of ``specs`` (:func:`composition_model`),
     each drawn with the same ``seed``; ``workers`` > 1 draws that many at a time in forked processes
-    of one torch thread each (:func:`sculpting.workers.fork_map`). The samples do not depend on
+    of one torch thread each (:func:`sculpting.infrastructure.workers.fork_map`). The samples do not depend on
     ``workers``: each job is seeded by ``seed`` alone. ``sampler_options`` go to the sampler (e.g.
     ``particles=`` of ``sampler="smc"``)."""
 

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from sculpting.checkpoints import load_checkpoint, rebuild, register_loader, save_checkpoint
+from sculpting.infrastructure.checkpoints import load_checkpoint, rebuild, register_loader, save_checkpoint
 from sculpting.domains.mnist.data import COLOURS, colour_digits, resize
-from sculpting.training import keeps_global_rng
+from sculpting.infrastructure.training_scaffold import keeps_global_rng
 
 __all__ = [
     "DigitColourJudge",

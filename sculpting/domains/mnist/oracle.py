@@ -35,7 +35,7 @@ from sculpting.domains.mnist.experiments import (
     train_classifier_set,
 )
 from sculpting.domains.mnist.types import binomial_se
-from sculpting.workers import fork_map, resolve_workers
+from sculpting.infrastructure.workers import fork_map, resolve_workers
 
 __all__ = [
     "set_data_oracle",

@@ -18,7 +18,7 @@ from torch import nn
 from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
 from sculpting.domains.molecules.policy import MAX_BETA, N_BINS, thermometer
 from sculpting.gflownet.classifier import SculptingClassifier
-from sculpting.training import seeded_init
+from sculpting.infrastructure.training_scaffold import seeded_init
 
 __all__ = ["GraphBody", "make_graph_classifier", "BetaRange"]
 

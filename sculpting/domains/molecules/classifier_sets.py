@@ -17,7 +17,7 @@ from sculpting.domains.molecules.classifier import BetaRange, make_graph_classif
 from sculpting.domains.molecules.env import FragmentGraphEnv
 from sculpting.domains.molecules.io import load_molecule_gflownet, save_graph_classifier
 from sculpting.gflownet.classifier_training import ClassifierTrainConfig, train_classifier
-from sculpting.workers import fork_map, resolve_workers
+from sculpting.infrastructure.workers import fork_map, resolve_workers
 
 __all__ = [
     "CLASSIFIER_SETS",
@@ -109,7 +109,7 @@ def train_classifier_sets(
 ) -> dict:
     """{set name: (classifier, history)} for ``jobs`` = {set name: (bases, config)}
     (:func:`train_classifier_set`, each seeded by its config). ``workers`` > 1 trains that many sets
-    at a time in forked processes of one torch thread each (:func:`sculpting.workers.fork_map`): the
+    at a time in forked processes of one torch thread each (:func:`sculpting.infrastructure.workers.fork_map`): the
     same weights as one at a time, bit for bit; their progress bars are off and one line is printed
     per set. The set with the most steps starts first."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sculpting.checkpoints import atomic_write
+from sculpting.infrastructure.checkpoints import atomic_write
 
 __all__ = [
     "data_dir",

@@ -1,4 +1,4 @@
-"""The fragment-molecule domain's declaration (:class:`sculpting.registry.Domain`): its pretrained
+"""The fragment-molecule domain's declaration (:class:`sculpting.infrastructure.registry.Domain`): its pretrained
 sets, checkpoint kinds, and the ``molecule-base`` / ``molecule-classifier`` training commands with
 their presets (``cpu``: the shipped models' pinned settings; ``paper``: ``docs/molecules.md``).
 Nothing here imports RDKit until a loader or a command runs."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from sculpting.checkpoints import base_file
-from sculpting.distributed import on_main
+from sculpting.infrastructure.checkpoints import base_file
+from sculpting.infrastructure.distributed import on_main
 from sculpting.domains.molecules import io
 from sculpting.domains.molecules.classifier import BetaRange, make_graph_classifier
 from sculpting.domains.molecules.classifier_sets import (
@@ -33,7 +33,7 @@ from sculpting.domains.molecules.io import (
 from sculpting.domains.molecules.policy import PRESETS, BetaConditioning, MoleculeGFlowNet
 from sculpting.gflownet.classifier_training import train_classifier
 from sculpting.gflownet.training import train_gflownet
-from sculpting.registry import Command, Domain
+from sculpting.infrastructure.registry import Command, Domain
 
 __all__ = ["DOMAIN", "CLASSIFIER_SET_NAMES"]
 

@@ -22,8 +22,8 @@ from sculpting.domains.molecules.rewards import compute_rewards
 from sculpting.gflownet.parallel import sample_terminal_parallel
 from sculpting.gflownet.samplers import draw_terminal, gflownet_sampler
 from sculpting.gflownet.training import GFlowNetTrainConfig, train_gflownet
-from sculpting.runtime import device_of
-from sculpting.workers import fork_map, resolve_workers
+from sculpting.infrastructure.runtime import device_of
+from sculpting.infrastructure.workers import fork_map, resolve_workers
 
 __all__ = [
     "OBJECTIVES",
@@ -102,7 +102,7 @@ def train_molecule_bases(
 ) -> dict:
     """{objective: (model, history)} for every objective (:func:`train_molecule_base`, each seeded
     by ``seed`` alone). ``workers`` > 1 trains that many bases at a time in forked processes of one
-    torch thread each (:func:`sculpting.workers.fork_map`): the same weights as one at a time, bit for
+    torch thread each (:func:`sculpting.infrastructure.workers.fork_map`): the same weights as one at a time, bit for
     bit; their progress bars are off and one line is printed per base. The costliest objective
     (SEH: the proxy network's reward) starts first, so that the workers finish close together."""
 
@@ -160,7 +160,7 @@ def sample_molecules(
     :mod:`sculpting.gflownet.samplers`; ``sampler_options`` go to that sampler (e.g. ``envelope=``).
     ``workers`` > 1: each round draws ``workers`` batches in forked processes of one thread each
     (:mod:`sculpting.gflownet.parallel`, round r seeded ``seed + r · 7919``; CUDA models: one
-    process per GPU); ``"auto"``: :func:`sculpting.workers.default_workers`; same seed and workers,
+    process per GPU); ``"auto"``: :func:`sculpting.infrastructure.workers.default_workers`; same seed and workers,
     same molecules.
 
     Returns {"states": [n, S] terminal states, "mols": RDKit molecules, "n_sampled": total

@@ -1,10 +1,10 @@
-"""Saving and loading molecule GFlowNets and graph classifiers (see :mod:`sculpting.checkpoints`)."""
+"""Saving and loading molecule GFlowNets and graph classifiers (see :mod:`sculpting.infrastructure.checkpoints`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sculpting.checkpoints import (
+from sculpting.infrastructure.checkpoints import (
     CheckpointError,
     base_file,
     fingerprint_meta,

@@ -19,8 +19,8 @@ from sculpting.domains.molecules.experiments import composition_policy, sample_m
 from sculpting.domains.molecules.plotting import draw_molecules, plot_property_scatter
 from sculpting.gflownet.samplers import GFLOWNET_SAMPLERS
 from sculpting.lab.panel import SculptingPanel
-from sculpting.runtime import device_of
-from sculpting.workers import default_workers, resolve_workers
+from sculpting.infrastructure.runtime import device_of
+from sculpting.infrastructure.workers import default_workers, resolve_workers
 
 __all__ = ["MoleculeSculptingPanel", "PANEL_CHOICES"]
 
@@ -46,7 +46,7 @@ class MoleculeSculptingPanel(SculptingPanel):
     ("auto" = exact rejection, "amortised" = the shipped successor heads' proposal, "full", "smc" =
     sequential Monte Carlo with the amortised proposal, ``particles`` per run; a dropdown in the panel);
     ``workers``: sampling processes of one thread each per press (default: at most 2, following the
-    models' device — :func:`sculpting.workers.default_workers`: cores for CPU models, one per GPU for
+    models' device — :func:`sculpting.infrastructure.workers.default_workers`: cores for CPU models, one per GPU for
     CUDA models; each draws ⌈1.25·n / workers⌉ trajectories a round; 1: in this process)."""
 
     def __init__(

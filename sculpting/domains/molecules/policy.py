@@ -17,7 +17,7 @@ from torch import nn
 from sculpting.domains.molecules.constants import INVALID_LOG_REWARD
 from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
 from sculpting.gflownet.policy import masked_log_softmax
-from sculpting.training import seeded_init
+from sculpting.infrastructure.training_scaffold import seeded_init
 
 __all__ = ["thermometer", "MoleculeGFlowNet", "FixedBeta", "PRESETS", "BetaConditioning", "MAX_BETA"]
 

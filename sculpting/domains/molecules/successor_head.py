@@ -31,11 +31,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sculpting.checkpoints import CheckpointError, load_checkpoint, rebuild, save_checkpoint, state_digest
+from sculpting.infrastructure.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    rebuild,
+    save_checkpoint,
+    state_digest,
+)
 from sculpting.domains.molecules.graph_transformer import featurize
 from sculpting.domains.molecules.policy import thermometer
 from sculpting.gflownet.rollout import sample_trajectories
-from sculpting.training import seeded_init
+from sculpting.infrastructure.training_scaffold import seeded_init
 
 __all__ = ["SuccessorHead", "fit_successor_head", "successor_targets", "save_successor_head", "load_successor_head"]
 

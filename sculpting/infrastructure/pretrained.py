@@ -1,6 +1,6 @@
 """Named sets of pretrained models: ``load_pretrained("<domain>/<set>") -> (bases, classifier)``.
 
-Every registered domain (:mod:`sculpting.registry`) contributes its sets; the shipped ones:
+Every registered domain (:mod:`sculpting.infrastructure.registry`) contributes its sets; the shipped ones:
 
 =========================  ==========================================  =====================
 name                       bases, in label order (y = 1, 2, 3)         classifier
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import sculpting.diffusion.io  # noqa: F401  (registers the method's own checkpoint kinds)
 import sculpting.gflownet.io  # noqa: F401
-from sculpting.checkpoints import CheckpointError, load
-from sculpting.fingerprint import check_bases
-from sculpting.registry import discover, domains, find_bases, find_pretrained
+from sculpting.infrastructure.checkpoints import CheckpointError, load
+from sculpting.infrastructure.fingerprint import check_bases
+from sculpting.infrastructure.registry import discover, domains, find_bases, find_pretrained
 
 __all__ = ["pretrained_names", "load_pretrained", "load_bases", "load_model"]
 
@@ -50,7 +50,7 @@ def load_pretrained(name: str, directory=None, base_directory=None):
     ``directory`` reads the same file names from another folder (e.g. a notebook's ``models/``);
     ``base_directory`` reads the bases from yet another one (default: ``directory``). A classifier
     that records the bases it was trained on is checked against the bases loaded: files of another
-    set, renamed into the folder, are refused (:class:`sculpting.checkpoints.CheckpointError`).
+    set, renamed into the folder, are refused (:class:`sculpting.infrastructure.checkpoints.CheckpointError`).
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")

@@ -1,6 +1,6 @@
 """Output folders of training runs: one writer at a time, bound to one invocation.
 
-:class:`RunFolder` is what ``python -m sculpting.cli`` holds for the whole run:
+:class:`RunFolder` is what ``python -m sculpting`` holds for the whole run:
 
 * the folder must be writable and have free space, checked before any training;
 * a lock (``fcntl.flock`` on ``OUT/.lock``) held for the whole run: a second run into a held
@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from sculpting.checkpoints import atomic_write
-from sculpting.fingerprint import diff_fields
+from sculpting.infrastructure.checkpoints import atomic_write
+from sculpting.infrastructure.fingerprint import diff_fields
 
 __all__ = ["RunFolder", "RunFolderError", "MIN_FREE_BYTES", "output_checksums", "verify_outputs"]
 

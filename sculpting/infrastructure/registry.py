@@ -9,7 +9,7 @@ A :class:`Domain` lists, as data, everything the package-level entry points need
 * ``env_kinds``: environment kind (``env.space["kind"]``) → class rebuilt as ``cls(**env.config)``
   when a checkpoint of a model on it is loaded (``sc.load_model``);
 * ``checkpoint_loaders``: checkpoint kind → ``loader(path)`` for the domain's own model kinds;
-* ``commands``: CLI command name → :class:`Command` (``python -m sculpting.cli <command>``), each
+* ``commands``: CLI command name → :class:`Command` (``python -m sculpting <command>``), each
   with its training presets (``{"cpu": config, "smoke": config, "paper": config}``) as data.
 
 The method core (:mod:`sculpting.algebra`, :mod:`sculpting.compose`, :mod:`sculpting.gflownet`,
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sculpting.checkpoints import ADAPTER_KINDS, register_loader
+from sculpting.infrastructure.checkpoints import ADAPTER_KINDS, register_loader
 from sculpting.gflownet.env_kinds import register_env, set_discovery
 
 #: the folder of the reference domains (sculpting.domains), walked by discovery
@@ -160,7 +160,7 @@ class Domain:
                 if what == "commands":
                     if not isinstance(value, Command):
                         raise TypeError(
-                            f"domain {self.name!r}: command {key!r} must be a sculpting.registry.Command, "
+                            f"domain {self.name!r}: command {key!r} must be a sculpting.Command, "
                             f"got {type(value).__name__}"
                         )
                     if key.startswith("-") or " " in key:
@@ -193,9 +193,11 @@ def _discovery_for_check() -> None:
 def register_domain(domain: Domain) -> Domain:
     """Register ``domain`` (replacing one of the same name): its pretrained sets, environment
     kinds, checkpoint kinds and CLI commands become visible to ``sc.load_pretrained``,
-    ``sc.load_model`` and ``python -m sculpting.cli``."""
+    ``sc.load_model`` and ``python -m sculpting``."""
     if not isinstance(domain, Domain):
-        raise TypeError(f"register_domain takes a sculpting.registry.Domain, got {type(domain).__name__}")
+        raise TypeError(
+            f"register_domain takes a sculpting.infrastructure.registry.Domain, got {type(domain).__name__}"
+        )
     if _DISCOVERED is False and not _discovering:  # clashes are judged against every domain, the built-in ones too
         _discovery_for_check()
     for other in _REGISTERED.values():
@@ -255,7 +257,7 @@ def _import_declaring(module_name: str):
     if not isinstance(dom, Domain):
         raise DomainError(
             f"$SCULPTING_DOMAINS names the module {module_name!r}, which declares no DOMAIN "
-            "(a sculpting.registry.Domain); fix or unset the variable"
+            "(a sculpting.infrastructure.registry.Domain); fix or unset the variable"
         )
     if dom.name not in _REGISTERED:
         try:

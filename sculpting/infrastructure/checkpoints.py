@@ -302,7 +302,7 @@ def _check_writer_version(meta: dict, path) -> None:
 
 def base_file(directory, name: str, prefix: str = "base") -> Path:
     """Where a model named ``name`` lives in ``directory``: ``name/model.pt`` (what
-    ``python -m sculpting.cli ... --out DIR/name`` writes) or ``<prefix>_<name>.pt`` (the shipped
+    ``python -m sculpting ... --out DIR/name`` writes) or ``<prefix>_<name>.pt`` (the shipped
     layout: ``base_``, ``classifier_``); a :class:`CheckpointError` naming both when neither exists."""
     d = Path(directory)
     run, flat = d / name / "model.pt", d / f"{prefix}_{name}.pt"

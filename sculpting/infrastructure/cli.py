@@ -1,14 +1,14 @@
 """The training command line: one entry point for every model the package trains.
 
-    python -m sculpting.cli --help                      # every registered domain's commands
-    python -m sculpting.cli grid-base --base shubert --out runs/grid/shubert   # or --reward NAME --temperature T
-    python -m sculpting.cli grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/ss
-    python -m sculpting.cli mnist-base --base M1 --out runs/m1 [--source torchvision --root DIR]
-    python -m sculpting.cli mnist-classifier --set M1_M2 --out runs/m12 [--bases-dir DIR]
-    python -m sculpting.cli molecule-base --objective seh --out runs/seh
-    python -m sculpting.cli molecule-classifier --set seh_sa --out runs/seh_sa [--bases-dir DIR]
+    python -m sculpting --help                      # every registered domain's commands
+    python -m sculpting grid-base --base shubert --out runs/grid/shubert   # or --reward NAME --temperature T
+    python -m sculpting grid-classifier --set shubert_sigmoid --bases-dir runs/grid --out runs/grid/ss
+    python -m sculpting mnist-base --base M1 --out runs/m1 [--source torchvision --root DIR]
+    python -m sculpting mnist-classifier --set M1_M2 --out runs/m12 [--bases-dir DIR]
+    python -m sculpting molecule-base --objective seh --out runs/seh
+    python -m sculpting molecule-classifier --set seh_sa --out runs/seh_sa [--bases-dir DIR]
 
-The commands come from the registered domains (:mod:`sculpting.registry`): a domain of yours
+The commands come from the registered domains (:mod:`sculpting.infrastructure.registry`): a domain of yours
 adds its own without editing this file. Settings: ``--preset`` (``cpu``: the pinned settings of the shipped
 models, the default; ``paper``:
 the paper's, see ``docs/``; ``smoke``: seconds), then ``--config FILE`` (JSON), then ``--key value``
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import torch
 
-from sculpting.checkpoints import CheckpointError, atomic_write
-from sculpting.distributed import init_from_env, shutdown, world
-from sculpting.fingerprint import base_fingerprints
-from sculpting.registry import PRESETS, domains
-from sculpting.runs import RunFolder, RunFolderError, output_checksums
+from sculpting.infrastructure.checkpoints import CheckpointError, atomic_write
+from sculpting.infrastructure.distributed import init_from_env, shutdown, world
+from sculpting.infrastructure.fingerprint import base_fingerprints
+from sculpting.infrastructure.registry import PRESETS, domains
+from sculpting.infrastructure.runs import RunFolder, RunFolderError, output_checksums
 from sculpting.version import __version__ as _version
 
 __all__ = ["main", "parser", "commands"]
@@ -105,13 +105,13 @@ def _common(ap: argparse.ArgumentParser) -> None:
 
 
 def commands() -> dict:
-    """CLI command name -> (domain name, :class:`~sculpting.registry.Command`), over every registered domain."""
+    """CLI command name -> (domain name, :class:`~sculpting.infrastructure.registry.Command`), every domain."""
     return {c: (d.name, cmd) for d in domains().values() for c, cmd in d.commands.items()}
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="python -m sculpting.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m sculpting", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = ap.add_subparsers(
         dest="command", required=True, metavar="command", help="one of the registered domains' commands:"
@@ -126,7 +126,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> dict:
-    """Run one command. The output folder is held for the whole run (:class:`sculpting.runs.RunFolder`):
+    """Run one command. The output folder is held for the whole run (:class:`sculpting.infrastructure.runs.RunFolder`):
     one writer at a time, bound to this invocation; the exact command of a finished run returns
     its summary without training."""
     args, rest = parser().parse_known_args(argv)

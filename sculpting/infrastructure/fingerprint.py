@@ -5,7 +5,7 @@
   :func:`sculpting.compose` refuses other bases (:func:`check_bases`).
 * :func:`describe` — a JSON-able description of a model, an environment or a dataset that a resume
   file stores beside the training config: a run never continues another run's state
-  (:class:`sculpting.training.Resumable`).
+  (:class:`sculpting.infrastructure.training_scaffold.Resumable`).
 
 A user reward function is described by its qualified name and, where Python can read it, the
 SHA-256 of its source (else of its bytecode).

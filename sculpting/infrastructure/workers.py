@@ -38,7 +38,7 @@ from queue import Empty
 
 import torch
 
-from sculpting.bounds import MAX_WORKERS
+from sculpting.infrastructure.bounds import MAX_WORKERS
 
 __all__ = [
     "fork_map",
@@ -59,7 +59,7 @@ _DEVICE = None  # the device this worker is pinned to (None: not a pinned worker
 def default_workers(device=None) -> int:
     """How many worker processes suit models on ``device``: CUDA → one per visible GPU
     (``torch.cuda.device_count()``, at least 1); otherwise one per core this process may use
-    (``os.sched_getaffinity``, else ``os.cpu_count()``). At most :data:`sculpting.bounds.MAX_WORKERS`;
+    (``os.sched_getaffinity``, else ``os.cpu_count()``). At most :data:`sculpting.infrastructure.bounds.MAX_WORKERS`;
     1 where worker processes are unavailable."""
 
     if not can_fork():

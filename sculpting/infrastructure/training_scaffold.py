@@ -18,9 +18,9 @@ from dataclasses import asdict
 import torch
 from tqdm.auto import tqdm
 
-from sculpting.checkpoints import CheckpointError, atomic_write
-from sculpting.distributed import world
-from sculpting.fingerprint import diff_fields
+from sculpting.infrastructure.checkpoints import CheckpointError, atomic_write
+from sculpting.infrastructure.distributed import world
+from sculpting.infrastructure.fingerprint import diff_fields
 from sculpting.version import __version__ as _version
 
 __all__ = ["TrainConfig", "seeded", "seeded_init", "frozen_copy", "ema_update", "progress", "Resumable"]
@@ -185,7 +185,7 @@ class Resumable:
         rank, size = world()
         # everything that decides the result: the training config and the world size (a run resumed
         # with another number of ranks would mix per-rank states), what is trained (environment or
-        # data, architecture, bases: ``what``, see sculpting.fingerprint.describe), the package version
+        # data, architecture, bases: ``what``, see sculpting.infrastructure.fingerprint.describe), the package version
         self.record = json.loads(
             json.dumps(
                 {"config": {**config, "world_size": size}, "what": what or {}, "sculpting": _version},
