@@ -37,3 +37,8 @@ __all__ = [
     "register_domain",
     "data_oracle",
 ]
+
+
+def __dir__():
+    """The public names (the submodules a package import binds are not part of the API)."""
+    return sorted([*__all__, "__version__"])

@@ -28,7 +28,6 @@ from sculpting.gflownet.smc import runs_at_once as gflownet_runs_at_once
 from sculpting.protocols import is_enumerable
 from sculpting.smc_core import check_smc_options
 from sculpting.infrastructure.training_scaffold import check_seed, global_rng_kept
-from sculpting.infrastructure.workers import default_workers
 
 __all__ = ["compose", "sample", "smc", "exact_distribution", "target_distribution"]
 
@@ -188,19 +187,22 @@ def sample(
             raise ValueError(f"{k} must be finite, got {v}")
 
     family = family_of(model)
-    if family.name == "gflownet" and (steps is not None or progress):
-        raise TypeError(
-            f"{'steps=' if steps is not None else 'progress='} is for diffusion samplers; a GFlowNet trajectory "
-            "ends when it stops, drawn in batches without a progress bar"
-        )
-    steps = 300 if steps is None else steps
-    if auto_workers and family.name == "gflownet" and seed is not None:
-        workers = min(default_workers(_device_of(model)), n)
+    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
+    options = family.draw_options(  # refuses what this family ignores
+        model,
+        n,
+        gen,
+        seed,
+        steps=steps,
+        batch_size=batch_size,
+        progress=progress,
+        workers="auto" if auto_workers else workers,
+        sampler=sampler_options,
+    )
     _check_memory(model, family, n, batch_size, _smc_in_flight(family, n, batch_size, sampler_options))
     forget_cached_scores(model)
-    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
     with global_rng_kept(seed is not None):  # a seeded call leaves torch's global generator as it was
-        out = family.sample(model, n, gen, steps, batch_size, progress, workers, sampler_options, seed)
+        out = family.sample(model, options)
     if out.is_floating_point() and not bool(torch.isfinite(out).all()):
         raise NonFiniteSampleError(
             f"the sampler produced non-finite values ({int((~torch.isfinite(out)).sum())} "
@@ -287,30 +289,23 @@ def smc(
         raise TypeError(f"progress must be True or False, got {progress!r}")
     family = family_of(model)
     check_smc_options(particles, resample_threshold)
-    if family.name == "gflownet":
-        if steps is not None:
-            raise TypeError("steps= is for diffusion SMC (its grid points); a GFlowNet trajectory ends when it stops")
-    else:
-        steps = 200 if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int):
-            raise TypeError(f"steps must be an integer, got {steps!r}")
-        if not 2 <= steps <= MAX_STEPS:
-            raise ValueError(f"steps must lie in [2, {MAX_STEPS}] (sculpting.infrastructure.bounds), got {steps}")
-        if twist not in ("classifier", "paths"):
-            raise ValueError(
-                f"twist={twist!r}: diffusion SMC twists by the classifier ('classifier') or by the bases' "
-                "path posteriors ('paths', docs/classifier_free.md)"
-            )
     for name, v in (("proposal", proposal), ("twist", twist)):
         if not isinstance(v, str):
             raise TypeError(f"{name} must be a string, got {v!r}")
-    if family.name == "gflownet" and progress:
-        raise TypeError("progress= is for diffusion SMC (its grid steps); GFlowNet SMC runs without a progress bar")
+    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
+    options = family.smc_options(  # refuses what this family ignores
+        particles,
+        gen,
+        proposal=proposal,
+        resample_threshold=resample_threshold,
+        twist=twist,
+        steps=steps,
+        progress=progress,
+    )
     _check_memory(model, family, particles, particles, particles, what="smc")  # before any particle is drawn
     forget_cached_scores(model)  # a run depends on its seed alone
-    gen = None if seed is None else torch.Generator(device=_device_of(model)).manual_seed(seed)
     with global_rng_kept(seed is not None):
-        return family.smc(model, particles, gen, proposal, resample_threshold, twist, steps, progress)
+        return family.smc(model, options)
 
 
 def exact_distribution(model) -> torch.Tensor:

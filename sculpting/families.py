@@ -6,8 +6,10 @@ says which models it owns and how to
 
 * ``check_classifier(bases, classifier)``: refuse a classifier of another kind, space or shape;
 * ``compose(bases, classifier, composition, options)``: the composed model;
-* ``sample(model, n, generator, steps, batch_size, progress, workers, options, seed)``: samples;
-* ``smc(model, particles, ...)``: one sequential Monte Carlo run (``sc.smc``);
+* ``draw_options(...)`` / ``smc_options(...)``: the family's own options object
+  (:class:`GFlowNetDraw` / :class:`DiffusionDraw`, :class:`GFlowNetSMCOptions` /
+  :class:`DiffusionSMCOptions`), refusing an option the family ignores;
+* ``sample(model, options)``: samples; ``smc(model, options)``: one sequential Monte Carlo run;
 * ``bytes_per_sample(model)``: what one sample needs in memory (for ``sample``'s pre-check);
 * ``default_config(bases)`` / ``prepare_fit(bases, beta)`` / ``fit(...)``: train a classifier.
 
@@ -17,6 +19,10 @@ The two families here are :class:`GFlowNetFamily` (``env`` + ``log_probs``) and
 """
 
 from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
 
 import torch
 
@@ -44,11 +50,17 @@ from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.samplers import DEFAULT_BATCH, gflownet_sampler, trajectory_bytes
 from sculpting.gflownet.smc import gflownet_smc
 from sculpting.protocols import BetaConditionalBase, DiffusionBase, GFlowNetBase, is_enumerable
+from sculpting.infrastructure.bounds import MAX_STEPS
 from sculpting.infrastructure.runtime import device_of
+from sculpting.infrastructure.workers import default_workers
 from sculpting.sampling import Sampler
 
 __all__ = [
     "at_beta",
+    "GFlowNetDraw",
+    "DiffusionDraw",
+    "GFlowNetSMCOptions",
+    "DiffusionSMCOptions",
     "ModelFamily",
     "GFlowNetFamily",
     "DiffusionFamily",
@@ -70,6 +82,68 @@ def at_beta(bases, beta):
     return [b.at_beta(beta) for b in bases]
 
 
+@dataclass(frozen=True)
+class GFlowNetDraw:
+    """What one GFlowNet draw takes (built by :meth:`GFlowNetFamily.draw_options`, which refuses
+    the diffusion-only ``steps`` / ``progress``).
+
+    ``n`` terminal states, ``batch_size`` trajectories at a time (None: all at once), ``workers``
+    processes (> 1 needs the int ``seed``), ``sampler``: the sampler's name or instance and its
+    declared options (``{"sampler": "smc", "particles": 64}``)."""
+
+    n: int
+    generator: torch.Generator | None
+    seed: int | None
+    batch_size: int | None = None
+    workers: int = 1
+    sampler: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DiffusionDraw:
+    """What one diffusion draw takes (built by :meth:`DiffusionFamily.draw_options`, which refuses
+    the GFlowNet-only ``workers``).
+
+    ``n`` images, ``steps`` sampler steps, ``batch_size`` images at a time (None: all at once),
+    ``progress`` a bar over the steps, ``sampler``: the sampler's name, instance or diffusers
+    scheduler and its declared options (``fast=`` among them)."""
+
+    n: int
+    generator: torch.Generator | None
+    steps: int = 300
+    batch_size: int | None = None
+    progress: bool = False
+    sampler: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GFlowNetSMCOptions:
+    """One GFlowNet SMC run (:meth:`GFlowNetFamily.smc_options` refuses ``steps`` / ``progress``):
+    N ``particles``, the ``proposal`` ("auto", "base", "guided", "amortised"), the
+    ``resample_threshold`` and the ``twist`` ("classifier", "head", "paths", "flows")."""
+
+    particles: int
+    generator: torch.Generator | None
+    proposal: str = "auto"
+    resample_threshold: float = 0.5
+    twist: str = "classifier"
+
+
+@dataclass(frozen=True)
+class DiffusionSMCOptions:
+    """One diffusion SMC run (:meth:`DiffusionFamily.smc_options` refuses the GFlowNet twists):
+    N ``particles``, the ``proposal`` ("auto", "guided", "base"), the ``resample_threshold``, the
+    ``twist`` ("classifier" or "paths"), ``steps`` grid points and a ``progress`` bar."""
+
+    particles: int
+    generator: torch.Generator | None
+    proposal: str = "auto"
+    resample_threshold: float = 0.5
+    twist: str = "classifier"
+    steps: int = 200
+    progress: bool = False
+
+
 class ModelFamily:
     """The interface (module docs). ``name`` is what error messages and configs call the family."""
 
@@ -84,7 +158,12 @@ class ModelFamily:
     def compose(self, bases, classifier, composition, *, form, gamma, beta, successor_head):
         raise NotImplementedError
 
-    def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
+    def draw_options(self, model, n, generator, seed, *, steps, batch_size, progress, workers, sampler):
+        """This family's draw options object; an option it ignores is refused (TypeError / ValueError)."""
+        raise NotImplementedError
+
+    def sample(self, model, options):
+        """``[n, *S]`` samples of ``model`` drawn as ``options`` (from :meth:`draw_options`) say."""
         raise NotImplementedError
 
     def bytes_per_sample(self, model):
@@ -96,7 +175,11 @@ class ModelFamily:
         per = self.bytes_per_sample(model)
         return None if per is None else n * per
 
-    def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+    def smc_options(self, particles, generator, *, proposal, resample_threshold, twist, steps, progress):
+        """This family's SMC options object; an option it ignores is refused."""
+        raise NotImplementedError
+
+    def smc(self, model, options):
         """One sequential Monte Carlo run (:class:`~sculpting.smc_core.SMCRun`) of a composition."""
         raise NotImplementedError
 
@@ -184,29 +267,50 @@ class GFlowNetFamily(ModelFamily):
             policy.successor_head = successor_head
         return policy
 
-    def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
+    def draw_options(self, model, n, generator, seed, *, steps, batch_size, progress, workers, sampler):
+        if steps is not None or progress:
+            raise TypeError(
+                f"{'steps=' if steps is not None else 'progress='} is for diffusion samplers; a GFlowNet trajectory "
+                "ends when it stops, drawn in batches without a progress bar"
+            )
+        if workers == "auto":  # one per usable core (CPU) or GPU, never more than the samples
+            workers = min(default_workers(device_of(model)), n) if seed is not None else 1
+        if workers != 1 and seed is None:
+            raise ValueError("workers > 1 needs an integer seed")
+        return GFlowNetDraw(n, generator, seed, batch_size, workers, dict(sampler))
+
+    def sample(self, model, options: GFlowNetDraw):
         if hasattr(model, "at_beta") and not hasattr(model, "log_probs"):
             raise ValueError("a β-conditional model: sample model.at_beta(beta)")
 
-        options = dict(options)
-        name = options.pop("sampler", "auto")
+        chosen = dict(options.sampler)
+        name = chosen.pop("sampler", "auto")
         if isinstance(model, PathComposition) and name == "auto":
             name = "smc"  # a path composition is sampled by SMC only: "auto" takes SMC's options too
-        sampler = gflownet_sampler(name, **options)
-        if workers != 1:
-            if seed is None:
-                raise ValueError("workers > 1 needs an integer seed")
+        sampler = gflownet_sampler(name, **chosen)
+        if options.workers != 1:
+            return sample_terminal_parallel(
+                model, options.n, options.seed, options.workers, sampler, options.batch_size
+            )
+        return sampler.draw(model, options.n, options.generator, batch_size=options.batch_size)
 
-            return sample_terminal_parallel(model, n, seed, workers, sampler, batch_size)
-        return sampler.draw(model, n, generator, batch_size=batch_size)
+    def smc_options(self, particles, generator, *, proposal, resample_threshold, twist, steps, progress):
+        if steps is not None:
+            raise TypeError("steps= is for diffusion SMC (its grid points); a GFlowNet trajectory ends when it stops")
+        if progress:
+            raise TypeError("progress= is for diffusion SMC (its grid steps); GFlowNet SMC runs without a progress bar")
+        return GFlowNetSMCOptions(particles, generator, proposal, resample_threshold, twist)
 
-    def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
-        if twist == "flows":  # the bases' learned state flows as the classifier (sculpting.gflownet.flows)
-            return gflownet_smc(flow_policy(model), particles, generator, proposal, resample_threshold, "classifier")
-        if isinstance(model, PathComposition) or twist == "paths":
-            check_path_options(model, proposal, twist)
-            return path_smc(model, particles, generator, resample_threshold)
-        return gflownet_smc(model, particles, generator, proposal, resample_threshold, twist)
+    def smc(self, model, options: GFlowNetSMCOptions):
+        o = options
+        if o.twist == "flows":  # the bases' learned state flows as the classifier (sculpting.gflownet.flows)
+            return gflownet_smc(
+                flow_policy(model), o.particles, o.generator, o.proposal, o.resample_threshold, "classifier"
+            )
+        if isinstance(model, PathComposition) or o.twist == "paths":
+            check_path_options(model, o.proposal, o.twist)
+            return path_smc(model, o.particles, o.generator, o.resample_threshold)
+        return gflownet_smc(model, o.particles, o.generator, o.proposal, o.resample_threshold, o.twist)
 
     def bytes_per_sample(self, model):
         try:
@@ -283,11 +387,14 @@ class DiffusionFamily(ModelFamily):
 
         return ComposedScore(bases, classifier, composition, gamma)
 
-    def sample(self, model, n, generator, steps, batch_size, progress, workers, options, seed):
-        if workers != 1:
+    def draw_options(self, model, n, generator, seed, *, steps, batch_size, progress, workers, sampler):
+        if workers not in (1, "auto"):
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
+        return DiffusionDraw(n, generator, 300 if steps is None else steps, batch_size, progress, dict(sampler))
 
-        options = dict(options)
+    def sample(self, model, draw: DiffusionDraw):
+        n, generator, steps, batch_size, progress = draw.n, draw.generator, draw.steps, draw.batch_size, draw.progress
+        options = dict(draw.sampler)
         sampler = options.pop("sampler", "smc" if isinstance(model, DiffusionPathComposition) else "pc")
         if isinstance(model, DiffusionPathComposition):
             if sampler == "auto":
@@ -322,7 +429,27 @@ class DiffusionFamily(ModelFamily):
         _report_out_of_range(x)
         return x
 
-    def smc(self, model, particles, generator, proposal, resample_threshold, twist, steps, progress):
+    def smc_options(self, particles, generator, *, proposal, resample_threshold, twist, steps, progress):
+        steps = 200 if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise TypeError(f"steps must be an integer, got {steps!r}")
+        if not 2 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must lie in [2, {MAX_STEPS}] (sculpting.infrastructure.bounds), got {steps}")
+        if twist not in ("classifier", "paths"):
+            raise ValueError(
+                f"twist={twist!r}: diffusion SMC twists by the classifier ('classifier') or by the bases' "
+                "path posteriors ('paths', docs/classifier_free.md)"
+            )
+        return DiffusionSMCOptions(particles, generator, proposal, resample_threshold, twist, steps, progress)
+
+    def smc(self, model, options: DiffusionSMCOptions):
+        particles, generator, proposal = options.particles, options.generator, options.proposal
+        resample_threshold, twist, steps, progress = (
+            options.resample_threshold,
+            options.twist,
+            options.steps,
+            options.progress,
+        )
         if twist == "paths" and hasattr(model, "composition") and not isinstance(model, DiffusionPathComposition):
             # a classifier composition sampled with the path twist: the same bases, no classifier
             model = DiffusionPathComposition(model.bases, model.composition, getattr(model, "gamma", 1.0))
@@ -336,8 +463,6 @@ class DiffusionFamily(ModelFamily):
         return diffusion_smc(model, particles, generator, proposal, resample_threshold, steps, progress)
 
     def bytes_per_sample(self, model):
-        import math
-
         return 4 * 4 * math.prod(tuple(model.image_shape))  # float32 state, score, noise, output
 
     def working_bytes_per_image(self, model) -> int:
@@ -346,8 +471,6 @@ class DiffusionFamily(ModelFamily):
         mean, mixed score, guidance gradient and output; per base a score and a mean), plus the
         largest network pass: a base's score (the sum of its layers' outputs, no gradient kept) or
         the classifier's forward and backward (twice its layers' outputs)."""
-        import math
-
         bases = list(getattr(model, "bases", None) or [model])
         d = math.prod(tuple(model.image_shape))
         dev = getattr(bases[0], "device", None) or torch.device("cpu")  # host: the fallback for a model without .device
@@ -429,8 +552,6 @@ def _report_out_of_range(x: torch.Tensor) -> None:
     """Warn (``RuntimeWarning``) when samples leave the data range [−1, 1] by orders of magnitude
     (too strong a guidance for too few steps)."""
     if x.numel() and bool((x.abs() > OUT_OF_RANGE_FACTOR).any()):
-        import warnings
-
         share = float((x.abs() > OUT_OF_RANGE_FACTOR).float().mean())
         warnings.warn(
             f"{share:.1%} of the sampled values lie beyond ±{OUT_OF_RANGE_FACTOR:g} (the data range is "

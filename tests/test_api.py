@@ -17,7 +17,7 @@ CORE = [
     "families.py",
     "smc_core.py",
     "protocols.py",
-    "checkpoints.py",
+    "infrastructure",
     "fit.py",
     "gflownet",
     "diffusion",
@@ -194,3 +194,10 @@ def test_parallel_workers_reproduce_and_sample_the_exact_composition():
         sc.sample(model, 4, workers=0)
     with pytest.raises(ValueError, match="integer seed"):
         sc.sample(model, 4, seed=None, workers=2)
+
+
+def test_dir_lists_the_public_api_and_no_submodule():
+    names = dir(sc)
+    assert names == sorted([*sc.__all__, "__version__"])
+    assert "infrastructure" not in names and "smc_core" not in names  # control: they are attributes
+    assert hasattr(sc, "infrastructure") and hasattr(sc, "smc_core")

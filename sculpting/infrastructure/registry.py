@@ -39,7 +39,7 @@ from sculpting.infrastructure.checkpoints import ADAPTER_KINDS, register_loader
 from sculpting.gflownet.env_kinds import register_env, set_discovery
 
 #: the folder of the reference domains (sculpting.domains), walked by discovery
-DOMAINS_DIR = Path(__file__).resolve().parent / "domains"
+DOMAINS_DIR = Path(__file__).resolve().parents[1] / "domains"
 
 __all__ = ["Domain", "Command", "DomainError", "register_domain", "domains", "get_domain", "find_pretrained", "PRESETS"]
 
