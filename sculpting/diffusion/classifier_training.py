@@ -30,9 +30,16 @@ import torch
 
 from sculpting.algebra import slot_tail_weights
 from sculpting.diffusion.samplers import edm_sample, pc_sample
-from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.distributed import broadcast_module, is_main, local_batch, rank_seed
 from sculpting.infrastructure.fingerprint import base_fingerprints, describe
-from sculpting.infrastructure.training_scaffold import Resumable, TrainConfig, frozen_copy, keeps_global_rng, seeded
+from sculpting.infrastructure.training_scaffold import (
+    Resumable,
+    TrainConfig,
+    frozen_copy,
+    keeps_global_rng,
+    optimiser_step,
+    seeded,
+)
 from sculpting.infrastructure.training_scaffold import progress as progress_bar
 
 __all__ = ["DiffusionClassifierConfig", "TrajectoryPool", "draw_pool", "train_time_classifier"]
@@ -115,6 +122,42 @@ def _forward_noise(sde, x0, t_max: float, gen):
     return sde.mean_coef(t).to(x0).reshape(shape) * x0 + sde.marginal_std(t).to(x0).reshape(shape) * z, t
 
 
+def _check_pools(classifier, pools, bases) -> None:
+    """One pool (and one base, if given) per base of ``classifier``, of its image shape."""
+    m = classifier.n_bases
+    if len(pools) != m:
+        raise ValueError(f"classifier is for {m} bases, got {len(pools)} pools")
+    for p in pools:
+        if tuple(p.states.shape[2:]) != tuple(classifier.image_shape):
+            raise ValueError(f"pool images {tuple(p.states.shape[2:])} ≠ classifier {classifier.image_shape}")
+    if bases is not None and len(bases) != m:
+        raise ValueError(f"classifier is for {m} bases, got {len(bases)}")
+
+
+def _losses(classifier, frozen, pools, config, batch: int, gen, with_nonterminal: bool):
+    """(terminal, non-terminal) loss on one batch drawn from the pools.
+
+    Terminal: −E log Q(first = b | x₀) at the pool's own labels b. Non-terminal (after the
+    terminal-only warm-up, else 0): −E Σ_{b, tail} w(b, tail) log Q(b, tail | x_t, t), the tail
+    slots' weights w read from the frozen copy's terminal head at x₀ (``slot_tail_weights``)."""
+    dev, m, n = next(classifier.parameters()).device, classifier.n_bases, classifier.n_slots
+    x0, xt, tt, lab, eps = _pool_batch(pools, batch, config.t_max, gen, dev, states=config.noising == "pool")
+    if config.noising == "forward":  # fresh (x_t, t) from the forward SDE at the pool's samples
+        xt, tt = _forward_noise(classifier.sde, x0, config.t_max, gen)
+    la = (torch.rand(len(x0), generator=gen, device=dev) * 2 - 1) * config.logit_alpha_range
+    la_in = la if classifier.alpha_conditioned else None
+    rows = torch.arange(len(x0), device=dev)
+    l_term = -classifier.log_first(x0, eps, la_in)[rows, lab].mean()
+    if not with_nonterminal:
+        return l_term, torch.zeros((), device=dev)
+    with torch.no_grad():
+        la_frozen = la if frozen.alpha_conditioned else None
+        tail = slot_tail_weights(frozen.log_first(x0, eps, la_frozen), la, n, frozen.alpha_conditioned)
+    w = torch.zeros(len(x0), m, tail.shape[1], device=dev)
+    w[rows, lab] = tail
+    return l_term, -(w.reshape(len(x0), -1) * classifier.log_joint(xt, tt, la_in)).sum(1).mean()
+
+
 @keeps_global_rng
 def train_time_classifier(
     classifier,
@@ -131,24 +174,16 @@ def train_time_classifier(
     the pools are not saved: pass the same).
     ``bases``: the models the pools were drawn from; the classifier records their fingerprints
     (``sc.compose`` then refuses other bases)."""
-    m, n = classifier.n_bases, classifier.n_slots
-    if len(pools) != m:
-        raise ValueError(f"classifier is for {m} bases, got {len(pools)} pools")
-    for p in pools:
-        if tuple(p.states.shape[2:]) != tuple(classifier.image_shape):
-            raise ValueError(f"pool images {tuple(p.states.shape[2:])} ≠ classifier {classifier.image_shape}")
+    _check_pools(classifier, pools, bases)
     dev = next(classifier.parameters()).device
     gen = seeded(rank_seed(config.seed), dev)
     broadcast_module(classifier)
     progress = progress and is_main()
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr)
     frozen = frozen_copy(classifier).eval()
-    r, B = config.logit_alpha_range, local_batch(config.batch)
+    B = local_batch(config.batch)
     hist = {"loss_terminal": [], "loss_nonterminal": []}
-
     if bases is not None:
-        if len(bases) != m:
-            raise ValueError(f"classifier is for {m} bases, got {len(bases)}")
         classifier.base_fingerprints = base_fingerprints(bases)
     resume = Resumable(
         checkpoint_path,
@@ -168,28 +203,8 @@ def train_time_classifier(
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     for u in progress_bar(config.updates, desc, progress, mininterval=1.0, start=start):
         classifier.train()
-        x0, xt, tt, lab, eps = _pool_batch(pools, B, config.t_max, gen, dev, states=config.noising == "pool")
-        if config.noising == "forward":  # fresh (x_t, t) from the forward SDE at the pool's samples
-            xt, tt = _forward_noise(classifier.sde, x0, config.t_max, gen)
-        la = (torch.rand(len(x0), generator=gen, device=dev) * 2 - 1) * r
-        la_in = la if classifier.alpha_conditioned else None
-        l_term = -classifier.log_first(x0, eps, la_in)[torch.arange(len(x0), device=dev), lab].mean()
-        loss = l_term
-        l_nt = torch.zeros((), device=dev)
-        if u > config.terminal_only:
-            with torch.no_grad():
-                tail = slot_tail_weights(
-                    frozen.log_first(x0, eps, la if frozen.alpha_conditioned else None), la, n, frozen.alpha_conditioned
-                )
-            w = torch.zeros(len(x0), m, tail.shape[1], device=dev)
-            w[torch.arange(len(x0), device=dev), lab] = tail
-            l_nt = -(w.reshape(len(x0), -1) * classifier.log_joint(xt, tt, la_in)).sum(1).mean()
-            loss = loss + l_nt
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(classifier.parameters())
-        torch.nn.utils.clip_grad_norm_(classifier.parameters(), 10.0)
-        opt.step()
+        l_term, l_nt = _losses(classifier, frozen, pools, config, B, gen, with_nonterminal=u > config.terminal_only)
+        optimiser_step(opt, l_term + l_nt, classifier, clip_norm=10.0)
         hist["loss_terminal"].append(l_term.item())
         hist["loss_nonterminal"].append(l_nt.item())
         if u % config.refresh_every == 0:

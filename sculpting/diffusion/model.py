@@ -18,7 +18,7 @@ from torch import nn
 from sculpting.diffusion.fast import FastPath
 from sculpting.diffusion.sde import VESDE
 from sculpting.diffusion.unet import UNET_PRESETS, ScoreUNet
-from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.distributed import broadcast_module, is_main, local_batch, rank_seed
 from sculpting.infrastructure.fingerprint import describe
 from sculpting.infrastructure.training_scaffold import (
     Resumable,
@@ -26,6 +26,7 @@ from sculpting.infrastructure.training_scaffold import (
     ema_update,
     frozen_copy,
     keeps_global_rng,
+    optimiser_step,
     seeded,
     seeded_init,
 )
@@ -96,6 +97,17 @@ class DiffusionTrainConfig(TrainConfig):
 LOSS_READ_EVERY = 50
 
 
+def _dsm_batch_loss(model, images, batch: int, gen, fast, loss_at) -> torch.Tensor:
+    """The denoising score-matching loss of ``model`` on ``batch`` images drawn with replacement
+    (``model.dsm_noise`` draws t and the noise; ``loss_at`` is ``model.dsm_loss_at`` as the fast
+    path wraps it, under its autocast)."""
+    idx = torch.randint(len(images), (batch,), generator=gen, device=gen.device).to(images.device)
+    x0 = fast.inputs(images[idx])
+    t, z = model.dsm_noise(x0, gen)
+    with fast.autocast(model.device):
+        return loss_at(x0, t, z)
+
+
 @keeps_global_rng
 def train_score_model(
     model: ScoreModel,
@@ -152,16 +164,8 @@ def train_score_model(
     t0 = time.perf_counter() - hist.get("train_time_s", 0.0)
     bar = progress_bar(config.steps, desc, progress, mininterval=1.0, start=start)
     for step in bar:
-        idx = torch.randint(len(images), (B,), generator=gen, device=gen.device).to(images.device)
-        x0 = fast.inputs(images[idx])
-        t, z = model.dsm_noise(x0, gen)
-        with fast.autocast(model.device):
-            loss = loss_at(x0, t, z)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(model.parameters())
-        opt.step()
-        sched.step()
+        loss = _dsm_batch_loss(model, images, B, gen, fast, loss_at)
+        optimiser_step(opt, loss, model, sched)
         ema_update(ema, model, config.ema_decay)
         pending.append(loss.detach())
         if step % LOSS_READ_EVERY == 0 or resume.due(step) or step == config.steps:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from sculpting.algebra import slot_tail_weights
-from sculpting.infrastructure.distributed import average_gradients, broadcast_module, is_main, local_batch, rank_seed
+from sculpting.infrastructure.distributed import broadcast_module, is_main, local_batch, rank_seed
 from sculpting.infrastructure.fingerprint import base_fingerprints, describe
 from sculpting.gflownet.exact import log_expectation, log_visit_probs
 from sculpting.gflownet.policy import policy_table
@@ -52,6 +52,7 @@ from sculpting.infrastructure.training_scaffold import (
     ema_update,
     frozen_copy,
     keeps_global_rng,
+    optimiser_step,
     seeded,
 )
 from sculpting.infrastructure.training_scaffold import progress as progress_bar
@@ -245,6 +246,25 @@ class _ExactLosses:
         return l_term, l_nt
 
 
+def _loss_estimator(classifier, bases, config: ClassifierTrainConfig, context):
+    """``losses(ema, generator) → (terminal, non-terminal) loss`` (or None for a batch without a
+    valid trajectory): the exact expected losses by DP (``estimator="exact"``, enumerable
+    environments) or the sampled ones (with the bases' policy tables where the environment is
+    enumerable and ``fast_path`` is on)."""
+    env = classifier.env
+    if context is not None and config.estimator == "exact":
+        raise ValueError("estimator='exact' does not support context-conditioned classifiers")
+    enumerable = is_enumerable(env) and config.fast_path and context is None
+    tables = [policy_table(env, b) for b in bases] if enumerable else None
+    if config.estimator == "exact":
+        if not is_enumerable(env):
+            raise ValueError("estimator='exact' needs an enumerable environment")
+        exact = _ExactLosses(classifier, env, tables if tables is not None else [policy_table(env, b) for b in bases])
+        return lambda ema, gen: exact(classifier, ema, config, gen)
+    all_states = env.all_states() if enumerable else None
+    return lambda ema, gen: _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states, context)
+
+
 @keeps_global_rng
 def train_classifier(
     classifier,
@@ -270,19 +290,10 @@ def train_classifier(
     _check(classifier, bases)
     if bool(getattr(classifier, "context_conditioned", False)) != (context is not None):
         raise ValueError("a context-conditioned classifier needs context= (and only it takes one)")
-    env = classifier.env
     gen = seeded(rank_seed(config.seed), next(classifier.parameters()).device)
     broadcast_module(classifier)
     progress = progress and is_main()
-    enumerable = is_enumerable(env) and config.fast_path and context is None
-    if context is not None and config.estimator == "exact":
-        raise ValueError("estimator='exact' does not support context-conditioned classifiers")
-    tables = [policy_table(env, b) for b in bases] if enumerable else None
-    all_states = env.all_states() if enumerable else None
-    if config.estimator == "exact":
-        if not is_enumerable(env):
-            raise ValueError("estimator='exact' needs an enumerable environment")
-        exact = _ExactLosses(classifier, env, tables if tables is not None else [policy_table(env, b) for b in bases])
+    losses_of = _loss_estimator(classifier, bases, config, context)
     ema = frozen_copy(classifier)
     opt = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = (
@@ -312,29 +323,17 @@ def train_classifier(
     t0 = time.perf_counter()
     bar = progress_bar(config.steps, desc, progress, start=start)
     for step in bar:
-        losses = (
-            exact(classifier, ema, config, gen)
-            if config.estimator == "exact"
-            else _sampled_losses(classifier, ema, env, bases, tables, config, gen, all_states, context)
-        )
+        losses = losses_of(ema, gen)
         if losses is None:  # no valid trajectory in this batch
             resume.save(step, hist)
             continue
         l_term, l_nt = losses
         weight = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
         loss = l_term + weight * l_nt
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(classifier.parameters())
-        opt.step()
-        if sched is not None:
-            sched.step()
+        optimiser_step(opt, loss, classifier, sched)
         ema_update(ema, classifier, config.ema_decay)
-        for k, v in (
-            ("step", step),
-            ("loss", loss.item()),
-            ("loss_terminal", l_term.item()),
-            ("loss_nonterminal", l_nt.item()),
+        for k, v in zip(
+            ("step", "loss", "loss_terminal", "loss_nonterminal"), (step, loss.item(), l_term.item(), l_nt.item())
         ):
             hist[k].append(v)
         if step % 50 == 0:

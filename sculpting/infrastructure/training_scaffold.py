@@ -19,11 +19,20 @@ import torch
 from tqdm.auto import tqdm
 
 from sculpting.infrastructure.checkpoints import CheckpointError, atomic_write
-from sculpting.infrastructure.distributed import world
+from sculpting.infrastructure.distributed import average_gradients, world
 from sculpting.infrastructure.fingerprint import diff_fields
 from sculpting.version import __version__ as _version
 
-__all__ = ["TrainConfig", "seeded", "seeded_init", "frozen_copy", "ema_update", "progress", "Resumable"]
+__all__ = [
+    "TrainConfig",
+    "seeded",
+    "seeded_init",
+    "frozen_copy",
+    "ema_update",
+    "optimiser_step",
+    "progress",
+    "Resumable",
+]
 
 
 #: config fields that must be ≥ 1 (integers) or > 0 (floats); every other number must be ≥ 0
@@ -153,6 +162,20 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         return
     for pe, p in zip(ema_params, params):
         pe.lerp_(p, 1 - decay)
+
+
+def optimiser_step(opt, loss: torch.Tensor, module: torch.nn.Module, sched=None, clip_norm: float | None = None):
+    """One update of ``module``: zero its gradients, backpropagate ``loss``, average the gradients
+    over the training processes (nothing alone), clip their norm to ``clip_norm`` (None: no
+    clipping), step the optimiser, then the learning-rate schedule ``sched`` if any."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(module.parameters())
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), clip_norm)
+    opt.step()
+    if sched is not None:
+        sched.step()
 
 
 def progress(steps: int, desc: str, enabled: bool = True, mininterval: float = 0.5, start: int = 1):
