@@ -106,6 +106,14 @@ def sde_from_config(config: dict | None):
     raise ValueError(f"unknown SDE kind {kind!r}; choose 've' or 'vp'")
 
 
+def edm_noise_levels(s_min: float, s_max: float, steps: int, rho: float = 7.0) -> torch.Tensor:
+    """``[steps]`` float64 EDM noise levels from ``s_max`` down to ``s_min`` (on the host):
+    σ̃_k = (σ̃_max^{1/ρ} + k / (steps − 1) · (σ̃_min^{1/ρ} − σ̃_max^{1/ρ}))^ρ, k = 0 … steps − 1
+    (dense near σ̃_min for ρ > 1; ``docs/diffusion.md``)."""
+    k = torch.arange(steps, dtype=torch.float64, device="cpu")  # host: the σ grid, read as floats
+    return (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
+
+
 def noise_level_table(sde, n: int = 4001):
     """(t ``[n]``, σ̃_t = σ_t / m_t ``[n]``) on [ε, 1] in float64, σ̃ increasing in t (the EDM noise
     levels of the scaled variable x / m_t)."""

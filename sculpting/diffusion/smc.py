@@ -36,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sculpting.diffusion.composition import ComposedScore
+from sculpting.diffusion.sde import edm_noise_levels
 from sculpting.diffusion.sde import noise_level_table as _noise_level_table
 from sculpting.finite import check_finite
 from sculpting.smc_core import Particles, SMCRun, check_smc_options, run_smc, sample_by_runs
@@ -63,8 +64,7 @@ def _noise_grid(sde, steps: int, rho: float = 7.0):
 
     t_tab, s_tab = _noise_level_table(sde)
     s_min, s_max = float(s_tab[0]), float(s_tab[-1])
-    k = torch.arange(steps, dtype=torch.float64, device="cpu")  # host: the time grid, read as floats
-    sig = (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
+    sig = edm_noise_levels(s_min, s_max, steps, rho)
     sig[0], sig[-1] = s_max, s_min
     i = torch.searchsorted(s_tab, sig).clamp(1, len(s_tab) - 1)
     w = (sig - s_tab[i - 1]) / (s_tab[i] - s_tab[i - 1])

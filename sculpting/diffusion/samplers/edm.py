@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from sculpting.diffusion.sde import edm_noise_levels
 from sculpting.diffusion.sde import noise_level_table as _noise_level_table
 from sculpting.sampling import Sampler
 
@@ -57,8 +58,7 @@ def edm_sample(
         m = float(sde.mean_coef(torch.tensor(t, device="cpu")))  # host: a float
         return x + sig * sig * m * model.score(m * x, torch.full((n,), t, device=dev))
 
-    k = torch.arange(steps, dtype=torch.float64, device="cpu")  # host: the σ grid, read as floats
-    sig = (s_max ** (1 / rho) + k / (steps - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
+    sig = edm_noise_levels(s_min, s_max, steps, rho)
     sig = torch.cat([sig, torch.zeros(1, dtype=torch.float64, device="cpu")]).tolist()  # host: floats
     m1 = float(sde.mean_coef(torch.tensor(1.0, device="cpu")))  # host: a float
     x = sde.prior_sample((n, *model.image_shape), generator, device=gdev).to(dev) / m1
