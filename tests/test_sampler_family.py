@@ -103,3 +103,46 @@ def test_the_package_samplers_are_classes_with_declared_options():
         gfn["rejection"](rounds=0)
     with pytest.raises(ValueError, match="needs scheduler="):
         diff["scheduler"]()
+
+
+def test_each_family_builds_its_own_options_and_refuses_what_it_ignores():
+    """``sc.sample`` / ``sc.smc`` hand each family an options object of its own
+    (families.GFlowNetDraw / DiffusionDraw, GFlowNetSMCOptions / DiffusionSMCOptions); an option
+    the family has no use for is refused, not silently dropped. Controls: the same calls without
+    the foreign option succeed."""
+    from sculpting.diffusion.model import ScoreModel
+    from sculpting.families import (
+        DiffusionDraw,
+        DiffusionSMCOptions,
+        GFlowNetDraw,
+        GFlowNetSMCOptions,
+        family_of,
+    )
+
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    g = sc.compose(bases, clf, "harmonic", alpha=0.3)
+    fam = family_of(g)
+    common = dict(steps=None, batch_size=None, progress=False, workers=1, sampler={})
+    assert isinstance(fam.draw_options(g, 4, None, 0, **common), GFlowNetDraw)
+    smc_common = dict(proposal="auto", resample_threshold=0.5, twist="classifier", steps=None, progress=False)
+    assert isinstance(fam.smc_options(8, None, **smc_common), GFlowNetSMCOptions)
+    with pytest.raises(TypeError, match="steps= is for diffusion samplers"):
+        sc.sample(g, 4, seed=0, steps=10)
+    with pytest.raises(TypeError, match="progress= is for diffusion samplers"):
+        sc.sample(g, 4, seed=0, progress=True)
+    with pytest.raises(TypeError, match="steps= is for diffusion SMC"):
+        sc.smc(g, 8, seed=0, steps=10)
+    with pytest.raises(TypeError, match="progress= is for diffusion SMC"):
+        sc.smc(g, 8, seed=0, progress=True)
+    assert sc.sample(g, 4, seed=0).shape[0] == 4 and sc.smc(g, 8, seed=0).particles == 8  # controls
+
+    d = ScoreModel(3, "smoke", seed=0)
+    dfam = family_of(d)
+    assert isinstance(dfam.draw_options(d, 2, None, 0, **common), DiffusionDraw)
+    assert dfam.draw_options(d, 2, None, 0, **common).steps == 300  # the documented default
+    assert isinstance(dfam.smc_options(4, None, **smc_common), DiffusionSMCOptions)
+    with pytest.raises(ValueError, match="workers= is for GFlowNets"):
+        sc.sample(d, 2, seed=0, steps=3, workers=2)
+    with pytest.raises(ValueError, match="twist='head'"):
+        dfam.smc_options(4, None, **{**smc_common, "twist": "head"})
+    assert sc.sample(d, 2, seed=0, steps=3).shape == (2, 3, 16, 16)  # control
