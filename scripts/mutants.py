@@ -45,14 +45,6 @@ MUTANTS = [
         ("tests/test_sampler_family.py::test_each_family_builds_its_own_options_and_refuses_what_it_ignores",),
     ),
     Mutant(
-        "time-classifier-tail-weights-from-live-net",
-        "the time classifier's non-terminal targets read from the network being trained, not its frozen copy",
-        "sculpting/diffusion/classifier_training.py",
-        "        tail = slot_tail_weights(frozen.log_first(x0, eps, la_frozen), la, n, frozen.alpha_conditioned)",
-        "        tail = slot_tail_weights(classifier.log_first(x0, eps, la_frozen), la, n, frozen.alpha_conditioned)",
-        ("tests/test_diffusion.py::test_forward_noised_classifier_training_approaches_the_exact_classifier",),
-    ),
-    Mutant(
         "diffusion-smc-log-z-shift",
         "the SMC driver's log Ẑ shifted by 0.5 (Ẑ · e^0.5; every sampler's, caught by the diffusion closed form)",
         "sculpting/smc_core.py",
