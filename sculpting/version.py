@@ -1,3 +1,3 @@
 """The package version (read by checkpoints, run folders and the CLI without importing the API)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

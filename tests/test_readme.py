@@ -1,5 +1,6 @@
-"""Every command of the README runs in a test (shrunk to seconds with the documented smoke flags
-and temporary outputs) or is marked illustrative in the README itself."""
+"""Every command of the README and of the documentation pages that give commands runs in a test
+(shrunk to seconds with the documented smoke flags and temporary outputs) or is marked illustrative
+where it is written; every Python block there runs; the README stays a front page."""
 
 import os
 import re
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+#: the pages whose commands and Python blocks are run (the README first)
+PAGES = ("README.md", "docs/usage.md", "docs/training.md", "docs/benchmarks.md")
+README = "\n".join((ROOT / p).read_text() for p in PAGES)
 PY = str(Path(sys.executable).parent / "python")
 
 
@@ -157,3 +160,46 @@ def test_readme_python_runs(tmp_path):
     for code in blocks("python"):
         r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_readme_is_a_front_page():
+    """At most 150 lines; it opens with what the package does, shows a figure that exists, gives the
+    two commands and a Quick start, and links only to files that exist (control: a missing link is
+    found)."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    assert "bash scripts/lab.sh" in text and "bash scripts/test.sh" in text and "## Quick start" in text
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert any(link.endswith(".png") for link in links)
+    missing = [link for link in links if not link.startswith("http") and not (ROOT / link).exists()]
+    assert missing == []
+    assert [link for link in ["docs/nope.md"] if not (ROOT / link).exists()] == ["docs/nope.md"]  # control
+
+
+def test_the_benchmarks_page_is_generated_from_the_measurements():
+    """docs/benchmarks.md is what scripts/benchmarks_page.py makes of figures/timing.json and the
+    results files (control: a changed timing makes the check fail)."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import benchmarks_page
+
+    assert benchmarks_page.main(["--check"]) == 0
+    timing = json.loads((ROOT / "figures" / "timing.json").read_text())
+    first = next(iter(sorted(timing)))
+    assert f"| `{first}` | {timing[first]['seconds'] / 60:.1f} |" in benchmarks_page.page()
+    changed = {**timing, first: {**timing[first], "seconds": timing[first]["seconds"] + 600}}
+    assert benchmarks_page.timing_table(changed) not in benchmarks_page.page()
+
+
+def test_one_version_everywhere():
+    """The package, its metadata, the citation file and the newest release notes name one version."""
+    import tomllib
+
+    from sculpting.version import __version__
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    cff = re.search(r"(?m)^version: (\S+)", (ROOT / "CITATION.cff").read_text()).group(1)
+    newest = re.search(r"(?m)^## (\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text()).group(1)
+    assert __version__ == meta == cff == newest == "0.3.0"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
