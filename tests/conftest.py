@@ -33,3 +33,8 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The documentation site's tests run last: they render the notebooks the notebook tests executed."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_docs.py"))

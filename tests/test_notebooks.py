@@ -1,6 +1,7 @@
 """Every notebook runs headlessly through papermill with its smoke settings."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,25 @@ pytestmark = pytest.mark.notebook
 
 def run(name, out_dir, **params):
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the kernel draws figures inline, as JupyterLab does (the executed copy shows them in the docs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        _execute(name, out_dir, params)
+    nb = json.loads((out_dir / f"{name}.ipynb").read_text())
+    warnings = [
+        o.get("text", "")
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Warning" in "".join(o.get("text", ""))
+    ]
+    assert not warnings, f"{name} printed warnings: {warnings}"
+    # the executed copy the documentation site renders (scripts/docs.py; tests/test_docs.py)
+    (ROOT / "test-artifacts" / "notebooks").mkdir(parents=True, exist_ok=True)
+    shutil.copy(out_dir / f"{name}.ipynb", ROOT / "test-artifacts" / "notebooks" / f"{name}.ipynb")
+    return json.loads((out_dir / "metrics.json").read_text())
+
+
+def _execute(name, out_dir, params):
     papermill.execute_notebook(
         str(NB / f"{name}.ipynb"),
         str(out_dir / f"{name}.ipynb"),
@@ -23,15 +43,6 @@ def run(name, out_dir, **params):
         progress_bar=False,
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
-    nb = json.loads((out_dir / f"{name}.ipynb").read_text())
-    warnings = [
-        o.get("text", "")
-        for c in nb["cells"]
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Warning" in "".join(o.get("text", ""))
-    ]
-    assert not warnings, f"{name} printed warnings: {warnings}"
-    return json.loads((out_dir / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -204,7 +204,17 @@ class EmpiricalScore:
 def data_oracle(datasets, sde_or_bases, n_slots: int | None = None) -> DataOracle:
     """``sc.data_oracle(datasets, bases)``: the exact classifier of diffusion bases trained on the
     finite ``datasets`` (one tensor per base, in the bases' data scale). ``sde_or_bases``: the bases
-    (their SDE is used) or an SDE."""
+    (their SDE is used) or an SDE.
+
+    Examples:
+        >>> import torch, sculpting as sc
+        >>> from sculpting.diffusion.sde import VESDE
+        >>> a, b = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)     # two bases, one training image each
+        >>> oracle = sc.data_oracle([a, b], VESDE())
+        >>> q = oracle.log_first(a, torch.full((1,), 1e-3), 0.0).exp()   # P(first observation = base | x near a)
+        >>> [round(float(v), 3) for v in q[0]]
+        [1.0, 0.0]
+    """
     sde = sde_or_bases
     if isinstance(sde_or_bases, (list, tuple)):
         sdes = {repr(getattr(b, "sde", None)) for b in sde_or_bases}

@@ -39,7 +39,13 @@ def _check_dir(name: str, value) -> None:
 
 
 def pretrained_names() -> list[str]:
-    """Every ``"<domain>/<set>"`` name of the registered domains."""
+    """Every ``"<domain>/<set>"`` name of the registered domains.
+
+    Examples:
+        >>> import sculpting as sc
+        >>> [n for n in sc.pretrained_names() if n.startswith("grid/")]
+        ['grid/shubert_sigmoid', 'grid/circles']
+    """
 
     return [f"{d.name}/{s}" for d in domains().values() for s in d.pretrained]
 
@@ -51,6 +57,12 @@ def load_pretrained(name: str, directory=None, base_directory=None):
     ``base_directory`` reads the bases from yet another one (default: ``directory``). A classifier
     that records the bases it was trained on is checked against the bases loaded: files of another
     set, renamed into the folder, are refused (:class:`sculpting.infrastructure.checkpoints.CheckpointError`).
+
+    Examples:
+        >>> import sculpting as sc
+        >>> bases, clf = sc.load_pretrained("grid/circles")
+        >>> len(bases), clf.n_bases
+        (3, 3)
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
@@ -72,7 +84,13 @@ def load_pretrained(name: str, directory=None, base_directory=None):
 def load_bases(name: str, directory=None) -> list:
     """The bases of a named set, in label order, from ``directory`` (``<base>/model.pt`` as the
     training CLI writes, or the shipped ``base_<base>.pt``; default: the shipped ones), without
-    its classifier (e.g. to fit a new classifier to freshly trained bases)."""
+    its classifier (e.g. to fit a new classifier to freshly trained bases).
+
+    Examples:
+        >>> import sculpting as sc
+        >>> [b.env.reward_name for b in sc.load_bases("grid/shubert_sigmoid")]
+        ['symmetric_shubert', 'diag_sigmoid']
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'grid/shubert_sigmoid', got {type(name).__name__}")
     _check_dir("directory", directory)
@@ -82,6 +100,16 @@ def load_bases(name: str, directory=None) -> list:
 
 def load_model(path):
     """Any checkpoint this package or a registered domain writes (base, classifier, judge), by its
-    kind; the model's environment kind comes from the registered domains too."""
+    kind; the model's environment kind comes from the registered domains too.
+
+    Examples:
+        >>> import tempfile, pathlib, sculpting as sc
+        >>> bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "clf.pt"
+        >>> sc.save(clf, path).name
+        'clf.pt'
+        >>> type(sc.load_model(path)).__name__
+        'SculptingClassifier'
+    """
     discover()
     return load(path)

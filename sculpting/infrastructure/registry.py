@@ -67,6 +67,20 @@ class Command:
             ``ValueError`` for arguments that do not go together, before the folder is bound.
 
     Every field is checked when the command is built (a ``TypeError`` / ``ValueError`` naming it).
+
+    Examples:
+        >>> import sculpting as sc
+        >>> def run(args, config, out, device):                        # train, write out/model.pt, return numbers
+        ...     return {}
+        >>> from dataclasses import dataclass
+        >>> from sculpting.infrastructure.training_scaffold import TrainConfig
+        >>> @dataclass
+        ... class MyConfig(TrainConfig):                             # its fields are the --key options
+        ...     steps: int = 1000
+        >>> presets = {"cpu": MyConfig(), "smoke": MyConfig(steps=2), "paper": MyConfig(steps=20_000)}
+        >>> cmd = sc.Command(run, presets, help="my trainer")
+        >>> cmd.help
+        'my trainer'
     """
 
     run: Callable
@@ -132,7 +146,14 @@ class Command:
 
 @dataclass
 class Domain:
-    """A domain's declaration (see the module docstring)."""
+    """A domain's declaration (see the module docstring).
+
+    Examples:
+        >>> import sculpting as sc
+        >>> d = sc.Domain("docs_example", description="a domain with nothing in it yet")
+        >>> d.name, d.pretrained, d.commands
+        ('docs_example', {}, {})
+    """
 
     name: str
     description: str = ""
@@ -193,7 +214,14 @@ def _discovery_for_check() -> None:
 def register_domain(domain: Domain) -> Domain:
     """Register ``domain`` (replacing one of the same name): its pretrained sets, environment
     kinds, checkpoint kinds and CLI commands become visible to ``sc.load_pretrained``,
-    ``sc.load_model`` and ``python -m sculpting``."""
+    ``sc.load_model`` and ``python -m sculpting``.
+
+    Examples:
+        >>> import sculpting as sc
+        >>> d = sc.register_domain(sc.Domain("docs_example_registered"))
+        >>> d.name
+        'docs_example_registered'
+    """
     if not isinstance(domain, Domain):
         raise TypeError(
             f"register_domain takes a sculpting.infrastructure.registry.Domain, got {type(domain).__name__}"
