@@ -201,3 +201,27 @@ def test_dir_lists_the_public_api_and_no_submodule():
     assert names == sorted([*sc.__all__, "__version__"])
     assert "infrastructure" not in names and "smc_core" not in names  # control: they are attributes
     assert hasattr(sc, "infrastructure") and hasattr(sc, "smc_core")
+
+
+def test_models_print_what_they_are():
+    """A composed model, a classifier and a base print their family, composition, α / γ, what
+    guides them and the bases' names (not a bare object address or a layer tree); controls: another
+    α or operation prints another line."""
+    bases, clf = sc.load_pretrained("grid/shubert_sigmoid")
+    guided = repr(sc.compose(bases, clf, "harmonic", alpha=0.3))
+    assert guided == (
+        "GuidedPolicy(gflownet: p1 ⊗ p2 (α=0.3) of [shubert, sigmoid]; anchored form, classifier SculptingClassifier)"
+    )
+    assert repr(sc.compose(bases, clf, "harmonic", alpha=0.7)) != guided  # control
+    assert "exact oracle" in repr(sc.compose(bases, None, "contrast")) and "◑" in repr(
+        sc.compose(bases, None, "contrast")
+    )
+    assert repr(clf).startswith("SculptingClassifier(2 bases, 2 slots, α-conditioned;")
+    assert repr(bases[0]).startswith("GFlowNet(shubert: GridEnv,")
+    mnist, mclf = sc.load_pretrained("mnist/M1_M2")
+    assert repr(sc.compose(mnist, mclf, "contrast", gamma=2.0)) == (
+        "ComposedScore(diffusion: p1 ◑ p2 of [M1, M2]; γ=2, classifier TimeClassifier)"
+    )
+    assert "no classifier" in repr(sc.compose(mnist, None, "harmonic")) and "[M1, M2]" in repr(sc.compose(mnist, None))
+    assert repr(mclf).startswith("TimeClassifier(2 bases, 2 slots, α-conditioned, images 3×16×16;")
+    assert repr(mnist[0]).startswith("ScoreModel(M1: VESDE, images 3×16×16,")

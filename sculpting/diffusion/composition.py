@@ -15,6 +15,7 @@ import math
 import torch
 
 from sculpting.algebra import Composition
+from sculpting.describe import composition_text
 from sculpting.diffusion.classifier import DiffusionQ
 
 __all__ = ["ComposedScore"]
@@ -74,6 +75,12 @@ class ComposedScore:
         self.bases, self.classifier, self.composition, self.gamma = list(bases), classifier, composition, float(gamma)
         self.q = DiffusionQ(classifier, composition)
         self.device = getattr(bases[0], "device", torch.device("cpu"))  # host: the fallback for bases without .device
+
+    def __repr__(self) -> str:
+        return (
+            f"ComposedScore(diffusion: {composition_text(self.composition, self.bases)}; γ={self.gamma:g}, "
+            f"classifier {type(self.classifier).__name__})"
+        )
 
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x ``[B, C, S, S]``, t ``[B]`` → the composed score ``[B, C, S, S]``. With observations and

@@ -31,6 +31,7 @@ from sculpting.infrastructure.training_scaffold import (
     seeded_init,
 )
 from sculpting.infrastructure.training_scaffold import progress as progress_bar
+from sculpting.describe import model_name, n_parameters
 
 __all__ = ["ScoreModel", "DiffusionTrainConfig", "train_score_model"]
 
@@ -55,6 +56,11 @@ class ScoreModel(nn.Module):
             self.unet = ScoreUNet(channels=channels, **cfg)
         self.sde = sde or VESDE()
         self.image_shape = (channels, cfg["image_size"], cfg["image_size"])
+
+    def __repr__(self) -> str:
+        shape = "×".join(map(str, self.image_shape))
+        sde, n = type(self.sde).__name__, n_parameters(self)
+        return f"ScoreModel({model_name(self)}: {sde}, images {shape}, {n} parameters)"
 
     @property
     def device(self) -> torch.device:

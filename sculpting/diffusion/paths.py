@@ -34,6 +34,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from sculpting.describe import composition_text
 from sculpting.diffusion.schedulers import check_schedule
 from sculpting.diffusion.sde import VPSDE
 from sculpting.diffusion.smc import _noise_grid, runs_at_once
@@ -76,12 +77,9 @@ class DiffusionPathComposition:
         return getattr(self.bases[0], "device", torch.device("cpu"))  # host: fallback for a model without .device
 
     def __repr__(self) -> str:
-        c = self.composition
-        alpha = "" if c.alpha is None else f", α={c.alpha:g}"
-        names = ", ".join(type(b).__name__ for b in self.bases)
         return (
-            f"DiffusionPathComposition({c.name}{alpha}, γ={self.gamma:g}, no classifier: {self.targets}; "
-            f"bases [{names}])"
+            f"DiffusionPathComposition(diffusion: {composition_text(self.composition, self.bases)}; "
+            f"γ={self.gamma:g}, no classifier: {self.targets})"
         )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from sculpting.describe import composition_text
 from sculpting.gflownet.policy import masked_log_softmax, policy_table
 from sculpting.gflownet.score_cache import ScoreCache
 
@@ -88,6 +89,12 @@ class GuidedPolicy:
         self.anchor = c.observations[0] - 1 if c.n_observations else None
         params = q.classifier.parameters() if hasattr(q, "classifier") else ()
         self.cache = ScoreCache(self.cache_size, c.n_bases, params) if self.cache_size > 0 else None
+
+    def __repr__(self) -> str:
+        clf = getattr(self.q, "classifier", None)  # ClassifierQ wraps a classifier; the oracle (OracleQ) is exact
+        guide = "exact oracle" if clf is None else f"classifier {type(clf).__name__}"
+        what = composition_text(self.composition, getattr(self, "source_bases", None) or self.bases)
+        return f"GuidedPolicy(gflownet: {what}; {self.form} form, {guide})"
 
     def log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """``[B, A]``. The successors of all legal moves of all states are scored in batched

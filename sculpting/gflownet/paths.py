@@ -30,6 +30,7 @@ import math
 
 import torch
 
+from sculpting.describe import composition_text
 from sculpting.finite import check_log_probs
 from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.gflownet.smc import runs_at_once
@@ -70,10 +71,8 @@ class PathComposition:
         self.bases, self.composition = list(bases), composition
 
     def __repr__(self) -> str:
-        c = self.composition
-        names = ", ".join(type(b).__name__ for b in self.bases)
-        alpha = "" if c.alpha is None else f", α={c.alpha:g}"
-        return f"PathComposition({c.name}{alpha}, no classifier: {self.targets}; bases [{names}])"
+        what = composition_text(self.composition, self.bases)
+        return f"PathComposition(gflownet: {what}; no classifier: {self.targets})"
 
 
 def check_path_options(model, proposal: str, twist: str) -> None:

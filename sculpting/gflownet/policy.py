@@ -12,6 +12,7 @@ from torch import nn
 
 from sculpting.infrastructure.bounds import MAX_LAYERS, check_count, check_parameter_memory, check_width
 from sculpting.infrastructure.training_scaffold import seeded_init
+from sculpting.describe import model_name, n_parameters
 
 __all__ = ["MLP", "GFlowNet", "TabularPolicy", "masked_log_softmax", "policy_table"]
 
@@ -50,6 +51,9 @@ class GFlowNet(nn.Module):
         with seeded_init(seed):  # seed=: initial weights from that seed, torch's generator untouched
             self.net = MLP(env.feature_dim, env.n_actions, hidden, n_layers)
         self.log_z = nn.Parameter(torch.zeros(()))
+
+    def __repr__(self) -> str:
+        return f"GFlowNet({model_name(self)}: {type(self.env).__name__}, {n_parameters(self)} parameters)"
 
     def _apply(self, fn, *args, **kwargs):
         """``model.to(device)`` also moves the environment's tables (when it has ``to``)."""

@@ -18,6 +18,7 @@ from sculpting.domains.molecules.constants import INVALID_LOG_REWARD
 from sculpting.domains.molecules.graph_transformer import GraphTransformer, featurize
 from sculpting.gflownet.policy import masked_log_softmax
 from sculpting.infrastructure.training_scaffold import seeded_init
+from sculpting.describe import model_name, n_parameters
 
 __all__ = ["thermometer", "MoleculeGFlowNet", "FixedBeta", "PRESETS", "BetaConditioning", "MAX_BETA"]
 
@@ -57,6 +58,9 @@ class MoleculeGFlowNet(nn.Module):
             self.log_z_net = nn.Sequential(
                 nn.Linear(N_BINS, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 2 * w), nn.LeakyReLU(), nn.Linear(2 * w, 1)
             )
+
+    def __repr__(self) -> str:
+        return f"MoleculeGFlowNet({model_name(self)}: β-conditional, {n_parameters(self)} parameters)"
 
     def _beta(self, beta, n):
         if beta is None:
