@@ -8,8 +8,9 @@ __all__ = ["model_name", "n_parameters", "composition_text"]
 
 
 def model_name(model) -> str:
-    """A base's name: its checkpoint metadata ``name`` (molecules: its ``objective``, upper-case), else its environment's reward name, else
-    its class name (a base fixed at one β: the wrapped model's)."""
+    """A base's name: its checkpoint metadata ``name`` (molecules: its ``objective``, upper-case),
+    else its environment's reward name, else its class name (a base fixed at one β: the wrapped
+    model's)."""
     inner = getattr(model, "model", None)  # a β-conditional base fixed at one β wraps the model
     if inner is not None and getattr(model, "beta", None) is not None:
         return model_name(inner)
