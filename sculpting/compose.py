@@ -141,35 +141,47 @@ def sample(
 ) -> torch.Tensor:
     """Draw ``n`` samples of a base or composed model.
 
-    GFlowNets: ``[n, *S]`` terminal states (molecules: ``model.env.to_mols(x)``), trajectories
-    drawn ``batch_size`` at a time (default: all at once). Diffusion: ``[n, *image_shape]`` by the
-    predictor–corrector sampler with ``steps`` steps (default 300; GFlowNets take no ``steps`` and no
-    ``progress``) (``sampler_options``: ``snr``, ``corrector``), or
-    with ``sampler="ode"`` the probability-flow ODE in Heun steps (far fewer, e.g. 40), ``"edm"`` the
-    EDM sampler, or a diffusers scheduler instance (``sampler=DDIMScheduler(...)``, VP models,
-    ``steps`` inference steps; :func:`sculpting.adapters.diffusers.scheduler_sample`). GFlowNets:
-    ``sampler="full"`` scores every successor of a guided policy, ``"rejection"`` scores a few
-    (exact, :mod:`sculpting.gflownet.rejection`), ``"auto"`` (default) picks rejection for guided
-    policies on non-enumerable environments, ``"amortised"`` proposes from the policy's successor
-    head (``compose(..., successor_head=)``; exact where its envelope holds, deviation measured:
-    :mod:`sculpting.gflownet.amortised`). ``sampler="smc"`` (both families; options ``particles``,
-    ``proposal``, ``resample_threshold``, GFlowNets also ``twist``) draws from ⌈n / N⌉ independent
-    sequential Monte Carlo runs (:func:`smc`), exact for the terminal classifier's composition as N
-    grows. Each sampler declares its options; an option it does not declare is refused (TypeError).
-    ``seed`` seeds a private generator on the model's device (``None``: torch's global one).
-    GFlowNets: ``workers`` > 1 draws in that many worker processes of one torch thread each, pinned
-    to the GPUs in turn for CUDA models (:mod:`sculpting.gflownet.parallel`; needs an int ``seed``),
-    ≈ ``workers``× the throughput; ``"auto"``: one per usable core for CPU models, one per GPU for
-    CUDA models (:func:`sculpting.infrastructure.workers.default_workers`; 1 for diffusion models or ``seed=None``).
-    The samples depend on the number of workers (each draws its own share with its own seed).
-    ``batch_size`` draws diffusion samples that many at a time too. Diffusion models also take
-    ``fast=`` (``"auto"``: channels-last and bf16 autocast on CUDA, nothing on the CPU; or
-    ``"channels_last"``, ``"bf16"``, both comma-separated): :mod:`sculpting.diffusion.fast`.
+    Returns ``[n, *S]``: GFlowNets terminal states (molecules: ``model.env.to_mols(x)``),
+    diffusion models images ``[n, C, H, W]`` in [−1, 1]. ``seed`` seeds a private generator on
+    the model's device and leaves torch's global generator as it was (``None``: the global one).
+    Checked first: ``n``, ``seed``, ``steps`` and ``workers`` are integers, sampler options are
+    finite, the draw fits in a quarter of memory; the output must be finite
+    (:class:`NonFiniteSampleError` otherwise). Each sampler declares its options: an option it
+    does not take, or one the model's family ignores, is refused (``TypeError`` / ``ValueError``).
 
-    Checked first: ``n``, ``seed`` (an int or None), ``steps``, ``workers`` are integers, sampler
-    options finite, and the samples fit in a quarter of memory; the output must be finite
-    (:class:`NonFiniteSampleError` otherwise). torch's global generator is left as it was when
-    ``seed`` is given.
+    Options every family takes:
+
+    | option | meaning |
+    |---|---|
+    | ``batch_size`` | draw that many at a time (default: all at once) |
+    | ``sampler`` | a registered name (below) or a ``Sampler`` instance (:mod:`sculpting.sampling`) |
+    | ``sampler="smc"``, ``particles`` | ⌈n / N⌉ independent SMC runs of N particles (:func:`smc`) |
+    | ``proposal``, ``resample_threshold`` | SMC's proposal and resampling threshold (:func:`smc`) |
+
+    GFlowNets (``steps=`` and ``progress=`` are refused):
+
+    | option | meaning |
+    |---|---|
+    | ``sampler="auto"`` (default) | rejection for guided policies off the grid, else full; SMC without classifier |
+    | ``sampler="full"`` | score every successor of a guided policy |
+    | ``sampler="rejection"`` | exact, scoring a few successors (:mod:`sculpting.gflownet.rejection`) |
+    | ``proposals``, ``rounds``, ``max_fraction``, ``min_actions``, ``acceptances`` | the rejection sampler's budget |
+    | ``sampler="amortised"``, ``envelope`` | propose from the successor head (``compose(..., successor_head=)``) |
+    | ``twist`` (SMC) | ``"classifier"``, ``"head"`` (successor head), ``"paths"`` (none), ``"flows"`` (state flows) |
+    | ``workers`` | worker processes of one thread (an int ``seed``); ``"auto"``: one per core or GPU |
+
+    Diffusion models (``workers=`` is refused):
+
+    | option | meaning |
+    |---|---|
+    | ``steps`` | sampler steps (default 300) |
+    | ``progress`` | a progress bar over the steps |
+    | ``sampler="pc"`` (default), ``snr``, ``corrector`` | the predictor–corrector sampler |
+    | ``sampler="ode"``, ``rho`` | the probability-flow ODE in Heun steps (far fewer, e.g. 40) |
+    | ``sampler="edm"``, ``churn``, ``rho``, ``s_noise`` | the EDM sampler (e.g. 50 steps) |
+    | ``sampler=DDIMScheduler(...)`` | a diffusers scheduler (VP models; DDPM also for path SMC) |
+    | ``scheduler`` (SMC) | a diffusers ``DDPMScheduler`` whose kernel the path SMC follows |
+    | ``fast`` | ``"auto"`` (channels-last, bf16 on CUDA), ``"channels_last"``, ``"bf16"`` |
 
     Examples:
         >>> import sculpting as sc

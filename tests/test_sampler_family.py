@@ -146,3 +146,17 @@ def test_each_family_builds_its_own_options_and_refuses_what_it_ignores():
     with pytest.raises(ValueError, match="twist='head'"):
         dfam.smc_options(4, None, **{**smc_common, "twist": "head"})
     assert sc.sample(d, 2, seed=0, steps=3).shape == (2, 3, 16, 16)  # control
+
+
+def test_sample_documents_every_declared_sampler_option():
+    """``help(sc.sample)`` names every registered sampler and every option it declares, in the
+    tables per family (control: an undeclared name is not there)."""
+    doc = sc.sample.__doc__
+    for family in ("gflownet", "diffusion"):
+        for name, cls in registered(family).items():
+            if name.startswith("toy_"):
+                continue
+            assert f'"{name}"' in doc or name == "scheduler", (family, name)
+            for option in cls.options:
+                assert f"``{option}``" in doc, (family, name, option)
+    assert "``no_such_option``" not in doc
