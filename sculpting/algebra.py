@@ -264,9 +264,9 @@ class Composition:
 
     # ------------------------------------------------------------------ labels
     def label(self, base_names=None) -> str:
-        """A plot label with the ⊗ ◑ ◐ symbols, e.g. ``p1 ⊗ p2 (α=0.05)`` or ``y=123``."""
+        """A plot label with the ⊗ ◑ ◐ symbols and the weight, e.g. ``p1 ⊗ p2 (α=0.5)`` or ``y=123``."""
         names = list(base_names or [f"p{i + 1}" for i in range(self.n_bases)])
-        sub = "" if self.alpha is None or abs(self.alpha - 0.5) < 1e-12 else f" (α={self.alpha:g})"
+        sub = "" if self.alpha is None else f" (α={self.alpha:g})"
         if self.n_bases == 2 and self.name in TWO_BASE_OPERATIONS:
             a, b = names
             return {

@@ -81,7 +81,7 @@ def test_unknown_operation_and_bad_shapes():
 
 
 def test_labels_use_symbols():
-    assert Composition.two_base("harmonic").label(["a", "b"]) == "a ⊗ b"
+    assert Composition.two_base("harmonic").label(["a", "b"]) == "a ⊗ b (α=0.5)"  # the weight is always named, 0.5 too
     assert "◑" in Composition.two_base("contrast", 0.05).label()
     assert "◐" in Composition.two_base("reverse_contrast").label()
     assert "α=0.05" in Composition.two_base("contrast", 0.05).label()

@@ -220,7 +220,7 @@ def test_models_print_what_they_are():
     assert repr(bases[0]).startswith("GFlowNet(shubert: GridEnv,")
     mnist, mclf = sc.load_pretrained("mnist/M1_M2")
     assert repr(sc.compose(mnist, mclf, "contrast", gamma=2.0)) == (
-        "ComposedScore(diffusion: p1 ◑ p2 of [M1, M2]; γ=2, classifier TimeClassifier)"
+        "ComposedScore(diffusion: p1 ◑ p2 (α=0.5) of [M1, M2]; γ=2, classifier TimeClassifier)"
     )
     assert "no classifier" in repr(sc.compose(mnist, None, "harmonic")) and "[M1, M2]" in repr(sc.compose(mnist, None))
     assert repr(mclf).startswith("TimeClassifier(2 bases, 2 slots, α-conditioned, images 3×16×16;")

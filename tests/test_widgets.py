@@ -102,3 +102,22 @@ def test_mnist_panel_offers_the_data_oracle():
     assert panel.sampler_name.disabled and panel.last["n"] == 4 and "M1⊗M2" in panel.status.value
     with pytest.raises(ValueError, match="'learned', 'data oracle', 'no classifier'"):
         MnistSculptingPanel(load_mnist_models(), classifier="oracle")
+
+
+def test_notebooks_write_to_the_repository_figures_wherever_they_start(tmp_path, monkeypatch):
+    """JupyterLab starts a notebook in notebooks/: its relative out_dir still lands in the
+    repository's figures/ (control: outside a repository the path is the working directory's)."""
+    from sculpting.lab.reporting import prepare_out_dir
+
+    repo = tmp_path / "repo"
+    for d in ("sculpting", "notebooks"):
+        (repo / d).mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    monkeypatch.chdir(repo / "notebooks")
+    assert prepare_out_dir("figures/03_grid_sculpting") == repo / "figures" / "03_grid_sculpting"
+    assert not (repo / "notebooks" / "figures").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert prepare_out_dir("figures/x").resolve() == elsewhere / "figures" / "x"  # control
+    assert prepare_out_dir(tmp_path / "abs") == tmp_path / "abs"

@@ -25,6 +25,8 @@ def plot_grid_distribution(ax, env, log_p: torch.Tensor, title: str = "", vmax=N
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("z₁", fontsize=7, labelpad=1)
+    ax.set_ylabel("z₀", fontsize=7, labelpad=1)
     return im
 
 
@@ -52,6 +54,7 @@ def plot_guided_vs_target(
         im = plot_grid_distribution(axes[r, 2 * c + 1], env, t, f"{label}\ntarget", vmax)
         bar = fig.colorbar(im, ax=axes[r, 2 * c + 1], fraction=0.046, pad=0.03)
         bar.ax.tick_params(labelsize=6)
+        bar.set_label("probability (both maps)", fontsize=6)
         axes[r, 2 * c].axis("on")
         axes[r, 2 * c + 1].axis("on")
     if title:
@@ -61,14 +64,18 @@ def plot_guided_vs_target(
 
 
 def plot_grid_panels(env, panels, ncols: int = 5, size: float = 2.2):
-    """``panels``: list of (title, log p). A row of heat maps."""
+    """``panels``: list of (title, log p). Rows of heat maps, each on its own scale with its own
+    colour bar."""
     nrows = (len(panels) + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, lp) in zip(axes.flat, panels):
         ax.axis("on")
-        plot_grid_distribution(ax, env, lp, title)
+        im = plot_grid_distribution(ax, env, lp, title)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        bar.ax.tick_params(labelsize=6)
+        bar.set_label("probability", fontsize=6)
     fig.tight_layout()
     return fig
 

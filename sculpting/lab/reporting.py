@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["prepare_out_dir", "save_figure", "write_metrics", "set_threads", "format_table"]
+__all__ = ["repository_root", "prepare_out_dir", "save_figure", "write_metrics", "set_threads", "format_table"]
 
 
 def set_threads(n: int = 1) -> int:
@@ -18,8 +18,23 @@ def set_threads(n: int = 1) -> int:
     return torch.get_num_threads()
 
 
+def repository_root(start: Path | None = None) -> Path | None:
+    """The sculpting repository holding ``start`` (default: the working directory): the nearest
+    folder upwards with ``pyproject.toml``, ``sculpting/`` and ``notebooks/``; None outside one."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").is_file() and (d / "sculpting").is_dir() and (d / "notebooks").is_dir():
+            return d
+    return None
+
+
 def prepare_out_dir(out_dir) -> Path:
+    """Create ``out_dir`` and return it. A relative path is taken from the repository's root when
+    the notebook runs inside the repository (JupyterLab starts notebooks in ``notebooks/``), so
+    ``"figures/03_grid_sculpting"`` is the repository's ``figures/`` wherever it is started from."""
     p = Path(out_dir)
+    root = None if p.is_absolute() else repository_root()
+    p = root / p if root is not None else p
     p.mkdir(parents=True, exist_ok=True)
     return p
 
