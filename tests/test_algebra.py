@@ -93,3 +93,17 @@ def test_l1_distance():
     p = torch.tensor([0.5, 0.5]).log()
     q = torch.tensor([1.0, 1e-300]).log()
     assert abs(l1_distance(p, q) - 1.0) < 1e-12
+
+
+def test_the_operators_figure_shows_what_each_operator_does():
+    """docs/algebra.md's figure: the harmonic mean puts most mass on the mode both bases share, the
+    contrast on p1's own mode (controls: the mixture and the reverse contrast do not)."""
+    from sculpting.lab.concepts import PANELS, plot_operators, two_densities
+
+    x, lp = two_densities()
+    shared, own1 = (x - 0.5).abs() < 1.0, (x + 2.0).abs() < 1.0
+    mass = {c.name: c.target_log_prob(lp).exp() for c, _ in PANELS}
+    assert mass["harmonic"][shared].sum() > 0.9 and mass["mixture"][shared].sum() < 0.6
+    assert mass["contrast"][own1].sum() > 0.5 and mass["reverse_contrast"][own1].sum() < 0.05
+    fig = plot_operators()
+    assert len(fig.axes) == 4 and all(ax.get_title() and ax.get_xlabel() == "x" for ax in fig.axes)
