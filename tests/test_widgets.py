@@ -121,3 +121,21 @@ def test_notebooks_write_to_the_repository_figures_wherever_they_start(tmp_path,
     monkeypatch.chdir(elsewhere)
     assert prepare_out_dir("figures/x").resolve() == elsewhere / "figures" / "x"  # control
     assert prepare_out_dir(tmp_path / "abs") == tmp_path / "abs"
+
+
+def test_the_grid_panel_is_readable_and_its_controls_honest(panel):
+    """Axis titles on both maps, one colour scale for the pair (its bar titled), the mode bar clear
+    of the title, the particles slider usable only with the SMC sampler (control: it is with SMC),
+    and the panel's state is the last value set."""
+    fig = panel.figure
+    assert fig.layout.xaxis.title.text == "z₁" and fig.layout.yaxis2.title.text == "z₀"
+    assert fig.data[0].zmax == fig.data[1].zmax and fig.data[0].zmin == 0 == fig.data[1].zmin
+    assert fig.data[1].showscale and not fig.data[0].showscale and "probability" in fig.data[1].colorbar.title.text
+    assert fig.layout.modebar.orientation == "v"
+    assert panel.particles.disabled  # exact sampler: N does nothing
+    panel.sampler.value = "smc"
+    assert not panel.particles.disabled  # control
+    panel.sampler.value = "exact"
+    for a in (0.2, 0.7, 0.4):
+        panel.alpha.value = a
+    assert panel.alpha.value == 0.4 and "α=0.4" in panel.status.value

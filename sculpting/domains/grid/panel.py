@@ -96,10 +96,15 @@ class GridSculptingPanel(SculptingPanel):
             make_subplots(rows=1, cols=2, subplot_titles=("guided", "target"), horizontal_spacing=0.08)
         )
         z = self.env.as_image(self.base_lp[0].exp()).numpy()
-        for col in (1, 2):
-            self.figure.add_trace(go.Heatmap(z=z, colorscale="Viridis", showscale=col == 2), row=1, col=col)
-        self.figure.update_layout(width=760, height=380, margin=dict(l=20, r=20, t=60, b=20))
-        self.figure.update_yaxes(scaleanchor="x", constrain="domain")
+        bar = dict(title=dict(text="probability<br>(both maps)", side="right"), thickness=12)
+        for col in (1, 2):  # one colour scale for both maps (set in _update), its bar beside the target
+            self.figure.add_trace(
+                go.Heatmap(z=z, colorscale="Viridis", showscale=col == 2, colorbar=bar, zmin=0), row=1, col=col
+            )
+        # the mode bar stands vertically at the right edge, clear of the title
+        self.figure.update_layout(width=800, height=400, margin=dict(l=50, r=40, t=70, b=45), modebar_orientation="v")
+        self.figure.update_xaxes(title_text="z₁", showticklabels=False)
+        self.figure.update_yaxes(title_text="z₀", showticklabels=False, scaleanchor="x", constrain="domain")
         controls = [
             c
             for c in [self.operation, *self.pickers, self.alpha, self.form, self.source, self.sampler, self.particles]
@@ -136,9 +141,13 @@ class GridSculptingPanel(SculptingPanel):
             guided, what = h.clamp_min(1e-300).log(), f"SMC N={self.particles.value}"
         l1 = l1_distance(guided, target)
         label = c.label(self.names)
+        self.particles.disabled = self.sampler.value != "smc"  # N means nothing to the exact law
+        zmax = float(max(guided.exp().max(), target.exp().max()))
         with self.figure.batch_update():
             self.figure.data[0].z = self.env.as_image(guided.exp()).numpy()
             self.figure.data[1].z = self.env.as_image(target.exp()).numpy()
+            for trace in self.figure.data:
+                trace.zmax = zmax
             self.figure.layout.title = f"{label} — {self.form.value} guidance, {self.source.value} classifier"
             self.figure.layout.annotations[0].text = f"{what} (L1 = {l1:.4f})"
         self.updates = getattr(self, "updates", 0) + 1
