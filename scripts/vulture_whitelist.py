@@ -22,3 +22,4 @@ exc                                                                   # __exit__
 _.fallback_states; _.full_states; _.scored_rows; _.envelope_violations; _.hits; _.misses
 _.disabled                                                            # ipywidgets' enabled state
 _.__spec__                                                            # hiding __main__ from multiprocessing
+__dir__                                                               # sculpting.__dir__: what dir(sculpting) lists

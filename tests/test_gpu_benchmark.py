@@ -39,7 +39,7 @@ def test_the_counter_counts_the_package_reads_only(gpu, monkeypatch):
         x.sum().item()  # outside the package: not counted
         x[x > 0]
     assert (counter.count, counter.implicit) == (2, 2)
-    assert len(counter.sites) == 4 and all(site.startswith("runtime.py:") for site in counter.sites)
+    assert len(counter.sites) == 4 and all(site.startswith("infrastructure/runtime.py:") for site in counter.sites)
 
 
 def test_the_counter_sees_the_grid_samplers_exit_tests(gpu, monkeypatch):
