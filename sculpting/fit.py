@@ -128,7 +128,7 @@ def fit_classifier(
     Examples:
         >>> import sculpting as sc
         >>> bases = sc.load_bases("grid/shubert_sigmoid")
-        >>> clf = sc.fit_classifier(bases, "harmonic", {"steps": 20}, progress=False, seed=0)
+        >>> clf = sc.fit_classifier(bases, "harmonic", {"steps": 5}, progress=False, seed=0)
         >>> model = sc.compose(bases, clf, "harmonic")                  # the new classifier composes the bases
         >>> sc.sample(model, 2, seed=0).shape
         torch.Size([2, 2])
