@@ -174,6 +174,17 @@ def test_the_readme_is_a_front_page():
     missing = [link for link in links if not link.startswith("http") and not (ROOT / link).exists()]
     assert missing == []
     assert [link for link in ["docs/nope.md"] if not (ROOT / link).exists()] == ["docs/nope.md"]  # control
+    # the numbers it states: the notebooks it lists are the repository's, as many as it says
+    listed = re.findall(r"(?m)^\| `(\d\d_\w+)` \|", text)
+    assert listed == sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    words = {3: "Three", 10: "ten"}
+    assert f"{words[len(listed)]} notebooks" in text
+    domains = {row.split("|")[2].strip() for row in re.findall(r"(?m)^\| `\d\d_\w+` \|[^\n]+", text)}
+    assert f"{words[len(domains - {'your own'})]} domains" in text
+    import tomllib
+
+    low = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
+    assert f"Python ≥ {low}" in text
 
 
 def test_the_benchmarks_page_is_generated_from_the_measurements():
