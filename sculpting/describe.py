@@ -4,7 +4,7 @@ model is (family, composition, α, β, γ, what guides it, the bases' names), no
 
 from __future__ import annotations
 
-__all__ = ["model_name", "n_parameters", "composition_text"]
+__all__ = ["model_name", "n_parameters", "classifier_traits", "composition_text"]
 
 
 def model_name(model) -> str:
@@ -30,6 +30,15 @@ def n_parameters(module) -> str:
     params = getattr(module, "parameters", None)
     n = sum(p.numel() for p in params()) if callable(params) else 0
     return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e3 else str(n)
+
+
+def classifier_traits(classifier) -> str:
+    """``'2 bases, 2 slots, α-conditioned'`` (and ``exchangeable``, ``β-conditioned`` where they hold)."""
+    traits = [f"{classifier.n_bases} bases", f"{classifier.n_slots} slots"]
+    traits += ["α-conditioned"] if getattr(classifier, "alpha_conditioned", False) else []
+    traits += ["exchangeable"] if getattr(classifier, "exchangeable", False) else []
+    traits += ["β-conditioned"] if getattr(classifier, "context_conditioned", False) else []
+    return ", ".join(traits)
 
 
 def composition_text(composition, bases) -> str:

@@ -26,7 +26,7 @@ from sculpting.diffusion.unet import GaussianFourierEmbedding
 from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
 from sculpting.infrastructure.training_scaffold import seeded_init
-from sculpting.describe import n_parameters
+from sculpting.describe import classifier_traits, n_parameters
 
 __all__ = ["TimeClassifier", "DiffusionQ"]
 
@@ -97,11 +97,8 @@ class TimeClassifier(nn.Module):
             self.head = nn.Linear(hidden + a, self.labels.n_classes)
 
     def __repr__(self) -> str:
-        flags = [f"{self.n_bases} bases", f"{self.n_slots} slots"]
-        flags += ["α-conditioned"] if self.alpha_conditioned else []
-        flags += ["exchangeable"] if self.exchangeable else []
         shape = "×".join(map(str, self.image_shape))
-        return f"TimeClassifier({', '.join(flags)}, images {shape}; {n_parameters(self)} parameters)"
+        return f"TimeClassifier({classifier_traits(self)}, images {shape}; {n_parameters(self)} parameters)"
 
     def log_joint(self, x: torch.Tensor, t: torch.Tensor, logit_alpha=None) -> torch.Tensor:
         """x ``[B, C, S, S]``, t ``[B]`` → ``[B, m^n]`` log Q(y_1..y_n | x_t, t)."""

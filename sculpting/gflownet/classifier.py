@@ -25,7 +25,7 @@ from sculpting.infrastructure.bounds import MAX_LAYERS, MAX_SLOTS, check_count, 
 from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
 from sculpting.infrastructure.training_scaffold import seeded_init
-from sculpting.describe import n_parameters
+from sculpting.describe import classifier_traits, n_parameters
 
 __all__ = ["SculptingClassifier", "ClassifierQ"]
 
@@ -108,11 +108,7 @@ class SculptingClassifier(nn.Module):
             self.nonterminal_head = nn.Linear(hidden + a, self.labels.n_classes)
 
     def __repr__(self) -> str:
-        flags = [f"{self.n_bases} bases", f"{self.n_slots} slots"]
-        flags += ["α-conditioned"] if self.alpha_conditioned else []
-        flags += ["exchangeable"] if self.exchangeable else []
-        flags += ["β-conditioned"] if getattr(self, "context_conditioned", False) else []
-        return f"SculptingClassifier({', '.join(flags)}; {n_parameters(self)} parameters)"
+        return f"SculptingClassifier({classifier_traits(self)}; {n_parameters(self)} parameters)"
 
     def _apply(self, fn, *args, **kwargs):
         """``classifier.to(device)`` also moves the environment's tables (when it has ``to``)."""
