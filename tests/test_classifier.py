@@ -83,7 +83,7 @@ def test_training_rejects_mismatched_bases():
 
 def test_exact_estimator_is_the_limit_of_the_sampled_losses():
     """On an enumerable grid the DP losses equal the sampled losses averaged over many trajectories."""
-    from sculpting.algebra import slot_tail_weights
+    from sculpting.labels import slot_tail_weights
     from sculpting.domains.grid import GridEnv
     from sculpting.gflownet.classifier import SculptingClassifier
     from sculpting.gflownet.classifier_training import (

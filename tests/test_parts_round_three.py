@@ -221,7 +221,8 @@ def test_vp_and_ve_bases_and_a_classifier_of_another_sde_are_refused():
 def test_a_composition_holds_alpha_once():
     import math
 
-    from sculpting.algebra import Composition, classifier_logit_alpha
+    from sculpting.algebra import Composition
+    from sculpting.labels import classifier_logit_alpha
 
     with pytest.raises(ValueError, match="disagrees with the priors"):
         Composition(2, (1, 2), ((0.5, 0.5), (0.3, 0.7)), alpha=0.8)

@@ -8,6 +8,7 @@ needs no network. Control: the same environment without the wheel cannot import 
 """
 
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
+    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)  # no stale module of an earlier build in the wheel
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(out), "-q"],
         capture_output=True,

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sculpting.algebra import MAX_BASES, Composition, classifier_logit_alpha
+from sculpting.algebra import MAX_BASES, Composition
+from sculpting.labels import classifier_logit_alpha
 from sculpting.infrastructure.bounds import MAX_SLOTS, check_count, check_parameter_memory, check_width
 from sculpting.diffusion.sde import sde_from_config
 from sculpting.diffusion.unet import GaussianFourierEmbedding

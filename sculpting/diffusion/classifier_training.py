@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sculpting.algebra import slot_tail_weights
+from sculpting.labels import slot_tail_weights
 from sculpting.diffusion.samplers import edm_sample, pc_sample
 from sculpting.infrastructure.distributed import broadcast_module, is_main, local_batch, rank_seed
 from sculpting.infrastructure.fingerprint import base_fingerprints, describe

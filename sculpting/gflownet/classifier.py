@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sculpting.algebra import MAX_BASES, Composition, classifier_logit_alpha
+from sculpting.algebra import MAX_BASES, Composition
+from sculpting.labels import classifier_logit_alpha
 from sculpting.infrastructure.bounds import MAX_LAYERS, MAX_SLOTS, check_count, check_parameter_memory, check_width
 from sculpting.finite import check_log_probs
 from sculpting.labels import JointLabels, first_label, observed_labels, resolve_label_model
