@@ -347,9 +347,8 @@ def parse_composition(spec, n_bases: int, alpha: float = 0.5) -> Composition:
     if len(obs) > 8:
         raise ValueError(f"at most 8 observed labels, got {len(obs)}")
     if m == 2:
-        a = _check_alpha(alpha)
-        priors = ((0.5, 0.5), (a, 1 - a)) + ((0.5, 0.5),) * (len(obs) - 2) if obs else ((a, 1 - a),)
-        return Composition(2, obs, priors, alpha=a, name="y=" + "".join(map(str, obs)) if obs else "mixture")
+        a = _check_alpha(alpha)  # the priors, (α, 1 − α) on slot 2, are built by Composition itself
+        return Composition(2, obs, None, alpha=a, name="y=" + "".join(map(str, obs)) if obs else "mixture")
     return Composition.uniform(m, obs)
 
 
