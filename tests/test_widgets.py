@@ -72,6 +72,13 @@ def test_molecule_panel_samples_and_draws():
 
     panel = MoleculeSculptingPanel(load_molecule_models(), n_molecules=4)
     assert not panel.alpha.disabled
+    assert panel.particles.disabled  # the exact samplers take no particles
+    panel.sampler_choice.value = "smc"
+    assert not panel.particles.disabled  # control
+    panel.sampler_choice.value = "auto"
+    panel.classifier.value = "no classifier"
+    assert not panel.particles.disabled and panel.sampler_choice.disabled  # the path SMC counts them
+    panel.classifier.value = "learned"
     out = panel.sample()
     assert len(out["mols"]) == 4 and panel.image.value[:4] == b"\x89PNG"
     assert "in (SEH ≥ 0.5, SA ≥ 0.6)" in panel.status.value

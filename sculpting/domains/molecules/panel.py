@@ -75,6 +75,7 @@ class MoleculeSculptingPanel(SculptingPanel):
         # "no classifier": the composition the bases' own paths define, sampled by the path SMC
         self.classifier = self.dropdown(["learned", "no classifier"], "learned", "classifier", width="220px")
         self.classifier.observe(self._toggle_sampler, names="value")
+        self.sampler_choice.observe(self._toggle_sampler, names="value")
         self.operation = self.dropdown(list(PANEL_CHOICES), "SEH ⊗ SA (harmonic)", "composition", width="360px")
         self.alpha = self.slider(0.5, 0.05, 0.95, 0.05, "α")
         self.beta_slider = self.slider(float(beta), 4.0, 96.0, 4.0, "β")
@@ -94,6 +95,7 @@ class MoleculeSculptingPanel(SculptingPanel):
             ]
         )
         self._toggle_alpha()
+        self._toggle_sampler()
 
     @property
     def sampler(self) -> str:
@@ -104,8 +106,11 @@ class MoleculeSculptingPanel(SculptingPanel):
         return float(self.beta_slider.value)
 
     def _toggle_sampler(self, *_):
-        """With no classifier only the path SMC samples a composition: the sampler menu does nothing."""
-        self.sampler_choice.disabled = self.classifier.value == "no classifier"
+        """With no classifier only the path SMC samples a composition: the sampler menu does nothing;
+        the particles slider counts only where SMC samples (no classifier, or the "smc" sampler)."""
+        free = self.classifier.value == "no classifier"
+        self.sampler_choice.disabled = free
+        self.particles.disabled = not (free or self.sampler_choice.value == "smc")
 
     def _toggle_alpha(self, *_):
         c = PANEL_CHOICES[self.operation.value]
