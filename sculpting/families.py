@@ -50,7 +50,7 @@ from sculpting.gflownet.policy import TabularPolicy
 from sculpting.gflownet.samplers import DEFAULT_BATCH, gflownet_sampler, trajectory_bytes
 from sculpting.gflownet.smc import gflownet_smc
 from sculpting.protocols import BetaConditionalBase, DiffusionBase, GFlowNetBase, is_enumerable
-from sculpting.infrastructure.bounds import MAX_STEPS
+from sculpting.infrastructure.bounds import MAX_STEPS, memory_limit
 from sculpting.infrastructure.runtime import device_of
 from sculpting.infrastructure.workers import default_workers
 from sculpting.sampling import Sampler
@@ -67,6 +67,7 @@ __all__ = [
     "FAMILIES",
     "family_of",
     "family_of_bases",
+    "fitting_batch",
 ]
 
 
@@ -575,6 +576,16 @@ def family_of(model) -> ModelFamily:
         f"{type(model).__name__} is neither a GFlowNet base (env, log_probs) nor a diffusion "
         "base (sde, score); see sculpting.protocols"
     )
+
+
+def fitting_batch(model, n: int) -> int:
+    """The largest batch size n, ⌈n/2⌉, ⌈n/4⌉, … whose estimated peak (the family's
+    :meth:`ModelFamily.memory_need`) fits :func:`~sculpting.infrastructure.bounds.memory_limit`;
+    1 at least. ``n`` itself whenever the whole draw fits (one batch: the same bytes as without)."""
+    family, limit, b = family_of(model), memory_limit(), n
+    while b > 1 and (family.memory_need(model, n, b) or 0) > limit:
+        b = (b + 1) // 2
+    return b
 
 
 def family_of_bases(bases) -> ModelFamily:

@@ -35,6 +35,7 @@ from sculpting.domains.mnist.experiments import (
     train_classifier_set,
 )
 from sculpting.domains.mnist.types import binomial_se
+from sculpting.families import fitting_batch
 from sculpting.infrastructure.workers import fork_map, resolve_workers
 
 __all__ = [
@@ -117,7 +118,8 @@ def decompose(
         comp, w = job
         model = _composed(models["bases"], models["classifiers"], oracles, comp, w, alpha)
         support = support_of(comp)
-        x = sample(model, n, seed=seed, steps=steps, sampler=sampler, progress=progress and workers == 1)
+        bs = fitting_batch(model, n)  # the data oracle's pass is large: n = 256 at once may not fit
+        x = sample(model, n, seed=seed, steps=steps, sampler=sampler, progress=progress and workers == 1, batch_size=bs)
         return judge_samples(models["judge"], x, support, exact_masses(comp, alpha))
 
     verdicts = dict(zip(jobs, fork_map(one, jobs, workers)))
