@@ -225,3 +225,24 @@ def test_models_print_what_they_are():
     assert "no classifier" in repr(sc.compose(mnist, None, "harmonic")) and "[M1, M2]" in repr(sc.compose(mnist, None))
     assert repr(mclf).startswith("TimeClassifier(2 bases, 2 slots, α-conditioned, images 3×16×16;")
     assert repr(mnist[0]).startswith("ScoreModel(M1: VESDE, images 3×16×16,")
+
+
+def test_fitting_batch_draws_what_one_batch_cannot(monkeypatch):
+    """families.fitting_batch halves the batch until the estimated peak fits the memory limit; a
+    draw in that batch passes the memory check (control: the whole draw at once is refused), and
+    where everything fits it is n itself (one batch, the same bytes)."""
+    from sculpting.diffusion.model import ScoreModel
+    from sculpting.families import family_of, fitting_batch
+    from sculpting.infrastructure import bounds
+
+    model = ScoreModel(3, "smoke", seed=0)
+    assert fitting_batch(model, 8) == 8
+    need_8, need_2 = (family_of(model).memory_need(model, 8, b) for b in (8, 2))
+    limit = (need_8 + need_2) // 2  # between: 8 at once is too much, 2 at a time fits
+    monkeypatch.setattr(bounds, "memory_limit", lambda: limit)
+    monkeypatch.setattr("sculpting.families.memory_limit", lambda: limit)
+    b = fitting_batch(model, 8)
+    assert 1 <= b < 8 and family_of(model).memory_need(model, 8, b) <= limit
+    assert sc.sample(model, 8, seed=0, steps=3, batch_size=b).shape == (8, 3, 16, 16)
+    with pytest.raises(ValueError, match="would need about"):
+        sc.sample(model, 8, seed=0, steps=3)  # control
