@@ -200,10 +200,9 @@ def sample(
         raise ValueError(f"n must be a positive integer, got {n}")
     check_seed(seed, allow_none=True)
 
-    auto_workers = workers == "auto"
-    if auto_workers:
-        workers = 1  # resolved below, once the model's family and device are known
-    for name, v, high in (("steps", 300 if steps is None else steps, MAX_STEPS), ("workers", workers, MAX_WORKERS)):
+    checked = [] if steps is None else [("steps", steps, MAX_STEPS)]
+    checked += [] if workers == "auto" else [("workers", workers, MAX_WORKERS)]  # "auto": the family resolves it
+    for name, v, high in checked:
         if isinstance(v, bool) or not isinstance(v, int):
             what = "an integer or 'auto'" if name == "workers" else "an integer"
             raise TypeError(f"{name} must be {what}, got {v!r}")
@@ -229,7 +228,7 @@ def sample(
         steps=steps,
         batch_size=batch_size,
         progress=progress,
-        workers="auto" if auto_workers else workers,
+        workers=workers,
         sampler=sampler_options,
     )
     _check_memory(model, family, n, batch_size, _smc_in_flight(family, n, batch_size, sampler_options))
