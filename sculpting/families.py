@@ -391,7 +391,9 @@ class DiffusionFamily(ModelFamily):
     def draw_options(self, model, n, generator, seed, *, steps, batch_size, progress, workers, sampler):
         if workers not in (1, "auto"):
             raise ValueError("workers= is for GFlowNets (a diffusion batch is one tensor computation)")
-        return DiffusionDraw(n, generator, 300 if steps is None else steps, batch_size, progress, dict(sampler))
+        return DiffusionDraw(
+            n, generator, DiffusionDraw.steps if steps is None else steps, batch_size, progress, dict(sampler)
+        )
 
     def sample(self, model, draw: DiffusionDraw):
         n, generator, steps, batch_size, progress = draw.n, draw.generator, draw.steps, draw.batch_size, draw.progress
@@ -431,7 +433,7 @@ class DiffusionFamily(ModelFamily):
         return x
 
     def smc_options(self, particles, generator, *, proposal, resample_threshold, twist, steps, progress):
-        steps = 200 if steps is None else steps
+        steps = DiffusionSMCOptions.steps if steps is None else steps  # the default, written once
         if isinstance(steps, bool) or not isinstance(steps, int):
             raise TypeError(f"steps must be an integer, got {steps!r}")
         if not 2 <= steps <= MAX_STEPS:
